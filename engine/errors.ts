@@ -1,0 +1,120 @@
+/**
+ * One error taxonomy for Switchyard. Every error a caller may act on carries a
+ * stable `code` (documented in README.md, "Error codes"); callers branch on the
+ * code or on the class (retryable vs permanent), never on the message text.
+ * Adapted from undici's UND_ERR_* and BullMQ's UnrecoverableError split.
+ */
+export type ErrorCode =
+  // client-facing (WebSocket / HTTP nack and error frames)
+  | 'BAD_FRAME'
+  | 'FRAME_TOO_LARGE'
+  | 'UNKNOWN_OP'
+  | 'INVALID_FIELD'
+  | 'INVALID_NUMBER'
+  | 'INVALID_TEXT'
+  | 'MESSAGE_TOO_LONG'
+  | 'NO_ROUTE'
+  | 'THROTTLED'
+  | 'UNAUTHORIZED'
+  | 'UNAVAILABLE'
+  | 'NOT_FOUND'
+  // configuration
+  | 'CONFIG_INVALID'
+  // SMPP
+  | 'SMPP_THROTTLED'
+  | 'SMPP_TEMPORARY'
+  | 'SMPP_PERMANENT'
+  | 'SMPP_TIMEOUT'
+  | 'SMPP_CONNECTION_CLOSED'
+  | 'SMPP_BIND_FAILED'
+  | 'SMPP_BAD_PDU'
+  | 'SMPP_WINDOW_FULL';
+
+export class SwitchyardError extends Error {
+  readonly code: ErrorCode;
+  /** True when repeating the same operation later may succeed. */
+  readonly retryable: boolean;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SwitchyardError';
+    this.code = code;
+    this.retryable = options?.retryable ?? false;
+  }
+}
+
+/** An error after which the same operation may succeed: back off and retry. */
+export class RetryableError extends SwitchyardError {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, { ...options, retryable: true });
+    this.name = 'RetryableError';
+  }
+}
+
+/** An error that repeating will not fix: the message ends (e.g. `rejected`). */
+export class PermanentError extends SwitchyardError {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, { ...options, retryable: false });
+    this.name = 'PermanentError';
+  }
+}
+
+/** SMPP 3.4 command_status values Switchyard treats specially. */
+export const SmppStatus = {
+  ESME_ROK: 0x00,
+  ESME_RINVMSGLEN: 0x01,
+  ESME_RINVCMDLEN: 0x02,
+  ESME_RINVCMDID: 0x03,
+  ESME_RINVBNDSTS: 0x04,
+  ESME_RALYBND: 0x05,
+  ESME_RSYSERR: 0x08,
+  ESME_RINVSRCADR: 0x0a,
+  ESME_RINVDSTADR: 0x0b,
+  ESME_RBINDFAIL: 0x0d,
+  ESME_RINVPASWD: 0x0e,
+  ESME_RINVSYSID: 0x0f,
+  ESME_RMSGQFUL: 0x14,
+  ESME_RSUBMITFAIL: 0x45,
+  ESME_RTHROTTLED: 0x58,
+  ESME_RX_T_APPN: 0x64,
+  ESME_RX_P_APPN: 0x65,
+  ESME_RX_R_APPN: 0x66,
+  ESME_RUNKNOWNERR: 0xff,
+} as const;
+
+/** How a submit_sm_resp command_status is handled by the operator actor. */
+export type SubmitOutcome = 'ok' | 'throttled' | 'temporary' | 'permanent';
+
+/**
+ * The one mapping from SMPP command_status to Switchyard's handling.
+ * Throttling (0x58) and a full queue (0x14) slow the actor down and retry;
+ * system errors and ESME_RX_T_APPN are temporary (retry with backoff);
+ * everything else is permanent and ends the message `rejected`.
+ */
+export function classifySubmitStatus(status: number): SubmitOutcome {
+  switch (status) {
+    case SmppStatus.ESME_ROK:
+      return 'ok';
+    case SmppStatus.ESME_RTHROTTLED:
+    case SmppStatus.ESME_RMSGQFUL:
+      return 'throttled';
+    case SmppStatus.ESME_RSYSERR:
+    case SmppStatus.ESME_RX_T_APPN:
+    case SmppStatus.ESME_RINVBNDSTS:
+      return 'temporary';
+    default:
+      return 'permanent';
+  }
+}
+
+/** Builds the error object for a non-zero submit_sm_resp status. */
+export function smppStatusToError(status: number): SwitchyardError {
+  const hex = '0x' + status.toString(16).padStart(8, '0');
+  switch (classifySubmitStatus(status)) {
+    case 'throttled':
+      return new RetryableError('SMPP_THROTTLED', `SMSC throttled the submit (command_status ${hex})`);
+    case 'temporary':
+      return new RetryableError('SMPP_TEMPORARY', `SMSC reported a temporary error (command_status ${hex})`);
+    default:
+      return new PermanentError('SMPP_PERMANENT', `SMSC refused the submit (command_status ${hex})`);
+  }
+}
