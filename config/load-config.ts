@@ -1,0 +1,111 @@
+/**
+ * Loads and validates a Switchyard config: JSON file or object → schema → cross
+ * checks (ids unique, routes point at configured SMSCs) → deep-frozen result.
+ * Every error names the file, the key path and what is wrong, and a renamed key
+ * names its replacement.
+ */
+import { readFileSync } from 'node:fs';
+import { SwitchyardError } from '../engine/errors.js';
+import { configSchema, RENAMED_KEYS, type SecretRef, type SwitchyardConfig } from './schema.js';
+
+export type Config = Readonly<SwitchyardConfig>;
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  return out === '' ? '(top level)' : out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as object)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Validates a parsed config object. `source` names where it came from, for errors. */
+export function parseConfig(raw: unknown, source = '<config>'): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys
+          .map((k) => {
+            const at = formatPath([...issue.path, k]);
+            const renamed = RENAMED_KEYS[k];
+            return renamed
+              ? `${source}: ${at}: key was renamed; use "${renamed}"`
+              : `${source}: ${at}: unknown key`;
+          })
+          .join('\n');
+      }
+      return `${source}: ${formatPath(issue.path)}: ${issue.message}`;
+    });
+    throw new SwitchyardError('CONFIG_INVALID', lines.join('\n'));
+  }
+  const cfg = result.data;
+  const problems: string[] = [];
+  const seen = (list: ReadonlyArray<{ id: string }>, what: string) => {
+    const ids = new Set<string>();
+    list.forEach((item, i) => {
+      if (ids.has(item.id)) problems.push(`${source}: ${what}[${i}].id: duplicate id "${item.id}"`);
+      ids.add(item.id);
+    });
+    return ids;
+  };
+  seen(cfg.tenants, 'tenants');
+  const smscIds = seen(cfg.smscs, 'smscs');
+  const prefixes = new Set<string>();
+  cfg.routes.forEach((r, i) => {
+    if (!smscIds.has(r.smsc)) problems.push(`${source}: routes[${i}].smsc: no SMSC with id "${r.smsc}" is configured`);
+    if (prefixes.has(r.prefix)) problems.push(`${source}: routes[${i}].prefix: duplicate prefix "${r.prefix}"`);
+    prefixes.add(r.prefix);
+  });
+  if (cfg.messages.defaultValiditySec > cfg.messages.maxValiditySec)
+    problems.push(`${source}: messages.defaultValiditySec: must be <= messages.maxValiditySec`);
+  if (cfg.redis.url !== undefined && /\/\/[^/@]*:[^/@]+@/.test(cfg.redis.url))
+    problems.push(`${source}: redis.url: must not contain a password; set REDIS_URL in the environment instead`);
+  if (problems.length > 0) throw new SwitchyardError('CONFIG_INVALID', problems.join('\n'));
+  return deepFreeze(cfg);
+}
+
+/** Reads, parses and validates a JSON config file. */
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SwitchyardError('CONFIG_INVALID', `${file}: cannot read: ${(err as Error).message}`, { cause: err });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new SwitchyardError('CONFIG_INVALID', `${file}: not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  return parseConfig(raw, file);
+}
+
+/**
+ * Resolves a secret reference (environment variable or file). Secrets never sit
+ * in config files; the error names the variable or file but never a value.
+ */
+export function resolveSecret(ref: SecretRef, what: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (ref.env !== undefined) {
+    const v = env[ref.env];
+    if (v === undefined || v === '')
+      throw new SwitchyardError('CONFIG_INVALID', `${what}: environment variable ${ref.env} is not set`);
+    return v;
+  }
+  const file = ref.file as string;
+  try {
+    const v = readFileSync(file, 'utf8').trim();
+    if (v === '') throw new Error('file is empty');
+    return v;
+  } catch (err) {
+    throw new SwitchyardError('CONFIG_INVALID', `${what}: cannot read secret file ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The one configuration schema of Switchyard. A config file is validated once,
+ * at boot: unknown keys are refused, defaults come from `DEFAULTS` below (units in
+ * the comments), and the result is deep-frozen. Errors name the file, the key
+ * path and what is wrong (see load-config.ts).
+ */
+import { z } from 'zod';
+
+/** Every default in one place. */
+export const DEFAULTS = {
+  server: {
+    host: '127.0.0.1', // every server binds loopback unless told otherwise
+    port: 8080, // HTTP + WebSocket port of the ingress
+    maxFrameBytes: 256 * 1024, // largest WebSocket frame accepted (bytes)
+    idleTimeoutSec: 120, // WebSocket idle timeout (seconds; pings keep it alive)
+    maxBackpressureBytes: 8 * 1024 * 1024, // per-connection unsent bytes before status pushes pause
+  },
+  redis: {
+    keyPrefix: 'sy:', // prefix of every Redis key this engine writes
+  },
+  engine: {
+    workerThreads: 2, // piscina threads hosting operator actors
+    nodeId: 'node1', // names this engine's stream consumers; unique per engine node
+    restartBackoffMs: { min: 100, max: 10_000 }, // supervisor's restart backoff for a crashed actor
+    reclaimIdleMs: 30_000, // pending stream entries idle this long are reclaimed (XAUTOCLAIM)
+  },
+  messages: {
+    defaultValiditySec: 48 * 3600, // validity when a submit gives none (seconds)
+    maxValiditySec: 7 * 24 * 3600, // longest validity a client may ask for (seconds)
+    receiptGraceSec: 6 * 3600, // how long after validity a receipt is still matched (seconds)
+    maxParts: 10, // most segments one message may need
+    maxBatchItems: 500, // most submits in one batch frame
+    statusRetention: 1_000_000, // status frames kept per tenant for reconnecting clients (stream MAXLEN ~)
+  },
+  tenant: {
+    tps: 10_000, // accepted submits per second per tenant
+    window: 2_000, // unacknowledged submits per WebSocket connection
+  },
+  smsc: {
+    binds: 2, // SMPP transceiver sessions
+    window: 100, // unanswered submit_sm per bind
+    tps: 5_000, // submit_sm per second, shared by the binds (the operator's cap)
+    partitions: 2, // Redis stream partitions q:{smsc:p}
+    responseTimeoutMs: 10_000, // submit_sm without a resp after this is retried
+    enquireLinkSec: 30, // keep-alive period (seconds)
+    connectTimeoutMs: 5_000, // TCP connect + bind timeout
+    reconnectMs: { min: 200, max: 30_000 }, // bind retry backoff
+    throttleBackoffMs: { min: 50, max: 2_000 }, // pause after ESME_RTHROTTLED / ESME_RMSGQFUL
+    receiptIdMatch: 'hex-dec', // also try the hex<->decimal form of a receipt id ('exact' to disable)
+    sourceTon: 5, // alphanumeric sender by default when `from` has letters (see actor)
+  },
+} as const;
+
+const backoff = (d: { min: number; max: number }) =>
+  z
+    .strictObject({ min: z.number().int().positive(), max: z.number().int().positive() })
+    .refine((b) => b.min <= b.max, { message: 'min must be <= max' })
+    .default({ ...d });
+
+/** A secret is given by naming an environment variable or a file, never inline. */
+const secretRef = z
+  .strictObject({
+    env: z.string().min(1).optional(),
+    file: z.string().min(1).optional(),
+  })
+  .refine((s) => (s.env === undefined) !== (s.file === undefined), {
+    message: 'give exactly one of "env" (an environment variable name) or "file" (a path)',
+  });
+
+const id = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'must be 1-32 chars of a-z, 0-9, "_" or "-", starting with a letter or digit');
+
+export const tenantSchema = z.strictObject({
+  id,
+  apiKey: secretRef,
+  tps: z.number().int().positive().default(DEFAULTS.tenant.tps),
+  window: z.number().int().positive().default(DEFAULTS.tenant.window),
+});
+
+export const smscSchema = z.strictObject({
+  id,
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(1).max(65535),
+  systemId: z.string().min(1).max(15),
+  password: secretRef,
+  systemType: z.string().max(12).default(''),
+  binds: z.number().int().min(1).max(64).default(DEFAULTS.smsc.binds),
+  window: z.number().int().min(1).max(10_000).default(DEFAULTS.smsc.window),
+  tps: z.number().int().positive().default(DEFAULTS.smsc.tps),
+  partitions: z.number().int().min(1).max(64).default(DEFAULTS.smsc.partitions),
+  responseTimeoutMs: z.number().int().positive().default(DEFAULTS.smsc.responseTimeoutMs),
+  enquireLinkSec: z.number().int().positive().default(DEFAULTS.smsc.enquireLinkSec),
+  connectTimeoutMs: z.number().int().positive().default(DEFAULTS.smsc.connectTimeoutMs),
+  reconnectMs: backoff(DEFAULTS.smsc.reconnectMs),
+  throttleBackoffMs: backoff(DEFAULTS.smsc.throttleBackoffMs),
+  receiptIdMatch: z.enum(['exact', 'hex-dec']).default(DEFAULTS.smsc.receiptIdMatch),
+});
+
+export const routeSchema = z.strictObject({
+  /** E.164 digits without '+'; '' is the default route. Longest prefix wins. */
+  prefix: z.string().regex(/^[0-9]{0,15}$/, 'must be 0-15 digits (E.164 without "+")'),
+  smsc: id,
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().default(DEFAULTS.server.host),
+      port: z.number().int().min(0).max(65535).default(DEFAULTS.server.port),
+      maxFrameBytes: z.number().int().min(1024).default(DEFAULTS.server.maxFrameBytes),
+      idleTimeoutSec: z.number().int().min(8).default(DEFAULTS.server.idleTimeoutSec),
+      maxBackpressureBytes: z.number().int().positive().default(DEFAULTS.server.maxBackpressureBytes),
+    })
+    .default({ ...DEFAULTS.server }),
+  redis: z
+    .strictObject({
+      /** Normally from REDIS_URL; a URL here is for tests and must not hold a password. */
+      url: z.string().optional(),
+      keyPrefix: z.string().default(DEFAULTS.redis.keyPrefix),
+    })
+    .default({ ...DEFAULTS.redis }),
+  engine: z
+    .strictObject({
+      workerThreads: z.number().int().min(1).max(64).default(DEFAULTS.engine.workerThreads),
+      nodeId: id.default(DEFAULTS.engine.nodeId),
+      restartBackoffMs: backoff(DEFAULTS.engine.restartBackoffMs),
+      reclaimIdleMs: z.number().int().positive().default(DEFAULTS.engine.reclaimIdleMs),
+    })
+    .default({ ...DEFAULTS.engine, restartBackoffMs: { ...DEFAULTS.engine.restartBackoffMs } }),
+  messages: z
+    .strictObject({
+      defaultValiditySec: z.number().int().positive().default(DEFAULTS.messages.defaultValiditySec),
+      maxValiditySec: z.number().int().positive().default(DEFAULTS.messages.maxValiditySec),
+      receiptGraceSec: z.number().int().nonnegative().default(DEFAULTS.messages.receiptGraceSec),
+      maxParts: z.number().int().min(1).max(255).default(DEFAULTS.messages.maxParts),
+      maxBatchItems: z.number().int().min(1).default(DEFAULTS.messages.maxBatchItems),
+      statusRetention: z.number().int().min(1000).default(DEFAULTS.messages.statusRetention),
+    })
+    .default({ ...DEFAULTS.messages }),
+  tenants: z.array(tenantSchema).min(1, 'at least one tenant is needed'),
+  smscs: z.array(smscSchema).min(1, 'at least one SMSC is needed'),
+  routes: z.array(routeSchema).min(1, 'at least one route is needed'),
+});
+
+export type SwitchyardConfig = z.infer<typeof configSchema>;
+export type TenantConfig = z.infer<typeof tenantSchema>;
+export type SmscConfig = z.infer<typeof smscSchema>;
+export type RouteConfig = z.infer<typeof routeSchema>;
+export type SecretRef = z.infer<typeof secretRef>;
+
+/** Keys that were renamed: the error names the replacement. */
+export const RENAMED_KEYS: Readonly<Record<string, string>> = {
+  tpsLimit: 'tps',
+  windowSize: 'window',
+  bindCount: 'binds',
+  apiKeys: 'tenants[].apiKey',
+};

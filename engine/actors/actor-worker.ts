@@ -1,0 +1,49 @@
+/**
+ * Piscina task hosting one operator actor for its whole life. The task resolves
+ * when the supervisor says stop; it rejects (and the supervisor restarts it)
+ * when the actor crashes or its thread is terminated.
+ */
+import { threadId } from 'node:worker_threads';
+import { Redis } from 'ioredis';
+import { systemClock } from '../flow/clock.js';
+import { RedisStore } from '../queue/redis-store.js';
+import type { ActorCommand, ActorReport, ActorTask } from './messages.js';
+import { OperatorActor } from './operator-actor.js';
+import { createSmppSession } from './smpp-session.js';
+
+export default async function runActor(task: ActorTask): Promise<string> {
+  const { port } = task;
+  const post = (r: ActorReport) => port.postMessage(r);
+  const redisOpts = { maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName: `sy-actor-${task.smsc.id}` };
+  const redis = new Redis(task.redisUrl, redisOpts);
+  const reader = new Redis(task.redisUrl, redisOpts);
+  const store = new RedisStore(redis, task.keyPrefix, { eventsMaxLen: task.eventsMaxLen, statusMaxLen: task.statusMaxLen });
+  const actor = new OperatorActor(task.smsc, store, reader, task.consumer, createSmppSession, systemClock, {
+    reclaimIdleMs: task.reclaimIdleMs,
+    receiptGraceSec: task.receiptGraceSec,
+  });
+  actor.events.on('log', (level: 'info' | 'warn' | 'error', msg: string) => post({ type: 'log', level, smsc: task.smsc.id, msg }));
+  let stop: () => void = () => undefined;
+  const stopped = new Promise<void>((ok) => (stop = ok));
+  port.on('message', (cmd: ActorCommand) => {
+    if (cmd.type === 'stop') stop();
+    // 'crash' is a fault-injection hook for tests: an uncaught error in the worker.
+    else if (cmd.type === 'crash') setImmediate(() => {
+      throw new Error(`actor ${task.smsc.id}: crash requested`);
+    });
+  });
+  await actor.start();
+  post({ type: 'started', smsc: task.smsc.id, threadId });
+  const statsTimer = setInterval(() => post({ type: 'stats', stats: actor.stats(threadId) }), 500);
+  try {
+    await stopped;
+    await actor.stop();
+    post({ type: 'stats', stats: actor.stats(threadId) });
+  } finally {
+    clearInterval(statsTimer);
+    port.close();
+    redis.disconnect();
+    reader.disconnect();
+  }
+  return 'stopped';
+}

@@ -1,0 +1,72 @@
+/**
+ * The messages passed between the main thread (supervisor) and the worker
+ * threads hosting operator actors — all of them, in one file (piscina's
+ * types.ts habit).
+ */
+import type { MessagePort } from 'node:worker_threads';
+
+export interface ActorSmscConfig {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly systemId: string;
+  readonly password: string; // resolved from the environment by the main thread
+  readonly systemType: string;
+  readonly binds: number;
+  readonly window: number;
+  readonly tps: number;
+  readonly partitions: number;
+  readonly responseTimeoutMs: number;
+  readonly enquireLinkSec: number;
+  readonly connectTimeoutMs: number;
+  readonly reconnectMs: { readonly min: number; readonly max: number };
+  readonly throttleBackoffMs: { readonly min: number; readonly max: number };
+  readonly receiptIdMatch: 'exact' | 'hex-dec';
+}
+
+/** The piscina task that hosts one actor for its lifetime. */
+export interface ActorTask {
+  readonly smsc: ActorSmscConfig;
+  readonly redisUrl: string;
+  readonly keyPrefix: string;
+  readonly consumer: string;
+  readonly reclaimIdleMs: number;
+  readonly receiptGraceSec: number;
+  readonly eventsMaxLen: number;
+  readonly statusMaxLen: number;
+  readonly port: MessagePort;
+}
+
+export interface BindState {
+  readonly index: number;
+  readonly up: boolean;
+  readonly since: number;
+  readonly inFlight: number;
+}
+
+export interface ActorStats {
+  readonly smsc: string;
+  readonly threadId: number;
+  readonly binds: ReadonlyArray<BindState>;
+  readonly submitted: number; // submit_sm answered OK
+  readonly rejected: number; // permanent submit errors
+  readonly expired: number; // validity ran out before sending
+  readonly throttled: number; // 0x58 / 0x14 answers
+  readonly retried: number; // resends after throttle, timeout or lost bind
+  readonly receipts: number; // receipts persisted
+  readonly receiptsEarly: number; // receipts that came before their submit_sm_resp
+  readonly receiptsUnmatched: number; // receipts for unknown or expired messages
+  readonly reconnects: number;
+  readonly badPdus: number;
+  readonly buffered: number; // entries pulled from Redis, not yet sent
+  readonly tokenWaits: number; // times the TPS bucket held sending back
+}
+
+/** Worker → main thread. */
+export type ActorReport =
+  | { readonly type: 'started'; readonly smsc: string; readonly threadId: number }
+  | { readonly type: 'stats'; readonly stats: ActorStats }
+  | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly smsc: string; readonly msg: string };
+
+/** Main thread → worker. */
+export type ActorCommand = { readonly type: 'stop' } | { readonly type: 'crash' };

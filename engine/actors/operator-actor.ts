@@ -1,0 +1,480 @@
+/**
+ * The operator actor: one per SMSC, living in a worker thread. It owns that
+ * SMSC's binds, their windows, the TPS token bucket and the stream partitions;
+ * nothing outside reaches into its state (DESIGN.md §3–§5).
+ *
+ *   Redis q:{smsc:p} ──XREADGROUP COUNT=credit──▶ buffer ──▶ bind k (window W)
+ *        ▲                                                     │ submit_sm
+ *        │  Lua: XACK+XDEL, part sent, dlr map, event          ▼
+ *        └──────────────── submitted batch ◀── submit_sm_resp ─┘
+ *   deliver_sm (receipt) ─▶ receipt batch ─▶ Lua (match, status, event) ─▶ deliver_sm_resp
+ *
+ * Credit = free window slots over all bound sessions, capped by the token
+ * bucket: the actor never pulls more than it can send now, so a slow SMSC's
+ * backlog stays in Redis. Entries stay pending in the consumer group until
+ * their submit_sm_resp (or a final failure) is recorded: a crashed actor loses
+ * nothing, and its restart re-reads its own pending entries. deliver_sm_resp is
+ * sent only after the receipt is in Redis, so the SMSC retries receipts that a
+ * crash interrupted.
+ */
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import { classifySubmitStatus } from '../errors.js';
+import type { SwitchyardError } from '../errors.js';
+import type { Clock } from '../flow/clock.js';
+import { TokenBucket } from '../flow/token-bucket.js';
+import type { FailedItem, QueueEntry, ReceiptItem, RedisStore, SubmittedItem } from '../queue/redis-store.js';
+import type { ActorSmscConfig, ActorStats, BindState } from './messages.js';
+import { normalizeSmscId, readReceipt, receiptCandidates } from './receipt.js';
+
+/** What the actor needs of one SMPP bind (the adapter wraps SmppConnection). */
+export interface SmscSession extends EventEmitter {
+  readonly freeSlots: number;
+  readonly inFlight: number;
+  readonly writable: boolean;
+  submit(sm: OutgoingSubmit, cb: (err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }) => void): boolean;
+  replyDeliverSm(sequence: number, commandStatus: number): void;
+  close(): void;
+  // events: 'deliver_sm' (IncomingDeliver), 'close', 'bad_pdu' (string)
+}
+
+export interface OutgoingSubmit {
+  readonly sourceAddr: string;
+  readonly sourceTon: number;
+  readonly sourceNpi: number;
+  readonly destinationAddr: string;
+  readonly esmClass: number;
+  readonly registeredDelivery: number;
+  readonly dataCoding: number;
+  readonly validityPeriod: string;
+  readonly shortMessage: Buffer;
+}
+
+export interface IncomingDeliver {
+  readonly sequence: number;
+  readonly esmClass: number;
+  readonly shortMessage: Buffer;
+  readonly receiptedMessageId?: string;
+  readonly messageState?: number;
+}
+
+export type SessionFactory = (smsc: ActorSmscConfig, bindIndex: number) => Promise<SmscSession>;
+
+interface Bind {
+  readonly index: number;
+  session: SmscSession | undefined;
+  connecting: boolean;
+  since: number;
+  attempts: number;
+}
+
+type SubmitCb = (err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }) => void;
+
+const ALNUM = /[^0-9]/;
+const TICK_MS = 5;
+
+/** SMPP absolute time "YYMMDDhhmmss000+" (UTC, tenths 0, offset 00). */
+function smppTime(sec: number): string {
+  const d = new Date(sec * 1000);
+  const p = (n: number) => (n < 10 ? '0' + n : String(n));
+  return p(d.getUTCFullYear() % 100) + p(d.getUTCMonth() + 1) + p(d.getUTCDate()) + p(d.getUTCHours()) + p(d.getUTCMinutes()) + p(d.getUTCSeconds()) + '000+';
+}
+
+export class OperatorActor {
+  private readonly binds: Bind[] = [];
+  private readonly bucket: TokenBucket;
+  private readonly queueKeys: string[];
+  /** Pulled entries not yet sent: a simple array used as a FIFO with a head index. */
+  private buf: QueueEntry[] = [];
+  private head = 0;
+  /** Entries to resend (throttled, timed out, bind lost), ahead of new ones. */
+  private retry: QueueEntry[] = [];
+  private pausedUntil = 0;
+  private throttleStreak = 0;
+  private reading = false;
+  private recovered = false;
+  private running = false;
+  private rr = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private reclaimTimer: NodeJS.Timeout | undefined;
+  private submittedBatch: SubmittedItem[] = [];
+  private failedBatch: FailedItem[] = [];
+  private receiptBatch: Array<{ item: ReceiptItem; session: SmscSession; sequence: number }> = [];
+  private flushScheduled = false;
+  private flushing = 0;
+  private validityCache = { sec: 0, text: '' };
+  private readonly dlrTtlSec: number;
+  readonly events = new EventEmitter();
+  private s = {
+    submitted: 0, rejected: 0, expired: 0, throttled: 0, retried: 0, receipts: 0, receiptsEarly: 0,
+    receiptsUnmatched: 0, reconnects: 0, badPdus: 0, tokenWaits: 0,
+  };
+
+  constructor(
+    private readonly smsc: ActorSmscConfig,
+    private readonly store: RedisStore,
+    /** A separate connection for blocking reads. */
+    private readonly reader: Redis,
+    private readonly consumer: string,
+    private readonly connect: SessionFactory,
+    private readonly clock: Clock,
+    private readonly opts: { reclaimIdleMs: number; receiptGraceSec: number },
+  ) {
+    this.bucket = new TokenBucket(smsc.tps, clock);
+    this.queueKeys = [];
+    for (let p = 0; p < smsc.partitions; p++) this.queueKeys.push(store.keys.queue(smsc.id, p));
+    for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0 });
+    this.dlrTtlSec = Math.max(60, Math.ceil(7 * 24 * 3600 + opts.receiptGraceSec));
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    await this.store.ensureGroups(this.smsc.id, this.smsc.partitions);
+    for (const b of this.binds) void this.bindLoop(b);
+    this.timer = setInterval(() => this.pump(), TICK_MS);
+    this.reclaimTimer = setInterval(() => void this.reclaim(), Math.max(1000, Math.floor(this.opts.reclaimIdleMs / 2)));
+  }
+
+  /** Stops pulling, waits for in-flight submits and state writes (bounded), closes binds. */
+  async stop(graceMs = 5_000): Promise<void> {
+    this.running = false;
+    clearInterval(this.timer);
+    clearInterval(this.reclaimTimer);
+    const deadline = this.clock.now() + graceMs;
+    while (this.clock.now() < deadline && (this.binds.some((b) => (b.session?.inFlight ?? 0) > 0) || this.flushing > 0 || this.pendingWrites() > 0)) {
+      this.flush();
+      await new Promise((ok) => setTimeout(ok, 10));
+    }
+    for (const b of this.binds) b.session?.close();
+  }
+
+  private pendingWrites(): number {
+    return this.submittedBatch.length + this.failedBatch.length + this.receiptBatch.length;
+  }
+
+  stats(threadId: number): ActorStats {
+    const binds: BindState[] = this.binds.map((b) => ({ index: b.index, up: b.session !== undefined, since: b.since, inFlight: b.session?.inFlight ?? 0 }));
+    return { smsc: this.smsc.id, threadId, binds, buffered: this.buf.length - this.head + this.retry.length, ...this.s };
+  }
+
+  // ---- binds ---------------------------------------------------------------
+
+  private async bindLoop(b: Bind): Promise<void> {
+    while (this.running && b.session === undefined) {
+      b.connecting = true;
+      try {
+        const session = await this.connect(this.smsc, b.index);
+        if (!this.running) {
+          session.close();
+          return;
+        }
+        b.session = session;
+        b.since = this.clock.now();
+        b.attempts = 0;
+        b.connecting = false;
+        session.on('deliver_sm', (d: IncomingDeliver) => this.onDeliver(session, d));
+        session.on('bad_pdu', () => this.s.badPdus++);
+        session.once('close', () => {
+          b.session = undefined;
+          b.since = this.clock.now();
+          this.s.reconnects++;
+          this.events.emit('bind', b.index, false);
+          if (this.running) setTimeout(() => void this.bindLoop(b), this.backoff(this.smsc.reconnectMs, b.attempts++));
+        });
+        this.events.emit('bind', b.index, true);
+        this.pump();
+        return;
+      } catch (err) {
+        b.connecting = false;
+        this.events.emit('log', 'warn', `bind ${b.index} to ${this.smsc.host}:${this.smsc.port} failed: ${(err as Error).message}`);
+        await new Promise((ok) => setTimeout(ok, this.backoff(this.smsc.reconnectMs, b.attempts++)));
+      }
+    }
+  }
+
+  private backoff(r: { min: number; max: number }, attempt: number): number {
+    const base = Math.min(r.max, r.min * 2 ** Math.min(attempt, 20));
+    return Math.floor(base / 2 + Math.random() * (base / 2));
+  }
+
+  // ---- sending -------------------------------------------------------------
+
+  private nextSession(): SmscSession | undefined {
+    const n = this.binds.length;
+    for (let k = 0; k < n; k++) {
+      const b = this.binds[(this.rr + k) % n] as Bind;
+      const s = b.session;
+      if (s !== undefined && s.freeSlots > 0 && s.writable) {
+        this.rr = (this.rr + k + 1) % n;
+        return s;
+      }
+    }
+    return undefined;
+  }
+
+  private nextEntry(): QueueEntry | undefined {
+    if (this.retry.length > 0) return this.retry.shift();
+    if (this.head < this.buf.length) {
+      const e = this.buf[this.head++] as QueueEntry;
+      if (this.head === this.buf.length) {
+        this.buf = [];
+        this.head = 0;
+      }
+      return e;
+    }
+    return undefined;
+  }
+
+  private validity(sec: number): string {
+    if (this.validityCache.sec !== sec) this.validityCache = { sec, text: smppTime(sec) };
+    return this.validityCache.text;
+  }
+
+  /** Sends what window and tokens allow, then pulls more if there is credit. */
+  private pump(): void {
+    if (!this.running) return;
+    const now = this.clock.now();
+    if (now >= this.pausedUntil) {
+      let session: SmscSession | undefined;
+      while ((this.retry.length > 0 || this.head < this.buf.length) && (session = this.nextSession()) !== undefined) {
+        if (!this.bucket.tryTake(1)) {
+          this.s.tokenWaits++;
+          break;
+        }
+        const e = this.nextEntry() as QueueEntry;
+        if (e.validUntilSec * 1000 <= now) {
+          this.s.expired++;
+          this.failedBatch.push({ entry: e, state: 'E', errCode: '', errText: 'validity period ran out before the message could be sent' });
+          this.scheduleFlush();
+          continue;
+        }
+        this.send(session, e);
+      }
+    }
+    if (!this.reading && this.recovered && this.retry.length === 0 && this.head >= this.buf.length) {
+      let credit = 0;
+      for (const b of this.binds) if (b.session !== undefined && b.session.writable) credit += b.session.freeSlots;
+      credit = Math.min(credit, this.bucket.available() + this.bucket.burst);
+      if (credit > 0 && now >= this.pausedUntil) void this.pull(credit);
+    } else if (!this.recovered && !this.reading) void this.recover();
+  }
+
+  private send(session: SmscSession, e: QueueEntry): void {
+    const sm: OutgoingSubmit = {
+      sourceAddr: e.from,
+      sourceTon: ALNUM.test(e.from) ? 5 : 1,
+      sourceNpi: ALNUM.test(e.from) ? 0 : 1,
+      destinationAddr: e.to,
+      esmClass: e.esmClass,
+      registeredDelivery: 1,
+      dataCoding: e.dataCoding,
+      validityPeriod: this.validity(e.validUntilSec),
+      shortMessage: e.shortMessage,
+    };
+    const cb: SubmitCb = (err, resp) => this.onResp(e, err, resp);
+    this.inFlightIds.add(e.entryId);
+    if (!session.submit(sm, cb)) {
+      this.inFlightIds.delete(e.entryId);
+      this.retry.push(e);
+    }
+  }
+
+  private onResp(e: QueueEntry, err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }): void {
+    this.inFlightIds.delete(e.entryId);
+    if (err !== null || resp === undefined) {
+      // Timeout or bind lost: the SMSC may or may not have it. Resend (at least once).
+      this.s.retried++;
+      this.retry.push(e);
+      return;
+    }
+    switch (classifySubmitStatus(resp.commandStatus)) {
+      case 'ok':
+        this.s.submitted++;
+        this.throttleStreak = 0;
+        this.submittedBatch.push({ entry: e, normId: normalizeSmscId(resp.messageId), rawId: resp.messageId });
+        this.scheduleFlush();
+        break;
+      case 'throttled':
+        this.s.throttled++;
+        this.s.retried++;
+        this.retry.unshift(e);
+        this.pausedUntil = this.clock.now() + this.backoff(this.smsc.throttleBackoffMs, this.throttleStreak++);
+        break;
+      case 'temporary':
+        this.s.retried++;
+        this.retry.push(e);
+        this.pausedUntil = Math.max(this.pausedUntil, this.clock.now() + this.smsc.throttleBackoffMs.min);
+        break;
+      default:
+        this.s.rejected++;
+        this.failedBatch.push({
+          entry: e,
+          state: 'R',
+          errCode: '0x' + resp.commandStatus.toString(16).padStart(8, '0'),
+          errText: 'refused by the SMSC at submit',
+        });
+        this.scheduleFlush();
+    }
+  }
+
+  // ---- pulling -------------------------------------------------------------
+
+  private async pull(credit: number): Promise<void> {
+    this.reading = true;
+    try {
+      const per = Math.max(1, Math.ceil(credit / this.queueKeys.length));
+      const { entries, malformed } = await this.store.read(this.consumer, this.queueKeys, per, '>', 100, this.reader);
+      for (const e of entries) this.buf.push(e);
+      if (malformed.length > 0) {
+        this.events.emit('log', 'error', `dropping ${malformed.length} malformed queue entries`);
+        await this.store.dropEntries(malformed);
+      }
+    } catch (err) {
+      this.events.emit('log', 'warn', `queue read failed: ${(err as Error).message}`);
+      await new Promise((ok) => setTimeout(ok, 250));
+    } finally {
+      this.reading = false;
+    }
+    this.pump();
+  }
+
+  /** After a (re)start: re-read this consumer's own pending entries first. */
+  private async recover(): Promise<void> {
+    this.reading = true;
+    try {
+      for (;;) {
+        const { entries, malformed } = await this.store.read(this.consumer, this.queueKeys, 1000, '0');
+        if (malformed.length > 0) await this.store.dropEntries(malformed);
+        // Pending entries come back in id order; stop once none are left unread.
+        const known = new Set(this.buf.map((e) => e.entryId));
+        const fresh = entries.filter((e) => !known.has(e.entryId));
+        for (const e of fresh) this.buf.push(e);
+        if (fresh.length === 0 || entries.length < 1000) break;
+      }
+      this.recovered = true;
+    } catch (err) {
+      this.events.emit('log', 'warn', `pending recovery failed: ${(err as Error).message}`);
+      await new Promise((ok) => setTimeout(ok, 250));
+    } finally {
+      this.reading = false;
+    }
+    this.pump();
+  }
+
+  /** Takes over entries left pending by another consumer (a dead engine node). */
+  private async reclaim(): Promise<void> {
+    if (!this.running || !this.recovered) return;
+    try {
+      for (const key of this.queueKeys) {
+        const entries = await this.store.autoclaim(this.consumer, key, this.opts.reclaimIdleMs, 500);
+        const known = new Set(this.buf.slice(this.head).map((e) => e.entryId));
+        for (const e of entries) if (!known.has(e.entryId) && !this.isInFlight(e.entryId)) this.retry.push(e);
+      }
+    } catch (err) {
+      this.events.emit('log', 'warn', `reclaim failed: ${(err as Error).message}`);
+    }
+  }
+
+  private readonly inFlightIds = new Set<string>();
+  private isInFlight(entryId: string): boolean {
+    return this.inFlightIds.has(entryId);
+  }
+
+  // ---- receipts ------------------------------------------------------------
+
+  private onDeliver(session: SmscSession, d: IncomingDeliver): void {
+    if ((d.esmClass & 0x3c) !== 0x04) {
+      // Not a delivery receipt (a mobile-originated message): acknowledged and not handled in this version.
+      session.replyDeliverSm(d.sequence, 0);
+      return;
+    }
+    const r = readReceipt({ receiptedMessageId: d.receiptedMessageId, messageState: d.messageState, text: d.shortMessage.toString('latin1') });
+    if (r === undefined) {
+      this.events.emit('log', 'warn', 'receipt without a message id; acknowledged and dropped');
+      session.replyDeliverSm(d.sequence, 0);
+      return;
+    }
+    if (r.state === undefined) {
+      session.replyDeliverSm(d.sequence, 0);
+      return;
+    }
+    this.receiptBatch.push({
+      item: { state: r.state, errCode: r.err, errText: r.stat, candidates: receiptCandidates(r.id, this.smsc.receiptIdMatch) },
+      session,
+      sequence: d.sequence,
+    });
+    this.scheduleFlush();
+  }
+
+  // ---- state writes ---------------------------------------------------------
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.submittedBatch.length > 0) {
+      const items = this.submittedBatch;
+      this.submittedBatch = [];
+      this.flushing++;
+      this.store.submitted(this.smsc.id, this.dlrTtlSec, items).then(
+        (early) => {
+          this.flushing--;
+          this.s.receiptsEarly += early;
+          this.pump();
+        },
+        (err: Error) => {
+          this.flushing--;
+          this.events.emit('log', 'warn', `recording ${items.length} submits failed, will retry: ${err.message}`);
+          setTimeout(() => {
+            this.submittedBatch.push(...items);
+            this.scheduleFlush();
+          }, 500);
+        },
+      );
+    }
+    if (this.failedBatch.length > 0) {
+      const items = this.failedBatch;
+      this.failedBatch = [];
+      this.flushing++;
+      this.store.failed(items).then(
+        () => this.flushing--,
+        (err: Error) => {
+          this.flushing--;
+          this.events.emit('log', 'warn', `recording ${items.length} failures failed, will retry: ${err.message}`);
+          setTimeout(() => {
+            this.failedBatch.push(...items);
+            this.scheduleFlush();
+          }, 500);
+        },
+      );
+    }
+    if (this.receiptBatch.length > 0) {
+      const batch = this.receiptBatch;
+      this.receiptBatch = [];
+      this.flushing++;
+      this.store.receipts(this.smsc.id, this.dlrTtlSec, batch.map((b) => b.item)).then(
+        (results) => {
+          this.flushing--;
+          for (let i = 0; i < batch.length; i++) {
+            const r = results[i];
+            if (r === 1) this.s.receipts++;
+            else if (r === 4) this.s.receiptsUnmatched++;
+            else if (r === 2) this.s.receipts++;
+            const b = batch[i] as (typeof batch)[number];
+            b.session.replyDeliverSm(b.sequence, 0);
+          }
+        },
+        (err: Error) => {
+          this.flushing--;
+          this.events.emit('log', 'warn', `recording ${batch.length} receipts failed; SMSC will retry: ${err.message}`);
+          // ESME_RX_T_APPN: temporary application error, the SMSC redelivers later.
+          for (const b of batch) b.session.replyDeliverSm(b.sequence, 0x64);
+        },
+      );
+    }
+  }
+}

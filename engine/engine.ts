@@ -1,0 +1,158 @@
+/**
+ * Wires one Switchyard engine node: Redis adapter, router, ingress, status
+ * dispatcher and the supervisor of operator actors. `startEngine` resolves once
+ * the ingress listens and every actor has been started.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type uWS from 'uWebSockets.js';
+import { StaticPrefixRouter } from '../router/index.js';
+import { resolveSecret, type Config } from '../config/index.js';
+import type { ActorSmscConfig, ActorStats } from './actors/messages.js';
+import { Supervisor } from './actors/supervisor.js';
+import { systemClock, type Clock } from './flow/clock.js';
+import { EnqueueBatcher } from './ingress/enqueue-batcher.js';
+import { IngressServer } from './ingress/ingress-server.js';
+import { StatusDispatcher } from './push/status-dispatcher.js';
+import { RedisStore } from './queue/redis-store.js';
+
+export interface EngineOptions {
+  readonly redisUrl: string;
+  readonly clock?: Clock;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Overrides config.server.port (tests use 0). */
+  readonly port?: number;
+  readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+}
+
+export interface Engine {
+  readonly port: number;
+  readonly config: Config;
+  readonly supervisor: Supervisor;
+  readonly ingress: IngressServer;
+  readonly store: RedisStore;
+  actorStats(): ActorStats[];
+  stop(): Promise<void>;
+}
+
+const EVENTS_MAXLEN = 5_000_000;
+
+function json(res: uWS.HttpResponse, status: string, body: unknown): void {
+  res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
+}
+
+export async function startEngine(config: Config, o: EngineOptions): Promise<Engine> {
+  const env = o.env ?? process.env;
+  const log = o.log ?? ((level, msg) => console.error(JSON.stringify({ level, msg, t: new Date().toISOString() })));
+  const clock = o.clock ?? systemClock;
+  const tenants = config.tenants.map((t) => ({ id: t.id, apiKey: resolveSecret(t.apiKey, `tenants[${t.id}].apiKey`, env), tps: t.tps, window: t.window }));
+  const smscs: ActorSmscConfig[] = config.smscs.map((s) => ({ ...s, password: resolveSecret(s.password, `smscs[${s.id}].password`, env) }));
+  const adminKey = env.SWITCHYARD_ADMIN_KEY;
+
+  const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2, connectionName: 'sy-ingress' });
+  const blocking = new Redis(o.redisUrl, { maxRetriesPerRequest: null, connectionName: 'sy-dispatch' });
+  await redis.ping();
+  const store = new RedisStore(redis, config.redis.keyPrefix, { eventsMaxLen: EVENTS_MAXLEN, statusMaxLen: config.messages.statusRetention });
+  const router = new StaticPrefixRouter(config.routes);
+  const batcher = new EnqueueBatcher(store);
+  const dispatcher = new StatusDispatcher(redis, blocking, store.keys);
+  for (const s of config.smscs) await store.ensureGroups(s.id, s.partitions);
+
+  const supervisor = new Supervisor({
+    threads: Math.min(config.engine.workerThreads, smscs.length),
+    redisUrl: o.redisUrl,
+    keyPrefix: config.redis.keyPrefix,
+    nodeId: config.engine.nodeId,
+    reclaimIdleMs: config.engine.reclaimIdleMs,
+    receiptGraceSec: config.messages.receiptGraceSec,
+    eventsMaxLen: EVENTS_MAXLEN,
+    statusMaxLen: config.messages.statusRetention,
+    restartBackoffMs: config.engine.restartBackoffMs,
+  });
+  supervisor.on('log', (level: 'info' | 'warn' | 'error', smsc: string, msg: string) => log(level, `[${smsc}] ${msg}`));
+  supervisor.on('crash', (smsc: string, err: Error, delay: number) => log('error', `[${smsc}] actor crashed (${err.message}); restarting in ${delay} ms`));
+
+  const isAdmin = (req: uWS.HttpRequest): boolean => {
+    if (adminKey === undefined || adminKey === '') return false;
+    const auth = req.getHeader('authorization');
+    const given = createHash('sha256').update(auth.startsWith('Bearer ') ? auth.slice(7) : '').digest();
+    return timingSafeEqual(given, createHash('sha256').update(adminKey).digest());
+  };
+
+  const ingress = new IngressServer({
+    host: config.server.host,
+    port: o.port ?? config.server.port,
+    maxFrameBytes: config.server.maxFrameBytes,
+    idleTimeoutSec: config.server.idleTimeoutSec,
+    maxBackpressureBytes: config.server.maxBackpressureBytes,
+    maxBatchItems: config.messages.maxBatchItems,
+    maxValiditySec: config.messages.maxValiditySec,
+    tenants,
+    accept: {
+      router,
+      partitions: new Map(config.smscs.map((s) => [s.id, s.partitions])),
+      maxParts: config.messages.maxParts,
+      defaultValiditySec: config.messages.defaultValiditySec,
+      receiptGraceSec: config.messages.receiptGraceSec,
+    },
+    batcher,
+    dispatcher,
+    clock,
+    extraRoutes: (app) => {
+      app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
+      app.get('/readyz', (res) => {
+        let aborted = false;
+        res.onAborted(() => (aborted = true));
+        const actors = config.smscs.map((s) => ({ smsc: s.id, ...supervisor.actorState(s.id) }));
+        redis.ping().then(
+          () => !aborted && json(res, actors.every((a) => a.running) ? '200 OK' : '503 Service Unavailable', { redis: 'ok', actors }),
+          (err: Error) => !aborted && json(res, '503 Service Unavailable', { redis: err.message, actors }),
+        );
+      });
+      app.get('/v1/status', (res, req) => {
+        if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });
+        json(res, '200 OK', { ingress: ingress.stats, actors: supervisor.stats() });
+      });
+      app.get('/v1/messages/:id', (res, req) => {
+        const auth = req.getHeader('authorization');
+        const key = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+        const tenant = tenants.find((t) => t.apiKey.length === key.length && timingSafeEqual(Buffer.from(t.apiKey), Buffer.from(key)));
+        const id = req.getParameter(0) ?? '';
+        if (tenant === undefined) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'unknown API key' });
+        let aborted = false;
+        res.onAborted(() => (aborted = true));
+        redis.hgetall(store.keys.message(id)).then(
+          (h) => {
+            if (aborted) return;
+            // Another tenant's message is reported as not found, not as forbidden.
+            if (h.t !== tenant.id) return json(res, '404 Not Found', { op: 'error', code: 'NOT_FOUND', error: `no message ${id}` });
+            json(res, '200 OK', { id, ref: h.r, to: '+' + h.to, from: h.fr, status: h.s, parts: Number(h.n), smsc: h.sm, acceptedAt: Number(h.ac), error: h.we ? { code: h.we, text: h.wt } : undefined });
+          },
+          (err: Error) => !aborted && json(res, '503 Service Unavailable', { op: 'error', code: 'UNAVAILABLE', error: err.message }),
+        );
+      });
+    },
+  });
+  dispatcher.start();
+  supervisor.start(smscs);
+  const port = await ingress.listen();
+  log('info', `switchyard listening on http://${config.server.host}:${port} (ws /v1/ws), ${smscs.length} SMSC actor(s)`);
+
+  return {
+    port,
+    config,
+    supervisor,
+    ingress,
+    store,
+    actorStats: () => supervisor.stats(),
+    async stop() {
+      ingress.close();
+      // Let accepted messages reach Redis before the connections go.
+      for (let i = 0; i < 200 && batcher.pending > 0; i++) await new Promise((ok) => setTimeout(ok, 10));
+      await supervisor.stop();
+      await dispatcher.stop();
+      redis.disconnect();
+      blocking.disconnect();
+    },
+  };
+}

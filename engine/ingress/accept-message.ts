@@ -1,0 +1,57 @@
+/**
+ * Turns a checked submit into a message ready to enqueue: E.164 number,
+ * GSM-7/UCS-2 encoding and segments, route, id and partition. Pure apart from
+ * the id counter; the same function serves WebSocket and HTTP ingress.
+ */
+import type { Router } from '../../router/index.js';
+import { SwitchyardError } from '../errors.js';
+import type { NewMessage } from '../queue/redis-store.js';
+import { encodeMessage } from '../text/index.js';
+import { newMessageId } from './message-id.js';
+import { normalizeNumber } from './normalize-number.js';
+import type { Refusal, SubmitFields } from './parse-submit.js';
+
+export interface AcceptContext {
+  readonly router: Router;
+  readonly partitions: ReadonlyMap<string, number>;
+  readonly maxParts: number;
+  readonly defaultValiditySec: number;
+  readonly receiptGraceSec: number;
+}
+
+let concatRef = 0;
+let rr = 0;
+
+export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitFields, now: number): NewMessage | Refusal {
+  const num = normalizeNumber(s.to);
+  if (!num.ok) return { code: 'INVALID_NUMBER', error: num.error };
+  let encoded;
+  try {
+    concatRef = (concatRef + 1) & 0xff;
+    encoded = encodeMessage(s.text, { concatRef, maxParts: ctx.maxParts });
+  } catch (err) {
+    if (err instanceof SwitchyardError) return { code: err.code, error: err.message };
+    throw err;
+  }
+  const route = ctx.router.route({ e164: num.e164, tenant });
+  if (!route.ok) return { code: 'NO_ROUTE', error: route.reason };
+  const partitions = ctx.partitions.get(route.smsc) ?? 1;
+  const validitySec = s.validitySec ?? ctx.defaultValiditySec;
+  rr = (rr + 1) % 1_000_000;
+  return {
+    id: newMessageId(now),
+    tenant,
+    ref: s.ref,
+    to: num.e164,
+    from: s.from,
+    smsc: route.smsc,
+    partition: rr % partitions,
+    dataCoding: encoded.dataCoding,
+    esmClass: encoded.esmClass,
+    parts: encoded.parts,
+    acceptedAt: now,
+    validUntil: now + validitySec * 1000,
+    ttlSec: validitySec + ctx.receiptGraceSec,
+    pushStatus: s.dlr,
+  };
+}

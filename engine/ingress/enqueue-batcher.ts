@@ -1,0 +1,55 @@
+/**
+ * Collects accepted messages during one event-loop tick and writes them to
+ * Redis in one MULTI (one round trip, atomic), then calls each submitter back.
+ * The ack to the client is sent only from that callback: ack means in Redis.
+ */
+import type { NewMessage, RedisStore } from '../queue/redis-store.js';
+
+export type EnqueueCallback = (err: Error | null) => void;
+
+export class EnqueueBatcher {
+  private msgs: NewMessage[] = [];
+  private cbs: EnqueueCallback[] = [];
+  private scheduled = false;
+  private inFlight = 0;
+
+  constructor(
+    private readonly store: RedisStore,
+    private readonly maxBatch = 2_000,
+  ) {}
+
+  add(m: NewMessage, cb: EnqueueCallback): void {
+    this.msgs.push(m);
+    this.cbs.push(cb);
+    if (this.msgs.length >= this.maxBatch) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Batches being written right now (for readiness and shutdown). */
+  get pending(): number {
+    return this.inFlight + this.msgs.length;
+  }
+
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.msgs.length === 0) return;
+    const msgs = this.msgs;
+    const cbs = this.cbs;
+    this.msgs = [];
+    this.cbs = [];
+    this.inFlight += msgs.length;
+    this.store.enqueue(msgs).then(
+      () => {
+        this.inFlight -= msgs.length;
+        for (const cb of cbs) cb(null);
+      },
+      (err: Error) => {
+        this.inFlight -= msgs.length;
+        for (const cb of cbs) cb(err);
+      },
+    );
+  };
+}

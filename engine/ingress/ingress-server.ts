@@ -1,0 +1,318 @@
+/**
+ * WebSocket (and HTTP) ingress on uWebSockets.js, main thread.
+ *
+ *   upgrade ─ API key → tenant (refused with 401 before the upgrade)
+ *   message ─ JSON → submit | batch | ping | resume
+ *             → window (per connection) → TPS (per tenant) → parseSubmit
+ *             → acceptMessage (number, encoding, route) → EnqueueBatcher
+ *             → ack / nack   (ack only after Redis confirmed the MULTI)
+ *   status  ─ StatusDispatcher pushes {"op":"status",...} frames
+ *
+ * Protocol: DESIGN.md §9 and README.md "WebSocket protocol". Limits answer
+ * with `nack` THROTTLED, never a silent drop.
+ */
+import { createHash } from 'node:crypto';
+import uWS from 'uWebSockets.js';
+import type { Clock } from '../flow/clock.js';
+import { TokenBucket } from '../flow/token-bucket.js';
+import type { ErrorCode } from '../errors.js';
+import type { StatusDispatcher, StatusSink } from '../push/status-dispatcher.js';
+import { acceptMessage, type AcceptContext } from './accept-message.js';
+import type { EnqueueBatcher } from './enqueue-batcher.js';
+import { isRefusal, parseSubmit, type Refusal } from './parse-submit.js';
+
+export interface IngressTenant {
+  readonly id: string;
+  readonly apiKey: string;
+  readonly tps: number;
+  readonly window: number;
+}
+
+export interface IngressOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxFrameBytes: number;
+  readonly idleTimeoutSec: number;
+  readonly maxBackpressureBytes: number;
+  readonly maxBatchItems: number;
+  readonly maxValiditySec: number;
+  readonly tenants: ReadonlyArray<IngressTenant>;
+  readonly accept: AcceptContext;
+  readonly batcher: EnqueueBatcher;
+  readonly dispatcher: StatusDispatcher;
+  readonly clock: Clock;
+  /** Extra HTTP routes (metrics, health, admin) registered by the engine. */
+  readonly extraRoutes?: (app: uWS.TemplatedApp) => void;
+}
+
+interface TenantRuntime {
+  readonly id: string;
+  readonly window: number;
+  readonly bucket: TokenBucket;
+}
+
+interface ConnData extends StatusSink {
+  readonly t: TenantRuntime;
+  unacked: number;
+  since: string | undefined;
+  ws: uWS.WebSocket<ConnData> | undefined;
+}
+
+export interface IngressStats {
+  connections: number;
+  accepted: number;
+  refused: number;
+  framesIn: number;
+}
+
+const HELLO_V = 1;
+
+function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+function errorFrame(code: ErrorCode, error: string, extra = ''): string {
+  return `{"op":"error","code":"${code}","error":${JSON.stringify(error)}${extra}}`;
+}
+
+function nackFrame(ref: unknown, r: Refusal): string {
+  return `{"op":"nack","ref":${JSON.stringify(typeof ref === 'string' ? ref : '')},"code":"${r.code}","error":${JSON.stringify(r.error)}}`;
+}
+
+export class IngressServer {
+  private listenSocket: uWS.us_listen_socket | undefined;
+  private readonly byKeyHash = new Map<string, TenantRuntime>();
+  private readonly sockets = new Set<uWS.WebSocket<ConnData>>();
+  readonly stats: IngressStats = { connections: 0, accepted: 0, refused: 0, framesIn: 0 };
+  port = 0;
+
+  constructor(private readonly o: IngressOptions) {
+    for (const t of o.tenants) {
+      this.byKeyHash.set(hashKey(t.apiKey), { id: t.id, window: t.window, bucket: new TokenBucket(t.tps, o.clock) });
+    }
+  }
+
+  private tenantFor(res: uWS.HttpResponse, req: uWS.HttpRequest): TenantRuntime | undefined {
+    const auth = req.getHeader('authorization');
+    let key = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
+    if (key === '') key = req.getQuery('key') ?? '';
+    const t = key === '' ? undefined : this.byKeyHash.get(hashKey(key));
+    if (t === undefined) {
+      res.cork(() => {
+        res
+          .writeStatus('401 Unauthorized')
+          .writeHeader('content-type', 'application/json')
+          .end(errorFrame('UNAUTHORIZED', key === '' ? 'an API key is required (Authorization: Bearer KEY or ?key=KEY)' : 'unknown API key'));
+      });
+    }
+    return t;
+  }
+
+  async listen(): Promise<number> {
+    const o = this.o;
+    const app = uWS.App();
+    app.ws<ConnData>('/v1/ws', {
+      compression: uWS.DISABLED,
+      // uWS closes (1009) past this; frames between maxFrameBytes and it get FRAME_TOO_LARGE.
+      maxPayloadLength: o.maxFrameBytes * 4,
+      idleTimeout: o.idleTimeoutSec,
+      maxBackpressure: o.maxBackpressureBytes * 2,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => {
+        const t = this.tenantFor(res, req);
+        if (t === undefined) return;
+        const sinceQ = req.getQuery('since');
+        const data: ConnData = {
+          t,
+          tenant: t.id,
+          unacked: 0,
+          since: sinceQ === undefined || sinceQ === '' ? undefined : sinceQ,
+          ws: undefined,
+          lastEid: '0-0',
+          live: false,
+          closed: false,
+          send: () => false,
+        };
+        res.upgrade(data, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+      },
+      open: (ws) => {
+        const d = ws.getUserData();
+        d.ws = ws;
+        d.send = (frame: string) => {
+          if (d.closed) return false;
+          ws.send(frame, false);
+          return ws.getBufferedAmount() < o.maxBackpressureBytes;
+        };
+        this.sockets.add(ws);
+        this.stats.connections++;
+        ws.send(`{"op":"hello","v":${HELLO_V},"tenant":"${d.tenant}","window":${d.t.window},"maxFrameBytes":${o.maxFrameBytes},"maxBatchItems":${o.maxBatchItems}}`);
+        this.o.dispatcher.attach(d, d.since).catch(() => {
+          if (!d.closed) ws.send(errorFrame('UNAVAILABLE', 'status stream unavailable; reconnect to resume'));
+        });
+      },
+      message: (ws, message) => this.onMessage(ws, message),
+      drain: (ws) => {
+        const d = ws.getUserData();
+        if (ws.getBufferedAmount() < o.maxBackpressureBytes) this.o.dispatcher.resume(d);
+      },
+      close: (ws) => {
+        const d = ws.getUserData();
+        d.closed = true;
+        d.ws = undefined;
+        this.sockets.delete(ws);
+        this.stats.connections--;
+        this.o.dispatcher.detach(d);
+      },
+    });
+    app.post('/v1/messages', (res, req) => this.onHttpSubmit(res, req));
+    o.extraRoutes?.(app);
+    app.any('/*', (res) => {
+      res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(errorFrame('NOT_FOUND', 'no such endpoint')));
+    });
+    return await new Promise<number>((ok, fail) => {
+      app.listen(o.host, o.port, (token) => {
+        if (!token) return fail(new Error(`cannot listen on ${o.host}:${o.port}`));
+        this.listenSocket = token;
+        this.port = uWS.us_socket_local_port(token);
+        ok(this.port);
+      });
+    });
+  }
+
+  /** Stops accepting and closes every connection. */
+  close(): void {
+    if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = undefined;
+    for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
+  }
+
+  private onMessage(ws: uWS.WebSocket<ConnData>, message: ArrayBuffer): void {
+    const d = ws.getUserData();
+    this.stats.framesIn++;
+    if (message.byteLength > this.o.maxFrameBytes) {
+      ws.send(errorFrame('FRAME_TOO_LARGE', `frame of ${message.byteLength} bytes exceeds the limit of ${this.o.maxFrameBytes} bytes; nothing in it was accepted`));
+      return;
+    }
+    let frame: unknown;
+    try {
+      frame = JSON.parse(Buffer.from(message).toString('utf8'));
+    } catch (err) {
+      ws.send(errorFrame('BAD_FRAME', `frame is not valid JSON: ${(err as Error).message}`));
+      return;
+    }
+    if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
+      ws.send(errorFrame('BAD_FRAME', 'frame must be a JSON object with an "op" field'));
+      return;
+    }
+    const f = frame as Record<string, unknown>;
+    switch (f.op) {
+      case 'submit':
+        this.submitOne(d, f, (out) => {
+          if (!d.closed) ws.send(out);
+        });
+        return;
+      case 'batch':
+        this.onBatch(ws, d, f);
+        return;
+      case 'ping':
+        ws.send(`{"op":"pong"${typeof f.ref === 'string' ? `,"ref":${JSON.stringify(f.ref)}` : ''}}`);
+        return;
+      default:
+        ws.send(errorFrame('UNKNOWN_OP', `unknown op ${JSON.stringify(f.op ?? null)}; expected submit, batch or ping`));
+    }
+  }
+
+  /** Runs one submit through every check; `done` gets the ack or nack frame. */
+  private submitOne(d: { t: TenantRuntime; unacked: number } | undefined, f: Record<string, unknown>, done: (frame: string) => void, tenant?: TenantRuntime): void {
+    const t = (d?.t ?? tenant) as TenantRuntime;
+    const refusal = (r: Refusal) => {
+      this.stats.refused++;
+      done(nackFrame(f.ref, r));
+    };
+    if (d !== undefined && d.unacked >= t.window)
+      return refusal({ code: 'THROTTLED', error: `more than ${t.window} submits awaiting their ack on this connection; wait for acks` });
+    const fields = parseSubmit(f, this.o.maxValiditySec);
+    if (isRefusal(fields)) return refusal(fields);
+    if (!t.bucket.tryTake(1)) return refusal({ code: 'THROTTLED', error: 'tenant submit rate limit reached; retry later' });
+    const now = this.o.clock.now();
+    const m = acceptMessage(this.o.accept, t.id, fields, Math.floor(now));
+    if (isRefusal(m as Refusal)) return refusal(m as Refusal);
+    const msg = m as Exclude<typeof m, Refusal>;
+    if (d !== undefined) d.unacked++;
+    this.o.batcher.add(msg, (err) => {
+      if (d !== undefined) d.unacked--;
+      if (err) {
+        this.stats.refused++;
+        done(nackFrame(f.ref, { code: 'UNAVAILABLE', error: 'the queue is unavailable; the message was not accepted, retry' }));
+        return;
+      }
+      this.stats.accepted++;
+      done(`{"op":"ack","ref":${JSON.stringify(fields.ref)},"id":"${msg.id}","status":"queued","parts":${msg.parts.length}}`);
+    });
+  }
+
+  private onBatch(ws: uWS.WebSocket<ConnData>, d: ConnData, f: Record<string, unknown>): void {
+    const items = f.items;
+    const bref = typeof f.ref === 'string' ? f.ref : '';
+    if (!Array.isArray(items) || items.length === 0) {
+      ws.send(errorFrame('BAD_FRAME', '"items" must be a non-empty array of submits', `,"ref":${JSON.stringify(bref)}`));
+      return;
+    }
+    if (items.length > this.o.maxBatchItems) {
+      ws.send(errorFrame('BAD_FRAME', `a batch may hold at most ${this.o.maxBatchItems} items, got ${items.length}; nothing in it was accepted`, `,"ref":${JSON.stringify(bref)}`));
+      return;
+    }
+    const results: string[] = new Array(items.length);
+    let left = items.length;
+    items.forEach((item, i) => {
+      const it = item !== null && typeof item === 'object' && !Array.isArray(item) ? (item as Record<string, unknown>) : { ref: undefined, __bad: true };
+      const cb = (frame: string) => {
+        // Strip the per-item op: results are ack/nack bodies in item order.
+        results[i] = frame;
+        if (--left === 0 && !d.closed) ws.send(`{"op":"batch_ack","ref":${JSON.stringify(bref)},"results":[${results.join(',')}]}`);
+      };
+      if ('__bad' in it) {
+        this.stats.refused++;
+        cb(nackFrame(undefined, { code: 'INVALID_FIELD', error: 'a batch item must be a JSON object' }));
+      } else this.submitOne(d, it, cb);
+    });
+  }
+
+  private onHttpSubmit(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    const t = this.tenantFor(res, req);
+    if (t === undefined) return;
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const reply = (status: string, body: string) => {
+      if (aborted) return;
+      res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(body));
+    };
+    res.onData((chunk, isLast) => {
+      size += chunk.byteLength;
+      if (size > this.o.maxFrameBytes) {
+        if (size - chunk.byteLength <= this.o.maxFrameBytes) reply('413 Payload Too Large', errorFrame('FRAME_TOO_LARGE', `body exceeds ${this.o.maxFrameBytes} bytes`));
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (!isLast) return;
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch (err) {
+        reply('400 Bad Request', errorFrame('BAD_FRAME', `body is not valid JSON: ${(err as Error).message}`));
+        return;
+      }
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        reply('400 Bad Request', errorFrame('BAD_FRAME', 'body must be a JSON object (a submit)'));
+        return;
+      }
+      this.submitOne(undefined, body as Record<string, unknown>, (frame) => {
+        const ok = frame.startsWith('{"op":"ack"');
+        const code = ok ? '202 Accepted' : frame.includes('"THROTTLED"') ? '429 Too Many Requests' : frame.includes('"UNAVAILABLE"') ? '503 Service Unavailable' : '400 Bad Request';
+        reply(code, frame);
+      }, t);
+    });
+  }
+}

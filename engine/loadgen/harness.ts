@@ -1,0 +1,126 @@
+/**
+ * A whole Switchyard on one machine: a private Redis (unless a URL is given),
+ * N simulated SMSCs on loopback, and an engine routing to them. Serves the
+ * demo, the end-to-end benchmark and the integration tests, so all three run
+ * the same wiring.
+ */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { parseConfig, type Config } from '../../config/index.js';
+import { startEngine, type Engine } from '../engine.js';
+import { startPrivateRedis, type PrivateRedis } from '../redis/private-redis.js';
+import { SmscSimulator, type SmscSimulatorOptions } from '../simulator/index.js';
+
+export interface HarnessOptions {
+  readonly redisUrl?: string;
+  readonly redisDir?: string;
+  readonly keyPrefix?: string;
+  readonly smscs?: number;
+  readonly binds?: number;
+  readonly window?: number;
+  readonly tps?: number;
+  readonly partitions?: number;
+  readonly workerThreads?: number;
+  readonly tenantTps?: number;
+  readonly tenantWindow?: number;
+  readonly sim?: Partial<SmscSimulatorOptions>;
+  /** Per-SMSC simulator overrides, by index. */
+  readonly simBySmsc?: ReadonlyArray<Partial<SmscSimulatorOptions>>;
+  readonly configOverrides?: (raw: Record<string, unknown>) => void;
+  readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+}
+
+export interface Harness {
+  readonly engine: Engine;
+  readonly sims: SmscSimulator[];
+  readonly redisUrl: string;
+  readonly redis: PrivateRedis | undefined;
+  readonly apiKey: string;
+  readonly tenant: string;
+  readonly config: Config;
+  readonly env: NodeJS.ProcessEnv;
+  readonly wsUrl: string;
+  /** Restarts the engine process-internally (same config, same Redis). */
+  restartEngine(): Promise<Engine>;
+  stop(): Promise<void>;
+}
+
+export const SIM_SYSTEM_ID = 'switchyard';
+
+export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
+  let redis: PrivateRedis | undefined;
+  let redisUrl = o.redisUrl;
+  if (redisUrl === undefined) {
+    const dir = o.redisDir ?? 'data/harness-redis';
+    rmSync(dir, { recursive: true, force: true });
+    redis = await startPrivateRedis({ dir });
+    redisUrl = redis.url;
+  }
+  const apiKey = randomBytes(18).toString('base64url');
+  const simPassword = randomBytes(6).toString('hex'); // SMPP passwords are at most 8 chars
+  const env: NodeJS.ProcessEnv = { ...process.env, SY_HARNESS_KEY: apiKey, SY_HARNESS_SIM_PW: simPassword };
+  const n = o.smscs ?? 2;
+  const sims: SmscSimulator[] = [];
+  for (let i = 0; i < n; i++) {
+    const sim = new SmscSimulator({ systemId: SIM_SYSTEM_ID, password: simPassword, ...o.sim, ...o.simBySmsc?.[i] });
+    await sim.start();
+    sims.push(sim);
+  }
+  const raw: Record<string, unknown> = {
+    server: { host: '127.0.0.1', port: 0 },
+    redis: { keyPrefix: o.keyPrefix ?? `sy:${randomBytes(4).toString('hex')}:` },
+    engine: { workerThreads: o.workerThreads ?? 2, nodeId: 'harness', restartBackoffMs: { min: 50, max: 2000 } },
+    tenants: [{ id: 'acme', apiKey: { env: 'SY_HARNESS_KEY' }, tps: o.tenantTps ?? 50_000, window: o.tenantWindow ?? 20_000 }],
+    smscs: sims.map((s, i) => ({
+      id: `sim-${String.fromCharCode(97 + i)}`,
+      port: s.port,
+      systemId: SIM_SYSTEM_ID,
+      password: { env: 'SY_HARNESS_SIM_PW' },
+      binds: o.binds ?? 2,
+      window: o.window ?? 100,
+      tps: o.tps ?? 10_000,
+      partitions: o.partitions ?? 2,
+      reconnectMs: { min: 50, max: 1000 },
+      responseTimeoutMs: 5000,
+    })),
+    // Country codes spread over the SMSCs: 47 (NO), 49 (DE), 33 (FR), default to the first.
+    routes: [
+      { prefix: '', smsc: 'sim-a' },
+      { prefix: '47', smsc: 'sim-a' },
+      { prefix: '49', smsc: n > 1 ? 'sim-b' : 'sim-a' },
+      { prefix: '33', smsc: n > 2 ? 'sim-c' : n > 1 ? 'sim-b' : 'sim-a' },
+      ...(n > 3 ? [{ prefix: '336', smsc: 'sim-d' }] : []),
+    ],
+  };
+  o.configOverrides?.(raw);
+  const config = parseConfig(raw, 'harness');
+  const url = redisUrl;
+  const start = () => startEngine(config, { redisUrl: url, env, log: o.log ?? (() => undefined) });
+  let engine = await start();
+  const h = {
+    get engine() {
+      return engine;
+    },
+    sims,
+    redisUrl,
+    redis,
+    apiKey,
+    tenant: 'acme',
+    config,
+    env,
+    get wsUrl() {
+      return `ws://127.0.0.1:${engine.port}/v1/ws`;
+    },
+    async restartEngine() {
+      await engine.stop();
+      engine = await start();
+      return engine;
+    },
+    async stop() {
+      await engine.stop();
+      for (const s of sims) await s.stop();
+      await redis?.stop();
+    },
+  };
+  return h;
+}

@@ -1,0 +1,206 @@
+/**
+ * The load generator behind `switchyard demo` and `npm run bench:e2e`: N
+ * WebSocket clients submit batches at a target rate, record ack latency per
+ * item, and count the status frames that come back until every accepted
+ * message reached a final status (or the drain time ran out). Bounded in count
+ * and time; talks only to the URL it is given (127.0.0.1 by default).
+ */
+import WebSocket from 'ws';
+
+export interface LoadOptions {
+  readonly url: string; // ws://127.0.0.1:PORT/v1/ws
+  readonly apiKey: string;
+  readonly clients: number;
+  readonly rate: number; // messages per second, all clients together
+  readonly durationMs: number;
+  readonly batchSize: number;
+  readonly drainMs: number; // how long to wait for final statuses after the last submit
+  /** Mix of texts: share of UCS-2 and multipart messages (0..1). */
+  readonly ucs2Share?: number;
+  readonly multipartShare?: number;
+  /** How many distinct recipients (repeat recipients, like real traffic). */
+  readonly recipients?: number;
+  readonly maxMessages?: number;
+  readonly onTick?: (s: LoadSnapshot) => void;
+}
+
+export interface LoadSnapshot {
+  readonly elapsedMs: number;
+  readonly sent: number;
+  readonly accepted: number;
+  readonly refused: number;
+  readonly finals: number;
+  readonly statuses: Readonly<Record<string, number>>;
+}
+
+export interface LoadResult extends LoadSnapshot {
+  readonly refusedByCode: Readonly<Record<string, number>>;
+  readonly ackMs: { p50: number; p90: number; p99: number; max: number };
+  readonly completionMs: { p50: number; p99: number };
+  readonly sendWindowMs: number; // first submit to last submit
+  readonly completedWithinMs: number; // first submit to last final status
+  readonly lost: number; // accepted but no final status within drain time
+  readonly duplicates: number; // final statuses seen twice for one message
+}
+
+const FINAL = new Set(['delivered', 'undelivered', 'rejected', 'expired', 'unknown', 'stopped']);
+
+const GSM_TEXTS = ['Your code is 482913. It expires in 10 minutes.', 'Delivery scheduled for tomorrow 10:00-12:00 @ gate 4 {ref} [ok] ~€5', 'Hi! Your balance is 12.50 EUR.'];
+const UCS2_TEXTS = ['Ваш код: 482913 🙂', '您的验证码是 482913', 'Κωδικός: 482913 — ευχαριστούμε ✓'];
+const LONG_GSM = 'This is a long notification that will not fit into a single SMS segment, so Switchyard splits it into concatenated parts with a user data header, and the handset puts the parts back together. '.repeat(1);
+
+function percentile(sorted: Float64Array | number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+/** Cheap deterministic PRNG (mulberry32) so that runs are comparable. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const rnd = prng(42);
+  const recipients = o.recipients ?? 50_000;
+  const ucs2Share = o.ucs2Share ?? 0.1;
+  const multipartShare = o.multipartShare ?? 0.05;
+  const maxMessages = o.maxMessages ?? Number.MAX_SAFE_INTEGER;
+  const ackLat: number[] = [];
+  const acceptedAt = new Map<string, number>(); // id -> ack time
+  const finalSeen = new Set<string>();
+  const compl: number[] = [];
+  const statuses: Record<string, number> = {};
+  const refusedByCode: Record<string, number> = {};
+  let sent = 0;
+  let accepted = 0;
+  let refused = 0;
+  let finals = 0;
+  let duplicates = 0;
+  let lastFinalAt = 0;
+  let seq = 0;
+  const start = performance.now();
+
+  const number = (): string => {
+    const k = Math.floor(rnd() * recipients);
+    const r = k % 3;
+    if (r === 0) return '+479' + String(1000000 + (k % 9000000)).slice(-7);
+    if (r === 1) return '+4915112' + String(100000 + (k % 900000));
+    return '+336' + String(10000000 + (k % 90000000)).slice(-8);
+  };
+  const text = (): string => {
+    const x = rnd();
+    if (x < multipartShare) return LONG_GSM;
+    if (x < multipartShare + ucs2Share) return UCS2_TEXTS[seq % UCS2_TEXTS.length] as string;
+    return GSM_TEXTS[seq % GSM_TEXTS.length] as string;
+  };
+
+  const onStatus = (f: { id: string; status: string }) => {
+    statuses[f.status] = (statuses[f.status] ?? 0) + 1;
+    if (!FINAL.has(f.status)) return;
+    if (finalSeen.has(f.id)) {
+      duplicates++;
+      return;
+    }
+    finalSeen.add(f.id);
+    finals++;
+    lastFinalAt = performance.now();
+    const a = acceptedAt.get(f.id);
+    if (a !== undefined) compl.push(lastFinalAt - a);
+  };
+
+  const sockets: WebSocket[] = [];
+  await Promise.all(
+    Array.from({ length: o.clients }, () => new Promise<void>((ok, fail) => {
+      const ws = new WebSocket(o.url, { headers: { authorization: `Bearer ${o.apiKey}` }, perMessageDeflate: false });
+      const sentAt = new Map<string, number>();
+      ws.on('message', (data) => {
+        const f = JSON.parse(data.toString()) as { op: string; ref?: string; results?: Array<{ op: string; id?: string; code?: string }>; id: string; status: string };
+        if (f.op === 'hello') ok();
+        else if (f.op === 'batch_ack') {
+          const t0 = sentAt.get(f.ref as string) ?? performance.now();
+          sentAt.delete(f.ref as string);
+          const now = performance.now();
+          for (const r of f.results ?? []) {
+            if (r.op === 'ack') {
+              accepted++;
+              ackLat.push(now - t0);
+              acceptedAt.set(r.id as string, now);
+            } else {
+              refused++;
+              refusedByCode[r.code ?? '?'] = (refusedByCode[r.code ?? '?'] ?? 0) + 1;
+            }
+          }
+        } else if (f.op === 'status') onStatus(f);
+      });
+      ws.once('error', fail);
+      (ws as WebSocket & { sentAt?: Map<string, number> }).sentAt = sentAt;
+      sockets.push(ws);
+    })),
+  );
+
+  // Pace in 10 ms slots: each slot sends rate/100 messages in batches, round robin over clients.
+  const slotMs = 10;
+  const perSlot = o.rate * (slotMs / 1000);
+  let owed = 0;
+  let client = 0;
+  let firstSend = 0;
+  let lastSend = 0;
+  const tickTimer = o.onTick ? setInterval(() => o.onTick?.({ elapsedMs: performance.now() - start, sent, accepted, refused, finals, statuses }), 1000) : undefined;
+  await new Promise<void>((done) => {
+    const t0 = performance.now();
+    let slot = 0;
+    const step = () => {
+      const now = performance.now();
+      if (now - t0 >= o.durationMs || sent >= maxMessages) return done();
+      owed += perSlot;
+      while (owed >= 1 && sent < maxMessages) {
+        const n = Math.min(Math.floor(owed), o.batchSize, maxMessages - sent);
+        const items = [];
+        for (let i = 0; i < n; i++) items.push({ ref: String(++seq), to: number(), from: 'Switchyard', text: text() });
+        const ws = sockets[client++ % sockets.length] as WebSocket & { sentAt: Map<string, number> };
+        const ref = 'b' + seq;
+        ws.sentAt.set(ref, performance.now());
+        ws.send(JSON.stringify({ op: 'batch', ref, items }));
+        sent += n;
+        owed -= n;
+        if (firstSend === 0) firstSend = performance.now();
+        lastSend = performance.now();
+      }
+      slot++;
+      const next = t0 + slot * slotMs - performance.now();
+      setTimeout(step, Math.max(0, next));
+    };
+    step();
+  });
+  // Drain: wait for acks and finals.
+  const drainEnd = performance.now() + o.drainMs;
+  while (performance.now() < drainEnd && (accepted + refused < sent || finals < accepted)) await new Promise((ok) => setTimeout(ok, 20));
+  clearInterval(tickTimer);
+  for (const ws of sockets) ws.close();
+  const ack = Float64Array.from(ackLat).sort();
+  const cm = Float64Array.from(compl).sort();
+  const elapsedMs = performance.now() - start;
+  return {
+    elapsedMs,
+    sent,
+    accepted,
+    refused,
+    finals,
+    statuses,
+    refusedByCode,
+    ackMs: { p50: percentile(ack, 50), p90: percentile(ack, 90), p99: percentile(ack, 99), max: percentile(ack, 100) },
+    completionMs: { p50: percentile(cm, 50), p99: percentile(cm, 99) },
+    sendWindowMs: lastSend - firstSend,
+    completedWithinMs: (lastFinalAt || performance.now()) - firstSend,
+    lost: accepted - finals,
+    duplicates,
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * Redis key names, in one place (DESIGN.md §7). Every key starts with the
+ * configured prefix so that tests and several engines can share one Redis.
+ *
+ *   {P}q:{smsc:p}        stream partition p of an SMSC's queue (group "g")
+ *   {P}m:{id}            message hash (tenant, ref, to, parts, status, ...)
+ *   {P}d:{smsc}:{mid}    SMSC message id -> "id|part" for receipt matching
+ *   {P}de:{smsc}:{mid}   a receipt that arrived before its submit_sm_resp
+ *   {P}ev                events stream: every status change (analytics, hooks)
+ *   {P}st:{tenant}       per-tenant status frames, for live push and resume
+ *   {P}stc:{tenant}      last status entry id pushed to the tenant
+ *
+ * The Lua scripts in lua-scripts.ts build the m:, d:, de:, ev and st: names
+ * from the same prefix; keep both in step.
+ */
+export const GROUP = 'g';
+
+export class Keys {
+  constructor(readonly prefix: string) {}
+  queue(smsc: string, partition: number): string {
+    return `${this.prefix}q:{${smsc}:${partition}}`;
+  }
+  message(id: string): string {
+    return `${this.prefix}m:${id}`;
+  }
+  dlr(smsc: string, mid: string): string {
+    return `${this.prefix}d:${smsc}:${mid}`;
+  }
+  events(): string {
+    return `${this.prefix}ev`;
+  }
+  status(tenant: string): string {
+    return `${this.prefix}st:{${tenant}}`;
+  }
+  statusCursor(tenant: string): string {
+    return `${this.prefix}stc:{${tenant}}`;
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * The Redis adapter behind the message path: enqueue at ingress (one MULTI per
+ * tick), credit-based reads and reclaim for operator actors, and the batched Lua
+ * state changes (submitted, failed, receipts). Domain code sees plain records.
+ *
+ * Stream entry layout (binary-safe, compact for big backlogs):
+ *   h = "id|part|total|to|from|validUntilSec|dataCoding|esmClass"
+ *   b = short_message bytes (UDH + payload)
+ */
+import type { Redis, ChainableCommander } from 'ioredis';
+import { GROUP, Keys } from './keys.js';
+import { FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA } from './lua-scripts.js';
+
+export interface QueuedPart {
+  readonly shortMessage: Buffer;
+}
+
+export interface NewMessage {
+  readonly id: string;
+  readonly tenant: string;
+  readonly ref: string;
+  readonly to: string;
+  readonly from: string;
+  readonly smsc: string;
+  readonly partition: number;
+  readonly dataCoding: number;
+  readonly esmClass: number;
+  readonly parts: ReadonlyArray<QueuedPart>;
+  readonly acceptedAt: number; // ms since epoch
+  readonly validUntil: number; // ms since epoch
+  readonly ttlSec: number; // message hash TTL: validity + receipt grace
+  readonly pushStatus: boolean;
+}
+
+export interface QueueEntry {
+  readonly queueKey: string;
+  readonly entryId: string;
+  readonly id: string;
+  readonly part: number;
+  readonly total: number;
+  readonly to: string;
+  readonly from: string;
+  readonly validUntilSec: number;
+  readonly dataCoding: number;
+  readonly esmClass: number;
+  readonly shortMessage: Buffer;
+}
+
+export interface SubmittedItem {
+  readonly entry: QueueEntry;
+  readonly normId: string;
+  readonly rawId: string;
+}
+
+export interface FailedItem {
+  readonly entry: QueueEntry;
+  readonly state: 'R' | 'E';
+  readonly errCode: string;
+  readonly errText: string;
+}
+
+export interface ReceiptItem {
+  readonly state: 'D' | 'U' | 'E' | 'K' | 'u';
+  readonly errCode: string;
+  readonly errText: string;
+  readonly candidates: ReadonlyArray<string>;
+}
+
+export const enum ReceiptResult {
+  Applied = 1,
+  Early = 2,
+  Duplicate = 3,
+  Gone = 4,
+}
+
+export interface StoreLimits {
+  readonly eventsMaxLen: number;
+  readonly statusMaxLen: number;
+}
+
+type Fields = Buffer[];
+type StreamReply = Array<[Buffer, Array<[Buffer, Fields]>]> | null;
+
+/** Parses one stream entry; returns undefined for a malformed entry (reported by the caller). */
+export function parseEntry(queueKey: string, entryId: string, fields: Fields): QueueEntry | undefined {
+  let h: string | undefined;
+  let b: Buffer | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const k = (fields[i] as Buffer).toString('latin1');
+    if (k === 'h') h = (fields[i + 1] as Buffer).toString('utf8');
+    else if (k === 'b') b = fields[i + 1] as Buffer;
+  }
+  if (h === undefined || b === undefined) return undefined;
+  const f = h.split('|');
+  if (f.length !== 8) return undefined;
+  return {
+    queueKey,
+    entryId,
+    id: f[0] as string,
+    part: Number(f[1]),
+    total: Number(f[2]),
+    to: f[3] as string,
+    from: f[4] as string,
+    validUntilSec: Number(f[5]),
+    dataCoding: Number(f[6]),
+    esmClass: Number(f[7]),
+    shortMessage: b,
+  };
+}
+
+export class RedisStore {
+  readonly keys: Keys;
+  private readonly limits: StoreLimits;
+
+  constructor(
+    readonly redis: Redis,
+    prefix: string,
+    limits: StoreLimits,
+  ) {
+    this.keys = new Keys(prefix);
+    this.limits = limits;
+    redis.defineCommand('sySubmitted', { numberOfKeys: 0, lua: SUBMITTED_LUA });
+    redis.defineCommand('syFailed', { numberOfKeys: 0, lua: FAILED_LUA });
+    redis.defineCommand('syReceipts', { numberOfKeys: 0, lua: RECEIPTS_LUA });
+  }
+
+  /** Creates the consumer group of every partition (from the start of the stream). */
+  async ensureGroups(smsc: string, partitions: number): Promise<void> {
+    for (let p = 0; p < partitions; p++) {
+      try {
+        await this.redis.xgroup('CREATE', this.keys.queue(smsc, p), GROUP, '0', 'MKSTREAM');
+      } catch (err) {
+        if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+      }
+    }
+  }
+
+  /** Appends the commands that enqueue one message to a MULTI. */
+  addEnqueue(tx: ChainableCommander, m: NewMessage): void {
+    const mkey = this.keys.message(m.id);
+    const n = m.parts.length;
+    const fields: Array<string | number> = [
+      't', m.tenant, 'r', m.ref, 'to', m.to, 'fr', m.from, 'n', n, 's', 'queued', 'ac', m.acceptedAt,
+      'sm', m.smsc, 'v', m.validUntil, 'd', m.pushStatus ? 1 : 0, 'ns', 0, 'nf', 0,
+    ];
+    for (let i = 1; i <= n; i++) fields.push('p' + i, 'q');
+    tx.hset(mkey, ...fields);
+    tx.expire(mkey, m.ttlSec);
+    const qkey = this.keys.queue(m.smsc, m.partition);
+    const tail = `|${n}|${m.to}|${m.from}|${Math.floor(m.validUntil / 1000)}|${m.dataCoding}|${m.esmClass}`;
+    for (let i = 0; i < n; i++) {
+      tx.xadd(qkey, '*', 'h', `${m.id}|${i + 1}${tail}`, 'b', (m.parts[i] as QueuedPart).shortMessage);
+    }
+    tx.xadd(
+      this.keys.events(), 'MAXLEN', '~', this.limits.eventsMaxLen, '*', 'j',
+      JSON.stringify({ id: m.id, t: m.tenant, s: 'queued', at: m.acceptedAt, sm: m.smsc, to: m.to, n, ref: m.ref || undefined, ac: m.acceptedAt }),
+    );
+  }
+
+  /** Enqueues messages atomically (one MULTI): resolves once Redis has them all. */
+  async enqueue(msgs: ReadonlyArray<NewMessage>): Promise<void> {
+    const tx = this.redis.multi();
+    for (const m of msgs) this.addEnqueue(tx, m);
+    const res = await tx.exec();
+    if (res === null) throw new Error('Redis transaction aborted');
+    for (const [err] of res) if (err) throw err;
+  }
+
+  /**
+   * Reads up to `count` entries per partition. `fromId` '>' reads new entries,
+   * '0' re-reads this consumer's own pending entries (recovery after a restart).
+   * Blocking reads must use their own connection (`conn`), or they would hold
+   * back the state scripts pipelined behind them.
+   */
+  async read(consumer: string, queueKeys: ReadonlyArray<string>, count: number, fromId: '>' | '0', blockMs = 0, conn: Redis = this.redis): Promise<{ entries: QueueEntry[]; malformed: Array<{ queueKey: string; entryId: string }> }> {
+    const args: Array<string | number> = ['GROUP', GROUP, consumer, 'COUNT', count];
+    if (blockMs > 0) args.push('BLOCK', blockMs);
+    args.push('STREAMS', ...queueKeys);
+    for (let i = 0; i < queueKeys.length; i++) args.push(fromId);
+    const reply = (await conn.callBuffer('XREADGROUP', ...args)) as StreamReply;
+    const entries: QueueEntry[] = [];
+    const malformed: Array<{ queueKey: string; entryId: string }> = [];
+    if (reply === null) return { entries, malformed };
+    for (const [keyBuf, items] of reply) {
+      const queueKey = keyBuf.toString('latin1');
+      for (const [idBuf, fields] of items) {
+        const entryId = idBuf.toString('latin1');
+        // A pending entry deleted meanwhile comes back with nil fields.
+        const e = fields ? parseEntry(queueKey, entryId, fields) : undefined;
+        if (e) entries.push(e);
+        else malformed.push({ queueKey, entryId });
+      }
+    }
+    return { entries, malformed };
+  }
+
+  /** Claims entries idle longer than minIdleMs from any consumer (a dead engine node). */
+  async autoclaim(consumer: string, queueKey: string, minIdleMs: number, count: number): Promise<QueueEntry[]> {
+    const reply = (await this.redis.callBuffer('XAUTOCLAIM', queueKey, GROUP, consumer, minIdleMs, '0-0', 'COUNT', count)) as [Buffer, Array<[Buffer, Fields] | null>, Buffer[]?];
+    const out: QueueEntry[] = [];
+    for (const item of reply[1]) {
+      if (!item) continue;
+      const e = parseEntry(queueKey, item[0].toString('latin1'), item[1]);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  /** Acknowledges and deletes entries that cannot be parsed (they can never be sent). */
+  async dropEntries(items: ReadonlyArray<{ queueKey: string; entryId: string }>): Promise<void> {
+    if (items.length === 0) return;
+    const p = this.redis.pipeline();
+    for (const it of items) {
+      p.xack(it.queueKey, GROUP, it.entryId);
+      p.xdel(it.queueKey, it.entryId);
+    }
+    await p.exec();
+  }
+
+  private head(now: number): Array<string | number> {
+    return [this.keys.prefix, now, this.limits.eventsMaxLen, this.limits.statusMaxLen];
+  }
+
+  async submitted(smsc: string, dlrTtlSec: number, items: ReadonlyArray<SubmittedItem>, now = Date.now()): Promise<number> {
+    const args = this.head(now);
+    args.push(GROUP, smsc, dlrTtlSec);
+    for (const it of items) args.push(it.entry.queueKey, it.entry.entryId, it.entry.id, it.entry.part, `${it.normId}|${it.rawId}`);
+    return (await (this.redis as unknown as Scripted).sySubmitted(...args)) as number;
+  }
+
+  async failed(items: ReadonlyArray<FailedItem>, now = Date.now()): Promise<void> {
+    const args = this.head(now);
+    args.push(GROUP);
+    for (const it of items) args.push(it.entry.queueKey, it.entry.entryId, it.entry.id, it.entry.part, it.state, it.errCode, it.errText);
+    await (this.redis as unknown as Scripted).syFailed(...args);
+  }
+
+  async receipts(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>, now = Date.now()): Promise<ReceiptResult[]> {
+    const args = this.head(now);
+    args.push(smsc, earlyTtlSec);
+    for (const it of items) args.push(it.state, it.errCode, it.errText, it.candidates.length, ...it.candidates);
+    return (await (this.redis as unknown as Scripted).syReceipts(...args)) as ReceiptResult[];
+  }
+}
+
+interface Scripted {
+  sySubmitted(...args: Array<string | number>): Promise<unknown>;
+  syFailed(...args: Array<string | number>): Promise<unknown>;
+  syReceipts(...args: Array<string | number>): Promise<unknown>;
+}

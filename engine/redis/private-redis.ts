@@ -1,0 +1,93 @@
+/**
+ * Starts a private Redis (Debian's redis-server) for the demo and the tests when
+ * no REDIS_URL is given: its own port on 127.0.0.1, its own data directory, AOF
+ * on (appendfsync everysec), no RDB snapshots. The caller stops what it started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+
+export interface PrivateRedis {
+  readonly url: string;
+  readonly port: number;
+  readonly dir: string;
+  /** Stops the server (SHUTDOWN NOSAVE is not used: AOF is flushed on shutdown). */
+  stop(): Promise<void>;
+  /** SIGKILLs the server (tests of a crashed Redis). */
+  kill(): void;
+  /** Starts it again on the same port and data dir (after stop/kill). */
+  restart(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return await new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+async function waitReady(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
+    const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    r.on('error', () => undefined); // connection refused while redis-server starts: expected
+    try {
+      await r.connect();
+      await r.ping();
+      r.disconnect();
+      return;
+    } catch (err) {
+      lastErr = err;
+      r.disconnect();
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+  }
+  throw new Error(`redis-server on port ${port} not ready after ${timeoutMs} ms: ${String(lastErr)}`);
+}
+
+export async function startPrivateRedis(options: { dir: string; port?: number; maxmemoryMb?: number }): Promise<PrivateRedis> {
+  const dir = resolve(options.dir);
+  mkdirSync(dir, { recursive: true });
+  const port = options.port ?? (await freePort());
+  let child: ChildProcess;
+  const launch = async () => {
+    const args = [
+      '--bind', '127.0.0.1', '--port', String(port), '--dir', dir,
+      '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
+      '--protected-mode', 'yes', '--daemonize', 'no', '--logfile', '', '--loglevel', 'warning',
+    ];
+    if (options.maxmemoryMb !== undefined) args.push('--maxmemory', `${options.maxmemoryMb}mb`);
+    child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    const spawnError = new Promise<never>((_, fail) => child.once('error', (e) => fail(new Error(`cannot start redis-server (run scripts/ensure-redis.sh): ${e.message}`))));
+    await Promise.race([waitReady(port, child, 15_000), spawnError]);
+  };
+  await launch();
+  const exited = () => new Promise<void>((ok) => (child.exitCode !== null || child.signalCode !== null ? ok() : child.once('exit', () => ok())));
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited();
+      }
+    },
+    kill() {
+      child.kill('SIGKILL');
+    },
+    async restart() {
+      await exited();
+      await launch();
+    },
+  };
+}

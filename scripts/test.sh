@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md's quick start gives it (`npm test`) and as
+# CI runs it: install Redis if missing, type-check, lint (with the cycle check),
+# build (worker threads run compiled JS), then vitest (unit + integration
+# against a private Redis that test/global-setup.ts starts and stops).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-redis.sh
+echo "== typecheck"; npx tsc -p tsconfig.json
+echo "== lint";      npx eslint . && npx madge --circular --extensions ts --ts-config tsconfig.json engine router analytics config
+echo "== build";     npx tsc -p tsconfig.build.json
+echo "== tests";     npx vitest run "$@"

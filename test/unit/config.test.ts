@@ -1,0 +1,102 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, loadConfig, parseConfig, resolveSecret } from '../../config/index.js';
+
+const base = () => ({
+  tenants: [{ id: 'acme', apiKey: { env: 'ACME_KEY' } }],
+  smscs: [{ id: 'sim-a', port: 2775, systemId: 'sy', password: { env: 'SIM_PW' } }],
+  routes: [{ prefix: '', smsc: 'sim-a' }],
+});
+
+function errorOf(fn: () => unknown): { code: string; message: string } {
+  try {
+    fn();
+  } catch (err) {
+    return err as { code: string; message: string };
+  }
+  throw new Error('expected an error');
+}
+
+describe('config', () => {
+  it('fills defaults from the one DEFAULTS constant and freezes the result', () => {
+    const c = parseConfig(base());
+    expect(c.server.host).toBe('127.0.0.1');
+    expect(c.smscs[0]?.window).toBe(DEFAULTS.smsc.window);
+    expect(c.smscs[0]?.reconnectMs).toEqual(DEFAULTS.smsc.reconnectMs);
+    expect(c.tenants[0]?.tps).toBe(DEFAULTS.tenant.tps);
+    expect(Object.isFrozen(c.smscs[0])).toBe(true);
+  });
+
+  it('refuses an unknown key with its path', () => {
+    const raw = base() as Record<string, unknown>;
+    (raw.smscs as Array<Record<string, unknown>>)[0]!.colour = 'red';
+    const e = errorOf(() => parseConfig(raw, 'a.json'));
+    expect(e.code).toBe('CONFIG_INVALID');
+    expect(e.message).toContain('a.json: smscs[0].colour: unknown key');
+  });
+
+  it('names the replacement of a renamed key', () => {
+    const raw = base() as Record<string, unknown>;
+    (raw.smscs as Array<Record<string, unknown>>)[0]!.windowSize = 10;
+    expect(errorOf(() => parseConfig(raw, 'a.json')).message).toContain('smscs[0].windowSize: key was renamed; use "window"');
+  });
+
+  it('refuses a wrong type with the path', () => {
+    const raw = base() as Record<string, unknown>;
+    (raw.smscs as Array<Record<string, unknown>>)[0]!.tps = 'fast';
+    expect(errorOf(() => parseConfig(raw, 'a.json')).message).toMatch(/a\.json: smscs\[0\]\.tps: .*number/);
+  });
+
+  it('refuses a route to an SMSC that is not configured', () => {
+    const raw = base();
+    raw.routes.push({ prefix: '47', smsc: 'nope' });
+    expect(errorOf(() => parseConfig(raw, 'a.json')).message).toContain('routes[1].smsc: no SMSC with id "nope"');
+  });
+
+  it('refuses duplicate ids and prefixes', () => {
+    const raw = base();
+    raw.tenants.push({ id: 'acme', apiKey: { env: 'X' } });
+    raw.routes.push({ prefix: '', smsc: 'sim-a' });
+    const m = errorOf(() => parseConfig(raw, 'a.json')).message;
+    expect(m).toContain('tenants[1].id: duplicate id "acme"');
+    expect(m).toContain('routes[1].prefix: duplicate prefix ""');
+  });
+
+  it('refuses inline secrets and passwords in redis.url', () => {
+    const raw = base() as Record<string, unknown>;
+    (raw.tenants as Array<Record<string, unknown>>)[0]!.apiKey = 'plain-text-key';
+    expect(errorOf(() => parseConfig(raw)).message).toContain('tenants[0].apiKey');
+    const raw2 = { ...base(), redis: { url: 'redis://:secret@127.0.0.1:6379' } };
+    expect(errorOf(() => parseConfig(raw2)).message).toContain('redis.url: must not contain a password');
+  });
+
+  it('refuses a backoff whose min exceeds its max', () => {
+    const raw = base() as Record<string, unknown>;
+    (raw.smscs as Array<Record<string, unknown>>)[0]!.reconnectMs = { min: 10, max: 5 };
+    expect(errorOf(() => parseConfig(raw)).message).toContain('smscs[0].reconnectMs: min must be <= max');
+  });
+
+  it('reports the file for unreadable and non-JSON files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sy-cfg-'));
+    const f = join(dir, 'bad.json');
+    writeFileSync(f, '{ nope');
+    expect(errorOf(() => loadConfig(f)).message).toContain(`${f}: not valid JSON`);
+    expect(errorOf(() => loadConfig(join(dir, 'missing.json'))).message).toContain('cannot read');
+  });
+
+  it('resolves secrets from the environment or a file, and names what is missing', () => {
+    expect(resolveSecret({ env: 'K' }, 'x', { K: 'v1' })).toBe('v1');
+    expect(errorOf(() => resolveSecret({ env: 'K' }, 'tenants[acme].apiKey', {})).message).toBe(
+      'tenants[acme].apiKey: environment variable K is not set',
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'sy-sec-'));
+    writeFileSync(join(dir, 'k'), 'from-file\n');
+    expect(resolveSecret({ file: join(dir, 'k') }, 'x')).toBe('from-file');
+  });
+
+  it('ships an example config that validates', () => {
+    expect(() => loadConfig('config/demo.json')).not.toThrow();
+  });
+});
