@@ -107,24 +107,31 @@ async function simulate(args: string[]): Promise<void> {
       tps: { type: 'string' },
       window: { type: 'string' },
       'receipt-delay-ms': { type: 'string', default: '500' },
+      count: { type: 'string', default: '1' },
     },
   });
   const password = process.env.SWITCHYARD_SIM_PASSWORD;
   if (!password) throw new SwitchyardError('CONFIG_INVALID', 'set SWITCHYARD_SIM_PASSWORD to the password binds must present');
-  const sim = new SmscSimulator({
-    port: Number(values.port),
-    systemId: values['system-id'] as string,
-    password,
-    tps: values.tps === undefined ? undefined : Number(values.tps),
-    window: values.window === undefined ? undefined : Number(values.window),
-    receiptDelayMs: { min: 0, max: Number(values['receipt-delay-ms']) },
-  });
-  await sim.start();
-  log('info', `SMSC simulator listening on 127.0.0.1:${sim.port} (system_id ${values['system-id']})`);
-  const t = setInterval(() => log('info', JSON.stringify(sim.stats)), 5000);
+  const sims: SmscSimulator[] = [];
+  for (let i = 0; i < Number(values.count); i++) {
+    // --port 0 (or --count > 1): ephemeral ports, printed below.
+    const port = Number(values.port) === 0 ? 0 : Number(values.port) + i;
+    const sim = new SmscSimulator({
+      port,
+      systemId: values['system-id'] as string,
+      password,
+      ...(values.tps === undefined ? {} : { tps: Number(values.tps) }),
+      ...(values.window === undefined ? {} : { window: Number(values.window) }),
+      receiptDelayMs: { min: 0, max: Number(values['receipt-delay-ms']) },
+    });
+    await sim.start();
+    sims.push(sim);
+  }
+  log('info', `SMSC simulators listening on 127.0.0.1: {"ports":[${sims.map((s) => s.port).join(',')}]} (system_id ${values['system-id']})`);
+  const t = setInterval(() => log('info', JSON.stringify(sims.map((s) => s.stats))), 5000);
   onSignal(async () => {
     clearInterval(t);
-    await sim.stop();
+    for (const s of sims) await s.stop();
   });
 }
 

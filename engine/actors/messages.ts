@@ -60,6 +60,8 @@ export interface ActorStats {
   readonly badPdus: number;
   readonly buffered: number; // entries pulled from Redis, not yet sent
   readonly tokenWaits: number; // times the TPS bucket held sending back
+  readonly submitP50Ms: number; // submit_sm → resp latency since the actor started
+  readonly submitP99Ms: number;
 }
 
 /** Worker → main thread. */

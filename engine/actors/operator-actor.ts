@@ -22,6 +22,7 @@ import type { Redis } from 'ioredis';
 import { classifySubmitStatus } from '../errors.js';
 import type { SwitchyardError } from '../errors.js';
 import type { Clock } from '../flow/clock.js';
+import { LatencyHistogram } from '../flow/latency-histogram.js';
 import { TokenBucket } from '../flow/token-bucket.js';
 import type { FailedItem, QueueEntry, ReceiptItem, RedisStore, SubmittedItem } from '../queue/redis-store.js';
 import type { ActorSmscConfig, ActorStats, BindState } from './messages.js';
@@ -105,6 +106,8 @@ export class OperatorActor {
   private validityCache = { sec: 0, text: '' };
   private readonly dlrTtlSec: number;
   readonly events = new EventEmitter();
+  /** submit_sm → submit_sm_resp, for every answered submit. */
+  readonly submitLatency = new LatencyHistogram();
   private s = {
     submitted: 0, rejected: 0, expired: 0, throttled: 0, retried: 0, receipts: 0, receiptsEarly: 0,
     receiptsUnmatched: 0, reconnects: 0, badPdus: 0, tokenWaits: 0,
@@ -154,7 +157,15 @@ export class OperatorActor {
 
   stats(threadId: number): ActorStats {
     const binds: BindState[] = this.binds.map((b) => ({ index: b.index, up: b.session !== undefined, since: b.since, inFlight: b.session?.inFlight ?? 0 }));
-    return { smsc: this.smsc.id, threadId, binds, buffered: this.buf.length - this.head + this.retry.length, ...this.s };
+    return {
+      smsc: this.smsc.id,
+      threadId,
+      binds,
+      buffered: this.buf.length - this.head + this.retry.length,
+      submitP50Ms: this.submitLatency.quantile(0.5),
+      submitP99Ms: this.submitLatency.quantile(0.99),
+      ...this.s,
+    };
   }
 
   // ---- binds ---------------------------------------------------------------
@@ -271,7 +282,11 @@ export class OperatorActor {
       validityPeriod: this.validity(e.validUntilSec),
       shortMessage: e.shortMessage,
     };
-    const cb: SubmitCb = (err, resp) => this.onResp(e, err, resp);
+    const sentAt = performance.now();
+    const cb: SubmitCb = (err, resp) => {
+      if (resp !== undefined) this.submitLatency.record(performance.now() - sentAt);
+      this.onResp(e, err, resp);
+    };
     this.inFlightIds.add(e.entryId);
     if (!session.submit(sm, cb)) {
       this.inFlightIds.delete(e.entryId);

@@ -1,0 +1,195 @@
+/**
+ * End-to-end load benchmark: `npm run bench:e2e -- [options]`.
+ *
+ *   load generator (this process, N WebSocket clients)
+ *        → engine (child process: ingress + worker-thread actors)
+ *        → simulated SMSCs (child process, SMPP over loopback)
+ *        → receipts → status frames back to the clients
+ *   Redis: a private redis-server (child process) unless REDIS_URL is set.
+ *
+ * Everything shares this machine's cores. Prints progress, then a summary, and
+ * as the LAST line one JSON object with the figures (msgsPerSec, accepted,
+ * submitted, receipts, lost, ackP50Ms, ackP99Ms, submitP99Ms, CPU, RSS, ...).
+ *
+ * --backlog N: instead, with no SMSC reachable, enqueue N messages as fast as
+ * the engine accepts them and report Redis bytes per queued message and the
+ * engine's RSS with that backlog.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { runLoad } from '../engine/loadgen/load-generator.js';
+import { startPrivateRedis } from '../engine/redis/private-redis.js';
+
+const { values: a } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '60' },
+    smscs: { type: 'string', default: '4' },
+    binds: { type: 'string', default: '2' },
+    window: { type: 'string', default: '100' },
+    clients: { type: 'string', default: '4' },
+    rate: { type: 'string', default: '10000' },
+    batch: { type: 'string', default: '50' },
+    tps: { type: 'string', default: '10000' },
+    threads: { type: 'string', default: '2' },
+    'receipt-delay-ms': { type: 'string', default: '200' },
+    backlog: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+  },
+});
+const num = (k: keyof typeof a) => Number(a[k]);
+
+function procStat(pid: number): { cpuMs: number; rssMb: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(f[11]) + Number(f[12]);
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    return { cpuMs: ticks * 10, rssMb: rss };
+  } catch {
+    return { cpuMs: 0, rssMb: 0 };
+  }
+}
+
+async function waitLine(child: ChildProcess, re: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+  return await new Promise((ok, fail) => {
+    const t = setTimeout(() => fail(new Error(`timed out waiting for ${re}`)), timeoutMs);
+    const rl = createInterface({ input: child.stderr as NodeJS.ReadableStream });
+    rl.on('line', (line) => {
+      const m = re.exec(line);
+      if (m) {
+        clearTimeout(t);
+        ok(m);
+      }
+    });
+    child.once('exit', (code) => fail(new Error(`child exited with ${code}`)));
+  });
+}
+
+async function main(): Promise<void> {
+  const dir = 'data/bench';
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  let redisUrl = process.env.REDIS_URL;
+  const redis = redisUrl ? undefined : await startPrivateRedis({ dir: `${dir}/redis` });
+  redisUrl ??= (redis as NonNullable<typeof redis>).url;
+  const apiKey = randomBytes(18).toString('base64url');
+  const simPw = randomBytes(4).toString('hex');
+  const env = { ...process.env, SWITCHYARD_ADMIN_KEY: randomBytes(12).toString('hex'), SY_BENCH_KEY: apiKey, SY_BENCH_SIM_PW: simPw, SWITCHYARD_SIM_PASSWORD: simPw, REDIS_URL: redisUrl };
+  const smscs = num('smscs');
+  const backlog = a.backlog === undefined ? undefined : Number(a.backlog);
+
+  // Simulated SMSCs in their own process.
+  let ports: number[] = [];
+  let sims: ChildProcess | undefined;
+  if (backlog === undefined) {
+    sims = spawn(process.execPath, ['dist/engine/cli.js', 'simulate-smsc', '--count', String(smscs), '--port', '0', '--receipt-delay-ms', a['receipt-delay-ms'] as string], { env, stdio: ['ignore', 'inherit', 'pipe'] });
+    const m = await waitLine(sims, /"ports":\[([0-9,]+)\]/, 15_000);
+    ports = (m[1] as string).split(',').map(Number);
+  } else {
+    // Nothing listens on these ports: binds fail and the backlog stays in Redis.
+    ports = Array.from({ length: smscs }, (_, i) => 1 + i);
+  }
+  const config = {
+    server: { host: '127.0.0.1', port: 0 },
+    redis: { keyPrefix: 'syb:' },
+    engine: { workerThreads: num('threads'), nodeId: 'bench' },
+    tenants: [{ id: 'bench', apiKey: { env: 'SY_BENCH_KEY' }, tps: 1_000_000, window: 100_000 }],
+    smscs: ports.map((port, i) => ({ id: `sim-${i}`, port, systemId: 'switchyard', password: { env: 'SY_BENCH_SIM_PW' }, binds: num('binds'), window: num('window'), tps: num('tps'), partitions: 2 })),
+    routes: [
+      { prefix: '', smsc: 'sim-0' },
+      { prefix: '47', smsc: 'sim-0' },
+      { prefix: '49', smsc: `sim-${1 % smscs}` },
+      { prefix: '33', smsc: `sim-${2 % smscs}` },
+      { prefix: '336', smsc: `sim-${3 % smscs}` },
+    ],
+  };
+  writeFileSync(`${dir}/config.json`, JSON.stringify(config, null, 2));
+  const nodeArgs = a.profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}/profile`] : [];
+  const engine = spawn(process.execPath, [...nodeArgs, 'dist/engine/cli.js', 'start', '--config', `${dir}/config.json`, '--port', '0'], { env, stdio: ['ignore', 'inherit', 'pipe'] });
+  const lm = await waitLine(engine, /listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000);
+  const port = Number(lm[1]);
+  const url = `ws://127.0.0.1:${port}/v1/ws`;
+  const r = new Redis(redisUrl);
+  const redisPid = Number((/process_id:(\d+)/.exec(await r.info('server')) ?? [])[1] ?? 0);
+
+  let peakRss = 0;
+  const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, procStat(engine.pid as number).rssMb)), 500);
+  const cpu0 = { engine: procStat(engine.pid as number).cpuMs, sims: sims ? procStat(sims.pid as number).cpuMs : 0, redis: procStat(redisPid).cpuMs, self: process.cpuUsage() };
+  const mem0 = Number((/used_memory:(\d+)/.exec(await r.info('memory')) ?? [])[1]);
+  const t0 = performance.now();
+
+  const res = await runLoad({
+    url,
+    apiKey,
+    clients: num('clients'),
+    rate: backlog === undefined ? num('rate') : 1_000_000,
+    durationMs: backlog === undefined ? num('duration') * 1000 : 3_600_000,
+    maxMessages: backlog,
+    batchSize: num('batch'),
+    drainMs: backlog === undefined ? 60_000 : 0,
+    onTick: (s) => console.log(`t=${(s.elapsedMs / 1000).toFixed(0).padStart(3)}s sent=${s.sent} acked=${s.accepted} refused=${s.refused} finals=${s.finals} engineRssMb=${procStat(engine.pid as number).rssMb.toFixed(0)}`),
+  });
+  const wallS = (performance.now() - t0) / 1000;
+  clearInterval(rssTimer);
+  peakRss = Math.max(peakRss, procStat(engine.pid as number).rssMb);
+  const self = process.cpuUsage(cpu0.self);
+  const cpu = {
+    engine: (procStat(engine.pid as number).cpuMs - cpu0.engine) / 1000 / wallS,
+    sims: sims ? (procStat(sims.pid as number).cpuMs - cpu0.sims) / 1000 / wallS : 0,
+    redis: (procStat(redisPid).cpuMs - cpu0.redis) / 1000 / wallS,
+    loadgen: (self.user + self.system) / 1e6 / wallS,
+  };
+  const mem1 = Number((/used_memory:(\d+)/.exec(await r.info('memory')) ?? [])[1]);
+
+  // Actor-side figures from the engine.
+  let submitted = 0;
+  let receipts = 0;
+  let submitP99Ms = 0;
+  const statusRes = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${env.SWITCHYARD_ADMIN_KEY ?? ''}` } }).catch(() => undefined);
+  if (statusRes?.ok) {
+    const body = (await statusRes.json()) as { actors: Array<{ submitted: number; receipts: number; submitP99Ms?: number }> };
+    for (const s of body.actors) {
+      submitted += s.submitted;
+      receipts += s.receipts;
+      submitP99Ms = Math.max(submitP99Ms, s.submitP99Ms ?? 0);
+    }
+  }
+  engine.kill('SIGTERM');
+  await new Promise((ok) => engine.once('exit', ok));
+  sims?.kill('SIGTERM');
+  r.disconnect();
+  await redis?.stop();
+
+  const completedS = res.completedWithinMs / 1000;
+  const figures = {
+    bench: backlog === undefined ? 'e2e' : 'e2e-backlog',
+    durationS: num('duration'),
+    smscs, binds: num('binds'), window: num('window'), clients: num('clients'), targetRate: num('rate'),
+    msgsPerSec: backlog === undefined ? Math.round(res.finals / completedS) : 0,
+    acceptRatePerSec: Math.round(res.accepted / (res.sendWindowMs / 1000 || 1)),
+    sent: res.sent, accepted: res.accepted, refused: res.refused, submitted, receipts, finals: res.finals,
+    lost: backlog === undefined ? res.lost : 0,
+    duplicates: res.duplicates,
+    statuses: res.statuses,
+    ackP50Ms: +res.ackMs.p50.toFixed(2), ackP90Ms: +res.ackMs.p90.toFixed(2), ackP99Ms: +res.ackMs.p99.toFixed(2),
+    submitP99Ms: +submitP99Ms.toFixed(2),
+    completionP50Ms: +res.completionMs.p50.toFixed(1), completionP99Ms: +res.completionMs.p99.toFixed(1),
+    cpuCores: { engine: +cpu.engine.toFixed(2), simulators: +cpu.sims.toFixed(2), redis: +cpu.redis.toFixed(2), loadgen: +cpu.loadgen.toFixed(2) },
+    enginePeakRssMb: Math.round(peakRss),
+    redisBytesPerQueuedMsg: backlog === undefined ? undefined : Math.round((mem1 - mem0) / Math.max(1, res.accepted)),
+    machine: `${cpus().length} cores ${cpus()[0]?.model ?? ''}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+  };
+  console.log(`\nsummary: ${res.finals} messages completed (final status) in ${completedS.toFixed(1)} s → ${figures.msgsPerSec} msg/s; ack p50 ${figures.ackP50Ms} ms p99 ${figures.ackP99Ms} ms; engine peak RSS ${figures.enginePeakRssMb} MB; lost ${figures.lost}`);
+  console.log(JSON.stringify(figures));
+}
+
+main().catch((err: Error) => {
+  console.error(err);
+  process.exit(1);
+});
