@@ -53,7 +53,7 @@ async function demo(args: string[]): Promise<void> {
   const h = await startHarness({
     redisUrl: process.env.REDIS_URL || undefined,
     redisDir: 'data/demo-redis',
-    sim: { receiptDelayMs: { min: 50, max: 1500 }, outcomes: { delivered: 90, undelivered: 6, expired: 2, rejected: 1, noReceipt: 1 } },
+    sim: { receiptDelayMs: { min: 50, max: 1500 }, outcomes: { delivered: 90, undelivered: 6, expired: 3, rejected: 1 } },
     log,
   });
   console.log(`engine on ws://127.0.0.1:${h.engine.port}/v1/ws · SMSCs ${h.sims.map((s, i) => `sim-${String.fromCharCode(97 + i)}@127.0.0.1:${s.port}`).join(', ')}\n`);

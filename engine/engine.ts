@@ -135,6 +135,19 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   });
   dispatcher.start();
   supervisor.start(smscs);
+  // Messages past validity + grace end as expired (never sent) or unknown (no receipt).
+  let sweeping = false;
+  const sweepTimer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    store.sweepExpired().then(
+      () => (sweeping = false),
+      (err: Error) => {
+        sweeping = false;
+        log('warn', `expiry sweep failed: ${err.message}`);
+      },
+    );
+  }, 1000);
   const port = await ingress.listen();
   log('info', `switchyard listening on http://${config.server.host}:${port} (ws /v1/ws), ${smscs.length} SMSC actor(s)`);
 
@@ -146,6 +159,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     store,
     actorStats: () => supervisor.stats(),
     async stop() {
+      clearInterval(sweepTimer);
       ingress.close();
       // Let accepted messages reach Redis before the connections go.
       for (let i = 0; i < 200 && batcher.pending > 0; i++) await new Promise((ok) => setTimeout(ok, 10));

@@ -24,6 +24,7 @@ import type { SwitchyardError } from '../errors.js';
 import type { Clock } from '../flow/clock.js';
 import { LatencyHistogram } from '../flow/latency-histogram.js';
 import { TokenBucket } from '../flow/token-bucket.js';
+import type { OutgoingSubmit } from '../smpp/index.js';
 import type { FailedItem, QueueEntry, ReceiptItem, RedisStore, SubmittedItem } from '../queue/redis-store.js';
 import type { ActorSmscConfig, ActorStats, BindState } from './messages.js';
 import { normalizeSmscId, readReceipt, receiptCandidates } from './receipt.js';
@@ -37,18 +38,6 @@ export interface SmscSession extends EventEmitter {
   replyDeliverSm(sequence: number, commandStatus: number): void;
   close(): void;
   // events: 'deliver_sm' (IncomingDeliver), 'close', 'bad_pdu' (string)
-}
-
-export interface OutgoingSubmit {
-  readonly sourceAddr: string;
-  readonly sourceTon: number;
-  readonly sourceNpi: number;
-  readonly destinationAddr: string;
-  readonly esmClass: number;
-  readonly registeredDelivery: number;
-  readonly dataCoding: number;
-  readonly validityPeriod: string;
-  readonly shortMessage: Buffer;
 }
 
 export interface IncomingDeliver {
@@ -273,8 +262,10 @@ export class OperatorActor {
   private send(session: SmscSession, e: QueueEntry): void {
     const sm: OutgoingSubmit = {
       sourceAddr: e.from,
-      sourceTon: ALNUM.test(e.from) ? 5 : 1,
-      sourceNpi: ALNUM.test(e.from) ? 0 : 1,
+      sourceAddrTon: ALNUM.test(e.from) ? 5 : 1,
+      sourceAddrNpi: ALNUM.test(e.from) ? 0 : 1,
+      destAddrTon: 1,
+      destAddrNpi: 1,
       destinationAddr: e.to,
       esmClass: e.esmClass,
       registeredDelivery: 1,
@@ -363,7 +354,8 @@ export class OperatorActor {
         // Pending entries come back in id order; stop once none are left unread.
         const known = new Set(this.buf.map((e) => e.entryId));
         const fresh = entries.filter((e) => !known.has(e.entryId));
-        for (const e of fresh) this.buf.push(e);
+        const { unsent } = await this.store.splitUnsent(fresh);
+        for (const e of unsent) this.buf.push(e);
         if (fresh.length === 0 || entries.length < 1000) break;
       }
       this.recovered = true;
@@ -381,9 +373,11 @@ export class OperatorActor {
     if (!this.running || !this.recovered) return;
     try {
       for (const key of this.queueKeys) {
-        const entries = await this.store.autoclaim(this.consumer, key, this.opts.reclaimIdleMs, 500);
+        const claimed = await this.store.autoclaim(this.consumer, key, this.opts.reclaimIdleMs, 500);
         const known = new Set(this.buf.slice(this.head).map((e) => e.entryId));
-        for (const e of entries) if (!known.has(e.entryId) && !this.isInFlight(e.entryId)) this.retry.push(e);
+        const fresh = claimed.filter((e) => !known.has(e.entryId) && !this.isInFlight(e.entryId) && !this.retry.some((r) => r.entryId === e.entryId));
+        const { unsent } = await this.store.splitUnsent(fresh);
+        for (const e of unsent) this.retry.push(e);
       }
     } catch (err) {
       this.events.emit('log', 'warn', `reclaim failed: ${(err as Error).message}`);

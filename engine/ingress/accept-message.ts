@@ -51,7 +51,9 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
     parts: encoded.parts,
     acceptedAt: now,
     validUntil: now + validitySec * 1000,
-    ttlSec: validitySec + ctx.receiptGraceSec,
+    // The hash outlives the sweep that ends it by an hour, so the final status is readable.
+    ttlSec: validitySec + ctx.receiptGraceSec + 3600,
+    finalBy: now + (validitySec + ctx.receiptGraceSec) * 1000,
     pushStatus: s.dlr,
   };
 }

@@ -55,6 +55,8 @@ interface ConnData extends StatusSink {
   readonly t: TenantRuntime;
   unacked: number;
   since: string | undefined;
+  /** false (?statuses=0): a submit-only connection that gets no status pushes. */
+  readonly wantStatus: boolean;
   ws: uWS.WebSocket<ConnData> | undefined;
 }
 
@@ -122,23 +124,25 @@ export class IngressServer {
         const t = this.tenantFor(res, req);
         if (t === undefined) return;
         const sinceQ = req.getQuery('since');
+        const wantStatus = req.getQuery('statuses') !== '0';
         const data: ConnData = {
           t,
           tenant: t.id,
           unacked: 0,
           since: sinceQ === undefined || sinceQ === '' ? undefined : sinceQ,
+          wantStatus,
           ws: undefined,
           lastEid: '0-0',
           live: false,
           closed: false,
-          send: () => false,
+          push: () => false,
         };
         res.upgrade(data, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
       },
       open: (ws) => {
         const d = ws.getUserData();
         d.ws = ws;
-        d.send = (frame: string) => {
+        d.push = (frame: string) => {
           if (d.closed) return false;
           ws.send(frame, false);
           return ws.getBufferedAmount() < o.maxBackpressureBytes;
@@ -146,7 +150,7 @@ export class IngressServer {
         this.sockets.add(ws);
         this.stats.connections++;
         ws.send(`{"op":"hello","v":${HELLO_V},"tenant":"${d.tenant}","window":${d.t.window},"maxFrameBytes":${o.maxFrameBytes},"maxBatchItems":${o.maxBatchItems}}`);
-        this.o.dispatcher.attach(d, d.since).catch(() => {
+        if (d.wantStatus) this.o.dispatcher.attach(d, d.since).catch(() => {
           if (!d.closed) ws.send(errorFrame('UNAVAILABLE', 'status stream unavailable; reconnect to resume'));
         });
       },
@@ -161,7 +165,7 @@ export class IngressServer {
         d.ws = undefined;
         this.sockets.delete(ws);
         this.stats.connections--;
-        this.o.dispatcher.detach(d);
+        if (d.wantStatus) this.o.dispatcher.detach(d);
       },
     });
     app.post('/v1/messages', (res, req) => this.onHttpSubmit(res, req));

@@ -118,8 +118,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 
   const sockets: WebSocket[] = [];
   await Promise.all(
-    Array.from({ length: o.clients }, () => new Promise<void>((ok, fail) => {
-      const ws = new WebSocket(o.url, { headers: { authorization: `Bearer ${o.apiKey}` }, perMessageDeflate: false });
+    Array.from({ length: o.clients }, (_, ci) => new Promise<void>((ok, fail) => {
+      // Every connection of a tenant gets all its status frames: only the first subscribes.
+      const ws = new WebSocket(ci === 0 ? o.url : `${o.url}?statuses=0`, { headers: { authorization: `Bearer ${o.apiKey}` }, perMessageDeflate: false });
       const sentAt = new Map<string, number>();
       ws.on('message', (data) => {
         const f = JSON.parse(data.toString()) as { op: string; ref?: string; results?: Array<{ op: string; id?: string; code?: string }>; id: string; status: string };

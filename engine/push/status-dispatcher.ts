@@ -17,8 +17,11 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../queue/keys.js';
 
 export interface StatusSink {
-  /** Sends one frame; returns false when the connection is backpressured. */
-  send(frame: string): boolean;
+  /**
+   * Sends one frame; returns false when the connection is backpressured.
+   * (Not named `send`: uWS merges user data into its WebSocket object.)
+   */
+  push(frame: string): boolean;
   readonly tenant: string;
   lastEid: string;
   live: boolean;
@@ -134,7 +137,7 @@ export class StatusDispatcher {
           if (compareEid(eid, sink.lastEid) <= 0) continue;
           sink.lastEid = eid;
           this.framesPushed++;
-          if (!sink.send(frameWithEid(eid, fields[1] as string))) {
+          if (!sink.push(frameWithEid(eid, fields[1] as string))) {
             ok = false;
             break;
           }
@@ -201,7 +204,7 @@ export class StatusDispatcher {
             frame ??= frameWithEid(eid, fields[1] as string);
             c.lastEid = eid;
             this.framesPushed++;
-            if (!c.send(frame)) c.live = false;
+            if (!c.push(frame)) c.live = false;
           }
           if (frame !== undefined) this.delivered(t, eid);
         }

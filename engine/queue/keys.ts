@@ -9,6 +9,7 @@
  *   {P}ev                events stream: every status change (analytics, hooks)
  *   {P}st:{tenant}       per-tenant status frames, for live push and resume
  *   {P}stc:{tenant}      last status entry id pushed to the tenant
+ *   {P}exp               sorted set: message id by (validity end + receipt grace)
  *
  * The Lua scripts in lua-scripts.ts build the m:, d:, de:, ev and st: names
  * from the same prefix; keep both in step.
@@ -31,6 +32,9 @@ export class Keys {
   }
   status(tenant: string): string {
     return `${this.prefix}st:{${tenant}}`;
+  }
+  expiry(): string {
+    return `${this.prefix}exp`;
   }
   statusCursor(tenant: string): string {
     return `${this.prefix}stc:{${tenant}}`;

@@ -155,3 +155,23 @@ while i <= #ARGV do
 end
 return out
 `;
+
+/**
+ * Ends messages whose validity plus receipt grace has passed: parts never sent
+ * become expired (E), parts sent without a receipt become unknown (K).
+ * ARGV: prefix, now, evMax, stMax, limit. Returns how many messages it swept.
+ */
+export const SWEEP_LUA = `${COMMON}
+local ids = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+for _, id in ipairs(ids) do
+  local mkey = P .. 'm:' .. id
+  local n = tonumber(redis.call('HGET', mkey, 'n') or '0')
+  for part = 1, n do
+    local cur = redis.call('HGET', mkey, 'p' .. part)
+    if cur == 'q' then apply(id, part, 'E', '', 'validity period ran out before the message could be sent')
+    elseif cur == 's' or cur == 'u' then apply(id, part, 'K', '', 'no receipt within the validity period and grace') end
+  end
+  redis.call('ZREM', P .. 'exp', id)
+end
+return #ids
+`;

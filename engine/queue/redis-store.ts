@@ -9,7 +9,7 @@
  */
 import type { Redis, ChainableCommander } from 'ioredis';
 import { GROUP, Keys } from './keys.js';
-import { FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA } from './lua-scripts.js';
+import { FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA } from './lua-scripts.js';
 
 export interface QueuedPart {
   readonly shortMessage: Buffer;
@@ -28,7 +28,8 @@ export interface NewMessage {
   readonly parts: ReadonlyArray<QueuedPart>;
   readonly acceptedAt: number; // ms since epoch
   readonly validUntil: number; // ms since epoch
-  readonly ttlSec: number; // message hash TTL: validity + receipt grace
+  readonly ttlSec: number; // message hash TTL: validity + receipt grace (+ margin)
+  readonly finalBy: number; // ms since epoch: no receipt by then means `unknown`
   readonly pushStatus: boolean;
 }
 
@@ -122,6 +123,7 @@ export class RedisStore {
     redis.defineCommand('sySubmitted', { numberOfKeys: 0, lua: SUBMITTED_LUA });
     redis.defineCommand('syFailed', { numberOfKeys: 0, lua: FAILED_LUA });
     redis.defineCommand('syReceipts', { numberOfKeys: 0, lua: RECEIPTS_LUA });
+    redis.defineCommand('sySweep', { numberOfKeys: 0, lua: SWEEP_LUA });
   }
 
   /** Creates the consumer group of every partition (from the start of the stream). */
@@ -146,6 +148,7 @@ export class RedisStore {
     for (let i = 1; i <= n; i++) fields.push('p' + i, 'q');
     tx.hset(mkey, ...fields);
     tx.expire(mkey, m.ttlSec);
+    tx.zadd(this.keys.expiry(), m.finalBy, m.id);
     const qkey = this.keys.queue(m.smsc, m.partition);
     const tail = `|${n}|${m.to}|${m.from}|${Math.floor(m.validUntil / 1000)}|${m.dataCoding}|${m.esmClass}`;
     for (let i = 0; i < n; i++) {
@@ -206,6 +209,24 @@ export class RedisStore {
     return out;
   }
 
+  /**
+   * Recovery guard against double sending: of entries re-read after a crash or
+   * claimed from a dead node, keeps those whose part is still queued and
+   * acknowledges the rest (their submit was already recorded, or the message
+   * ended meanwhile).
+   */
+  async splitUnsent(entries: ReadonlyArray<QueueEntry>): Promise<{ unsent: QueueEntry[]; done: QueueEntry[] }> {
+    if (entries.length === 0) return { unsent: [], done: [] };
+    const p = this.redis.pipeline();
+    for (const e of entries) p.hget(this.keys.message(e.id), 'p' + e.part);
+    const res = (await p.exec()) ?? [];
+    const unsent: QueueEntry[] = [];
+    const done: QueueEntry[] = [];
+    entries.forEach((e, i) => ((res[i]?.[1] ?? 'q') === 'q' ? unsent : done).push(e));
+    await this.dropEntries(done);
+    return { unsent, done };
+  }
+
   /** Acknowledges and deletes entries that cannot be parsed (they can never be sent). */
   async dropEntries(items: ReadonlyArray<{ queueKey: string; entryId: string }>): Promise<void> {
     if (items.length === 0) return;
@@ -241,9 +262,17 @@ export class RedisStore {
     for (const it of items) args.push(it.state, it.errCode, it.errText, it.candidates.length, ...it.candidates);
     return (await (this.redis as unknown as Scripted).syReceipts(...args)) as ReceiptResult[];
   }
+
+  /** Ends messages past validity + grace (expired if never sent, unknown if no receipt). */
+  async sweepExpired(now = Date.now(), limit = 1000): Promise<number> {
+    const args = this.head(now);
+    args.push(limit);
+    return (await (this.redis as unknown as Scripted).sySweep(...args)) as number;
+  }
 }
 
-interface Scripted {
+export interface Scripted {
+  sySweep(...args: Array<string | number>): Promise<unknown>;
   sySubmitted(...args: Array<string | number>): Promise<unknown>;
   syFailed(...args: Array<string | number>): Promise<unknown>;
   syReceipts(...args: Array<string | number>): Promise<unknown>;

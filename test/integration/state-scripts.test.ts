@@ -20,7 +20,7 @@ function message(id: string, parts = 1, pushStatus = true): NewMessage {
     id, tenant: 'acme', ref: 'ref-' + id, to: '4791234567', from: 'Acme', smsc: 'a', partition: 0,
     dataCoding: 0, esmClass: parts > 1 ? 0x40 : 0,
     parts: Array.from({ length: parts }, (_, i) => ({ shortMessage: Buffer.from([0x05, 0x00, 0x03, 0x01, parts, i + 1, 0x48, 0x00]) })),
-    acceptedAt: now, validUntil: now + 3600_000, ttlSec: 7200, pushStatus,
+    acceptedAt: now, validUntil: now + 3600_000, ttlSec: 7200, finalBy: now + 7200_000, pushStatus,
   };
 }
 
@@ -114,6 +114,25 @@ describe('state scripts', () => {
     // nothing pending is left
     const pending = (await redis.xpending(store.keys.queue('a', 0), 'g')) as [number, ...unknown[]];
     expect(pending[0]).toBe(0);
+  });
+
+  it('ends messages past validity + grace: unknown when sent without receipt, expired when never sent', async () => {
+    await store.enqueue([message('m6'), message('m7')]);
+    const [e6, e7] = (await readAll(2)) as [QueueEntry, QueueEntry];
+    await store.submitted('a', 3600, [{ entry: e6, normId: 'x6', rawId: 'X6' }]);
+    // not yet due
+    expect(await store.sweepExpired(Date.now())).toBe(0);
+    expect(await store.sweepExpired(Date.now() + 7300_000)).toBeGreaterThanOrEqual(2);
+    expect(await redis.hget(store.keys.message('m6'), 's')).toBe('unknown');
+    expect(await redis.hget(store.keys.message('m7'), 's')).toBe('expired');
+    const frames = await statusFrames();
+    expect(frames.find((f) => f.id === 'm6' && f.status === 'unknown')).toMatchObject({ error: { text: 'no receipt within the validity period and grace' } });
+    // a receipt arriving after the sweep changes nothing
+    expect(await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', candidates: ['x6'] }])).toEqual([3]);
+    // m7's entry is still pending: recovery finds it already final and acknowledges it without sending
+    const { unsent, done } = await store.splitUnsent([e7]);
+    expect(unsent).toEqual([]);
+    expect(done.map((e) => e.id)).toEqual(['m7']);
   });
 
   it('re-reads its own pending entries after a restart', async () => {

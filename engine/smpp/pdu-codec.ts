@@ -1,0 +1,314 @@
+/**
+ * Fast SMPP 3.4 codec for the PDUs on the hot path: submit_sm, submit_sm_resp,
+ * deliver_sm (with the receipt TLVs), deliver_sm_resp, enquire_link(_resp) and
+ * generic_nack. Everything else goes through the `smpp` package's PDU class,
+ * which is also the reference: tests check this codec against it byte by byte.
+ *
+ * Why: `smpp`'s generic PDU walks its definition tables with closures and
+ * filters for every field; on the end-to-end profile that was the largest item
+ * (bench/RESULTS.md, bench:smpp). Here a submit_sm is one length computation,
+ * one allocation and straight writes.
+ *
+ * Decoders validate every length against the frame and throw
+ * SwitchyardError('SMPP_BAD_PDU') instead of reading past the end.
+ */
+import { SwitchyardError } from '../errors.js';
+
+export const CommandId = {
+  generic_nack: 0x80000000,
+  bind_receiver: 0x00000001,
+  bind_receiver_resp: 0x80000001,
+  bind_transmitter: 0x00000002,
+  bind_transmitter_resp: 0x80000002,
+  submit_sm: 0x00000004,
+  submit_sm_resp: 0x80000004,
+  deliver_sm: 0x00000005,
+  deliver_sm_resp: 0x80000005,
+  unbind: 0x00000006,
+  unbind_resp: 0x80000006,
+  bind_transceiver: 0x00000009,
+  bind_transceiver_resp: 0x80000009,
+  enquire_link: 0x00000015,
+  enquire_link_resp: 0x80000015,
+} as const;
+
+export const HEADER_LEN = 16;
+
+export const Tlv = {
+  receipted_message_id: 0x001e,
+  network_error_code: 0x0423,
+  message_state: 0x0427,
+} as const;
+
+/** Body of submit_sm and deliver_sm (SMPP 3.4 §4.4.1 / §4.6.1). */
+export interface ShortMessagePdu {
+  readonly sequence: number;
+  readonly serviceType: string;
+  readonly sourceAddrTon: number;
+  readonly sourceAddrNpi: number;
+  readonly sourceAddr: string;
+  readonly destAddrTon: number;
+  readonly destAddrNpi: number;
+  readonly destinationAddr: string;
+  readonly esmClass: number;
+  readonly protocolId: number;
+  readonly priorityFlag: number;
+  readonly scheduleDeliveryTime: string;
+  readonly validityPeriod: string;
+  readonly registeredDelivery: number;
+  readonly replaceIfPresent: number;
+  readonly dataCoding: number;
+  readonly smDefaultMsgId: number;
+  readonly shortMessage: Buffer;
+}
+
+export type SubmitSm = ShortMessagePdu;
+
+export interface DeliverSm extends ShortMessagePdu {
+  readonly receiptedMessageId?: string;
+  readonly messageState?: number;
+  /** network_error_code TLV: type (1 octet) + error code (2 octets). */
+  readonly networkErrorCode?: { readonly type: number; readonly code: number };
+}
+
+export interface PduHeader {
+  readonly length: number;
+  readonly commandId: number;
+  readonly commandStatus: number;
+  readonly sequence: number;
+}
+
+export function readHeader(frame: Buffer): PduHeader {
+  return {
+    length: frame.readUInt32BE(0),
+    commandId: frame.readUInt32BE(4),
+    commandStatus: frame.readUInt32BE(8),
+    sequence: frame.readUInt32BE(12),
+  };
+}
+
+function writeHeader(b: Buffer, commandId: number, status: number, sequence: number): void {
+  b.writeUInt32BE(b.length, 0);
+  b.writeUInt32BE(commandId >>> 0, 4);
+  b.writeUInt32BE(status >>> 0, 8);
+  b.writeUInt32BE(sequence >>> 0, 12);
+}
+
+function writeCString(b: Buffer, s: string, off: number): number {
+  const n = b.write(s, off, 'latin1');
+  b[off + n] = 0;
+  return off + n + 1;
+}
+
+/** Encodes a header-only PDU (enquire_link, its resp, generic_nack, unbind...). */
+export function encodeEmpty(commandId: number, status: number, sequence: number): Buffer {
+  const b = Buffer.allocUnsafe(HEADER_LEN);
+  writeHeader(b, commandId, status, sequence);
+  return b;
+}
+
+function shortMessageBodyLength(p: Omit<ShortMessagePdu, 'sequence'>): number {
+  return (
+    p.serviceType.length + 1 + 2 + p.sourceAddr.length + 1 + 2 + p.destinationAddr.length + 1 + 3 +
+    p.scheduleDeliveryTime.length + 1 + p.validityPeriod.length + 1 + 4 + 1 + p.shortMessage.length
+  );
+}
+
+function writeShortMessageBody(b: Buffer, p: Omit<ShortMessagePdu, 'sequence'>, off: number): number {
+  let o = writeCString(b, p.serviceType, off);
+  b[o++] = p.sourceAddrTon;
+  b[o++] = p.sourceAddrNpi;
+  o = writeCString(b, p.sourceAddr, o);
+  b[o++] = p.destAddrTon;
+  b[o++] = p.destAddrNpi;
+  o = writeCString(b, p.destinationAddr, o);
+  b[o++] = p.esmClass;
+  b[o++] = p.protocolId;
+  b[o++] = p.priorityFlag;
+  o = writeCString(b, p.scheduleDeliveryTime, o);
+  o = writeCString(b, p.validityPeriod, o);
+  b[o++] = p.registeredDelivery;
+  b[o++] = p.replaceIfPresent;
+  b[o++] = p.dataCoding;
+  b[o++] = p.smDefaultMsgId;
+  b[o++] = p.shortMessage.length;
+  o += p.shortMessage.copy(b, o);
+  return o;
+}
+
+export function encodeSubmitSm(p: SubmitSm): Buffer {
+  if (p.shortMessage.length > 254) throw new SwitchyardError('SMPP_BAD_PDU', `short_message of ${p.shortMessage.length} octets exceeds 254`);
+  const b = Buffer.allocUnsafe(HEADER_LEN + shortMessageBodyLength(p));
+  writeHeader(b, CommandId.submit_sm, 0, p.sequence);
+  writeShortMessageBody(b, p, HEADER_LEN);
+  return b;
+}
+
+export function encodeDeliverSm(p: DeliverSm): Buffer {
+  let tlvLen = 0;
+  if (p.receiptedMessageId !== undefined) tlvLen += 4 + p.receiptedMessageId.length + 1;
+  if (p.messageState !== undefined) tlvLen += 5;
+  if (p.networkErrorCode !== undefined) tlvLen += 7;
+  const b = Buffer.allocUnsafe(HEADER_LEN + shortMessageBodyLength(p) + tlvLen);
+  writeHeader(b, CommandId.deliver_sm, 0, p.sequence);
+  let o = writeShortMessageBody(b, p, HEADER_LEN);
+  if (p.receiptedMessageId !== undefined) {
+    o = b.writeUInt16BE(Tlv.receipted_message_id, o);
+    o = b.writeUInt16BE(p.receiptedMessageId.length + 1, o);
+    o = writeCString(b, p.receiptedMessageId, o);
+  }
+  if (p.messageState !== undefined) {
+    o = b.writeUInt16BE(Tlv.message_state, o);
+    o = b.writeUInt16BE(1, o);
+    b[o++] = p.messageState;
+  }
+  if (p.networkErrorCode !== undefined) {
+    o = b.writeUInt16BE(Tlv.network_error_code, o);
+    o = b.writeUInt16BE(3, o);
+    b[o++] = p.networkErrorCode.type;
+    b.writeUInt16BE(p.networkErrorCode.code, o);
+  }
+  return b;
+}
+
+/** submit_sm_resp / deliver_sm_resp: message_id C-string body (empty for deliver_sm_resp). */
+export function encodeResp(commandId: number, status: number, sequence: number, messageId = ''): Buffer {
+  // SMPP 3.4 §4.4.2: the body is omitted when command_status is non-zero.
+  if (status !== 0) return encodeEmpty(commandId, status, sequence);
+  const b = Buffer.allocUnsafe(HEADER_LEN + messageId.length + 1);
+  writeHeader(b, commandId, status, sequence);
+  writeCString(b, messageId, HEADER_LEN);
+  return b;
+}
+
+function bad(what: string): never {
+  throw new SwitchyardError('SMPP_BAD_PDU', what);
+}
+
+class Reader {
+  o = HEADER_LEN;
+  constructor(
+    readonly b: Buffer,
+    readonly end: number,
+    readonly name: string,
+  ) {}
+  u8(field: string): number {
+    if (this.o >= this.end) bad(`${this.name}: ${field} is past the end of the PDU`);
+    return this.b[this.o++] as number;
+  }
+  cstr(field: string, max: number): string {
+    const nul = this.b.indexOf(0, this.o);
+    if (nul < 0 || nul >= this.end) bad(`${this.name}: ${field} has no NUL terminator within the PDU`);
+    if (nul - this.o > max) bad(`${this.name}: ${field} is longer than ${max} octets`);
+    const s = this.b.toString('latin1', this.o, nul);
+    this.o = nul + 1;
+    return s;
+  }
+}
+
+function readShortMessageBody(frame: Buffer, name: string): { r: Reader; p: ShortMessagePdu } {
+  const end = frame.readUInt32BE(0);
+  if (end !== frame.length) bad(`${name}: command_length ${end} does not match the frame length ${frame.length}`);
+  const r = new Reader(frame, end, name);
+  const sequence = frame.readUInt32BE(12);
+  const serviceType = r.cstr('service_type', 5);
+  const sourceAddrTon = r.u8('source_addr_ton');
+  const sourceAddrNpi = r.u8('source_addr_npi');
+  const sourceAddr = r.cstr('source_addr', 20);
+  const destAddrTon = r.u8('dest_addr_ton');
+  const destAddrNpi = r.u8('dest_addr_npi');
+  const destinationAddr = r.cstr('destination_addr', 20);
+  const esmClass = r.u8('esm_class');
+  const protocolId = r.u8('protocol_id');
+  const priorityFlag = r.u8('priority_flag');
+  const scheduleDeliveryTime = r.cstr('schedule_delivery_time', 16);
+  const validityPeriod = r.cstr('validity_period', 16);
+  const registeredDelivery = r.u8('registered_delivery');
+  const replaceIfPresent = r.u8('replace_if_present_flag');
+  const dataCoding = r.u8('data_coding');
+  const smDefaultMsgId = r.u8('sm_default_msg_id');
+  const smLength = r.u8('sm_length');
+  if (r.o + smLength > end) bad(`${name}: sm_length ${smLength} runs past the end of the PDU`);
+  const shortMessage = frame.subarray(r.o, r.o + smLength);
+  r.o += smLength;
+  return {
+    r,
+    p: {
+      sequence, serviceType, sourceAddrTon, sourceAddrNpi, sourceAddr, destAddrTon, destAddrNpi, destinationAddr,
+      esmClass, protocolId, priorityFlag, scheduleDeliveryTime, validityPeriod, registeredDelivery, replaceIfPresent,
+      dataCoding, smDefaultMsgId, shortMessage,
+    },
+  };
+}
+
+export function decodeSubmitSm(frame: Buffer): SubmitSm {
+  return readShortMessageBody(frame, 'submit_sm').p;
+}
+
+export function decodeDeliverSm(frame: Buffer): DeliverSm {
+  const { r, p } = readShortMessageBody(frame, 'deliver_sm');
+  let receiptedMessageId: string | undefined;
+  let messageState: number | undefined;
+  let networkErrorCode: { type: number; code: number } | undefined;
+  while (r.o + 4 <= r.end) {
+    const tag = frame.readUInt16BE(r.o);
+    const len = frame.readUInt16BE(r.o + 2);
+    const v = r.o + 4;
+    if (v + len > r.end) bad(`deliver_sm: TLV 0x${tag.toString(16).padStart(4, '0')} of length ${len} runs past the end of the PDU`);
+    if (tag === Tlv.receipted_message_id) {
+      let e = v + len;
+      if (len > 0 && frame[e - 1] === 0) e--;
+      receiptedMessageId = frame.toString('latin1', v, e);
+    } else if (tag === Tlv.message_state && len >= 1) messageState = frame[v] as number;
+    else if (tag === Tlv.network_error_code && len >= 3) networkErrorCode = { type: frame[v] as number, code: frame.readUInt16BE(v + 1) };
+    r.o = v + len;
+  }
+  if (r.o !== r.end) bad(`deliver_sm: ${r.end - r.o} stray octets after the TLVs`);
+  const out: { -readonly [K in keyof DeliverSm]: DeliverSm[K] } = { ...p };
+  if (receiptedMessageId !== undefined) out.receiptedMessageId = receiptedMessageId;
+  if (messageState !== undefined) out.messageState = messageState;
+  if (networkErrorCode !== undefined) out.networkErrorCode = networkErrorCode;
+  return out;
+}
+
+/** message_id of a submit_sm_resp ('' when the body is absent, as after an error). */
+export function decodeSubmitSmResp(frame: Buffer): string {
+  if (frame.length <= HEADER_LEN) return '';
+  const nul = frame.indexOf(0, HEADER_LEN);
+  if (nul < 0) bad('submit_sm_resp: message_id has no NUL terminator');
+  if (nul - HEADER_LEN > 64) bad('submit_sm_resp: message_id is longer than 64 octets');
+  return frame.toString('latin1', HEADER_LEN, nul);
+}
+
+/** Defaults for the fields Switchyard does not vary. */
+export const SUBMIT_DEFAULTS = {
+  serviceType: '',
+  protocolId: 0,
+  priorityFlag: 0,
+  scheduleDeliveryTime: '',
+  replaceIfPresent: 0,
+  smDefaultMsgId: 0,
+} as const;
+
+// ---- delivery receipt text (SMPP 3.4 Appendix B) ---------------------------------
+
+function yymmddhhmm(d: Date): string {
+  const p = (n: number) => (n < 10 ? '0' + n : String(n));
+  return p(d.getUTCFullYear() % 100) + p(d.getUTCMonth() + 1) + p(d.getUTCDate()) + p(d.getUTCHours()) + p(d.getUTCMinutes());
+}
+
+export interface ReceiptText {
+  readonly id: string;
+  readonly sub?: number;
+  readonly dlvrd?: number;
+  readonly submitDate: Date;
+  readonly doneDate: Date;
+  readonly stat: string;
+  readonly err: string;
+  readonly text?: string;
+}
+
+export function formatReceiptText(r: ReceiptText): string {
+  const n3 = (n: number) => String(n).padStart(3, '0');
+  return `id:${r.id} sub:${n3(r.sub ?? 1)} dlvrd:${n3(r.dlvrd ?? (r.stat === 'DELIVRD' ? 1 : 0))} submit date:${yymmddhhmm(r.submitDate)} done date:${yymmddhhmm(r.doneDate)} stat:${r.stat} err:${r.err} text:${(r.text ?? '').slice(0, 20)}`;
+}
