@@ -17,7 +17,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -56,11 +56,14 @@ function procStat(pid: number): { cpuMs: number; rssMb: number } {
   }
 }
 
-async function waitLine(child: ChildProcess, re: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+/** Waits for a line on the child's stderr; every line also goes to logFile. */
+async function waitLine(child: ChildProcess, re: RegExp, timeoutMs: number, logFile: string): Promise<RegExpExecArray> {
+  const log = createWriteStream(logFile);
   return await new Promise((ok, fail) => {
     const t = setTimeout(() => fail(new Error(`timed out waiting for ${re}`)), timeoutMs);
     const rl = createInterface({ input: child.stderr as NodeJS.ReadableStream });
     rl.on('line', (line) => {
+      log.write(line + '\n');
       const m = re.exec(line);
       if (m) {
         clearTimeout(t);
@@ -89,7 +92,7 @@ async function main(): Promise<void> {
   let sims: ChildProcess | undefined;
   if (backlog === undefined) {
     sims = spawn(process.execPath, ['dist/engine/cli.js', 'simulate-smsc', '--count', String(smscs), '--port', '0', '--receipt-delay-ms', a['receipt-delay-ms'] as string], { env, stdio: ['ignore', 'inherit', 'pipe'] });
-    const m = await waitLine(sims, /"ports":\[([0-9,]+)\]/, 15_000);
+    const m = await waitLine(sims, /ports\\?":\[([0-9,]+)\]/, 15_000, `${dir}/simulators.log`);
     ports = (m[1] as string).split(',').map(Number);
   } else {
     // Nothing listens on these ports: binds fail and the backlog stays in Redis.
@@ -112,7 +115,7 @@ async function main(): Promise<void> {
   writeFileSync(`${dir}/config.json`, JSON.stringify(config, null, 2));
   const nodeArgs = a.profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}/profile`] : [];
   const engine = spawn(process.execPath, [...nodeArgs, 'dist/engine/cli.js', 'start', '--config', `${dir}/config.json`, '--port', '0'], { env, stdio: ['ignore', 'inherit', 'pipe'] });
-  const lm = await waitLine(engine, /listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000);
+  const lm = await waitLine(engine, /listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000, `${dir}/engine.log`);
   const port = Number(lm[1]);
   const url = `ws://127.0.0.1:${port}/v1/ws`;
   const r = new Redis(redisUrl);
@@ -146,6 +149,13 @@ async function main(): Promise<void> {
     loadgen: (self.user + self.system) / 1e6 / wallS,
   };
   const mem1 = Number((/used_memory:(\d+)/.exec(await r.info('memory')) ?? [])[1]);
+  // Where Redis spent its time: microseconds per command type, and per completed message.
+  const cmdstats = (await r.info('commandstats')).split('\n').flatMap((line) => {
+    const m = /^cmdstat_(\w+):calls=(\d+),usec=(\d+)/.exec(line);
+    return m ? [{ cmd: m[1] as string, calls: Number(m[2]), usec: Number(m[3]) }] : [];
+  });
+  const redisUsec = cmdstats.reduce((s, c) => s + c.usec, 0);
+  console.log('redis time by command (ms):', cmdstats.sort((x, y) => y.usec - x.usec).slice(0, 8).map((c) => `${c.cmd}=${Math.round(c.usec / 1000)} (${c.calls} calls)`).join(' '));
 
   // Actor-side figures from the engine.
   let submitted = 0;
@@ -153,7 +163,8 @@ async function main(): Promise<void> {
   let submitP99Ms = 0;
   const statusRes = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${env.SWITCHYARD_ADMIN_KEY ?? ''}` } }).catch(() => undefined);
   if (statusRes?.ok) {
-    const body = (await statusRes.json()) as { actors: Array<{ submitted: number; receipts: number; submitP99Ms?: number }> };
+    const body = (await statusRes.json()) as { ingress: Record<string, number>; actors: Array<{ submitted: number; receipts: number; submitP99Ms?: number }> };
+    console.log('engine ingress:', JSON.stringify(body.ingress));
     for (const s of body.actors) {
       submitted += s.submitted;
       receipts += s.receipts;
@@ -182,6 +193,7 @@ async function main(): Promise<void> {
     completionP50Ms: +res.completionMs.p50.toFixed(1), completionP99Ms: +res.completionMs.p99.toFixed(1),
     cpuCores: { engine: +cpu.engine.toFixed(2), simulators: +cpu.sims.toFixed(2), redis: +cpu.redis.toFixed(2), loadgen: +cpu.loadgen.toFixed(2) },
     enginePeakRssMb: Math.round(peakRss),
+    redisUsecPerMsg: Math.round(redisUsec / Math.max(1, res.accepted)),
     redisBytesPerQueuedMsg: backlog === undefined ? undefined : Math.round((mem1 - mem0) / Math.max(1, res.accepted)),
     machine: `${cpus().length} cores ${cpus()[0]?.model ?? ''}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
   };

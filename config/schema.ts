@@ -30,7 +30,7 @@ export const DEFAULTS = {
     receiptGraceSec: 6 * 3600, // how long after validity a receipt is still matched (seconds)
     maxParts: 10, // most segments one message may need
     maxBatchItems: 500, // most submits in one batch frame
-    statusRetention: 1_000_000, // status frames kept per tenant for reconnecting clients (stream MAXLEN ~)
+    statusRetention: 2_000_000, // entries kept in the events stream (MAXLEN ~): how far back a reconnecting client can resume
   },
   tenant: {
     tps: 10_000, // accepted submits per second per tenant

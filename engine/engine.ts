@@ -35,8 +35,6 @@ export interface Engine {
   stop(): Promise<void>;
 }
 
-const EVENTS_MAXLEN = 5_000_000;
-
 function json(res: uWS.HttpResponse, status: string, body: unknown): void {
   res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
 }
@@ -52,7 +50,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2, connectionName: 'sy-ingress' });
   const blocking = new Redis(o.redisUrl, { maxRetriesPerRequest: null, connectionName: 'sy-dispatch' });
   await redis.ping();
-  const store = new RedisStore(redis, config.redis.keyPrefix, { eventsMaxLen: EVENTS_MAXLEN, statusMaxLen: config.messages.statusRetention });
+  const store = new RedisStore(redis, config.redis.keyPrefix, { eventsMaxLen: config.messages.statusRetention });
   const router = new StaticPrefixRouter(config.routes);
   const batcher = new EnqueueBatcher(store);
   const dispatcher = new StatusDispatcher(redis, blocking, store.keys);
@@ -65,8 +63,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     nodeId: config.engine.nodeId,
     reclaimIdleMs: config.engine.reclaimIdleMs,
     receiptGraceSec: config.messages.receiptGraceSec,
-    eventsMaxLen: EVENTS_MAXLEN,
-    statusMaxLen: config.messages.statusRetention,
+    eventsMaxLen: config.messages.statusRetention,
     restartBackoffMs: config.engine.restartBackoffMs,
   });
   supervisor.on('log', (level: 'info' | 'warn' | 'error', smsc: string, msg: string) => log(level, `[${smsc}] ${msg}`));
@@ -111,7 +108,10 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       });
       app.get('/v1/status', (res, req) => {
         if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });
-        json(res, '200 OK', { ingress: ingress.stats, actors: supervisor.stats() });
+        json(res, '200 OK', {
+          ingress: { ...ingress.stats, enqueueBatches: batcher.batches, enqueueP50Ms: batcher.latency.quantile(0.5), enqueueP99Ms: batcher.latency.quantile(0.99) },
+          actors: supervisor.stats(),
+        });
       });
       app.get('/v1/messages/:id', (res, req) => {
         const auth = req.getHeader('authorization');

@@ -33,7 +33,6 @@ export interface ActorTask {
   readonly reclaimIdleMs: number;
   readonly receiptGraceSec: number;
   readonly eventsMaxLen: number;
-  readonly statusMaxLen: number;
   readonly port: MessagePort;
 }
 

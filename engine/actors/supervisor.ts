@@ -19,7 +19,6 @@ export interface SupervisorOptions {
   readonly reclaimIdleMs: number;
   readonly receiptGraceSec: number;
   readonly eventsMaxLen: number;
-  readonly statusMaxLen: number;
   readonly restartBackoffMs: { readonly min: number; readonly max: number };
 }
 
@@ -83,7 +82,6 @@ export class Supervisor extends EventEmitter {
       reclaimIdleMs: this.o.reclaimIdleMs,
       receiptGraceSec: this.o.receiptGraceSec,
       eventsMaxLen: this.o.eventsMaxLen,
-      statusMaxLen: this.o.statusMaxLen,
       port: port2,
     };
     h.done = this.pool.run(task, { transferList: [port2] }).then(

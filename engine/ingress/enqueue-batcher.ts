@@ -3,6 +3,7 @@
  * Redis in one MULTI (one round trip, atomic), then calls each submitter back.
  * The ack to the client is sent only from that callback: ack means in Redis.
  */
+import { LatencyHistogram } from '../flow/latency-histogram.js';
 import type { NewMessage, RedisStore } from '../queue/redis-store.js';
 
 export type EnqueueCallback = (err: Error | null) => void;
@@ -12,6 +13,9 @@ export class EnqueueBatcher {
   private cbs: EnqueueCallback[] = [];
   private scheduled = false;
   private inFlight = 0;
+  /** Time from the flush to Redis's answer, per batch. */
+  readonly latency = new LatencyHistogram();
+  batches = 0;
 
   constructor(
     private readonly store: RedisStore,
@@ -41,8 +45,11 @@ export class EnqueueBatcher {
     this.msgs = [];
     this.cbs = [];
     this.inFlight += msgs.length;
+    this.batches++;
+    const t0 = performance.now();
     this.store.enqueue(msgs).then(
       () => {
+        this.latency.record(performance.now() - t0);
         this.inFlight -= msgs.length;
         for (const cb of cbs) cb(null);
       },

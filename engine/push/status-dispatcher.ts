@@ -1,17 +1,20 @@
 /**
- * Pushes status frames to tenants' open WebSocket connections, from the
- * per-tenant status streams st:{tenant} that the state scripts write.
+ * Pushes status frames to tenants' open WebSocket connections, from the events
+ * stream `ev` that the state scripts write (one entry per status change, with
+ * the tenant in field `t` and the ready-made frame in field `f`).
  *
- *   st:{t} ──XREAD BLOCK (tenants with a live connection)──▶ live connections
- *          └─XRANGE (from the client's `since`, or the tenant's saved cursor)──▶ a connection catching up
+ *   ev ──XREAD BLOCK (one reader, while any tenant is connected)──▶ live connections of entry.t
+ *      └─XRANGE from the client's `since` (or the tenant's saved cursor),
+ *        filtered by tenant ──▶ one connection catching up
  *
- * Every frame carries `eid` (its stream id). A connection is "live" once it has
- * caught up; until then the dispatcher skips it and it reads the stream itself.
- * A connection that is backpressured drops out of live and catches up later from
- * its last eid, so a slow client costs Redis reads, not engine memory. The last
- * eid pushed per tenant is saved in stc:{t}: a client that reconnects without
- * `since` resumes from there; no status is lost while a tenant is offline
- * (within the stream's retention, messages.statusRetention).
+ * Every frame carries `eid` (its stream id). A connection is "live" once it
+ * has caught up; until then the reader skips it and it reads the stream itself.
+ * A connection that is backpressured drops out of live and catches up later
+ * from its last eid, so a slow client costs Redis reads, not engine memory. The
+ * position reached for each tenant is saved in stc:{t}: a client reconnecting
+ * without `since` resumes from there, so no status is lost while a tenant is
+ * offline (within the events stream's retention, messages.statusRetention).
+ * Tenants see only their own frames: entries are matched on `t`.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../queue/keys.js';
@@ -23,20 +26,20 @@ export interface StatusSink {
    */
   push(frame: string): boolean;
   readonly tenant: string;
+  /** Stream position this connection has been served up to. */
   lastEid: string;
   live: boolean;
   closed: boolean;
 }
 
 interface TenantState {
-  readonly key: string;
-  /** Last entry id the live reader has read. */
-  cursor: string;
-  /** Newest entry id pushed to any of the tenant's connections (saved as stc:{t}). */
-  pushed: string;
   readonly conns: Set<StatusSink>;
-  cursorDirty: boolean;
+  /** Position reached for the tenant (saved as stc:{t}). */
+  pushed: string;
+  dirty: boolean;
 }
+
+type Entry = [string, string[]];
 
 const PAGE = 1000;
 
@@ -52,8 +55,20 @@ export function compareEid(a: string, b: string): number {
   return as === bs ? 0 : as < bs ? -1 : 1;
 }
 
+/** Reads fields t (tenant) and f (frame) of an events entry. */
+function fieldsOf(fields: string[]): { tenant: string | undefined; frame: string | undefined } {
+  let tenant: string | undefined;
+  let frame: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const k = fields[i];
+    if (k === 't') tenant = fields[i + 1];
+    else if (k === 'f') frame = fields[i + 1];
+  }
+  return { tenant, frame };
+}
+
 function frameWithEid(eid: string, frame: string): string {
-  // frame is {"op":"status",...}: splice the eid in after the opening brace.
+  // frame is {"op":"status",...} (or {"at":...}): splice the eid in after the opening brace.
   return `{"eid":"${eid}",${frame.slice(1)}`;
 }
 
@@ -64,6 +79,9 @@ export class StatusDispatcher {
   private wake: (() => void) | undefined;
   private loopDone: Promise<void> | undefined;
   private cursorTimer: NodeJS.Timeout | undefined;
+  /** Position of the live reader in `ev`. */
+  private cursor: string | undefined;
+  private readonly catching = new WeakSet<StatusSink>();
   framesPushed = 0;
 
   constructor(
@@ -86,20 +104,25 @@ export class StatusDispatcher {
     await this.saveCursors();
   }
 
+  private async head(): Promise<string> {
+    const last = await this.redis.xrevrange(this.keys.events(), '+', '-', 'COUNT', 1);
+    return last[0]?.[0] ?? '0-0';
+  }
+
   /** Registers a connection; it catches up from `since` (or the tenant's saved cursor) and then goes live. */
   async attach(sink: StatusSink, since: string | undefined): Promise<void> {
-    let t = this.tenants.get(sink.tenant);
-    const key = this.keys.status(sink.tenant);
-    if (t === undefined) {
-      const last = await this.redis.xrevrange(key, '+', '-', 'COUNT', 1);
-      t = { key, cursor: last[0]?.[0] ?? '0-0', pushed: '0-0', conns: new Set(), cursorDirty: false };
-      if (!this.tenants.has(sink.tenant)) this.tenants.set(sink.tenant, t);
-      else t = this.tenants.get(sink.tenant) as TenantState;
+    if (this.cursor === undefined) {
+      this.cursor = await this.head();
       this.interrupt();
+    }
+    let t = this.tenants.get(sink.tenant);
+    if (t === undefined) {
+      t = { conns: new Set(), pushed: '0-0', dirty: false };
+      this.tenants.set(sink.tenant, t);
     }
     let from = since;
     if (from === undefined) from = (await this.redis.get(this.keys.statusCursor(sink.tenant))) ?? '0-0';
-    else if (from === '$') from = t.cursor;
+    else if (from === '$') from = this.cursor;
     sink.lastEid = from;
     sink.live = false;
     t.conns.add(sink);
@@ -113,8 +136,7 @@ export class StatusDispatcher {
     t.conns.delete(sink);
     if (t.conns.size === 0) {
       this.tenants.delete(sink.tenant);
-      if (t.cursorDirty) void this.redis.set(this.keys.statusCursor(sink.tenant), t.pushed).catch(() => undefined);
-      this.interrupt();
+      if (t.dirty) void this.redis.set(this.keys.statusCursor(sink.tenant), t.pushed).catch(() => undefined);
     }
   }
 
@@ -123,43 +145,43 @@ export class StatusDispatcher {
     if (!sink.live && !sink.closed) void this.catchUp(sink);
   }
 
-  private catching = new WeakSet<StatusSink>();
+  private reached(tenant: string, eid: string): void {
+    const t = this.tenants.get(tenant);
+    if (t !== undefined && compareEid(eid, t.pushed) > 0) {
+      t.pushed = eid;
+      t.dirty = true;
+    }
+  }
 
   private async catchUp(sink: StatusSink): Promise<void> {
     if (this.catching.has(sink)) return;
     this.catching.add(sink);
-    const t = this.tenants.get(sink.tenant);
     try {
-      while (!sink.closed && t !== undefined) {
-        const page = await this.redis.xrange(t.key, '(' + sink.lastEid, '+', 'COUNT', PAGE);
-        let ok = true;
+      while (!sink.closed) {
+        const page = (await this.redis.xrange(this.keys.events(), '(' + sink.lastEid, '+', 'COUNT', PAGE)) as Entry[];
         for (const [eid, fields] of page) {
           if (compareEid(eid, sink.lastEid) <= 0) continue;
+          const { tenant, frame } = fieldsOf(fields);
           sink.lastEid = eid;
+          if (tenant !== sink.tenant || frame === undefined) continue;
           this.framesPushed++;
-          if (!sink.push(frameWithEid(eid, fields[1] as string))) {
-            ok = false;
-            break;
+          if (!sink.push(frameWithEid(eid, frame))) {
+            this.reached(sink.tenant, eid);
+            return; // backpressured: resume() continues from lastEid
           }
         }
-        if (!ok) return; // backpressured: resume() continues from lastEid
-        if (page.length > 0) this.delivered(t, sink.lastEid);
+        if (page.length > 0) this.reached(sink.tenant, sink.lastEid);
         // Caught up when the stream has nothing newer, or nothing newer than what
         // the live reader has already passed (it serves the rest).
-        if (page.length === 0 || (page.length < PAGE && compareEid(sink.lastEid, t.cursor) >= 0)) {
+        const cursor = this.cursor ?? '0-0';
+        if (page.length === 0 || (page.length < PAGE && compareEid(sink.lastEid, cursor) >= 0)) {
+          if (compareEid(sink.lastEid, cursor) < 0) sink.lastEid = cursor;
           sink.live = true;
           return;
         }
       }
     } finally {
       this.catching.delete(sink);
-    }
-  }
-
-  private delivered(t: TenantState, eid: string): void {
-    if (compareEid(eid, t.pushed) > 0) {
-      t.pushed = eid;
-      t.cursorDirty = true;
     }
   }
 
@@ -171,7 +193,7 @@ export class StatusDispatcher {
   private async loop(): Promise<void> {
     this.blockedClientId = Number(await this.blocking.client('ID'));
     while (this.running) {
-      if (this.tenants.size === 0) {
+      if (this.tenants.size === 0 || this.cursor === undefined) {
         await new Promise<void>((ok) => {
           this.wake = ok;
           setTimeout(ok, 1000);
@@ -179,35 +201,42 @@ export class StatusDispatcher {
         this.wake = undefined;
         continue;
       }
-      const states = [...this.tenants.values()];
-      const args: Array<string | number> = ['COUNT', PAGE, 'BLOCK', 2000, 'STREAMS'];
-      for (const s of states) args.push(s.key);
-      for (const s of states) args.push(s.cursor);
-      let reply: Array<[string, Array<[string, string[]]>]> | null;
+      let reply: Array<[string, Entry[]]> | null;
       try {
-        reply = (await this.blocking.call('XREAD', ...args)) as typeof reply;
-      } catch (err) {
+        reply = (await this.blocking.call('XREAD', 'COUNT', PAGE, 'BLOCK', 2000, 'STREAMS', this.keys.events(), this.cursor)) as typeof reply;
+      } catch {
         if (!this.running) return;
         await new Promise((ok) => setTimeout(ok, 200));
-        void err;
         continue;
       }
-      if (reply === null) continue;
-      for (const [key, entries] of reply) {
-        const t = states.find((s) => s.key === key);
+      if (reply === null || reply.length === 0) continue;
+      const entries = (reply[0] as [string, Entry[]])[1];
+      for (const [eid, fields] of entries) {
+        this.cursor = eid;
+        const { tenant, frame } = fieldsOf(fields);
+        if (tenant === undefined || frame === undefined) continue;
+        const t = this.tenants.get(tenant);
         if (t === undefined) continue;
-        for (const [eid, fields] of entries) {
-          t.cursor = eid;
-          let frame: string | undefined;
-          for (const c of t.conns) {
-            if (!c.live || compareEid(eid, c.lastEid) <= 0) continue;
-            frame ??= frameWithEid(eid, fields[1] as string);
-            c.lastEid = eid;
-            this.framesPushed++;
-            if (!c.push(frame)) c.live = false;
-          }
-          if (frame !== undefined) this.delivered(t, eid);
+        let out: string | undefined;
+        for (const c of t.conns) {
+          if (!c.live || compareEid(eid, c.lastEid) <= 0) continue;
+          out ??= frameWithEid(eid, frame);
+          c.lastEid = eid;
+          this.framesPushed++;
+          if (!c.push(out)) c.live = false;
         }
+      }
+      // Live connections have been served up to the cursor, whether or not it held frames for them.
+      const cursor = this.cursor;
+      for (const [tenant, t] of this.tenants) {
+        let anyLive = false;
+        for (const c of t.conns) {
+          if (c.live) {
+            c.lastEid = cursor;
+            anyLive = true;
+          }
+        }
+        if (anyLive) this.reached(tenant, cursor);
       }
     }
   }
@@ -216,8 +245,8 @@ export class StatusDispatcher {
     const p = this.redis.pipeline();
     let n = 0;
     for (const [tenant, t] of this.tenants) {
-      if (!t.cursorDirty) continue;
-      t.cursorDirty = false;
+      if (!t.dirty) continue;
+      t.dirty = false;
       p.set(this.keys.statusCursor(tenant), t.pushed);
       n++;
     }

@@ -6,12 +6,12 @@
  *   {P}m:{id}            message hash (tenant, ref, to, parts, status, ...)
  *   {P}d:{smsc}:{mid}    SMSC message id -> "id|part" for receipt matching
  *   {P}de:{smsc}:{mid}   a receipt that arrived before its submit_sm_resp
- *   {P}ev                events stream: every status change (analytics, hooks)
- *   {P}st:{tenant}       per-tenant status frames, for live push and resume
+ *   {P}ev                events stream: every status change, with the tenant (t),
+ *                        the event (e) and the status frame (f) pushed to clients
  *   {P}stc:{tenant}      last status entry id pushed to the tenant
  *   {P}exp               sorted set: message id by (validity end + receipt grace)
  *
- * The Lua scripts in lua-scripts.ts build the m:, d:, de:, ev and st: names
+ * The Lua scripts in lua-scripts.ts build the m:, d:, de:, ev and exp names
  * from the same prefix; keep both in step.
  */
 export const GROUP = 'g';
@@ -29,9 +29,6 @@ export class Keys {
   }
   events(): string {
     return `${this.prefix}ev`;
-  }
-  status(tenant: string): string {
-    return `${this.prefix}st:{${tenant}}`;
   }
   expiry(): string {
     return `${this.prefix}exp`;

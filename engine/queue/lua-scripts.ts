@@ -9,59 +9,72 @@
  * A message is final when every part is; its status is the worst part's
  * (rank D < K < E < U < R), with that part's error code and text.
  *
+ * Redis time is the scarcest resource of the whole pipeline (one core for every
+ * message's state), so each item reads the message hash once (HMGET), writes it
+ * once (HSET) and appends one entry to the events stream `ev`:
+ *   t = tenant, e = event JSON (analytics), f = status frame JSON (when the
+ *   client wants status pushes; the dispatcher forwards it as is).
+ *
  * Keys are built inside the scripts from ARGV[1] (the prefix), so a batch can
  * touch many messages. That is fine on one Redis; on Redis Cluster a batch would
  * have to be split by slot (DESIGN.md §10), which is future work.
  */
 
+// Fields read by every state change, in this order: f[1]..f[12], then the part's state.
 const COMMON = `
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
 local evMax = ARGV[3]
-local stMax = ARGV[4]
 local RANK = { D = 0, K = 1, E = 2, U = 3, R = 4 }
 local NAMES = { [0] = 'delivered', [1] = 'unknown', [2] = 'expired', [3] = 'undelivered', [4] = 'rejected' }
+local EV = P .. 'ev'
 
 local function nz(v) if v == false or v == nil or v == '' then return nil end return v end
 
-local function emit(mkey, id, status, err, etxt)
-  local f = redis.call('HMGET', mkey, 't', 'r', 'to', 'n', 'sm', 'ac', 'd', 'fr')
+local function hm(mkey, part)
+  return redis.call('HMGET', mkey, 't', 'r', 'to', 'n', 'sm', 'ac', 'd', 's', 'w', 'we', 'wt', 'nf', 'p' .. part, 'ns')
+end
+
+-- f: the HMGET above. One XADD per status change.
+local function emit(id, f, status, err, etxt)
   local ev = { id = id, t = f[1], s = status, at = now, sm = nz(f[5]), to = f[3], n = tonumber(f[4]),
                ref = nz(f[2]), ac = tonumber(f[6]), err = nz(err), etxt = nz(etxt) }
-  redis.call('XADD', P .. 'ev', 'MAXLEN', '~', evMax, '*', 'j', cjson.encode(ev))
   if f[7] ~= '0' then
     local fr = { op = 'status', id = id, ref = nz(f[2]), status = status, at = now }
     if nz(err) or nz(etxt) then fr.error = { code = nz(err), text = nz(etxt) } end
-    redis.call('XADD', P .. 'st:{' .. f[1] .. '}', 'MAXLEN', '~', stMax, '*', 'f', cjson.encode(fr))
+    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[1], 'e', cjson.encode(ev), 'f', cjson.encode(fr))
+  else
+    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[1], 'e', cjson.encode(ev))
   end
 end
 
 -- Applies a final or temporary part state. Returns 1 applied, 3 duplicate, 4 message gone.
 local function apply(id, part, st, err, etxt)
   local mkey = P .. 'm:' .. id
-  local pf = 'p' .. part
-  local cur = redis.call('HGET', mkey, pf)
+  local f = hm(mkey, part)
+  local cur = f[13]
   if not cur then return 4 end
   if cur ~= 'q' and cur ~= 's' and cur ~= 'u' then return 3 end
+  local pf = 'p' .. part
   if st == 'u' then
-    redis.call('HSET', mkey, pf, 'u')
-    if redis.call('HGET', mkey, 's') == 'sent' then
-      redis.call('HSET', mkey, 's', 'unreachable')
-      emit(mkey, id, 'unreachable', err, etxt)
+    if f[8] == 'sent' then
+      redis.call('HSET', mkey, pf, 'u', 's', 'unreachable')
+      emit(id, f, 'unreachable', err, etxt)
+    else
+      redis.call('HSET', mkey, pf, 'u')
     end
     return 1
   end
-  local rank = RANK[st]
-  redis.call('HSET', mkey, pf, st)
-  if nz(err) then redis.call('HSET', mkey, 'e' .. part, err) end
-  local w = tonumber(redis.call('HGET', mkey, 'w') or '-1')
-  if rank > w then redis.call('HSET', mkey, 'w', rank, 'we', err or '', 'wt', etxt or '') end
-  local nf = redis.call('HINCRBY', mkey, 'nf', 1)
-  local f = redis.call('HMGET', mkey, 'n', 'w', 'we', 'wt')
-  if nf >= tonumber(f[1]) then
-    local status = NAMES[tonumber(f[2])]
-    redis.call('HSET', mkey, 's', status, 'fa', now)
-    emit(mkey, id, status, f[3], f[4])
+  local w = tonumber(f[9] or '-1')
+  local we, wt = f[10] or '', f[11] or ''
+  if RANK[st] > w then w = RANK[st]; we = err or ''; wt = etxt or '' end
+  local nf = tonumber(f[12] or '0') + 1
+  if nf >= tonumber(f[4]) then
+    local status = NAMES[w]
+    redis.call('HSET', mkey, pf, st, 'w', w, 'we', we, 'wt', wt, 'nf', nf, 's', status, 'fa', now)
+    emit(id, f, status, we, wt)
+  else
+    redis.call('HSET', mkey, pf, st, 'w', w, 'we', we, 'wt', wt, 'nf', nf)
   end
   return 1
 end
@@ -69,16 +82,16 @@ end
 
 /**
  * submit_sm_resp OK for a batch of parts.
- * ARGV: prefix, now, evMax, stMax, group, smsc, dlrTtlSec, then 5 per item:
- *   queueKey, entryId, messageId, part, normalisedSmscMessageId(rawId appended after '|')
+ * ARGV: prefix, now, evMax, group, smsc, dlrTtlSec, then 5 per item:
+ *   queueKey, entryId, messageId, part, "normalisedSmscMessageId|rawId"
  * Returns the number of early receipts applied.
  */
 export const SUBMITTED_LUA = `${COMMON}
-local grp = ARGV[5]
-local smsc = ARGV[6]
-local ttl = ARGV[7]
+local grp = ARGV[4]
+local smsc = ARGV[5]
+local ttl = ARGV[6]
 local early = 0
-for i = 8, #ARGV, 5 do
+for i = 7, #ARGV, 5 do
   local q, eid, id, part, mids = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local bar = string.find(mids, '|', 1, true)
   local norm = string.sub(mids, 1, bar - 1)
@@ -86,15 +99,17 @@ for i = 8, #ARGV, 5 do
   redis.call('XACK', q, grp, eid)
   redis.call('XDEL', q, eid)
   local mkey = P .. 'm:' .. id
-  local pf = 'p' .. part
-  if redis.call('HGET', mkey, pf) == 'q' then
+  local f = hm(mkey, part)
+  if f[13] == 'q' then
+    local pf = 'p' .. part
     redis.call('SET', P .. 'd:' .. smsc .. ':' .. norm, id .. '|' .. part, 'EX', ttl)
-    redis.call('HSET', mkey, pf, 's', 'i' .. part, raw, 'sm', smsc)
-    local ns = redis.call('HINCRBY', mkey, 'ns', 1)
-    local f = redis.call('HMGET', mkey, 'n', 's')
-    if ns >= tonumber(f[1]) and f[2] == 'queued' then
-      redis.call('HSET', mkey, 's', 'sent', 'sa', now)
-      emit(mkey, id, 'sent', nil, nil)
+    local ns = tonumber(f[14] or '0') + 1
+    if ns >= tonumber(f[4]) and f[8] == 'queued' then
+      redis.call('HSET', mkey, pf, 's', 'i' .. part, raw, 'ns', ns, 'sm', smsc, 's', 'sent', 'sa', now)
+      f[5] = smsc
+      emit(id, f, 'sent', nil, nil)
+    else
+      redis.call('HSET', mkey, pf, 's', 'i' .. part, raw, 'ns', ns, 'sm', smsc)
     end
     local ek = P .. 'de:' .. smsc .. ':' .. norm
     local r = redis.call('GET', ek)
@@ -112,12 +127,12 @@ return early
 
 /**
  * Final failures decided by the actor (rejected at submit, expired in queue).
- * ARGV: prefix, now, evMax, stMax, group, then 6 per item:
+ * ARGV: prefix, now, evMax, group, then 7 per item:
  *   queueKey, entryId, messageId, part, state (R|E), error code, error text
  */
 export const FAILED_LUA = `${COMMON}
-local grp = ARGV[5]
-for i = 6, #ARGV, 7 do
+local grp = ARGV[4]
+for i = 5, #ARGV, 7 do
   redis.call('XACK', ARGV[i], grp, ARGV[i + 1])
   redis.call('XDEL', ARGV[i], ARGV[i + 1])
   apply(ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
@@ -126,15 +141,15 @@ return 0
 `;
 
 /**
- * Delivery receipts. ARGV: prefix, now, evMax, stMax, smsc, earlyTtlSec, then per item:
+ * Delivery receipts. ARGV: prefix, now, evMax, smsc, earlyTtlSec, then per item:
  *   state (D|U|E|K|u), error code, error text, candidate count c, c candidate ids
  * Returns one code per item: 1 applied, 2 stored as early, 3 duplicate, 4 message gone.
  */
 export const RECEIPTS_LUA = `${COMMON}
-local smsc = ARGV[5]
-local earlyTtl = ARGV[6]
+local smsc = ARGV[4]
+local earlyTtl = ARGV[5]
 local out = {}
-local i = 7
+local i = 6
 while i <= #ARGV do
   local st, err, etxt, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local found = nil
@@ -159,10 +174,10 @@ return out
 /**
  * Ends messages whose validity plus receipt grace has passed: parts never sent
  * become expired (E), parts sent without a receipt become unknown (K).
- * ARGV: prefix, now, evMax, stMax, limit. Returns how many messages it swept.
+ * ARGV: prefix, now, evMax, limit. Returns how many messages it swept.
  */
 export const SWEEP_LUA = `${COMMON}
-local ids = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+local ids = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
 for _, id in ipairs(ids) do
   local mkey = P .. 'm:' .. id
   local n = tonumber(redis.call('HGET', mkey, 'n') or '0')
@@ -174,4 +189,42 @@ for _, id in ipairs(ids) do
   redis.call('ZREM', P .. 'exp', id)
 end
 return #ids
+`;
+
+/**
+ * Enqueue at ingress: one call per tick for every message accepted in it.
+ * ARGV: prefix, then per message 15 fields and its parts:
+ *   id, tenant, ref, to, from, smsc, partition, dataCoding, esmClass, n,
+ *   acceptedAt, validUntil, ttlSec, finalBy, push(0|1), part 1 .. part n bytes
+ * Writes the message hash (TTL), its expiry-sweep entry and one stream entry
+ * per part ("h" header, "b" short_message bytes), all atomically.
+ */
+export const ENQUEUE_LUA = `
+local P = ARGV[1]
+local i = 2
+local count = 0
+local EXP = P .. 'exp'
+while i <= #ARGV do
+  local id, t, r, to, fr, sm, p, dcs, esm = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
+  local n = tonumber(ARGV[i + 9])
+  local ac, v, ttl, fb, d = ARGV[i + 10], ARGV[i + 11], ARGV[i + 12], ARGV[i + 13], ARGV[i + 14]
+  local mkey = P .. 'm:' .. id
+  if n == 1 then
+    redis.call('HSET', mkey, 't', t, 'r', r, 'to', to, 'fr', fr, 'n', 1, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'p1', 'q')
+  else
+    local f = { 't', t, 'r', r, 'to', to, 'fr', fr, 'n', n, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d }
+    for k = 1, n do f[#f + 1] = 'p' .. k; f[#f + 1] = 'q' end
+    redis.call('HSET', mkey, unpack(f))
+  end
+  redis.call('EXPIRE', mkey, ttl)
+  redis.call('ZADD', EXP, fb, id)
+  local q = P .. 'q:{' .. sm .. ':' .. p .. '}'
+  local tail = '|' .. n .. '|' .. to .. '|' .. fr .. '|' .. string.format('%d', math.floor(tonumber(v) / 1000)) .. '|' .. dcs .. '|' .. esm
+  for k = 1, n do
+    redis.call('XADD', q, '*', 'h', id .. '|' .. k .. tail, 'b', ARGV[i + 14 + k])
+  end
+  i = i + 15 + n
+  count = count + 1
+end
+return count
 `;

@@ -7,9 +7,9 @@
  *   h = "id|part|total|to|from|validUntilSec|dataCoding|esmClass"
  *   b = short_message bytes (UDH + payload)
  */
-import type { Redis, ChainableCommander } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { GROUP, Keys } from './keys.js';
-import { FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA } from './lua-scripts.js';
+import { ENQUEUE_LUA, FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA } from './lua-scripts.js';
 
 export interface QueuedPart {
   readonly shortMessage: Buffer;
@@ -75,8 +75,8 @@ export const enum ReceiptResult {
 }
 
 export interface StoreLimits {
+  /** MAXLEN ~ of the events stream (status pushes, resume and the analytics sink read it). */
   readonly eventsMaxLen: number;
-  readonly statusMaxLen: number;
 }
 
 type Fields = Buffer[];
@@ -124,6 +124,7 @@ export class RedisStore {
     redis.defineCommand('syFailed', { numberOfKeys: 0, lua: FAILED_LUA });
     redis.defineCommand('syReceipts', { numberOfKeys: 0, lua: RECEIPTS_LUA });
     redis.defineCommand('sySweep', { numberOfKeys: 0, lua: SWEEP_LUA });
+    redis.defineCommand('syEnqueue', { numberOfKeys: 0, lua: ENQUEUE_LUA });
   }
 
   /** Creates the consumer group of every partition (from the start of the stream). */
@@ -137,36 +138,20 @@ export class RedisStore {
     }
   }
 
-  /** Appends the commands that enqueue one message to a MULTI. */
-  addEnqueue(tx: ChainableCommander, m: NewMessage): void {
-    const mkey = this.keys.message(m.id);
-    const n = m.parts.length;
-    const fields: Array<string | number> = [
-      't', m.tenant, 'r', m.ref, 'to', m.to, 'fr', m.from, 'n', n, 's', 'queued', 'ac', m.acceptedAt,
-      'sm', m.smsc, 'v', m.validUntil, 'd', m.pushStatus ? 1 : 0, 'ns', 0, 'nf', 0,
-    ];
-    for (let i = 1; i <= n; i++) fields.push('p' + i, 'q');
-    tx.hset(mkey, ...fields);
-    tx.expire(mkey, m.ttlSec);
-    tx.zadd(this.keys.expiry(), m.finalBy, m.id);
-    const qkey = this.keys.queue(m.smsc, m.partition);
-    const tail = `|${n}|${m.to}|${m.from}|${Math.floor(m.validUntil / 1000)}|${m.dataCoding}|${m.esmClass}`;
-    for (let i = 0; i < n; i++) {
-      tx.xadd(qkey, '*', 'h', `${m.id}|${i + 1}${tail}`, 'b', (m.parts[i] as QueuedPart).shortMessage);
-    }
-    tx.xadd(
-      this.keys.events(), 'MAXLEN', '~', this.limits.eventsMaxLen, '*', 'j',
-      JSON.stringify({ id: m.id, t: m.tenant, s: 'queued', at: m.acceptedAt, sm: m.smsc, to: m.to, n, ref: m.ref || undefined, ac: m.acceptedAt }),
-    );
-  }
-
-  /** Enqueues messages atomically (one MULTI): resolves once Redis has them all. */
+  /**
+   * Enqueues messages atomically, one script call for the whole batch
+   * (ENQUEUE_LUA): resolves once Redis has them all.
+   */
   async enqueue(msgs: ReadonlyArray<NewMessage>): Promise<void> {
-    const tx = this.redis.multi();
-    for (const m of msgs) this.addEnqueue(tx, m);
-    const res = await tx.exec();
-    if (res === null) throw new Error('Redis transaction aborted');
-    for (const [err] of res) if (err) throw err;
+    const args: Array<string | number | Buffer> = [this.keys.prefix];
+    for (const m of msgs) {
+      args.push(
+        m.id, m.tenant, m.ref, m.to, m.from, m.smsc, m.partition, m.dataCoding, m.esmClass, m.parts.length,
+        m.acceptedAt, m.validUntil, m.ttlSec, m.finalBy, m.pushStatus ? 1 : 0,
+      );
+      for (const p of m.parts) args.push(p.shortMessage);
+    }
+    await (this.redis as unknown as Scripted).syEnqueue(...args);
   }
 
   /**
@@ -239,7 +224,7 @@ export class RedisStore {
   }
 
   private head(now: number): Array<string | number> {
-    return [this.keys.prefix, now, this.limits.eventsMaxLen, this.limits.statusMaxLen];
+    return [this.keys.prefix, now, this.limits.eventsMaxLen];
   }
 
   async submitted(smsc: string, dlrTtlSec: number, items: ReadonlyArray<SubmittedItem>, now = Date.now()): Promise<number> {
@@ -272,6 +257,7 @@ export class RedisStore {
 }
 
 export interface Scripted {
+  syEnqueue(...args: Array<string | number | Buffer>): Promise<unknown>;
   sySweep(...args: Array<string | number>): Promise<unknown>;
   sySubmitted(...args: Array<string | number>): Promise<unknown>;
   syFailed(...args: Array<string | number>): Promise<unknown>;

@@ -107,15 +107,19 @@ export function encodeEmpty(commandId: number, status: number, sequence: number)
   return b;
 }
 
-function shortMessageBodyLength(p: Omit<ShortMessagePdu, 'sequence'>): number {
+/** A submit_sm/deliver_sm body whose rarely varied fields may be left out (SUBMIT_DEFAULTS). */
+export type ShortMessageBody = Omit<ShortMessagePdu, 'sequence' | keyof typeof SUBMIT_DEFAULTS> &
+  Partial<Pick<ShortMessagePdu, keyof typeof SUBMIT_DEFAULTS>>;
+
+function shortMessageBodyLength(p: ShortMessageBody): number {
   return (
-    p.serviceType.length + 1 + 2 + p.sourceAddr.length + 1 + 2 + p.destinationAddr.length + 1 + 3 +
-    p.scheduleDeliveryTime.length + 1 + p.validityPeriod.length + 1 + 4 + 1 + p.shortMessage.length
+    (p.serviceType?.length ?? 0) + 1 + 2 + p.sourceAddr.length + 1 + 2 + p.destinationAddr.length + 1 + 3 +
+    (p.scheduleDeliveryTime?.length ?? 0) + 1 + p.validityPeriod.length + 1 + 4 + 1 + p.shortMessage.length
   );
 }
 
-function writeShortMessageBody(b: Buffer, p: Omit<ShortMessagePdu, 'sequence'>, off: number): number {
-  let o = writeCString(b, p.serviceType, off);
+function writeShortMessageBody(b: Buffer, p: ShortMessageBody, off: number): number {
+  let o = writeCString(b, p.serviceType ?? '', off);
   b[o++] = p.sourceAddrTon;
   b[o++] = p.sourceAddrNpi;
   o = writeCString(b, p.sourceAddr, o);
@@ -123,28 +127,29 @@ function writeShortMessageBody(b: Buffer, p: Omit<ShortMessagePdu, 'sequence'>, 
   b[o++] = p.destAddrNpi;
   o = writeCString(b, p.destinationAddr, o);
   b[o++] = p.esmClass;
-  b[o++] = p.protocolId;
-  b[o++] = p.priorityFlag;
-  o = writeCString(b, p.scheduleDeliveryTime, o);
+  b[o++] = p.protocolId ?? 0;
+  b[o++] = p.priorityFlag ?? 0;
+  o = writeCString(b, p.scheduleDeliveryTime ?? '', o);
   o = writeCString(b, p.validityPeriod, o);
   b[o++] = p.registeredDelivery;
-  b[o++] = p.replaceIfPresent;
+  b[o++] = p.replaceIfPresent ?? 0;
   b[o++] = p.dataCoding;
-  b[o++] = p.smDefaultMsgId;
+  b[o++] = p.smDefaultMsgId ?? 0;
   b[o++] = p.shortMessage.length;
   o += p.shortMessage.copy(b, o);
   return o;
 }
 
-export function encodeSubmitSm(p: SubmitSm): Buffer {
+/** Encodes a submit_sm; `sequence` overrides p.sequence (so callers need not copy the body). */
+export function encodeSubmitSm(p: ShortMessageBody & { readonly sequence?: number }, sequence = p.sequence ?? 0): Buffer {
   if (p.shortMessage.length > 254) throw new SwitchyardError('SMPP_BAD_PDU', `short_message of ${p.shortMessage.length} octets exceeds 254`);
   const b = Buffer.allocUnsafe(HEADER_LEN + shortMessageBodyLength(p));
-  writeHeader(b, CommandId.submit_sm, 0, p.sequence);
+  writeHeader(b, CommandId.submit_sm, 0, sequence);
   writeShortMessageBody(b, p, HEADER_LEN);
   return b;
 }
 
-export function encodeDeliverSm(p: DeliverSm): Buffer {
+export function encodeDeliverSm(p: ShortMessageBody & Omit<DeliverSm, keyof ShortMessagePdu> & { readonly sequence: number }): Buffer {
   let tlvLen = 0;
   if (p.receiptedMessageId !== undefined) tlvLen += 4 + p.receiptedMessageId.length + 1;
   if (p.messageState !== undefined) tlvLen += 5;

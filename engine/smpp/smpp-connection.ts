@@ -25,8 +25,8 @@ import { connect as netConnect, type Socket } from 'node:net';
 import smpp, { type PDU } from 'smpp';
 import { RetryableError, SmppStatus, SwitchyardError } from '../errors.js';
 import {
-  CommandId, HEADER_LEN, SUBMIT_DEFAULTS, decodeDeliverSm, decodeSubmitSm, decodeSubmitSmResp, encodeDeliverSm,
-  encodeEmpty, encodeResp, encodeSubmitSm, type DeliverSm, type SubmitSm,
+  CommandId, HEADER_LEN, decodeDeliverSm, decodeSubmitSm, decodeSubmitSmResp, encodeDeliverSm,
+  encodeEmpty, encodeResp, encodeSubmitSm, type DeliverSm, type ShortMessageBody,
 } from './pdu-codec.js';
 
 export interface SmppConnectionOptions {
@@ -51,7 +51,7 @@ interface Pending {
   readonly counts: boolean; // holds a window slot
 }
 
-export type OutgoingSubmit = Omit<SubmitSm, 'sequence' | keyof typeof SUBMIT_DEFAULTS> & Partial<Pick<SubmitSm, keyof typeof SUBMIT_DEFAULTS>>;
+export type OutgoingSubmit = ShortMessageBody;
 
 export interface BindOptions extends SmppConnectionOptions {
   readonly host: string;
@@ -180,14 +180,14 @@ export class SmppConnection extends EventEmitter {
   submit(sm: OutgoingSubmit, cb: RespCallback): boolean {
     if (this.closed || this.windowUsed >= this.window) return false;
     const sequence = this.nextSeq();
-    const frame = encodeSubmitSm({ ...SUBMIT_DEFAULTS, ...sm, sequence });
+    const frame = encodeSubmitSm(sm, sequence);
     this.track(sequence, cb, true);
     this.queue(frame);
     return true;
   }
 
   /** Sends a deliver_sm (SMSC side). Same window rules as submit(). */
-  deliverSm(d: Omit<DeliverSm, 'sequence'>, cb: RespCallback): boolean {
+  deliverSm(d: ShortMessageBody & Omit<DeliverSm, keyof ShortMessageBody | 'sequence'>, cb: RespCallback): boolean {
     if (this.closed || this.windowUsed >= this.window) return false;
     const sequence = this.nextSeq();
     this.track(sequence, cb, true);
