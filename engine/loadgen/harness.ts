@@ -27,6 +27,8 @@ export interface HarnessOptions {
   /** Per-SMSC simulator overrides, by index. */
   readonly simBySmsc?: ReadonlyArray<Partial<SmscSimulatorOptions>>;
   readonly configOverrides?: (raw: Record<string, unknown>) => void;
+  /** Extra environment for the engine (secrets named by configOverrides). */
+  readonly env?: Readonly<Record<string, string>>;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
 }
 
@@ -58,7 +60,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   }
   const apiKey = randomBytes(18).toString('base64url');
   const simPassword = randomBytes(6).toString('hex'); // SMPP passwords are at most 8 chars
-  const env: NodeJS.ProcessEnv = { ...process.env, SY_HARNESS_KEY: apiKey, SY_HARNESS_SIM_PW: simPassword };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...o.env, SY_HARNESS_KEY: apiKey, SY_HARNESS_SIM_PW: simPassword };
   const n = o.smscs ?? 2;
   const sims: SmscSimulator[] = [];
   for (let i = 0; i < n; i++) {

@@ -1,0 +1,263 @@
+/**
+ * The whole message path against real parts: WebSocket → engine → Redis →
+ * operator actors in worker threads → SMPP over loopback → simulated SMSCs →
+ * receipts → status frames. Counts are taken at the simulators.
+ */
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
+import type { CapturedSubmit, Outcome } from '../../engine/simulator/index.js';
+import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const FINAL = new Set(['delivered', 'undelivered', 'rejected', 'expired', 'unknown']);
+let h: Harness | undefined;
+let clients: TestClient[] = [];
+
+afterEach(async () => {
+  for (const c of clients) await c.close();
+  clients = [];
+  await h?.stop();
+  h = undefined;
+});
+
+async function client(url: string, key: string, since?: string): Promise<TestClient> {
+  const c = await connectClient(url, key, since);
+  clients.push(c);
+  return c;
+}
+
+/** Final status per message id, from status frames. */
+function finals(frames: Frame[]): Map<string, Frame> {
+  const out = new Map<string, Frame>();
+  for (const f of frames) if (f.op === 'status' && FINAL.has(f.status as string)) out.set(f.id as string, f);
+  return out;
+}
+
+function acks(frames: Frame[]): Frame[] {
+  const out: Frame[] = [];
+  for (const f of frames) {
+    if (f.op === 'ack' || f.op === 'nack') out.push(f);
+    else if (f.op === 'batch_ack') out.push(...(f.results as Frame[]));
+  }
+  return out;
+}
+
+const RANK: Record<Outcome, number> = { delivered: 0, noReceipt: 1, expired: 2, undelivered: 3, rejected: 4 };
+const STATUS: Record<Outcome, string> = { delivered: 'delivered', noReceipt: 'unknown', expired: 'expired', undelivered: 'undelivered', rejected: 'rejected' };
+
+function text(i: number): string {
+  if (i % 13 === 0) return `Long message ${i}: ` + 'The quick brown fox jumps over the lazy dog @ £5 {ok}. '.repeat(4);
+  if (i % 7 === 0) return `Привет ${i} 🙂 ваш код`;
+  return `msg ${i}: code @£$ [${i}] €`;
+}
+
+describe('message path', () => {
+  it('10,000 messages (single and batch frames, GSM-7, UCS-2, multipart): every one acked, submitted exactly once, every final status right', async () => {
+    const mix = { delivered: 85, undelivered: 8, expired: 4, rejected: 3 };
+    h = await startHarness({
+      redisUrl: inject('redisUrl'),
+      smscs: 2,
+      tenantTps: 1_000_000,
+      sim: { capture: true, receiptDelayMs: { min: 0, max: 30 }, outcomes: mix },
+      // The second SMSC answers submits with hex ids and sends receipts with decimal ones.
+      simBySmsc: [{ seed: 11 }, { seed: 12, messageIdFormat: 'hex', receiptIdFormat: 'dec' }],
+    });
+    const c = await client(h.wsUrl, h.apiKey);
+    const total = 10_000;
+    const singles = 1000;
+    const numbers = (i: number) => (i % 2 === 0 ? `+4791${String(100000 + i).padStart(6, '0')}` : `+49151${String(10000000 + i)}`);
+    for (let i = 0; i < singles; i++) c.send({ op: 'submit', ref: 'r' + i, to: numbers(i), from: 'Switchyard', text: text(i) });
+    for (let b = singles; b < total; b += 100) {
+      const items = [];
+      for (let i = b; i < b + 100; i++) items.push({ ref: 'r' + i, to: numbers(i), from: 'Switchyard', text: text(i) });
+      c.send({ op: 'batch', ref: 'b' + b, items });
+    }
+    await waitFor(() => acks(c.frames).length === total, 60_000, 'all acks');
+    const all = acks(c.frames);
+    expect(all.filter((a) => a.op === 'nack')).toEqual([]);
+    const idByRef = new Map(all.map((a) => [a.ref as string, a.id as string]));
+    expect(idByRef.size).toBe(total);
+    const partsByRef = new Map(all.map((a) => [a.ref as string, a.parts as number]));
+    const totalParts = [...partsByRef.values()].reduce((s, n) => s + n, 0);
+    expect(totalParts).toBeGreaterThan(total); // multipart messages are in the mix
+
+    await waitFor(() => finals(c.frames).size === total, 90_000, 'all final statuses');
+
+    // Exactly once at the simulators: every part once, no duplicates.
+    const captured: CapturedSubmit[] = h.sims.flatMap((s) => s.captured);
+    expect(captured.length).toBe(totalParts);
+    const keys = new Set(captured.map((s) => `${s.destinationAddr}|${s.shortMessage.toString('hex')}`));
+    expect(keys.size).toBe(totalParts);
+
+    // Encoding as seen by the SMSC.
+    const i7 = captured.find((s) => s.destinationAddr === numbers(7).slice(1));
+    expect(i7?.dataCoding).toBe(8);
+    const i13 = captured.filter((s) => s.destinationAddr === numbers(13).slice(1));
+    expect(i13.length).toBeGreaterThan(1);
+    for (const p of i13) expect(p.esmClass & 0x40).toBe(0x40);
+    expect(captured.find((s) => s.destinationAddr === numbers(1).slice(1))?.dataCoding).toBe(0);
+
+    // Final status = the worst outcome the simulator chose for the message's parts.
+    const redis = new Redis(h.redisUrl);
+    const bySimId = new Map<string, CapturedSubmit>();
+    for (const s of captured) if (s.messageId !== '') bySimId.set(`${s.destinationAddr}|${s.messageId}`, s);
+    const got = finals(c.frames);
+    let checked = 0;
+    const pipeline = redis.pipeline();
+    const ids = [...idByRef.values()];
+    for (const id of ids) pipeline.hgetall(h.engine.store.keys.message(id));
+    const hashes = ((await pipeline.exec()) ?? []).map((r) => r[1] as Record<string, string>);
+    ids.forEach((id, k) => {
+      const m = hashes[k] as Record<string, string>;
+      const n = Number(m.n);
+      let worst: Outcome = 'delivered';
+      for (let p = 1; p <= n; p++) {
+        const simId = m['i' + p];
+        const o: Outcome = simId === undefined ? 'rejected' : ((bySimId.get(`${m.to}|${simId}`) as CapturedSubmit).outcome);
+        if (RANK[o] > RANK[worst]) worst = o;
+      }
+      const f = got.get(id) as Frame;
+      expect(f.status, `message ${id}`).toBe(STATUS[worst]);
+      expect(m.s).toBe(STATUS[worst]);
+      if (worst === 'undelivered') expect((f.error as { code: string }).code).toMatch(/^0\d\d$/);
+      if (worst === 'rejected') expect((f.error as { code: string }).code).toBe('0x00000045');
+      checked++;
+    });
+    redis.disconnect();
+    expect(checked).toBe(total);
+    // Every outcome of the mix occurred, and a `sent` preceded each non-rejected final.
+    const counts: Record<string, number> = {};
+    for (const f of got.values()) counts[f.status as string] = (counts[f.status as string] ?? 0) + 1;
+    for (const s of ['delivered', 'undelivered', 'expired', 'rejected']) expect(counts[s]).toBeGreaterThan(0);
+    const sent = new Set(c.frames.filter((f) => f.op === 'status' && f.status === 'sent').map((f) => f.id));
+    expect(sent.size).toBeGreaterThan(total * 0.85);
+  }, 180_000);
+
+  it('flow control: with TPS 500 and window 10 the SMSC never sees more, and the backlog waits in Redis', async () => {
+    h = await startHarness({
+      redisUrl: inject('redisUrl'),
+      smscs: 1,
+      binds: 2,
+      window: 10,
+      tps: 500,
+      partitions: 1,
+      tenantTps: 1_000_000,
+      sim: { tps: 500, window: 10, responseLatencyMs: { min: 2, max: 8 }, receiptDelayMs: { min: 0, max: 10 } },
+    });
+    const c = await client(h.wsUrl, h.apiKey);
+    const total = 1500;
+    for (let b = 0; b < total; b += 250) {
+      c.send({ op: 'batch', ref: 'b' + b, items: Array.from({ length: 250 }, (_, i) => ({ ref: String(b + i), to: '+4791234567', from: 'Acme', text: 'flow ' + (b + i) })) });
+    }
+    await waitFor(() => acks(c.frames).length === total, 20_000, 'acks');
+    // While the SMSC drains at 500/s the backlog sits in the Redis stream, not in the engine.
+    const redis = new Redis(h.redisUrl);
+    const backlog = await redis.xlen(h.engine.store.keys.queue('sim-a', 0));
+    expect(backlog).toBeGreaterThan(500);
+    await waitFor(() => h!.engine.actorStats().length > 0, 5000, 'actor stats');
+    const stats = h.engine.actorStats()[0]!;
+    expect(stats.buffered).toBeLessThanOrEqual(2 * 10 + 10);
+    await waitFor(() => finals(c.frames).size === total, 30_000, 'finals');
+    redis.disconnect();
+    const sim = h.sims[0]!;
+    expect(sim.stats.submitsAccepted).toBe(total);
+    expect(sim.stats.maxSubmitsPerSecond).toBeLessThanOrEqual(500);
+    expect(sim.stats.maxInFlightPerBind).toBeLessThanOrEqual(10);
+    expect(sim.stats.windowViolations).toBe(0);
+    expect(sim.stats.throttled).toBe(0);
+  }, 60_000);
+
+  it('SMSC faults: dropped connections mid-window, refused binds and 0x58 answers lose nothing', async () => {
+    h = await startHarness({
+      redisUrl: inject('redisUrl'),
+      smscs: 1,
+      tenantTps: 1_000_000,
+      sim: { capture: true, responseLatencyMs: { min: 1, max: 5 }, receiptDelayMs: { min: 0, max: 50 } },
+    });
+    const sim = h.sims[0]!;
+    const c = await client(h.wsUrl, h.apiKey);
+    const send = (from: number, n: number) =>
+      c.send({ op: 'batch', ref: 'b' + from, items: Array.from({ length: n }, (_, i) => ({ ref: String(from + i), to: '+4791234567', from: 'Acme', text: 'fault ' + (from + i) })) });
+    send(0, 500);
+    await waitFor(() => sim.stats.submitsAccepted > 100, 10_000, 'first submits');
+    sim.dropAllConnections(); // mid-window
+    send(500, 500);
+    await waitFor(() => sim.boundSessions > 0 && sim.stats.submitsAccepted > 600, 10_000, 'rebind');
+    sim.setRefuseBinds(true);
+    sim.dropAllConnections();
+    send(1000, 500);
+    await waitFor(() => sim.stats.bindRefusals > 0, 10_000, 'refused bind');
+    sim.setRefuseBinds(false);
+    await waitFor(() => sim.boundSessions > 0, 10_000, 'bound again');
+    sim.setThrottleAll(true);
+    send(1500, 500);
+    await waitFor(() => sim.stats.throttled > 20, 10_000, 'throttled answers');
+    sim.setThrottleAll(false);
+    await waitFor(() => finals(c.frames).size === 2000, 60_000, 'every message final');
+    expect(acks(c.frames).filter((a) => a.op === 'ack')).toHaveLength(2000);
+    // every message reached the SMSC (at least once: a drop mid-window may resend what was on the wire)
+    const texts = new Set(sim.captured.map((s) => s.shortMessage.toString('latin1')));
+    expect(texts.size).toBe(2000);
+    expect([...finals(c.frames).values()].every((f) => f.status === 'delivered')).toBe(true);
+    const stats = h.engine.actorStats()[0]!;
+    expect(stats.reconnects).toBeGreaterThanOrEqual(2);
+    expect(stats.throttled).toBeGreaterThan(0);
+  }, 90_000);
+
+  it('a killed worker thread is restarted and every acked message is submitted and gets its receipt', async () => {
+    h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 2, tenantTps: 1_000_000, sim: { capture: true, receiptDelayMs: { min: 0, max: 30 }, responseLatencyMs: { min: 1, max: 4 } } });
+    const c = await client(h.wsUrl, h.apiKey);
+    const total = 4000;
+    for (let b = 0; b < total; b += 200) {
+      c.send({ op: 'batch', ref: 'b' + b, items: Array.from({ length: 200 }, (_, i) => ({ ref: String(b + i), to: (b + i) % 2 ? '+4791234567' : '+4915112345678', from: 'Acme', text: 'crash ' + (b + i) })) });
+    }
+    await waitFor(() => h!.sims[0]!.stats.submitsAccepted > 300, 20_000, 'load under way');
+    expect(await h.engine.supervisor.killWorkerOf('sim-a')).toBe(true);
+    await waitFor(() => (h!.engine.supervisor.actorState('sim-a')?.restarts ?? 0) >= 1, 10_000, 'restart');
+    await waitFor(() => finals(c.frames).size === total, 90_000, 'every message final');
+    const captured = h.sims.flatMap((s) => s.captured);
+    expect(new Set(captured.map((s) => s.shortMessage.toString('latin1'))).size).toBe(total);
+    expect([...finals(c.frames).values()].every((f) => f.status === 'delivered')).toBe(true);
+  }, 120_000);
+
+  it('tenants see only their own statuses and messages; a reconnecting client gets the statuses it missed', async () => {
+    h = await startHarness({
+      redisUrl: inject('redisUrl'),
+      smscs: 1,
+      sim: { receiptDelayMs: { min: 200, max: 400 } },
+      configOverrides: (raw) => {
+        (raw.tenants as unknown[]).push({ id: 'other', apiKey: { env: 'SY_OTHER_KEY' } });
+      },
+      env: { SY_OTHER_KEY: 'other-key-0123456789' },
+    });
+    const a = await client(h.wsUrl, h.apiKey);
+    const b = await client(h.wsUrl, 'other-key-0123456789');
+    a.send({ op: 'batch', ref: 'x', items: Array.from({ length: 20 }, (_, i) => ({ ref: 'a' + i, to: '+4791234567', from: 'Acme', text: 'tenant a ' + i })) });
+    const ack = await a.next((f) => f.op === 'batch_ack');
+    const ids = (ack.results as Frame[]).map((r) => r.id as string);
+    // disconnect before the receipts come back
+    await a.close();
+    await waitFor(async () => {
+      const r = new Redis(h!.redisUrl);
+      const st = await Promise.all(ids.map((id) => r.hget(h!.engine.store.keys.message(id), 's')));
+      r.disconnect();
+      return st.every((s) => s === 'delivered');
+    }, 20_000, 'delivered in Redis');
+    // the other tenant saw nothing of it, and cannot read it
+    expect(b.frames.filter((f) => f.op === 'status')).toEqual([]);
+    const res = await fetch(`http://127.0.0.1:${h.engine.port}/v1/messages/${ids[0]}`, { headers: { authorization: 'Bearer other-key-0123456789' } });
+    expect(res.status).toBe(404);
+    const own = await fetch(`http://127.0.0.1:${h.engine.port}/v1/messages/${ids[0]}`, { headers: { authorization: `Bearer ${h.apiKey}` } });
+    expect(await own.json()).toMatchObject({ id: ids[0], status: 'delivered', ref: 'a0' });
+    // reconnect without `since`: resumes from where the tenant left off
+    const a2 = await client(h.wsUrl, h.apiKey);
+    await waitFor(() => finals(a2.frames).size === 20, 10_000, 'missed finals');
+    expect([...finals(a2.frames).keys()].sort()).toEqual([...ids].sort());
+    // and with since = the eid of the first final, only later frames come again
+    const first = a2.frames.find((f) => f.op === 'status' && f.status === 'delivered') as Frame;
+    const a3 = await client(h.wsUrl, h.apiKey, first.eid as string);
+    await waitFor(() => finals(a3.frames).size === 19, 10_000, 'frames after since');
+    expect(finals(a3.frames).has(first.id as string)).toBe(false);
+  }, 60_000);
+});
