@@ -269,7 +269,8 @@ export function decodeDeliverSm(frame: Buffer): DeliverSm {
     r.o = v + len;
   }
   if (r.o !== r.end) bad(`deliver_sm: ${r.end - r.o} stray octets after the TLVs`);
-  const out: { -readonly [K in keyof DeliverSm]: DeliverSm[K] } = { ...p };
+  // p is a fresh object: extend it rather than copy its 18 fields.
+  const out = p as { -readonly [K in keyof DeliverSm]: DeliverSm[K] };
   if (receiptedMessageId !== undefined) out.receiptedMessageId = receiptedMessageId;
   if (messageState !== undefined) out.messageState = messageState;
   if (networkErrorCode !== undefined) out.networkErrorCode = networkErrorCode;
