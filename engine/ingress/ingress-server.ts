@@ -136,6 +136,7 @@ export class IngressServer {
           live: false,
           closed: false,
           push: () => false,
+          pushMany: () => false,
         };
         res.upgrade(data, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
       },
@@ -145,6 +146,13 @@ export class IngressServer {
         d.push = (frame: string) => {
           if (d.closed) return false;
           ws.send(frame, false);
+          return ws.getBufferedAmount() < o.maxBackpressureBytes;
+        };
+        d.pushMany = (frames: string[]) => {
+          if (d.closed) return false;
+          ws.cork(() => {
+            for (const f of frames) ws.send(f, false);
+          });
           return ws.getBufferedAmount() < o.maxBackpressureBytes;
         };
         this.sockets.add(ws);

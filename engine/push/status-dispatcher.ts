@@ -25,6 +25,8 @@ export interface StatusSink {
    * (Not named `send`: uWS merges user data into its WebSocket object.)
    */
   push(frame: string): boolean;
+  /** Sends several frames in one write (uWS cork); false when backpressured after them. */
+  pushMany(frames: string[]): boolean;
   readonly tenant: string;
   /** Stream position this connection has been served up to. */
   lastEid: string;
@@ -159,18 +161,17 @@ export class StatusDispatcher {
     try {
       while (!sink.closed) {
         const page = (await this.redis.xrange(this.keys.events(), '(' + sink.lastEid, '+', 'COUNT', PAGE)) as Entry[];
+        if (sink.closed) return;
+        const frames: string[] = [];
         for (const [eid, fields] of page) {
           if (compareEid(eid, sink.lastEid) <= 0) continue;
           const { tenant, frame } = fieldsOf(fields);
           sink.lastEid = eid;
-          if (tenant !== sink.tenant || frame === undefined) continue;
-          this.framesPushed++;
-          if (!sink.push(frameWithEid(eid, frame))) {
-            this.reached(sink.tenant, eid);
-            return; // backpressured: resume() continues from lastEid
-          }
+          if (tenant === sink.tenant && frame !== undefined) frames.push(frameWithEid(eid, frame));
         }
+        this.framesPushed += frames.length;
         if (page.length > 0) this.reached(sink.tenant, sink.lastEid);
+        if (frames.length > 0 && !sink.pushMany(frames)) return; // backpressured: resume() continues from lastEid
         // Caught up when the stream has nothing newer, or nothing newer than what
         // the live reader has already passed (it serves the rest).
         const cursor = this.cursor ?? '0-0';
@@ -211,6 +212,8 @@ export class StatusDispatcher {
       }
       if (reply === null || reply.length === 0) continue;
       const entries = (reply[0] as [string, Entry[]])[1];
+      // Frames per live connection, sent with one write each (cork) after the batch.
+      const outbox = new Map<StatusSink, string[]>();
       for (const [eid, fields] of entries) {
         this.cursor = eid;
         const { tenant, frame } = fieldsOf(fields);
@@ -221,12 +224,17 @@ export class StatusDispatcher {
         for (const c of t.conns) {
           if (!c.live || compareEid(eid, c.lastEid) <= 0) continue;
           out ??= frameWithEid(eid, frame);
-          c.lastEid = eid;
-          this.framesPushed++;
-          if (!c.push(out)) c.live = false;
+          let list = outbox.get(c);
+          if (list === undefined) outbox.set(c, (list = []));
+          list.push(out);
         }
       }
-      // Live connections have been served up to the cursor, whether or not it held frames for them.
+      for (const [c, frames] of outbox) {
+        this.framesPushed += frames.length;
+        if (!c.pushMany(frames)) c.live = false;
+      }
+      // Live connections have been served up to the cursor, whether or not it held frames for them;
+      // one that went backpressured resumes after the last frame it was given.
       const cursor = this.cursor;
       for (const [tenant, t] of this.tenants) {
         let anyLive = false;
@@ -234,6 +242,9 @@ export class StatusDispatcher {
           if (c.live) {
             c.lastEid = cursor;
             anyLive = true;
+          } else {
+            const given = outbox.get(c);
+            if (given !== undefined) c.lastEid = (/^\{"eid":"([^"]+)"/.exec(given[given.length - 1] as string) as RegExpExecArray)[1] as string;
           }
         }
         if (anyLive) this.reached(tenant, cursor);

@@ -6,6 +6,7 @@
  *   {P}m:{id}            message hash (tenant, ref, to, parts, status, ...)
  *   {P}d:{smsc}:{mid}    SMSC message id -> "id|part" for receipt matching
  *   {P}de:{smsc}:{mid}   a receipt that arrived before its submit_sm_resp
+ *   {P}dex:{smsc}        set while such early receipts may exist (same TTL)
  *   {P}ev                events stream: every status change, with the tenant (t),
  *                        the event (e) and the status frame (f) pushed to clients
  *   {P}stc:{tenant}      last status entry id pushed to the tenant

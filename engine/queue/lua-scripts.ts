@@ -91,13 +91,17 @@ local grp = ARGV[4]
 local smsc = ARGV[5]
 local ttl = ARGV[6]
 local early = 0
+-- Early receipts are rare: look for them only if one was stored recently.
+local anyEarly = redis.call('EXISTS', P .. 'dex:' .. smsc) == 1
+local acks = {}
 for i = 7, #ARGV, 5 do
   local q, eid, id, part, mids = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local bar = string.find(mids, '|', 1, true)
   local norm = string.sub(mids, 1, bar - 1)
   local raw = string.sub(mids, bar + 1)
-  redis.call('XACK', q, grp, eid)
-  redis.call('XDEL', q, eid)
+  local list = acks[q]
+  if list == nil then list = {}; acks[q] = list end
+  list[#list + 1] = eid
   local mkey = P .. 'm:' .. id
   local f = hm(mkey, part)
   if f[13] == 'q' then
@@ -111,16 +115,23 @@ for i = 7, #ARGV, 5 do
     else
       redis.call('HSET', mkey, pf, 's', 'i' .. part, raw, 'ns', ns, 'sm', smsc)
     end
-    local ek = P .. 'de:' .. smsc .. ':' .. norm
-    local r = redis.call('GET', ek)
-    if r then
-      redis.call('DEL', ek)
-      local a = string.find(r, '|', 1, true)
-      local b = string.find(r, '|', a + 1, true)
-      apply(id, part, string.sub(r, 1, a - 1), string.sub(r, a + 1, b - 1), string.sub(r, b + 1))
-      early = early + 1
+    if anyEarly then
+      local ek = P .. 'de:' .. smsc .. ':' .. norm
+      local r = redis.call('GET', ek)
+      if r then
+        redis.call('DEL', ek)
+        local a = string.find(r, '|', 1, true)
+        local b = string.find(r, '|', a + 1, true)
+        apply(id, part, string.sub(r, 1, a - 1), string.sub(r, a + 1, b - 1), string.sub(r, b + 1))
+        early = early + 1
+      end
     end
   end
+end
+-- One XACK and one XDEL per partition for the whole batch.
+for q, list in pairs(acks) do
+  redis.call('XACK', q, grp, unpack(list))
+  redis.call('XDEL', q, unpack(list))
 end
 return early
 `;
@@ -132,10 +143,16 @@ return early
  */
 export const FAILED_LUA = `${COMMON}
 local grp = ARGV[4]
+local acks = {}
 for i = 5, #ARGV, 7 do
-  redis.call('XACK', ARGV[i], grp, ARGV[i + 1])
-  redis.call('XDEL', ARGV[i], ARGV[i + 1])
+  local list = acks[ARGV[i]]
+  if list == nil then list = {}; acks[ARGV[i]] = list end
+  list[#list + 1] = ARGV[i + 1]
   apply(ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
+end
+for q, list in pairs(acks) do
+  redis.call('XACK', q, grp, unpack(list))
+  redis.call('XDEL', q, unpack(list))
 end
 return 0
 `;
@@ -164,6 +181,8 @@ while i <= #ARGV do
     for k = 1, c do
       redis.call('SET', P .. 'de:' .. smsc .. ':' .. ARGV[i + 3 + k], st .. '|' .. err .. '|' .. etxt, 'EX', earlyTtl)
     end
+    -- Tells SUBMITTED_LUA to look for early receipts while any may exist.
+    redis.call('SET', P .. 'dex:' .. smsc, 1, 'EX', earlyTtl)
     out[#out + 1] = 2
   end
   i = i + 4 + c
