@@ -28,6 +28,7 @@ export const DEFAULTS = {
     defaultValiditySec: 48 * 3600, // validity when a submit gives none (seconds)
     maxValiditySec: 7 * 24 * 3600, // longest validity a client may ask for (seconds)
     receiptGraceSec: 6 * 3600, // how long after validity a receipt is still matched (seconds)
+    finalRetentionSec: 3600, // how long a message's state is kept in Redis once final (seconds; history lives in analytics)
     maxParts: 10, // most segments one message may need
     maxBatchItems: 500, // most submits in one batch frame
     statusRetention: 2_000_000, // entries kept in the events stream (MAXLEN ~): how far back a reconnecting client can resume
@@ -133,6 +134,7 @@ export const configSchema = z.strictObject({
       defaultValiditySec: z.number().int().positive().default(DEFAULTS.messages.defaultValiditySec),
       maxValiditySec: z.number().int().positive().default(DEFAULTS.messages.maxValiditySec),
       receiptGraceSec: z.number().int().nonnegative().default(DEFAULTS.messages.receiptGraceSec),
+      finalRetentionSec: z.number().int().min(60).default(DEFAULTS.messages.finalRetentionSec),
       maxParts: z.number().int().min(1).max(255).default(DEFAULTS.messages.maxParts),
       maxBatchItems: z.number().int().min(1).default(DEFAULTS.messages.maxBatchItems),
       statusRetention: z.number().int().min(1000).default(DEFAULTS.messages.statusRetention),

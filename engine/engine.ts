@@ -50,7 +50,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2, connectionName: 'sy-ingress' });
   const blocking = new Redis(o.redisUrl, { maxRetriesPerRequest: null, connectionName: 'sy-dispatch' });
   await redis.ping();
-  const store = new RedisStore(redis, config.redis.keyPrefix, { eventsMaxLen: config.messages.statusRetention });
+  const store = new RedisStore(redis, config.redis.keyPrefix, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec });
   const router = new StaticPrefixRouter(config.routes);
   const batcher = new EnqueueBatcher(store);
   const dispatcher = new StatusDispatcher(redis, blocking, store.keys);
@@ -64,6 +64,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     reclaimIdleMs: config.engine.reclaimIdleMs,
     receiptGraceSec: config.messages.receiptGraceSec,
     eventsMaxLen: config.messages.statusRetention,
+    finalRetentionSec: config.messages.finalRetentionSec,
     restartBackoffMs: config.engine.restartBackoffMs,
   });
   supervisor.on('log', (level: 'info' | 'warn' | 'error', smsc: string, msg: string) => log(level, `[${smsc}] ${msg}`));

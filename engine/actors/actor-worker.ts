@@ -17,7 +17,7 @@ export default async function runActor(task: ActorTask): Promise<string> {
   const redisOpts = { maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName: `sy-actor-${task.smsc.id}` };
   const redis = new Redis(task.redisUrl, redisOpts);
   const reader = new Redis(task.redisUrl, redisOpts);
-  const store = new RedisStore(redis, task.keyPrefix, { eventsMaxLen: task.eventsMaxLen });
+  const store = new RedisStore(redis, task.keyPrefix, { eventsMaxLen: task.eventsMaxLen, finalRetentionSec: task.finalRetentionSec });
   const actor = new OperatorActor(task.smsc, store, reader, task.consumer, createSmppSession, systemClock, {
     reclaimIdleMs: task.reclaimIdleMs,
     receiptGraceSec: task.receiptGraceSec,

@@ -33,6 +33,7 @@ export interface ActorTask {
   readonly reclaimIdleMs: number;
   readonly receiptGraceSec: number;
   readonly eventsMaxLen: number;
+  readonly finalRetentionSec: number;
   readonly port: MessagePort;
 }
 

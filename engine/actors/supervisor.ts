@@ -19,6 +19,7 @@ export interface SupervisorOptions {
   readonly reclaimIdleMs: number;
   readonly receiptGraceSec: number;
   readonly eventsMaxLen: number;
+  readonly finalRetentionSec: number;
   readonly restartBackoffMs: { readonly min: number; readonly max: number };
 }
 
@@ -82,6 +83,7 @@ export class Supervisor extends EventEmitter {
       reclaimIdleMs: this.o.reclaimIdleMs,
       receiptGraceSec: this.o.receiptGraceSec,
       eventsMaxLen: this.o.eventsMaxLen,
+      finalRetentionSec: this.o.finalRetentionSec,
       port: port2,
     };
     h.done = this.pool.run(task, { transferList: [port2] }).then(

@@ -25,6 +25,7 @@ const COMMON = `
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
 local evMax = ARGV[3]
+local finalTtl = ARGV[4]
 local RANK = { D = 0, K = 1, E = 2, U = 3, R = 4 }
 local NAMES = { [0] = 'delivered', [1] = 'unknown', [2] = 'expired', [3] = 'undelivered', [4] = 'rejected' }
 local EV = P .. 'ev'
@@ -72,6 +73,9 @@ local function apply(id, part, st, err, etxt)
   if nf >= tonumber(f[4]) then
     local status = NAMES[w]
     redis.call('HSET', mkey, pf, st, 'w', w, 'we', we, 'wt', wt, 'nf', nf, 's', status, 'fa', now)
+    -- Final: keep the hash for the reporting window only, and leave the expiry sweep.
+    redis.call('EXPIRE', mkey, finalTtl)
+    redis.call('ZREM', P .. 'exp', id)
     emit(id, f, status, we, wt)
   else
     redis.call('HSET', mkey, pf, st, 'w', w, 'we', we, 'wt', wt, 'nf', nf)
@@ -82,19 +86,19 @@ end
 
 /**
  * submit_sm_resp OK for a batch of parts.
- * ARGV: prefix, now, evMax, group, smsc, dlrTtlSec, then 5 per item:
+ * ARGV: prefix, now, evMax, finalTtlSec, group, smsc, dlrTtlSec, then 5 per item:
  *   queueKey, entryId, messageId, part, "normalisedSmscMessageId|rawId"
  * Returns the number of early receipts applied.
  */
 export const SUBMITTED_LUA = `${COMMON}
-local grp = ARGV[4]
-local smsc = ARGV[5]
-local ttl = ARGV[6]
+local grp = ARGV[5]
+local smsc = ARGV[6]
+local ttl = ARGV[7]
 local early = 0
 -- Early receipts are rare: look for them only if one was stored recently.
 local anyEarly = redis.call('EXISTS', P .. 'dex:' .. smsc) == 1
 local acks = {}
-for i = 7, #ARGV, 5 do
+for i = 8, #ARGV, 5 do
   local q, eid, id, part, mids = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local bar = string.find(mids, '|', 1, true)
   local norm = string.sub(mids, 1, bar - 1)
@@ -138,13 +142,13 @@ return early
 
 /**
  * Final failures decided by the actor (rejected at submit, expired in queue).
- * ARGV: prefix, now, evMax, group, then 7 per item:
+ * ARGV: prefix, now, evMax, finalTtlSec, group, then 7 per item:
  *   queueKey, entryId, messageId, part, state (R|E), error code, error text
  */
 export const FAILED_LUA = `${COMMON}
-local grp = ARGV[4]
+local grp = ARGV[5]
 local acks = {}
-for i = 5, #ARGV, 7 do
+for i = 6, #ARGV, 7 do
   local list = acks[ARGV[i]]
   if list == nil then list = {}; acks[ARGV[i]] = list end
   list[#list + 1] = ARGV[i + 1]
@@ -158,15 +162,15 @@ return 0
 `;
 
 /**
- * Delivery receipts. ARGV: prefix, now, evMax, smsc, earlyTtlSec, then per item:
+ * Delivery receipts. ARGV: prefix, now, evMax, finalTtlSec, smsc, earlyTtlSec, then per item:
  *   state (D|U|E|K|u), error code, error text, candidate count c, c candidate ids
  * Returns one code per item: 1 applied, 2 stored as early, 3 duplicate, 4 message gone.
  */
 export const RECEIPTS_LUA = `${COMMON}
-local smsc = ARGV[4]
-local earlyTtl = ARGV[5]
+local smsc = ARGV[5]
+local earlyTtl = ARGV[6]
 local out = {}
-local i = 6
+local i = 7
 while i <= #ARGV do
   local st, err, etxt, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local found = nil
@@ -193,10 +197,10 @@ return out
 /**
  * Ends messages whose validity plus receipt grace has passed: parts never sent
  * become expired (E), parts sent without a receipt become unknown (K).
- * ARGV: prefix, now, evMax, limit. Returns how many messages it swept.
+ * ARGV: prefix, now, evMax, finalTtlSec, limit. Returns how many messages it swept.
  */
 export const SWEEP_LUA = `${COMMON}
-local ids = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
+local ids = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
 for _, id in ipairs(ids) do
   local mkey = P .. 'm:' .. id
   local n = tonumber(redis.call('HGET', mkey, 'n') or '0')

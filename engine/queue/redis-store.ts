@@ -77,6 +77,8 @@ export const enum ReceiptResult {
 export interface StoreLimits {
   /** MAXLEN ~ of the events stream (status pushes, resume and the analytics sink read it). */
   readonly eventsMaxLen: number;
+  /** Seconds a message hash is kept once its status is final (lookups, late duplicates). */
+  readonly finalRetentionSec: number;
 }
 
 type Fields = Buffer[];
@@ -224,7 +226,7 @@ export class RedisStore {
   }
 
   private head(now: number): Array<string | number> {
-    return [this.keys.prefix, now, this.limits.eventsMaxLen];
+    return [this.keys.prefix, now, this.limits.eventsMaxLen, this.limits.finalRetentionSec];
   }
 
   async submitted(smsc: string, dlrTtlSec: number, items: ReadonlyArray<SubmittedItem>, now = Date.now()): Promise<number> {

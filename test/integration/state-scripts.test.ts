@@ -45,7 +45,7 @@ async function statusFrames(): Promise<Array<Record<string, unknown>>> {
 
 beforeAll(async () => {
   redis = new Redis(inject('redisUrl'));
-  store = new RedisStore(redis, prefix, { eventsMaxLen: 100_000 });
+  store = new RedisStore(redis, prefix, { eventsMaxLen: 100_000, finalRetentionSec: 3600 });
   await store.ensureGroups('a', 1);
 });
 
@@ -75,6 +75,10 @@ describe('state scripts', () => {
     const res = await store.receipts('a', 3600, [{ state: 'D', errCode: '000', errText: 'DELIVRD', candidates: receiptCandidates('41394', 'hex-dec') }]);
     expect(res).toEqual([1]);
     expect(await redis.hget(store.keys.message('m1'), 's')).toBe('delivered');
+    // once final, the hash is kept for the reporting window only and leaves the expiry sweep
+    expect(await redis.ttl(store.keys.message('m1'))).toBeLessThanOrEqual(3600);
+    expect(await redis.zscore(store.keys.expiry(), 'm1')).toBeNull();
+    expect(await redis.zscore(store.keys.expiry(), 'm2')).not.toBeNull();
     const frames = (await statusFrames()).filter((f) => f.id === 'm1');
     expect(frames.map((f) => f.status)).toEqual(['sent', 'delivered']);
     expect(frames[1]).toMatchObject({ op: 'status', ref: 'ref-m1', error: { code: '000', text: 'DELIVRD' } });
