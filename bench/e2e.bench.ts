@@ -102,7 +102,8 @@ async function main(): Promise<void> {
     server: { host: '127.0.0.1', port: 0 },
     redis: { keyPrefix: 'syb:' },
     engine: { workerThreads: num('threads'), nodeId: 'bench' },
-    tenants: [{ id: 'bench', apiKey: { env: 'SY_BENCH_KEY' }, tps: 1_000_000, window: 100_000 }],
+    // The default per-connection window (2,000 unacked submits): clients keep to it.
+    tenants: [{ id: 'bench', apiKey: { env: 'SY_BENCH_KEY' }, tps: 1_000_000 }],
     smscs: ports.map((port, i) => ({ id: `sim-${i}`, port, systemId: 'switchyard', password: { env: 'SY_BENCH_SIM_PW' }, binds: num('binds'), window: num('window'), tps: num('tps'), partitions: 2 })),
     routes: [
       { prefix: '', smsc: 'sim-0' },
@@ -135,7 +136,8 @@ async function main(): Promise<void> {
     durationMs: backlog === undefined ? num('duration') * 1000 : 3_600_000,
     maxMessages: backlog,
     batchSize: num('batch'),
-    drainMs: backlog === undefined ? 60_000 : 0,
+    drainMs: 60_000,
+    waitForFinals: backlog === undefined,
     onTick: (s) => console.log(`t=${(s.elapsedMs / 1000).toFixed(0).padStart(3)}s sent=${s.sent} acked=${s.accepted} refused=${s.refused} finals=${s.finals} engineRssMb=${procStat(engine.pid as number).rssMb.toFixed(0)}`),
   });
   const wallS = (performance.now() - t0) / 1000;
@@ -187,6 +189,7 @@ async function main(): Promise<void> {
     sent: res.sent, accepted: res.accepted, refused: res.refused, submitted, receipts, finals: res.finals,
     lost: backlog === undefined ? res.lost : 0,
     duplicates: res.duplicates,
+    windowWaits: res.windowWaits,
     statuses: res.statuses,
     ackP50Ms: +res.ackMs.p50.toFixed(2), ackP90Ms: +res.ackMs.p90.toFixed(2), ackP99Ms: +res.ackMs.p99.toFixed(2),
     submitP99Ms: +submitP99Ms.toFixed(2),

@@ -14,6 +14,7 @@ export const DEFAULTS = {
     maxFrameBytes: 256 * 1024, // largest WebSocket frame accepted (bytes)
     idleTimeoutSec: 120, // WebSocket idle timeout (seconds; pings keep it alive)
     maxBackpressureBytes: 8 * 1024 * 1024, // per-connection unsent bytes before status pushes pause
+    maxPendingEnqueue: 50_000, // accepted messages waiting for Redis, all connections; beyond it THROTTLED
   },
   redis: {
     keyPrefix: 'sy:', // prefix of every Redis key this engine writes
@@ -112,6 +113,7 @@ export const configSchema = z.strictObject({
       maxFrameBytes: z.number().int().min(1024).default(DEFAULTS.server.maxFrameBytes),
       idleTimeoutSec: z.number().int().min(8).default(DEFAULTS.server.idleTimeoutSec),
       maxBackpressureBytes: z.number().int().positive().default(DEFAULTS.server.maxBackpressureBytes),
+      maxPendingEnqueue: z.number().int().positive().default(DEFAULTS.server.maxPendingEnqueue),
     })
     .default({ ...DEFAULTS.server }),
   redis: z

@@ -83,6 +83,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     maxFrameBytes: config.server.maxFrameBytes,
     idleTimeoutSec: config.server.idleTimeoutSec,
     maxBackpressureBytes: config.server.maxBackpressureBytes,
+    maxPendingEnqueue: config.server.maxPendingEnqueue,
     maxBatchItems: config.messages.maxBatchItems,
     maxValiditySec: config.messages.maxValiditySec,
     tenants,

@@ -5,6 +5,7 @@
 # against a private Redis that test/global-setup.ts starts and stops).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/ensure-redis.sh
 echo "== typecheck"; npx tsc -p tsconfig.json
 echo "== lint";      npx eslint . && npx madge --circular --extensions ts --ts-config tsconfig.json engine router analytics config

@@ -34,6 +34,8 @@ export interface IngressOptions {
   readonly maxFrameBytes: number;
   readonly idleTimeoutSec: number;
   readonly maxBackpressureBytes: number;
+  /** Messages waiting for Redis over all connections before submits are refused THROTTLED. */
+  readonly maxPendingEnqueue: number;
   readonly maxBatchItems: number;
   readonly maxValiditySec: number;
   readonly tenants: ReadonlyArray<IngressTenant>;
@@ -243,6 +245,8 @@ export class IngressServer {
     };
     if (d !== undefined && d.unacked >= t.window)
       return refusal({ code: 'THROTTLED', error: `more than ${t.window} submits awaiting their ack on this connection; wait for acks` });
+    if (this.o.batcher.pending >= this.o.maxPendingEnqueue)
+      return refusal({ code: 'THROTTLED', error: 'the engine is waiting for its queue (Redis) to catch up; retry shortly' });
     const fields = parseSubmit(f, this.o.maxValiditySec);
     if (isRefusal(fields)) return refusal(fields);
     if (!t.bucket.tryTake(1)) return refusal({ code: 'THROTTLED', error: 'tenant submit rate limit reached; retry later' });

@@ -21,6 +21,8 @@ export interface LoadOptions {
   /** How many distinct recipients (repeat recipients, like real traffic). */
   readonly recipients?: number;
   readonly maxMessages?: number;
+  /** Wait for final statuses after the last submit (default true); false waits for acks only. */
+  readonly waitForFinals?: boolean;
   readonly onTick?: (s: LoadSnapshot) => void;
 }
 
@@ -41,6 +43,7 @@ export interface LoadResult extends LoadSnapshot {
   readonly completedWithinMs: number; // first submit to last final status
   readonly lost: number; // accepted but no final status within drain time
   readonly duplicates: number; // final statuses seen twice for one message
+  readonly windowWaits: number; // 10 ms slots in which every client's window was full
 }
 
 const FINAL = new Set(['delivered', 'undelivered', 'rejected', 'expired', 'unknown', 'stopped']);
@@ -85,6 +88,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let finals = 0;
   let duplicates = 0;
   let lastFinalAt = 0;
+  let windowWaits = 0;
   let seq = 0;
   const start = performance.now();
 
@@ -116,18 +120,27 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     if (a !== undefined) compl.push(lastFinalAt - a);
   };
 
-  const sockets: WebSocket[] = [];
+  type Client = WebSocket & { sentAt: Map<string, number>; unacked: number; window: number };
+  const sockets: Client[] = [];
   await Promise.all(
     Array.from({ length: o.clients }, (_, ci) => new Promise<void>((ok, fail) => {
       // Every connection of a tenant gets all its status frames: only the first subscribes.
       const ws = new WebSocket(ci === 0 ? o.url : `${o.url}?statuses=0`, { headers: { authorization: `Bearer ${o.apiKey}` }, perMessageDeflate: false });
       const sentAt = new Map<string, number>();
+      const c = ws as Client;
+      c.sentAt = sentAt;
+      c.unacked = 0;
+      c.window = 1000;
       ws.on('message', (data) => {
-        const f = JSON.parse(data.toString()) as { op: string; ref?: string; results?: Array<{ op: string; id?: string; code?: string }>; id: string; status: string };
-        if (f.op === 'hello') ok();
-        else if (f.op === 'batch_ack') {
+        const f = JSON.parse(data.toString()) as { op: string; ref?: string; window?: number; results?: Array<{ op: string; id?: string; code?: string }>; id: string; status: string };
+        if (f.op === 'hello') {
+          // A well-behaved client keeps at most `window` submits unacknowledged.
+          c.window = f.window ?? c.window;
+          ok();
+        } else if (f.op === 'batch_ack') {
           const t0 = sentAt.get(f.ref as string) ?? performance.now();
           sentAt.delete(f.ref as string);
+          c.unacked -= f.results?.length ?? 0;
           const now = performance.now();
           for (const r of f.results ?? []) {
             if (r.op === 'ack') {
@@ -142,8 +155,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         } else if (f.op === 'status') onStatus(f);
       });
       ws.once('error', fail);
-      (ws as WebSocket & { sentAt?: Map<string, number> }).sentAt = sentAt;
-      sockets.push(ws);
+      sockets.push(c);
     })),
   );
 
@@ -161,12 +173,22 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     const step = () => {
       const now = performance.now();
       if (now - t0 >= o.durationMs || sent >= maxMessages) return done();
-      owed += perSlot;
+      // Owed messages carry over while every client's window is full (bounded to one second's worth).
+      owed = Math.min(owed + perSlot, Math.max(o.rate, perSlot));
       while (owed >= 1 && sent < maxMessages) {
         const n = Math.min(Math.floor(owed), o.batchSize, maxMessages - sent);
+        let ws: Client | undefined;
+        for (let k = 0; k < sockets.length && ws === undefined; k++) {
+          const cand = sockets[client++ % sockets.length] as Client;
+          if (cand.unacked + n <= cand.window) ws = cand;
+        }
+        if (ws === undefined) {
+          windowWaits++;
+          break;
+        }
         const items = [];
         for (let i = 0; i < n; i++) items.push({ ref: String(++seq), to: number(), from: 'Switchyard', text: text() });
-        const ws = sockets[client++ % sockets.length] as WebSocket & { sentAt: Map<string, number> };
+        ws.unacked += n;
         const ref = 'b' + seq;
         ws.sentAt.set(ref, performance.now());
         ws.send(JSON.stringify({ op: 'batch', ref, items }));
@@ -183,7 +205,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   });
   // Drain: wait for acks and finals.
   const drainEnd = performance.now() + o.drainMs;
-  while (performance.now() < drainEnd && (accepted + refused < sent || finals < accepted)) await new Promise((ok) => setTimeout(ok, 20));
+  const waitForFinals = o.waitForFinals ?? true;
+  while (performance.now() < drainEnd && (accepted + refused < sent || (waitForFinals && finals < accepted))) await new Promise((ok) => setTimeout(ok, 20));
   clearInterval(tickTimer);
   for (const ws of sockets) ws.close();
   const ack = Float64Array.from(ackLat).sort();
@@ -203,5 +226,6 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     completedWithinMs: (lastFinalAt || performance.now()) - firstSend,
     lost: accepted - finals,
     duplicates,
+    windowWaits,
   };
 }
