@@ -63,6 +63,10 @@ export async function startPrivateRedis(options: { dir: string; port?: number; m
     const args = [
       '--bind', '127.0.0.1', '--port', String(port), '--dir', dir,
       '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
+      // AOF rewrites (a fork plus a child writing the whole data set) are the
+      // largest source of Redis latency spikes on a 2-core box (bench/RESULTS.md):
+      // rewrite less often than the 64 MB default.
+      '--auto-aof-rewrite-min-size', '256mb',
       '--protected-mode', 'yes', '--daemonize', 'no', '--logfile', '', '--loglevel', 'warning',
     ];
     if (options.maxmemoryMb !== undefined) args.push('--maxmemory', `${options.maxmemoryMb}mb`);
