@@ -15,6 +15,7 @@ import { EnqueueBatcher } from './ingress/enqueue-batcher.js';
 import { IngressServer } from './ingress/ingress-server.js';
 import { StatusDispatcher } from './push/status-dispatcher.js';
 import { RedisStore } from './queue/redis-store.js';
+import { onRedisError } from './redis/on-redis-error.js';
 
 export interface EngineOptions {
   readonly redisUrl: string;
@@ -49,6 +50,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
 
   const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2, connectionName: 'sy-ingress' });
   const blocking = new Redis(o.redisUrl, { maxRetriesPerRequest: null, connectionName: 'sy-dispatch' });
+  onRedisError(redis, 'ingress', (m) => log('warn', m));
+  onRedisError(blocking, 'dispatch', (m) => log('warn', m));
   await redis.ping();
   const store = new RedisStore(redis, config.redis.keyPrefix, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec });
   const router = new StaticPrefixRouter(config.routes);

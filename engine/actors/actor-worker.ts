@@ -7,6 +7,7 @@ import { threadId } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import { systemClock } from '../flow/clock.js';
 import { RedisStore } from '../queue/redis-store.js';
+import { onRedisError } from '../redis/on-redis-error.js';
 import type { ActorCommand, ActorReport, ActorTask } from './messages.js';
 import { OperatorActor } from './operator-actor.js';
 import { createSmppSession } from './smpp-session.js';
@@ -17,6 +18,8 @@ export default async function runActor(task: ActorTask): Promise<string> {
   const redisOpts = { maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName: `sy-actor-${task.smsc.id}` };
   const redis = new Redis(task.redisUrl, redisOpts);
   const reader = new Redis(task.redisUrl, redisOpts);
+  onRedisError(redis, `actor ${task.smsc.id}`, (msg) => post({ type: 'log', level: 'warn', smsc: task.smsc.id, msg }));
+  onRedisError(reader, `actor ${task.smsc.id} reader`, (msg) => post({ type: 'log', level: 'warn', smsc: task.smsc.id, msg }));
   const store = new RedisStore(redis, task.keyPrefix, { eventsMaxLen: task.eventsMaxLen, finalRetentionSec: task.finalRetentionSec });
   const actor = new OperatorActor(task.smsc, store, reader, task.consumer, createSmppSession, systemClock, {
     reclaimIdleMs: task.reclaimIdleMs,

@@ -125,6 +125,13 @@ export class OperatorActor {
     for (const b of this.binds) void this.bindLoop(b);
     this.timer = setInterval(() => this.pump(), TICK_MS);
     this.reclaimTimer = setInterval(() => void this.reclaim(), Math.max(1000, Math.floor(this.opts.reclaimIdleMs / 2)));
+    // After a lost Redis connection, a read's reply may have been lost with it: the
+    // entries it delivered sit in this consumer's pending list. Re-read that list.
+    let first = this.reader.status !== 'ready';
+    this.reader.on('ready', () => {
+      if (first) first = false;
+      else this.recovered = false;
+    });
   }
 
   /** Stops pulling, waits for in-flight submits and state writes (bounded), closes binds. */
@@ -352,8 +359,9 @@ export class OperatorActor {
         const { entries, malformed } = await this.store.read(this.consumer, this.queueKeys, 1000, '0');
         if (malformed.length > 0) await this.store.dropEntries(malformed);
         // Pending entries come back in id order; stop once none are left unread.
-        const known = new Set(this.buf.map((e) => e.entryId));
-        const fresh = entries.filter((e) => !known.has(e.entryId));
+        const known = new Set(this.buf.slice(this.head).map((e) => e.entryId));
+        for (const e of this.retry) known.add(e.entryId);
+        const fresh = entries.filter((e) => !known.has(e.entryId) && !this.isInFlight(e.entryId));
         const { unsent } = await this.store.splitUnsent(fresh);
         for (const e of unsent) this.buf.push(e);
         if (fresh.length === 0 || entries.length < 1000) break;
@@ -423,43 +431,43 @@ export class OperatorActor {
     setImmediate(() => this.flush());
   }
 
+  /**
+   * Runs one state write. On failure (Redis down or restarting) the items go
+   * back into their batch and are written again later: their stream entries
+   * stay pending meanwhile, so nothing is lost even if this actor dies first.
+   */
+  private persist<R>(what: string, items: ReadonlyArray<unknown>, write: () => Promise<R>, done: (r: R) => void, requeue: () => void): void {
+    this.flushing++;
+    write().then(
+      (r) => {
+        this.flushing--;
+        done(r);
+      },
+      (err: Error) => {
+        this.flushing--;
+        this.events.emit('log', 'warn', `recording ${items.length} ${what} failed, will retry: ${err.message}`);
+        setTimeout(() => {
+          requeue();
+          this.scheduleFlush();
+        }, 500);
+      },
+    );
+  }
+
   private flush(): void {
     this.flushScheduled = false;
     if (this.submittedBatch.length > 0) {
       const items = this.submittedBatch;
       this.submittedBatch = [];
-      this.flushing++;
-      this.store.submitted(this.smsc.id, this.dlrTtlSec, items).then(
-        (early) => {
-          this.flushing--;
-          this.s.receiptsEarly += early;
-          this.pump();
-        },
-        (err: Error) => {
-          this.flushing--;
-          this.events.emit('log', 'warn', `recording ${items.length} submits failed, will retry: ${err.message}`);
-          setTimeout(() => {
-            this.submittedBatch.push(...items);
-            this.scheduleFlush();
-          }, 500);
-        },
-      );
+      this.persist('submits', items, () => this.store.submitted(this.smsc.id, this.dlrTtlSec, items), (early) => {
+        this.s.receiptsEarly += early;
+        this.pump();
+      }, () => this.submittedBatch.push(...items));
     }
     if (this.failedBatch.length > 0) {
       const items = this.failedBatch;
       this.failedBatch = [];
-      this.flushing++;
-      this.store.failed(items).then(
-        () => this.flushing--,
-        (err: Error) => {
-          this.flushing--;
-          this.events.emit('log', 'warn', `recording ${items.length} failures failed, will retry: ${err.message}`);
-          setTimeout(() => {
-            this.failedBatch.push(...items);
-            this.scheduleFlush();
-          }, 500);
-        },
-      );
+      this.persist('failures', items, () => this.store.failed(items), () => undefined, () => this.failedBatch.push(...items));
     }
     if (this.receiptBatch.length > 0) {
       const batch = this.receiptBatch;
