@@ -157,6 +157,10 @@ async function main(): Promise<void> {
     return m ? [{ cmd: m[1] as string, calls: Number(m[2]), usec: Number(m[3]) }] : [];
   });
   const redisUsec = cmdstats.reduce((s, c) => s + c.usec, 0);
+  const info = (await r.info('stats')) + (await r.info('persistence'));
+  const infoNum = (k: string) => Number(new RegExp(`${k}:(\\d+)`).exec(info)?.[1] ?? 0);
+  const redisAof = { rewrites: infoNum('aof_rewrites'), lastForkMs: infoNum('latest_fork_usec') / 1000, delayedFsync: infoNum('aof_delayed_fsync') };
+  console.log('redis AOF:', JSON.stringify(redisAof));
   console.log('redis time by command (ms):', cmdstats.sort((x, y) => y.usec - x.usec).slice(0, 8).map((c) => `${c.cmd}=${Math.round(c.usec / 1000)} (${c.calls} calls)`).join(' '));
 
   // Actor-side figures from the engine.
@@ -190,6 +194,7 @@ async function main(): Promise<void> {
     lost: backlog === undefined ? res.lost : 0,
     duplicates: res.duplicates,
     windowWaits: res.windowWaits,
+    loadgenLoopDelayMaxMs: +res.loadgenLoopDelayMaxMs.toFixed(1),
     statuses: res.statuses,
     ackP50Ms: +res.ackMs.p50.toFixed(2), ackP90Ms: +res.ackMs.p90.toFixed(2), ackP99Ms: +res.ackMs.p99.toFixed(2),
     submitP99Ms: +submitP99Ms.toFixed(2),
@@ -197,6 +202,8 @@ async function main(): Promise<void> {
     cpuCores: { engine: +cpu.engine.toFixed(2), simulators: +cpu.sims.toFixed(2), redis: +cpu.redis.toFixed(2), loadgen: +cpu.loadgen.toFixed(2) },
     enginePeakRssMb: Math.round(peakRss),
     redisUsecPerMsg: Math.round(redisUsec / Math.max(1, res.accepted)),
+    redisAofRewrites: redisAof.rewrites,
+    redisLastForkMs: redisAof.lastForkMs,
     redisBytesPerQueuedMsg: backlog === undefined ? undefined : Math.round((mem1 - mem0) / Math.max(1, res.accepted)),
     machine: `${cpus().length} cores ${cpus()[0]?.model ?? ''}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
   };

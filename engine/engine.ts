@@ -4,6 +4,7 @@
  * the ingress listens and every actor has been started.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import type uWS from 'uWebSockets.js';
 import { StaticPrefixRouter } from '../router/index.js';
@@ -114,7 +115,14 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       app.get('/v1/status', (res, req) => {
         if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });
         json(res, '200 OK', {
-          ingress: { ...ingress.stats, enqueueBatches: batcher.batches, enqueueP50Ms: batcher.latency.quantile(0.5), enqueueP99Ms: batcher.latency.quantile(0.99) },
+          ingress: {
+            ...ingress.stats,
+            enqueueBatches: batcher.batches,
+            enqueueP50Ms: batcher.latency.quantile(0.5),
+            enqueueP99Ms: batcher.latency.quantile(0.99),
+            eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+            eventLoopDelayMaxMs: loopDelay.max / 1e6,
+          },
           actors: supervisor.stats(),
         });
       });
@@ -138,6 +146,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       });
     },
   });
+  // Event-loop delay of the ingress thread (reported by /v1/status; metrics come with issue 5).
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   dispatcher.start();
   supervisor.start(smscs);
   // Messages past validity + grace end as expired (never sent) or unknown (no receipt).
@@ -165,6 +176,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     actorStats: () => supervisor.stats(),
     async stop() {
       clearInterval(sweepTimer);
+      loopDelay.disable();
       ingress.close();
       // Let accepted messages reach Redis before the connections go.
       for (let i = 0; i < 200 && batcher.pending > 0; i++) await new Promise((ok) => setTimeout(ok, 10));

@@ -5,6 +5,7 @@
  * message reached a final status (or the drain time ran out). Bounded in count
  * and time; talks only to the URL it is given (127.0.0.1 by default).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
 export interface LoadOptions {
@@ -44,6 +45,8 @@ export interface LoadResult extends LoadSnapshot {
   readonly lost: number; // accepted but no final status within drain time
   readonly duplicates: number; // final statuses seen twice for one message
   readonly windowWaits: number; // 10 ms slots in which every client's window was full
+  readonly loadgenLoopDelayMaxMs: number; // the generator's own event-loop stalls inflate its latencies
+  readonly loadgenLoopDelayP99Ms: number;
 }
 
 const FINAL = new Set(['delivered', 'undelivered', 'rejected', 'expired', 'unknown', 'stopped']);
@@ -91,6 +94,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let windowWaits = 0;
   let seq = 0;
   const start = performance.now();
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
 
   const number = (): string => {
     const k = Math.floor(rnd() * recipients);
@@ -227,5 +232,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     lost: accepted - finals,
     duplicates,
     windowWaits,
+    loadgenLoopDelayMaxMs: loopDelay.max / 1e6,
+    loadgenLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
   };
 }

@@ -67,6 +67,7 @@ export async function startPrivateRedis(options: { dir: string; port?: number; m
       // largest source of Redis latency spikes on a 2-core box (bench/RESULTS.md):
       // rewrite less often than the 64 MB default.
       '--auto-aof-rewrite-min-size', '256mb',
+      '--no-appendfsync-on-rewrite', 'yes',
       '--protected-mode', 'yes', '--daemonize', 'no', '--logfile', '', '--loglevel', 'warning',
     ];
     if (options.maxmemoryMb !== undefined) args.push('--maxmemory', `${options.maxmemoryMb}mb`);
