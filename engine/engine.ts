@@ -51,10 +51,13 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
 
   const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2, connectionName: 'sy-ingress' });
   const blocking = new Redis(o.redisUrl, { maxRetriesPerRequest: null, connectionName: 'sy-dispatch' });
+  // Enqueue scripts get a connection of their own: nothing else waits in front of an ack.
+  const queueRedis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2, connectionName: 'sy-enqueue' });
+  onRedisError(queueRedis, 'enqueue', (m) => log('warn', m));
   onRedisError(redis, 'ingress', (m) => log('warn', m));
   onRedisError(blocking, 'dispatch', (m) => log('warn', m));
   await redis.ping();
-  const store = new RedisStore(redis, config.redis.keyPrefix, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec });
+  const store = new RedisStore(queueRedis, config.redis.keyPrefix, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec });
   const router = new StaticPrefixRouter(config.routes);
   const batcher = new EnqueueBatcher(store);
   const dispatcher = new StatusDispatcher(redis, blocking, store.keys);
@@ -184,6 +187,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       await dispatcher.stop();
       redis.disconnect();
       blocking.disconnect();
+      queueRedis.disconnect();
     },
   };
 }
