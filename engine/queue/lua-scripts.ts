@@ -29,6 +29,13 @@ local finalTtl = ARGV[4]
 local RANK = { D = 0, K = 1, E = 2, U = 3, R = 4 }
 local NAMES = { [0] = 'delivered', [1] = 'unknown', [2] = 'expired', [3] = 'undelivered', [4] = 'rejected' }
 local EV = P .. 'ev'
+-- Messages that became final in this call leave the expiry index in one ZREM at the end.
+local finished = {}
+local function leaveExpiryIndex()
+  for k = 1, #finished, 5000 do
+    redis.call('ZREM', P .. 'exp', unpack(finished, k, math.min(k + 4999, #finished)))
+  end
+end
 
 local function nz(v) if v == false or v == nil or v == '' then return nil end return v end
 
@@ -75,7 +82,7 @@ local function apply(id, part, st, err, etxt)
     redis.call('HSET', mkey, pf, st, 'w', w, 'we', we, 'wt', wt, 'nf', nf, 's', status, 'fa', now)
     -- Final: keep the hash for the reporting window only, and leave the expiry sweep.
     redis.call('EXPIRE', mkey, finalTtl)
-    redis.call('ZREM', P .. 'exp', id)
+    finished[#finished + 1] = id
     emit(id, f, status, we, wt)
   else
     redis.call('HSET', mkey, pf, st, 'w', w, 'we', we, 'wt', wt, 'nf', nf)
@@ -137,6 +144,7 @@ for q, list in pairs(acks) do
   redis.call('XACK', q, grp, unpack(list))
   redis.call('XDEL', q, unpack(list))
 end
+leaveExpiryIndex()
 return early
 `;
 
@@ -158,6 +166,7 @@ for q, list in pairs(acks) do
   redis.call('XACK', q, grp, unpack(list))
   redis.call('XDEL', q, unpack(list))
 end
+leaveExpiryIndex()
 return 0
 `;
 
@@ -191,6 +200,7 @@ while i <= #ARGV do
   end
   i = i + 4 + c
 end
+leaveExpiryIndex()
 return out
 `;
 
@@ -209,8 +219,9 @@ for _, id in ipairs(ids) do
     if cur == 'q' then apply(id, part, 'E', '', 'validity period ran out before the message could be sent')
     elseif cur == 's' or cur == 'u' then apply(id, part, 'K', '', 'no receipt within the validity period and grace') end
   end
-  redis.call('ZREM', P .. 'exp', id)
+  finished[#finished + 1] = id
 end
+leaveExpiryIndex()
 return #ids
 `;
 
@@ -226,7 +237,7 @@ export const ENQUEUE_LUA = `
 local P = ARGV[1]
 local i = 2
 local count = 0
-local EXP = P .. 'exp'
+local exp = {}
 while i <= #ARGV do
   local id, t, r, to, fr, sm, p, dcs, esm = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
   local n = tonumber(ARGV[i + 9])
@@ -240,7 +251,8 @@ while i <= #ARGV do
     redis.call('HSET', mkey, unpack(f))
   end
   redis.call('EXPIRE', mkey, ttl)
-  redis.call('ZADD', EXP, fb, id)
+  exp[#exp + 1] = fb
+  exp[#exp + 1] = id
   local q = P .. 'q:{' .. sm .. ':' .. p .. '}'
   local tail = '|' .. n .. '|' .. to .. '|' .. fr .. '|' .. string.format('%d', math.floor(tonumber(v) / 1000)) .. '|' .. dcs .. '|' .. esm
   for k = 1, n do
@@ -248,6 +260,10 @@ while i <= #ARGV do
   end
   i = i + 15 + n
   count = count + 1
+end
+-- The expiry index in one ZADD for the whole batch.
+for k = 1, #exp, 5000 do
+  redis.call('ZADD', P .. 'exp', unpack(exp, k, math.min(k + 4999, #exp)))
 end
 return count
 `;

@@ -298,9 +298,18 @@ export const SUBMIT_DEFAULTS = {
 
 // ---- delivery receipt text (SMPP 3.4 Appendix B) ---------------------------------
 
+// Receipt dates have minute resolution: remember the last few formatted minutes.
+const minuteCache = new Map<number, string>();
 function yymmddhhmm(d: Date): string {
-  const p = (n: number) => (n < 10 ? '0' + n : String(n));
-  return p(d.getUTCFullYear() % 100) + p(d.getUTCMonth() + 1) + p(d.getUTCDate()) + p(d.getUTCHours()) + p(d.getUTCMinutes());
+  const minute = Math.floor(d.getTime() / 60_000);
+  let s = minuteCache.get(minute);
+  if (s === undefined) {
+    const p = (n: number) => (n < 10 ? '0' + n : String(n));
+    s = p(d.getUTCFullYear() % 100) + p(d.getUTCMonth() + 1) + p(d.getUTCDate()) + p(d.getUTCHours()) + p(d.getUTCMinutes());
+    if (minuteCache.size > 64) minuteCache.clear();
+    minuteCache.set(minute, s);
+  }
+  return s;
 }
 
 export interface ReceiptText {
