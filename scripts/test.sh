@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/ensure-redis.sh
 echo "== typecheck"; npx tsc -p tsconfig.json
-echo "== lint";      npx eslint . && npx madge --circular --extensions ts --ts-config tsconfig.json engine router analytics config
+echo "== lint";      npx eslint .
+echo "== cycles";    npx madge --circular --extensions ts --ts-config tsconfig.json engine router analytics config
 echo "== build";     npx tsc -p tsconfig.build.json
 echo "== tests";     npx vitest run "$@"

@@ -33,7 +33,13 @@ describe('Redis restart', () => {
     const acked = new Set<string>();
     const refused: Frame[] = [];
     await waitFor(() => client.frames.filter((f) => f.op === 'batch_ack').length === 4, 30_000, 'last batch ack');
-    for (const f of client.frames) if (f.op === 'batch_ack') for (const r of f.results as Frame[]) (r.op === 'ack' ? acked.add(r.id as string) : refused.push(r));
+    for (const f of client.frames) {
+      if (f.op !== 'batch_ack') continue;
+      for (const r of f.results as Frame[]) {
+        if (r.op === 'ack') acked.add(r.id as string);
+        else refused.push(r);
+      }
+    }
     // submits during the outage were refused with UNAVAILABLE (nothing acked that Redis did not take)
     expect(refused.length).toBeGreaterThan(0);
     expect(refused.every((r) => r.code === 'UNAVAILABLE')).toBe(true);

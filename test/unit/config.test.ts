@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, loadConfig, parseConfig, resolveSecret } from '../../config/index.js';
+import { errorOf } from '../helpers/error-of.js';
 
 const base = () => ({
   tenants: [{ id: 'acme', apiKey: { env: 'ACME_KEY' } }],
@@ -10,14 +11,6 @@ const base = () => ({
   routes: [{ prefix: '', smsc: 'sim-a' }],
 });
 
-function errorOf(fn: () => unknown): { code: string; message: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as { code: string; message: string };
-  }
-  throw new Error('expected an error');
-}
 
 describe('config', () => {
   it('fills defaults from the one DEFAULTS constant and freezes the result', () => {

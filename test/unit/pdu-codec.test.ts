@@ -4,6 +4,7 @@ import {
   CommandId, decodeDeliverSm, decodeSubmitSm, decodeSubmitSmResp, encodeDeliverSm, encodeResp, encodeSubmitSm, formatReceiptText,
 } from '../../engine/smpp/index.js';
 import { parseReceiptText } from '../../engine/actors/receipt.js';
+import { errorOf } from '../helpers/error-of.js';
 
 const base = {
   serviceType: '', sourceAddrTon: 5, sourceAddrNpi: 0, sourceAddr: 'Acme', destAddrTon: 1, destAddrNpi: 1,
@@ -21,14 +22,6 @@ function reference(p: typeof base & { sequence: number; shortMessage: Buffer }):
   }).toBuffer();
 }
 
-function errorOf(fn: () => unknown): { code: string; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    return e as { code: string; message: string };
-  }
-  throw new Error('expected an error');
-}
 
 describe('fast SMPP codec', () => {
   it('encodes submit_sm byte for byte as the smpp package does', () => {
