@@ -44,6 +44,11 @@ interface TenantState {
 type Entry = [string, string[]];
 
 const PAGE = 1000;
+/**
+ * Entries per live read. Small enough that parsing a reply and pushing its
+ * frames never holds the ingress thread for long (acks wait behind it).
+ */
+const LIVE_PAGE = 200;
 
 /** Compares stream ids "ms-seq". */
 export function compareEid(a: string, b: string): number {
@@ -204,7 +209,7 @@ export class StatusDispatcher {
       }
       let reply: Array<[string, Entry[]]> | null;
       try {
-        reply = (await this.blocking.call('XREAD', 'COUNT', PAGE, 'BLOCK', 2000, 'STREAMS', this.keys.events(), this.cursor)) as typeof reply;
+        reply = (await this.blocking.call('XREAD', 'COUNT', LIVE_PAGE, 'BLOCK', 2000, 'STREAMS', this.keys.events(), this.cursor)) as typeof reply;
       } catch {
         if (!this.running) return;
         await new Promise((ok) => setTimeout(ok, 200));
