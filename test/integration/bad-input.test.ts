@@ -91,9 +91,34 @@ describe('bad input', () => {
     expect(after - before).toBeLessThanOrEqual(10);
   });
 
+  it('HTTP POST /v1/messages: 202 with the ack, 400/401/413 with the documented error', async () => {
+    const url = `http://127.0.0.1:${h.engine.port}/v1/messages`;
+    const post = (body: string, key = h.apiKey) => fetch(url, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
+    const bad = await post('{"to":');
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ op: 'error', code: 'BAD_FRAME' });
+    const invalid = await post(JSON.stringify({ ...submit, op: undefined, ref: 'h2', to: '+4712' }));
+    expect(invalid.status).toBe(400);
+    expect(await invalid.json()).toMatchObject({ op: 'nack', ref: 'h2', code: 'INVALID_NUMBER' });
+    const unauthorized = await post(JSON.stringify(submit), 'nope');
+    expect(unauthorized.status).toBe(401);
+    expect(await unauthorized.json()).toMatchObject({ code: 'UNAUTHORIZED' });
+    const big = await post(JSON.stringify({ ...submit, text: 'x'.repeat(5000) }));
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ code: 'FRAME_TOO_LARGE' });
+    // before any accepted HTTP submit: the 5 window-test messages only
+    expect((await redis.keys(h.config.redis.keyPrefix + 'm:*')).length).toBe(5);
+    const ok = await post(JSON.stringify({ ref: 'h1', to: '+4791234567', from: 'Acme', text: 'over http' }));
+    expect(ok.status).toBe(202);
+    const ack = (await ok.json()) as Frame;
+    expect(ack).toMatchObject({ op: 'ack', ref: 'h1', status: 'queued', parts: 1 });
+    const look = await fetch(`http://127.0.0.1:${h.engine.port}/v1/messages/${ack.id as string}`, { headers: { authorization: `Bearer ${h.apiKey}` } });
+    expect(await look.json()).toMatchObject({ id: ack.id, ref: 'h1', to: '+4791234567' });
+  });
+
   it('enqueued nothing for any refused frame', async () => {
-    // Only the 5 acked messages of the burst test may be in Redis (hash and, until sent, one entry).
+    // Only the 5 acked messages of the burst test and the one HTTP submit are in Redis.
     const keys = await redis.keys(h.config.redis.keyPrefix + 'm:*');
-    expect(keys.length).toBe(5);
+    expect(keys.length).toBe(6);
   });
 });
