@@ -115,6 +115,7 @@ async function main(): Promise<void> {
   };
   writeFileSync(`${dir}/config.json`, JSON.stringify(config, null, 2));
   const nodeArgs = a.profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}/profile`] : [];
+  if (process.env.SY_BENCH_TRACE_GC) nodeArgs.push('--trace-gc');
   const engine = spawn(process.execPath, [...nodeArgs, 'dist/engine/cli.js', 'start', '--config', `${dir}/config.json`, '--port', '0'], { env, stdio: ['ignore', 'inherit', 'pipe'] });
   const lm = await waitLine(engine, /listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000, `${dir}/engine.log`);
   const port = Number(lm[1]);
@@ -167,10 +168,12 @@ async function main(): Promise<void> {
   let submitted = 0;
   let receipts = 0;
   let submitP99Ms = 0;
+  let engineAckP99Ms = 0;
   const statusRes = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${env.SWITCHYARD_ADMIN_KEY ?? ''}` } }).catch(() => undefined);
   if (statusRes?.ok) {
     const body = (await statusRes.json()) as { ingress: Record<string, number>; actors: Array<{ submitted: number; receipts: number; submitP99Ms?: number }> };
     console.log('engine ingress:', JSON.stringify(body.ingress));
+    engineAckP99Ms = body.ingress.ackP99Ms ?? 0;
     for (const s of body.actors) {
       submitted += s.submitted;
       receipts += s.receipts;
@@ -198,6 +201,7 @@ async function main(): Promise<void> {
     statuses: res.statuses,
     ackP50Ms: +res.ackMs.p50.toFixed(2), ackP90Ms: +res.ackMs.p90.toFixed(2), ackP99Ms: +res.ackMs.p99.toFixed(2),
     submitP99Ms: +submitP99Ms.toFixed(2),
+    engineAckP99Ms: +engineAckP99Ms.toFixed(2),
     completionP50Ms: +res.completionMs.p50.toFixed(1), completionP99Ms: +res.completionMs.p99.toFixed(1),
     cpuCores: { engine: +cpu.engine.toFixed(2), simulators: +cpu.sims.toFixed(2), redis: +cpu.redis.toFixed(2), loadgen: +cpu.loadgen.toFixed(2) },
     enginePeakRssMb: Math.round(peakRss),

@@ -123,6 +123,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
             enqueueBatches: batcher.batches,
             enqueueP50Ms: batcher.latency.quantile(0.5),
             enqueueP99Ms: batcher.latency.quantile(0.99),
+            ackP50Ms: ingress.ackLatency.quantile(0.5),
+            ackP99Ms: ingress.ackLatency.quantile(0.99),
             eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
             eventLoopDelayMaxMs: loopDelay.max / 1e6,
           },

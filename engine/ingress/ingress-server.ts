@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import uWS from 'uWebSockets.js';
 import type { Clock } from '../flow/clock.js';
+import { LatencyHistogram } from '../flow/latency-histogram.js';
 import { TokenBucket } from '../flow/token-bucket.js';
 import type { ErrorCode } from '../errors.js';
 import type { StatusDispatcher, StatusSink } from '../push/status-dispatcher.js';
@@ -88,6 +89,8 @@ export class IngressServer {
   private readonly byKeyHash = new Map<string, TenantRuntime>();
   private readonly sockets = new Set<uWS.WebSocket<ConnData>>();
   readonly stats: IngressStats = { connections: 0, accepted: 0, refused: 0, framesIn: 0 };
+  /** Frame read → ack/batch_ack written, as the engine sees it (the client adds its own delays). */
+  readonly ackLatency = new LatencyHistogram();
   port = 0;
 
   constructor(private readonly o: IngressOptions) {
@@ -220,11 +223,14 @@ export class IngressServer {
     }
     const f = frame as Record<string, unknown>;
     switch (f.op) {
-      case 'submit':
+      case 'submit': {
+        const t0 = performance.now();
         this.submitOne(d, f, (out) => {
+          this.ackLatency.record(performance.now() - t0);
           if (!d.closed) ws.send(out);
         });
         return;
+      }
       case 'batch':
         this.onBatch(ws, d, f);
         return;
@@ -280,12 +286,15 @@ export class IngressServer {
     }
     const results: string[] = new Array(items.length);
     let left = items.length;
+    const t0 = performance.now();
     items.forEach((item, i) => {
       const it = item !== null && typeof item === 'object' && !Array.isArray(item) ? (item as Record<string, unknown>) : { ref: undefined, __bad: true };
       const cb = (frame: string) => {
         // Strip the per-item op: results are ack/nack bodies in item order.
         results[i] = frame;
-        if (--left === 0 && !d.closed) ws.send(`{"op":"batch_ack","ref":${JSON.stringify(bref)},"results":[${results.join(',')}]}`);
+        if (--left !== 0) return;
+        this.ackLatency.record(performance.now() - t0);
+        if (!d.closed) ws.send(`{"op":"batch_ack","ref":${JSON.stringify(bref)},"results":[${results.join(',')}]}`);
       };
       if ('__bad' in it) {
         this.stats.refused++;
