@@ -38,6 +38,7 @@ const { values: a } = parseArgs({
     threads: { type: 'string', default: '2' },
     'receipt-delay-ms': { type: 'string', default: '200' },
     backlog: { type: 'string' },
+    warmup: { type: 'string', default: '0' },
     profile: { type: 'boolean', default: false },
   },
 });
@@ -72,6 +73,19 @@ async function waitLine(child: ChildProcess, re: RegExp, timeoutMs: number, logF
     });
     child.once('exit', (code) => fail(new Error(`child exited with ${code}`)));
   });
+}
+
+/** Load starts once every SMPP bind is up, as in production (binds come up before traffic). */
+async function waitForBinds(port: number, adminKey: string, binds: number): Promise<void> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${adminKey}` } });
+    const body = (await res.json()) as { actors: Array<{ binds: Array<{ up: boolean }> }> };
+    const up = body.actors.reduce((n, s) => n + s.binds.filter((b) => b.up).length, 0);
+    if (up >= binds) return;
+    if (Date.now() > until) throw new Error(`only ${up} of ${binds} binds came up within 30 s`);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
 }
 
 async function main(): Promise<void> {
@@ -120,6 +134,7 @@ async function main(): Promise<void> {
   const lm = await waitLine(engine, /listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000, `${dir}/engine.log`);
   const port = Number(lm[1]);
   const url = `ws://127.0.0.1:${port}/v1/ws`;
+  if (backlog === undefined) await waitForBinds(port, env.SWITCHYARD_ADMIN_KEY, smscs * num('binds'));
   const r = new Redis(redisUrl);
   const redisPid = Number((/process_id:(\d+)/.exec(await r.info('server')) ?? [])[1] ?? 0);
 
@@ -138,6 +153,7 @@ async function main(): Promise<void> {
     maxMessages: backlog,
     batchSize: num('batch'),
     drainMs: 60_000,
+    warmupMs: num('warmup') * 1000,
     waitForFinals: backlog === undefined,
     onTick: (s) => console.log(`t=${(s.elapsedMs / 1000).toFixed(0).padStart(3)}s sent=${s.sent} acked=${s.accepted} refused=${s.refused} finals=${s.finals} engineRssMb=${procStat(engine.pid as number).rssMb.toFixed(0)}`),
   });
@@ -161,6 +177,7 @@ async function main(): Promise<void> {
   const info = (await r.info('stats')) + (await r.info('persistence'));
   const infoNum = (k: string) => Number(new RegExp(`${k}:(\\d+)`).exec(info)?.[1] ?? 0);
   const redisAof = { rewrites: infoNum('aof_rewrites'), lastForkMs: infoNum('latest_fork_usec') / 1000, delayedFsync: infoNum('aof_delayed_fsync') };
+  console.log('ack p99 by second of sending (ms):', res.ackP99BySecondMs.join(' '));
   console.log('redis AOF:', JSON.stringify(redisAof));
   console.log('redis time by command (ms):', cmdstats.sort((x, y) => y.usec - x.usec).slice(0, 8).map((c) => `${c.cmd}=${Math.round(c.usec / 1000)} (${c.calls} calls)`).join(' '));
 
@@ -173,6 +190,7 @@ async function main(): Promise<void> {
   if (statusRes?.ok) {
     const body = (await statusRes.json()) as { ingress: Record<string, number>; actors: Array<{ submitted: number; receipts: number; submitP99Ms?: number }> };
     console.log('engine ingress:', JSON.stringify(body.ingress));
+    console.log('engine actors:', JSON.stringify(body.actors.map(({ binds: _b, ...s }: Record<string, unknown>) => s)));
     engineAckP99Ms = body.ingress.ackP99Ms ?? 0;
     for (const s of body.actors) {
       submitted += s.submitted;
@@ -180,6 +198,8 @@ async function main(): Promise<void> {
       submitP99Ms = Math.max(submitP99Ms, s.submitP99Ms ?? 0);
     }
   }
+  // A message without a final status is a defect: show what Redis knows of it.
+  for (const id of res.lostIds) console.log(`no final status for ${id}:`, JSON.stringify(await r.hgetall(`syb:m:${id}`)));
   engine.kill('SIGTERM');
   await new Promise((ok) => engine.once('exit', ok));
   sims?.kill('SIGTERM');
@@ -200,6 +220,8 @@ async function main(): Promise<void> {
     loadgenLoopDelayMaxMs: +res.loadgenLoopDelayMaxMs.toFixed(1),
     statuses: res.statuses,
     ackP50Ms: +res.ackMs.p50.toFixed(2), ackP90Ms: +res.ackMs.p90.toFixed(2), ackP99Ms: +res.ackMs.p99.toFixed(2),
+    warmupS: num('warmup'),
+    steadyAckP50Ms: +res.steadyAckMs.p50.toFixed(2), steadyAckP99Ms: +res.steadyAckMs.p99.toFixed(2), steadyAckMaxMs: +res.steadyAckMs.max.toFixed(2),
     submitP99Ms: +submitP99Ms.toFixed(2),
     engineAckP99Ms: +engineAckP99Ms.toFixed(2),
     completionP50Ms: +res.completionMs.p50.toFixed(1), completionP99Ms: +res.completionMs.p99.toFixed(1),

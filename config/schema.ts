@@ -48,7 +48,7 @@ export const DEFAULTS = {
     connectTimeoutMs: 5_000, // TCP connect + bind timeout
     reconnectMs: { min: 200, max: 30_000 }, // bind retry backoff
     throttleBackoffMs: { min: 50, max: 2_000 }, // pause after ESME_RTHROTTLED / ESME_RMSGQFUL
-    receiptIdMatch: 'hex-dec', // also try the hex<->decimal form of a receipt id ('exact' to disable)
+    receiptIdMatch: 'exact', // receipts carry the submit_sm_resp id (case and leading zeros aside)
     sourceTon: 5, // alphanumeric sender by default when `from` has letters (see actor)
   },
 } as const;
@@ -96,7 +96,9 @@ export const smscSchema = z.strictObject({
   connectTimeoutMs: z.number().int().positive().default(DEFAULTS.smsc.connectTimeoutMs),
   reconnectMs: backoff(DEFAULTS.smsc.reconnectMs),
   throttleBackoffMs: backoff(DEFAULTS.smsc.throttleBackoffMs),
-  receiptIdMatch: z.enum(['exact', 'hex-dec']).default(DEFAULTS.smsc.receiptIdMatch),
+  receiptIdMatch: z
+    .enum(['exact', 'hex-resp-dec-receipt', 'dec-resp-hex-receipt'], { error: 'must be "exact", "hex-resp-dec-receipt" (submit_sm_resp id in hex, receipt id in decimal) or "dec-resp-hex-receipt"' })
+    .default(DEFAULTS.smsc.receiptIdMatch),
 });
 
 export const routeSchema = z.strictObject({

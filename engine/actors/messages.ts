@@ -4,6 +4,7 @@
  * types.ts habit).
  */
 import type { MessagePort } from 'node:worker_threads';
+import type { ReceiptIdMatch } from './receipt.js';
 
 export interface ActorSmscConfig {
   readonly id: string;
@@ -21,7 +22,7 @@ export interface ActorSmscConfig {
   readonly connectTimeoutMs: number;
   readonly reconnectMs: { readonly min: number; readonly max: number };
   readonly throttleBackoffMs: { readonly min: number; readonly max: number };
-  readonly receiptIdMatch: 'exact' | 'hex-dec';
+  readonly receiptIdMatch: ReceiptIdMatch;
 }
 
 /** The piscina task that hosts one actor for its lifetime. */

@@ -27,7 +27,7 @@ import { TokenBucket } from '../flow/token-bucket.js';
 import type { OutgoingSubmit } from '../smpp/index.js';
 import type { FailedItem, QueueEntry, ReceiptItem, RedisStore, SubmittedItem } from '../queue/redis-store.js';
 import type { ActorSmscConfig, ActorStats, BindState } from './messages.js';
-import { normalizeSmscId, readReceipt, receiptCandidates } from './receipt.js';
+import { normalizeSmscId, readReceipt, receiptKey } from './receipt.js';
 
 /** What the actor needs of one SMPP bind (the adapter wraps SmppConnection). */
 export interface SmscSession extends EventEmitter {
@@ -416,7 +416,7 @@ export class OperatorActor {
       return;
     }
     this.receiptBatch.push({
-      item: { state: r.state, errCode: r.err, errText: r.stat, candidates: receiptCandidates(r.id, this.smsc.receiptIdMatch) },
+      item: { state: r.state, errCode: r.err, errText: r.stat, key: receiptKey(r.id, this.smsc.receiptIdMatch) },
       session,
       sequence: d.sequence,
     });

@@ -1,12 +1,11 @@
 /**
  * Delivery receipts: from a deliver_sm (TLVs or the SMPP 3.4 Appendix B text)
- * to the part state the state scripts apply, and the SMSC message id candidates
- * to match it by. Pure.
+ * to the part state the state scripts apply, and the key to match it by. Pure.
  *
  * SMSCs disagree on the id: the submit_sm_resp may carry "00A1B2" while the
  * receipt says "41394" (the same number in decimal), with or without leading
  * zeros and in either letter case. Ids are normalised (lower case, no leading
- * zeros); with receiptIdMatch 'hex-dec' the receipt also tries the other radix.
+ * zeros) and converted by the SMSC's configured receiptIdMatch.
  */
 export type PartState = 'D' | 'U' | 'E' | 'K' | 'u';
 
@@ -54,20 +53,26 @@ export function normalizeSmscId(id: string): string {
 const DEC = /^[0-9]+$/;
 const HEX = /^[0-9a-f]+$/;
 
-/** Keys to look the receipt up by, most likely first. */
-export function receiptCandidates(id: string, mode: 'exact' | 'hex-dec'): string[] {
+/**
+ * How an SMSC writes the id in its receipts compared with its submit_sm_resp
+ * (Kannel calls this msg-id-type). It is a property of the SMSC, configured,
+ * never guessed: trying both radixes on every receipt would match a receipt
+ * to the wrong message whenever one id's digits read as another id in the
+ * other radix (decimal "16" is also hex "16", the id of message 22).
+ */
+export type ReceiptIdMatch = 'exact' | 'hex-resp-dec-receipt' | 'dec-resp-hex-receipt';
+
+/**
+ * The one key a receipt is matched by: the receipt's id normalised and, when
+ * the SMSC writes receipts in the other radix, converted to the radix of its
+ * submit_sm_resp ids (which are stored normalised). An id that does not read
+ * in the configured radix is used as it is.
+ */
+export function receiptKey(id: string, mode: ReceiptIdMatch): string {
   const n = normalizeSmscId(id);
-  if (mode === 'exact' || n.length > 24) return [n];
-  const out = [n];
-  if (DEC.test(n)) {
-    const h = BigInt(n).toString(16);
-    if (h !== n) out.push(h);
-  }
-  if (HEX.test(n)) {
-    const d = BigInt('0x' + n).toString(10);
-    if (d !== n && !out.includes(d)) out.push(d);
-  }
-  return out;
+  if (mode === 'hex-resp-dec-receipt' && DEC.test(n) && n.length <= 30) return BigInt(n).toString(16);
+  if (mode === 'dec-resp-hex-receipt' && HEX.test(n) && n.length <= 24) return BigInt('0x' + n).toString(10);
+  return n;
 }
 
 const FIELD = /\b(id|stat|err)\s*:\s*(\S*)/gi;

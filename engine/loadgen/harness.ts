@@ -9,7 +9,8 @@ import { rmSync } from 'node:fs';
 import { parseConfig, type Config } from '../../config/index.js';
 import { startEngine, type Engine } from '../engine.js';
 import { startPrivateRedis, type PrivateRedis } from '../redis/private-redis.js';
-import { SmscSimulator, type SmscSimulatorOptions } from '../simulator/index.js';
+import type { ReceiptIdMatch } from '../actors/receipt.js';
+import { SIMULATOR_DEFAULTS, SmscSimulator, type SmscSimulatorOptions } from '../simulator/index.js';
 
 export interface HarnessOptions {
   readonly redisUrl?: string;
@@ -49,6 +50,14 @@ export interface Harness {
 
 export const SIM_SYSTEM_ID = 'switchyard';
 
+/** The SMSC config that matches how a simulator writes its ids (as an operator would configure it). */
+function receiptIdMatchOf(sim: Partial<SmscSimulatorOptions>): ReceiptIdMatch {
+  const resp = sim.messageIdFormat ?? SIMULATOR_DEFAULTS.messageIdFormat;
+  const receipt = sim.receiptIdFormat ?? SIMULATOR_DEFAULTS.receiptIdFormat;
+  if (receipt === 'same' || receipt === resp || resp === 'uuid') return 'exact';
+  return resp === 'hex' ? 'hex-resp-dec-receipt' : 'dec-resp-hex-receipt';
+}
+
 export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   let redis: PrivateRedis | undefined;
   let redisUrl = o.redisUrl;
@@ -84,6 +93,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       partitions: o.partitions ?? 2,
       reconnectMs: { min: 50, max: 1000 },
       responseTimeoutMs: 5000,
+      receiptIdMatch: receiptIdMatchOf({ ...o.sim, ...o.simBySmsc?.[i] }),
     })),
     // Country codes spread over the SMSCs: 47 (NO), 49 (DE), 33 (FR), default to the first.
     routes: [

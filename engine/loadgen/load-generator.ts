@@ -24,6 +24,8 @@ export interface LoadOptions {
   readonly maxMessages?: number;
   /** Wait for final statuses after the last submit (default true); false waits for acks only. */
   readonly waitForFinals?: boolean;
+  /** Ack latencies of batches sent in the first warmupMs are reported apart (JIT, binds coming up). Default 0. */
+  readonly warmupMs?: number;
   readonly onTick?: (s: LoadSnapshot) => void;
 }
 
@@ -39,11 +41,16 @@ export interface LoadSnapshot {
 export interface LoadResult extends LoadSnapshot {
   readonly refusedByCode: Readonly<Record<string, number>>;
   readonly ackMs: { p50: number; p90: number; p99: number; max: number };
+  /** Ack latency of batches sent after the warm-up (equals ackMs when warmupMs is 0). */
+  readonly steadyAckMs: { p50: number; p99: number; max: number };
+  /** p99 ack latency per second of sending, to see where a tail comes from. */
+  readonly ackP99BySecondMs: number[];
   readonly completionMs: { p50: number; p99: number };
   readonly sendWindowMs: number; // first submit to last submit
   readonly completedWithinMs: number; // first submit to last final status
   readonly lost: number; // accepted but no final status within drain time
   readonly duplicates: number; // final statuses seen twice for one message
+  readonly lostIds: string[]; // up to 20 of the messages counted in lost, to look them up
   readonly windowWaits: number; // 10 ms slots in which every client's window was full
   readonly loadgenLoopDelayMaxMs: number; // the generator's own event-loop stalls inflate its latencies
   readonly loadgenLoopDelayP99Ms: number;
@@ -80,6 +87,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const multipartShare = o.multipartShare ?? 0.05;
   const maxMessages = o.maxMessages ?? Number.MAX_SAFE_INTEGER;
   const ackLat: number[] = [];
+  const ackSec: number[] = []; // second of sending, parallel to ackLat
+  let sendStart = 0;
   const acceptedAt = new Map<string, number>(); // id -> ack time
   const finalSeen = new Set<string>();
   const compl: number[] = [];
@@ -144,6 +153,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           ok();
         } else if (f.op === 'batch_ack') {
           const t0 = sentAt.get(f.ref as string) ?? performance.now();
+          const sec = Math.floor((t0 - sendStart) / 1000);
           sentAt.delete(f.ref as string);
           c.unacked -= f.results?.length ?? 0;
           const now = performance.now();
@@ -151,6 +161,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
             if (r.op === 'ack') {
               accepted++;
               ackLat.push(now - t0);
+              ackSec.push(sec);
               acceptedAt.set(r.id as string, now);
             } else {
               refused++;
@@ -174,6 +185,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const tickTimer = o.onTick ? setInterval(() => o.onTick?.({ elapsedMs: performance.now() - start, sent, accepted, refused, finals, statuses }), 1000) : undefined;
   await new Promise<void>((done) => {
     const t0 = performance.now();
+    sendStart = t0;
     let slot = 0;
     const step = () => {
       const now = performance.now();
@@ -216,6 +228,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   for (const ws of sockets) ws.close();
   const ack = Float64Array.from(ackLat).sort();
   const cm = Float64Array.from(compl).sort();
+  const warmupS = (o.warmupMs ?? 0) / 1000;
+  const steady = Float64Array.from(ackLat.filter((_, i) => (ackSec[i] as number) >= warmupS)).sort();
+  const bySec: number[][] = [];
+  ackLat.forEach((l, i) => (bySec[ackSec[i] as number] ??= []).push(l));
+  const ackP99BySecondMs = Array.from(bySec, (v) => Math.round(percentile((v ?? []).sort((x, y) => x - y), 99) * 10) / 10);
   const elapsedMs = performance.now() - start;
   return {
     elapsedMs,
@@ -226,11 +243,14 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     statuses,
     refusedByCode,
     ackMs: { p50: percentile(ack, 50), p90: percentile(ack, 90), p99: percentile(ack, 99), max: percentile(ack, 100) },
+    steadyAckMs: { p50: percentile(steady, 50), p99: percentile(steady, 99), max: percentile(steady, 100) },
+    ackP99BySecondMs,
     completionMs: { p50: percentile(cm, 50), p99: percentile(cm, 99) },
     sendWindowMs: lastSend - firstSend,
     completedWithinMs: (lastFinalAt || performance.now()) - firstSend,
     lost: accepted - finals,
     duplicates,
+    lostIds: [...acceptedAt.keys()].filter((id) => !finalSeen.has(id)).slice(0, 20),
     windowWaits,
     loadgenLoopDelayMaxMs: loopDelay.max / 1e6,
     loadgenLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,

@@ -171,8 +171,8 @@ return 0
 `;
 
 /**
- * Delivery receipts. ARGV: prefix, now, evMax, finalTtlSec, smsc, earlyTtlSec, then per item:
- *   state (D|U|E|K|u), error code, error text, candidate count c, c candidate ids
+ * Delivery receipts. ARGV: prefix, now, evMax, finalTtlSec, smsc, earlyTtlSec, then 4 per item:
+ *   state (D|U|E|K|u), error code, error text, SMSC message id (normalised, receiptKey)
  * Returns one code per item: 1 applied, 2 stored as early, 3 duplicate, 4 message gone.
  */
 export const RECEIPTS_LUA = `${COMMON}
@@ -181,24 +181,18 @@ local earlyTtl = ARGV[6]
 local out = {}
 local i = 7
 while i <= #ARGV do
-  local st, err, etxt, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  local found = nil
-  for k = 1, c do
-    local v = redis.call('GET', P .. 'd:' .. smsc .. ':' .. ARGV[i + 3 + k])
-    if v then found = v break end
-  end
+  local st, err, etxt, key = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local found = redis.call('GET', P .. 'd:' .. smsc .. ':' .. key)
   if found then
     local bar = string.find(found, '|', 1, true)
     out[#out + 1] = apply(string.sub(found, 1, bar - 1), string.sub(found, bar + 1), st, err, etxt)
   else
-    for k = 1, c do
-      redis.call('SET', P .. 'de:' .. smsc .. ':' .. ARGV[i + 3 + k], st .. '|' .. err .. '|' .. etxt, 'EX', earlyTtl)
-    end
+    redis.call('SET', P .. 'de:' .. smsc .. ':' .. key, st .. '|' .. err .. '|' .. etxt, 'EX', earlyTtl)
     -- Tells SUBMITTED_LUA to look for early receipts while any may exist.
     redis.call('SET', P .. 'dex:' .. smsc, 1, 'EX', earlyTtl)
     out[#out + 1] = 2
   end
-  i = i + 4 + c
+  i = i + 4
 end
 leaveExpiryIndex()
 return out

@@ -64,7 +64,7 @@ export interface ReceiptItem {
   readonly state: 'D' | 'U' | 'E' | 'K' | 'u';
   readonly errCode: string;
   readonly errText: string;
-  readonly candidates: ReadonlyArray<string>;
+  readonly key: string; // normalised SMSC message id (receiptKey)
 }
 
 export const enum ReceiptResult {
@@ -246,7 +246,7 @@ export class RedisStore {
   async receipts(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>, now = Date.now()): Promise<ReceiptResult[]> {
     const args = this.head(now);
     args.push(smsc, earlyTtlSec);
-    for (const it of items) args.push(it.state, it.errCode, it.errText, it.candidates.length, ...it.candidates);
+    for (const it of items) args.push(it.state, it.errCode, it.errText, it.key);
     return (await (this.redis as unknown as Scripted).syReceipts(...args)) as ReceiptResult[];
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeSmscId, parseReceiptText, readReceipt, receiptCandidates, stateOfStat } from '../../engine/actors/receipt.js';
+import { normalizeSmscId, parseReceiptText, readReceipt, receiptKey, stateOfStat } from '../../engine/actors/receipt.js';
 
 describe('receipt parsing and id matching', () => {
   it('reads the Appendix B text, tolerant of case and spacing', () => {
@@ -29,13 +29,17 @@ describe('receipt parsing and id matching', () => {
     expect(normalizeSmscId(' Ab ')).toBe('ab');
   });
 
-  it('offers the other radix as a candidate (hex in the resp, decimal in the receipt and back)', () => {
+  it('converts a receipt id to the radix of the submit_sm_resp ids as configured, and only then', () => {
     // resp "00A1B2" (hex) is stored as "a1b2"; the receipt says 41394 (decimal).
-    expect(receiptCandidates('41394', 'hex-dec')).toContain('a1b2');
+    expect(receiptKey('41394', 'hex-resp-dec-receipt')).toBe('a1b2');
     // resp "41394" (decimal); the receipt says "A1B2" (hex).
-    expect(receiptCandidates('A1B2', 'hex-dec')).toContain('41394');
-    expect(receiptCandidates('0041394', 'exact')).toEqual(['41394']);
-    // a uuid-like id is used as is
-    expect(receiptCandidates('6f1c-22', 'hex-dec')).toEqual(['6f1c-22']);
+    expect(receiptKey('A1B2', 'dec-resp-hex-receipt')).toBe('41394');
+    expect(receiptKey('0041394', 'exact')).toBe('41394');
+    expect(receiptKey('00A1B2', 'exact')).toBe('a1b2');
+    // exact never tries another radix: decimal "16" must not find message hex "16" (= 22) nor hex "10" (= 16)
+    expect(receiptKey('16', 'exact')).toBe('16');
+    // an id that does not read in the configured radix is used as it is
+    expect(receiptKey('6f1c-22', 'hex-resp-dec-receipt')).toBe('6f1c-22');
+    expect(receiptKey('ab', 'hex-resp-dec-receipt')).toBe('ab');
   });
 });
