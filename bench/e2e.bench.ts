@@ -16,13 +16,14 @@
  * engine's RSS with that backlog.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { runLoad } from '../engine/loadgen/load-generator.js';
+import { ENQUEUE_LUA, FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA } from '../engine/queue/lua-scripts.js';
 import { startPrivateRedis } from '../engine/redis/private-redis.js';
 
 const { values: a } = parseArgs({
@@ -73,6 +74,26 @@ async function waitLine(child: ChildProcess, re: RegExp, timeoutMs: number, logF
     });
     child.once('exit', (code) => fail(new Error(`child exited with ${code}`)));
   });
+}
+
+const SCRIPTS: Record<string, string> = { enqueue: ENQUEUE_LUA, submitted: SUBMITTED_LUA, receipts: RECEIPTS_LUA, failed: FAILED_LUA, sweep: SWEEP_LUA };
+
+/** SLOWLOG grouped by script (or command): count, max and mean duration, mean argument count. */
+async function slowCalls(r: Redis): Promise<string> {
+  const names = new Map(Object.entries(SCRIPTS).map(([k, lua]) => [createHash('sha1').update(lua).digest('hex'), k]));
+  const log = (await r.slowlog('GET', 100000)) as Array<[number, number, number, string[]]>;
+  const by = new Map<string, { n: number; max: number; sum: number; args: number }>();
+  for (const [, , usec, args] of log) {
+    const cmd = (args[0] ?? '').toLowerCase();
+    const k = cmd === 'evalsha' ? (names.get(args[1] ?? '') ?? 'script?') : cmd;
+    const g = by.get(k) ?? { n: 0, max: 0, sum: 0, args: 0 };
+    g.n++;
+    g.max = Math.max(g.max, usec);
+    g.sum += usec;
+    g.args += args.length; // SLOWLOG keeps at most 32 arguments: ≥ 32 means a batch
+    by.set(k, g);
+  }
+  return [...by].map(([k, g]) => `${k}: ${g.n} calls, max ${(g.max / 1000).toFixed(1)} ms, mean ${(g.sum / g.n / 1000).toFixed(1)} ms`).join('; ') || 'none';
 }
 
 /** Load starts once every SMPP bind is up, as in production (binds come up before traffic). */
@@ -137,6 +158,10 @@ async function main(): Promise<void> {
   if (backlog === undefined) await waitForBinds(port, env.SWITCHYARD_ADMIN_KEY, smscs * num('binds'));
   const r = new Redis(redisUrl);
   const redisPid = Number((/process_id:(\d+)/.exec(await r.info('server')) ?? [])[1] ?? 0);
+  // Every Redis call over 2 ms is logged: a long script holds up every other client (ingress acks wait on Redis).
+  await r.config('SET', 'slowlog-log-slower-than', '2000');
+  await r.config('SET', 'slowlog-max-len', '100000');
+  await r.slowlog('RESET');
 
   let peakRss = 0;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, procStat(engine.pid as number).rssMb)), 500);
@@ -178,6 +203,7 @@ async function main(): Promise<void> {
   const infoNum = (k: string) => Number(new RegExp(`${k}:(\\d+)`).exec(info)?.[1] ?? 0);
   const redisAof = { rewrites: infoNum('aof_rewrites'), lastForkMs: infoNum('latest_fork_usec') / 1000, delayedFsync: infoNum('aof_delayed_fsync') };
   console.log('ack p99 by second of sending (ms):', res.ackP99BySecondMs.join(' '));
+  console.log('redis calls over 2 ms:', await slowCalls(r));
   console.log('redis AOF:', JSON.stringify(redisAof));
   console.log('redis time by command (ms):', cmdstats.sort((x, y) => y.usec - x.usec).slice(0, 8).map((c) => `${c.cmd}=${Math.round(c.usec / 1000)} (${c.calls} calls)`).join(' '));
 

@@ -24,6 +24,7 @@ export const DEFAULTS = {
     nodeId: 'node1', // names this engine's stream consumers; unique per engine node
     restartBackoffMs: { min: 100, max: 10_000 }, // supervisor's restart backoff for a crashed actor
     reclaimIdleMs: 30_000, // pending stream entries idle this long are reclaimed (XAUTOCLAIM)
+    stateFlushMs: 2, // an actor gathers state changes (resps, receipts) this long into one Redis call
   },
   messages: {
     defaultValiditySec: 48 * 3600, // validity when a submit gives none (seconds)
@@ -131,6 +132,7 @@ export const configSchema = z.strictObject({
       nodeId: id.default(DEFAULTS.engine.nodeId),
       restartBackoffMs: backoff(DEFAULTS.engine.restartBackoffMs),
       reclaimIdleMs: z.number().int().positive().default(DEFAULTS.engine.reclaimIdleMs),
+      stateFlushMs: z.number().int().min(0).max(1000).default(DEFAULTS.engine.stateFlushMs),
     })
     .default({ ...DEFAULTS.engine, restartBackoffMs: { ...DEFAULTS.engine.restartBackoffMs } }),
   messages: z

@@ -13,6 +13,7 @@ import type { ActorSmscConfig, ActorStats } from './actors/messages.js';
 import { Supervisor } from './actors/supervisor.js';
 import { systemClock, type Clock } from './flow/clock.js';
 import { EnqueueBatcher } from './ingress/enqueue-batcher.js';
+import { warmUpAcceptPath } from './ingress/warm-up.js';
 import { IngressServer } from './ingress/ingress-server.js';
 import { StatusDispatcher } from './push/status-dispatcher.js';
 import { RedisStore } from './queue/redis-store.js';
@@ -69,6 +70,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     keyPrefix: config.redis.keyPrefix,
     nodeId: config.engine.nodeId,
     reclaimIdleMs: config.engine.reclaimIdleMs,
+    stateFlushMs: config.engine.stateFlushMs,
     receiptGraceSec: config.messages.receiptGraceSec,
     eventsMaxLen: config.messages.statusRetention,
     finalRetentionSec: config.messages.finalRetentionSec,
@@ -169,7 +171,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       },
     );
   }, 1000);
+  const warmMs = warmUpAcceptPath(ingress.acceptContext, config.messages.maxValiditySec);
   const port = await ingress.listen();
+  log('info', `accept path warmed up in ${warmMs.toFixed(0)} ms`);
   log('info', `switchyard listening on http://${config.server.host}:${port} (ws /v1/ws), ${smscs.length} SMSC actor(s)`);
 
   return {

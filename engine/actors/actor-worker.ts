@@ -23,6 +23,7 @@ export default async function runActor(task: ActorTask): Promise<string> {
   const store = new RedisStore(redis, task.keyPrefix, { eventsMaxLen: task.eventsMaxLen, finalRetentionSec: task.finalRetentionSec });
   const actor = new OperatorActor(task.smsc, store, reader, task.consumer, createSmppSession, systemClock, {
     reclaimIdleMs: task.reclaimIdleMs,
+    stateFlushMs: task.stateFlushMs,
     receiptGraceSec: task.receiptGraceSec,
   });
   actor.events.on('log', (level: 'info' | 'warn' | 'error', msg: string) => post({ type: 'log', level, smsc: task.smsc.id, msg }));

@@ -32,6 +32,7 @@ export interface ActorTask {
   readonly keyPrefix: string;
   readonly consumer: string;
   readonly reclaimIdleMs: number;
+  readonly stateFlushMs: number;
   readonly receiptGraceSec: number;
   readonly eventsMaxLen: number;
   readonly finalRetentionSec: number;

@@ -92,6 +92,10 @@ export class OperatorActor {
   private receiptBatch: Array<{ item: ReceiptItem; session: SmscSession; sequence: number }> = [];
   private flushScheduled = false;
   private flushing = 0;
+  private readonly windowTotal: number;
+  /** Submitted parts whose resp is not yet in Redis (batched or being written). */
+  private unpersisted = 0;
+  private pumpScheduled = false;
   private validityCache = { sec: 0, text: '' };
   private readonly dlrTtlSec: number;
   readonly events = new EventEmitter();
@@ -110,12 +114,13 @@ export class OperatorActor {
     private readonly consumer: string,
     private readonly connect: SessionFactory,
     private readonly clock: Clock,
-    private readonly opts: { reclaimIdleMs: number; receiptGraceSec: number },
+    private readonly opts: { reclaimIdleMs: number; receiptGraceSec: number; stateFlushMs?: number },
   ) {
     this.bucket = new TokenBucket(smsc.tps, clock);
     this.queueKeys = [];
     for (let p = 0; p < smsc.partitions; p++) this.queueKeys.push(store.keys.queue(smsc.id, p));
     for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0 });
+    this.windowTotal = smsc.window * smsc.binds;
     this.dlrTtlSec = Math.max(60, Math.ceil(7 * 24 * 3600 + opts.receiptGraceSec));
   }
 
@@ -237,6 +242,15 @@ export class OperatorActor {
     return this.validityCache.text;
   }
 
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
   /** Sends what window and tokens allow, then pulls more if there is credit. */
   private pump(): void {
     if (!this.running) return;
@@ -259,10 +273,19 @@ export class OperatorActor {
       }
     }
     if (!this.reading && this.recovered && this.retry.length === 0 && this.head >= this.buf.length) {
-      let credit = 0;
-      for (const b of this.binds) if (b.session !== undefined && b.session.writable) credit += b.session.freeSlots;
-      credit = Math.min(credit, this.bucket.available() + this.bucket.burst);
-      if (credit > 0 && now >= this.pausedUntil) void this.pull(credit);
+      let slots = 0;
+      let inFlight = 0;
+      for (const b of this.binds) {
+        if (b.session === undefined || !b.session.writable) continue;
+        slots += b.session.freeSlots;
+        inFlight += b.session.inFlight;
+      }
+      const credit = Math.min(slots, this.bucket.available() + this.bucket.burst);
+      // Pull in chunks (a quarter of the window at least, unless the tokens or an idle
+      // window say otherwise): one XREADGROUP per free slot would cost Redis a call per message.
+      // Resps not yet in Redis are bounded too, so a slow Redis slows the sending.
+      const chunk = credit >= Math.ceil(this.windowTotal / 4) || credit < slots || inFlight === 0;
+      if (credit > 0 && chunk && this.unpersisted < 4 * this.windowTotal && now >= this.pausedUntil) void this.pull(credit);
     } else if (!this.recovered && !this.reading) void this.recover();
   }
 
@@ -305,7 +328,10 @@ export class OperatorActor {
         this.s.submitted++;
         this.throttleStreak = 0;
         this.submittedBatch.push({ entry: e, normId: normalizeSmscId(resp.messageId), rawId: resp.messageId });
+        this.unpersisted++;
         this.scheduleFlush();
+        // The window slot is free now: refill it without waiting for Redis.
+        this.schedulePump();
         break;
       case 'throttled':
         this.s.throttled++;
@@ -425,10 +451,17 @@ export class OperatorActor {
 
   // ---- state writes ---------------------------------------------------------
 
+  /**
+   * State changes are gathered for stateFlushMs and written in one Redis call:
+   * every call costs Redis a script start and a wake-up whatever its size, and
+   * on a busy machine each call's write gives the CPU away to Redis.
+   */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    const ms = this.opts.stateFlushMs ?? 0;
+    if (ms > 0) setTimeout(() => this.flush(), ms);
+    else setImmediate(() => this.flush());
   }
 
   /**
@@ -461,6 +494,7 @@ export class OperatorActor {
       this.submittedBatch = [];
       this.persist('submits', items, () => this.store.submitted(this.smsc.id, this.dlrTtlSec, items), (early) => {
         this.s.receiptsEarly += early;
+        this.unpersisted -= items.length;
         this.pump();
       }, () => this.submittedBatch.push(...items));
     }

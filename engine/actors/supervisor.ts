@@ -17,6 +17,7 @@ export interface SupervisorOptions {
   readonly keyPrefix: string;
   readonly nodeId: string;
   readonly reclaimIdleMs: number;
+  readonly stateFlushMs: number;
   readonly receiptGraceSec: number;
   readonly eventsMaxLen: number;
   readonly finalRetentionSec: number;
@@ -81,6 +82,7 @@ export class Supervisor extends EventEmitter {
       keyPrefix: this.o.keyPrefix,
       consumer: `${this.o.nodeId}:${h.smsc.id}`,
       reclaimIdleMs: this.o.reclaimIdleMs,
+      stateFlushMs: this.o.stateFlushMs,
       receiptGraceSec: this.o.receiptGraceSec,
       eventsMaxLen: this.o.eventsMaxLen,
       finalRetentionSec: this.o.finalRetentionSec,

@@ -1,10 +1,12 @@
 /**
  * Token bucket for TPS limits (per tenant at ingress, per SMSC in the actor).
  *
- * The bucket refills continuously at `ratePerSec` up to `burst` tokens. Any 1 s
- * window then sees at most rate + burst takes, so the bucket runs at
- * `ratePerSec - burst` to keep every sliding second within the configured
- * limit, which is how SMSCs measure (they answer 0x58 beyond it).
+ * The bucket refills continuously up to `burst` tokens. Any 1 s window sees at
+ * most rate + burst takes, and SMSCs count submits per sliding second at their
+ * end (they answer 0x58 beyond the limit), after the network and both sides'
+ * scheduling have bunched some of them together. So the bucket runs at
+ * `limit - 2 × burst`: one burst for the bucket itself, one (2 % of a second's
+ * sending, ~20 ms) as a margin for that bunching.
  */
 import type { Clock } from './clock.js';
 
@@ -20,7 +22,7 @@ export class TokenBucket {
     burst = Math.max(1, Math.floor(limitPerSec / 50)),
   ) {
     this.burst = Math.min(burst, Math.max(1, limitPerSec - 1));
-    this.rate = Math.max(limitPerSec - this.burst, 1) / 1000;
+    this.rate = Math.max(limitPerSec - 2 * this.burst, 1) / 1000;
     this.tokens = this.burst;
     this.last = clock.now();
   }

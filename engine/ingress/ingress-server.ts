@@ -93,7 +93,11 @@ export class IngressServer {
   readonly ackLatency = new LatencyHistogram();
   port = 0;
 
+  /** What the accept path runs with (the warm-up uses it). */
+  readonly acceptContext: AcceptContext;
+
   constructor(private readonly o: IngressOptions) {
+    this.acceptContext = o.accept;
     for (const t of o.tenants) {
       this.byKeyHash.set(hashKey(t.apiKey), { id: t.id, window: t.window, bucket: new TokenBucket(t.tps, o.clock) });
     }

@@ -35,3 +35,8 @@ export function normalizeNumber(input: string): NumberResult {
   }
   return r;
 }
+
+/** Empties the cache (the warm-up leaves it as it found it). */
+export function clearNumberCache(): void {
+  cache.clear();
+}

@@ -62,7 +62,11 @@ export function compareEid(a: string, b: string): number {
   return as === bs ? 0 : as < bs ? -1 : 1;
 }
 
-/** Reads fields t (tenant) and f (frame) of an events entry. */
+/**
+ * Reads fields t (tenant) and f (frame) of an events entry (engine/queue/events.ts);
+ * frame is undefined when the client asked for no pushes (p = '0'). The hot path's
+ * lean version of parseStatusEvent.
+ */
 function fieldsOf(fields: string[]): { tenant: string | undefined; frame: string | undefined } {
   let tenant: string | undefined;
   let frame: string | undefined;
@@ -70,6 +74,7 @@ function fieldsOf(fields: string[]): { tenant: string | undefined; frame: string
     const k = fields[i];
     if (k === 't') tenant = fields[i + 1];
     else if (k === 'f') frame = fields[i + 1];
+    else if (k === 'p' && fields[i + 1] === '0') return { tenant, frame: undefined };
   }
   return { tenant, frame };
 }

@@ -11,9 +11,11 @@
  *
  * Redis time is the scarcest resource of the whole pipeline (one core for every
  * message's state), so each item reads the message hash once (HMGET), writes it
- * once (HSET) and appends one entry to the events stream `ev`:
- *   t = tenant, e = event JSON (analytics), f = status frame JSON (when the
- *   client wants status pushes; the dispatcher forwards it as is).
+ * once (HSET) and appends one entry to the events stream `ev` (engine/queue/events.ts):
+ *   t = tenant, f = the status frame JSON (the dispatcher forwards it as is),
+ *   x = what analytics needs beyond the frame, positional "smsc|to|parts|acceptedAt",
+ *   p = '0' when the client asked for no status pushes.
+ * Nothing is written twice: the frame is the event.
  *
  * Keys are built inside the scripts from ARGV[1] (the prefix), so a batch can
  * touch many messages. That is fine on one Redis; on Redis Cluster a batch would
@@ -45,14 +47,13 @@ end
 
 -- f: the HMGET above. One XADD per status change.
 local function emit(id, f, status, err, etxt)
-  local ev = { id = id, t = f[1], s = status, at = now, sm = nz(f[5]), to = f[3], n = tonumber(f[4]),
-               ref = nz(f[2]), ac = tonumber(f[6]), err = nz(err), etxt = nz(etxt) }
+  local fr = { op = 'status', id = id, ref = nz(f[2]), status = status, at = now }
+  if nz(err) or nz(etxt) then fr.error = { code = nz(err), text = nz(etxt) } end
+  local x = (f[5] or '') .. '|' .. f[3] .. '|' .. f[4] .. '|' .. f[6]
   if f[7] ~= '0' then
-    local fr = { op = 'status', id = id, ref = nz(f[2]), status = status, at = now }
-    if nz(err) or nz(etxt) then fr.error = { code = nz(err), text = nz(etxt) } end
-    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[1], 'e', cjson.encode(ev), 'f', cjson.encode(fr))
+    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[1], 'f', cjson.encode(fr), 'x', x)
   else
-    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[1], 'e', cjson.encode(ev))
+    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[1], 'f', cjson.encode(fr), 'x', x, 'p', '0')
   end
 end
 

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { receiptKey } from '../../engine/actors/receipt.js';
+import { parseStatusEvent, type StatusEvent } from '../../engine/queue/events.js';
 import { RedisStore, type NewMessage, type QueueEntry } from '../../engine/queue/redis-store.js';
 
 let redis: Redis;
@@ -39,7 +40,7 @@ async function statusFrames(): Promise<Array<Record<string, unknown>>> {
   return entries.flatMap(([, f]) => {
     const m = new Map<string, string>();
     for (let i = 0; i + 1 < f.length; i += 2) m.set(f[i] as string, f[i + 1] as string);
-    return m.get('t') === 'acme' && m.has('f') ? [JSON.parse(m.get('f') as string) as Record<string, unknown>] : [];
+    return m.get('t') === 'acme' && m.get('p') !== '0' ? [JSON.parse(m.get('f') as string) as Record<string, unknown>] : [];
   });
 }
 
@@ -117,9 +118,13 @@ describe('state scripts', () => {
     const frames = await statusFrames();
     expect(frames.filter((f) => f.id === 'm3').map((f) => f.status)).toEqual(['rejected']);
     expect(frames.filter((f) => f.id === 'm4')).toEqual([]);
-    const events = (await redis.xrange(store.keys.events(), '-', '+')).map(([, f]) => JSON.parse(f[f.indexOf('e') + 1] as string) as { id: string; s: string; err?: string });
-    expect(events.filter((e) => e.id === 'm4').map((e) => e.s)).toEqual(['expired']);
-    expect(events.find((e) => e.id === 'm3' && e.s === 'rejected')?.err).toBe('0x00000045');
+    // every change is an event, pushed or not; the frame is the event, x carries the rest
+    const events = (await redis.xrange(store.keys.events(), '-', '+')).map(([, f]) => parseStatusEvent(f) as StatusEvent);
+    const frameOf = (e: StatusEvent) => JSON.parse(e.frame) as { id: string; status: string; error?: { code?: string } };
+    const m4 = events.filter((e) => frameOf(e).id === 'm4');
+    expect(m4.map((e) => frameOf(e).status)).toEqual(['expired']);
+    expect(m4[0]).toMatchObject({ tenant: 'acme', push: false, smsc: 'a', parts: 1 });
+    expect(events.find((e) => frameOf(e).id === 'm3' && frameOf(e).status === 'rejected')?.frame).toContain('"code":"0x00000045"');
     // nothing pending is left
     const pending = (await redis.xpending(store.keys.queue('a', 0), 'g')) as [number, ...unknown[]];
     expect(pending[0]).toBe(0);
