@@ -86,12 +86,19 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const ucs2Share = o.ucs2Share ?? 0.1;
   const multipartShare = o.multipartShare ?? 0.05;
   const maxMessages = o.maxMessages ?? Number.MAX_SAFE_INTEGER;
-  const ackLat: number[] = [];
-  const ackSec: number[] = []; // second of sending, parallel to ackLat
+  // Per-message state in typed arrays indexed by the submit's ref (its sequence
+  // number): maps of hundreds of thousands of ids made this process's own GC
+  // pauses (up to a second) part of the latencies it measures.
+  const cap = Math.min(maxMessages, Math.ceil(o.rate * (o.durationMs / 1000) * 1.2) + 10_000);
+  const ackLat = new Float64Array(cap);
+  const ackSec = new Int32Array(cap); // second of sending, parallel to ackLat
+  let nAck = 0;
   let sendStart = 0;
-  const acceptedAt = new Map<string, number>(); // id -> ack time
-  const finalSeen = new Set<string>();
-  const compl: number[] = [];
+  const acceptedAt = new Float64Array(cap + 1); // by ref: ack time, 0 = not accepted
+  const finalSeen = new Uint8Array(cap + 1);
+  const idOfRef: string[] = new Array<string>(cap + 1); // for the lost-message report
+  const compl = new Float64Array(cap);
+  let nCompl = 0;
   const statuses: Record<string, number> = {};
   const refusedByCode: Record<string, number> = {};
   let sent = 0;
@@ -120,18 +127,20 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     return GSM_TEXTS[seq % GSM_TEXTS.length] as string;
   };
 
-  const onStatus = (f: { id: string; status: string }) => {
+  const onStatus = (f: { id: string; ref?: string; status: string }) => {
     statuses[f.status] = (statuses[f.status] ?? 0) + 1;
     if (!FINAL.has(f.status)) return;
-    if (finalSeen.has(f.id)) {
+    const k = Number(f.ref);
+    if (!(k > 0 && k <= cap)) return;
+    if (finalSeen[k] === 1) {
       duplicates++;
       return;
     }
-    finalSeen.add(f.id);
+    finalSeen[k] = 1;
     finals++;
     lastFinalAt = performance.now();
-    const a = acceptedAt.get(f.id);
-    if (a !== undefined) compl.push(lastFinalAt - a);
+    const a = acceptedAt[k] as number;
+    if (a > 0 && nCompl < cap) compl[nCompl++] = lastFinalAt - a;
   };
 
   type Client = WebSocket & { sentAt: Map<string, number>; unacked: number; window: number };
@@ -146,7 +155,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       c.unacked = 0;
       c.window = 1000;
       ws.on('message', (data) => {
-        const f = JSON.parse(data.toString()) as { op: string; ref?: string; window?: number; results?: Array<{ op: string; id?: string; code?: string }>; id: string; status: string };
+        const f = JSON.parse(data.toString()) as { op: string; ref?: string; window?: number; results?: Array<{ op: string; ref?: string; id?: string; code?: string }>; id: string; status: string };
         if (f.op === 'hello') {
           // A well-behaved client keeps at most `window` submits unacknowledged.
           c.window = f.window ?? c.window;
@@ -160,9 +169,15 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           for (const r of f.results ?? []) {
             if (r.op === 'ack') {
               accepted++;
-              ackLat.push(now - t0);
-              ackSec.push(sec);
-              acceptedAt.set(r.id as string, now);
+              if (nAck < cap) {
+                ackLat[nAck] = now - t0;
+                ackSec[nAck++] = sec;
+              }
+              const k = Number(r.ref);
+              if (k > 0 && k <= cap) {
+                acceptedAt[k] = now;
+                idOfRef[k] = r.id as string;
+              }
             } else {
               refused++;
               refusedByCode[r.code ?? '?'] = (refusedByCode[r.code ?? '?'] ?? 0) + 1;
@@ -204,7 +219,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           break;
         }
         const items = [];
-        for (let i = 0; i < n; i++) items.push({ ref: String(++seq), to: number(), from: 'Switchyard', text: text() });
+        for (let i = 0; i < n && seq < cap; i++) items.push({ ref: String(++seq), to: number(), from: 'Switchyard', text: text() });
+        if (items.length < n) break; // the arrays are full: the run is over its expected size
         ws.unacked += n;
         const ref = 'b' + seq;
         ws.sentAt.set(ref, performance.now());
@@ -226,12 +242,15 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   while (performance.now() < drainEnd && (accepted + refused < sent || (waitForFinals && finals < accepted))) await new Promise((ok) => setTimeout(ok, 20));
   clearInterval(tickTimer);
   for (const ws of sockets) ws.close();
-  const ack = Float64Array.from(ackLat).sort();
-  const cm = Float64Array.from(compl).sort();
+  // Messages acked without a final status: their ids, to look them up (at most 20).
+  const lostIds: string[] = [];
+  for (let k = 1; k <= seq && lostIds.length < 20; k++) if (acceptedAt[k] !== 0 && finalSeen[k] === 0) lostIds.push(idOfRef[k] ?? `ref ${k}`);
+  const ack = ackLat.slice(0, nAck).sort();
+  const cm = compl.slice(0, nCompl).sort();
   const warmupS = (o.warmupMs ?? 0) / 1000;
-  const steady = Float64Array.from(ackLat.filter((_, i) => (ackSec[i] as number) >= warmupS)).sort();
+  const steady = ackLat.slice(0, nAck).filter((_, i) => (ackSec[i] as number) >= warmupS).sort();
   const bySec: number[][] = [];
-  ackLat.forEach((l, i) => (bySec[ackSec[i] as number] ??= []).push(l));
+  for (let i = 0; i < nAck; i++) (bySec[ackSec[i] as number] ??= []).push(ackLat[i] as number);
   const ackP99BySecondMs = Array.from(bySec, (v) => Math.round(percentile((v ?? []).sort((x, y) => x - y), 99) * 10) / 10);
   const elapsedMs = performance.now() - start;
   return {
@@ -250,7 +269,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     completedWithinMs: (lastFinalAt || performance.now()) - firstSend,
     lost: accepted - finals,
     duplicates,
-    lostIds: [...acceptedAt.keys()].filter((id) => !finalSeen.has(id)).slice(0, 20),
+    lostIds,
     windowWaits,
     loadgenLoopDelayMaxMs: loopDelay.max / 1e6,
     loadgenLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
