@@ -22,6 +22,7 @@ import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { demoRoutePlan } from '../engine/loadgen/harness.js';
 import { runLoad } from '../engine/loadgen/load-generator.js';
 import { ENQUEUE_LUA, FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA } from '../engine/queue/lua-scripts.js';
 import { startPrivateRedis } from '../engine/redis/private-redis.js';
@@ -140,13 +141,7 @@ async function main(): Promise<void> {
     // The default per-connection window (2,000 unacked submits): clients keep to it.
     tenants: [{ id: 'bench', apiKey: { env: 'SY_BENCH_KEY' }, tps: 1_000_000 }],
     smscs: ports.map((port, i) => ({ id: `sim-${i}`, port, systemId: 'switchyard', password: { env: 'SY_BENCH_SIM_PW' }, binds: num('binds'), window: num('window'), tps: num('tps'), partitions: 2 })),
-    routes: [
-      { prefix: '', smsc: 'sim-0' },
-      { prefix: '47', smsc: 'sim-0' },
-      { prefix: '49', smsc: `sim-${1 % smscs}` },
-      { prefix: '33', smsc: `sim-${2 % smscs}` },
-      { prefix: '336', smsc: `sim-${3 % smscs}` },
-    ],
+    routing: { plans: [demoRoutePlan(smscs, (i) => `sim-${i}`, true)] },
   };
   writeFileSync(`${dir}/config.json`, JSON.stringify(config, null, 2));
   const nodeArgs = a.profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}/profile`] : [];

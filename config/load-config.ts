@@ -55,19 +55,41 @@ export function parseConfig(raw: unknown, source = '<config>'): Config {
     return ids;
   };
   seen(cfg.tenants, 'tenants');
-  const smscIds = seen(cfg.smscs, 'smscs');
-  const prefixes = new Set<string>();
-  cfg.routes.forEach((r, i) => {
-    if (!smscIds.has(r.smsc)) problems.push(`${source}: routes[${i}].smsc: no SMSC with id "${r.smsc}" is configured`);
-    if (prefixes.has(r.prefix)) problems.push(`${source}: routes[${i}].prefix: duplicate prefix "${r.prefix}"`);
-    prefixes.add(r.prefix);
-  });
+  seen(cfg.smscs, 'smscs');
+  problems.push(...checkRouting(cfg, source));
   if (cfg.messages.defaultValiditySec > cfg.messages.maxValiditySec)
     problems.push(`${source}: messages.defaultValiditySec: must be <= messages.maxValiditySec`);
   if (cfg.redis.url !== undefined && /\/\/[^/@]*:[^/@]+@/.test(cfg.redis.url))
     problems.push(`${source}: redis.url: must not contain a password; set REDIS_URL in the environment instead`);
   if (problems.length > 0) throw new SwitchyardError('CONFIG_INVALID', problems.join('\n'));
   return deepFreeze(cfg);
+}
+
+/** Cross checks of the routing section: plans, SMSCs and tenants point at each other. */
+export function checkRouting(cfg: Pick<SwitchyardConfig, 'routing' | 'smscs' | 'tenants'>, source: string): string[] {
+  const problems: string[] = [];
+  const smscIds = new Set(cfg.smscs.map((s) => s.id));
+  const planIds = new Set<string>();
+  cfg.routing.plans.forEach((p, pi) => {
+    if (planIds.has(p.id)) problems.push(`${source}: routing.plans[${pi}].id: duplicate plan "${p.id}"`);
+    planIds.add(p.id);
+    const networks = new Set<string>();
+    p.routes.forEach((r, ri) => {
+      if (networks.has(r.network)) problems.push(`${source}: routing.plans[${pi}].routes[${ri}].network: "${r.network}" appears twice in plan "${p.id}"`);
+      networks.add(r.network);
+      r.candidates.forEach((c, ci) => {
+        if (!smscIds.has(c.smsc)) problems.push(`${source}: routing.plans[${pi}].routes[${ri}].candidates[${ci}].smsc: no SMSC with id "${c.smsc}" is configured`);
+      });
+    });
+  });
+  cfg.tenants.forEach((t, i) => {
+    if (t.routePlan !== undefined && !planIds.has(t.routePlan)) problems.push(`${source}: tenants[${i}].routePlan: no plan "${t.routePlan}" in routing.plans`);
+    if (t.forceSmsc !== undefined && !smscIds.has(t.forceSmsc)) problems.push(`${source}: tenants[${i}].forceSmsc: no SMSC with id "${t.forceSmsc}" is configured`);
+    t.blockedSmscs.forEach((s, k) => {
+      if (!smscIds.has(s)) problems.push(`${source}: tenants[${i}].blockedSmscs[${k}]: no SMSC with id "${s}" is configured`);
+    });
+  });
+  return problems;
 }
 
 /** Reads, parses and validates a JSON config file. */

@@ -39,7 +39,15 @@ export const DEFAULTS = {
     tps: 10_000, // accepted submits per second per tenant
     window: 2_000, // unacknowledged submits per WebSocket connection
   },
+  routing: {
+    downAfterMs: 3_000, // an SMSC without a bound session this long takes no new traffic (flaps and starts wait in its queue)
+    failoverAfterSec: 60, // queued messages leave an SMSC whose binds have been down this long
+    qualityWindowSec: 300, // delivery rate is measured over this window
+    qualityMinReceipts: 100, // fewer receipts than this in the window: the rate is not judged
+    circuit: { errors: 20, windowSec: 60, openSec: 60 }, // permanent submit errors within windowSec open the circuit for openSec
+  },
   smsc: {
+    maxQueueLag: 1_000_000, // queued entries beyond which the router sends no new traffic to this SMSC
     binds: 2, // SMPP transceiver sessions
     window: 100, // unanswered submit_sm per bind
     tps: 5_000, // submit_sm per second, shared by the binds (the operator's cap)
@@ -74,11 +82,19 @@ const id = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'must be 1-32 chars of a-z, 0-9, "_" or "-", starting with a letter or digit');
 
+const networkId = z.string().regex(/^[0-9]{3}(-[0-9]{2,3})?$/, 'must be "MCC-MNC" (e.g. "242-01") or "MCC" (e.g. "242")');
+
 export const tenantSchema = z.strictObject({
   id,
   apiKey: secretRef,
   tps: z.number().int().positive().default(DEFAULTS.tenant.tps),
   window: z.number().int().positive().default(DEFAULTS.tenant.window),
+  /** Route plan id; default: the first plan of routing.plans. */
+  routePlan: id.optional(),
+  /** Every message of this tenant goes to this SMSC (if eligible). */
+  forceSmsc: id.optional(),
+  blockedNetworks: z.array(networkId).default([]),
+  blockedSmscs: z.array(id).default([]),
 });
 
 export const smscSchema = z.strictObject({
@@ -91,6 +107,7 @@ export const smscSchema = z.strictObject({
   binds: z.number().int().min(1).max(64).default(DEFAULTS.smsc.binds),
   window: z.number().int().min(1).max(10_000).default(DEFAULTS.smsc.window),
   tps: z.number().int().positive().default(DEFAULTS.smsc.tps),
+  maxQueueLag: z.number().int().positive().default(DEFAULTS.smsc.maxQueueLag),
   partitions: z.number().int().min(1).max(64).default(DEFAULTS.smsc.partitions),
   responseTimeoutMs: z.number().int().positive().default(DEFAULTS.smsc.responseTimeoutMs),
   enquireLinkSec: z.number().int().positive().default(DEFAULTS.smsc.enquireLinkSec),
@@ -102,10 +119,42 @@ export const smscSchema = z.strictObject({
     .default(DEFAULTS.smsc.receiptIdMatch),
 });
 
-export const routeSchema = z.strictObject({
-  /** E.164 digits without '+'; '' is the default route. Longest prefix wins. */
-  prefix: z.string().regex(/^[0-9]{0,15}$/, 'must be 0-15 digits (E.164 without "+")'),
+const candidateSchema = z.strictObject({
   smsc: id,
+  /** Price per segment in the plan's currency. */
+  price: z.number().nonnegative(),
+});
+
+const planRouteSchema = z.strictObject({
+  network: z.string().regex(/^(\*|[0-9]{3}(-[0-9]{2,3})?)$/, 'must be "MCC-MNC" (e.g. "242-01"), "MCC" (e.g. "242") or "*" (every other network)'),
+  candidates: z.array(candidateSchema).min(1, 'a route needs at least one candidate SMSC'),
+});
+
+export const routePlanSchema = z.strictObject({
+  id,
+  currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "EUR"').default('EUR'),
+  /** Skip candidates whose delivery rate is below this (0..1); 0 = off. */
+  qualityFloor: z.number().min(0).max(1).default(0),
+  routes: z.array(planRouteSchema).min(1, 'a plan needs at least one route'),
+});
+
+export const routingSchema = z.strictObject({
+  /** CSV numbering plan (prefix,country,mcc,mnc,operator); default: the plan shipped in config/. */
+  numberingPlan: z.string().min(1).optional(),
+  /** Operators' own range files (same CSV format), loaded on top of the plan in order. */
+  rangeFiles: z.array(z.string().min(1)).default([]),
+  downAfterMs: z.number().int().min(0).default(DEFAULTS.routing.downAfterMs),
+  failoverAfterSec: z.number().int().positive().default(DEFAULTS.routing.failoverAfterSec),
+  qualityWindowSec: z.number().int().positive().default(DEFAULTS.routing.qualityWindowSec),
+  qualityMinReceipts: z.number().int().positive().default(DEFAULTS.routing.qualityMinReceipts),
+  circuit: z
+    .strictObject({
+      errors: z.number().int().positive().default(DEFAULTS.routing.circuit.errors),
+      windowSec: z.number().int().positive().default(DEFAULTS.routing.circuit.windowSec),
+      openSec: z.number().int().positive().default(DEFAULTS.routing.circuit.openSec),
+    })
+    .default({ ...DEFAULTS.routing.circuit }),
+  plans: z.array(routePlanSchema).min(1, 'at least one route plan is needed'),
 });
 
 export const configSchema = z.strictObject({
@@ -148,13 +197,14 @@ export const configSchema = z.strictObject({
     .default({ ...DEFAULTS.messages }),
   tenants: z.array(tenantSchema).min(1, 'at least one tenant is needed'),
   smscs: z.array(smscSchema).min(1, 'at least one SMSC is needed'),
-  routes: z.array(routeSchema).min(1, 'at least one route is needed'),
+  routing: routingSchema,
 });
 
 export type SwitchyardConfig = z.infer<typeof configSchema>;
 export type TenantConfig = z.infer<typeof tenantSchema>;
 export type SmscConfig = z.infer<typeof smscSchema>;
-export type RouteConfig = z.infer<typeof routeSchema>;
+export type RoutingConfig = z.infer<typeof routingSchema>;
+export type RoutePlanConfig = z.infer<typeof routePlanSchema>;
 export type SecretRef = z.infer<typeof secretRef>;
 
 /** Keys that were renamed: the error names the replacement. */
@@ -163,4 +213,5 @@ export const RENAMED_KEYS: Readonly<Record<string, string>> = {
   windowSize: 'window',
   bindCount: 'binds',
   apiKeys: 'tenants[].apiKey',
+  routes: 'routing.plans (route plans by MCC/MNC with prices; see README "Routing")',
 };

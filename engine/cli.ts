@@ -6,9 +6,20 @@
  *   switchyard start --config FILE [--port N]                  an engine node (REDIS_URL or a private Redis)
  *   switchyard simulate-smsc [--port N] [--tps N] [--window N] an SMSC simulator (password: SWITCHYARD_SIM_PASSWORD)
  *   switchyard status [--url URL]                              actor and bind state of a running engine
+ *   switchyard route explain NUMBER [--tenant T] [--config FILE | --url URL]
+ *                                                              why a number goes where it goes
+ *   switchyard mnp load FILE.csv --config FILE                 replace the ported-numbers table in Redis
  */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import { loadConfig } from '../config/index.js';
+import { networkName, RouteHealth, type RouteExplanation } from '../router/index.js';
+import { normalizeNumber } from './ingress/normalize-number.js';
+import { Keys } from './queue/keys.js';
+import { buildRouting } from './routing/load-routing.js';
+import { parseMnpCsv, storeMnp } from './routing/mnp.js';
 import { startEngine } from './engine.js';
 import { SwitchyardError } from './errors.js';
 import { startHarness } from './loadgen/harness.js';
@@ -21,6 +32,8 @@ const USAGE = `usage:
   switchyard start --config FILE [--port N]
   switchyard simulate-smsc [--port N] [--system-id ID] [--tps N] [--window N] [--receipt-delay-ms N]
   switchyard status [--url http://127.0.0.1:8080]
+  switchyard route explain +4791234567 [--tenant ID] [--config FILE | --url http://127.0.0.1:8080]
+  switchyard mnp load PORTED.csv --config FILE     (CSV: number,mcc,mnc)
 Environment: REDIS_URL (else a private redis-server is started under ./data/redis),
   API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
 
@@ -54,6 +67,7 @@ async function demo(args: string[]): Promise<void> {
     redisUrl: process.env.REDIS_URL || undefined,
     redisDir: 'data/demo-redis',
     sim: { receiptDelayMs: { min: 50, max: 1500 }, outcomes: { delivered: 90, undelivered: 6, expired: 3, rejected: 1 } },
+    backupRoutes: true,
     log,
   });
   console.log(`engine on ws://127.0.0.1:${h.engine.port}/v1/ws · SMSCs ${h.sims.map((s, i) => `sim-${String.fromCharCode(97 + i)}@127.0.0.1:${s.port}`).join(', ')}\n`);
@@ -91,7 +105,7 @@ async function start(args: string[]): Promise<void> {
     redisUrl = redis.url;
     log('info', `started private redis-server at ${redisUrl} (data in data/redis, AOF on)`);
   }
-  const engine = await startEngine(config, { redisUrl, port: values.port === undefined ? undefined : Number(values.port), log });
+  const engine = await startEngine(config, { redisUrl, port: values.port === undefined ? undefined : Number(values.port), log, configFile: values.config });
   onSignal(async () => {
     await engine.stop();
     await redis?.stop();
@@ -145,8 +159,57 @@ async function status(args: string[]): Promise<void> {
   }
 }
 
+/** Prints an explanation: the network, every candidate with price and eligibility, the choice. */
+function printExplanation(x: RouteExplanation, offline: boolean): void {
+  console.log(`+${x.e164} → network ${networkName(x.network)} (from the ${x.networkSource})`);
+  console.log(`tenant ${x.tenant}, plan ${x.plan ?? '-'}${x.matchedRoute ? `, route "${x.matchedRoute}"` : ''}${offline ? '  [offline: SMSC health unknown, every SMSC taken as up]' : ''}`);
+  for (const c of x.candidates) console.log(`  ${c.eligible ? '✓' : '✗'} ${c.smsc.padEnd(12)} ${String(c.price).padStart(8)} ${x.currency ?? ''}${c.reasons.length > 0 ? '  ' + c.reasons.join('; ') : ''}`);
+  console.log(x.decision.ok ? `→ ${x.decision.smsc} at ${x.decision.price} ${x.decision.currency} per part` : `→ NO_ROUTE: ${x.decision.reason}`);
+}
+
+async function route(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { tenant: { type: 'string' }, config: { type: 'string' }, url: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const [sub, number] = positionals;
+  if (sub !== 'explain' || number === undefined) throw new SwitchyardError('BAD_REQUEST', 'usage: switchyard route explain NUMBER [--tenant ID] [--config FILE | --url URL]');
+  let x: RouteExplanation;
+  if (values.url !== undefined) {
+    const q = new URLSearchParams({ to: number, ...(values.tenant === undefined ? {} : { tenant: values.tenant }) });
+    const res = await fetch(`${values.url}/v1/routes/explain?${q}`, { headers: { authorization: `Bearer ${process.env.SWITCHYARD_ADMIN_KEY ?? ''}` } });
+    const body = (await res.json()) as RouteExplanation & { error?: string };
+    if (!res.ok) throw new SwitchyardError('BAD_REQUEST', `HTTP ${res.status}: ${body.error ?? JSON.stringify(body)}`);
+    x = body;
+  } else {
+    if (values.config === undefined) throw new SwitchyardError('CONFIG_INVALID', 'give --config FILE (offline) or --url URL (a running engine)');
+    const config = loadConfig(values.config);
+    const n = normalizeNumber(number);
+    if (!n.ok) throw new SwitchyardError('INVALID_NUMBER', n.error);
+    const health = new RouteHealth(config.smscs.map((s) => s.id));
+    const { router } = buildRouting(config, dirname(resolve(values.config)), health, () => undefined);
+    x = router.explain({ e164: n.e164, tenant: values.tenant ?? config.tenants[0]?.id ?? '', country: n.country });
+  }
+  if (values.json) console.log(JSON.stringify(x, null, 2));
+  else printExplanation(x, values.url === undefined);
+}
+
+async function mnp(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' } } });
+  const [sub, file] = positionals;
+  if (sub !== 'load' || file === undefined || values.config === undefined) throw new SwitchyardError('BAD_REQUEST', 'usage: switchyard mnp load PORTED.csv --config FILE');
+  const config = loadConfig(values.config);
+  const redisUrl = process.env.REDIS_URL ?? config.redis.url;
+  if (redisUrl === undefined || redisUrl === '') throw new SwitchyardError('CONFIG_INVALID', 'set REDIS_URL to the Redis the engines use');
+  const rows = parseMnpCsv(readFileSync(file, 'utf8'), file);
+  const redis = new Redis(redisUrl);
+  try {
+    const n = await storeMnp(redis, new Keys(config.redis.keyPrefix), rows);
+    console.log(`loaded ${n} ported numbers into ${config.redis.keyPrefix}mnp; running engines pick them up within seconds`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 const [cmd, ...rest] = process.argv.slice(2);
-const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status };
+const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp };
 const fn = cmd === undefined ? undefined : commands[cmd];
 if (fn === undefined) {
   console.error(USAGE);

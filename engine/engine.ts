@@ -7,7 +7,6 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import type uWS from 'uWebSockets.js';
-import { StaticPrefixRouter } from '../router/index.js';
 import { resolveSecret, type Config } from '../config/index.js';
 import type { ActorSmscConfig, ActorStats } from './actors/messages.js';
 import { Supervisor } from './actors/supervisor.js';
@@ -18,6 +17,7 @@ import { IngressServer } from './ingress/ingress-server.js';
 import { StatusDispatcher } from './push/status-dispatcher.js';
 import { RedisStore } from './queue/redis-store.js';
 import { onRedisError } from './redis/on-redis-error.js';
+import { RoutingService } from './routing/routing-service.js';
 
 export interface EngineOptions {
   readonly redisUrl: string;
@@ -26,6 +26,8 @@ export interface EngineOptions {
   /** Overrides config.server.port (tests use 0). */
   readonly port?: number;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  /** The file the config came from: routing reloads re-read it (admin call or file change). */
+  readonly configFile?: string;
 }
 
 export interface Engine {
@@ -34,6 +36,7 @@ export interface Engine {
   readonly supervisor: Supervisor;
   readonly ingress: IngressServer;
   readonly store: RedisStore;
+  readonly routing: RoutingService;
   actorStats(): ActorStats[];
   stop(): Promise<void>;
 }
@@ -59,7 +62,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   onRedisError(blocking, 'dispatch', (m) => log('warn', m));
   await redis.ping();
   const store = new RedisStore(queueRedis, config.redis.keyPrefix, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec });
-  const router = new StaticPrefixRouter(config.routes);
+  const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log });
   const batcher = new EnqueueBatcher(store);
   const dispatcher = new StatusDispatcher(redis, blocking, store.keys);
   for (const s of config.smscs) await store.ensureGroups(s.id, s.partitions);
@@ -77,6 +80,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     restartBackoffMs: config.engine.restartBackoffMs,
   });
   supervisor.on('log', (level: 'info' | 'warn' | 'error', smsc: string, msg: string) => log(level, `[${smsc}] ${msg}`));
+  supervisor.on('stats', (s: ActorStats) => routing.onBindChange(s, supervisor.actorState(s.smsc)?.running ?? false));
   supervisor.on('crash', (smsc: string, err: Error, delay: number) => log('error', `[${smsc}] actor crashed (${err.message}); restarting in ${delay} ms`));
 
   const isAdmin = (req: uWS.HttpRequest): boolean => {
@@ -97,7 +101,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     maxValiditySec: config.messages.maxValiditySec,
     tenants,
     accept: {
-      router,
+      router: () => routing.router,
       partitions: new Map(config.smscs.map((s) => [s.id, s.partitions])),
       maxParts: config.messages.maxParts,
       defaultValiditySec: config.messages.defaultValiditySec,
@@ -131,7 +135,26 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
             eventLoopDelayMaxMs: loopDelay.max / 1e6,
           },
           actors: supervisor.stats(),
+          routing: { prefixes: routing.planSize, mnpNumbers: routing.mnpSize, reloads: routing.reloads, reloadFailures: routing.reloadFailures, failoverMoved: routing.failoverMoved, smscs: routing.health.snapshot() },
         });
+      });
+      // Why a number goes where it goes: network, every candidate with its price and eligibility, the choice.
+      app.get('/v1/routes/explain', (res, req) => {
+        if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });
+        const q = new URLSearchParams(req.getQuery() ?? '');
+        const to = q.get('to') ?? '';
+        const tenant = q.get('tenant') ?? config.tenants[0]?.id ?? '';
+        if (to === '') return json(res, '400 Bad Request', { op: 'error', code: 'BAD_REQUEST', error: 'give the number as ?to=+4791234567 (and &tenant=ID)' });
+        const x = routing.explain(to, tenant);
+        json(res, 'error' in x ? '400 Bad Request' : '200 OK', 'error' in x ? { op: 'error', code: 'INVALID_NUMBER', error: x.error } : x);
+      });
+      app.post('/v1/admin/routing/reload', (res, req) => {
+        if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });
+        try {
+          json(res, '200 OK', { ok: true, ...routing.reload() });
+        } catch (err) {
+          json(res, '400 Bad Request', { op: 'error', code: 'CONFIG_INVALID', error: (err as Error).message });
+        }
       });
       app.get('/v1/messages/:id', (res, req) => {
         const auth = req.getHeader('authorization');
@@ -146,7 +169,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
             if (aborted) return;
             // Another tenant's message is reported as not found, not as forbidden.
             if (h.t !== tenant.id) return json(res, '404 Not Found', { op: 'error', code: 'NOT_FOUND', error: `no message ${id}` });
-            json(res, '200 OK', { id, ref: h.r, to: '+' + h.to, from: h.fr, status: h.s, parts: Number(h.n), smsc: h.sm, acceptedAt: Number(h.ac), error: h.we ? { code: h.we, text: h.wt } : undefined });
+            const [country, mcc, mnc, price, currency] = (h.rt ?? '').split('|');
+            const route = h.rt ? { country, mcc, mnc, pricePerPart: Number(price), currency } : undefined;
+            json(res, '200 OK', { id, ref: h.r, to: '+' + h.to, from: h.fr, status: h.s, parts: Number(h.n), smsc: h.sm, route, acceptedAt: Number(h.ac), error: h.we ? { code: h.we, text: h.wt } : undefined });
           },
           (err: Error) => !aborted && json(res, '503 Service Unavailable', { op: 'error', code: 'UNAVAILABLE', error: err.message }),
         );
@@ -158,6 +183,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   loopDelay.enable();
   dispatcher.start();
   supervisor.start(smscs);
+  await routing.start(() => supervisor.stats(), (smsc) => supervisor.actorState(smsc)?.running ?? false);
   // Messages past validity + grace end as expired (never sent) or unknown (no receipt).
   let sweeping = false;
   const sweepTimer = setInterval(() => {
@@ -182,8 +208,10 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     supervisor,
     ingress,
     store,
+    routing,
     actorStats: () => supervisor.stats(),
     async stop() {
+      routing.stop();
       clearInterval(sweepTimer);
       loopDelay.disable();
       ingress.close();

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'UNAUTHORIZED'
   | 'UNAVAILABLE'
   | 'NOT_FOUND'
+  | 'BAD_REQUEST'
   // configuration
   | 'CONFIG_INVALID'
   // SMPP

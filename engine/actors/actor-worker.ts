@@ -36,6 +36,8 @@ export default async function runActor(task: ActorTask): Promise<string> {
       throw new Error(`actor ${task.smsc.id}: crash requested`);
     });
   });
+  // A bind going up or down is reported at once (routing and failover act on it), the rest twice a second.
+  actor.events.on('bind', () => post({ type: 'stats', stats: actor.stats(threadId) }));
   await actor.start();
   post({ type: 'started', smsc: task.smsc.id, threadId });
   const statsTimer = setInterval(() => post({ type: 'stats', stats: actor.stats(threadId) }), 500);

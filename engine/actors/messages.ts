@@ -57,6 +57,8 @@ export interface ActorStats {
   readonly retried: number; // resends after throttle, timeout or lost bind
   readonly receipts: number; // receipts persisted
   readonly receiptsEarly: number; // receipts that came before their submit_sm_resp
+  readonly receiptsDelivered: number; // receipts saying delivered (router's delivery rate)
+  readonly receiptsFailed: number; // receipts saying undelivered, expired, rejected or unknown
   readonly receiptsUnmatched: number; // receipts for unknown or expired messages
   readonly reconnects: number;
   readonly badPdus: number;

@@ -102,7 +102,7 @@ export class OperatorActor {
   /** submit_sm → submit_sm_resp, for every answered submit. */
   readonly submitLatency = new LatencyHistogram();
   private s = {
-    submitted: 0, rejected: 0, expired: 0, throttled: 0, retried: 0, receipts: 0, receiptsEarly: 0,
+    submitted: 0, rejected: 0, expired: 0, throttled: 0, retried: 0, receipts: 0, receiptsEarly: 0, receiptsDelivered: 0, receiptsFailed: 0,
     receiptsUnmatched: 0, reconnects: 0, badPdus: 0, tokenWaits: 0,
   };
 
@@ -512,10 +512,12 @@ export class OperatorActor {
           this.flushing--;
           for (let i = 0; i < batch.length; i++) {
             const r = results[i];
-            if (r === 1) this.s.receipts++;
-            else if (r === 4) this.s.receiptsUnmatched++;
-            else if (r === 2) this.s.receipts++;
             const b = batch[i] as (typeof batch)[number];
+            if (r === 1 || r === 2) {
+              this.s.receipts++;
+              if (b.item.state === 'D') this.s.receiptsDelivered++;
+              else if (b.item.state !== 'u') this.s.receiptsFailed++;
+            } else if (r === 4) this.s.receiptsUnmatched++;
             b.session.replyDeliverSm(b.sequence, 0);
           }
         },

@@ -5,14 +5,15 @@
  */
 import type { Router } from '../../router/index.js';
 import { SwitchyardError } from '../errors.js';
-import type { NewMessage } from '../queue/redis-store.js';
+import { routeRecord, type NewMessage } from '../queue/redis-store.js';
 import { encodeMessage } from '../text/index.js';
 import { newMessageId } from './message-id.js';
 import { normalizeNumber } from './normalize-number.js';
 import type { Refusal, SubmitFields } from './parse-submit.js';
 
 export interface AcceptContext {
-  readonly router: Router;
+  /** The current router: hot reload swaps it, so it is read per message. */
+  readonly router: () => Router;
   readonly partitions: ReadonlyMap<string, number>;
   readonly maxParts: number;
   readonly defaultValiditySec: number;
@@ -33,7 +34,7 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
     if (err instanceof SwitchyardError) return { code: err.code, error: err.message };
     throw err;
   }
-  const route = ctx.router.route({ e164: num.e164, tenant });
+  const route = ctx.router().route({ e164: num.e164, tenant, country: num.country });
   if (!route.ok) return { code: 'NO_ROUTE', error: route.reason };
   const partitions = ctx.partitions.get(route.smsc) ?? 1;
   const validitySec = s.validitySec ?? ctx.defaultValiditySec;
@@ -55,5 +56,6 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
     ttlSec: validitySec + ctx.receiptGraceSec + 3600,
     finalBy: now + (validitySec + ctx.receiptGraceSec) * 1000,
     pushStatus: s.dlr,
+    route: routeRecord(route),
   };
 }

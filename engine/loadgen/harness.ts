@@ -5,7 +5,9 @@
  * the same wiring.
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseConfig, type Config } from '../../config/index.js';
 import { startEngine, type Engine } from '../engine.js';
 import { startPrivateRedis, type PrivateRedis } from '../redis/private-redis.js';
@@ -28,6 +30,10 @@ export interface HarnessOptions {
   /** Per-SMSC simulator overrides, by index. */
   readonly simBySmsc?: ReadonlyArray<Partial<SmscSimulatorOptions>>;
   readonly configOverrides?: (raw: Record<string, unknown>) => void;
+  /** Route plans with a backup SMSC per network (failover); default one SMSC per network. */
+  readonly backupRoutes?: boolean;
+  /** Write the config to a file and start the engine from it (routing reloads re-read it). */
+  readonly configFile?: boolean;
   /** Extra environment for the engine (secrets named by configOverrides). */
   readonly env?: Readonly<Record<string, string>>;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
@@ -41,6 +47,8 @@ export interface Harness {
   readonly apiKey: string;
   readonly tenant: string;
   readonly config: Config;
+  /** Where the config was written (configFile: true). */
+  readonly configFile: string | undefined;
   readonly env: NodeJS.ProcessEnv;
   readonly wsUrl: string;
   /** Restarts the engine process-internally (same config, same Redis). */
@@ -49,6 +57,30 @@ export interface Harness {
 }
 
 export const SIM_SYSTEM_ID = 'switchyard';
+
+/**
+ * The route plan of the demo, tests and benchmarks: countries spread over the
+ * SMSCs by MCC (242 Norway, 262 Germany, 208 France), "*" for the rest; with
+ * `backup`, each network also gets a dearer second SMSC to fail over to.
+ */
+export function demoRoutePlan(n: number, smsc: (i: number) => string, backup = false): { id: string; currency: string; routes: Array<{ network: string; candidates: Array<{ smsc: string; price: number }> }> } {
+  const withBackup = (i: number, price: number) => {
+    const a = Math.min(i, n - 1);
+    const b = (a + 1) % n;
+    return [{ smsc: smsc(a), price }, ...(backup && b !== a ? [{ smsc: smsc(b), price: +(price * 1.25).toFixed(4) }] : [])];
+  };
+  return {
+    id: 'standard',
+    currency: 'EUR',
+    routes: [
+      { network: '242', candidates: withBackup(0, 0.032) },
+      { network: '262', candidates: withBackup(1, 0.045) },
+      // France to the fourth SMSC when there are four (the third then carries no traffic), else the third.
+      { network: '208', candidates: withBackup(n > 3 ? 3 : 2, 0.038) },
+      { network: '*', candidates: withBackup(0, 0.06) },
+    ],
+  };
+}
 
 /** The SMSC config that matches how a simulator writes its ids (as an operator would configure it). */
 function receiptIdMatchOf(sim: Partial<SmscSimulatorOptions>): ReceiptIdMatch {
@@ -95,19 +127,17 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       responseTimeoutMs: 5000,
       receiptIdMatch: receiptIdMatchOf({ ...o.sim, ...o.simBySmsc?.[i] }),
     })),
-    // Country codes spread over the SMSCs: 47 (NO), 49 (DE), 33 (FR), default to the first.
-    routes: [
-      { prefix: '', smsc: 'sim-a' },
-      { prefix: '47', smsc: 'sim-a' },
-      { prefix: '49', smsc: n > 1 ? 'sim-b' : 'sim-a' },
-      { prefix: '33', smsc: n > 2 ? 'sim-c' : n > 1 ? 'sim-b' : 'sim-a' },
-      ...(n > 3 ? [{ prefix: '336', smsc: 'sim-d' }] : []),
-    ],
+    routing: { plans: [demoRoutePlan(n, (i) => `sim-${String.fromCharCode(97 + i)}`, o.backupRoutes)] },
   };
   o.configOverrides?.(raw);
   const config = parseConfig(raw, 'harness');
   const url = redisUrl;
-  const start = () => startEngine(config, { redisUrl: url, env, log: o.log ?? (() => undefined) });
+  let configFile: string | undefined;
+  if (o.configFile === true) {
+    configFile = join(mkdtempSync(join(tmpdir(), 'sy-harness-')), 'config.json');
+    writeFileSync(configFile, JSON.stringify(raw, null, 2));
+  }
+  const start = () => startEngine(config, { redisUrl: url, env, log: o.log ?? (() => undefined), ...(configFile === undefined ? {} : { configFile }) });
   let engine = await start();
   const h = {
     get engine() {
@@ -119,6 +149,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     apiKey,
     tenant: 'acme',
     config,
+    configFile,
     env,
     get wsUrl() {
       return `ws://127.0.0.1:${engine.port}/v1/ws`;

@@ -5,7 +5,8 @@
  *   t  tenant
  *   f  the status frame JSON, exactly as pushed to the client:
  *      {"op":"status","id","ref","status","at","error":{"code","text"}}
- *   x  what analytics needs beyond the frame, positional: smsc|to|parts|acceptedAt
+ *   x  what analytics needs beyond the frame, positional:
+ *      smsc|to|parts|acceptedAt|country|mcc|mnc|price|currency
  *   p  '0' when the client asked for no status pushes (absent otherwise)
  */
 export interface StatusEvent {
@@ -16,6 +17,12 @@ export interface StatusEvent {
   readonly to: string;
   readonly parts: number;
   readonly acceptedAt: number;
+  readonly country: string;
+  readonly mcc: string;
+  readonly mnc: string;
+  /** Price per segment in `currency`, as routed. */
+  readonly price: number;
+  readonly currency: string;
 }
 
 /** Reads an entry's field list; undefined when it lacks the tenant or the frame. */
@@ -33,6 +40,6 @@ export function parseStatusEvent(fields: ReadonlyArray<string>): StatusEvent | u
     else if (k === 'p') push = v !== '0';
   }
   if (tenant === undefined || frame === undefined) return undefined;
-  const [smsc = '', to = '', parts = '0', acceptedAt = '0'] = x.split('|');
-  return { tenant, frame, push, smsc, to, parts: Number(parts), acceptedAt: Number(acceptedAt) };
+  const [smsc = '', to = '', parts = '0', acceptedAt = '0', country = '', mcc = '', mnc = '', price = '0', currency = ''] = x.split('|');
+  return { tenant, frame, push, smsc, to, parts: Number(parts), acceptedAt: Number(acceptedAt), country, mcc, mnc, price: Number(price), currency };
 }

@@ -7,10 +7,11 @@
  *   {P}d:{smsc}:{mid}    SMSC message id -> "id|part" for receipt matching
  *   {P}de:{smsc}:{mid}   a receipt that arrived before its submit_sm_resp
  *   {P}dex:{smsc}        set while such early receipts may exist (same TTL)
- *   {P}ev                events stream: every status change, with the tenant (t),
- *                        the event (e) and the status frame (f) pushed to clients
+ *   {P}ev                events stream: every status change (engine/queue/events.ts)
  *   {P}stc:{tenant}      last status entry id pushed to the tenant
  *   {P}exp               sorted set: message id by (validity end + receipt grace)
+ *   {P}mnp               hash: ported number (E.164 digits) -> "MCC-MNC"
+ *   {P}mnp:ver           bumped on every MNP load; engines reload their copy when it changes
  *
  * The Lua scripts in lua-scripts.ts build the m:, d:, de:, ev and exp names
  * from the same prefix; keep both in step.
@@ -33,6 +34,12 @@ export class Keys {
   }
   expiry(): string {
     return `${this.prefix}exp`;
+  }
+  mnp(): string {
+    return `${this.prefix}mnp`;
+  }
+  mnpVersion(): string {
+    return `${this.prefix}mnp:ver`;
   }
   statusCursor(tenant: string): string {
     return `${this.prefix}stc:{${tenant}}`;

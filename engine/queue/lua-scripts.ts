@@ -13,7 +13,8 @@
  * message's state), so each item reads the message hash once (HMGET), writes it
  * once (HSET) and appends one entry to the events stream `ev` (engine/queue/events.ts):
  *   t = tenant, f = the status frame JSON (the dispatcher forwards it as is),
- *   x = what analytics needs beyond the frame, positional "smsc|to|parts|acceptedAt",
+ *   x = what analytics needs beyond the frame, positional
+ *       "smsc|to|parts|acceptedAt|country|mcc|mnc|price|currency",
  *   p = '0' when the client asked for no status pushes.
  * Nothing is written twice: the frame is the event.
  *
@@ -22,7 +23,7 @@
  * have to be split by slot (DESIGN.md §10), which is future work.
  */
 
-// Fields read by every state change, in this order: f[1]..f[12], then the part's state.
+// Fields read by every state change, in this order: f[1]..f[12], the part's state f[13], ns f[14], rt f[15].
 const COMMON = `
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -42,14 +43,14 @@ end
 local function nz(v) if v == false or v == nil or v == '' then return nil end return v end
 
 local function hm(mkey, part)
-  return redis.call('HMGET', mkey, 't', 'r', 'to', 'n', 'sm', 'ac', 'd', 's', 'w', 'we', 'wt', 'nf', 'p' .. part, 'ns')
+  return redis.call('HMGET', mkey, 't', 'r', 'to', 'n', 'sm', 'ac', 'd', 's', 'w', 'we', 'wt', 'nf', 'p' .. part, 'ns', 'rt')
 end
 
 -- f: the HMGET above. One XADD per status change.
 local function emit(id, f, status, err, etxt)
   local fr = { op = 'status', id = id, ref = nz(f[2]), status = status, at = now }
   if nz(err) or nz(etxt) then fr.error = { code = nz(err), text = nz(etxt) } end
-  local x = (f[5] or '') .. '|' .. f[3] .. '|' .. f[4] .. '|' .. f[6]
+  local x = (f[5] or '') .. '|' .. f[3] .. '|' .. f[4] .. '|' .. f[6] .. '|' .. (f[15] or '||||')
   if f[7] ~= '0' then
     redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[1], 'f', cjson.encode(fr), 'x', x)
   else
@@ -222,9 +223,9 @@ return #ids
 
 /**
  * Enqueue at ingress: one call per tick for every message accepted in it.
- * ARGV: prefix, then per message 15 fields and its parts:
+ * ARGV: prefix, then per message 16 fields and its parts:
  *   id, tenant, ref, to, from, smsc, partition, dataCoding, esmClass, n,
- *   acceptedAt, validUntil, ttlSec, finalBy, push(0|1), part 1 .. part n bytes
+ *   acceptedAt, validUntil, ttlSec, finalBy, push(0|1), route record, part 1 .. part n bytes
  * Writes the message hash (TTL), its expiry-sweep entry and one stream entry
  * per part ("h" header, "b" short_message bytes), all atomically.
  */
@@ -236,12 +237,12 @@ local exp = {}
 while i <= #ARGV do
   local id, t, r, to, fr, sm, p, dcs, esm = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
   local n = tonumber(ARGV[i + 9])
-  local ac, v, ttl, fb, d = ARGV[i + 10], ARGV[i + 11], ARGV[i + 12], ARGV[i + 13], ARGV[i + 14]
+  local ac, v, ttl, fb, d, rt = ARGV[i + 10], ARGV[i + 11], ARGV[i + 12], ARGV[i + 13], ARGV[i + 14], ARGV[i + 15]
   local mkey = P .. 'm:' .. id
   if n == 1 then
-    redis.call('HSET', mkey, 't', t, 'r', r, 'to', to, 'fr', fr, 'n', 1, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'p1', 'q')
+    redis.call('HSET', mkey, 't', t, 'r', r, 'to', to, 'fr', fr, 'n', 1, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt, 'p1', 'q')
   else
-    local f = { 't', t, 'r', r, 'to', to, 'fr', fr, 'n', n, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d }
+    local f = { 't', t, 'r', r, 'to', to, 'fr', fr, 'n', n, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt }
     for k = 1, n do f[#f + 1] = 'p' .. k; f[#f + 1] = 'q' end
     redis.call('HSET', mkey, unpack(f))
   end
@@ -251,9 +252,9 @@ while i <= #ARGV do
   local q = P .. 'q:{' .. sm .. ':' .. p .. '}'
   local tail = '|' .. n .. '|' .. to .. '|' .. fr .. '|' .. string.format('%d', math.floor(tonumber(v) / 1000)) .. '|' .. dcs .. '|' .. esm
   for k = 1, n do
-    redis.call('XADD', q, '*', 'h', id .. '|' .. k .. tail, 'b', ARGV[i + 14 + k])
+    redis.call('XADD', q, '*', 'h', id .. '|' .. k .. tail, 'b', ARGV[i + 15 + k])
   end
-  i = i + 15 + n
+  i = i + 16 + n
   count = count + 1
 end
 -- The expiry index in one ZADD for the whole batch.
@@ -261,4 +262,46 @@ for k = 1, #exp, 5000 do
   redis.call('ZADD', P .. 'exp', unpack(exp, k, math.min(k + 4999, #exp)))
 end
 return count
+`;
+
+/**
+ * Failover: moves entries that no consumer has read yet (ids after the group's
+ * last-delivered id, so certainly never sent) from a down SMSC's partition to
+ * another SMSC's, keeping the message id, its parts and its status, and records
+ * the new SMSC and route on the message. An entry read meanwhile by the down
+ * SMSC's actor is left where it is: nothing is sent twice.
+ * ARGV: prefix, group, source queue key, then 5 per entry:
+ *   entryId, destination queue key, messageId, new smsc, new route record
+ * Returns the number of entries moved.
+ */
+export const MOVE_LUA = `
+local P, grp, src = ARGV[1], ARGV[2], ARGV[3]
+local last = '0-0'
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', src)) do
+  local name, ld
+  for k = 1, #g, 2 do
+    if g[k] == 'name' then name = g[k + 1] elseif g[k] == 'last-delivered-id' then ld = g[k + 1] end
+  end
+  if name == grp then last = ld end
+end
+local function after(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am > bm or (am == bm and as > bs)
+end
+local moved = 0
+for i = 4, #ARGV, 5 do
+  local eid, dst, id, sm, rt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  if after(eid, last) then
+    local e = redis.call('XRANGE', src, eid, eid)
+    if #e == 1 then
+      redis.call('XADD', dst, '*', unpack(e[1][2]))
+      redis.call('XDEL', src, eid)
+      redis.call('HSET', P .. 'm:' .. id, 'sm', sm, 'rt', rt)
+      moved = moved + 1
+    end
+  end
+end
+return moved
 `;

@@ -9,7 +9,7 @@
  */
 import type { Redis } from 'ioredis';
 import { GROUP, Keys } from './keys.js';
-import { ENQUEUE_LUA, FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA } from './lua-scripts.js';
+import { ENQUEUE_LUA, FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA, MOVE_LUA } from './lua-scripts.js';
 
 export interface QueuedPart {
   readonly shortMessage: Buffer;
@@ -31,6 +31,13 @@ export interface NewMessage {
   readonly ttlSec: number; // message hash TTL: validity + receipt grace (+ margin)
   readonly finalBy: number; // ms since epoch: no receipt by then means `unknown`
   readonly pushStatus: boolean;
+  /** The route's record for billing and analytics: country|mcc|mnc|price|currency (routeRecord). */
+  readonly route: string;
+}
+
+/** The `rt` field of a message: where the router sent it and at what price per segment. */
+export function routeRecord(r: { network: { country: string; mcc: string; mnc: string }; price: number; currency: string }): string {
+  return `${r.network.country}|${r.network.mcc}|${r.network.mnc}|${r.price}|${r.currency}`;
 }
 
 export interface QueueEntry {
@@ -84,6 +91,13 @@ export interface StoreLimits {
 type Fields = Buffer[];
 type StreamReply = Array<[Buffer, Array<[Buffer, Fields]>]> | null;
 
+/** Orders two stream ids ("ms-seq"). */
+export function compareStreamIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am !== bm ? am - bm : as - bs;
+}
+
 /** Parses one stream entry; returns undefined for a malformed entry (reported by the caller). */
 export function parseEntry(queueKey: string, entryId: string, fields: Fields): QueueEntry | undefined {
   let h: string | undefined;
@@ -127,6 +141,7 @@ export class RedisStore {
     redis.defineCommand('syReceipts', { numberOfKeys: 0, lua: RECEIPTS_LUA });
     redis.defineCommand('sySweep', { numberOfKeys: 0, lua: SWEEP_LUA });
     redis.defineCommand('syEnqueue', { numberOfKeys: 0, lua: ENQUEUE_LUA });
+    redis.defineCommand('syMove', { numberOfKeys: 0, lua: MOVE_LUA });
   }
 
   /** Creates the consumer group of every partition (from the start of the stream). */
@@ -149,7 +164,7 @@ export class RedisStore {
     for (const m of msgs) {
       args.push(
         m.id, m.tenant, m.ref, m.to, m.from, m.smsc, m.partition, m.dataCoding, m.esmClass, m.parts.length,
-        m.acceptedAt, m.validUntil, m.ttlSec, m.finalBy, m.pushStatus ? 1 : 0,
+        m.acceptedAt, m.validUntil, m.ttlSec, m.finalBy, m.pushStatus ? 1 : 0, m.route,
       );
       for (const p of m.parts) args.push(p.shortMessage);
     }
@@ -182,6 +197,32 @@ export class RedisStore {
       }
     }
     return { entries, malformed };
+  }
+
+  /** Up to `count` entries of a partition that no consumer has read yet (failover candidates). */
+  async unread(queueKey: string, count: number, after?: string): Promise<QueueEntry[]> {
+    const groups = (await this.redis.call('XINFO', 'GROUPS', queueKey).catch(() => [])) as Array<Array<string>>;
+    let last = '0-0';
+    for (const g of groups) {
+      const name = g[g.indexOf('name') + 1];
+      if (name === GROUP) last = g[g.indexOf('last-delivered-id') + 1] as string;
+    }
+    const from = after !== undefined && compareStreamIds(after, last) > 0 ? after : last;
+    const reply = (await this.redis.callBuffer('XRANGE', queueKey, '(' + from, '+', 'COUNT', count)) as Array<[Buffer, Fields]>;
+    const out: QueueEntry[] = [];
+    for (const [idBuf, fields] of reply) {
+      const e = parseEntry(queueKey, idBuf.toString('latin1'), fields);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  /** Moves unread entries to other queues (MOVE_LUA); returns how many moved. */
+  async move(srcKey: string, moves: ReadonlyArray<{ entryId: string; dstKey: string; id: string; smsc: string; route: string }>): Promise<number> {
+    if (moves.length === 0) return 0;
+    const args: string[] = [this.keys.prefix, GROUP, srcKey];
+    for (const m of moves) args.push(m.entryId, m.dstKey, m.id, m.smsc, m.route);
+    return (await (this.redis as unknown as Scripted).syMove(...args)) as number;
   }
 
   /** Claims entries idle longer than minIdleMs from any consumer (a dead engine node). */
@@ -264,4 +305,5 @@ export interface Scripted {
   sySubmitted(...args: Array<string | number>): Promise<unknown>;
   syFailed(...args: Array<string | number>): Promise<unknown>;
   syReceipts(...args: Array<string | number>): Promise<unknown>;
+  syMove(...args: string[]): Promise<unknown>;
 }

@@ -58,7 +58,7 @@ describe('engine crash', () => {
       engine: { nodeId: 'crash-node' },
       tenants: [{ id: 'acme', apiKey: { env: 'SY_CRASH_KEY' }, tps: 100_000, window: 50_000 }],
       smscs: sims.map((s, i) => ({ id: `s${i}`, port: s.port, systemId: 'switchyard', password: { env: 'SY_CRASH_PW' }, reconnectMs: { min: 50, max: 500 } })),
-      routes: [{ prefix: '', smsc: 's0' }, { prefix: '49', smsc: 's1' }],
+      routing: { plans: [{ id: 'p', routes: [{ network: '*', candidates: [{ smsc: 's0', price: 0.05 }] }, { network: '262', candidates: [{ smsc: 's1', price: 0.04 }] }] }] },
     }));
     const env = { ...process.env, REDIS_URL: inject('redisUrl'), SY_CRASH_KEY: key, SY_CRASH_PW: pw };
 

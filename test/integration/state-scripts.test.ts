@@ -21,7 +21,7 @@ function message(id: string, parts = 1, pushStatus = true): NewMessage {
     id, tenant: 'acme', ref: 'ref-' + id, to: '4791234567', from: 'Acme', smsc: 'a', partition: 0,
     dataCoding: 0, esmClass: parts > 1 ? 0x40 : 0,
     parts: Array.from({ length: parts }, (_, i) => ({ shortMessage: Buffer.from([0x05, 0x00, 0x03, 0x01, parts, i + 1, 0x48, 0x00]) })),
-    acceptedAt: now, validUntil: now + 3600_000, ttlSec: 7200, finalBy: now + 7200_000, pushStatus,
+    acceptedAt: now, validUntil: now + 3600_000, ttlSec: 7200, finalBy: now + 7200_000, pushStatus, route: 'NO|242|01|0.031|EUR',
   };
 }
 
@@ -123,7 +123,7 @@ describe('state scripts', () => {
     const frameOf = (e: StatusEvent) => JSON.parse(e.frame) as { id: string; status: string; error?: { code?: string } };
     const m4 = events.filter((e) => frameOf(e).id === 'm4');
     expect(m4.map((e) => frameOf(e).status)).toEqual(['expired']);
-    expect(m4[0]).toMatchObject({ tenant: 'acme', push: false, smsc: 'a', parts: 1 });
+    expect(m4[0]).toMatchObject({ tenant: 'acme', push: false, smsc: 'a', parts: 1, country: 'NO', mcc: '242', mnc: '01', price: 0.031, currency: 'EUR' });
     expect(events.find((e) => frameOf(e).id === 'm3' && frameOf(e).status === 'rejected')?.frame).toContain('"code":"0x00000045"');
     // nothing pending is left
     const pending = (await redis.xpending(store.keys.queue('a', 0), 'g')) as [number, ...unknown[]];

@@ -8,7 +8,7 @@ import { errorOf } from '../helpers/error-of.js';
 const base = () => ({
   tenants: [{ id: 'acme', apiKey: { env: 'ACME_KEY' } }],
   smscs: [{ id: 'sim-a', port: 2775, systemId: 'sy', password: { env: 'SIM_PW' } }],
-  routes: [{ prefix: '', smsc: 'sim-a' }],
+  routing: { plans: [{ id: 'std', routes: [{ network: '*', candidates: [{ smsc: 'sim-a', price: 0.05 }] }] }] },
 });
 
 
@@ -42,19 +42,38 @@ describe('config', () => {
     expect(errorOf(() => parseConfig(raw, 'a.json')).message).toMatch(/a\.json: smscs\[0\]\.tps: .*number/);
   });
 
-  it('refuses a route to an SMSC that is not configured', () => {
-    const raw = base();
-    raw.routes.push({ prefix: '47', smsc: 'nope' });
-    expect(errorOf(() => parseConfig(raw, 'a.json')).message).toContain('routes[1].smsc: no SMSC with id "nope"');
+  it('refuses routes, plans and tenant overrides that point at nothing', () => {
+    const raw = base() as ReturnType<typeof base> & { tenants: Array<Record<string, unknown>> };
+    raw.routing.plans[0]!.routes.push({ network: '242-01', candidates: [{ smsc: 'nope', price: 0.03 }] });
+    raw.tenants[0]!.routePlan = 'gold';
+    raw.tenants[0]!.forceSmsc = 'ghost';
+    const m = errorOf(() => parseConfig(raw, 'a.json')).message;
+    expect(m).toContain('a.json: routing.plans[0].routes[1].candidates[0].smsc: no SMSC with id "nope" is configured');
+    expect(m).toContain('a.json: tenants[0].routePlan: no plan "gold" in routing.plans');
+    expect(m).toContain('a.json: tenants[0].forceSmsc: no SMSC with id "ghost" is configured');
   });
 
-  it('refuses duplicate ids and prefixes', () => {
+  it('refuses malformed networks, prices and currencies with their paths', () => {
+    const raw = base() as unknown as { routing: { plans: Array<Record<string, unknown>> } };
+    raw.routing.plans[0] = { id: 'std', currency: 'euro', routes: [{ network: '2420', candidates: [{ smsc: 'sim-a', price: -1 }] }] };
+    const m = errorOf(() => parseConfig(raw, 'a.json')).message;
+    expect(m).toContain('a.json: routing.plans[0].currency: must be an ISO 4217 code');
+    expect(m).toContain('a.json: routing.plans[0].routes[0].network: must be "MCC-MNC"');
+    expect(m).toMatch(/a\.json: routing\.plans\[0\]\.routes\[0\]\.candidates\[0\]\.price: .*>=0/);
+  });
+
+  it('names the replacement of the old static route table', () => {
+    const raw = { ...base(), routes: [{ prefix: '', smsc: 'sim-a' }] };
+    expect(errorOf(() => parseConfig(raw, 'a.json')).message).toContain('a.json: routes: key was renamed; use "routing.plans');
+  });
+
+  it('refuses duplicate ids and duplicate networks in a plan', () => {
     const raw = base();
     raw.tenants.push({ id: 'acme', apiKey: { env: 'X' } });
-    raw.routes.push({ prefix: '', smsc: 'sim-a' });
+    raw.routing.plans[0]!.routes.push({ network: '*', candidates: [{ smsc: 'sim-a', price: 0.05 }] });
     const m = errorOf(() => parseConfig(raw, 'a.json')).message;
     expect(m).toContain('tenants[1].id: duplicate id "acme"');
-    expect(m).toContain('routes[1].prefix: duplicate prefix ""');
+    expect(m).toContain('routing.plans[0].routes[1].network: "*" appears twice in plan "std"');
   });
 
   it('refuses inline secrets and passwords in redis.url', () => {

@@ -1,0 +1,95 @@
+/**
+ * Failover of queued messages: when every bind of an SMSC has been down for
+ * longer than `routing.failoverAfterSec`, the messages waiting in its queue
+ * that no actor has read yet are re-routed (the router skips the down SMSC)
+ * and moved to the chosen SMSC's queue, keeping their ids and statuses. The
+ * move is one script per batch and takes only entries after the consumer
+ * group's last-delivered id, so an entry cannot be both moved and sent.
+ * Entries the down SMSC's actor already holds (at most its window) stay with
+ * it and go out when it is back, or expire. New messages never reach a down
+ * SMSC: the router does not choose it.
+ */
+import type { Redis } from 'ioredis';
+import type { RouteHealth, Router } from '../../router/index.js';
+import { routeRecord, type QueueEntry, type RedisStore } from '../queue/redis-store.js';
+
+export interface FailoverOptions {
+  readonly failoverAfterSec: number;
+  readonly batch: number;
+  readonly smscs: ReadonlyArray<{ readonly id: string; readonly partitions: number }>;
+}
+
+export class Failover {
+  moved = 0;
+  unroutable = 0;
+  private running = false;
+
+  constructor(
+    private readonly store: RedisStore,
+    private readonly redis: Redis,
+    private readonly health: RouteHealth,
+    private readonly router: () => Router,
+    private readonly o: FailoverOptions,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** One pass over every SMSC down for too long; returns the entries moved. */
+  async tick(): Promise<number> {
+    if (this.running) return 0;
+    this.running = true;
+    let moved = 0;
+    try {
+      for (const s of this.o.smscs) {
+        const i = this.health.index.get(s.id) as number;
+        const since = this.health.downSince[i] as number;
+        if (this.health.up[i] === 1 || since === 0 || this.now() - since < this.o.failoverAfterSec * 1000) continue;
+        for (let p = 0; p < s.partitions; p++) moved += await this.movePartition(this.store.keys.queue(s.id, p), s.id, p);
+      }
+    } finally {
+      this.running = false;
+    }
+    this.moved += moved;
+    return moved;
+  }
+
+  /** Up to 10 batches per pass; entries that cannot be re-routed now are stepped over. */
+  private async movePartition(key: string, from: string, partition: number): Promise<number> {
+    let moved = 0;
+    let after: string | undefined;
+    for (let k = 0; k < 10; k++) {
+      const entries = await this.store.unread(key, this.o.batch, after);
+      if (entries.length === 0) break;
+      after = (entries[entries.length - 1] as QueueEntry).entryId;
+      moved += await this.moveBatch(key, from, partition, entries);
+      if (entries.length < this.o.batch) break;
+    }
+    return moved;
+  }
+
+  private async moveBatch(key: string, from: string, partition: number, entries: ReadonlyArray<QueueEntry>): Promise<number> {
+    const ids = [...new Set(entries.map((e) => e.id))];
+    const p = this.redis.pipeline();
+    for (const id of ids) p.hget(this.store.keys.message(id), 't');
+    const tenants = ((await p.exec()) ?? []).map(([, v]) => v as string | null);
+    const router = this.router();
+    const dest = new Map<string, { smsc: string; route: string } | null>();
+    const toOf = new Map(entries.map((e) => [e.id, e.to]));
+    ids.forEach((id, k) => {
+      const tenant = tenants[k];
+      const to = toOf.get(id);
+      const d = tenant == null || to === undefined ? undefined : router.route({ e164: to, tenant });
+      dest.set(id, d?.ok === true && d.smsc !== from ? { smsc: d.smsc, route: routeRecord(d) } : null);
+    });
+    const moves = [];
+    for (const e of entries) {
+      const d = dest.get(e.id);
+      if (d == null) {
+        this.unroutable++;
+        continue;
+      }
+      const parts = this.o.smscs.find((s) => s.id === d.smsc)?.partitions ?? 1;
+      moves.push({ entryId: e.entryId, dstKey: this.store.keys.queue(d.smsc, partition % parts), id: e.id, smsc: d.smsc, route: d.route });
+    }
+    return await this.store.move(key, moves);
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Feeds the router's view of each SMSC (RouteHealth) from what the engine
+ * sees: bind states and counters from the actors, queue lengths from Redis.
+ * Runs once a second (and on every bind change the supervisor reports):
+ *   up            any bind of the SMSC is bound, or none has been for less than
+ *                 `routing.downAfterMs` (a bind flap or an engine start does not
+ *                 turn traffic away: messages wait in the queue meanwhile)
+ *   queue lag     entries in its stream partitions (waiting or in flight; sent
+ *                 entries are deleted, so XLEN is exactly that)
+ *   circuit       `circuit.errors` permanent submit errors within
+ *                 `circuit.windowSec` open it for `circuit.openSec`
+ *   delivery rate delivered / final receipts over `qualityWindowSec`, judged
+ *                 only with at least `qualityMinReceipts` receipts
+ * Counters restart from zero when an actor restarts; a counter that went
+ * backwards is taken as a restart, never as a negative count.
+ */
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config/index.js';
+import type { RouteHealth } from '../../router/index.js';
+import type { ActorStats } from '../actors/messages.js';
+import type { Keys } from '../queue/keys.js';
+
+interface Sample {
+  readonly at: number;
+  readonly rejected: number;
+  readonly delivered: number;
+  readonly failed: number;
+}
+
+/** Sums of a counter over the samples of a window, robust to counter resets. */
+function increase(samples: ReadonlyArray<Sample>, pick: (s: Sample) => number): number {
+  let sum = 0;
+  for (let i = 1; i < samples.length; i++) {
+    const d = pick(samples[i] as Sample) - pick(samples[i - 1] as Sample);
+    sum += d >= 0 ? d : pick(samples[i] as Sample);
+  }
+  return sum;
+}
+
+export class HealthFeed {
+  private readonly samples = new Map<string, Sample[]>();
+  /** When each SMSC lost its last bind (0 while bound); starts as the feed's creation. */
+  private readonly unboundSince = new Map<string, number>();
+
+  constructor(
+    private readonly health: RouteHealth,
+    private readonly routing: Config['routing'],
+    private readonly smscs: ReadonlyArray<{ readonly id: string; readonly partitions: number }>,
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly now: () => number = Date.now,
+    /** Told when an SMSC loses its last bound session or gets one back. */
+    private readonly onBoundChange: (smsc: string, bound: boolean, why: string) => void = () => undefined,
+  ) {
+    for (const s of smscs) this.unboundSince.set(s.id, now());
+  }
+
+  private setBound(smsc: string, bound: boolean, now: number, why: string): void {
+    const was = (this.unboundSince.get(smsc) ?? 0) === 0;
+    if (bound) this.unboundSince.set(smsc, 0);
+    else if (was) this.unboundSince.set(smsc, now);
+    if (was !== bound) this.onBoundChange(smsc, bound, why);
+    const since = this.unboundSince.get(smsc) as number;
+    this.health.setUp(smsc, bound || now - since < this.routing.downAfterMs, since);
+  }
+
+  /** Bind states and counters from the actors' latest stats. */
+  applyStats(stats: ReadonlyArray<ActorStats>, running: (smsc: string) => boolean): void {
+    const now = this.now();
+    const seen = new Set<string>();
+    for (const s of stats) {
+      if (!this.health.index.has(s.smsc)) continue;
+      seen.add(s.smsc);
+      this.setBound(s.smsc, running(s.smsc) && s.binds.some((b) => b.up), now, running(s.smsc) ? 'binds' : 'actor not running');
+      const list = this.samples.get(s.smsc) ?? [];
+      list.push({ at: now, rejected: s.rejected, delivered: s.receiptsDelivered, failed: s.receiptsFailed });
+      const keepFrom = now - Math.max(this.routing.qualityWindowSec, this.routing.circuit.windowSec) * 1000;
+      while (list.length > 2 && (list[0] as Sample).at < keepFrom) list.shift();
+      this.samples.set(s.smsc, list);
+
+      const c = this.routing.circuit;
+      const recent = list.filter((x) => x.at >= now - c.windowSec * 1000);
+      if (increase(recent, (x) => x.rejected) >= c.errors && (this.health.circuitOpenUntil[this.health.index.get(s.smsc) as number] as number) <= now) {
+        this.health.openCircuit(s.smsc, now + c.openSec * 1000);
+        // The errors that opened it are spent: after openSec the SMSC gets traffic again (half-open).
+        this.samples.set(s.smsc, [list[list.length - 1] as Sample]);
+      }
+      const q = list.filter((x) => x.at >= now - this.routing.qualityWindowSec * 1000);
+      const delivered = increase(q, (x) => x.delivered);
+      const finals = delivered + increase(q, (x) => x.failed);
+      this.health.setDeliveryRate(s.smsc, finals >= this.routing.qualityMinReceipts ? delivered / finals : NaN, finals);
+    }
+    // An SMSC without an actor reporting is not up.
+    for (const id of this.health.smscs) if (!seen.has(id)) this.setBound(id, false, now, 'no report from its actor');
+  }
+
+  /** One actor's bind state, as soon as it changes. */
+  applyBinds(s: ActorStats, running: boolean): void {
+    if (this.health.index.has(s.smsc)) this.setBound(s.smsc, running && s.binds.some((b) => b.up), this.now(), running ? 'bind change' : 'actor not running');
+  }
+
+  /** Queue lengths from Redis, one pipelined round trip. */
+  async refreshQueues(): Promise<void> {
+    const p = this.redis.pipeline();
+    for (const s of this.smscs) for (let i = 0; i < s.partitions; i++) p.xlen(this.keys.queue(s.id, i));
+    const res = (await p.exec()) ?? [];
+    let k = 0;
+    for (const s of this.smscs) {
+      let lag = 0;
+      for (let i = 0; i < s.partitions; i++) lag += Number((res[k++] as [Error | null, unknown])[1] ?? 0);
+      this.health.setQueueLag(s.id, lag);
+    }
+  }
+}
