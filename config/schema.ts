@@ -44,7 +44,8 @@ export const DEFAULTS = {
     failoverAfterSec: 60, // queued messages leave an SMSC whose binds have been down this long
     qualityWindowSec: 300, // delivery rate is measured over this window
     qualityMinReceipts: 100, // fewer receipts than this in the window: the rate is not judged
-    circuit: { errors: 20, windowSec: 60, openSec: 60 }, // permanent submit errors within windowSec open the circuit for openSec
+    // within windowSec, at least `errors` permanent submit errors making up at least `errorRate` of the submits open the circuit for openSec
+    circuit: { errors: 20, errorRate: 0.5, windowSec: 60, openSec: 60 },
   },
   smsc: {
     maxQueueLag: 1_000_000, // queued entries beyond which the router sends no new traffic to this SMSC
@@ -150,6 +151,7 @@ export const routingSchema = z.strictObject({
   circuit: z
     .strictObject({
       errors: z.number().int().positive().default(DEFAULTS.routing.circuit.errors),
+      errorRate: z.number().gt(0).max(1).default(DEFAULTS.routing.circuit.errorRate),
       windowSec: z.number().int().positive().default(DEFAULTS.routing.circuit.windowSec),
       openSec: z.number().int().positive().default(DEFAULTS.routing.circuit.openSec),
     })

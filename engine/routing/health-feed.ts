@@ -7,8 +7,10 @@
  *                 turn traffic away: messages wait in the queue meanwhile)
  *   queue lag     entries in its stream partitions (waiting or in flight; sent
  *                 entries are deleted, so XLEN is exactly that)
- *   circuit       `circuit.errors` permanent submit errors within
- *                 `circuit.windowSec` open it for `circuit.openSec`
+ *   circuit       within `circuit.windowSec`, at least `circuit.errors` permanent
+ *                 submit errors that are at least `circuit.errorRate` of the
+ *                 submits open it for `circuit.openSec` (a share, not a count:
+ *                 a busy route always has some refused numbers)
  *   delivery rate delivered / final receipts over `qualityWindowSec`, judged
  *                 only with at least `qualityMinReceipts` receipts
  * Counters restart from zero when an actor restarts; a counter that went
@@ -22,9 +24,17 @@ import type { Keys } from '../queue/keys.js';
 
 interface Sample {
   readonly at: number;
+  readonly submitted: number;
   readonly rejected: number;
   readonly delivered: number;
   readonly failed: number;
+}
+
+/** The samples covering [from, now]: the last one at or before `from` is the baseline. */
+function since(samples: ReadonlyArray<Sample>, from: number): ReadonlyArray<Sample> {
+  let i = samples.length - 1;
+  while (i > 0 && (samples[i] as Sample).at > from) i--;
+  return samples.slice(i);
 }
 
 /** Sums of a counter over the samples of a window, robust to counter resets. */
@@ -73,19 +83,22 @@ export class HealthFeed {
       seen.add(s.smsc);
       this.setBound(s.smsc, running(s.smsc) && s.binds.some((b) => b.up), now, running(s.smsc) ? 'binds' : 'actor not running');
       const list = this.samples.get(s.smsc) ?? [];
-      list.push({ at: now, rejected: s.rejected, delivered: s.receiptsDelivered, failed: s.receiptsFailed });
+      list.push({ at: now, submitted: s.submitted, rejected: s.rejected, delivered: s.receiptsDelivered, failed: s.receiptsFailed });
       const keepFrom = now - Math.max(this.routing.qualityWindowSec, this.routing.circuit.windowSec) * 1000;
-      while (list.length > 2 && (list[0] as Sample).at < keepFrom) list.shift();
+      // Keep one sample at or before the longest window's start as its baseline.
+      while (list.length > 2 && (list[1] as Sample).at <= keepFrom) list.shift();
       this.samples.set(s.smsc, list);
 
       const c = this.routing.circuit;
-      const recent = list.filter((x) => x.at >= now - c.windowSec * 1000);
-      if (increase(recent, (x) => x.rejected) >= c.errors && (this.health.circuitOpenUntil[this.health.index.get(s.smsc) as number] as number) <= now) {
+      const recent = since(list, now - c.windowSec * 1000);
+      const errors = increase(recent, (x) => x.rejected);
+      const rate = errors / Math.max(1, errors + increase(recent, (x) => x.submitted));
+      if (errors >= c.errors && rate >= c.errorRate && (this.health.circuitOpenUntil[this.health.index.get(s.smsc) as number] as number) <= now) {
         this.health.openCircuit(s.smsc, now + c.openSec * 1000);
         // The errors that opened it are spent: after openSec the SMSC gets traffic again (half-open).
         this.samples.set(s.smsc, [list[list.length - 1] as Sample]);
       }
-      const q = list.filter((x) => x.at >= now - this.routing.qualityWindowSec * 1000);
+      const q = since(list, now - this.routing.qualityWindowSec * 1000);
       const delivered = increase(q, (x) => x.delivered);
       const finals = delivered + increase(q, (x) => x.failed);
       this.health.setDeliveryRate(s.smsc, finals >= this.routing.qualityMinReceipts ? delivered / finals : NaN, finals);

@@ -1,0 +1,109 @@
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../config/index.js';
+import type { ActorStats } from '../../engine/actors/messages.js';
+import { Keys } from '../../engine/queue/keys.js';
+import { HealthFeed } from '../../engine/routing/health-feed.js';
+import { RouteHealth } from '../../router/index.js';
+
+const config = parseConfig({
+  tenants: [{ id: 'acme', apiKey: { env: 'K' } }],
+  smscs: [{ id: 'a', port: 1, systemId: 's', password: { env: 'P' } }, { id: 'b', port: 2, systemId: 's', password: { env: 'P' } }],
+  routing: {
+    downAfterMs: 1000,
+    qualityWindowSec: 60,
+    qualityMinReceipts: 100,
+    circuit: { errors: 10, errorRate: 0.5, windowSec: 30, openSec: 20 },
+    plans: [{ id: 'p', routes: [{ network: '*', candidates: [{ smsc: 'a', price: 1 }] }] }],
+  },
+});
+
+function stats(smsc: string, o: Partial<{ up: boolean; submitted: number; rejected: number; delivered: number; failed: number }> = {}): ActorStats {
+  return {
+    smsc, threadId: 1, binds: [{ index: 0, up: o.up ?? true, since: 0, inFlight: 0 }], submitted: o.submitted ?? 0, rejected: o.rejected ?? 0,
+    expired: 0, throttled: 0, retried: 0, receipts: 0, receiptsEarly: 0, receiptsDelivered: o.delivered ?? 0, receiptsFailed: o.failed ?? 0,
+    receiptsUnmatched: 0, reconnects: 0, badPdus: 0, buffered: 0, tokenWaits: 0, submitP50Ms: 0, submitP99Ms: 0,
+  };
+}
+
+function setup() {
+  let now = 100_000;
+  const health = new RouteHealth(['a', 'b']);
+  const changes: string[] = [];
+  // Redis is only used by refreshQueues, which these tests do not call.
+  const feed = new HealthFeed(health, config.routing, config.smscs, undefined as unknown as Redis, new Keys('t:'), () => now, (s, bound, why) => changes.push(`${s} ${bound ? 'bound' : 'unbound'} (${why})`));
+  return { health, feed, changes, at: (t: number) => (now = t) };
+}
+
+const running = () => true;
+
+describe('HealthFeed', () => {
+  it('an SMSC without a bound session is down only after downAfterMs; a start counts as unbound from the feed\'s creation', () => {
+    const { health, feed, changes, at } = setup();
+    at(100_500);
+    feed.applyStats([stats('a', { up: false }), stats('b')], running);
+    expect([health.up[0], health.up[1]]).toEqual([1, 1]);
+    at(101_001);
+    feed.applyStats([stats('a', { up: false }), stats('b')], running);
+    expect([health.up[0], health.up[1]]).toEqual([0, 1]);
+    expect(health.downSince[0]).toBe(100_000);
+    // a flap shorter than downAfterMs keeps b's traffic
+    feed.applyBinds(stats('b', { up: false }), true);
+    at(101_800);
+    feed.applyBinds(stats('b'), true);
+    expect(health.up[1]).toBe(1);
+    expect(changes).toEqual(['b bound (binds)', 'b unbound (bind change)', 'b bound (bind change)']);
+    // an actor that stops reporting, or is not running, is not up
+    at(105_000);
+    feed.applyStats([stats('a')], running);
+    expect(health.up[0]).toBe(1);
+    at(106_100);
+    feed.applyStats([stats('a')], running);
+    expect(health.up[1]).toBe(0);
+    feed.applyStats([stats('a'), stats('b')], () => false);
+    at(107_200);
+    feed.applyStats([stats('a'), stats('b')], () => false);
+    expect([health.up[0], health.up[1]]).toEqual([0, 0]);
+  });
+
+  it('opens the circuit on a share of permanent errors, not on a count, and spends those errors', () => {
+    const { health, feed, at } = setup();
+    feed.applyStats([stats('a'), stats('b')], running);
+    // 30 rejected of 3,030 submits (1 %): a busy route's refused numbers, no circuit
+    at(110_000);
+    feed.applyStats([stats('a', { submitted: 3000, rejected: 30 }), stats('b')], running);
+    expect(health.circuitOpenUntil[0]).toBe(0);
+    // then errors pile up: 40 more rejected, 10 accepted; the 30 s window still holds the good ones
+    at(120_000);
+    feed.applyStats([stats('a', { submitted: 3010, rejected: 70 }), stats('b')], running);
+    expect(health.circuitOpenUntil[0]).toBe(0);
+    // 25 s later: 60 rejected, 12 accepted in the last 30 s (83 %)
+    at(145_000);
+    feed.applyStats([stats('a', { submitted: 3012, rejected: 90 }), stats('b')], running);
+    expect(health.circuitOpenUntil[0]).toBe(165_000);
+    // after openSec it is half-open: the errors that opened it do not open it again
+    at(166_000);
+    feed.applyStats([stats('a', { submitted: 3012, rejected: 91 }), stats('b')], running);
+    expect(health.circuitOpenUntil[0]).toBe(165_000);
+  });
+
+  it('measures the delivery rate over the quality window, only with enough receipts, across an actor restart', () => {
+    const { health, feed, at } = setup();
+    feed.applyStats([stats('a'), stats('b')], running);
+    at(110_000);
+    feed.applyStats([stats('a', { delivered: 50, failed: 10 }), stats('b')], running);
+    expect(Number.isNaN(health.deliveryRate[0])).toBe(true); // 60 receipts < 100
+    at(120_000);
+    feed.applyStats([stats('a', { delivered: 120, failed: 30 }), stats('b')], running);
+    expect(health.deliveryRate[0]).toBeCloseTo(120 / 150);
+    // the actor restarted: its counters start from zero again; 20 more delivered, 0 failed
+    at(125_000);
+    feed.applyStats([stats('a', { delivered: 20, failed: 0 }), stats('b')], running);
+    expect(health.deliveryRate[0]).toBeCloseTo(140 / 170);
+    expect(health.receiptsInWindow[0]).toBe(170);
+    // 70 s later the early receipts have left the 60 s window
+    at(190_000);
+    feed.applyStats([stats('a', { delivered: 20, failed: 100 }), stats('b')], running);
+    expect(health.deliveryRate[0]).toBeCloseTo(0 / 100);
+  });
+});
