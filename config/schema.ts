@@ -157,6 +157,18 @@ export const routingSchema = z.strictObject({
     })
     .default({ ...DEFAULTS.routing.circuit }),
   plans: z.array(routePlanSchema).min(1, 'at least one route plan is needed'),
+  /** An HLR/MNP provider asked for numbers not in its cache (engine/routing/lookup-hook.ts). */
+  lookupHook: z
+    .strictObject({
+      /** GET URL with "{number}" for the E.164 digits; answers {"mcc","mnc"} or 404. */
+      url: z.string().regex(/^https?:\/\/[^\s]*\{number\}/, 'must be an http(s) URL containing "{number}"'),
+      /** Sent as the Authorization header. */
+      authorization: secretRef.optional(),
+      timeoutMs: z.number().int().positive().default(300),
+      ttlSec: z.number().int().positive().default(24 * 3600),
+      maxEntries: z.number().int().positive().default(1_000_000),
+    })
+    .optional(),
 });
 
 export const configSchema = z.strictObject({

@@ -62,7 +62,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   onRedisError(blocking, 'dispatch', (m) => log('warn', m));
   await redis.ping();
   const store = new RedisStore(queueRedis, config.redis.keyPrefix, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec });
-  const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log });
+  const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log, env });
   const batcher = new EnqueueBatcher(store);
   const dispatcher = new StatusDispatcher(redis, blocking, store.keys);
   for (const s of config.smscs) await store.ensureGroups(s.id, s.partitions);
@@ -110,6 +110,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     batcher,
     dispatcher,
     clock,
+    awaitNetwork: (to) => routing.awaitNetwork(to),
     extraRoutes: (app) => {
       app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
       app.get('/readyz', (res) => {

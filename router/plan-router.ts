@@ -89,8 +89,10 @@ export interface NetworkLookup {
   mccOfCountry(country: string): string | undefined;
 }
 
-/** Ported numbers: E.164 digits → the network they now belong to. */
-export type MnpTable = ReadonlyMap<string, Network>;
+/** Ported numbers (the MNP table, the lookup hook's cache): E.164 digits → the network they now belong to. */
+export interface MnpTable {
+  get(e164: string): Network | undefined;
+}
 
 export interface CandidateExplanation {
   readonly smsc: string;

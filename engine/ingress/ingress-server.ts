@@ -20,7 +20,7 @@ import type { ErrorCode } from '../errors.js';
 import type { StatusDispatcher, StatusSink } from '../push/status-dispatcher.js';
 import { acceptMessage, type AcceptContext } from './accept-message.js';
 import type { EnqueueBatcher } from './enqueue-batcher.js';
-import { isRefusal, parseSubmit, type Refusal } from './parse-submit.js';
+import { isRefusal, parseSubmit, type Refusal, type SubmitFields } from './parse-submit.js';
 
 export interface IngressTenant {
   readonly id: string;
@@ -41,6 +41,8 @@ export interface IngressOptions {
   readonly maxValiditySec: number;
   readonly tenants: ReadonlyArray<IngressTenant>;
   readonly accept: AcceptContext;
+  /** Before routing: a promise to wait for (the network lookup hook), or undefined to go on at once. */
+  readonly awaitNetwork?: (to: string) => Promise<void> | undefined;
   readonly batcher: EnqueueBatcher;
   readonly dispatcher: StatusDispatcher;
   readonly clock: Clock;
@@ -260,11 +262,22 @@ export class IngressServer {
     const fields = parseSubmit(f, this.o.maxValiditySec);
     if (isRefusal(fields)) return refusal(fields);
     if (!t.bucket.tryTake(1)) return refusal({ code: 'THROTTLED', error: 'tenant submit rate limit reached; retry later' });
+    // The submit counts against the window from here, also while it waits for a network lookup.
+    if (d !== undefined) d.unacked++;
+    const wait = this.o.awaitNetwork?.(fields.to);
+    if (wait === undefined) this.acceptAndEnqueue(d, t, f, fields, done);
+    else void wait.then(() => this.acceptAndEnqueue(d, t, f, fields, done));
+  }
+
+  private acceptAndEnqueue(d: { unacked: number } | undefined, t: TenantRuntime, f: Record<string, unknown>, fields: SubmitFields, done: (frame: string) => void): void {
     const now = this.o.clock.now();
     const m = acceptMessage(this.o.accept, t.id, fields, Math.floor(now));
-    if (isRefusal(m as Refusal)) return refusal(m as Refusal);
+    if (isRefusal(m as Refusal)) {
+      if (d !== undefined) d.unacked--;
+      this.stats.refused++;
+      return done(nackFrame(f.ref, m as Refusal));
+    }
     const msg = m as Exclude<typeof m, Refusal>;
-    if (d !== undefined) d.unacked++;
     this.o.batcher.add(msg, (err) => {
       if (d !== undefined) d.unacked--;
       if (err) {

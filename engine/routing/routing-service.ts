@@ -14,8 +14,8 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
-import { loadConfig, type Config } from '../../config/index.js';
-import { RouteHealth, type Network, type RouteExplanation, type Router } from '../../router/index.js';
+import { loadConfig, resolveSecret, type Config } from '../../config/index.js';
+import { RouteHealth, type MnpTable, type Network, type RouteExplanation, type Router } from '../../router/index.js';
 import type { ActorStats } from '../actors/messages.js';
 import { SwitchyardError } from '../errors.js';
 import { normalizeNumber } from '../ingress/normalize-number.js';
@@ -23,6 +23,7 @@ import type { RedisStore } from '../queue/redis-store.js';
 import { Failover } from './failover.js';
 import { HealthFeed } from './health-feed.js';
 import { buildRouting, networksById, shippedPlanPath, type LoadedRouting } from './load-routing.js';
+import { CachedNetworkLookup, HttpLookupProvider } from './lookup-hook.js';
 import { MnpCache } from './mnp.js';
 
 export interface RoutingServiceOptions {
@@ -30,6 +31,8 @@ export interface RoutingServiceOptions {
   /** The config file, for reloads; without it only the start-up routing is used. */
   readonly configFile?: string | undefined;
   readonly redis: Redis;
+  /** Where secrets named by the config come from (the lookup hook's authorization). */
+  readonly env?: NodeJS.ProcessEnv;
   readonly store: RedisStore;
   readonly log: (level: 'info' | 'warn' | 'error', msg: string) => void;
   /** Watch the config and plan files and reload on change (default true when configFile is given). */
@@ -47,6 +50,9 @@ export class RoutingService {
   private networks: Map<string, Network>;
   private readonly bareNetworks = new Map<string, Network>();
   private readonly mnp: MnpCache;
+  /** The lookup hook's cache (when configured), read before the MNP table. */
+  readonly lookupHook: CachedNetworkLookup | undefined;
+  private readonly ported: MnpTable;
   private readonly feed: HealthFeed;
   private readonly failover: Failover;
   private readonly baseDir: string;
@@ -61,7 +67,16 @@ export class RoutingService {
     this.baseDir = o.configFile !== undefined ? dirname(resolve(o.configFile)) : process.cwd();
     this.health = new RouteHealth(c.smscs.map((s) => s.id));
     this.mnp = new MnpCache(o.redis, o.store.keys, (id) => this.networkOf(id));
-    this.loaded = buildRouting(c, this.baseDir, this.health, () => this.mnp.current);
+    const hook = c.routing.lookupHook;
+    this.lookupHook = hook === undefined ? undefined : new CachedNetworkLookup(
+      new HttpLookupProvider(hook.url, hook.authorization === undefined ? undefined : resolveSecret(hook.authorization, 'routing.lookupHook.authorization', o.env ?? process.env)),
+      hook,
+      (id) => this.networkOf(id),
+      (e164, err) => o.log('warn', `network lookup for +${e164} failed, routed by the MNP table and numbering plan: ${err.message}`),
+    );
+    const lookup = this.lookupHook;
+    this.ported = lookup === undefined ? { get: (e) => this.mnp.current?.get(e) } : { get: (e) => lookup.get(e) ?? this.mnp.current?.get(e) };
+    this.loaded = buildRouting(c, this.baseDir, this.health, () => this.ported);
     this.networks = networksById(this.loaded.plan);
     this.feed = new HealthFeed(this.health, c.routing, c.smscs, o.redis, o.store.keys, Date.now, (smsc, bound, why) =>
       o.log(bound ? 'info' : 'warn', `[${smsc}] ${bound ? 'has a bound session again' : `has no bound session (${why}); no new traffic after ${c.routing.downAfterMs} ms`}`));
@@ -124,7 +139,7 @@ export class RoutingService {
       const was = this.o.config.smscs.map((s) => s.id).join(',');
       const now = next.smscs.map((s) => s.id).join(',');
       if (was !== now) throw new SwitchyardError('CONFIG_INVALID', `${this.o.configFile}: smscs: the set of SMSCs changed (${was} → ${now}); that needs a restart, routing was not reloaded`);
-      const loaded = buildRouting(next, this.baseDir, this.health, () => this.mnp.current);
+      const loaded = buildRouting(next, this.baseDir, this.health, () => this.ported);
       this.loaded = loaded;
       this.networks = networksById(loaded.plan);
       this.reloads++;
@@ -136,6 +151,16 @@ export class RoutingService {
       this.o.log('error', `routing reload refused, the previous routing stays: ${(err as Error).message}`);
       throw err;
     }
+  }
+
+  /**
+   * With a lookup hook: a promise to wait for before routing a submit to `to`
+   * when the hook's cache cannot answer yet (it never rejects); otherwise undefined.
+   */
+  awaitNetwork(to: string): Promise<void> | undefined {
+    if (this.lookupHook === undefined) return undefined;
+    const n = normalizeNumber(to);
+    return n.ok ? this.lookupHook.ensure(n.e164) : undefined;
   }
 
   /** Explains a decision for a number as given by a person ("+47 912 34 567"). */

@@ -6,6 +6,8 @@
  * overrides loaded into Redis reach the router.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
@@ -197,5 +199,49 @@ describe('routing in the engine', () => {
       redis.disconnect();
     }
     expect(() => parseMnpCsv('4791234567,24,01\n', 'bad.csv')).toThrow('bad.csv:1: MCC "24" must be 3 digits');
+  });
+
+  it('a network lookup hook (HLR/MNP provider over HTTP) routes an uncached number by its answer, cached; a failing provider falls back to the plan', async () => {
+    const asked: string[] = [];
+    let failing = false;
+    const provider = createServer((req, res) => {
+      const n = new URL(req.url ?? '', 'http://x').searchParams.get('n') ?? '';
+      asked.push(n);
+      // +47 91 00 00 01 is ported to a German network; everything else is "not known".
+      if (req.headers.authorization !== 'Bearer hlr-token') res.writeHead(401).end();
+      else if (failing) res.writeHead(503).end();
+      else if (n === '4791000001') res.writeHead(200, { 'content-type': 'application/json' }).end('{"mcc":"262","mnc":"01"}');
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((ok) => provider.listen(0, '127.0.0.1', ok));
+    const port = (provider.address() as AddressInfo).port;
+    try {
+      h = await startHarness({
+        redisUrl: inject('redisUrl'), smscs: 2, sim: { capture: true },
+        env: { SY_HLR_TOKEN: 'Bearer hlr-token' },
+        configOverrides: (raw) => void ((raw.routing as Record<string, unknown>).lookupHook = { url: `http://127.0.0.1:${port}/lookup?n={number}`, authorization: { env: 'SY_HLR_TOKEN' }, timeoutMs: 500, ttlSec: 3600 }),
+      });
+      const [a, b] = h.sims as [SmscSimulator, SmscSimulator];
+      const c = await connectClient(h.wsUrl, h.apiKey);
+      clients.push(c);
+      const r = await sendBatch(c, 'hlr', 3, (i) => ['+4791000001', '+4791000002', '+4791000001'][i] as string);
+      expect(r.every((x) => x.op === 'ack')).toBe(true);
+      await waitFor(() => a.stats.submitsAccepted + b.stats.submitsAccepted === 3, 10_000, 'three submits');
+      // the ported number (twice) went to the German route (sim-b), the other by the plan (sim-a)
+      expect(b.captured.map((s) => s.destinationAddr).sort()).toEqual(['4791000001', '4791000001']);
+      expect(a.captured.map((s) => s.destinationAddr)).toEqual(['4791000002']);
+      // one question per number: concurrent submits shared it, the cache answered the rest
+      expect(asked.sort()).toEqual(['4791000001', '4791000002']);
+      const x = h.engine.routing.explain('+4791000001', 'acme');
+      if (!('error' in x)) expect(x).toMatchObject({ networkSource: 'mnp', decision: { smsc: 'sim-b', ported: true } });
+      // a failing provider: the message is still accepted, routed by the plan
+      failing = true;
+      const f = await sendBatch(c, 'hlr-down', 1, () => '+4791000003');
+      expect(f[0]?.op).toBe('ack');
+      await waitFor(() => a.stats.submitsAccepted === 2, 10_000, 'routed by the plan');
+      expect(h.engine.routing.lookupHook?.failures).toBe(1);
+    } finally {
+      await new Promise((ok) => provider.close(ok));
+    }
   });
 });
