@@ -41,6 +41,7 @@ const { values: a } = parseArgs({
     'receipt-delay-ms': { type: 'string', default: '200' },
     backlog: { type: 'string' },
     warmup: { type: 'string', default: '0' },
+    'no-metrics': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
   },
 });
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
   const config = {
     server: { host: '127.0.0.1', port: 0 },
     redis: { keyPrefix: 'syb:' },
-    engine: { workerThreads: num('threads'), nodeId: 'bench' },
+    engine: { workerThreads: num('threads'), nodeId: 'bench', metrics: !a['no-metrics'] },
     // The default per-connection window (2,000 unacked submits): clients keep to it.
     tenants: [{ id: 'bench', apiKey: { env: 'SY_BENCH_KEY' }, tps: 1_000_000 }],
     smscs: ports.map((port, i) => ({ id: `sim-${i}`, port, systemId: 'switchyard', password: { env: 'SY_BENCH_SIM_PW' }, binds: num('binds'), window: num('window'), tps: num('tps'), partitions: 2 })),
@@ -242,6 +243,7 @@ async function main(): Promise<void> {
     statuses: res.statuses,
     ackP50Ms: +res.ackMs.p50.toFixed(2), ackP90Ms: +res.ackMs.p90.toFixed(2), ackP99Ms: +res.ackMs.p99.toFixed(2),
     warmupS: num('warmup'),
+    metrics: !a['no-metrics'],
     steadyAckP50Ms: +res.steadyAckMs.p50.toFixed(2), steadyAckP99Ms: +res.steadyAckMs.p99.toFixed(2), steadyAckMaxMs: +res.steadyAckMs.max.toFixed(2),
     submitP99Ms: +submitP99Ms.toFixed(2),
     engineAckP99Ms: +engineAckP99Ms.toFixed(2),

@@ -25,6 +25,7 @@ export const DEFAULTS = {
     restartBackoffMs: { min: 100, max: 10_000 }, // supervisor's restart backoff for a crashed actor
     reclaimIdleMs: 30_000, // pending stream entries idle this long are reclaimed (XAUTOCLAIM)
     stateFlushMs: 2, // an actor gathers state changes (resps, receipts) this long into one Redis call
+    metrics: true, // Prometheus metrics in every thread, served at /metrics (false: off, for measuring their cost)
   },
   messages: {
     defaultValiditySec: 48 * 3600, // validity when a submit gives none (seconds)
@@ -196,6 +197,7 @@ export const configSchema = z.strictObject({
       restartBackoffMs: backoff(DEFAULTS.engine.restartBackoffMs),
       reclaimIdleMs: z.number().int().positive().default(DEFAULTS.engine.reclaimIdleMs),
       stateFlushMs: z.number().int().min(0).max(1000).default(DEFAULTS.engine.stateFlushMs),
+      metrics: z.boolean().default(DEFAULTS.engine.metrics),
     })
     .default({ ...DEFAULTS.engine, restartBackoffMs: { ...DEFAULTS.engine.restartBackoffMs } }),
   messages: z

@@ -21,6 +21,7 @@ import { Keys } from './queue/keys.js';
 import { buildRouting } from './routing/load-routing.js';
 import { parseMnpCsv, storeMnp } from './routing/mnp.js';
 import { startEngine } from './engine.js';
+import { log } from './log.js';
 import { SwitchyardError } from './errors.js';
 import { startHarness } from './loadgen/harness.js';
 import { runLoad } from './loadgen/load-generator.js';
@@ -37,9 +38,6 @@ const USAGE = `usage:
 Environment: REDIS_URL (else a private redis-server is started under ./data/redis),
   API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
 
-function log(level: string, msg: string): void {
-  process.stderr.write(JSON.stringify({ t: new Date().toISOString(), level, msg }) + '\n');
-}
 
 function onSignal(stop: () => Promise<void>): void {
   let stopping = false;

@@ -18,6 +18,8 @@ import { StatusDispatcher } from './push/status-dispatcher.js';
 import { RedisStore } from './queue/redis-store.js';
 import { onRedisError } from './redis/on-redis-error.js';
 import { RoutingService } from './routing/routing-service.js';
+import { log as defaultLog } from './log.js';
+import { EngineMetrics } from './metrics/engine-metrics.js';
 
 export interface EngineOptions {
   readonly redisUrl: string;
@@ -47,7 +49,7 @@ function json(res: uWS.HttpResponse, status: string, body: unknown): void {
 
 export async function startEngine(config: Config, o: EngineOptions): Promise<Engine> {
   const env = o.env ?? process.env;
-  const log = o.log ?? ((level, msg) => console.error(JSON.stringify({ level, msg, t: new Date().toISOString() })));
+  const log = o.log ?? defaultLog;
   const clock = o.clock ?? systemClock;
   const tenants = config.tenants.map((t) => ({ id: t.id, apiKey: resolveSecret(t.apiKey, `tenants[${t.id}].apiKey`, env), tps: t.tps, window: t.window }));
   const smscs: ActorSmscConfig[] = config.smscs.map((s) => ({ ...s, password: resolveSecret(s.password, `smscs[${s.id}].password`, env) }));
@@ -74,6 +76,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     nodeId: config.engine.nodeId,
     reclaimIdleMs: config.engine.reclaimIdleMs,
     stateFlushMs: config.engine.stateFlushMs,
+    metrics: config.engine.metrics,
     receiptGraceSec: config.messages.receiptGraceSec,
     eventsMaxLen: config.messages.statusRetention,
     finalRetentionSec: config.messages.finalRetentionSec,
@@ -82,6 +85,22 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   supervisor.on('log', (level: 'info' | 'warn' | 'error', smsc: string, msg: string) => log(level, `[${smsc}] ${msg}`));
   supervisor.on('stats', (s: ActorStats) => routing.onBindChange(s, supervisor.actorState(s.smsc)?.running ?? false));
   supervisor.on('crash', (smsc: string, err: Error, delay: number) => log('error', `[${smsc}] actor crashed (${err.message}); restarting in ${delay} ms`));
+
+  const metrics: EngineMetrics = new EngineMetrics({
+    redis,
+    keys: store.keys,
+    smscs: config.smscs,
+    health: () => routing.health,
+    wsConnections: () => ingress.stats.connections,
+    framesIn: () => ingress.stats.framesIn,
+    statusPushes: () => dispatcher.pushed,
+    failoverMoved: () => routing.failoverMoved,
+    reloads: () => ({ ok: routing.reloads, refused: routing.reloadFailures }),
+    actorParts: () => supervisor.metricsParts(),
+  });
+  if (config.engine.metrics) batcher.onLatency = (ms) => metrics.enqueue(ms);
+  supervisor.on('restart', (smsc: string) => metrics.actorRestarted(smsc));
+  const metricsKey = env.SWITCHYARD_METRICS_KEY;
 
   const isAdmin = (req: uWS.HttpRequest): boolean => {
     if (adminKey === undefined || adminKey === '') return false;
@@ -111,8 +130,21 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     dispatcher,
     clock,
     awaitNetwork: (to) => routing.awaitNetwork(to),
+    ...(config.engine.metrics ? { observer: metrics } : {}),
     extraRoutes: (app) => {
       app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
+      // Prometheus exposition of every thread (engine/metrics/). Open on the engine's (loopback by default)
+      // address; with SWITCHYARD_METRICS_KEY set, a bearer token is required.
+      app.get('/metrics', (res, req) => {
+        if (metricsKey !== undefined && metricsKey !== '' && req.getHeader('authorization') !== `Bearer ${metricsKey}`)
+          return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'metrics need the SWITCHYARD_METRICS_KEY bearer token' });
+        let aborted = false;
+        res.onAborted(() => (aborted = true));
+        metrics.expose().then(
+          (text) => !aborted && res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8').end(text)),
+          (err: Error) => !aborted && json(res, '500 Internal Server Error', { op: 'error', code: 'UNAVAILABLE', error: `metrics failed: ${err.message}` }),
+        );
+      });
       app.get('/readyz', (res) => {
         let aborted = false;
         res.onAborted(() => (aborted = true));

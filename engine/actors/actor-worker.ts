@@ -9,6 +9,7 @@ import { systemClock } from '../flow/clock.js';
 import { RedisStore } from '../queue/redis-store.js';
 import { onRedisError } from '../redis/on-redis-error.js';
 import type { ActorCommand, ActorReport, ActorTask } from './messages.js';
+import { ActorMetrics, threadMetrics } from '../metrics/actor-metrics.js';
 import { OperatorActor } from './operator-actor.js';
 import { createSmppSession } from './smpp-session.js';
 
@@ -21,11 +22,12 @@ export default async function runActor(task: ActorTask): Promise<string> {
   onRedisError(redis, `actor ${task.smsc.id}`, (msg) => post({ type: 'log', level: 'warn', smsc: task.smsc.id, msg }));
   onRedisError(reader, `actor ${task.smsc.id} reader`, (msg) => post({ type: 'log', level: 'warn', smsc: task.smsc.id, msg }));
   const store = new RedisStore(redis, task.keyPrefix, { eventsMaxLen: task.eventsMaxLen, finalRetentionSec: task.finalRetentionSec });
+  const metrics = task.metrics ? new ActorMetrics(task.smsc.id) : undefined;
   const actor = new OperatorActor(task.smsc, store, reader, task.consumer, createSmppSession, systemClock, {
     reclaimIdleMs: task.reclaimIdleMs,
     stateFlushMs: task.stateFlushMs,
     receiptGraceSec: task.receiptGraceSec,
-  });
+  }, metrics);
   actor.events.on('log', (level: 'info' | 'warn' | 'error', msg: string) => post({ type: 'log', level, smsc: task.smsc.id, msg }));
   let stop: () => void = () => undefined;
   const stopped = new Promise<void>((ok) => (stop = ok));
@@ -37,14 +39,24 @@ export default async function runActor(task: ActorTask): Promise<string> {
     });
   });
   // A bind going up or down is reported at once (routing and failover act on it), the rest twice a second.
-  actor.events.on('bind', () => post({ type: 'stats', stats: actor.stats(threadId) }));
+  // Stats travel with this actor's metrics and the thread's own gauges (merged into /metrics by the main thread).
+  const report = (): void => {
+    const stats = actor.stats(threadId);
+    if (metrics === undefined) return post({ type: 'stats', stats });
+    Promise.all([metrics.snapshot(stats, task.smsc.window), threadMetrics(threadId)]).then(
+      ([m, t]) => post({ type: 'stats', stats, metrics: m, threadMetrics: t }),
+      () => post({ type: 'stats', stats }),
+    );
+  };
+  actor.events.on('bind', report);
   await actor.start();
   post({ type: 'started', smsc: task.smsc.id, threadId });
-  const statsTimer = setInterval(() => post({ type: 'stats', stats: actor.stats(threadId) }), 500);
+  const statsTimer = setInterval(report, 500);
   try {
     await stopped;
     await actor.stop();
-    post({ type: 'stats', stats: actor.stats(threadId) });
+    const stats = actor.stats(threadId);
+    post({ type: 'stats', stats, ...(metrics === undefined ? {} : { metrics: await metrics.snapshot(stats, task.smsc.window) }) });
   } finally {
     clearInterval(statsTimer);
     port.close();

@@ -4,6 +4,7 @@
  * types.ts habit).
  */
 import type { MessagePort } from 'node:worker_threads';
+import type { MetricsJson } from '../metrics/registry.js';
 import type { ReceiptIdMatch } from './receipt.js';
 
 export interface ActorSmscConfig {
@@ -33,6 +34,7 @@ export interface ActorTask {
   readonly consumer: string;
   readonly reclaimIdleMs: number;
   readonly stateFlushMs: number;
+  readonly metrics: boolean;
   readonly receiptGraceSec: number;
   readonly eventsMaxLen: number;
   readonly finalRetentionSec: number;
@@ -71,7 +73,7 @@ export interface ActorStats {
 /** Worker → main thread. */
 export type ActorReport =
   | { readonly type: 'started'; readonly smsc: string; readonly threadId: number }
-  | { readonly type: 'stats'; readonly stats: ActorStats }
+  | { readonly type: 'stats'; readonly stats: ActorStats; readonly metrics?: MetricsJson; readonly threadMetrics?: MetricsJson }
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly smsc: string; readonly msg: string };
 
 /** Main thread → worker. */

@@ -27,6 +27,7 @@ import { TokenBucket } from '../flow/token-bucket.js';
 import type { OutgoingSubmit } from '../smpp/index.js';
 import type { FailedItem, QueueEntry, ReceiptItem, RedisStore, SubmittedItem } from '../queue/redis-store.js';
 import type { ActorSmscConfig, ActorStats, BindState } from './messages.js';
+import type { ActorMetrics } from '../metrics/actor-metrics.js';
 import { normalizeSmscId, readReceipt, receiptKey } from './receipt.js';
 
 /** What the actor needs of one SMPP bind (the adapter wraps SmppConnection). */
@@ -115,6 +116,8 @@ export class OperatorActor {
     private readonly connect: SessionFactory,
     private readonly clock: Clock,
     private readonly opts: { reclaimIdleMs: number; receiptGraceSec: number; stateFlushMs?: number },
+    /** Prometheus metrics of this actor (none in unit tests). */
+    private readonly metrics?: ActorMetrics,
   ) {
     this.bucket = new TokenBucket(smsc.tps, clock);
     this.queueKeys = [];
@@ -185,11 +188,15 @@ export class OperatorActor {
         b.attempts = 0;
         b.connecting = false;
         session.on('deliver_sm', (d: IncomingDeliver) => this.onDeliver(session, d));
-        session.on('bad_pdu', () => this.s.badPdus++);
+        session.on('bad_pdu', () => {
+          this.s.badPdus++;
+          this.metrics?.badPdu();
+        });
         session.once('close', () => {
           b.session = undefined;
           b.since = this.clock.now();
           this.s.reconnects++;
+          this.metrics?.reconnect();
           this.events.emit('bind', b.index, false);
           if (this.running) setTimeout(() => void this.bindLoop(b), this.backoff(this.smsc.reconnectMs, b.attempts++));
         });
@@ -260,11 +267,13 @@ export class OperatorActor {
       while ((this.retry.length > 0 || this.head < this.buf.length) && (session = this.nextSession()) !== undefined) {
         if (!this.bucket.tryTake(1)) {
           this.s.tokenWaits++;
+          this.metrics?.tpsWait();
           break;
         }
         const e = this.nextEntry() as QueueEntry;
         if (e.validUntilSec * 1000 <= now) {
           this.s.expired++;
+          this.metrics?.expiredInQueue();
           this.failedBatch.push({ entry: e, state: 'E', errCode: '', errText: 'validity period ran out before the message could be sent' });
           this.scheduleFlush();
           continue;
@@ -306,7 +315,7 @@ export class OperatorActor {
     const sentAt = performance.now();
     const cb: SubmitCb = (err, resp) => {
       if (resp !== undefined) this.submitLatency.record(performance.now() - sentAt);
-      this.onResp(e, err, resp);
+      this.onResp(e, err, resp, performance.now() - sentAt);
     };
     this.inFlightIds.add(e.entryId);
     if (!session.submit(sm, cb)) {
@@ -315,9 +324,10 @@ export class OperatorActor {
     }
   }
 
-  private onResp(e: QueueEntry, err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }): void {
+  private onResp(e: QueueEntry, err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }, latencyMs?: number): void {
     this.inFlightIds.delete(e.entryId);
     if (err !== null || resp === undefined) {
+      this.metrics?.submit('timeout');
       // Timeout or bind lost: the SMSC may or may not have it. Resend (at least once).
       this.s.retried++;
       this.retry.push(e);
@@ -325,6 +335,7 @@ export class OperatorActor {
     }
     switch (classifySubmitStatus(resp.commandStatus)) {
       case 'ok':
+        this.metrics?.submit('ok', latencyMs);
         this.s.submitted++;
         this.throttleStreak = 0;
         this.submittedBatch.push({ entry: e, normId: normalizeSmscId(resp.messageId), rawId: resp.messageId });
@@ -334,17 +345,20 @@ export class OperatorActor {
         this.schedulePump();
         break;
       case 'throttled':
+        this.metrics?.submit('throttled', latencyMs);
         this.s.throttled++;
         this.s.retried++;
         this.retry.unshift(e);
         this.pausedUntil = this.clock.now() + this.backoff(this.smsc.throttleBackoffMs, this.throttleStreak++);
         break;
       case 'temporary':
+        this.metrics?.submit('temporary', latencyMs);
         this.s.retried++;
         this.retry.push(e);
         this.pausedUntil = Math.max(this.pausedUntil, this.clock.now() + this.smsc.throttleBackoffMs.min);
         break;
       default:
+        this.metrics?.submit('rejected', latencyMs);
         this.s.rejected++;
         this.failedBatch.push({
           entry: e,
@@ -507,7 +521,8 @@ export class OperatorActor {
       const batch = this.receiptBatch;
       this.receiptBatch = [];
       this.flushing++;
-      this.store.receipts(this.smsc.id, this.dlrTtlSec, batch.map((b) => b.item)).then(
+      const latency: number[] = [];
+      this.store.receipts(this.smsc.id, this.dlrTtlSec, batch.map((b) => b.item), Date.now(), latency).then(
         (results) => {
           this.flushing--;
           for (let i = 0; i < batch.length; i++) {
@@ -515,9 +530,13 @@ export class OperatorActor {
             const b = batch[i] as (typeof batch)[number];
             if (r === 1 || r === 2) {
               this.s.receipts++;
+              this.metrics?.receipt(b.item.state, latency[i] ?? -1);
               if (b.item.state === 'D') this.s.receiptsDelivered++;
               else if (b.item.state !== 'u') this.s.receiptsFailed++;
-            } else if (r === 4) this.s.receiptsUnmatched++;
+            } else if (r === 4) {
+              this.s.receiptsUnmatched++;
+              this.metrics?.unmatched();
+            }
             b.session.replyDeliverSm(b.sequence, 0);
           }
         },

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { workerScript } from '../worker-script.js';
+import { cumulativeOnly, merge, type MetricsJson } from '../metrics/registry.js';
 import type { ActorReport, ActorSmscConfig, ActorStats, ActorTask } from './messages.js';
 
 export interface SupervisorOptions {
@@ -18,6 +19,7 @@ export interface SupervisorOptions {
   readonly nodeId: string;
   readonly reclaimIdleMs: number;
   readonly stateFlushMs: number;
+  readonly metrics: boolean;
   readonly receiptGraceSec: number;
   readonly eventsMaxLen: number;
   readonly finalRetentionSec: number;
@@ -33,6 +35,9 @@ interface ActorHandle {
   startedAt: number;
   stats: ActorStats | undefined;
   done: Promise<unknown> | undefined;
+  /** The live incarnation's latest metrics, and what earlier incarnations counted (counters, histograms). */
+  metrics: MetricsJson;
+  carried: MetricsJson;
 }
 
 export class Supervisor extends EventEmitter {
@@ -56,7 +61,7 @@ export class Supervisor extends EventEmitter {
 
   start(smscs: ReadonlyArray<ActorSmscConfig>): void {
     for (const smsc of smscs) {
-      const h: ActorHandle = { smsc, port: undefined, threadId: undefined, running: false, restarts: 0, startedAt: 0, stats: undefined, done: undefined };
+      const h: ActorHandle = { smsc, port: undefined, threadId: undefined, running: false, restarts: 0, startedAt: 0, stats: undefined, done: undefined, metrics: [], carried: [] };
       this.actors.set(smsc.id, h);
       this.run(h);
     }
@@ -73,6 +78,8 @@ export class Supervisor extends EventEmitter {
         this.emit('started', r.smsc, r.threadId);
       } else if (r.type === 'stats') {
         h.stats = r.stats;
+        if (r.metrics !== undefined) h.metrics = r.metrics;
+        if (r.threadMetrics !== undefined) this.threadMetrics.set(r.stats.threadId, r.threadMetrics);
         this.emit('stats', r.stats);
       } else this.emit('log', r.level, r.smsc, r.msg);
     });
@@ -83,6 +90,7 @@ export class Supervisor extends EventEmitter {
       consumer: `${this.o.nodeId}:${h.smsc.id}`,
       reclaimIdleMs: this.o.reclaimIdleMs,
       stateFlushMs: this.o.stateFlushMs,
+      metrics: this.o.metrics,
       receiptGraceSec: this.o.receiptGraceSec,
       eventsMaxLen: this.o.eventsMaxLen,
       finalRetentionSec: this.o.finalRetentionSec,
@@ -96,6 +104,8 @@ export class Supervisor extends EventEmitter {
       (err: Error) => {
         h.running = false;
         port1.close();
+        // The dead incarnation's counts carry over, so counters never go backwards after a restart.
+        this.carryOver(h);
         if (this.stopping) return;
         // A healthy run resets the backoff.
         if (Date.now() - h.startedAt > 30_000) h.restarts = 0;
@@ -111,6 +121,30 @@ export class Supervisor extends EventEmitter {
         }, delay);
       },
     );
+  }
+
+  private readonly threadMetrics = new Map<number, MetricsJson>();
+
+  private carryOver(h: ActorHandle): void {
+    const dead = cumulativeOnly(h.metrics);
+    h.metrics = [];
+    if (dead.length === 0) return;
+    const pending = merge([h.carried, dead]).getMetricsAsJSON();
+    void pending.then((j) => (h.carried = j));
+    // Until the merge resolves (microtasks), keep both parts; merge() sums them either way.
+    h.carried = [...h.carried, ...dead];
+  }
+
+  /** Every actor's metrics (live and carried over) and each live thread's gauges, for /metrics. */
+  metricsParts(): MetricsJson[] {
+    const out: MetricsJson[] = [];
+    const liveThreads = new Set<number>();
+    for (const h of this.actors.values()) {
+      out.push(h.carried, h.metrics);
+      if (h.running && h.stats !== undefined) liveThreads.add(h.stats.threadId);
+    }
+    for (const [t, m] of this.threadMetrics) if (liveThreads.has(t)) out.push(m);
+    return out;
   }
 
   /** Latest stats reported by every actor. */

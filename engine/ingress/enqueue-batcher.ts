@@ -22,6 +22,9 @@ export class EnqueueBatcher {
     private readonly maxBatch = 2_000,
   ) {}
 
+  /** Told each enqueue call's duration (metrics). */
+  onLatency: ((ms: number) => void) | undefined;
+
   add(m: NewMessage, cb: EnqueueCallback): void {
     this.msgs.push(m);
     this.cbs.push(cb);
@@ -50,6 +53,7 @@ export class EnqueueBatcher {
     this.store.enqueue(msgs).then(
       () => {
         this.latency.record(performance.now() - t0);
+        this.onLatency?.(performance.now() - t0);
         this.inFlight -= msgs.length;
         for (const cb of cbs) cb(null);
       },

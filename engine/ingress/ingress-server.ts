@@ -43,6 +43,8 @@ export interface IngressOptions {
   readonly accept: AcceptContext;
   /** Before routing: a promise to wait for (the network lookup hook), or undefined to go on at once. */
   readonly awaitNetwork?: (to: string) => Promise<void> | undefined;
+  /** Metrics hooks (accepted/refused by tenant and code, ack latency). */
+  readonly observer?: IngressObserver;
   readonly batcher: EnqueueBatcher;
   readonly dispatcher: StatusDispatcher;
   readonly clock: Clock;
@@ -84,6 +86,12 @@ function errorFrame(code: ErrorCode, error: string, extra = ''): string {
 
 function nackFrame(ref: unknown, r: Refusal): string {
   return `{"op":"nack","ref":${JSON.stringify(typeof ref === 'string' ? ref : '')},"code":"${r.code}","error":${JSON.stringify(r.error)}}`;
+}
+
+export interface IngressObserver {
+  accepted(tenant: string): void;
+  refused(tenant: string, code: string): void;
+  ack(ms: number): void;
 }
 
 export class IngressServer {
@@ -232,7 +240,7 @@ export class IngressServer {
       case 'submit': {
         const t0 = performance.now();
         this.submitOne(d, f, (out) => {
-          this.ackLatency.record(performance.now() - t0);
+          this.recordAck(performance.now() - t0);
           if (!d.closed) ws.send(out);
         });
         return;
@@ -248,11 +256,21 @@ export class IngressServer {
     }
   }
 
+  private countRefused(tenant: string, code: string): void {
+    this.stats.refused++;
+    this.o.observer?.refused(tenant, code);
+  }
+
+  private recordAck(ms: number): void {
+    this.ackLatency.record(ms);
+    this.o.observer?.ack(ms);
+  }
+
   /** Runs one submit through every check; `done` gets the ack or nack frame. */
   private submitOne(d: { t: TenantRuntime; unacked: number } | undefined, f: Record<string, unknown>, done: (frame: string) => void, tenant?: TenantRuntime): void {
     const t = (d?.t ?? tenant) as TenantRuntime;
     const refusal = (r: Refusal) => {
-      this.stats.refused++;
+      this.countRefused(t.id, r.code);
       done(nackFrame(f.ref, r));
     };
     if (d !== undefined && d.unacked >= t.window)
@@ -274,18 +292,19 @@ export class IngressServer {
     const m = acceptMessage(this.o.accept, t.id, fields, Math.floor(now));
     if (isRefusal(m as Refusal)) {
       if (d !== undefined) d.unacked--;
-      this.stats.refused++;
+      this.countRefused(t.id, (m as Refusal).code);
       return done(nackFrame(f.ref, m as Refusal));
     }
     const msg = m as Exclude<typeof m, Refusal>;
     this.o.batcher.add(msg, (err) => {
       if (d !== undefined) d.unacked--;
       if (err) {
-        this.stats.refused++;
+        this.countRefused(t.id, 'UNAVAILABLE');
         done(nackFrame(f.ref, { code: 'UNAVAILABLE', error: 'the queue is unavailable; the message was not accepted, retry' }));
         return;
       }
       this.stats.accepted++;
+      this.o.observer?.accepted(t.id);
       done(`{"op":"ack","ref":${JSON.stringify(fields.ref)},"id":"${msg.id}","status":"queued","parts":${msg.parts.length}}`);
     });
   }
@@ -310,11 +329,11 @@ export class IngressServer {
         // Strip the per-item op: results are ack/nack bodies in item order.
         results[i] = frame;
         if (--left !== 0) return;
-        this.ackLatency.record(performance.now() - t0);
+        this.recordAck(performance.now() - t0);
         if (!d.closed) ws.send(`{"op":"batch_ack","ref":${JSON.stringify(bref)},"results":[${results.join(',')}]}`);
       };
       if ('__bad' in it) {
-        this.stats.refused++;
+        this.countRefused(d.t.id, 'INVALID_FIELD');
         cb(nackFrame(undefined, { code: 'INVALID_FIELD', error: 'a batch item must be a JSON object' }));
       } else this.submitOne(d, it, cb);
     });

@@ -85,6 +85,8 @@ function frameWithEid(eid: string, frame: string): string {
 }
 
 export class StatusDispatcher {
+  /** Status frames handed to connections (catch-up and live). */
+  pushed = 0;
   private readonly tenants = new Map<string, TenantState>();
   private running = false;
   private blockedClientId: number | undefined;
@@ -181,6 +183,7 @@ export class StatusDispatcher {
         }
         this.framesPushed += frames.length;
         if (page.length > 0) this.reached(sink.tenant, sink.lastEid);
+        this.pushed += frames.length;
         if (frames.length > 0 && !sink.pushMany(frames)) return; // backpressured: resume() continues from lastEid
         // Caught up when the stream has nothing newer, or nothing newer than what
         // the live reader has already passed (it serves the rest).
@@ -241,6 +244,7 @@ export class StatusDispatcher {
       }
       for (const [c, frames] of outbox) {
         this.framesPushed += frames.length;
+        this.pushed += frames.length;
         if (!c.pushMany(frames)) c.live = false;
       }
       // Live connections have been served up to the cursor, whether or not it held frames for them;

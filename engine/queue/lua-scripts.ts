@@ -23,7 +23,7 @@
  * have to be split by slot (DESIGN.md §10), which is future work.
  */
 
-// Fields read by every state change, in this order: f[1]..f[12], the part's state f[13], ns f[14], rt f[15].
+// Fields read by every state change, in this order: f[1]..f[12], the part's state f[13], ns f[14], rt f[15], sa f[16].
 const COMMON = `
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -43,7 +43,7 @@ end
 local function nz(v) if v == false or v == nil or v == '' then return nil end return v end
 
 local function hm(mkey, part)
-  return redis.call('HMGET', mkey, 't', 'r', 'to', 'n', 'sm', 'ac', 'd', 's', 'w', 'we', 'wt', 'nf', 'p' .. part, 'ns', 'rt')
+  return redis.call('HMGET', mkey, 't', 'r', 'to', 'n', 'sm', 'ac', 'd', 's', 'w', 'we', 'wt', 'nf', 'p' .. part, 'ns', 'rt', 'sa')
 end
 
 -- f: the HMGET above. One XADD per status change.
@@ -59,10 +59,13 @@ local function emit(id, f, status, err, etxt)
 end
 
 -- Applies a final or temporary part state. Returns 1 applied, 3 duplicate, 4 message gone.
+-- Sent time of the message last applied to (for receipt latency), or nil.
+local lastSa = nil
 local function apply(id, part, st, err, etxt)
   local mkey = P .. 'm:' .. id
   local f = hm(mkey, part)
   local cur = f[13]
+  lastSa = tonumber(f[16] or '')
   if not cur then return 4 end
   if cur ~= 'q' and cur ~= 's' and cur ~= 'u' then return 3 end
   local pf = 'p' .. part
@@ -175,7 +178,8 @@ return 0
 /**
  * Delivery receipts. ARGV: prefix, now, evMax, finalTtlSec, smsc, earlyTtlSec, then 4 per item:
  *   state (D|U|E|K|u), error code, error text, SMSC message id (normalised, receiptKey)
- * Returns one code per item: 1 applied, 2 stored as early, 3 duplicate, 4 message gone.
+ * Returns two numbers per item: the code (1 applied, 2 stored as early, 3 duplicate,
+ * 4 message gone) and the ms from the message's `sent` to now (-1 when unknown).
  */
 export const RECEIPTS_LUA = `${COMMON}
 local smsc = ARGV[5]
@@ -188,11 +192,13 @@ while i <= #ARGV do
   if found then
     local bar = string.find(found, '|', 1, true)
     out[#out + 1] = apply(string.sub(found, 1, bar - 1), string.sub(found, bar + 1), st, err, etxt)
+    out[#out + 1] = lastSa and (now - lastSa) or -1
   else
     redis.call('SET', P .. 'de:' .. smsc .. ':' .. key, st .. '|' .. err .. '|' .. etxt, 'EX', earlyTtl)
     -- Tells SUBMITTED_LUA to look for early receipts while any may exist.
     redis.call('SET', P .. 'dex:' .. smsc, 1, 'EX', earlyTtl)
     out[#out + 1] = 2
+    out[#out + 1] = -1
   end
   i = i + 4
 end

@@ -284,11 +284,21 @@ export class RedisStore {
     await (this.redis as unknown as Scripted).syFailed(...args);
   }
 
-  async receipts(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>, now = Date.now()): Promise<ReceiptResult[]> {
+  /**
+   * Records receipts; returns one result per item. `latencyMs`, when given, gets
+   * per item the time from the message's `sent` to this receipt (-1 if unknown).
+   */
+  async receipts(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>, now = Date.now(), latencyMs?: number[]): Promise<ReceiptResult[]> {
     const args = this.head(now);
     args.push(smsc, earlyTtlSec);
     for (const it of items) args.push(it.state, it.errCode, it.errText, it.key);
-    return (await (this.redis as unknown as Scripted).syReceipts(...args)) as ReceiptResult[];
+    const flat = (await (this.redis as unknown as Scripted).syReceipts(...args)) as number[];
+    const codes: ReceiptResult[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      codes.push(flat[i] as ReceiptResult);
+      latencyMs?.push(flat[i + 1] as number);
+    }
+    return codes;
   }
 
   /** Ends messages past validity + grace (expired if never sent, unknown if no receipt). */

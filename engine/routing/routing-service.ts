@@ -79,7 +79,7 @@ export class RoutingService {
     this.loaded = buildRouting(c, this.baseDir, this.health, () => this.ported);
     this.networks = networksById(this.loaded.plan);
     this.feed = new HealthFeed(this.health, c.routing, c.smscs, o.redis, o.store.keys, Date.now, (smsc, bound, why) =>
-      o.log(bound ? 'info' : 'warn', `[${smsc}] ${bound ? 'has a bound session again' : `has no bound session (${why}); no new traffic after ${c.routing.downAfterMs} ms`}`));
+      o.log(bound ? 'info' : 'warn', `[${smsc}] ${bound ? 'has a bound session' : `has no bound session (${why}); no new traffic after ${c.routing.downAfterMs} ms`}`));
     this.failover = new Failover(o.store, o.redis, this.health, () => this.router, {
       failoverAfterSec: c.routing.failoverAfterSec,
       batch: 500,

@@ -1,0 +1,56 @@
+/**
+ * Every Prometheus metric Switchyard exports, in one place: the name, its
+ * type, labels and help. The registries in the main thread and the actor
+ * threads build their metrics from this list, and the Grafana dashboard and
+ * alert rules in ops/ are checked against it (test/unit/ops-files.test.ts).
+ * Conventions: `switchyard_` prefix, `_total` counters, base units (seconds,
+ * bytes), labels of bounded cardinality only (SMSC, bind index, tenant,
+ * status, code, partition — never a number or a message id).
+ */
+export interface MetricSpec {
+  readonly name: string;
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  readonly labels: ReadonlyArray<string>;
+  readonly help: string;
+  /** Where it is measured: the ingress (main) thread or the actor threads. */
+  readonly thread: 'main' | 'actor';
+}
+
+export const METRICS = {
+  // ingress (main thread)
+  accepted: { name: 'switchyard_messages_accepted_total', type: 'counter', labels: ['tenant'], help: 'Submits accepted (acked) by tenant.', thread: 'main' },
+  refused: { name: 'switchyard_messages_refused_total', type: 'counter', labels: ['tenant', 'code'], help: 'Submits refused (nack) by tenant and error code.', thread: 'main' },
+  wsConnections: { name: 'switchyard_ws_connections', type: 'gauge', labels: [], help: 'Open WebSocket connections.', thread: 'main' },
+  wsFramesIn: { name: 'switchyard_ws_frames_received_total', type: 'counter', labels: [], help: 'WebSocket frames received.', thread: 'main' },
+  statusPushes: { name: 'switchyard_status_pushes_total', type: 'counter', labels: [], help: 'Status frames pushed to WebSocket clients.', thread: 'main' },
+  ackLatency: { name: 'switchyard_ack_latency_seconds', type: 'histogram', labels: [], help: 'Submit frame received to ack sent (includes the Redis write).', thread: 'main' },
+  enqueueLatency: { name: 'switchyard_enqueue_latency_seconds', type: 'histogram', labels: [], help: 'One enqueue script call to Redis and back.', thread: 'main' },
+  queueDepth: { name: 'switchyard_queue_depth', type: 'gauge', labels: ['smsc', 'partition'], help: 'Entries in an SMSC stream partition (waiting or in flight).', thread: 'main' },
+  queueLag: { name: 'switchyard_queue_consumer_lag', type: 'gauge', labels: ['smsc', 'partition'], help: 'Entries of a partition not yet read by its actor.', thread: 'main' },
+  queuePending: { name: 'switchyard_queue_pending', type: 'gauge', labels: ['smsc', 'partition'], help: 'Entries read by the actor and not yet acknowledged (sending or awaiting the resp).', thread: 'main' },
+  smscEligible: { name: 'switchyard_smsc_eligible', type: 'gauge', labels: ['smsc'], help: 'The router may choose this SMSC (up, queue within its limit, circuit closed).', thread: 'main' },
+  circuitOpen: { name: 'switchyard_smsc_circuit_open', type: 'gauge', labels: ['smsc'], help: 'The circuit breaker keeps the SMSC out of routing (repeated permanent submit errors).', thread: 'main' },
+  deliveryRate: { name: 'switchyard_smsc_delivery_rate', type: 'gauge', labels: ['smsc'], help: 'Delivered / final receipts over the routing quality window (NaN without enough receipts).', thread: 'main' },
+  failoverMoved: { name: 'switchyard_failover_moved_total', type: 'counter', labels: [], help: 'Queued entries moved off SMSCs that stayed down.', thread: 'main' },
+  routingReloads: { name: 'switchyard_routing_reloads_total', type: 'counter', labels: ['result'], help: 'Routing reloads by result (ok, refused).', thread: 'main' },
+  workerRestarts: { name: 'switchyard_actor_restarts_total', type: 'counter', labels: ['smsc'], help: 'Restarts of an SMSC actor after its worker thread crashed.', thread: 'main' },
+  // operator actors (worker threads)
+  submits: { name: 'switchyard_smpp_submits_total', type: 'counter', labels: ['smsc', 'result'], help: 'submit_sm answers by result: ok, throttled (0x58/0x14), temporary, rejected (permanent), timeout (no resp or bind lost).', thread: 'actor' },
+  receipts: { name: 'switchyard_receipts_total', type: 'counter', labels: ['smsc', 'status'], help: 'Delivery receipts recorded by part status: delivered, undelivered, expired, unknown, unreachable.', thread: 'actor' },
+  receiptsUnmatched: { name: 'switchyard_receipts_unmatched_total', type: 'counter', labels: ['smsc'], help: 'Receipts for no known message (expired mapping or a foreign id).', thread: 'actor' },
+  expiredInQueue: { name: 'switchyard_messages_expired_in_queue_total', type: 'counter', labels: ['smsc'], help: 'Parts whose validity ran out before they could be sent.', thread: 'actor' },
+  windowInFlight: { name: 'switchyard_smpp_window_in_flight', type: 'gauge', labels: ['smsc'], help: 'Unanswered submit_sm over all binds of the SMSC.', thread: 'actor' },
+  windowSize: { name: 'switchyard_smpp_window_size', type: 'gauge', labels: ['smsc'], help: 'Window capacity over the bound sessions (window per bind x bound binds).', thread: 'actor' },
+  tpsWaits: { name: 'switchyard_tps_limit_waits_total', type: 'counter', labels: ['smsc'], help: 'Times the SMSC TPS token bucket held sending back.', thread: 'actor' },
+  bindUp: { name: 'switchyard_bind_up', type: 'gauge', labels: ['smsc', 'bind'], help: '1 when the SMPP session is bound, 0 when down.', thread: 'actor' },
+  bindChanged: { name: 'switchyard_bind_state_change_timestamp_seconds', type: 'gauge', labels: ['smsc', 'bind'], help: 'Unix time of the session\'s last up/down change.', thread: 'actor' },
+  reconnects: { name: 'switchyard_bind_reconnects_total', type: 'counter', labels: ['smsc'], help: 'SMPP sessions lost and re-established.', thread: 'actor' },
+  badPdus: { name: 'switchyard_smpp_bad_pdus_total', type: 'counter', labels: ['smsc'], help: 'Malformed PDUs received (answered generic_nack, session kept).', thread: 'actor' },
+  submitLatency: { name: 'switchyard_submit_latency_seconds', type: 'histogram', labels: ['smsc'], help: 'submit_sm to submit_sm_resp.', thread: 'actor' },
+  deliveryLatency: { name: 'switchyard_delivery_latency_seconds', type: 'histogram', labels: ['smsc'], help: 'Message sent (last part\'s submit_sm_resp) to its receipt.', thread: 'actor' },
+} as const satisfies Record<string, MetricSpec>;
+
+export type MetricKey = keyof typeof METRICS;
+
+/** Every name Switchyard exports, including prom-client's process and Node.js defaults (labelled by thread). */
+export const DEFAULT_METRIC_PREFIXES = ['process_', 'nodejs_'] as const;
