@@ -149,11 +149,33 @@ async function simulate(args: string[]): Promise<void> {
 
 async function status(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { url: { type: 'string', default: 'http://127.0.0.1:8080' } } });
-  const res = await fetch(`${values.url}/v1/status`, { headers: { authorization: `Bearer ${process.env.SWITCHYARD_ADMIN_KEY ?? ''}` } });
-  const body = (await res.json()) as { actors?: Array<{ smsc: string; binds: Array<{ up: boolean; inFlight: number }>; submitted: number; receipts: number; throttled: number; buffered: number }> };
-  if (!res.ok) throw new SwitchyardError('UNAUTHORIZED', `status: HTTP ${res.status}: ${JSON.stringify(body)}`);
-  for (const a of body.actors ?? []) {
-    console.log(`${a.smsc}: binds ${a.binds.map((b) => (b.up ? `up(${b.inFlight})` : 'down')).join(' ')} submitted=${a.submitted} receipts=${a.receipts} throttled=${a.throttled} buffered=${a.buffered}`);
+  type Body = {
+    ingress?: { accepted: number; refused: number; connections: number };
+    actors?: Array<{ smsc: string; binds: Array<{ up: boolean; inFlight: number }>; submitted: number; receipts: number; throttled: number; rejected: number; buffered: number }>;
+    routing?: { smscs: Array<{ smsc: string; up: boolean; queueLag: number; deliveryRate: number | null; circuitOpenUntil: number }> };
+  };
+  const get = async (): Promise<Body> => {
+    const res = await fetch(`${values.url}/v1/status`, { headers: { authorization: `Bearer ${process.env.SWITCHYARD_ADMIN_KEY ?? ''}` } });
+    const body = (await res.json()) as Body;
+    if (!res.ok) throw new SwitchyardError('UNAUTHORIZED', `status: HTTP ${res.status}: ${JSON.stringify(body)}`);
+    return body;
+  };
+  // Two readings a second apart give the rates.
+  const a = await get();
+  await new Promise((ok) => setTimeout(ok, 1000));
+  const b = await get();
+  const was = new Map((a.actors ?? []).map((x) => [x.smsc, x]));
+  const route = new Map((b.routing?.smscs ?? []).map((x) => [x.smsc, x]));
+  if (b.ingress) console.log(`ingress: ${b.ingress.connections} connections, accepting ${b.ingress.accepted - (a.ingress?.accepted ?? 0)}/s, refusing ${b.ingress.refused - (a.ingress?.refused ?? 0)}/s`);
+  for (const x of b.actors ?? []) {
+    const p = was.get(x.smsc);
+    const r = route.get(x.smsc);
+    const rate = r?.deliveryRate === null || r?.deliveryRate === undefined ? 'n/a' : `${(r.deliveryRate * 100).toFixed(1)} %`;
+    console.log(
+      `${x.smsc}: binds ${x.binds.map((bd) => (bd.up ? `up(${bd.inFlight})` : 'down')).join(' ')} | queue ${r?.queueLag ?? '?'} | ` +
+        `submits ${x.submitted - (p?.submitted ?? 0)}/s receipts ${x.receipts - (p?.receipts ?? 0)}/s throttled ${x.throttled - (p?.throttled ?? 0)}/s | ` +
+        `delivery rate ${rate}${r !== undefined && r.circuitOpenUntil > Date.now() ? ' | CIRCUIT OPEN' : ''}${r !== undefined && !r.up ? ' | DOWN for routing' : ''}`,
+    );
   }
 }
 
