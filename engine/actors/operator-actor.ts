@@ -530,7 +530,8 @@ export class OperatorActor {
             const b = batch[i] as (typeof batch)[number];
             if (r === 1 || r === 2) {
               this.s.receipts++;
-              this.metrics?.receipt(b.item.state, latency[i] ?? -1);
+              // An early receipt (before its resp was recorded) came within the submit's own round trip: 0.
+              this.metrics?.receipt(b.item.state, r === 2 ? 0 : (latency[i] ?? -1));
               if (b.item.state === 'D') this.s.receiptsDelivered++;
               else if (b.item.state !== 'u') this.s.receiptsFailed++;
             } else if (r === 4) {

@@ -47,7 +47,7 @@ export const METRICS = {
   reconnects: { name: 'switchyard_bind_reconnects_total', type: 'counter', labels: ['smsc'], help: 'SMPP sessions lost and re-established.', thread: 'actor' },
   badPdus: { name: 'switchyard_smpp_bad_pdus_total', type: 'counter', labels: ['smsc'], help: 'Malformed PDUs received (answered generic_nack, session kept).', thread: 'actor' },
   submitLatency: { name: 'switchyard_submit_latency_seconds', type: 'histogram', labels: ['smsc'], help: 'submit_sm to submit_sm_resp.', thread: 'actor' },
-  deliveryLatency: { name: 'switchyard_delivery_latency_seconds', type: 'histogram', labels: ['smsc'], help: 'Message sent (last part\'s submit_sm_resp) to its receipt.', thread: 'actor' },
+  deliveryLatency: { name: 'switchyard_delivery_latency_seconds', type: 'histogram', labels: ['smsc'], help: 'Message sent (last part\'s submit_sm_resp recorded) to each receipt; 0 for a receipt that came before its resp was recorded.', thread: 'actor' },
 } as const satisfies Record<string, MetricSpec>;
 
 export type MetricKey = keyof typeof METRICS;
