@@ -63,7 +63,7 @@ export function compareEid(a: string, b: string): number {
 }
 
 /**
- * Reads fields t (tenant) and f (frame) of an events entry (engine/queue/events.ts);
+ * Reads fields t (tenant) and f (frame) of an events entry (analytics/status-events.ts);
  * frame is undefined when the client asked for no pushes (p = '0'). The hot path's
  * lean version of parseStatusEvent.
  */

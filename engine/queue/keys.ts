@@ -7,7 +7,7 @@
  *   {P}d:{smsc}:{mid}    SMSC message id -> "id|part" for receipt matching
  *   {P}de:{smsc}:{mid}   a receipt that arrived before its submit_sm_resp
  *   {P}dex:{smsc}        set while such early receipts may exist (same TTL)
- *   {P}ev                events stream: every status change (engine/queue/events.ts)
+ *   {P}ev                events stream: every status change (analytics/status-events.ts)
  *   {P}stc:{tenant}      last status entry id pushed to the tenant
  *   {P}exp               sorted set: message id by (validity end + receipt grace)
  *   {P}mnp               hash: ported number (E.164 digits) -> "MCC-MNC"

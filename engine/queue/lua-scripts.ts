@@ -11,7 +11,7 @@
  *
  * Redis time is the scarcest resource of the whole pipeline (one core for every
  * message's state), so each item reads the message hash once (HMGET), writes it
- * once (HSET) and appends one entry to the events stream `ev` (engine/queue/events.ts):
+ * once (HSET) and appends one entry to the events stream `ev` (analytics/status-events.ts):
  *   t = tenant, f = the status frame JSON (the dispatcher forwards it as is),
  *   x = what analytics needs beyond the frame, positional
  *       "smsc|to|parts|acceptedAt|country|mcc|mnc|price|currency",

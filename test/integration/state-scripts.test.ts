@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { receiptKey } from '../../engine/actors/receipt.js';
-import { parseStatusEvent, type StatusEvent } from '../../engine/queue/events.js';
+import { parseStatusEvent, type StatusEvent } from '../../analytics/status-events.js';
 import { RedisStore, type NewMessage, type QueueEntry } from '../../engine/queue/redis-store.js';
 
 let redis: Redis;

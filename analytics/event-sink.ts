@@ -1,0 +1,205 @@
+/**
+ * The events sink: reads the Redis events stream (`{prefix}ev`, one entry per
+ * status change, status-events.ts) with its own consumer group and inserts
+ * the events into ClickHouse in batches bounded by size and time, XACKing
+ * only after ClickHouse has the batch.
+ *
+ * Nothing lost, nothing doubled:
+ * - an insert that fails leaves the batch pending in the consumer group; the
+ *   sink re-reads its pending entries before new ones and tries again;
+ * - a batch that reached ClickHouse but was not acknowledged (a crash between
+ *   the two) is re-read as exactly the same entries, so it carries the same
+ *   insert_deduplication_token (first id, last id, count) and ClickHouse drops
+ *   the repeat (the table keeps a deduplication window); the table is also a
+ *   ReplacingMergeTree keyed on the event's stream id, a second net.
+ * The stream is capped (messages.statusRetention): a sink stopped for longer
+ * than the stream holds loses the oldest events; its lag is reported.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Redis } from 'ioredis';
+import { parseStatusEvent } from './status-events.js';
+
+export interface EventSinkOptions {
+  readonly streamKey: string;
+  readonly group?: string;
+  readonly consumer: string;
+  /** Most events per insert. */
+  readonly batchMax?: number;
+  /** Longest an event waits for its batch to fill (ms). */
+  readonly flushMs?: number;
+  readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+}
+
+export interface EventRow {
+  time: string;
+  eid: string;
+  message_id: string;
+  tenant: string;
+  client_ref: string;
+  status: string;
+  error_code: string;
+  error_text: string;
+  smsc: string;
+  destination: string;
+  country: string;
+  mcc: string;
+  mnc: string;
+  price: number;
+  currency: string;
+  parts: number;
+  accepted_at: string;
+}
+
+/** ms since epoch → ClickHouse DateTime64(3) text in UTC. */
+export function chTime(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
+}
+
+/** One events-stream entry → one row; undefined for an entry that is not a status event. */
+export function toRow(eid: string, fields: ReadonlyArray<string>): EventRow | undefined {
+  const e = parseStatusEvent(fields);
+  if (e === undefined) return undefined;
+  let f: { id?: string; ref?: string; status?: string; at?: number; error?: { code?: string; text?: string } };
+  try {
+    f = JSON.parse(e.frame) as typeof f;
+  } catch {
+    return undefined;
+  }
+  if (typeof f.id !== 'string' || typeof f.status !== 'string' || typeof f.at !== 'number') return undefined;
+  return {
+    time: chTime(f.at),
+    eid,
+    message_id: f.id,
+    tenant: e.tenant,
+    client_ref: f.ref ?? '',
+    status: f.status,
+    error_code: f.error?.code ?? '',
+    error_text: f.error?.text ?? '',
+    smsc: e.smsc,
+    destination: e.to,
+    country: e.country,
+    mcc: e.mcc,
+    mnc: e.mnc,
+    price: Number.isFinite(e.price) ? e.price : 0,
+    currency: e.currency,
+    parts: Math.min(255, Math.max(0, e.parts | 0)),
+    accepted_at: chTime(e.acceptedAt),
+  };
+}
+
+type Entries = Array<[string, string[]]>;
+
+export class EventSink {
+  inserted = 0;
+  batches = 0;
+  failures = 0;
+  lastBatchSize = 0;
+  /** Age of the newest event inserted when it was inserted (ms): how far analytics trails. */
+  lagMs = 0;
+  private readonly group: string;
+  private readonly batchMax: number;
+  private readonly flushMs: number;
+  private pendingFirst = true;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  /** Test hook: simulate a crash between the insert and the XACK. */
+  crashAfterInsert = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly ch: ClickHouseClient,
+    private readonly o: EventSinkOptions,
+  ) {
+    this.group = o.group ?? 'analytics';
+    this.batchMax = o.batchMax ?? 5000;
+    this.flushMs = o.flushMs ?? 500;
+  }
+
+  /** The consumer group starts at the stream's beginning: everything still in it is ingested once. */
+  async ensureGroup(): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', this.o.streamKey, this.group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = (async () => {
+      await this.ensureGroup();
+      while (this.running) {
+        try {
+          await this.runOnce();
+        } catch (err) {
+          this.failures++;
+          this.pendingFirst = true; // the batch stays pending: re-read it first
+          this.o.log?.('warn', `analytics sink: ${(err as Error).message}; retrying in 1 s`);
+          await new Promise((ok) => setTimeout(ok, 1000));
+        }
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  /** One batch: read (pending first), insert, acknowledge. Returns the events inserted. */
+  async runOnce(): Promise<number> {
+    const entries = await this.collect();
+    if (entries.length === 0) return 0;
+    const rows: EventRow[] = [];
+    for (const [eid, fields] of entries) {
+      const r = toRow(eid, fields);
+      if (r !== undefined) rows.push(r);
+      else this.o.log?.('warn', `analytics sink: entry ${eid} is not a status event; skipped`);
+    }
+    const first = (entries[0] as [string, string[]])[0];
+    const last = (entries[entries.length - 1] as [string, string[]])[0];
+    if (rows.length > 0) {
+      await this.ch.insert({
+        table: 'events',
+        values: rows,
+        format: 'JSONEachRow',
+        clickhouse_settings: { insert_deduplication_token: `${this.o.streamKey}:${first}:${last}:${entries.length}`, deduplicate_blocks_in_dependent_materialized_views: 1 },
+      });
+    }
+    if (this.crashAfterInsert) throw new Error('simulated crash after insert');
+    await this.redis.xack(this.o.streamKey, this.group, ...entries.map((e) => e[0]));
+    this.inserted += rows.length;
+    this.batches++;
+    this.lastBatchSize = rows.length;
+    this.lagMs = Math.max(0, Date.now() - Number(last.split('-')[0]));
+    return rows.length;
+  }
+
+  /** Pending entries first (exactly the batch that failed), else new ones until the batch is full or flushMs passed. */
+  private async collect(): Promise<Entries> {
+    if (this.pendingFirst) {
+      const pending = await this.read('0', this.batchMax, 0);
+      if (pending.length > 0) return pending;
+      this.pendingFirst = false;
+    }
+    const out = await this.read('>', this.batchMax, this.flushMs);
+    const until = Date.now() + this.flushMs;
+    while (out.length > 0 && out.length < this.batchMax && Date.now() < until && this.running) {
+      const more = await this.read('>', this.batchMax - out.length, Math.max(1, until - Date.now()));
+      if (more.length === 0) break;
+      out.push(...more);
+    }
+    return out;
+  }
+
+  private async read(from: '0' | '>', count: number, blockMs: number): Promise<Entries> {
+    const args: Array<string | number> = ['GROUP', this.group, this.o.consumer, 'COUNT', count];
+    if (blockMs > 0) args.push('BLOCK', blockMs);
+    args.push('STREAMS', this.o.streamKey, from);
+    const reply = (await this.redis.call('XREADGROUP', ...args)) as Array<[string, Array<[string, string[] | null]>]> | null;
+    const out: Entries = [];
+    for (const [, items] of reply ?? []) for (const [id, fields] of items) out.push([id, fields ?? []]);
+    return out;
+  }
+}
