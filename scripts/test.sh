@@ -5,7 +5,10 @@
 # against a private Redis that test/global-setup.ts starts and stops).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules ] || npm ci --no-audit --no-fund
+# npm install from the lock file (every dependency is pinned exactly). Not npm ci: chdb lists optional
+# per-platform libraries (macOS, arm64) that the registry does not serve, and npm ci refuses a lock
+# without them; npm install installs the one for this platform and leaves the lock unchanged.
+[ -d node_modules ] || npm install --no-audit --no-fund
 bash scripts/ensure-redis.sh
 bash scripts/ensure-promtool.sh
 echo "== typecheck"; npx tsc -p tsconfig.json
