@@ -42,6 +42,7 @@ const { values: a } = parseArgs({
     backlog: { type: 'string' },
     warmup: { type: 'string', default: '0' },
     'no-metrics': { type: 'boolean', default: false },
+    analytics: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
   },
 });
@@ -139,6 +140,7 @@ async function main(): Promise<void> {
     server: { host: '127.0.0.1', port: 0 },
     redis: { keyPrefix: 'syb:' },
     engine: { workerThreads: num('threads'), nodeId: 'bench', metrics: !a['no-metrics'] },
+    analytics: { enabled: a.analytics === true, dataDir: `${dir}/analytics` },
     // The default per-connection window (2,000 unacked submits): clients keep to it.
     tenants: [{ id: 'bench', apiKey: { env: 'SY_BENCH_KEY' }, tps: 1_000_000 }],
     smscs: ports.map((port, i) => ({ id: `sim-${i}`, port, systemId: 'switchyard', password: { env: 'SY_BENCH_SIM_PW' }, binds: num('binds'), window: num('window'), tps: num('tps'), partitions: 2 })),

@@ -36,6 +36,13 @@ export const DEFAULTS = {
     maxBatchItems: 500, // most submits in one batch frame
     statusRetention: 2_000_000, // entries kept in the events stream (MAXLEN ~): how far back a reconnecting client can resume
   },
+  analytics: {
+    enabled: true, // run the events sink into ClickHouse (embedded chdb unless CLICKHOUSE_URL is set)
+    dataDir: 'data/analytics', // chdb's data directory
+    batchMax: 5_000, // most events per insert
+    flushMs: 500, // longest an event waits for its batch (ms)
+    maxMemoryMb: 1_024, // ClickHouse max_memory_usage per query
+  },
   tenant: {
     tps: 10_000, // accepted submits per second per tenant
     window: 2_000, // unacknowledged submits per WebSocket connection
@@ -211,6 +218,15 @@ export const configSchema = z.strictObject({
       statusRetention: z.number().int().min(1000).default(DEFAULTS.messages.statusRetention),
     })
     .default({ ...DEFAULTS.messages }),
+  analytics: z
+    .strictObject({
+      enabled: z.boolean().default(DEFAULTS.analytics.enabled),
+      dataDir: z.string().min(1).default(DEFAULTS.analytics.dataDir),
+      batchMax: z.number().int().positive().default(DEFAULTS.analytics.batchMax),
+      flushMs: z.number().int().positive().default(DEFAULTS.analytics.flushMs),
+      maxMemoryMb: z.number().int().min(64).default(DEFAULTS.analytics.maxMemoryMb),
+    })
+    .default({ ...DEFAULTS.analytics }),
   tenants: z.array(tenantSchema).min(1, 'at least one tenant is needed'),
   smscs: z.array(smscSchema).min(1, 'at least one SMSC is needed'),
   routing: routingSchema,

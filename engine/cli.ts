@@ -66,6 +66,7 @@ async function demo(args: string[]): Promise<void> {
     redisDir: 'data/demo-redis',
     sim: { receiptDelayMs: { min: 50, max: 1500 }, outcomes: { delivered: 90, undelivered: 6, expired: 3, rejected: 1 } },
     backupRoutes: true,
+    analyticsDir: 'data/demo-analytics',
     log,
   });
   console.log(`engine on ws://127.0.0.1:${h.engine.port}/v1/ws · SMSCs ${h.sims.map((s, i) => `sim-${String.fromCharCode(97 + i)}@127.0.0.1:${s.port}`).join(', ')}\n`);
@@ -81,7 +82,8 @@ async function demo(args: string[]): Promise<void> {
       const st = Object.entries(s.statuses).map(([k, v]) => `${k}=${v}`).join(' ');
       const sims = h.sims.map((x, i) => `sim-${String.fromCharCode(97 + i)}:${x.stats.submitsAccepted}`).join(' ');
       const binds = h.engine.actorStats().map((a) => `${a.smsc}:${a.binds.filter((b) => b.up).length}/${a.binds.length}up`).join(' ');
-      console.log(`t=${(s.elapsedMs / 1000).toFixed(0).padStart(3)}s sent=${s.sent} acked=${s.accepted} refused=${s.refused} | ${st} | at SMSCs ${sims} | binds ${binds}`);
+      const an = h.engine.analytics;
+      console.log(`t=${(s.elapsedMs / 1000).toFixed(0).padStart(3)}s sent=${s.sent} acked=${s.accepted} refused=${s.refused} | ${st} | at SMSCs ${sims} | binds ${binds}${an ? ` | analytics: ${an.inserted} events in ClickHouse` : ''}`);
     },
   });
   console.log('\nsummary:', JSON.stringify({ sent: res.sent, accepted: res.accepted, refused: res.refused, finals: res.finals, lost: res.lost, statuses: res.statuses, ackP50Ms: +res.ackMs.p50.toFixed(2), ackP99Ms: +res.ackMs.p99.toFixed(2) }));

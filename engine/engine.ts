@@ -20,6 +20,7 @@ import { onRedisError } from './redis/on-redis-error.js';
 import { RoutingService } from './routing/routing-service.js';
 import { log as defaultLog } from './log.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
+import { AnalyticsHost, type AnalyticsState } from './analytics/analytics-host.js';
 
 export interface EngineOptions {
   readonly redisUrl: string;
@@ -39,6 +40,8 @@ export interface Engine {
   readonly ingress: IngressServer;
   readonly store: RedisStore;
   readonly routing: RoutingService;
+  /** The analytics sink's state (undefined when analytics is off). */
+  readonly analytics: AnalyticsState | undefined;
   actorStats(): ActorStats[];
   stop(): Promise<void>;
 }
@@ -97,7 +100,19 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     failoverMoved: () => routing.failoverMoved,
     reloads: () => ({ ok: routing.reloads, refused: routing.reloadFailures }),
     actorParts: () => supervisor.metricsParts(),
+    analytics: () => analytics?.state,
   });
+  // The events sink into ClickHouse, in its own worker thread (engine/analytics/).
+  const analytics = config.analytics.enabled
+    ? new AnalyticsHost({
+        redisUrl: o.redisUrl,
+        streamKey: store.keys.events(),
+        consumer: `sink-${config.engine.nodeId}`,
+        batchMax: config.analytics.batchMax,
+        flushMs: config.analytics.flushMs,
+        clickhouse: { url: env.CLICKHOUSE_URL, user: env.CLICKHOUSE_USER, password: env.CLICKHOUSE_PASSWORD, dataDir: config.analytics.dataDir, maxMemoryBytes: config.analytics.maxMemoryMb * 2 ** 20 },
+      }, log)
+    : undefined;
   if (config.engine.metrics) batcher.onLatency = (ms) => metrics.enqueue(ms);
   supervisor.on('restart', (smsc: string) => metrics.actorRestarted(smsc));
   const metricsKey = env.SWITCHYARD_METRICS_KEY;
@@ -150,8 +165,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         res.onAborted(() => (aborted = true));
         const actors = config.smscs.map((s) => ({ smsc: s.id, ...supervisor.actorState(s.id) }));
         redis.ping().then(
-          () => !aborted && json(res, actors.every((a) => a.running) ? '200 OK' : '503 Service Unavailable', { redis: 'ok', actors }),
-          (err: Error) => !aborted && json(res, '503 Service Unavailable', { redis: err.message, actors }),
+          () => !aborted && json(res, actors.every((a) => a.running) && (analytics === undefined || analytics.state.ready) ? '200 OK' : '503 Service Unavailable', { redis: 'ok', actors, analytics: analytics === undefined ? 'off' : analytics.state }),
+          (err: Error) => !aborted && json(res, '503 Service Unavailable', { redis: err.message, actors, analytics: analytics === undefined ? 'off' : analytics.state }),
         );
       });
       app.get('/v1/status', (res, req) => {
@@ -168,6 +183,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
             eventLoopDelayMaxMs: loopDelay.max / 1e6,
           },
           actors: supervisor.stats(),
+          analytics: analytics?.state ?? 'off',
           routing: { prefixes: routing.planSize, mnpNumbers: routing.mnpSize, reloads: routing.reloads, reloadFailures: routing.reloadFailures, failoverMoved: routing.failoverMoved, smscs: routing.health.snapshot() },
         });
       });
@@ -216,6 +232,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   loopDelay.enable();
   dispatcher.start();
   supervisor.start(smscs);
+  analytics?.start();
   await routing.start(() => supervisor.stats(), (smsc) => supervisor.actorState(smsc)?.running ?? false);
   // Messages past validity + grace end as expired (never sent) or unknown (no receipt).
   let sweeping = false;
@@ -242,9 +259,13 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     ingress,
     store,
     routing,
+    get analytics() {
+      return analytics?.state;
+    },
     actorStats: () => supervisor.stats(),
     async stop() {
       routing.stop();
+      await analytics?.stop();
       clearInterval(sweepTimer);
       loopDelay.disable();
       ingress.close();

@@ -32,6 +32,8 @@ export interface HarnessOptions {
   readonly configOverrides?: (raw: Record<string, unknown>) => void;
   /** Route plans with a backup SMSC per network (failover); default one SMSC per network. */
   readonly backupRoutes?: boolean;
+  /** Run the analytics sink (chdb) in this data directory; default off. */
+  readonly analyticsDir?: string;
   /** Write the config to a file and start the engine from it (routing reloads re-read it). */
   readonly configFile?: boolean;
   /** Extra environment for the engine (secrets named by configOverrides). */
@@ -128,6 +130,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       receiptIdMatch: receiptIdMatchOf({ ...o.sim, ...o.simBySmsc?.[i] }),
     })),
     routing: { plans: [demoRoutePlan(n, (i) => `sim-${String.fromCharCode(97 + i)}`, o.backupRoutes)] },
+    analytics: o.analyticsDir === undefined ? { enabled: false } : { enabled: true, dataDir: o.analyticsDir, flushMs: 200 },
   };
   o.configOverrides?.(raw);
   const config = parseConfig(raw, 'harness');

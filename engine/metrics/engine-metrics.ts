@@ -26,13 +26,14 @@ export interface EngineMetricSources {
   readonly failoverMoved: () => number;
   readonly reloads: () => { ok: number; refused: number };
   readonly actorParts: () => MetricsJson[];
+  readonly analytics: () => { ready: boolean; inserted: number; failures: number; lagMs: number; lastBatchSize: number } | undefined;
   readonly now?: () => number;
 }
 
 export class EngineMetrics implements IngressObserver {
   readonly registry = new Registry();
   private readonly m = buildMetrics(keysOf('main'), this.registry);
-  private readonly seen = { framesIn: 0, statusPushes: 0, failoverMoved: 0, ok: 0, refused: 0 };
+  private readonly seen = { framesIn: 0, statusPushes: 0, failoverMoved: 0, ok: 0, refused: 0, sinkInserted: 0, sinkFailures: 0 };
 
   constructor(private readonly src: EngineMetricSources) {
     collectDefaultMetrics({ register: this.registry, labels: { thread: 'main' } });
@@ -78,6 +79,14 @@ export class EngineMetrics implements IngressObserver {
     if (r.refused > this.seen.refused) this.m.routingReloads.inc({ result: 'refused' }, r.refused - this.seen.refused);
     this.seen.ok = r.ok;
     this.seen.refused = r.refused;
+    const a = s.analytics();
+    if (a !== undefined) {
+      this.bump('sinkInserted', a.inserted, () => this.m.sinkInserted);
+      this.bump('sinkFailures', a.failures, () => this.m.sinkFailures);
+      this.m.sinkLag.set(a.lagMs / 1000);
+      this.m.sinkBatch.set(a.lastBatchSize);
+      this.m.sinkReady.set(a.ready ? 1 : 0);
+    }
     const h = s.health();
     const now = (s.now ?? Date.now)();
     h.smscs.forEach((smsc, i) => {
@@ -110,7 +119,7 @@ export class EngineMetrics implements IngressObserver {
     }
   }
 
-  private bump(key: 'framesIn' | 'statusPushes' | 'failoverMoved', value: number, metric: () => { inc(v: number): void }): void {
+  private bump(key: 'framesIn' | 'statusPushes' | 'failoverMoved' | 'sinkInserted' | 'sinkFailures', value: number, metric: () => { inc(v: number): void }): void {
     if (value > this.seen[key]) metric().inc(value - this.seen[key]);
     this.seen[key] = value;
   }

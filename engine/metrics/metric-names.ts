@@ -33,6 +33,11 @@ export const METRICS = {
   deliveryRate: { name: 'switchyard_smsc_delivery_rate', type: 'gauge', labels: ['smsc'], help: 'Delivered / final receipts over the routing quality window (NaN without enough receipts).', thread: 'main' },
   failoverMoved: { name: 'switchyard_failover_moved_total', type: 'counter', labels: [], help: 'Queued entries moved off SMSCs that stayed down.', thread: 'main' },
   routingReloads: { name: 'switchyard_routing_reloads_total', type: 'counter', labels: ['result'], help: 'Routing reloads by result (ok, refused).', thread: 'main' },
+  sinkInserted: { name: 'switchyard_analytics_events_inserted_total', type: 'counter', labels: [], help: 'Status events the analytics sink inserted into ClickHouse.', thread: 'main' },
+  sinkFailures: { name: 'switchyard_analytics_insert_failures_total', type: 'counter', labels: [], help: 'Failed analytics inserts (the batch stays pending and is retried).', thread: 'main' },
+  sinkLag: { name: 'switchyard_analytics_sink_lag_seconds', type: 'gauge', labels: [], help: 'Age of the newest event in the last batch inserted into ClickHouse.', thread: 'main' },
+  sinkBatch: { name: 'switchyard_analytics_batch_size', type: 'gauge', labels: [], help: 'Events in the last analytics insert.', thread: 'main' },
+  sinkReady: { name: 'switchyard_analytics_ready', type: 'gauge', labels: [], help: '1 when the analytics worker has ClickHouse open and migrated.', thread: 'main' },
   workerRestarts: { name: 'switchyard_actor_restarts_total', type: 'counter', labels: ['smsc'], help: 'Restarts of an SMSC actor after its worker thread crashed.', thread: 'main' },
   // operator actors (worker threads)
   submits: { name: 'switchyard_smpp_submits_total', type: 'counter', labels: ['smsc', 'result'], help: 'submit_sm answers by result: ok, throttled (0x58/0x14), temporary, rejected (permanent), timeout (no resp or bind lost).', thread: 'actor' },

@@ -56,6 +56,7 @@ describe('engine crash', () => {
     writeFileSync(configFile, JSON.stringify({
       redis: { keyPrefix: `crash:${randomBytes(3).toString('hex')}:` },
       engine: { nodeId: 'crash-node' },
+      analytics: { enabled: false },
       tenants: [{ id: 'acme', apiKey: { env: 'SY_CRASH_KEY' }, tps: 100_000, window: 50_000 }],
       smscs: sims.map((s, i) => ({ id: `s${i}`, port: s.port, systemId: 'switchyard', password: { env: 'SY_CRASH_PW' }, reconnectMs: { min: 50, max: 500 } })),
       routing: { plans: [{ id: 'p', routes: [{ network: '*', candidates: [{ smsc: 's0', price: 0.05 }] }, { network: '262', candidates: [{ smsc: 's1', price: 0.04 }] }] }] },
