@@ -3,7 +3,6 @@
  * dispatcher and the supervisor of operator actors. `startEngine` resolves once
  * the ingress listens and every actor has been started.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import type uWS from 'uWebSockets.js';
@@ -19,6 +18,7 @@ import { RedisStore } from './queue/redis-store.js';
 import { onRedisError } from './redis/on-redis-error.js';
 import { RoutingService } from './routing/routing-service.js';
 import { log as defaultLog } from './log.js';
+import { sendJson } from './http/http-kit.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { AnalyticsHost, type AnalyticsState } from './analytics/analytics-host.js';
 
@@ -46,9 +46,7 @@ export interface Engine {
   stop(): Promise<void>;
 }
 
-function json(res: uWS.HttpResponse, status: string, body: unknown): void {
-  res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
-}
+const json = sendJson;
 
 export async function startEngine(config: Config, o: EngineOptions): Promise<Engine> {
   const env = o.env ?? process.env;
@@ -117,12 +115,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   supervisor.on('restart', (smsc: string) => metrics.actorRestarted(smsc));
   const metricsKey = env.SWITCHYARD_METRICS_KEY;
 
-  const isAdmin = (req: uWS.HttpRequest): boolean => {
-    if (adminKey === undefined || adminKey === '') return false;
-    const auth = req.getHeader('authorization');
-    const given = createHash('sha256').update(auth.startsWith('Bearer ') ? auth.slice(7) : '').digest();
-    return timingSafeEqual(given, createHash('sha256').update(adminKey).digest());
-  };
+  const isAdmin = (req: uWS.HttpRequest): boolean => ingress.auth.isAdmin(req);
 
   const ingress = new IngressServer({
     host: config.server.host,
@@ -134,6 +127,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     maxBatchItems: config.messages.maxBatchItems,
     maxValiditySec: config.messages.maxValiditySec,
     tenants,
+    adminKey,
     accept: {
       router: () => routing.router,
       partitions: new Map(config.smscs.map((s) => [s.id, s.partitions])),
@@ -206,11 +200,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         }
       });
       app.get('/v1/messages/:id', (res, req) => {
-        const auth = req.getHeader('authorization');
-        const key = auth.startsWith('Bearer ') ? auth.slice(7) : '';
-        const tenant = tenants.find((t) => t.apiKey.length === key.length && timingSafeEqual(Buffer.from(t.apiKey), Buffer.from(key)));
+        const tenant = ingress.auth.tenant(res, req);
         const id = req.getParameter(0) ?? '';
-        if (tenant === undefined) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'unknown API key' });
+        if (tenant === undefined) return;
         let aborted = false;
         res.onAborted(() => (aborted = true));
         redis.hgetall(store.keys.message(id)).then(

@@ -19,6 +19,13 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'NOT_FOUND'
   | 'BAD_REQUEST'
+  // message lifecycle (issue 6)
+  | 'NOT_CANCELLABLE'
+  | 'QUOTA_EXCEEDED'
+  | 'SENDER_NOT_ALLOWED'
+  | 'INVALID_TEMPLATE'
+  // analytics (issue 4)
+  | 'NUMBER_FLAGGED'
   // configuration
   | 'CONFIG_INVALID'
   // SMPP

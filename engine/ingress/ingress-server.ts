@@ -11,12 +11,11 @@
  * Protocol: DESIGN.md §9 and README.md "WebSocket protocol". Limits answer
  * with `nack` THROTTLED, never a silent drop.
  */
-import { createHash } from 'node:crypto';
 import uWS from 'uWebSockets.js';
+import { ApiAuth, errorBody as errorFrame, readJsonBody, sendJson } from '../http/http-kit.js';
 import type { Clock } from '../flow/clock.js';
 import { LatencyHistogram } from '../flow/latency-histogram.js';
 import { TokenBucket } from '../flow/token-bucket.js';
-import type { ErrorCode } from '../errors.js';
 import type { StatusDispatcher, StatusSink } from '../push/status-dispatcher.js';
 import { acceptMessage, type AcceptContext } from './accept-message.js';
 import type { EnqueueBatcher } from './enqueue-batcher.js';
@@ -40,6 +39,8 @@ export interface IngressOptions {
   readonly maxBatchItems: number;
   readonly maxValiditySec: number;
   readonly tenants: ReadonlyArray<IngressTenant>;
+  /** SWITCHYARD_ADMIN_KEY (admin endpoints); undefined: no admin access. */
+  readonly adminKey?: string;
   readonly accept: AcceptContext;
   /** Before routing: a promise to wait for (the network lookup hook), or undefined to go on at once. */
   readonly awaitNetwork?: (to: string) => Promise<void> | undefined;
@@ -54,6 +55,7 @@ export interface IngressOptions {
 
 interface TenantRuntime {
   readonly id: string;
+  readonly apiKey: string;
   readonly window: number;
   readonly bucket: TokenBucket;
 }
@@ -76,14 +78,6 @@ export interface IngressStats {
 
 const HELLO_V = 1;
 
-function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
-}
-
-function errorFrame(code: ErrorCode, error: string, extra = ''): string {
-  return `{"op":"error","code":"${code}","error":${JSON.stringify(error)}${extra}}`;
-}
-
 function nackFrame(ref: unknown, r: Refusal): string {
   return `{"op":"nack","ref":${JSON.stringify(typeof ref === 'string' ? ref : '')},"code":"${r.code}","error":${JSON.stringify(r.error)}}`;
 }
@@ -96,7 +90,8 @@ export interface IngressObserver {
 
 export class IngressServer {
   private listenSocket: uWS.us_listen_socket | undefined;
-  private readonly byKeyHash = new Map<string, TenantRuntime>();
+  /** API keys → tenants and the admin key; the engine's other HTTP routes authenticate with it too. */
+  readonly auth: ApiAuth<TenantRuntime>;
   private readonly sockets = new Set<uWS.WebSocket<ConnData>>();
   readonly stats: IngressStats = { connections: 0, accepted: 0, refused: 0, framesIn: 0 };
   /** Frame read → ack/batch_ack written, as the engine sees it (the client adds its own delays). */
@@ -108,25 +103,10 @@ export class IngressServer {
 
   constructor(private readonly o: IngressOptions) {
     this.acceptContext = o.accept;
-    for (const t of o.tenants) {
-      this.byKeyHash.set(hashKey(t.apiKey), { id: t.id, window: t.window, bucket: new TokenBucket(t.tps, o.clock) });
-    }
-  }
-
-  private tenantFor(res: uWS.HttpResponse, req: uWS.HttpRequest): TenantRuntime | undefined {
-    const auth = req.getHeader('authorization');
-    let key = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
-    if (key === '') key = req.getQuery('key') ?? '';
-    const t = key === '' ? undefined : this.byKeyHash.get(hashKey(key));
-    if (t === undefined) {
-      res.cork(() => {
-        res
-          .writeStatus('401 Unauthorized')
-          .writeHeader('content-type', 'application/json')
-          .end(errorFrame('UNAUTHORIZED', key === '' ? 'an API key is required (Authorization: Bearer KEY or ?key=KEY)' : 'unknown API key'));
-      });
-    }
-    return t;
+    this.auth = new ApiAuth(
+      o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock) })),
+      o.adminKey,
+    );
   }
 
   async listen(): Promise<number> {
@@ -140,7 +120,7 @@ export class IngressServer {
       maxBackpressure: o.maxBackpressureBytes * 2,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
-        const t = this.tenantFor(res, req);
+        const t = this.auth.tenant(res, req);
         if (t === undefined) return;
         const sinceQ = req.getQuery('since');
         const wantStatus = req.getQuery('statuses') !== '0';
@@ -197,9 +177,7 @@ export class IngressServer {
     });
     app.post('/v1/messages', (res, req) => this.onHttpSubmit(res, req));
     o.extraRoutes?.(app);
-    app.any('/*', (res) => {
-      res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(errorFrame('NOT_FOUND', 'no such endpoint')));
-    });
+    app.any('/*', (res) => sendJson(res, '404 Not Found', errorFrame('NOT_FOUND', 'no such endpoint')));
     return await new Promise<number>((ok, fail) => {
       app.listen(o.host, o.port, (token) => {
         if (!token) return fail(new Error(`cannot listen on ${o.host}:${o.port}`));
@@ -340,39 +318,18 @@ export class IngressServer {
   }
 
   private onHttpSubmit(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
-    const t = this.tenantFor(res, req);
+    const t = this.auth.tenant(res, req);
     if (t === undefined) return;
-    let aborted = false;
-    res.onAborted(() => (aborted = true));
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const reply = (status: string, body: string) => {
-      if (aborted) return;
-      res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(body));
-    };
-    res.onData((chunk, isLast) => {
-      size += chunk.byteLength;
-      if (size > this.o.maxFrameBytes) {
-        if (size - chunk.byteLength <= this.o.maxFrameBytes) reply('413 Payload Too Large', errorFrame('FRAME_TOO_LARGE', `body exceeds ${this.o.maxFrameBytes} bytes`));
-        return;
-      }
-      chunks.push(Buffer.from(chunk.slice(0)));
-      if (!isLast) return;
-      let body: unknown;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch (err) {
-        reply('400 Bad Request', errorFrame('BAD_FRAME', `body is not valid JSON: ${(err as Error).message}`));
-        return;
-      }
+    readJsonBody(res, this.o.maxFrameBytes, (body, alive) => {
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-        reply('400 Bad Request', errorFrame('BAD_FRAME', 'body must be a JSON object (a submit)'));
+        if (alive()) sendJson(res, '400 Bad Request', errorFrame('BAD_FRAME', 'body must be a JSON object (a submit)'));
         return;
       }
       this.submitOne(undefined, body as Record<string, unknown>, (frame) => {
+        if (!alive()) return;
         const ok = frame.startsWith('{"op":"ack"');
         const code = ok ? '202 Accepted' : frame.includes('"THROTTLED"') ? '429 Too Many Requests' : frame.includes('"UNAVAILABLE"') ? '503 Service Unavailable' : '400 Bad Request';
-        reply(code, frame);
+        sendJson(res, code, frame);
       }, t);
     });
   }
