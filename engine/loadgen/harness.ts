@@ -77,8 +77,9 @@ export function demoRoutePlan(n: number, smsc: (i: number) => string, backup = f
     routes: [
       { network: '242', candidates: withBackup(0, 0.032) },
       { network: '262', candidates: withBackup(1, 0.045) },
-      // France to the fourth SMSC when there are four (the third then carries no traffic), else the third.
-      { network: '208', candidates: withBackup(n > 3 ? 3 : 2, 0.038) },
+      { network: '208', candidates: withBackup(2, 0.038) },
+      // The UK to the fourth SMSC when there are four, so that every SMSC of the benchmark carries traffic.
+      { network: '234', candidates: withBackup(n > 3 ? 3 : 0, 0.041) },
       { network: '*', candidates: withBackup(0, 0.06) },
     ],
   };

@@ -115,10 +115,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 
   const number = (): string => {
     const k = Math.floor(rnd() * recipients);
-    const r = k % 3;
+    // Four countries, one per SMSC of the demo route plan (engine/loadgen/harness.ts demoRoutePlan).
+    const r = k % 4;
     if (r === 0) return '+479' + String(1000000 + (k % 9000000)).slice(-7);
     if (r === 1) return '+4915112' + String(100000 + (k % 900000));
-    return '+336' + String(10000000 + (k % 90000000)).slice(-8);
+    if (r === 2) return '+336' + String(10000000 + (k % 90000000)).slice(-8);
+    return '+44797' + String(1000000 + (k % 9000000)).slice(-7);
   };
   const text = (): string => {
     const x = rnd();
