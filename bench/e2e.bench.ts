@@ -61,6 +61,17 @@ function procStat(pid: number): { cpuMs: number; rssMb: number } {
   }
 }
 
+/** Busy CPU time of the whole machine (all processes, kernel included), ms, from /proc/stat. */
+function machineBusyMs(): number {
+  try {
+    const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
+    return (user + nice + system + irq + softirq + steal) * 10;
+  } catch {
+    return 0;
+  }
+}
+
 /** Waits for a line on the child's stderr; every line also goes to logFile. */
 async function waitLine(child: ChildProcess, re: RegExp, timeoutMs: number, logFile: string): Promise<RegExpExecArray> {
   const log = createWriteStream(logFile);
@@ -144,7 +155,9 @@ async function main(): Promise<void> {
     // The default per-connection window (2,000 unacked submits): clients keep to it.
     tenants: [{ id: 'bench', apiKey: { env: 'SY_BENCH_KEY' }, tps: 1_000_000 }],
     smscs: ports.map((port, i) => ({ id: `sim-${i}`, port, systemId: 'switchyard', password: { env: 'SY_BENCH_SIM_PW' }, binds: num('binds'), window: num('window'), tps: num('tps'), partitions: 2 })),
-    routing: { plans: [demoRoutePlan(smscs, (i) => `sim-${i}`, true)] },
+    // With --backlog no SMSC ever binds: keep them routable (an operator's SMSC down for maintenance
+    // while its traffic queues), or the router would refuse every message NO_ROUTE after downAfterMs.
+    routing: { plans: [demoRoutePlan(smscs, (i) => `sim-${i}`, true)], ...(backlog === undefined ? {} : { downAfterMs: 86_400_000, failoverAfterSec: 86_400 }) },
   };
   writeFileSync(`${dir}/config.json`, JSON.stringify(config, null, 2));
   const nodeArgs = a.profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}/profile`] : [];
@@ -163,7 +176,7 @@ async function main(): Promise<void> {
 
   let peakRss = 0;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, procStat(engine.pid as number).rssMb)), 500);
-  const cpu0 = { engine: procStat(engine.pid as number).cpuMs, sims: sims ? procStat(sims.pid as number).cpuMs : 0, redis: procStat(redisPid).cpuMs, self: process.cpuUsage() };
+  const cpu0 = { engine: procStat(engine.pid as number).cpuMs, sims: sims ? procStat(sims.pid as number).cpuMs : 0, redis: procStat(redisPid).cpuMs, self: process.cpuUsage(), machine: machineBusyMs() };
   const mem0 = Number((/used_memory:(\d+)/.exec(await r.info('memory')) ?? [])[1]);
   const t0 = performance.now();
 
@@ -189,6 +202,7 @@ async function main(): Promise<void> {
     sims: sims ? (procStat(sims.pid as number).cpuMs - cpu0.sims) / 1000 / wallS : 0,
     redis: (procStat(redisPid).cpuMs - cpu0.redis) / 1000 / wallS,
     loadgen: (self.user + self.system) / 1e6 / wallS,
+    machine: (machineBusyMs() - cpu0.machine) / 1000 / wallS,
   };
   const mem1 = Number((/used_memory:(\d+)/.exec(await r.info('memory')) ?? [])[1]);
   // Where Redis spent its time: microseconds per command type, and per completed message.
@@ -223,7 +237,7 @@ async function main(): Promise<void> {
     }
   }
   // A message without a final status is a defect: show what Redis knows of it.
-  for (const id of res.lostIds) console.log(`no final status for ${id}:`, JSON.stringify(await r.hgetall(`syb:m:${id}`)));
+  if (backlog === undefined) for (const id of res.lostIds) console.log(`no final status for ${id}:`, JSON.stringify(await r.hgetall(`syb:m:${id}`)));
   engine.kill('SIGTERM');
   await new Promise((ok) => engine.once('exit', ok));
   sims?.kill('SIGTERM');
@@ -237,7 +251,7 @@ async function main(): Promise<void> {
     smscs, binds: num('binds'), window: num('window'), clients: num('clients'), targetRate: num('rate'),
     msgsPerSec: backlog === undefined ? Math.round(res.finals / completedS) : 0,
     acceptRatePerSec: Math.round(res.accepted / (res.sendWindowMs / 1000 || 1)),
-    sent: res.sent, accepted: res.accepted, refused: res.refused, submitted, receipts, finals: res.finals,
+    sent: res.sent, accepted: res.accepted, refused: res.refused, refusedByCode: res.refusedByCode, submitted, receipts, finals: res.finals,
     lost: backlog === undefined ? res.lost : 0,
     duplicates: res.duplicates,
     windowWaits: res.windowWaits,
@@ -250,7 +264,9 @@ async function main(): Promise<void> {
     submitP99Ms: +submitP99Ms.toFixed(2),
     engineAckP99Ms: +engineAckP99Ms.toFixed(2),
     completionP50Ms: +res.completionMs.p50.toFixed(1), completionP99Ms: +res.completionMs.p99.toFixed(1),
-    cpuCores: { engine: +cpu.engine.toFixed(2), simulators: +cpu.sims.toFixed(2), redis: +cpu.redis.toFixed(2), loadgen: +cpu.loadgen.toFixed(2) },
+    cpuCores: { engine: +cpu.engine.toFixed(2), simulators: +cpu.sims.toFixed(2), redis: +cpu.redis.toFixed(2), loadgen: +cpu.loadgen.toFixed(2), machine: +cpu.machine.toFixed(2) },
+    // CPU the machine spent outside the benchmark's processes (kernel networking, and anything else running: a disturbed run shows here).
+    otherCpuCores: +(cpu.machine - cpu.engine - cpu.sims - cpu.redis - cpu.loadgen).toFixed(2),
     enginePeakRssMb: Math.round(peakRss),
     redisUsecPerMsg: Math.round(redisUsec / Math.max(1, res.accepted)),
     redisAofRewrites: redisAof.rewrites,

@@ -62,6 +62,12 @@ interface Bind {
 type SubmitCb = (err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }) => void;
 
 const ALNUM = /[^0-9]/;
+/**
+ * How long a receipt whose submit_sm_resp is not recorded yet is kept (de: keys).
+ * A receipt normally overtakes its resp by milliseconds; one that matches nothing
+ * for ten minutes belongs to no message of ours (another engine's, or lost state).
+ */
+const EARLY_RECEIPT_TTL_SEC = 600;
 const TICK_MS = 5;
 
 /** SMPP absolute time "YYMMDDhhmmss000+" (UTC, tenths 0, offset 00). */
@@ -98,7 +104,7 @@ export class OperatorActor {
   private unpersisted = 0;
   private pumpScheduled = false;
   private validityCache = { sec: 0, text: '' };
-  private readonly dlrTtlSec: number;
+  private readonly receiptGraceSec: number;
   readonly events = new EventEmitter();
   /** submit_sm → submit_sm_resp, for every answered submit. */
   readonly submitLatency = new LatencyHistogram();
@@ -124,7 +130,7 @@ export class OperatorActor {
     for (let p = 0; p < smsc.partitions; p++) this.queueKeys.push(store.keys.queue(smsc.id, p));
     for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0 });
     this.windowTotal = smsc.window * smsc.binds;
-    this.dlrTtlSec = Math.max(60, Math.ceil(7 * 24 * 3600 + opts.receiptGraceSec));
+    this.receiptGraceSec = opts.receiptGraceSec;
   }
 
   async start(): Promise<void> {
@@ -506,7 +512,7 @@ export class OperatorActor {
     if (this.submittedBatch.length > 0) {
       const items = this.submittedBatch;
       this.submittedBatch = [];
-      this.persist('submits', items, () => this.store.submitted(this.smsc.id, this.dlrTtlSec, items), (early) => {
+      this.persist('submits', items, () => this.store.submitted(this.smsc.id, this.receiptGraceSec, items), (early) => {
         this.s.receiptsEarly += early;
         this.unpersisted -= items.length;
         this.pump();
@@ -522,7 +528,7 @@ export class OperatorActor {
       this.receiptBatch = [];
       this.flushing++;
       const latency: number[] = [];
-      this.store.receipts(this.smsc.id, this.dlrTtlSec, batch.map((b) => b.item), Date.now(), latency).then(
+      this.store.receipts(this.smsc.id, EARLY_RECEIPT_TTL_SEC, batch.map((b) => b.item), Date.now(), latency).then(
         (results) => {
           this.flushing--;
           for (let i = 0; i < batch.length; i++) {

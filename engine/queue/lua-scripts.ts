@@ -98,20 +98,22 @@ end
 
 /**
  * submit_sm_resp OK for a batch of parts.
- * ARGV: prefix, now, evMax, finalTtlSec, group, smsc, dlrTtlSec, then 5 per item:
- *   queueKey, entryId, messageId, part, "normalisedSmscMessageId|rawId"
+ * ARGV: prefix, now, evMax, finalTtlSec, group, smsc, unused, then 6 per item:
+ *   queueKey, entryId, messageId, part, "normalisedSmscMessageId|rawId", dlrTtlSec
+ * The receipt key d:{smsc}:{id} lives for the part's validity plus the receipt
+ * grace (dlrTtlSec, from the actor); once the part is final RECEIPTS_LUA
+ * shortens it to the final retention (a redelivered receipt is still a duplicate).
  * Returns the number of early receipts applied.
  */
 export const SUBMITTED_LUA = `${COMMON}
 local grp = ARGV[5]
 local smsc = ARGV[6]
-local ttl = ARGV[7]
 local early = 0
 -- Early receipts are rare: look for them only if one was stored recently.
 local anyEarly = redis.call('EXISTS', P .. 'dex:' .. smsc) == 1
 local acks = {}
-for i = 8, #ARGV, 5 do
-  local q, eid, id, part, mids = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+for i = 8, #ARGV, 6 do
+  local q, eid, id, part, mids, ttl = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   local bar = string.find(mids, '|', 1, true)
   local norm = string.sub(mids, 1, bar - 1)
   local raw = string.sub(mids, bar + 1)
@@ -188,10 +190,14 @@ local out = {}
 local i = 7
 while i <= #ARGV do
   local st, err, etxt, key = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local found = redis.call('GET', P .. 'd:' .. smsc .. ':' .. key)
+  local dkey = P .. 'd:' .. smsc .. ':' .. key
+  local found = redis.call('GET', dkey)
   if found then
     local bar = string.find(found, '|', 1, true)
-    out[#out + 1] = apply(string.sub(found, 1, bar - 1), string.sub(found, bar + 1), st, err, etxt)
+    local r = apply(string.sub(found, 1, bar - 1), string.sub(found, bar + 1), st, err, etxt)
+    -- A final part needs its receipt key only to recognise redelivered receipts.
+    if r == 1 and st ~= 'u' then redis.call('EXPIRE', dkey, finalTtl, 'LT') end
+    out[#out + 1] = r
     out[#out + 1] = lastSa and (now - lastSa) or -1
   else
     redis.call('SET', P .. 'de:' .. smsc .. ':' .. key, st .. '|' .. err .. '|' .. etxt, 'EX', earlyTtl)
@@ -233,10 +239,16 @@ return #ids
  *   id, tenant, ref, to, from, smsc, partition, dataCoding, esmClass, n,
  *   acceptedAt, validUntil, ttlSec, finalBy, push(0|1), route record, part 1 .. part n bytes
  * Writes the message hash (TTL), its expiry-sweep entry and one stream entry
- * per part ("h" header, "b" short_message bytes), all atomically.
+ * per part ("h" header, "b" short_message bytes), all atomically. Returns the
+ * number of messages written (0 when the batch had been written already).
  */
 export const ENQUEUE_LUA = `
 local P = ARGV[1]
+-- Idempotent: a batch whose reply was lost with the connection is sent again by
+-- the client library after the reconnect. The script is atomic, so if the first
+-- message exists the whole batch was written; writing it again would queue
+-- every message twice.
+if ARGV[2] ~= nil and redis.call('EXISTS', P .. 'm:' .. ARGV[2]) == 1 then return 0 end
 local i = 2
 local count = 0
 local exp = {}

@@ -270,10 +270,18 @@ export class RedisStore {
     return [this.keys.prefix, now, this.limits.eventsMaxLen, this.limits.finalRetentionSec];
   }
 
-  async submitted(smsc: string, dlrTtlSec: number, items: ReadonlyArray<SubmittedItem>, now = Date.now()): Promise<number> {
+  /**
+   * Records submit_sm_resps. A part's receipt key lives until its validity ends
+   * plus `receiptGraceSec` (receipts can come that late), at least a minute.
+   */
+  async submitted(smsc: string, receiptGraceSec: number, items: ReadonlyArray<SubmittedItem>, now = Date.now()): Promise<number> {
     const args = this.head(now);
-    args.push(GROUP, smsc, dlrTtlSec);
-    for (const it of items) args.push(it.entry.queueKey, it.entry.entryId, it.entry.id, it.entry.part, `${it.normId}|${it.rawId}`);
+    args.push(GROUP, smsc, 0);
+    const nowSec = Math.floor(now / 1000);
+    for (const it of items) {
+      const ttl = Math.max(60, it.entry.validUntilSec - nowSec + receiptGraceSec);
+      args.push(it.entry.queueKey, it.entry.entryId, it.entry.id, it.entry.part, `${it.normId}|${it.rawId}`, ttl);
+    }
     return (await (this.redis as unknown as Scripted).sySubmitted(...args)) as number;
   }
 

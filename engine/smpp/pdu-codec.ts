@@ -278,12 +278,16 @@ export function decodeDeliverSm(frame: Buffer): DeliverSm {
 }
 
 /** message_id of a submit_sm_resp ('' when the body is absent, as after an error). */
+/**
+ * The message_id of a submit_sm_resp. Lenient on purpose: SMSCs exist that omit
+ * the NUL terminator or send ids longer than SMPP 3.4's 65 octets, and refusing
+ * the resp would leave a message that the SMSC accepted without its id (its
+ * receipts could never match). The id ends at the NUL or at the end of the PDU.
+ */
 export function decodeSubmitSmResp(frame: Buffer): string {
   if (frame.length <= HEADER_LEN) return '';
   const nul = frame.indexOf(0, HEADER_LEN);
-  if (nul < 0) bad('submit_sm_resp: message_id has no NUL terminator');
-  if (nul - HEADER_LEN > 64) bad('submit_sm_resp: message_id is longer than 64 octets');
-  return frame.toString('latin1', HEADER_LEN, nul);
+  return frame.toString('latin1', HEADER_LEN, nul < 0 ? frame.length : nul);
 }
 
 /** Defaults for the fields Switchyard does not vary. */

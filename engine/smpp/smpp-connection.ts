@@ -132,12 +132,19 @@ export class SmppConnection extends EventEmitter {
       system_type: o.systemType ?? '',
       interface_version: 0x34,
     });
+    // A bind that fails or gets no answer closes its socket: a half-open session
+    // would hold one of the few binds an operator allows an account.
     const resp = await new Promise<{ commandStatus: number }>((ok, fail) => {
-      const t = setTimeout(() => fail(new RetryableError('SMPP_BIND_FAILED', `bind to ${o.host}:${o.port} got no answer in ${timeoutMs} ms`)), timeoutMs);
+      const t = setTimeout(() => {
+        conn.destroy();
+        fail(new RetryableError('SMPP_BIND_FAILED', `bind to ${o.host}:${o.port} got no answer in ${timeoutMs} ms`));
+      }, timeoutMs);
       conn.request(pdu, (err, r) => {
         clearTimeout(t);
-        if (err) fail(new RetryableError('SMPP_BIND_FAILED', `bind to ${o.host}:${o.port} failed: ${err.message}`, { cause: err }));
-        else ok(r as SubmitResp);
+        if (err) {
+          conn.destroy();
+          fail(new RetryableError('SMPP_BIND_FAILED', `bind to ${o.host}:${o.port} failed: ${err.message}`, { cause: err }));
+        } else ok(r as SubmitResp);
       });
     });
     if (resp.commandStatus !== 0) {
@@ -290,7 +297,17 @@ export class SmppConnection extends EventEmitter {
         }
         this.pending.delete(sequence);
         if (p.counts) this.windowUsed--;
-        const messageId = id === CommandId.submit_sm_resp ? decodeSubmitSmResp(frame) : '';
+        // Once taken off the pending list the request must be answered, or its
+        // message would wait forever: a resp that cannot be read fails it (retried).
+        let messageId = '';
+        try {
+          if (id === CommandId.submit_sm_resp) messageId = decodeSubmitSmResp(frame);
+        } catch (err) {
+          this.emit('bad_pdu', (err as Error).message);
+          p.cb(new RetryableError('SMPP_BAD_PDU', `unreadable response to sequence ${sequence}: ${(err as Error).message}`));
+          if (p.counts && this.windowUsed === this.window - 1) this.emit('slot');
+          return;
+        }
         p.cb(null, { commandStatus: status, messageId });
         if (p.counts && this.windowUsed === this.window - 1) this.emit('slot');
         return;

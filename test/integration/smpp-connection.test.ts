@@ -142,6 +142,62 @@ describe('SmppConnection', () => {
     expect(reasons[0]).toContain('command_length 2147483647 outside 16..16384');
   });
 
+  it('regression (a submit_sm_resp without NUL stranded its message): takes the id up to the end of the PDU', async () => {
+    const peer = await rawPeer((sock, f) => {
+      const id = f.readUInt32BE(4);
+      const seq = f.readUInt32BE(12);
+      if (id === CommandId.bind_transceiver) sock.write(encodeResp(CommandId.bind_transceiver_resp, 0, seq, 'peer'));
+      else if (id === CommandId.submit_sm) {
+        // message_id "7F3A" with no terminating NUL, as some SMSCs send it
+        const resp = Buffer.concat([encodeEmpty(CommandId.submit_sm_resp, 0, seq), Buffer.from('7F3A', 'latin1')]);
+        resp.writeUInt32BE(resp.length, 0);
+        sock.write(resp);
+      }
+    });
+    const conn = await SmppConnection.bind({ host: '127.0.0.1', port: peer.port, systemId: 'sy', password: 'x', window: 10, responseTimeoutMs: 2000 });
+    cleanups.unshift(() => conn.destroy()); // before the peer's server.close, which waits for its connections
+    const r = await new Promise<{ err: SwitchyardError | null; messageId?: string }>((ok) => conn.submit(sm(1), (err, resp) => ok({ err, messageId: resp?.messageId })));
+    expect(r).toEqual({ err: null, messageId: '7F3A' });
+    expect(conn.inFlight).toBe(0);
+  });
+
+  it('a bind that gets no answer fails with SMPP_BIND_FAILED and closes its socket (no half-open session)', async () => {
+    let closedByClient = false;
+    const peer = await rawPeer(() => undefined); // accepts TCP, never answers the bind
+    peer.server.on('connection', (sock) => sock.on('close', () => (closedByClient = true)));
+    const err = await SmppConnection.bind({ host: '127.0.0.1', port: peer.port, systemId: 'sy', password: 'x', window: 10, responseTimeoutMs: 2000, connectTimeoutMs: 300 }).then(
+      () => undefined,
+      (e: SwitchyardError) => e,
+    );
+    expect(err?.code).toBe('SMPP_BIND_FAILED');
+    expect(err?.message).toContain('got no answer in 300 ms');
+    await waitFor(() => closedByClient, 2000, 'the peer sees the socket closed');
+  });
+
+  it('sends enquire_link after a silent period and closes a session whose peer never answers it', async () => {
+    const probes: number[] = [];
+    let answer = true;
+    const peer = await rawPeer((sock, f) => {
+      const id = f.readUInt32BE(4);
+      const seq = f.readUInt32BE(12);
+      if (id === CommandId.bind_transceiver) sock.write(encodeResp(CommandId.bind_transceiver_resp, 0, seq, 'peer'));
+      else if (id === CommandId.enquire_link) {
+        probes.push(Date.now());
+        if (answer) sock.write(encodeEmpty(CommandId.enquire_link_resp, 0, seq));
+      }
+    });
+    const conn = await SmppConnection.bind({ host: '127.0.0.1', port: peer.port, systemId: 'sy', password: 'x', window: 10, responseTimeoutMs: 300, enquireLinkMs: 200 });
+    cleanups.unshift(() => conn.destroy());
+    await waitFor(() => probes.length >= 2, 3000, 'two enquire_link probes');
+    expect(conn.isClosed).toBe(false);
+    // the peer goes silent: the next unanswered probe closes the session
+    answer = false;
+    const reasons: string[] = [];
+    conn.on('bad_pdu', (why: string) => reasons.push(why));
+    await new Promise<void>((ok) => conn.once('close', () => ok()));
+    expect(reasons.some((r) => r.includes('enquire_link unanswered'))).toBe(true);
+  });
+
   it('answers enquire_link', async () => {
     const sim = await simulator();
     const conn = await bind(sim);

@@ -149,6 +149,37 @@ describe('state scripts', () => {
     expect(done.map((e) => e.id)).toEqual(['m7']);
   });
 
+  it('receipt keys live for validity plus grace, and for the final retention once final (they leaked for a week)', async () => {
+    await store.enqueue([message('m8'), message('m9')]);
+    const [e8, e9] = (await readAll(2)) as [QueueEntry, QueueEntry];
+    // validity ends in an hour (message()), grace 600 s: the key lives ~4,200 s.
+    await store.submitted('a', 600, [{ entry: e8, normId: 'k8', rawId: 'K8' }, { entry: e9, normId: 'k9', rawId: 'K9' }]);
+    const ttl8 = await redis.ttl(store.keys.dlr('a', 'k8'));
+    expect(ttl8).toBeGreaterThan(4100);
+    expect(ttl8).toBeLessThanOrEqual(4201);
+    // final: only the final retention (3600 s here) is left, to recognise a redelivered receipt
+    expect(await store.receipts('a', 600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'k8' }])).toEqual([1]);
+    expect(await redis.ttl(store.keys.dlr('a', 'k8'))).toBeLessThanOrEqual(3600);
+    expect(await store.receipts('a', 600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'k8' }])).toEqual([3]);
+    // a temporary state (unreachable) keeps the key as it was: the final receipt is still to come
+    expect(await store.receipts('a', 600, [{ state: 'u', errCode: '027', errText: 'ENROUTE', key: 'k9' }])).toEqual([1]);
+    expect(await redis.ttl(store.keys.dlr('a', 'k9'))).toBeGreaterThan(4100);
+    // an early receipt is kept for the TTL it is given, not a week
+    expect(await store.receipts('a', 600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'nobody' }])).toEqual([2]);
+    expect(await redis.ttl(`${prefix}de:a:nobody`)).toBeLessThanOrEqual(600);
+  });
+
+  it('writes a batch once even when the same script call is sent twice (reply lost with the connection)', async () => {
+    const batch = [message('n1'), message('n2', 2)];
+    await store.enqueue(batch);
+    const before = await redis.xlen(store.keys.queue('a', 0));
+    await store.enqueue(batch);
+    expect(await redis.xlen(store.keys.queue('a', 0))).toBe(before);
+    const entries = await readAll(3);
+    expect(entries.map((e) => `${e.id}/${e.part}`)).toEqual(['n1/1', 'n2/1', 'n2/2']);
+    await store.dropEntries(entries);
+  });
+
   it('re-reads its own pending entries after a restart', async () => {
     await store.enqueue([message('m5')]);
     const [e5] = await readAll(1);
