@@ -25,7 +25,7 @@ import type { Clock } from '../flow/clock.js';
 import { LatencyHistogram } from '../flow/latency-histogram.js';
 import { TokenBucket } from '../flow/token-bucket.js';
 import type { OutgoingSubmit } from '../smpp/index.js';
-import type { FailedItem, QueueEntry, ReceiptItem, RedisStore, SubmittedItem } from '../queue/redis-store.js';
+import { compareStreamIds, type FailedItem, type QueueEntry, type ReceiptItem, type RedisStore, type SubmittedItem } from '../queue/redis-store.js';
 import type { ActorSmscConfig, ActorStats, BindState } from './messages.js';
 import type { ActorMetrics } from '../metrics/actor-metrics.js';
 import { normalizeSmscId, readReceipt, receiptKey } from './receipt.js';
@@ -280,6 +280,7 @@ export class OperatorActor {
         if (e.validUntilSec * 1000 <= now) {
           this.s.expired++;
           this.metrics?.expiredInQueue();
+          this.resolvedIds.add(e.entryId);
           this.failedBatch.push({ entry: e, state: 'E', errCode: '', errText: 'validity period ran out before the message could be sent' });
           this.scheduleFlush();
           continue;
@@ -345,6 +346,7 @@ export class OperatorActor {
         this.s.submitted++;
         this.throttleStreak = 0;
         this.submittedBatch.push({ entry: e, normId: normalizeSmscId(resp.messageId), rawId: resp.messageId });
+        this.resolvedIds.add(e.entryId);
         this.unpersisted++;
         this.scheduleFlush();
         // The window slot is free now: refill it without waiting for Redis.
@@ -366,6 +368,7 @@ export class OperatorActor {
       default:
         this.metrics?.submit('rejected', latencyMs);
         this.s.rejected++;
+        this.resolvedIds.add(e.entryId);
         this.failedBatch.push({
           entry: e,
           state: 'R',
@@ -400,17 +403,26 @@ export class OperatorActor {
   /** After a (re)start: re-read this consumer's own pending entries first. */
   private async recover(): Promise<void> {
     this.reading = true;
+    const PAGE = 1000;
     try {
+      // Pending entries come back in id order, per partition: page through each
+      // partition's list from its own cursor until every partition is read out.
+      const cursors = this.queueKeys.map(() => '0');
       for (;;) {
-        const { entries, malformed } = await this.store.read(this.consumer, this.queueKeys, 1000, '0');
+        const { entries, malformed } = await this.store.read(this.consumer, this.queueKeys, PAGE, cursors);
         if (malformed.length > 0) await this.store.dropEntries(malformed);
-        // Pending entries come back in id order; stop once none are left unread.
+        const counts = this.queueKeys.map(() => 0);
+        for (const e of [...entries, ...malformed]) {
+          const k = this.queueKeys.indexOf(e.queueKey);
+          counts[k] = (counts[k] ?? 0) + 1;
+          if (compareStreamIds(e.entryId, cursors[k] as string) > 0) cursors[k] = e.entryId;
+        }
         const known = new Set(this.buf.slice(this.head).map((e) => e.entryId));
         for (const e of this.retry) known.add(e.entryId);
         const fresh = entries.filter((e) => !known.has(e.entryId) && !this.isInFlight(e.entryId));
         const { unsent } = await this.store.splitUnsent(fresh);
         for (const e of unsent) this.buf.push(e);
-        if (fresh.length === 0 || entries.length < 1000) break;
+        if (counts.every((n) => n < PAGE)) break;
       }
       this.recovered = true;
     } catch (err) {
@@ -439,8 +451,14 @@ export class OperatorActor {
   }
 
   private readonly inFlightIds = new Set<string>();
+  /**
+   * Entries whose outcome (resp or final failure) is known but not yet in Redis:
+   * their part still reads "queued" there, so recovery and reclaim must not
+   * take them for unsent (they would be sent twice).
+   */
+  private readonly resolvedIds = new Set<string>();
   private isInFlight(entryId: string): boolean {
-    return this.inFlightIds.has(entryId);
+    return this.inFlightIds.has(entryId) || this.resolvedIds.has(entryId);
   }
 
   // ---- receipts ------------------------------------------------------------
@@ -515,13 +533,16 @@ export class OperatorActor {
       this.persist('submits', items, () => this.store.submitted(this.smsc.id, this.receiptGraceSec, items), (early) => {
         this.s.receiptsEarly += early;
         this.unpersisted -= items.length;
+        for (const it of items) this.resolvedIds.delete(it.entry.entryId);
         this.pump();
       }, () => this.submittedBatch.push(...items));
     }
     if (this.failedBatch.length > 0) {
       const items = this.failedBatch;
       this.failedBatch = [];
-      this.persist('failures', items, () => this.store.failed(items), () => undefined, () => this.failedBatch.push(...items));
+      this.persist('failures', items, () => this.store.failed(items), () => {
+        for (const it of items) this.resolvedIds.delete(it.entry.entryId);
+      }, () => this.failedBatch.push(...items));
     }
     if (this.receiptBatch.length > 0) {
       const batch = this.receiptBatch;

@@ -172,16 +172,17 @@ export class RedisStore {
   }
 
   /**
-   * Reads up to `count` entries per partition. `fromId` '>' reads new entries,
-   * '0' re-reads this consumer's own pending entries (recovery after a restart).
+   * Reads up to `count` entries per partition. `fromId` '>' reads new entries;
+   * '0' (or one id per partition: after that id) re-reads this consumer's own
+   * pending entries (recovery after a restart).
    * Blocking reads must use their own connection (`conn`), or they would hold
    * back the state scripts pipelined behind them.
    */
-  async read(consumer: string, queueKeys: ReadonlyArray<string>, count: number, fromId: '>' | '0', blockMs = 0, conn: Redis = this.redis): Promise<{ entries: QueueEntry[]; malformed: Array<{ queueKey: string; entryId: string }> }> {
+  async read(consumer: string, queueKeys: ReadonlyArray<string>, count: number, fromId: '>' | '0' | ReadonlyArray<string>, blockMs = 0, conn: Redis = this.redis): Promise<{ entries: QueueEntry[]; malformed: Array<{ queueKey: string; entryId: string }> }> {
     const args: Array<string | number> = ['GROUP', GROUP, consumer, 'COUNT', count];
     if (blockMs > 0) args.push('BLOCK', blockMs);
     args.push('STREAMS', ...queueKeys);
-    for (let i = 0; i < queueKeys.length; i++) args.push(fromId);
+    for (let i = 0; i < queueKeys.length; i++) args.push(typeof fromId === 'string' ? fromId : (fromId[i] ?? '0'));
     const reply = (await conn.callBuffer('XREADGROUP', ...args)) as StreamReply;
     const entries: QueueEntry[] = [];
     const malformed: Array<{ queueKey: string; entryId: string }> = [];
