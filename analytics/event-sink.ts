@@ -12,8 +12,9 @@
  *   insert_deduplication_token (first id, last id, count) and ClickHouse drops
  *   the repeat (the table keeps a deduplication window); the table is also a
  *   ReplacingMergeTree keyed on the event's stream id, a second net.
- * The stream is capped (messages.statusRetention): a sink stopped for longer
- * than the stream holds loses the oldest events; its lag is reported.
+ * The stream keeps what this group has not acknowledged (engine/queue/events-trimmer.ts),
+ * up to messages.statusRetention entries: a sink stopped for longer than that
+ * loses the oldest events; its lag is reported (switchyard_events_group_lag).
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';

@@ -15,6 +15,7 @@ import { warmUpAcceptPath } from './ingress/warm-up.js';
 import { IngressServer } from './ingress/ingress-server.js';
 import { StatusDispatcher } from './push/status-dispatcher.js';
 import { RedisStore } from './queue/redis-store.js';
+import { EventsTrimmer } from './queue/events-trimmer.js';
 import { onRedisError } from './redis/on-redis-error.js';
 import { RoutingService } from './routing/routing-service.js';
 import { log as defaultLog } from './log.js';
@@ -68,6 +69,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log, env });
   const batcher = new EnqueueBatcher(store);
   const dispatcher = new StatusDispatcher(redis, blocking, store.keys);
+  const trimmer = new EventsTrimmer(redis, store.keys, { floorSec: config.messages.statusRetentionSec, cap: config.messages.statusRetention }, log);
   for (const s of config.smscs) await store.ensureGroups(s.id, s.partitions);
 
   const supervisor = new Supervisor({
@@ -99,6 +101,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     reloads: () => ({ ok: routing.reloads, refused: routing.reloadFailures }),
     actorParts: () => supervisor.metricsParts(),
     analytics: () => analytics?.state,
+    eventsStream: () => trimmer.stats,
   });
   // The events sink into ClickHouse, in its own worker thread (engine/analytics/).
   const analytics = config.analytics.enabled
@@ -223,6 +226,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   dispatcher.start();
+  trimmer.start();
   supervisor.start(smscs);
   analytics?.start();
   await routing.start(() => supervisor.stats(), (smsc) => supervisor.actorState(smsc)?.running ?? false);
@@ -257,6 +261,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     actorStats: () => supervisor.stats(),
     async stop() {
       routing.stop();
+      trimmer.stop();
       await analytics?.stop();
       clearInterval(sweepTimer);
       loopDelay.disable();

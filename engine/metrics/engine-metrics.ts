@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis';
 import type { RouteHealth } from '../../router/index.js';
 import type { IngressObserver } from '../ingress/ingress-server.js';
 import type { Keys } from '../queue/keys.js';
+import type { EventsStreamStats } from '../queue/events-trimmer.js';
 import { GROUP } from '../queue/keys.js';
 import { buildMetrics, keysOf, merge, type MetricsJson } from './registry.js';
 
@@ -27,6 +28,8 @@ export interface EngineMetricSources {
   readonly reloads: () => { ok: number; refused: number };
   readonly actorParts: () => MetricsJson[];
   readonly analytics: () => { ready: boolean; inserted: number; failures: number; lagMs: number; lastBatchSize: number } | undefined;
+  /** The events stream's length and its consumer groups' lag (engine/queue/events-trimmer.ts). */
+  readonly eventsStream?: () => EventsStreamStats;
   readonly now?: () => number;
 }
 
@@ -86,6 +89,11 @@ export class EngineMetrics implements IngressObserver {
       this.m.sinkLag.set(a.lagMs / 1000);
       this.m.sinkBatch.set(a.lastBatchSize);
       this.m.sinkReady.set(a.ready ? 1 : 0);
+    }
+    const ev = s.eventsStream?.();
+    if (ev !== undefined) {
+      this.m.eventsLength.set(ev.length);
+      for (const g of ev.groups) this.m.eventsGroupLag.set({ group: g.name }, g.lag);
     }
     const h = s.health();
     const now = (s.now ?? Date.now)();

@@ -13,7 +13,8 @@
  * from its last eid, so a slow client costs Redis reads, not engine memory. The
  * position reached for each tenant is saved in stc:{t}: a client reconnecting
  * without `since` resumes from there, so no status is lost while a tenant is
- * offline (within the events stream's retention, messages.statusRetention).
+ * offline (within the events stream's retention: messages.statusRetentionSec at
+ * least, and whatever a consumer group still holds, up to messages.statusRetention entries).
  * Tenants see only their own frames: entries are matched on `t`.
  */
 import type { Redis } from 'ioredis';
