@@ -18,8 +18,8 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   trap restore EXIT
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  # Should a server have started anyway, stop it.
-  pkill -x prometheus 2>/dev/null || true
+  # Should the package's server have started anyway, stop it (it runs as user prometheus).
+  pkill -u prometheus -x prometheus 2>/dev/null || true
   command -v promtool >/dev/null 2>&1 && exit 0
 fi
 echo "switchyard: promtool is not installed. Run as root: apt-get install -y --no-install-recommends prometheus (promtool is in it)." >&2

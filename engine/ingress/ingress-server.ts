@@ -5,7 +5,7 @@
  *   message ─ JSON → submit | batch | ping | resume
  *             → window (per connection) → TPS (per tenant) → parseSubmit
  *             → acceptMessage (number, encoding, route) → EnqueueBatcher
- *             → ack / nack   (ack only after Redis confirmed the MULTI)
+ *             → ack / nack   (ack only after Redis confirmed the enqueue script)
  *   status  ─ StatusDispatcher pushes {"op":"status",...} frames
  *
  * Protocol: DESIGN.md §9 and README.md "WebSocket protocol". Limits answer
@@ -123,6 +123,10 @@ export class IngressServer {
         const t = this.auth.tenant(res, req);
         if (t === undefined) return;
         const sinceQ = req.getQuery('since');
+        if (sinceQ !== undefined && sinceQ !== '' && sinceQ !== '$' && !/^[0-9]{1,15}-[0-9]{1,10}$/.test(sinceQ)) {
+          sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', `"since" must be an event id such as "1732290000000-0" (the eid of a status frame) or "$" for new events only, got ${JSON.stringify(sinceQ.slice(0, 40))}`));
+          return;
+        }
         const wantStatus = req.getQuery('statuses') !== '0';
         const data: ConnData = {
           t,

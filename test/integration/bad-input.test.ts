@@ -46,6 +46,13 @@ describe('bad input', () => {
     expect(res).toBe(401);
   });
 
+  it('refuses a malformed ?since= with 400 BAD_REQUEST before the upgrade', async () => {
+    await expect(connectClient(h.wsUrl, h.apiKey, 'yesterday')).rejects.toThrow('HTTP 400');
+    // a real event id and "$" are taken
+    const c = await connectClient(h.wsUrl, h.apiKey, '$');
+    await c.close();
+  });
+
   it.each<[string, string | Buffer, string, RegExp]>([
     ['malformed JSON', '{"op":"submit",', 'BAD_FRAME', /not valid JSON/],
     ['a JSON array', '[1,2]', 'BAD_FRAME', /JSON object/],
