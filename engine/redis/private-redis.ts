@@ -74,10 +74,54 @@ async function waitReady(port: number, child: ChildProcess, timeoutMs: number): 
   throw new Error(`redis-server on port ${port} not ready after ${timeoutMs} ms: ${String(lastErr)}`);
 }
 
+/**
+ * A redis-server already listening on the port with this data directory: the
+ * one a previous run started before it was killed (SIGKILL leaves the child
+ * running). It is taken over rather than left behind; anything else on the
+ * port is an error.
+ */
+async function adoptable(port: number, dir: string): Promise<{ pid: number } | undefined> {
+  const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  r.on('error', () => undefined); // nothing listening: the usual case
+  try {
+    await r.connect();
+  } catch {
+    r.disconnect();
+    return undefined;
+  }
+  try {
+    const got = (await r.config('GET', 'dir')) as string[];
+    const pid = Number(/process_id:(\d+)/.exec(await r.info('server'))?.[1] ?? 0);
+    if (got[1] !== dir) throw new Error(`port ${port} is held by another Redis (data dir ${got[1] ?? '?'}), not Switchyard's private one in ${dir}`);
+    return { pid };
+  } finally {
+    r.disconnect();
+  }
+}
+
 export async function startPrivateRedis(options: { dir: string; port?: number; maxmemoryMb?: number }): Promise<PrivateRedis> {
   const dir = resolve(options.dir);
   mkdirSync(dir, { recursive: true });
   const port = options.port ?? (await freePort());
+  if (options.port !== undefined) {
+    const old = await adoptable(port, dir);
+    if (old !== undefined) {
+      // Stop it (SHUTDOWN writes its AOF) and start our own on the same files: this
+      // process then owns the server and stops it on exit.
+      const r = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => undefined);
+      await r.call('SHUTDOWN').catch(() => undefined); // the connection closes with the server
+      r.disconnect();
+      for (let i = 0; i < 100; i++) {
+        try {
+          process.kill(old.pid, 0);
+          await new Promise((ok) => setTimeout(ok, 50));
+        } catch {
+          break; // gone
+        }
+      }
+    }
+  }
   let child: ChildProcess;
   const launch = async () => {
     const args = [
