@@ -16,13 +16,25 @@ export class TokenBucket {
   private readonly rate: number; // tokens per ms
   readonly burst: number;
 
+  /**
+   * `mode` 'smsc' (default): a limit an SMSC enforces per sliding second, with
+   * the margin above. 'api': a client-facing rate limit: `limitPerSec`
+   * sustained, and a burst of up to `burst` (default one second's worth) taken
+   * at once, as API rate limits usually allow (a bulk sender's batch frame).
+   */
   constructor(
     limitPerSec: number,
     private readonly clock: Clock,
-    burst = Math.max(1, Math.floor(limitPerSec / 50)),
+    burst?: number,
+    mode: 'smsc' | 'api' = 'smsc',
   ) {
-    this.burst = Math.min(burst, Math.max(1, limitPerSec - 1));
-    this.rate = Math.max(limitPerSec - 2 * this.burst, 1) / 1000;
+    if (mode === 'api') {
+      this.burst = Math.max(1, burst ?? limitPerSec);
+      this.rate = limitPerSec / 1000;
+    } else {
+      this.burst = Math.min(burst ?? Math.max(1, Math.floor(limitPerSec / 50)), Math.max(1, limitPerSec - 1));
+      this.rate = Math.max(limitPerSec - 2 * this.burst, 1) / 1000;
+    }
     this.tokens = this.burst;
     this.last = clock.now();
   }

@@ -104,7 +104,7 @@ export class IngressServer {
   constructor(private readonly o: IngressOptions) {
     this.acceptContext = o.accept;
     this.auth = new ApiAuth(
-      o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock) })),
+      o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock, t.tps, 'api') })),
       o.adminKey,
     );
   }

@@ -86,6 +86,7 @@ describe('bad input', () => {
     // but let the window (5) bite: items are checked in order, slots are held until Redis answers.
     const valid = items.map((it) => ({ ...it, to: '+4791234567' }));
     const before = await enqueuedCount();
+    const hashesBefore = (await redis.keys(h.config.redis.keyPrefix + 'm:*')).length;
     c.send({ op: 'batch', ref: 'burst', items: valid });
     const f = (await c.next((x) => x.op === 'batch_ack' && x.ref === 'burst')) as Frame & { results: Frame[] };
     const codes = f.results.map((r) => (r.op === 'ack' ? 'ack' : (r.code as string)));
@@ -93,9 +94,31 @@ describe('bad input', () => {
     expect(codes.filter((x) => x === 'THROTTLED')).toHaveLength(7);
     const throttled = f.results.find((r) => r.code === 'THROTTLED');
     expect(throttled?.error).toMatch(/more than 5 submits awaiting their ack/);
-    // the 5 acked ones are in Redis (a hash each, one entry each), the 7 refused are not
+    // the 5 acked ones are in Redis (a hash each; their stream entries may be sent and gone already), the 7 refused are not
     const after = await enqueuedCount();
+    expect(after - before).toBeGreaterThanOrEqual(5);
     expect(after - before).toBeLessThanOrEqual(10);
+    expect((await redis.keys(h.config.redis.keyPrefix + 'm:*')).length - hashesBefore).toBe(5);
+  });
+
+  it('nacks submits past the tenant TPS with THROTTLED and enqueues none of them', async () => {
+    const t = await startHarness({ redisUrl: inject('redisUrl'), smscs: 1, tenantTps: 10 });
+    try {
+      const tc = await connectClient(t.wsUrl, t.apiKey);
+      tc.send({ op: 'batch', ref: 'tps', items: Array.from({ length: 40 }, (_, i) => ({ ...submit, ref: 't' + i })) });
+      const f = (await tc.next((x) => x.op === 'batch_ack' && x.ref === 'tps')) as Frame & { results: Frame[] };
+      const acked = f.results.filter((r) => r.op === 'ack').length;
+      const throttled = f.results.filter((r) => r.code === 'THROTTLED');
+      // a full bucket holds one second of tokens (the burst a bulk sender's frame may use): 10, plus the refill during the batch
+      expect(acked).toBeGreaterThanOrEqual(10);
+      expect(acked).toBeLessThanOrEqual(12);
+      expect(throttled.length).toBe(40 - acked);
+      expect(throttled[0]?.error).toMatch(/tenant submit rate limit/);
+      expect((await redis.keys(t.config.redis.keyPrefix + 'm:*')).length).toBe(acked);
+      await tc.close();
+    } finally {
+      await t.stop();
+    }
   });
 
   it('HTTP POST /v1/messages: 202 with the ack, 400/401/413 with the documented error', async () => {

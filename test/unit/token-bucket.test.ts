@@ -33,4 +33,21 @@ describe('TokenBucket', () => {
     clock.advance(w);
     expect(b.tryTake(1)).toBe(true);
   });
+
+  it("api mode: a client's rate limit takes a one-second burst at once and the limit sustained", () => {
+    const clock = new ManualClock(0);
+    const b = new TokenBucket(1000, clock, undefined, 'api');
+    // a bulk sender's frame of 1,000 at once is taken whole (an SMSC-mode bucket would take 20)
+    let first = 0;
+    while (b.tryTake(1)) first++;
+    expect(first).toBe(1000);
+    // then 1,000 a second, no more
+    let taken = 0;
+    for (let t = 0; t < 10_000; t++) {
+      clock.advance(1);
+      while (b.tryTake(1)) taken++;
+    }
+    expect(taken).toBeGreaterThanOrEqual(9_990);
+    expect(taken).toBeLessThanOrEqual(10_000);
+  });
 });
