@@ -198,6 +198,34 @@ describe('SmppConnection', () => {
     expect(reasons.some((r) => r.includes('enquire_link unanswered'))).toBe(true);
   });
 
+  it('stops being writable while the socket is backpressured, and writes the rest on drain', async () => {
+    let peerSock: Socket | undefined;
+    let submits = 0;
+    const peer = await rawPeer((sock, f) => {
+      const id = f.readUInt32BE(4);
+      if (id === CommandId.bind_transceiver) sock.write(encodeResp(CommandId.bind_transceiver_resp, 0, f.readUInt32BE(12), 'peer'));
+      else if (id === CommandId.submit_sm) submits++;
+    });
+    peer.server.on('connection', (sock) => (peerSock = sock));
+    const conn = await SmppConnection.bind({ host: '127.0.0.1', port: peer.port, systemId: 'sy', password: 'x', window: 100_000, responseTimeoutMs: 60_000 });
+    cleanups.unshift(() => conn.destroy());
+    await waitFor(() => peerSock !== undefined, 2000, 'peer socket');
+    peerSock?.pause(); // the SMSC stops reading: the kernel buffers fill, then Node's
+    const big = { ...sm(0), shortMessage: Buffer.alloc(140, 0x41) };
+    let sent = 0;
+    for (let round = 0; round < 2000 && conn.writable; round++) {
+      for (let i = 0; i < 100; i++) if (conn.submit(big, () => undefined)) sent++;
+      await new Promise((ok) => setImmediate(ok)); // one coalesced write per tick
+    }
+    expect(conn.writable).toBe(false);
+    expect(conn.isClosed).toBe(false);
+    const drained = new Promise<void>((ok) => conn.once('drain', () => ok()));
+    peerSock?.resume();
+    await drained;
+    expect(conn.writable).toBe(true);
+    await waitFor(() => submits === sent, 10_000, 'every queued submit reaches the peer');
+  });
+
   it('answers enquire_link', async () => {
     const sim = await simulator();
     const conn = await bind(sim);
