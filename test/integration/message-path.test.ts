@@ -48,6 +48,7 @@ const STATUS: Record<Outcome, string> = { delivered: 'delivered', noReceipt: 'un
 
 function text(i: number): string {
   if (i % 13 === 0) return `Long message ${i}: ` + 'The quick brown fox jumps over the lazy dog @ £5 {ok}. '.repeat(4);
+  if (i % 17 === 0) return `Длинное сообщение ${i}: ` + 'Съешь же ещё этих мягких французских булок, да выпей чаю 🙂 '.repeat(2);
   if (i % 7 === 0) return `Привет ${i} 🙂 ваш код`;
   return `msg ${i}: code @£$ [${i}] €`;
 }
@@ -97,6 +98,12 @@ describe('message path', () => {
     expect(i13.length).toBeGreaterThan(1);
     for (const p of i13) expect(p.esmClass & 0x40).toBe(0x40);
     expect(captured.find((s) => s.destinationAddr === numbers(1).slice(1))?.dataCoding).toBe(0);
+    const i17 = captured.filter((s) => s.destinationAddr === numbers(17).slice(1));
+    expect(i17.length).toBeGreaterThan(1); // UCS-2 multipart
+    for (const p of i17) {
+      expect(p.dataCoding).toBe(8);
+      expect(p.esmClass & 0x40).toBe(0x40);
+    }
 
     // Final status = the worst outcome the simulator chose for the message's parts.
     const redis = new Redis(h.redisUrl);
