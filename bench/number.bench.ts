@@ -12,6 +12,7 @@
  * per call. Prints a table, then as the LAST line one JSON object.
  */
 import { Bench, hrtimeNow } from 'tinybench';
+import { batchedRows } from './batched-rows.js';
 import { clearNumberCache, normalizeNumber } from '../engine/ingress/normalize-number.js';
 
 const BATCH = 100;
@@ -54,17 +55,7 @@ bench.add('hit: cached repeat recipient', () => {
 
 await bench.run();
 
-const rows = bench.tasks.map((t) => {
-  const r = t.result;
-  if (r === undefined) throw new Error(`task ${t.name} has no result`);
-  return {
-    name: t.name,
-    'ops/s': Math.round(r.throughput.mean * BATCH),
-    'mean ns': Math.round((r.latency.mean * 1e6) / BATCH),
-    'p99 ns': Math.round(((r.latency.p99 ?? Number.NaN) * 1e6) / BATCH),
-    samples: r.latency.samples.length,
-  };
-});
+const rows = batchedRows(bench, BATCH);
 console.table(rows);
 if (sink === 0) throw new Error('nothing validated: the benchmark measured nothing');
 const opsOf = (i: number): number => rows[i]?.['ops/s'] ?? 0;

@@ -19,6 +19,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Bench, hrtimeNow } from 'tinybench';
+import { batchedRows } from './batched-rows.js';
 import { NumberingPlan } from '../router/numbering-plan.js';
 
 const BATCH = 1000;
@@ -102,17 +103,7 @@ for (const c of cases) {
 
 await bench.run();
 
-const rows = bench.tasks.map((t) => {
-  const r = t.result;
-  if (r === undefined) throw new Error(`task ${t.name} has no result`);
-  return {
-    name: t.name,
-    'ops/s': Math.round(r.throughput.mean * BATCH),
-    'mean ns': Math.round(((r.latency.mean * 1e6) / BATCH) * 10) / 10,
-    'p99 ns': Math.round(((r.latency.p99 ?? Number.NaN) * 1e6) / BATCH),
-    samples: r.latency.samples.length,
-  };
-});
+const rows = batchedRows(bench, BATCH, 1);
 console.table(rows);
 if (sink === 0) console.log('(sink is zero: nothing matched)');
 

@@ -10,6 +10,7 @@
  */
 import smpp from 'smpp';
 import { Bench, hrtimeNow } from 'tinybench';
+import { batchedRows } from './batched-rows.js';
 import { decodeDeliverSm, decodeSubmitSmResp, encodeDeliverSm, encodeResp, encodeSubmitSm, CommandId } from '../engine/smpp/index.js';
 
 const BATCH = 50;
@@ -51,11 +52,7 @@ bench
   });
 
 await bench.run();
-const rows = bench.tasks.map((t) => {
-  const r = t.result;
-  if (r === undefined) throw new Error(`task ${t.name} has no result`);
-  return { name: t.name, 'ops/s': Math.round(r.throughput.mean * BATCH), 'mean ns': Math.round((r.latency.mean * 1e6) / BATCH) };
-});
+const rows = batchedRows(bench, BATCH);
 console.table(rows);
 if (sink === 0) console.log('(sink is zero: nothing ran)');
 const ops = (i: number) => rows[i]?.['ops/s'] ?? 0;

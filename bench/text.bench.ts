@@ -17,6 +17,7 @@
  * Prints a table, then as the LAST line one JSON object with the figures.
  */
 import { Bench, hrtimeNow } from 'tinybench';
+import { batchedRows } from './batched-rows.js';
 import { encodeMessage } from '../engine/text/index.js';
 
 const BATCH = 100;
@@ -62,17 +63,7 @@ for (const c of cases) {
 
 await bench.run();
 
-const rows = bench.tasks.map((t) => {
-  const r = t.result;
-  if (r === undefined) throw new Error(`task ${t.name} has no result`);
-  return {
-    name: t.name,
-    'ops/s': Math.round(r.throughput.mean * BATCH),
-    'mean ns': Math.round((r.latency.mean * 1e6) / BATCH),
-    'p99 ns': Math.round(((r.latency.p99 ?? Number.NaN) * 1e6) / BATCH),
-    samples: r.latency.samples.length,
-  };
-});
+const rows = batchedRows(bench, BATCH);
 console.table(rows);
 if (sink === 0) console.log('(sink is zero: nothing ran)');
 
