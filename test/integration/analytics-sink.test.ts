@@ -21,7 +21,7 @@ beforeAll(async () => {
   redis = new Redis(inject('redisUrl'));
   dir = mkdtempSync(join(tmpdir(), 'sy-chdb-'));
   ch = openClickHouse({ dataDir: dir, maxMemoryBytes: 512 * 2 ** 20 });
-  expect(await migrate(ch)).toEqual([1]);
+  expect(await migrate(ch)).toEqual([1, 2]);
   expect(await migrate(ch)).toEqual([]); // each version once
 });
 

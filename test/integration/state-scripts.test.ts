@@ -73,7 +73,7 @@ describe('state scripts', () => {
     // entry acked and deleted
     expect(await redis.xlen(store.keys.queue('a', 0))).toBe(3);
     // the receipt says 41394 (the decimal form of 0xA1B2)
-    const res = await store.receipts('a', 3600, [{ state: 'D', errCode: '000', errText: 'DELIVRD', key: receiptKey('41394', 'hex-resp-dec-receipt') }]);
+    const res = await store.receipts('a', 3600, [{ state: 'D', errCode: '000', errText: 'DELIVRD', key: receiptKey('41394', 'hex-resp-dec-receipt'), raw: '' }]);
     expect(res).toEqual([1]);
     expect(await redis.hget(store.keys.message('m1'), 's')).toBe('delivered');
     // once final, the hash is kept for the reporting window only and leaves the expiry sweep
@@ -84,20 +84,20 @@ describe('state scripts', () => {
     expect(frames.map((f) => f.status)).toEqual(['sent', 'delivered']);
     expect(frames[1]).toMatchObject({ op: 'status', ref: 'ref-m1', error: { code: '000', text: 'DELIVRD' } });
     // a duplicate receipt changes nothing
-    expect(await store.receipts('a', 3600, [{ state: 'U', errCode: '001', errText: 'UNDELIV', key: 'a1b2' }])).toEqual([3]);
+    expect(await store.receipts('a', 3600, [{ state: 'U', errCode: '001', errText: 'UNDELIV', key: 'a1b2', raw: '' }])).toEqual([3]);
     expect(await redis.hget(store.keys.message('m1'), 's')).toBe('delivered');
 
     // m2: 3 parts. Part 2's receipt arrives before its submit_sm_resp (early).
     const [, p1, p2, p3] = entries as [QueueEntry, QueueEntry, QueueEntry, QueueEntry];
-    expect(await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'p2' }])).toEqual([2]);
+    expect(await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'p2', raw: '' }])).toEqual([2]);
     await store.submitted('a', 3600, [{ entry: p1, normId: 'p1', rawId: 'P1' }]);
     expect(await redis.hget(store.keys.message('m2'), 's')).toBe('queued');
     expect(await store.submitted('a', 3600, [{ entry: p2, normId: 'p2', rawId: 'P2' }, { entry: p3, normId: 'p3', rawId: 'P3' }])).toBe(1);
     expect(await redis.hget(store.keys.message('m2'), 's')).toBe('sent');
-    await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'p1' }]);
+    await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'p1', raw: '' }]);
     expect(await redis.hget(store.keys.message('m2'), 's')).toBe('sent');
     // one part undelivered: the message is undelivered with that part's reason
-    await store.receipts('a', 3600, [{ state: 'U', errCode: '011', errText: 'UNDELIV', key: 'p3' }]);
+    await store.receipts('a', 3600, [{ state: 'U', errCode: '011', errText: 'UNDELIV', key: 'p3', raw: '' }]);
     const m2 = await redis.hgetall(store.keys.message('m2'));
     expect(m2.s).toBe('undelivered');
     expect(m2.we).toBe('011');
@@ -142,7 +142,7 @@ describe('state scripts', () => {
     const frames = await statusFrames();
     expect(frames.find((f) => f.id === 'm6' && f.status === 'unknown')).toMatchObject({ error: { text: 'no receipt within the validity period and grace' } });
     // a receipt arriving after the sweep changes nothing
-    expect(await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'x6' }])).toEqual([3]);
+    expect(await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'x6', raw: '' }])).toEqual([3]);
     // m7's entry is still pending: recovery finds it already final and acknowledges it without sending
     const { unsent, done } = await store.splitUnsent([e7]);
     expect(unsent).toEqual([]);
