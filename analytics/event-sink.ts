@@ -28,8 +28,8 @@ export interface EventSinkOptions {
   /** Longest an event waits for its batch to fill (ms). */
   readonly flushMs?: number;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
-  /** The operator's name of a network (numbering plan); '' when unknown. */
-  readonly operatorOf?: (mcc: string, mnc: string) => string;
+  /** The operator's name of a network (numbering plan; the number itself when the MNC is unknown); '' when unknown. */
+  readonly operatorOf?: (mcc: string, mnc: string, e164: string) => string;
   /** Rows read from the stream for the first time (not re-reads after a failed insert): the live feed. */
   readonly onFresh?: (rows: ReadonlyArray<EventRow>) => void;
   /** Rows ClickHouse has (bad-number detection). */
@@ -84,7 +84,7 @@ function smppStatOf(status: string, code: string, text: string, fromReceipt: boo
 }
 
 /** One events-stream entry → one row; undefined for an entry that is not a status event. */
-export function toRow(eid: string, fields: ReadonlyArray<string>, operatorOf?: (mcc: string, mnc: string) => string): EventRow | undefined {
+export function toRow(eid: string, fields: ReadonlyArray<string>, operatorOf?: (mcc: string, mnc: string, e164: string) => string): EventRow | undefined {
   const e = parseStatusEvent(fields);
   if (e === undefined) return undefined;
   let f: { id?: string; ref?: string; status?: string; at?: number; error?: { code?: string; text?: string } };
@@ -110,7 +110,7 @@ export function toRow(eid: string, fields: ReadonlyArray<string>, operatorOf?: (
     country: e.country,
     mcc: e.mcc,
     mnc: e.mnc,
-    operator: operatorOf?.(e.mcc, e.mnc) ?? '',
+    operator: operatorOf?.(e.mcc, e.mnc, e.to) ?? '',
     price: Number.isFinite(e.price) ? e.price : 0,
     currency: e.currency,
     parts: Math.min(255, Math.max(0, e.parts | 0)),

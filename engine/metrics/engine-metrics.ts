@@ -26,7 +26,7 @@ export interface EngineMetricSources {
   readonly failoverMoved: () => number;
   readonly reloads: () => { ok: number; refused: number };
   readonly actorParts: () => MetricsJson[];
-  readonly analytics: () => { ready: boolean; inserted: number; failures: number; lagMs: number; lastBatchSize: number } | undefined;
+  readonly analytics: () => { ready: boolean; inserted: number; failures: number; lagMs: number; lastBatchSize: number; backlog: number; rssMb: number; flagged: number } | undefined;
   readonly now?: () => number;
 }
 
@@ -86,6 +86,9 @@ export class EngineMetrics implements IngressObserver {
       this.m.sinkLag.set(a.lagMs / 1000);
       this.m.sinkBatch.set(a.lastBatchSize);
       this.m.sinkReady.set(a.ready ? 1 : 0);
+      if (a.backlog >= 0) this.m.sinkBacklog.set(a.backlog);
+      this.m.analyticsRss.set(a.rssMb * 2 ** 20);
+      this.m.flaggedNumbers.set(a.flagged);
     }
     const h = s.health();
     const now = (s.now ?? Date.now)();

@@ -38,6 +38,9 @@ export const METRICS = {
   sinkLag: { name: 'switchyard_analytics_sink_lag_seconds', type: 'gauge', labels: [], help: 'Age of the newest event in the last batch inserted into ClickHouse.', thread: 'main' },
   sinkBatch: { name: 'switchyard_analytics_batch_size', type: 'gauge', labels: [], help: 'Events in the last analytics insert.', thread: 'main' },
   sinkReady: { name: 'switchyard_analytics_ready', type: 'gauge', labels: [], help: '1 when the analytics worker has ClickHouse open and migrated.', thread: 'main' },
+  sinkBacklog: { name: 'switchyard_analytics_backlog_entries', type: 'gauge', labels: [], help: 'Events-stream entries the analytics sink has not read yet.', thread: 'main' },
+  analyticsRss: { name: 'switchyard_analytics_process_rss_bytes', type: 'gauge', labels: [], help: 'Resident memory of the analytics process (embedded ClickHouse included).', thread: 'main' },
+  flaggedNumbers: { name: 'switchyard_analytics_flagged_numbers', type: 'gauge', labels: [], help: 'Numbers flagged by bad-number detection (repeated permanent failures).', thread: 'main' },
   workerRestarts: { name: 'switchyard_actor_restarts_total', type: 'counter', labels: ['smsc'], help: 'Restarts of an SMSC actor after its worker thread crashed.', thread: 'main' },
   // operator actors (worker threads)
   submits: { name: 'switchyard_smpp_submits_total', type: 'counter', labels: ['smsc', 'result'], help: 'submit_sm answers by result: ok, throttled (0x58/0x14), temporary, rejected (permanent), timeout (no resp or bind lost).', thread: 'actor' },
