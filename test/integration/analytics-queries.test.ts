@@ -7,7 +7,9 @@
  * for counts; tenants see only their own traffic; flagged numbers are refused
  * with NUMBER_FLAGGED for the tenant that asks for it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -296,5 +298,18 @@ describe('analytics over HTTP', () => {
     expect(byStatus.get('unknown')).toBe(all.filter((c) => c.outcome === 'noReceipt').length);
     const fr = await get(`/reports/messages.csv?country=FR&status=undelivered&${RANGE()}`, acmeKey);
     expect(fr.text.trimEnd().split('\r\n').length - 1).toBe(FR.length * ROUNDS);
+  });
+
+  it('answers the same from the CLI (switchyard analytics ...)', async () => {
+    const run = (...args: string[]) => promisify(execFile)(process.execPath, ['dist/engine/cli.js', 'analytics', ...args, '--url', `http://127.0.0.1:${h.engine.port}`], { env: { ...process.env, SWITCHYARD_API_KEY: acmeKey } });
+    const delivered = (captured[2] as CapturedSubmit[]).length;
+    const { stdout } = await run('delivery', '--by', 'smsc', '--from', String(Date.now() - 3_600_000), '--to', String(Date.now() + 3_600_000));
+    const simC = stdout.split('\n').find((l) => l.startsWith('sim-c')) as string;
+    expect(simC.split(/\s+/).slice(0, 4)).toEqual(['sim-c', String(delivered), String(delivered), '0']);
+    expect((await run('bad-numbers')).stdout).toContain(`+${FR[0]}`);
+    const out = join(dir, 'events.csv');
+    await run('report', 'events', '--out', out, '--from', String(Date.now() - 3_600_000), '--to', String(Date.now() + 3_600_000));
+    expect(readFileSync(out, 'utf8').trimEnd().split('\r\n').length - 1).toBe(2 * accepted.size);
+    await expect(run('delivery', '--by', 'nope')).rejects.toThrow(/BAD_REQUEST/);
   });
 });
