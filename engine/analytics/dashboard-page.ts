@@ -31,7 +31,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   .legend { font-size: .75rem; display: flex; flex-wrap: wrap; gap: .2rem .8rem; min-height: 1rem; }
   .legend span::before { content: ""; display: inline-block; width: .7rem; height: .7rem; margin-right: .25rem; border-radius: 2px; background: var(--c); vertical-align: -1px; }
 </style></head>
-<body data-frames="0">
+<body data-frames="0" data-renders="0">
 <header><h1>Switchyard · live analytics</h1><span id="status">connecting</span><span id="scope"></span>
 <form id="keyform"><input id="key" type="password" placeholder="API key (tenant or admin)" autocomplete="off"><button>Connect</button></form></header>
 <section id="smsc"><h2>By SMSC</h2><div class="row">
@@ -51,7 +51,7 @@ const COLORS = ["#2f6fdb", "#e67e22", "#27ae60", "#8e44ad", "#c0392b", "#16a085"
 // dim ("smsc" | "country") -> key -> second -> cell {submitted, delivered, undelivered, p50, p90}
 const data = { smsc: new Map(), country: new Map() };
 const colorOf = new Map();
-let now = Date.now(), frames = 0, ws;
+let now = Date.now(), frames = 0, renders = 0, ws;
 function color(k) { if (!colorOf.has(k)) colorOf.set(k, COLORS[colorOf.size % COLORS.length]); return colorOf.get(k); }
 function add(dim, key, t, c) {
   let m = data[dim].get(key); if (!m) data[dim].set(key, m = new Map());
@@ -94,13 +94,14 @@ function seriesOf(dim, pick, dash) {
 }
 function render() {
   prune();
+  document.body.dataset.renders = String(++renders);
   for (const dim of ["smsc", "country"]) {
     draw(document.querySelector('[data-chart="' + dim + '-throughput"]'), [...seriesOf(dim, (c) => c.submitted), ...seriesOf(dim, (c) => c.delivered, true)], { fmt: (v) => v.toFixed(v < 10 ? 1 : 0) });
     draw(document.querySelector('[data-chart="' + dim + '-rate"]'), seriesOf(dim, (c) => (c.delivered + c.undelivered > 0 ? c.delivered / (c.delivered + c.undelivered) : null)), { max: 1, fmt: (v) => (v * 100).toFixed(0) + "%" });
     draw(document.querySelector('[data-chart="' + dim + '-latency"]'), [...seriesOf(dim, (c) => c.p50), ...seriesOf(dim, (c) => c.p90, true)], { fmt: (v) => v.toFixed(0) });
     const legend = document.querySelector('[data-legend="' + dim + '"]');
     legend.innerHTML = "";
-    for (const key of data[dim].keys()) { const s = document.createElement("span"); s.style.setProperty("--c", color(dim + ":" + key)); s.textContent = key; legend.appendChild(s); }
+    for (const key of [...data[dim].keys()].sort()) { const s = document.createElement("span"); s.style.setProperty("--c", color(dim + ":" + key)); s.textContent = key; legend.appendChild(s); }
   }
 }
 function setStatus(text, cls) { const el = document.getElementById("status"); el.textContent = text; el.className = cls || ""; }
