@@ -103,6 +103,19 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** Resolves when the response has drained or closed (and leaves no listener behind). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((ok) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      ok();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 export class QueryServer {
   private server: Server | undefined;
   requests = 0;
@@ -183,7 +196,7 @@ export class QueryServer {
     if (!first.done) res.write(first.value);
     for await (const chunk of pages) {
       if (gone) break;
-      if (!res.write(chunk)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      if (!res.write(chunk)) await drained(res);
     }
     res.end();
   }

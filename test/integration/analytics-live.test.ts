@@ -16,6 +16,10 @@ import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
 
+// What the page functions below touch in the browser (the tests compile without the DOM library).
+declare const document: { getElementById(id: string): { textContent: string | null } | null; body: { dataset: Record<string, string | undefined> } };
+interface PageCanvas { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } }
+
 const ADMIN = 'admin-key-live-test';
 let h: Harness;
 let dir: string;
@@ -136,8 +140,9 @@ describe('live analytics', () => {
     expect(legends).toEqual(['sim-asim-b', 'DENO']);
     const inked = await page.$$eval('canvas', (cs) =>
       cs.map((c) => {
-        const g = (c as HTMLCanvasElement).getContext('2d') as CanvasRenderingContext2D;
-        const px = g.getImageData(0, 0, c.width, c.height).data;
+        const el = c as unknown as PageCanvas;
+        const g = el.getContext('2d');
+        const px = g.getImageData(0, 0, el.width, el.height).data;
         let coloured = 0;
         // pixels of a series colour (not the grey grid and labels): saturated ones
         for (let i = 0; i < px.length; i += 4) if (Math.max(px[i] as number, px[i + 1] as number, px[i + 2] as number) - Math.min(px[i] as number, px[i + 1] as number, px[i + 2] as number) > 80) coloured++;
