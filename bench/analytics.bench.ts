@@ -41,6 +41,17 @@ const ROWS = Number(a.rows);
 const ITER = Number(a.iterations);
 const MB = 2 ** 20;
 
+/** CPU time of a process (user + system, ms). */
+function cpuMs(pid: number): number {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
 function rssMb(pid: number): number {
   try {
     return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
@@ -153,6 +164,7 @@ async function main(): Promise<void> {
   let sustainedRss = 0;
   const tick = RATE / 20;
   const feedStart = performance.now();
+  const cpu0 = cpuMs(pid);
   let nextSample = feedStart + 500;
   while (performance.now() - feedStart < SECONDS * 1000) {
     const due = Math.floor(((performance.now() - feedStart) / 1000) * RATE) + N;
@@ -170,7 +182,9 @@ async function main(): Promise<void> {
     }
     await new Promise((ok) => setTimeout(ok, 50));
   }
-  const fedRate = Math.round((fed - N) / ((performance.now() - feedStart) / 1000));
+  const feedS = (performance.now() - feedStart) / 1000;
+  const fedRate = Math.round((fed - N) / feedS);
+  const sinkCores = (cpuMs(pid) - cpu0) / 1000 / feedS;
   // Drain the tail: how long after the feed stops until the sink has everything.
   t0 = performance.now();
   for (;;) {
@@ -182,7 +196,7 @@ async function main(): Promise<void> {
   const half = backlogs.slice(Math.floor(backlogs.length / 2));
   // The sink's own lag (age of the newest event it inserted), second half: the first samples still show the drain above.
   const lagHalf = lags.slice(Math.floor(lags.length / 2));
-  console.log(`sustained ${fedRate} events/s for ${SECONDS} s: backlog p50 ${pct(backlogs, 0.5)} max ${Math.max(...backlogs)} (second half max ${Math.max(...half)}), sink lag p50 ${pct(lagHalf, 0.5)} ms max ${Math.max(...lagHalf)} ms (second half), tail drained in ${tailMs.toFixed(0)} ms; RSS ${sustainedRss.toFixed(0)} MB`);
+  console.log(`sustained ${fedRate} events/s for ${SECONDS} s: backlog p50 ${pct(backlogs, 0.5)} max ${Math.max(...backlogs)} (second half max ${Math.max(...half)}), sink lag p50 ${pct(lagHalf, 0.5)} ms max ${Math.max(...lagHalf)} ms (second half), tail drained in ${tailMs.toFixed(0)} ms; RSS ${sustainedRss.toFixed(0)} MB; CPU ${sinkCores.toFixed(2)} cores`);
 
   // 3. Dashboard queries over the generated day, through the query service.
   const from = Date.now() - 86_400_000;
@@ -234,6 +248,7 @@ async function main(): Promise<void> {
     sinkLagP50Ms: pct(lagHalf, 0.5),
     sinkLagMaxMs: Math.max(...lagHalf),
     tailDrainMs: Math.round(tailMs),
+    sinkCpuCores: +sinkCores.toFixed(2),
     rows: ROWS,
     generateS: +generateS.toFixed(1),
     queryP99Ms: Math.max(...Object.values(lat).map((x) => x.p99Ms)),

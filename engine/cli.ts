@@ -73,7 +73,8 @@ async function demo(args: string[]): Promise<void> {
     analyticsDir: 'data/demo-analytics',
     log,
   });
-  console.log(`engine on ws://127.0.0.1:${h.engine.port}/v1/ws · SMSCs ${h.sims.map((s, i) => `sim-${String.fromCharCode(97 + i)}@127.0.0.1:${s.port}`).join(', ')}\n`);
+  console.log(`engine on ws://127.0.0.1:${h.engine.port}/v1/ws · SMSCs ${h.sims.map((s, i) => `sim-${String.fromCharCode(97 + i)}@127.0.0.1:${s.port}`).join(', ')}`);
+  console.log(`live analytics dashboard: http://127.0.0.1:${h.engine.port}/v1/analytics/dashboard#key=${h.apiKey}\n`);
   const res = await runLoad({
     url: h.wsUrl,
     apiKey: h.apiKey,
