@@ -156,7 +156,7 @@ export class QueryServer {
         if (events.length === 0) throw new AnalyticsQueryError('NOT_FOUND', `no events of message ${id}`);
         return json(res, 200, { id, events });
       }
-      m = /^\/numbers\/\+?([0-9]{6,15})$/.exec(decodeURIComponent(path));
+      m = /^\/numbers\/(?:\+|%2B)?([0-9]{6,15})$/i.exec(path);
       if (m !== null) return json(res, 200, await numberHistory(ch, scope, m[1] as string, { ...parseRange(q, now), limit: parseLimit(q, 1000) }));
       if (path.startsWith('/numbers/')) fail('the number must be E.164: + and 6 to 15 digits');
       if (path === '/bad-numbers') {

@@ -149,37 +149,31 @@ const timer = setInterval(() => {
   void readBacklog().then(() => post(stats()));
 }, 1000);
 
+// Bad-number detection rounds: one at start (the ingress gets the whole set), then every refreshSec; never two at once.
 let detecting: Promise<void> | undefined;
 let firstRound = true;
-const detectTimer =
-  detector === undefined
-    ? undefined
-    : setInterval(
-        () => {
-          if (detecting !== undefined) return;
-          detecting = detector
-            .refresh()
-            .then(
-              (delta) => {
-                if (firstRound || delta.add.length > 0 || delta.remove.length > 0) post({ type: 'flagged', reset: firstRound, ...delta });
-                firstRound = false;
-              },
-              (err: Error) => log('warn', `analytics: bad-number detection failed: ${err.message}`),
-            )
-            .finally(() => (detecting = undefined));
-        },
-        (d.badNumbers?.refreshSec ?? 15) * 1000,
-      );
+function round(): Promise<void> {
+  if (detector === undefined) return Promise.resolve();
+  if (detecting !== undefined) return detecting.then(round);
+  detecting = detector
+    .refresh()
+    .then(
+      (delta) => {
+        if (firstRound || delta.add.length > 0 || delta.remove.length > 0) post({ type: 'flagged', reset: firstRound, ...delta });
+        firstRound = false;
+      },
+      (err: Error) => log('warn', `analytics: bad-number detection failed: ${err.message}`),
+    )
+    .finally(() => (detecting = undefined));
+  return detecting;
+}
+void round();
+const detectTimer = detector === undefined ? undefined : setInterval(() => detecting === undefined && void round(), (d.badNumbers?.refreshSec ?? 15) * 1000);
 
 process.on('message', (m: { type: string }) => {
-  if (m.type === 'detect' && detector !== undefined) {
-    // Test and admin hook: one detection round now.
-    void (detecting ?? Promise.resolve()).then(async () => {
-      const delta = await detector.refresh();
-      post({ type: 'flagged', reset: firstRound, ...delta });
-      firstRound = false;
-      post({ type: 'detected', rounds: detector.rounds });
-    });
+  if (m.type === 'detect') {
+    // Test and admin hook: one detection round now (after any running one).
+    void round().then(() => post({ type: 'detected', rounds: detector?.rounds ?? 0 }));
     return;
   }
   if (m.type !== 'stop') return;
