@@ -200,11 +200,11 @@ export class EventSink {
     if (rows.length > 0) {
       await this.ch.insert({
         table: 'events',
-        values: rows,
+        // Positional rows (no key names repeated per row): a third less JSON to write and to parse.
+        values: rows.map((r) => COLUMNS.map((c) => r[c])),
         columns: [...COLUMNS],
-        format: 'JSONEachRow',
-        // atMs rides along for the hooks; it is not a column.
-        clickhouse_settings: { input_format_skip_unknown_fields: 1, insert_deduplication_token: `${this.o.streamKey}:${first}:${last}:${entries.length}`, deduplicate_blocks_in_dependent_materialized_views: 1 },
+        format: 'JSONCompactEachRow',
+        clickhouse_settings: { insert_deduplication_token: `${this.o.streamKey}:${first}:${last}:${entries.length}`, deduplicate_blocks_in_dependent_materialized_views: 1 },
       });
     }
     if (this.crashAfterInsert) throw new Error('simulated crash after insert');
