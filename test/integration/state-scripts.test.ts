@@ -97,13 +97,17 @@ describe('state scripts', () => {
     await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'p1', raw: '' }]);
     expect(await redis.hget(store.keys.message('m2'), 's')).toBe('sent');
     // one part undelivered: the message is undelivered with that part's reason
-    await store.receipts('a', 3600, [{ state: 'U', errCode: '011', errText: 'UNDELIV', key: 'p3', raw: '' }]);
+    await store.receipts('a', 3600, [{ state: 'U', errCode: '011', errText: 'UNDELIV', key: 'p3', raw: 'id:P3 stat:UNDELIV err:011 text:a|b' }]);
     const m2 = await redis.hgetall(store.keys.message('m2'));
     expect(m2.s).toBe('undelivered');
     expect(m2.we).toBe('011');
     const f2 = (await statusFrames()).filter((f) => f.id === 'm2');
     expect(f2.map((f) => f.status)).toEqual(['sent', 'undelivered']);
     expect(f2[1]).toMatchObject({ error: { code: '011', text: 'UNDELIV' } });
+    // analytics: the receipt-caused event carries sent → receipt latency and the operator's raw reply; the sent event neither
+    const ev = (await redis.xrange(store.keys.events(), '-', '+')).map(([, f]) => parseStatusEvent(f) as StatusEvent).filter((e) => e.frame.includes('"m2"'));
+    expect(ev.map((e) => [e.latencyMs === undefined, e.raw])).toEqual([[true, ''], [false, 'id:P3 stat:UNDELIV err:011 text:a|b']]);
+    expect(ev[1]?.latencyMs).toBeGreaterThanOrEqual(0);
   });
 
   it('records permanent refusals and expiry, and keeps statuses out of the push stream when dlr is false', async () => {
