@@ -119,6 +119,10 @@ function drained(res: ServerResponse): Promise<void> {
 export class QueryServer {
   private server: Server | undefined;
   requests = 0;
+  /** Report pages read from ClickHouse (a paused client stops them: tests see the backpressure). */
+  reportPages = 0;
+  /** Times a report waited for its client to drain the reply. */
+  reportStalls = 0;
 
   constructor(private readonly o: QueryServerOptions) {}
 
@@ -193,10 +197,15 @@ export class QueryServer {
       'content-type': 'text/csv; charset=utf-8',
       'content-disposition': `attachment; filename="switchyard-${kind}-${new Date(range.fromMs).toISOString().slice(0, 19).replace(/:/g, '')}.csv"`,
     });
+    this.reportPages++;
     if (!first.done) res.write(first.value);
     for await (const chunk of pages) {
+      this.reportPages++;
       if (gone) break;
-      if (!res.write(chunk)) await drained(res);
+      if (!res.write(chunk)) {
+        this.reportStalls++;
+        await drained(res);
+      }
     }
     res.end();
   }

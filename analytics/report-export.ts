@@ -15,7 +15,8 @@
  * time column skips the rest).
  *
  *   window [t, t+w) ─ query ORDER BY time, id LIMIT page ─▶ CSV lines ─▶ caller (awaits drain)
- *        full page: continue after the last (time, id), w/2 · short page: t += w, w×2
+ *        full page: continue after the last (time, id) with w/2, the window's end pulled in to last + w
+ *        short page: the window is done; the next starts at its end, twice as wide if it was sparse
  *
  * Unmerged repeats of a row (ReplacingMergeTree before its merge) are dropped
  * with LIMIT 1 BY the row's id; for messages, the latest version wins.
@@ -128,7 +129,7 @@ export async function* exportReport(ch: ClickHouseClient, scope: Scope, q: Repor
   let lastId: string | undefined;
   let lastTime = q.fromMs;
   let w = 60_000;
-  let full = false;
+  let inWindow = 0;
   let start = q.fromMs;
   let end = Math.min(q.toMs, start + w);
   while (start < q.toMs && alive()) {
@@ -151,19 +152,21 @@ export async function* exportReport(ch: ClickHouseClient, scope: Scope, q: Repor
       }
       yield out;
     }
+    inWindow += rows.length;
     if (rows.length >= page) {
-      // A full page: the rest of this window after the last row sent; the next window is narrower.
+      // A full page: go on after the last row sent, over a narrower rest of the window.
       const last = rows[rows.length - 1] as unknown[];
       lastTime = Number(last[shape.columns.length]);
       lastId = String(last[shape.columns.length + 1]);
-      full = true;
+      w = Math.max(1, Math.floor(w / 2));
+      end = Math.min(end, lastTime + w + 1);
     } else {
-      // The window is done: the next one is wider when this one was sparse.
-      w = full ? Math.max(1_000, Math.floor(w / 2)) : Math.min(w * 2, 86_400_000);
-      full = false;
+      // The window is done; the next one is wider when this one was sparse.
+      if (inWindow < page / 2) w = Math.min(w * 2, 86_400_000);
       start = end;
       end = Math.min(q.toMs, start + w);
       lastId = undefined;
+      inWindow = 0;
     }
   }
   if (header !== '') yield header;

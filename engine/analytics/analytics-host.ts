@@ -31,13 +31,17 @@ export interface AnalyticsState {
   /** Numbers flagged by bad-number detection. */
   flagged: number;
   queries: number;
+  /** CSV report pages read from ClickHouse so far (this incarnation). */
+  reportPages: number;
+  /** Stats reports received from the analytics process (one a second). */
+  reports: number;
 }
 
 /** Who asks: the admin, or a tenant. */
 export type AnalyticsScope = 'admin' | `tenant:${string}`;
 
 export class AnalyticsHost {
-  readonly state: AnalyticsState = { ready: false, inserted: 0, batches: 0, failures: 0, lagMs: 0, lastBatchSize: 0, restarts: 0, backlog: -1, rssMb: 0, flagged: 0, queries: 0 };
+  readonly state: AnalyticsState = { ready: false, inserted: 0, batches: 0, failures: 0, lagMs: 0, lastBatchSize: 0, restarts: 0, backlog: -1, rssMb: 0, flagged: 0, queries: 0, reportPages: 0, reports: 0 };
   private worker: ChildProcess | undefined;
   private stopping = false;
   /** Counts of earlier incarnations, so the totals never go backwards. */
@@ -96,6 +100,8 @@ export class AnalyticsHost {
         this.state.rssMb = r.rssMb;
         this.state.flagged = r.flagged;
         this.state.queries = r.queries;
+        this.state.reportPages = r.reportPages;
+        this.state.reports++;
       } else if (r.type === 'rollups') {
         for (const f of r.frames) for (const fn of this.rollupListeners) fn(f.scope, f.frame);
       } else if (r.type === 'flagged') {

@@ -48,7 +48,7 @@ export type SinkReport =
   | {
       readonly type: 'stats'; readonly inserted: number; readonly batches: number; readonly failures: number; readonly lagMs: number; readonly lastBatchSize: number;
       /** Entries in the stream the sink has not read yet (XINFO GROUPS lag), -1 when unknown. */
-      readonly backlog: number; readonly rssMb: number; readonly flagged: number; readonly queries: number;
+      readonly backlog: number; readonly rssMb: number; readonly flagged: number; readonly queries: number; readonly reportPages: number;
     }
   | { readonly type: 'rollups'; readonly frames: ReadonlyArray<{ readonly scope: string; readonly frame: RollupFrame }> }
   | { readonly type: 'flagged'; readonly reset: boolean; readonly add: ReadonlyArray<readonly [string, string]>; readonly remove: ReadonlyArray<readonly [string, string]> }
@@ -141,7 +141,7 @@ async function readBacklog(): Promise<void> {
 }
 const stats = (): SinkReport => ({
   type: 'stats', inserted: sink.inserted, batches: sink.batches, failures: sink.failures, lagMs: sink.lagMs, lastBatchSize: sink.lastBatchSize,
-  backlog, rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), flagged: detector?.size ?? 0, queries: queries.requests,
+  backlog, rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), flagged: detector?.size ?? 0, queries: queries.requests, reportPages: queries.reportPages,
 });
 const timer = setInterval(() => {
   const frames = rollup.flush();

@@ -83,6 +83,8 @@ beforeAll(async () => {
       tenants.push({ id: 'beta', apiKey: { env: 'SY_BETA_KEY' } });
       raw.messages = { receiptGraceSec: 0 };
       (raw.analytics as Record<string, unknown>).badNumbers = { failures: 3, refreshSec: 3600 };
+      // small report pages: the CSV checks below run through many pages and the engine's streaming proxy
+      (raw.analytics as Record<string, unknown>).reportPageRows = 100;
     },
   });
   base = `http://127.0.0.1:${h.engine.port}/v1/analytics`;
