@@ -3,6 +3,7 @@
  * dispatcher and the supervisor of operator actors. `startEngine` resolves once
  * the ingress listens and every actor has been started.
  */
+import { dirname, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import type uWS from 'uWebSockets.js';
@@ -23,7 +24,6 @@ import { EngineMetrics } from './metrics/engine-metrics.js';
 import { AnalyticsHost, type AnalyticsState } from './analytics/analytics-host.js';
 import { FlaggedNumbers } from './analytics/flagged-numbers.js';
 import { registerAnalyticsRoutes } from './http/analytics-routes.js';
-import { dirname, resolve } from 'node:path';
 
 export interface EngineOptions {
   readonly redisUrl: string;
