@@ -112,7 +112,7 @@ describe('live analytics', () => {
     // Every event is in exactly one rollup frame of its second, once that second is over.
     const settled = (frames: Rollup[]) =>
       sum(frames, 'smsc', 'sim-a', 'delivered') + sum(frames, 'smsc', 'sim-b', 'delivered') + sum(frames, 'smsc', 'sim-a', 'undelivered') + sum(frames, 'smsc', 'sim-b', 'undelivered') === n;
-    await waitFor(() => settled(tenant.frames) && settled(admin.frames), 10_000, 'rollups of every outcome');
+    await waitFor(() => settled(tenant.frames) && settled(admin.frames), 20_000, 'rollups of every outcome');
     for (const f of [tenant.frames, admin.frames]) {
       expect(sum(f, 'smsc', 'sim-a', 'submitted')).toBe(a.stats.submitsAccepted);
       expect(sum(f, 'smsc', 'sim-b', 'submitted')).toBe(b.stats.submitsAccepted);
@@ -132,7 +132,7 @@ describe('live analytics', () => {
     }
 
     // The dashboard got the same frames and drew them: legends name every SMSC and country, the canvases are not blank.
-    await page.waitForFunction((k) => Number(document.body.dataset.frames) >= k, rollups.length, { timeout: 10_000 });
+    await page.waitForFunction((k) => Number(document.body.dataset.frames) >= k, rollups.length, { timeout: 20_000 });
     // one redraw after the last frame
     const r0 = await page.evaluate(() => Number(document.body.dataset.renders));
     await page.waitForFunction((r) => Number(document.body.dataset.renders) > r, r0, { timeout: 5000 });

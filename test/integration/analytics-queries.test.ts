@@ -110,7 +110,8 @@ beforeAll(async () => {
   beta.send({ op: 'batch', ref: 'b', items: NO.slice(0, 5).map((to, i) => ({ ref: `b${i}`, to: `+${to}`, from: 'Beta', text: 'beta', validity: 60 })) });
   await waitFor(() => acksOf(beta.frames).length === 5, 10_000, 'beta acks');
   // Messages without a receipt end "unknown" at validity (60 s) + grace (0): run the sweep as if that time had come.
-  await waitFor(() => h.sims.every((s) => s.stats.receiptsPending === 0), 10_000, 'beta receipts');
+  const acmeSubmits = captured.reduce((n, c) => n + c.length, 0);
+  await waitFor(() => h.sims.reduce((n, s) => n + s.captured.length, 0) === acmeSubmits + 5 && h.sims.every((s) => s.stats.receiptsPending === 0), 10_000, 'beta at the SMSC and its receipts');
   const noReceipt = captured.flat().filter((c) => c.outcome === 'noReceipt').length;
   await h.engine.store.sweepExpired(Date.now() + 61_000);
   const finals = () => acme.frames.filter((f) => f.op === 'status' && FINAL.has(f.status as string)).length;
