@@ -5,11 +5,21 @@
  * when a URL is given (CLICKHOUSE_URL, with CLICKHOUSE_USER / CLICKHOUSE_PASSWORD
  * from the environment). Same client API, same SQL, both ways.
  *
- * chdb runs its queries in the calling thread's process, so Switchyard opens
- * it only in the analytics worker thread (engine/analytics/), never on the
- * ingress thread. Its memory is capped with ClickHouse's own settings.
+ * chdb runs in the process that opens it and locks its data directory, so
+ * Switchyard opens it only in the analytics process (engine/analytics/), which
+ * also answers every query; never on the ingress thread.
+ *
+ * Memory is capped with ClickHouse's own settings: per query
+ * (`max_memory_usage`, with GROUP BY and ORDER BY spilling to disk at half of
+ * it), and for the embedded engine as a whole (`max_server_memory_usage` and
+ * the cache sizes). The latter are server settings that no SET can change, so
+ * the embedded engine is started with them: a chdb Session opened first with
+ * those arguments (chdb's documented way to pass server options); the client's
+ * connection then joins that engine (same data directory, one engine per
+ * process). That Session runs no query.
  */
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Session } from 'chdb';
 import { createChdbConnection } from 'chdb/connection';
 
 export interface ClickHouseOptions {
@@ -21,15 +31,37 @@ export interface ClickHouseOptions {
   readonly dataDir: string;
   /** max_memory_usage for each query (bytes). */
   readonly maxMemoryBytes: number;
+  /** Embedded engine only: max_server_memory_usage (bytes; default 2 × maxMemoryBytes). */
+  readonly serverMemoryBytes?: number;
 }
 
 export function openClickHouse(o: ClickHouseOptions): ClickHouseClient {
-  const clickhouse_settings = { max_memory_usage: String(o.maxMemoryBytes) };
+  const half = String(Math.floor(o.maxMemoryBytes / 2));
+  const clickhouse_settings = { max_memory_usage: String(o.maxMemoryBytes), max_bytes_before_external_group_by: half, max_bytes_before_external_sort: half };
   if (o.url !== undefined && o.url !== '') {
     return createClient({ url: o.url, username: o.user ?? 'default', password: o.password ?? '', database: o.database ?? 'default', clickhouse_settings });
   }
+  const server = o.serverMemoryBytes ?? 2 * o.maxMemoryBytes;
+  const cache = Math.max(16 * 2 ** 20, Math.floor(server / 16));
+  const engine = new Session(o.dataDir, {
+    connectionArgs: [
+      `--max_server_memory_usage=${server}`,
+      `--mark_cache_size=${cache}`,
+      `--primary_index_cache_size=${cache}`,
+      `--index_mark_cache_size=${cache}`,
+      `--uncompressed_cache_size=0`,
+      `--query_condition_cache_size=${cache}`,
+    ],
+  });
   // chdb implements @clickhouse/client-common's Connection; @clickhouse/client 1.23 bundles its own copy of
   // those types, which differ only in settings added since: the same interface at run time.
   const connection = createChdbConnection({ path: o.dataDir }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
-  return createClient({ connection, clickhouse_settings });
+  const client = createClient({ connection, clickhouse_settings });
+  const close = client.close.bind(client);
+  // The engine Session lives exactly as long as the client.
+  client.close = async () => {
+    await close();
+    engine.close();
+  };
+  return client;
 }

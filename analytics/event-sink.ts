@@ -18,7 +18,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
-import { parseStatusEvent } from './status-events.js';
+import { isMoEntry, parseStatusEvent } from './status-events.js';
 
 export interface EventSinkOptions {
   readonly streamKey: string;
@@ -29,6 +29,12 @@ export interface EventSinkOptions {
   /** Longest an event waits for its batch to fill (ms). */
   readonly flushMs?: number;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  /** The operator's name of a network (numbering plan; the number itself when the MNC is unknown); '' when unknown. */
+  readonly operatorOf?: (mcc: string, mnc: string, e164: string) => string;
+  /** Rows read from the stream for the first time (not re-reads after a failed insert): the live feed. */
+  readonly onFresh?: (rows: ReadonlyArray<EventRow>) => void;
+  /** Rows ClickHouse has (bad-number detection). */
+  readonly onInserted?: (rows: ReadonlyArray<EventRow>) => void;
 }
 
 export interface EventRow {
@@ -45,10 +51,16 @@ export interface EventRow {
   country: string;
   mcc: string;
   mnc: string;
+  operator: string;
   price: number;
   currency: string;
   parts: number;
   accepted_at: string;
+  smpp_stat: string;
+  raw_reply: string;
+  latency_ms: number | null;
+  /** Event time in ms (not a column: for the live feed and the detector). */
+  readonly atMs: number;
 }
 
 /** ms since epoch → ClickHouse DateTime64(3) text in UTC. */
@@ -56,8 +68,24 @@ export function chTime(ms: number): string {
   return new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
 }
 
+/** SMPP 3.4 command_status names of common submit refusals (analytics/ does not import engine/). */
+const COMMAND_STATUS: Readonly<Record<number, string>> = {
+  0x01: 'ESME_RINVMSGLEN', 0x02: 'ESME_RINVCMDLEN', 0x03: 'ESME_RINVCMDID', 0x04: 'ESME_RINVBNDSTS', 0x08: 'ESME_RSYSERR',
+  0x0a: 'ESME_RINVSRCADR', 0x0b: 'ESME_RINVDSTADR', 0x0c: 'ESME_RINVMSGID', 0x11: 'ESME_RCANCELFAIL', 0x14: 'ESME_RMSGQFUL',
+  0x33: 'ESME_RINVNUMDESTS', 0x40: 'ESME_RINVDESTFLAG', 0x44: 'ESME_RINVSUBREP', 0x45: 'ESME_RSUBMITFAIL', 0x48: 'ESME_RINVSRCTON',
+  0x49: 'ESME_RINVSRCNPI', 0x50: 'ESME_RINVDSTTON', 0x51: 'ESME_RINVDSTNPI', 0x58: 'ESME_RTHROTTLED', 0x61: 'ESME_RINVSCHED',
+  0x62: 'ESME_RINVEXPIRY', 0x64: 'ESME_RX_T_APPN', 0x65: 'ESME_RX_P_APPN', 0x66: 'ESME_RX_R_APPN', 0xff: 'ESME_RUNKNOWNERR',
+};
+
+/** Receipt stat of a receipt event, or the command_status name of a refused submit; '' otherwise. */
+function smppStatOf(status: string, code: string, text: string, fromReceipt: boolean): string {
+  if (fromReceipt) return status === 'delivered' ? 'DELIVRD' : text;
+  if (status === 'rejected' && code.startsWith('0x')) return COMMAND_STATUS[parseInt(code.slice(2), 16)] ?? '';
+  return '';
+}
+
 /** One events-stream entry → one row; undefined for an entry that is not a status event. */
-export function toRow(eid: string, fields: ReadonlyArray<string>): EventRow | undefined {
+export function toRow(eid: string, fields: ReadonlyArray<string>, operatorOf?: (mcc: string, mnc: string, e164: string) => string): EventRow | undefined {
   const e = parseStatusEvent(fields);
   if (e === undefined) return undefined;
   let f: { id?: string; ref?: string; status?: string; at?: number; error?: { code?: string; text?: string } };
@@ -67,6 +95,8 @@ export function toRow(eid: string, fields: ReadonlyArray<string>): EventRow | un
     return undefined;
   }
   if (typeof f.id !== 'string' || typeof f.status !== 'string' || typeof f.at !== 'number') return undefined;
+  const code = f.error?.code ?? '';
+  const text = f.error?.text ?? '';
   return {
     time: chTime(f.at),
     eid,
@@ -74,21 +104,28 @@ export function toRow(eid: string, fields: ReadonlyArray<string>): EventRow | un
     tenant: e.tenant,
     client_ref: f.ref ?? '',
     status: f.status,
-    error_code: f.error?.code ?? '',
-    error_text: f.error?.text ?? '',
+    error_code: code,
+    error_text: text,
     smsc: e.smsc,
     destination: e.to,
     country: e.country,
     mcc: e.mcc,
     mnc: e.mnc,
+    operator: operatorOf?.(e.mcc, e.mnc, e.to) ?? '',
     price: Number.isFinite(e.price) ? e.price : 0,
     currency: e.currency,
     parts: Math.min(255, Math.max(0, e.parts | 0)),
     accepted_at: chTime(e.acceptedAt),
+    smpp_stat: smppStatOf(f.status, code, text, e.latencyMs !== undefined),
+    raw_reply: e.raw,
+    latency_ms: e.latencyMs === undefined ? null : Math.min(0xffffffff, Math.round(e.latencyMs)),
+    atMs: f.at,
   };
 }
 
 type Entries = Array<[string, string[]]>;
+/** Columns of `events` the sink writes (EventRow without atMs). */
+const COLUMNS = ['time', 'eid', 'message_id', 'tenant', 'client_ref', 'status', 'error_code', 'error_text', 'smsc', 'destination', 'country', 'mcc', 'mnc', 'operator', 'price', 'currency', 'parts', 'accepted_at', 'smpp_stat', 'raw_reply', 'latency_ms'] as const;
 
 export class EventSink {
   inserted = 0;
@@ -150,21 +187,24 @@ export class EventSink {
 
   /** One batch: read (pending first), insert, acknowledge. Returns the events inserted. */
   async runOnce(): Promise<number> {
-    const entries = await this.collect();
+    const { entries, fresh } = await this.collect();
     if (entries.length === 0) return 0;
     const rows: EventRow[] = [];
     for (const [eid, fields] of entries) {
-      const r = toRow(eid, fields);
+      const r = toRow(eid, fields, this.o.operatorOf);
       if (r !== undefined) rows.push(r);
-      else this.o.log?.('warn', `analytics sink: entry ${eid} is not a status event; skipped`);
+      else if (!isMoEntry(fields)) this.o.log?.('warn', `analytics sink: entry ${eid} is not a status event; skipped`);
     }
+    if (fresh && rows.length > 0) this.o.onFresh?.(rows);
     const first = (entries[0] as [string, string[]])[0];
     const last = (entries[entries.length - 1] as [string, string[]])[0];
     if (rows.length > 0) {
       await this.ch.insert({
         table: 'events',
-        values: rows,
-        format: 'JSONEachRow',
+        // Positional rows (no key names repeated per row): a third less JSON to write and to parse.
+        values: rows.map((r) => COLUMNS.map((c) => r[c])),
+        columns: [...COLUMNS],
+        format: 'JSONCompactEachRow',
         clickhouse_settings: { insert_deduplication_token: `${this.o.streamKey}:${first}:${last}:${entries.length}`, deduplicate_blocks_in_dependent_materialized_views: 1 },
       });
     }
@@ -174,14 +214,15 @@ export class EventSink {
     this.batches++;
     this.lastBatchSize = rows.length;
     this.lagMs = Math.max(0, Date.now() - Number(last.split('-')[0]));
+    if (rows.length > 0) this.o.onInserted?.(rows);
     return rows.length;
   }
 
   /** Pending entries first (exactly the batch that failed), else new ones until the batch is full or flushMs passed. */
-  private async collect(): Promise<Entries> {
+  private async collect(): Promise<{ entries: Entries; fresh: boolean }> {
     if (this.pendingFirst) {
       const pending = await this.read('0', this.batchMax, 0);
-      if (pending.length > 0) return pending;
+      if (pending.length > 0) return { entries: pending, fresh: false };
       this.pendingFirst = false;
     }
     const out = await this.read('>', this.batchMax, this.flushMs);
@@ -191,7 +232,7 @@ export class EventSink {
       if (more.length === 0) break;
       out.push(...more);
     }
-    return out;
+    return { entries: out, fresh: true };
   }
 
   private async read(from: '0' | '>', count: number, blockMs: number): Promise<Entries> {

@@ -6,8 +6,16 @@
  *   f  the status frame JSON, exactly as pushed to the client:
  *      {"op":"status","id","ref","status","at","error":{"code","text"}}
  *   x  what analytics needs beyond the frame, positional:
- *      smsc|to|parts|acceptedAt|country|mcc|mnc|price|currency
+ *      smsc|to|parts|acceptedAt|country|mcc|mnc|price|currency|latencyMs|raw
+ *      latencyMs: ms from `sent` to the receipt that caused this event ('' when
+ *      no receipt caused it); raw: that receipt's text as the operator sent it,
+ *      kept for failures ('' for delivered receipts and for other events). raw
+ *      is last and may itself contain '|'. Entries written before these two
+ *      fields existed simply lack them.
  *   p  '0' when the client asked for no status pushes (absent otherwise)
+ *   k  'mo' on a mobile-originated message entry (CONTRACTS.md §1): not a
+ *      status change; the analytics sink skips it.
+ * Any status string is accepted (issue 6 adds scheduled, queued, paused, ...).
  */
 export interface StatusEvent {
   readonly tenant: string;
@@ -23,9 +31,19 @@ export interface StatusEvent {
   /** Price per segment in `currency`, as routed. */
   readonly price: number;
   readonly currency: string;
+  /** sent → the receipt that caused this event (ms); undefined when no receipt caused it. */
+  readonly latencyMs: number | undefined;
+  /** The operator's receipt text for failures ('' otherwise). */
+  readonly raw: string;
 }
 
-/** Reads an entry's field list; undefined when it lacks the tenant or the frame. */
+/** True for an entry that is not a status change (an MO message, `k`='mo'). */
+export function isMoEntry(fields: ReadonlyArray<string>): boolean {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'k') return fields[i + 1] === 'mo';
+  return false;
+}
+
+/** Reads an entry's field list; undefined when it lacks the tenant or the frame, or is an MO entry. */
 export function parseStatusEvent(fields: ReadonlyArray<string>): StatusEvent | undefined {
   let tenant: string | undefined;
   let frame: string | undefined;
@@ -38,8 +56,15 @@ export function parseStatusEvent(fields: ReadonlyArray<string>): StatusEvent | u
     else if (k === 'f') frame = v;
     else if (k === 'x') x = v;
     else if (k === 'p') push = v !== '0';
+    else if (k === 'k' && v === 'mo') return undefined;
   }
   if (tenant === undefined || frame === undefined) return undefined;
-  const [smsc = '', to = '', parts = '0', acceptedAt = '0', country = '', mcc = '', mnc = '', price = '0', currency = ''] = x.split('|');
-  return { tenant, frame, push, smsc, to, parts: Number(parts), acceptedAt: Number(acceptedAt), country, mcc, mnc, price: Number(price), currency };
+  const parts = x.split('|');
+  const [smsc = '', to = '', n = '0', acceptedAt = '0', country = '', mcc = '', mnc = '', price = '0', currency = '', lat = ''] = parts;
+  const raw = parts.length > 11 ? parts.slice(10).join('|') : (parts[10] ?? '');
+  return {
+    tenant, frame, push, smsc, to, parts: Number(n), acceptedAt: Number(acceptedAt), country, mcc, mnc, price: Number(price), currency,
+    latencyMs: lat === '' || !Number.isFinite(Number(lat)) ? undefined : Math.max(0, Number(lat)),
+    raw,
+  };
 }

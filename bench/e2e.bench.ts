@@ -176,6 +176,21 @@ async function main(): Promise<void> {
 
   let peakRss = 0;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, procStat(engine.pid as number).rssMb)), 500);
+  // --analytics: the sink's lag, backlog and its process's RSS, read from /v1/status once a second.
+  const sink = { maxLagMs: 0, maxBacklog: 0, maxRssMb: 0, inserted: 0, lags: [] as number[] };
+  const sinkTimer = a.analytics
+    ? setInterval(() => {
+        void fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${env.SWITCHYARD_ADMIN_KEY}` } })
+          .then((x) => x.json() as Promise<{ analytics: { lagMs: number; backlog: number; rssMb: number; inserted: number } }>)
+          .then(({ analytics: s }) => {
+            sink.maxLagMs = Math.max(sink.maxLagMs, s.lagMs);
+            sink.maxBacklog = Math.max(sink.maxBacklog, s.backlog);
+            sink.maxRssMb = Math.max(sink.maxRssMb, s.rssMb);
+            sink.inserted = s.inserted;
+            sink.lags.push(s.lagMs);
+          }, () => undefined);
+      }, 1000)
+    : undefined;
   const cpu0 = { engine: procStat(engine.pid as number).cpuMs, sims: sims ? procStat(sims.pid as number).cpuMs : 0, redis: procStat(redisPid).cpuMs, self: process.cpuUsage(), machine: machineBusyMs() };
   const mem0 = Number((/used_memory:(\d+)/.exec(await r.info('memory')) ?? [])[1]);
   const t0 = performance.now();
@@ -195,6 +210,7 @@ async function main(): Promise<void> {
   });
   const wallS = (performance.now() - t0) / 1000;
   clearInterval(rssTimer);
+  clearInterval(sinkTimer);
   peakRss = Math.max(peakRss, procStat(engine.pid as number).rssMb);
   const self = process.cpuUsage(cpu0.self);
   const cpu = {
@@ -272,6 +288,7 @@ async function main(): Promise<void> {
     redisAofRewrites: redisAof.rewrites,
     redisLastForkMs: redisAof.lastForkMs,
     redisBytesPerQueuedMsg: backlog === undefined ? undefined : Math.round((mem1 - mem0) / Math.max(1, res.accepted)),
+    ...(a.analytics ? { sinkMaxLagMs: sink.maxLagMs, sinkLagP50Ms: [...sink.lags].sort((x, y) => x - y)[Math.floor(sink.lags.length / 2)] ?? 0, sinkMaxBacklog: sink.maxBacklog, sinkPeakRssMb: sink.maxRssMb, sinkInserted: sink.inserted } : {}),
     machine: `${cpus().length} cores ${cpus()[0]?.model ?? ''}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
   };
   console.log(`\nsummary: ${res.finals} messages completed (final status) in ${completedS.toFixed(1)} s → ${figures.msgsPerSec} msg/s; ack p50 ${figures.ackP50Ms} ms p99 ${figures.ackP99Ms} ms; engine peak RSS ${figures.enginePeakRssMb} MB; lost ${figures.lost}`);

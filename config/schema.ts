@@ -43,6 +43,19 @@ export const DEFAULTS = {
     batchMax: 5_000, // most events per insert
     flushMs: 500, // longest an event waits for its batch (ms)
     maxMemoryMb: 1_024, // ClickHouse max_memory_usage per query
+    serverMemoryMb: 2_048, // embedded chdb only: max_server_memory_usage, the whole engine (caches are 1/16 of it)
+    reportPageRows: 20_000, // rows per page of a streamed CSV report (bounds the analytics process's memory)
+    badNumbers: {
+      enabled: true, // flag numbers with repeated permanent failures
+      failures: 3, // permanent failures (after the last delivery) that flag a number
+      windowSec: 7 * 24 * 3600, // how far back failures count (seconds)
+      // error_code values that are permanent: receipt err (GSM MAP: 001 unknown subscriber, 009 illegal subscriber,
+      // 011 teleservice not provisioned, 012 illegal equipment) and refused submits (0x0000000b ESME_RINVDSTADR)
+      permanentCodes: ['001', '009', '011', '012', '0x0000000b'],
+      refreshSec: 15, // how often the flagged list is re-evaluated and handed to the ingress
+      refuse: false, // refuse submits to flagged numbers with NUMBER_FLAGGED (tenants[].refuseFlaggedNumbers overrides)
+      maxEvidence: 10, // failures kept as evidence per flagged number
+    },
   },
   tenant: {
     tps: 10_000, // accepted submits per second per tenant
@@ -105,6 +118,8 @@ export const tenantSchema = z.strictObject({
   forceSmsc: id.optional(),
   blockedNetworks: z.array(networkId).default([]),
   blockedSmscs: z.array(id).default([]),
+  /** Refuse submits to numbers flagged by bad-number detection (NUMBER_FLAGGED); default analytics.badNumbers.refuse. */
+  refuseFlaggedNumbers: z.boolean().optional(),
 });
 
 export const smscSchema = z.strictObject({
@@ -227,8 +242,24 @@ export const configSchema = z.strictObject({
       batchMax: z.number().int().positive().default(DEFAULTS.analytics.batchMax),
       flushMs: z.number().int().positive().default(DEFAULTS.analytics.flushMs),
       maxMemoryMb: z.number().int().min(64).default(DEFAULTS.analytics.maxMemoryMb),
+      serverMemoryMb: z.number().int().min(128).default(DEFAULTS.analytics.serverMemoryMb),
+      reportPageRows: z.number().int().min(100).max(200_000).default(DEFAULTS.analytics.reportPageRows),
+      badNumbers: z
+        .strictObject({
+          enabled: z.boolean().default(DEFAULTS.analytics.badNumbers.enabled),
+          failures: z.number().int().min(1).default(DEFAULTS.analytics.badNumbers.failures),
+          windowSec: z.number().int().positive().default(DEFAULTS.analytics.badNumbers.windowSec),
+          permanentCodes: z
+            .array(z.string().regex(/^([0-9]{1,10}|0[xX][0-9a-fA-F]{1,8})$/, 'must be a receipt err code in decimal ("001") or a command_status in hex ("0x0000000b")'))
+            .min(1)
+            .default([...DEFAULTS.analytics.badNumbers.permanentCodes]),
+          refreshSec: z.number().int().positive().default(DEFAULTS.analytics.badNumbers.refreshSec),
+          refuse: z.boolean().default(DEFAULTS.analytics.badNumbers.refuse),
+          maxEvidence: z.number().int().min(1).max(1000).default(DEFAULTS.analytics.badNumbers.maxEvidence),
+        })
+        .default({ ...DEFAULTS.analytics.badNumbers, permanentCodes: [...DEFAULTS.analytics.badNumbers.permanentCodes] }),
     })
-    .default({ ...DEFAULTS.analytics }),
+    .default({ ...DEFAULTS.analytics, badNumbers: { ...DEFAULTS.analytics.badNumbers, permanentCodes: [...DEFAULTS.analytics.badNumbers.permanentCodes] } }),
   tenants: z.array(tenantSchema).min(1, 'at least one tenant is needed'),
   smscs: z.array(smscSchema).min(1, 'at least one SMSC is needed'),
   routing: routingSchema,

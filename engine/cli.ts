@@ -9,6 +9,7 @@
  *   switchyard route explain NUMBER [--tenant T] [--config FILE | --url URL]
  *                                                              why a number goes where it goes
  *   switchyard mnp load FILE.csv --config FILE                 replace the ported-numbers table in Redis
+ *   switchyard analytics delivery|failures|statuses|message|number|bad-numbers|report ...   (engine/analytics/analytics-cli.ts)
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -24,6 +25,7 @@ import { startEngine } from './engine.js';
 import { log } from './log.js';
 import { SwitchyardError } from './errors.js';
 import { startHarness } from './loadgen/harness.js';
+import { analyticsCommand } from './analytics/analytics-cli.js';
 import { runLoad } from './loadgen/load-generator.js';
 import { startPrivateRedis, type PrivateRedis } from './redis/private-redis.js';
 import { SmscSimulator } from './simulator/index.js';
@@ -35,6 +37,8 @@ const USAGE = `usage:
   switchyard status [--url http://127.0.0.1:8080]
   switchyard route explain +4791234567 [--tenant ID] [--config FILE | --url http://127.0.0.1:8080]
   switchyard mnp load PORTED.csv --config FILE     (CSV: number,mcc,mnc)
+  switchyard analytics delivery|failures|statuses [--by smsc,country] [--bucket hour] [--from T --to T] [filters] [--url URL]
+  switchyard analytics message ID | number +4791234567 | bad-numbers | report events|messages [--out FILE]
 Environment: REDIS_URL (else a private redis-server is started under ./data/redis),
   API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
 
@@ -69,7 +73,8 @@ async function demo(args: string[]): Promise<void> {
     analyticsDir: 'data/demo-analytics',
     log,
   });
-  console.log(`engine on ws://127.0.0.1:${h.engine.port}/v1/ws · SMSCs ${h.sims.map((s, i) => `sim-${String.fromCharCode(97 + i)}@127.0.0.1:${s.port}`).join(', ')}\n`);
+  console.log(`engine on ws://127.0.0.1:${h.engine.port}/v1/ws · SMSCs ${h.sims.map((s, i) => `sim-${String.fromCharCode(97 + i)}@127.0.0.1:${s.port}`).join(', ')}`);
+  console.log(`live analytics dashboard: http://127.0.0.1:${h.engine.port}/v1/analytics/dashboard#key=${h.apiKey}\n`);
   const res = await runLoad({
     url: h.wsUrl,
     apiKey: h.apiKey,
@@ -231,7 +236,7 @@ async function mnp(args: string[]): Promise<void> {
 }
 
 const [cmd, ...rest] = process.argv.slice(2);
-const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp };
+const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp, analytics: analyticsCommand };
 const fn = cmd === undefined ? undefined : commands[cmd];
 if (fn === undefined) {
   console.error(USAGE);

@@ -3,6 +3,7 @@
  * dispatcher and the supervisor of operator actors. `startEngine` resolves once
  * the ingress listens and every actor has been started.
  */
+import { dirname, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import type uWS from 'uWebSockets.js';
@@ -22,6 +23,8 @@ import { log as defaultLog } from './log.js';
 import { sendJson } from './http/http-kit.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { AnalyticsHost, type AnalyticsState } from './analytics/analytics-host.js';
+import { FlaggedNumbers } from './analytics/flagged-numbers.js';
+import { registerAnalyticsRoutes } from './http/analytics-routes.js';
 
 export interface EngineOptions {
   readonly redisUrl: string;
@@ -43,6 +46,10 @@ export interface Engine {
   readonly routing: RoutingService;
   /** The analytics sink's state (undefined when analytics is off). */
   readonly analytics: AnalyticsState | undefined;
+  /** The analytics process (queries, live feed, bad numbers); undefined when analytics is off. */
+  readonly analyticsHost: AnalyticsHost | undefined;
+  /** Numbers the ingress refuses (bad-number detection). */
+  readonly flagged: FlaggedNumbers;
   actorStats(): ActorStats[];
   stop(): Promise<void>;
 }
@@ -103,17 +110,24 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     analytics: () => analytics?.state,
     eventsStream: () => trimmer.stats,
   });
-  // The events sink into ClickHouse, in its own worker thread (engine/analytics/).
-  const analytics = config.analytics.enabled
+  // The analytics process: events sink into ClickHouse, queries, live feed, bad numbers (engine/analytics/).
+  const an = config.analytics;
+  const analytics = an.enabled
     ? new AnalyticsHost({
         redisUrl: o.redisUrl,
         streamKey: store.keys.events(),
         consumer: `sink-${config.engine.nodeId}`,
-        batchMax: config.analytics.batchMax,
-        flushMs: config.analytics.flushMs,
-        clickhouse: { url: env.CLICKHOUSE_URL, user: env.CLICKHOUSE_USER, password: env.CLICKHOUSE_PASSWORD, dataDir: config.analytics.dataDir, maxMemoryBytes: config.analytics.maxMemoryMb * 2 ** 20 },
+        batchMax: an.batchMax,
+        flushMs: an.flushMs,
+        clickhouse: { url: env.CLICKHOUSE_URL, user: env.CLICKHOUSE_USER, password: env.CLICKHOUSE_PASSWORD, dataDir: an.dataDir, maxMemoryBytes: an.maxMemoryMb * 2 ** 20, serverMemoryBytes: an.serverMemoryMb * 2 ** 20 },
+        badNumbers: an.badNumbers.enabled ? an.badNumbers : undefined,
+        reportPageRows: an.reportPageRows,
+        routing: { numberingPlan: config.routing.numberingPlan, rangeFiles: config.routing.rangeFiles },
+        baseDir: o.configFile === undefined ? process.cwd() : dirname(resolve(o.configFile)),
       }, log)
     : undefined;
+  const flagged = new FlaggedNumbers(new Set(config.tenants.filter((t) => t.refuseFlaggedNumbers ?? an.badNumbers.refuse).map((t) => t.id)));
+  analytics?.onFlagged((d) => flagged.apply(d));
   if (config.engine.metrics) batcher.onLatency = (ms) => metrics.enqueue(ms);
   supervisor.on('restart', (smsc: string) => metrics.actorRestarted(smsc));
   const metricsKey = env.SWITCHYARD_METRICS_KEY;
@@ -137,6 +151,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       maxParts: config.messages.maxParts,
       defaultValiditySec: config.messages.defaultValiditySec,
       receiptGraceSec: config.messages.receiptGraceSec,
+      flagged: (tenant, e164) => flagged.refuses(tenant, e164),
     },
     batcher,
     dispatcher,
@@ -144,6 +159,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     awaitNetwork: (to) => routing.awaitNetwork(to),
     ...(config.engine.metrics ? { observer: metrics } : {}),
     extraRoutes: (app) => {
+      registerAnalyticsRoutes(app, { host: analytics, auth: ingress.auth, idleTimeoutSec: config.server.idleTimeoutSec });
       app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
       // Prometheus exposition of every thread (engine/metrics/). Open on the engine's (loopback by default)
       // address; with SWITCHYARD_METRICS_KEY set, a bearer token is required.
@@ -263,6 +279,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     get analytics() {
       return analytics?.state;
     },
+    analyticsHost: analytics,
+    flagged,
     actorStats: () => supervisor.stats(),
     async stop() {
       routing.stop();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md's quick start gives it (`npm test`) and as
-# CI runs it: install Redis and promtool (metrics and alert-rule checks) if missing, type-check, lint (with the cycle check),
+# CI runs it: install Redis, promtool (metrics and alert-rule checks) and chromium (dashboard test) if missing, type-check, lint (with the cycle check),
 # build (worker threads run compiled JS), then vitest (unit + integration
 # against a private Redis that test/global-setup.ts starts and stops).
 set -euo pipefail
@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm install --no-audit --no-fund
 bash scripts/ensure-redis.sh
 bash scripts/ensure-promtool.sh
+bash scripts/ensure-chromium.sh
 echo "== typecheck"; npx tsc -p tsconfig.json
 echo "== lint";      npx eslint .
 echo "== cycles";    npx madge --circular --extensions ts --ts-config tsconfig.json engine router analytics config

@@ -469,7 +469,8 @@ export class OperatorActor {
       session.replyDeliverSm(d.sequence, 0);
       return;
     }
-    const r = readReceipt({ receiptedMessageId: d.receiptedMessageId, messageState: d.messageState, text: d.shortMessage.toString('latin1') });
+    const text = d.shortMessage.toString('latin1');
+    const r = readReceipt({ receiptedMessageId: d.receiptedMessageId, messageState: d.messageState, text });
     if (r === undefined) {
       this.events.emit('log', 'warn', 'receipt without a message id; acknowledged and dropped');
       session.replyDeliverSm(d.sequence, 0);
@@ -480,7 +481,8 @@ export class OperatorActor {
       return;
     }
     this.receiptBatch.push({
-      item: { state: r.state, errCode: r.err, errText: r.stat, key: receiptKey(r.id, this.smsc.receiptIdMatch) },
+      // The raw reply goes to analytics for failures (capped): a delivered receipt says nothing its row does not.
+      item: { state: r.state, errCode: r.err, errText: r.stat, key: receiptKey(r.id, this.smsc.receiptIdMatch), raw: r.state === 'D' ? '' : (text === '' ? `stat:${r.stat} err:${r.err}` : text.slice(0, 255)) },
       session,
       sequence: d.sequence,
     });

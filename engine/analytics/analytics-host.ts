@@ -1,12 +1,19 @@
 /**
- * Runs the analytics sink in its own process (sink-process.ts) and keeps what
- * it reports (for /readyz, /v1/status and /metrics). A sink process that dies
- * is restarted after a second: the sink's consumer group keeps its place, so
- * nothing is lost or doubled by the restart.
+ * Runs the analytics process (sink-process.ts) and is the engine's door to
+ * it: keeps what it reports (for /readyz, /v1/status and /metrics), hands
+ * the live feed's rollups and the flagged-number deltas to their listeners,
+ * and forwards analytics queries to its Unix socket (`request`). A process
+ * that dies is restarted after a second: the sink's consumer group keeps its
+ * place, so nothing is lost or doubled by the restart.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import type { ClickHouseOptions } from '../../analytics/clickhouse.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RollupFrame } from '../../analytics/live-rollup.js';
 import { workerScript } from '../worker-script.js';
+import type { FlagDeltaMessage } from './flagged-numbers.js';
 import type { SinkReport, SinkWorkerData } from './sink-process.js';
 
 export interface AnalyticsState {
@@ -17,23 +24,63 @@ export interface AnalyticsState {
   lagMs: number;
   lastBatchSize: number;
   restarts: number;
+  /** Stream entries the sink has not read yet (-1 unknown). */
+  backlog: number;
+  /** RSS of the analytics process (embedded ClickHouse included), MB. */
+  rssMb: number;
+  /** Numbers flagged by bad-number detection. */
+  flagged: number;
+  queries: number;
+  /** CSV report pages read from ClickHouse so far (this incarnation). */
+  reportPages: number;
+  /** Stats reports received from the analytics process (one a second). */
+  reports: number;
 }
 
+/** Who asks: the admin, or a tenant. */
+export type AnalyticsScope = 'admin' | `tenant:${string}`;
+
 export class AnalyticsHost {
-  readonly state: AnalyticsState = { ready: false, inserted: 0, batches: 0, failures: 0, lagMs: 0, lastBatchSize: 0, restarts: 0 };
+  readonly state: AnalyticsState = { ready: false, inserted: 0, batches: 0, failures: 0, lagMs: 0, lastBatchSize: 0, restarts: 0, backlog: -1, rssMb: 0, flagged: 0, queries: 0, reportPages: 0, reports: 0 };
   private worker: ChildProcess | undefined;
   private stopping = false;
   /** Counts of earlier incarnations, so the totals never go backwards. */
   private base = { inserted: 0, batches: 0, failures: 0 };
+  private readonly socketDir: string;
+  private readonly socketPath: string;
+  private readonly rollupListeners: Array<(scope: string, frame: RollupFrame) => void> = [];
+  private readonly flagListeners: Array<(d: FlagDeltaMessage) => void> = [];
+  private readonly detectWaiters: Array<() => void> = [];
 
   constructor(
-    private readonly data: Omit<SinkWorkerData, 'clickhouse'> & { clickhouse: ClickHouseOptions },
+    private readonly data: Omit<SinkWorkerData, 'socketPath'>,
     private readonly log: (level: 'info' | 'warn' | 'error', msg: string) => void,
-  ) {}
+  ) {
+    // A directory only this user can enter: whoever reaches the socket is trusted with the scope header.
+    this.socketDir = mkdtempSync(join(tmpdir(), 'sy-analytics-'));
+    this.socketPath = join(this.socketDir, 'q.sock');
+  }
+
+  onRollup(fn: (scope: string, frame: RollupFrame) => void): void {
+    this.rollupListeners.push(fn);
+  }
+
+  onFlagged(fn: (d: FlagDeltaMessage) => void): void {
+    this.flagListeners.push(fn);
+  }
+
+  /** Runs one bad-number detection round now (tests, admin); resolves when its delta has been applied. */
+  detectNow(): Promise<void> {
+    if (this.worker?.connected !== true) return Promise.reject(new Error('analytics is not running'));
+    const done = new Promise<void>((ok) => this.detectWaiters.push(ok));
+    this.worker.send({ type: 'detect' });
+    return done;
+  }
 
   start(): void {
+    rmSync(this.socketPath, { force: true });
     const w = fork(workerScript('./sink-process.js', import.meta.url), [], {
-      env: { ...process.env, SWITCHYARD_SINK_CONFIG: JSON.stringify(this.data) },
+      env: { ...process.env, SWITCHYARD_SINK_CONFIG: JSON.stringify({ ...this.data, socketPath: this.socketPath }) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       execArgv: [],
     });
@@ -49,6 +96,19 @@ export class AnalyticsHost {
         this.state.failures = this.base.failures + r.failures;
         this.state.lagMs = r.lagMs;
         this.state.lastBatchSize = r.lastBatchSize;
+        this.state.backlog = r.backlog;
+        this.state.rssMb = r.rssMb;
+        this.state.flagged = r.flagged;
+        this.state.queries = r.queries;
+        this.state.reportPages = r.reportPages;
+        this.state.reports++;
+      } else if (r.type === 'rollups') {
+        for (const f of r.frames) for (const fn of this.rollupListeners) fn(f.scope, f.frame);
+      } else if (r.type === 'flagged') {
+        this.state.flagged = Math.max(0, this.state.flagged + r.add.length - r.remove.length);
+        for (const fn of this.flagListeners) fn(r);
+      } else if (r.type === 'detected') {
+        for (const ok of this.detectWaiters.splice(0)) ok();
       } else this.log(r.level, r.msg);
     });
     w.on('error', (err) => this.log('error', `analytics process failed: ${err.message}`));
@@ -62,14 +122,34 @@ export class AnalyticsHost {
     });
   }
 
+  /** The analytics process's pid (tests, benchmarks). */
+  get pid(): number | undefined {
+    return this.worker?.pid;
+  }
+
+  /**
+   * Forwards a query (path and query string of the query server) with the
+   * caller's scope; resolves with the streaming response, rejects when the
+   * analytics process is not there.
+   */
+  request(pathAndQuery: string, scope: AnalyticsScope, signal?: AbortSignal): Promise<IncomingMessage> {
+    if (!this.state.ready) return Promise.reject(new Error('analytics is starting or restarting'));
+    return new Promise((ok, fail) => {
+      const req = httpRequest({ socketPath: this.socketPath, path: pathAndQuery, method: 'GET', headers: { 'x-switchyard-scope': scope }, ...(signal ? { signal } : {}) }, ok);
+      req.on('error', fail);
+      req.end();
+    });
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     const w = this.worker;
-    if (w === undefined) return;
-    if (w.exitCode !== null || w.signalCode !== null) return;
+    const cleanup = () => rmSync(this.socketDir, { recursive: true, force: true });
+    if (w === undefined || w.exitCode !== null || w.signalCode !== null) return cleanup();
     const exited = new Promise((ok) => w.once('exit', ok));
     if (w.connected) w.send({ type: 'stop' });
     await Promise.race([exited, new Promise((ok) => setTimeout(ok, 5000))]);
     if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+    cleanup();
   }
 }

@@ -1,16 +1,30 @@
 /**
- * The analytics process: opens ClickHouse (embedded chdb, or a server by
- * URL), applies the migrations and runs the events sink, away from the
- * ingress thread (chdb runs queries in its caller's thread). A child process
- * rather than a worker thread: chdb's native library crashes the whole
- * process (SIGSEGV) when a worker thread that loaded it exits. Reports its
- * state to the engine once a second over IPC; stops on { type: 'stop' } or
- * when the engine goes away.
+ * The analytics process: the one process that opens ClickHouse (embedded
+ * chdb locks its data directory; or a server by URL). It applies the
+ * migrations, runs the events sink, computes the live feed's per-second
+ * rollups and the bad-number list from the rows the sink reads, and answers
+ * every analytics query on a Unix socket (analytics/query-server.ts) — all
+ * away from the ingress event loop. A child process rather than a worker
+ * thread: chdb's native library crashes the whole process (SIGSEGV) when a
+ * worker thread that loaded it exits.
+ *
+ *   Redis ev ──▶ EventSink ──insert──▶ ClickHouse ◀── QueryServer ◀── engine (unix socket, HTTP)
+ *                   │ fresh rows ──▶ LiveRollup ──IPC 'rollups' (1/s)──▶ engine ─▶ /v1/analytics/ws
+ *                   └ inserted rows ─▶ BadNumberDetector ──IPC 'flagged' deltas──▶ engine (ingress set)
+ *
+ * Reports its state to the engine once a second over IPC; stops on
+ * { type: 'stop' } or when the engine goes away.
  */
 import { Redis } from 'ioredis';
+import { BadNumberDetector, type BadNumberOptions } from '../../analytics/bad-numbers.js';
 import { openClickHouse, type ClickHouseOptions } from '../../analytics/clickhouse.js';
 import { EventSink } from '../../analytics/event-sink.js';
+import { LiveRollup, type RollupFrame } from '../../analytics/live-rollup.js';
+import { QueryServer } from '../../analytics/query-server.js';
 import { migrate } from '../../analytics/schema.js';
+import type { Config } from '../../config/index.js';
+import type { NumberingPlan } from '../../router/index.js';
+import { loadNumberingPlan } from '../routing/load-routing.js';
 
 export interface SinkWorkerData {
   readonly redisUrl: string;
@@ -19,11 +33,26 @@ export interface SinkWorkerData {
   readonly clickhouse: ClickHouseOptions;
   readonly batchMax: number;
   readonly flushMs: number;
+  /** Unix socket the query server listens on. */
+  readonly socketPath: string;
+  /** Bad-number detection; undefined when off. */
+  readonly badNumbers: (BadNumberOptions & { readonly refreshSec: number }) | undefined;
+  readonly reportPageRows: number;
+  /** The numbering plan (operator names by MCC/MNC) and the directory its relative paths start from. */
+  readonly routing: Pick<Config['routing'], 'numberingPlan' | 'rangeFiles'>;
+  readonly baseDir: string;
 }
 
 export type SinkReport =
   | { readonly type: 'ready'; readonly migrated: number[] }
-  | { readonly type: 'stats'; readonly inserted: number; readonly batches: number; readonly failures: number; readonly lagMs: number; readonly lastBatchSize: number }
+  | {
+      readonly type: 'stats'; readonly inserted: number; readonly batches: number; readonly failures: number; readonly lagMs: number; readonly lastBatchSize: number;
+      /** Entries in the stream the sink has not read yet (XINFO GROUPS lag), -1 when unknown. */
+      readonly backlog: number; readonly rssMb: number; readonly flagged: number; readonly queries: number; readonly reportPages: number;
+    }
+  | { readonly type: 'rollups'; readonly frames: ReadonlyArray<{ readonly scope: string; readonly frame: RollupFrame }> }
+  | { readonly type: 'flagged'; readonly reset: boolean; readonly add: ReadonlyArray<readonly [string, string]>; readonly remove: ReadonlyArray<readonly [string, string]> }
+  | { readonly type: 'detected'; readonly rounds: number }
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly msg: string };
 
 const d = JSON.parse(process.env.SWITCHYARD_SINK_CONFIG ?? 'null') as SinkWorkerData;
@@ -32,11 +61,55 @@ const send = process.send.bind(process);
 const post = (r: SinkReport) => void send(r);
 // The engine went away: stop too.
 process.on('disconnect', () => process.exit(0));
+const log = (level: 'info' | 'warn' | 'error', msg: string) => post({ type: 'log', level, msg });
+
+/**
+ * Operator names: by "MCC-MNC", the most common name of that network in the
+ * numbering plan (right for ported numbers, whose route carries the network
+ * they moved to); when the route knows only the MCC, the plan's operator of
+ * the number's own range.
+ */
+function operatorNames(): (mcc: string, mnc: string, e164: string) => string {
+  const counts = new Map<string, Map<string, number>>();
+  let plan: NumberingPlan | undefined;
+  try {
+    plan = loadNumberingPlan(d.routing as Config['routing'], d.baseDir);
+    for (const [, n] of plan.entries()) {
+      if (n.mnc === '' || n.operator === '') continue;
+      const k = `${n.mcc}-${n.mnc}`;
+      let m = counts.get(k);
+      if (m === undefined) counts.set(k, (m = new Map()));
+      m.set(n.operator, (m.get(n.operator) ?? 0) + 1);
+    }
+  } catch (err) {
+    log('warn', `analytics: numbering plan not read, operators left empty: ${(err as Error).message}`);
+  }
+  const byNetwork = new Map<string, string>();
+  for (const [k, m] of counts) byNetwork.set(k, [...m].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '');
+  return (mcc, mnc, e164) => {
+    if (mnc !== '') return byNetwork.get(`${mcc}-${mnc}`) ?? '';
+    const n = plan?.lookup(e164);
+    return n !== undefined && n.mcc === mcc ? n.operator : '';
+  };
+}
+const operatorOf = operatorNames();
+
 const redis = new Redis(d.redisUrl, { maxRetriesPerRequest: null, connectionName: 'sy-analytics' });
 redis.on('error', () => undefined); // reconnects; the sink logs failed batches
 const ch = openClickHouse(d.clickhouse);
-const log = (level: 'info' | 'warn' | 'error', msg: string) => post({ type: 'log', level, msg });
-const sink = new EventSink(redis, ch, { streamKey: d.streamKey, consumer: d.consumer, batchMax: d.batchMax, flushMs: d.flushMs, log });
+const rollup = new LiveRollup();
+const detector = d.badNumbers === undefined ? undefined : new BadNumberDetector(ch, d.badNumbers);
+const sink = new EventSink(redis, ch, {
+  streamKey: d.streamKey,
+  consumer: d.consumer,
+  batchMax: d.batchMax,
+  flushMs: d.flushMs,
+  log,
+  operatorOf,
+  onFresh: (rows) => rollup.add(rows),
+  ...(detector === undefined ? {} : { onInserted: (rows: Parameters<BadNumberDetector['observe']>[0]) => detector.observe(rows) }),
+});
+const queries = new QueryServer({ ch, detector, log, reportPageRows: d.reportPageRows });
 
 let migrated: number[] = [];
 for (;;) {
@@ -48,14 +121,68 @@ for (;;) {
     await new Promise((ok) => setTimeout(ok, 2000));
   }
 }
+await queries.listen(d.socketPath);
 post({ type: 'ready', migrated });
 sink.start();
-const timer = setInterval(() => post({ type: 'stats', inserted: sink.inserted, batches: sink.batches, failures: sink.failures, lagMs: sink.lagMs, lastBatchSize: sink.lastBatchSize }), 1000);
+
+let backlog = -1;
+async function readBacklog(): Promise<void> {
+  try {
+    const groups = (await redis.call('XINFO', 'GROUPS', d.streamKey)) as Array<Array<string | number | null>>;
+    for (const g of groups) {
+      const i = g.indexOf('name');
+      if (g[i + 1] !== 'analytics') continue;
+      const l = g.indexOf('lag');
+      backlog = l >= 0 && g[l + 1] !== null ? Number(g[l + 1]) : -1;
+    }
+  } catch {
+    backlog = -1;
+  }
+}
+const stats = (): SinkReport => ({
+  type: 'stats', inserted: sink.inserted, batches: sink.batches, failures: sink.failures, lagMs: sink.lagMs, lastBatchSize: sink.lastBatchSize,
+  backlog, rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), flagged: detector?.size ?? 0, queries: queries.requests, reportPages: queries.reportPages,
+});
+const timer = setInterval(() => {
+  const frames = rollup.flush();
+  if (frames.length > 0) post({ type: 'rollups', frames });
+  void readBacklog().then(() => post(stats()));
+}, 1000);
+
+// Bad-number detection rounds: one at start (the ingress gets the whole set), then every refreshSec; never two at once.
+let detecting: Promise<void> | undefined;
+let firstRound = true;
+function round(): Promise<void> {
+  if (detector === undefined) return Promise.resolve();
+  if (detecting !== undefined) return detecting.then(round);
+  detecting = detector
+    .refresh()
+    .then(
+      (delta) => {
+        if (firstRound || delta.add.length > 0 || delta.remove.length > 0) post({ type: 'flagged', reset: firstRound, ...delta });
+        firstRound = false;
+      },
+      (err: Error) => log('warn', `analytics: bad-number detection failed: ${err.message}`),
+    )
+    .finally(() => (detecting = undefined));
+  return detecting;
+}
+void round();
+const detectTimer = detector === undefined ? undefined : setInterval(() => detecting === undefined && void round(), (d.badNumbers?.refreshSec ?? 15) * 1000);
+
 process.on('message', (m: { type: string }) => {
+  if (m.type === 'detect') {
+    // Test and admin hook: one detection round now (after any running one).
+    void round().then(() => post({ type: 'detected', rounds: detector?.rounds ?? 0 }));
+    return;
+  }
   if (m.type !== 'stop') return;
   clearInterval(timer);
+  clearInterval(detectTimer);
   void sink.stop().then(async () => {
-    post({ type: 'stats', inserted: sink.inserted, batches: sink.batches, failures: sink.failures, lagMs: sink.lagMs, lastBatchSize: sink.lastBatchSize });
+    post(stats());
+    await queries.close();
+    await detecting;
     await ch.close();
     redis.disconnect();
     process.disconnect();

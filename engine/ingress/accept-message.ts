@@ -18,6 +18,8 @@ export interface AcceptContext {
   readonly maxParts: number;
   readonly defaultValiditySec: number;
   readonly receiptGraceSec: number;
+  /** Bad-number detection: true when this tenant refuses this number (engine/analytics/flagged-numbers.ts); an O(1) lookup. */
+  readonly flagged?: (tenant: string, e164: string) => boolean;
 }
 
 let concatRef = 0;
@@ -26,6 +28,7 @@ let rr = 0;
 export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitFields, now: number): NewMessage | Refusal {
   const num = normalizeNumber(s.to);
   if (!num.ok) return { code: 'INVALID_NUMBER', error: num.error };
+  if (ctx.flagged?.(tenant, num.e164) === true) return { code: 'NUMBER_FLAGGED', error: `+${num.e164} is flagged: its recent messages failed permanently (GET /v1/analytics/bad-numbers has the evidence)` };
   let encoded;
   try {
     concatRef = (concatRef + 1) & 0xff;

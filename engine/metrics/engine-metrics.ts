@@ -27,7 +27,7 @@ export interface EngineMetricSources {
   readonly failoverMoved: () => number;
   readonly reloads: () => { ok: number; refused: number };
   readonly actorParts: () => MetricsJson[];
-  readonly analytics: () => { ready: boolean; inserted: number; failures: number; lagMs: number; lastBatchSize: number } | undefined;
+  readonly analytics: () => { ready: boolean; inserted: number; failures: number; lagMs: number; lastBatchSize: number; backlog: number; rssMb: number; flagged: number } | undefined;
   /** The events stream's length and its consumer groups' lag (engine/queue/events-trimmer.ts). */
   readonly eventsStream?: () => EventsStreamStats;
   readonly now?: () => number;
@@ -89,6 +89,9 @@ export class EngineMetrics implements IngressObserver {
       this.m.sinkLag.set(a.lagMs / 1000);
       this.m.sinkBatch.set(a.lastBatchSize);
       this.m.sinkReady.set(a.ready ? 1 : 0);
+      if (a.backlog >= 0) this.m.sinkBacklog.set(a.backlog);
+      this.m.analyticsRss.set(a.rssMb * 2 ** 20);
+      this.m.flaggedNumbers.set(a.flagged);
     }
     const ev = s.eventsStream?.();
     if (ev !== undefined) {

@@ -40,6 +40,9 @@ export const METRICS = {
   sinkReady: { name: 'switchyard_analytics_ready', type: 'gauge', labels: [], help: '1 when the analytics worker has ClickHouse open and migrated.', thread: 'main' },
   eventsLength: { name: 'switchyard_events_stream_entries', type: 'gauge', labels: [], help: 'Entries in the events stream (status changes kept for consumer groups and resuming clients).', thread: 'main' },
   eventsGroupLag: { name: 'switchyard_events_group_lag', type: 'gauge', labels: ['group'], help: 'Events a consumer group (analytics sink, webhooks) has not yet read or acknowledged; beyond messages.statusRetention they are trimmed unread.', thread: 'main' },
+  sinkBacklog: { name: 'switchyard_analytics_backlog_entries', type: 'gauge', labels: [], help: 'Events-stream entries the analytics sink has not read yet.', thread: 'main' },
+  analyticsRss: { name: 'switchyard_analytics_process_rss_bytes', type: 'gauge', labels: [], help: 'Resident memory of the analytics process (embedded ClickHouse included).', thread: 'main' },
+  flaggedNumbers: { name: 'switchyard_analytics_flagged_numbers', type: 'gauge', labels: [], help: 'Numbers flagged by bad-number detection (repeated permanent failures).', thread: 'main' },
   workerRestarts: { name: 'switchyard_actor_restarts_total', type: 'counter', labels: ['smsc'], help: 'Restarts of an SMSC actor after its worker thread crashed.', thread: 'main' },
   // operator actors (worker threads)
   submits: { name: 'switchyard_smpp_submits_total', type: 'counter', labels: ['smsc', 'result'], help: 'submit_sm answers by result: ok, throttled (0x58/0x14), temporary, rejected (permanent), timeout (no resp or bind lost).', thread: 'actor' },

@@ -14,7 +14,10 @@
  * once (HSET) and appends one entry to the events stream `ev` (analytics/status-events.ts):
  *   t = tenant, f = the status frame JSON (the dispatcher forwards it as is),
  *   x = what analytics needs beyond the frame, positional
- *       "smsc|to|parts|acceptedAt|country|mcc|mnc|price|currency",
+ *       "smsc|to|parts|acceptedAt|country|mcc|mnc|price|currency|latencyMs|raw":
+ *       latencyMs (sent → this receipt) and raw (the operator's receipt text, kept
+ *       for failures only: delivered receipts say nothing a row does not) are
+ *       filled only on events a receipt caused; raw is last and may hold '|',
  *   p = '0' when the client asked for no status pushes.
  * Nothing is written twice: the frame is the event.
  *
@@ -46,11 +49,13 @@ local function hm(mkey, part)
   return redis.call('HMGET', mkey, 't', 'r', 'to', 'n', 'sm', 'ac', 'd', 's', 'w', 'we', 'wt', 'nf', 'p' .. part, 'ns', 'rt', 'sa')
 end
 
--- f: the HMGET above. One XADD per status change.
-local function emit(id, f, status, err, etxt)
+-- f: the HMGET above. One XADD per status change. raw ~= nil: a receipt caused it (raw: its text, '' for delivered).
+local function emit(id, f, status, err, etxt, raw)
   local fr = { op = 'status', id = id, ref = nz(f[2]), status = status, at = now }
   if nz(err) or nz(etxt) then fr.error = { code = nz(err), text = nz(etxt) } end
-  local x = (f[5] or '') .. '|' .. f[3] .. '|' .. f[4] .. '|' .. f[6] .. '|' .. (f[15] or '||||')
+  local lat = ''
+  if raw ~= nil and f[16] then lat = now - tonumber(f[16]) end
+  local x = (f[5] or '') .. '|' .. f[3] .. '|' .. f[4] .. '|' .. f[6] .. '|' .. (f[15] or '||||') .. '|' .. lat .. '|' .. (raw or '')
   if f[7] ~= '0' then
     redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[1], 'f', cjson.encode(fr), 'x', x)
   else
@@ -61,7 +66,7 @@ end
 -- Applies a final or temporary part state. Returns 1 applied, 3 duplicate, 4 message gone.
 -- Sent time of the message last applied to (for receipt latency), or nil.
 local lastSa = nil
-local function apply(id, part, st, err, etxt)
+local function apply(id, part, st, err, etxt, raw)
   local mkey = P .. 'm:' .. id
   local f = hm(mkey, part)
   local cur = f[13]
@@ -72,7 +77,7 @@ local function apply(id, part, st, err, etxt)
   if st == 'u' then
     if f[8] == 'sent' then
       redis.call('HSET', mkey, pf, 'u', 's', 'unreachable')
-      emit(id, f, 'unreachable', err, etxt)
+      emit(id, f, 'unreachable', err, etxt, raw)
     else
       redis.call('HSET', mkey, pf, 'u')
     end
@@ -88,7 +93,7 @@ local function apply(id, part, st, err, etxt)
     -- Final: keep the hash for the reporting window only, and leave the expiry sweep.
     redis.call('EXPIRE', mkey, finalTtl)
     finished[#finished + 1] = id
-    emit(id, f, status, we, wt)
+    emit(id, f, status, we, wt, raw)
   else
     redis.call('HSET', mkey, pf, st, 'w', w, 'we', we, 'wt', wt, 'nf', nf)
   end
@@ -140,7 +145,8 @@ for i = 8, #ARGV, 6 do
         redis.call('DEL', ek)
         local a = string.find(r, '|', 1, true)
         local b = string.find(r, '|', a + 1, true)
-        apply(id, part, string.sub(r, 1, a - 1), string.sub(r, a + 1, b - 1), string.sub(r, b + 1))
+        local c = string.find(r, '|', b + 1, true)
+        apply(id, part, string.sub(r, 1, a - 1), string.sub(r, a + 1, b - 1), string.sub(r, b + 1, (c or 0) - 1), c and string.sub(r, c + 1) or '')
         early = early + 1
       end
     end
@@ -178,8 +184,9 @@ return 0
 `;
 
 /**
- * Delivery receipts. ARGV: prefix, now, evMax, finalTtlSec, smsc, earlyTtlSec, then 4 per item:
- *   state (D|U|E|K|u), error code, error text, SMSC message id (normalised, receiptKey)
+ * Delivery receipts. ARGV: prefix, now, evMax, finalTtlSec, smsc, earlyTtlSec, then 5 per item:
+ *   state (D|U|E|K|u), error code, error text, SMSC message id (normalised, receiptKey),
+ *   the receipt's raw text for analytics ('' for delivered ones)
  * Returns two numbers per item: the code (1 applied, 2 stored as early, 3 duplicate,
  * 4 message gone) and the ms from the message's `sent` to now (-1 when unknown).
  */
@@ -189,24 +196,24 @@ local earlyTtl = ARGV[6]
 local out = {}
 local i = 7
 while i <= #ARGV do
-  local st, err, etxt, key = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local st, err, etxt, key, raw = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local dkey = P .. 'd:' .. smsc .. ':' .. key
   local found = redis.call('GET', dkey)
   if found then
     local bar = string.find(found, '|', 1, true)
-    local r = apply(string.sub(found, 1, bar - 1), string.sub(found, bar + 1), st, err, etxt)
+    local r = apply(string.sub(found, 1, bar - 1), string.sub(found, bar + 1), st, err, etxt, raw)
     -- A final part needs its receipt key only to recognise redelivered receipts.
     if r == 1 and st ~= 'u' then redis.call('EXPIRE', dkey, finalTtl, 'LT') end
     out[#out + 1] = r
     out[#out + 1] = lastSa and (now - lastSa) or -1
   else
-    redis.call('SET', P .. 'de:' .. smsc .. ':' .. key, st .. '|' .. err .. '|' .. etxt, 'EX', earlyTtl)
+    redis.call('SET', P .. 'de:' .. smsc .. ':' .. key, st .. '|' .. err .. '|' .. etxt .. '|' .. raw, 'EX', earlyTtl)
     -- Tells SUBMITTED_LUA to look for early receipts while any may exist.
     redis.call('SET', P .. 'dex:' .. smsc, 1, 'EX', earlyTtl)
     out[#out + 1] = 2
     out[#out + 1] = -1
   end
-  i = i + 4
+  i = i + 5
 end
 leaveExpiryIndex()
 return out

@@ -72,6 +72,8 @@ export interface ReceiptItem {
   readonly errCode: string;
   readonly errText: string;
   readonly key: string; // normalised SMSC message id (receiptKey)
+  /** The receipt's text for analytics (the operator's raw reply); '' for delivered receipts. */
+  readonly raw: string;
 }
 
 export const enum ReceiptResult {
@@ -300,7 +302,7 @@ export class RedisStore {
   async receipts(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>, now = Date.now(), latencyMs?: number[]): Promise<ReceiptResult[]> {
     const args = this.head(now);
     args.push(smsc, earlyTtlSec);
-    for (const it of items) args.push(it.state, it.errCode, it.errText, it.key);
+    for (const it of items) args.push(it.state, it.errCode, it.errText, it.key, it.raw);
     const flat = (await (this.redis as unknown as Scripted).syReceipts(...args)) as number[];
     const codes: ReceiptResult[] = [];
     for (let i = 0; i < flat.length; i += 2) {

@@ -1,7 +1,9 @@
 /**
  * The events sink against a real Redis and the real ClickHouse engine (chdb):
  * events reach ClickHouse exactly once — across a crash between insert and
- * acknowledgement, and across ClickHouse failing inserts for a while.
+ * acknowledgement (events, per-minute aggregates and latest states alike),
+ * and across ClickHouse failing inserts for a while; MO entries are skipped
+ * and any status string is taken.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +23,7 @@ beforeAll(async () => {
   redis = new Redis(inject('redisUrl'));
   dir = mkdtempSync(join(tmpdir(), 'sy-chdb-'));
   ch = openClickHouse({ dataDir: dir, maxMemoryBytes: 512 * 2 ** 20 });
-  expect(await migrate(ch)).toEqual([1]);
+  expect(await migrate(ch)).toEqual([1, 2]);
   expect(await migrate(ch)).toEqual([]); // each version once
 });
 
@@ -67,6 +69,33 @@ describe('analytics events sink', () => {
     const rs = await ch.query({ query: `SELECT tenant, smsc, destination, country, mcc, mnc, price, currency, parts, toString(toUnixTimestamp64Milli(time)) AS t, toString(toUnixTimestamp64Milli(accepted_at)) AS a FROM events WHERE message_id = 'm5'`, format: 'JSONEachRow' });
     expect(await rs.json()).toEqual([{ tenant: 'acme', smsc: 'sim-1', destination: '4791100005', country: 'NO', mcc: '242', mnc: '01', price: 0.031, currency: 'EUR', parts: 1, t: String(Date.UTC(2026, 10, 23, 12, 0, 0) + 5), a: String(Date.UTC(2026, 10, 23, 11, 59, 0)) }]);
     expect((await redis.xpending(stream, 'analytics')) as unknown[]).toEqual([0, null, null, null]);
+    // the per-minute aggregates and the latest-state table were not doubled by the repeated batch either
+    const agg = await ch.query({ query: `SELECT sum(events) AS n, sumIf(events, status = 'undelivered') AS u FROM events_minute WHERE minute = toDateTime('2026-11-23 12:00:00', 'UTC')`, format: 'JSONEachRow' });
+    expect(((await agg.json()) as Array<{ n: string | number; u: string | number }>).map((r) => [Number(r.n), Number(r.u)])).toEqual([[1000, 250]]);
+    const msgs = await ch.query({ query: `SELECT count() AS n, uniqExact(message_id) AS u FROM messages WHERE message_id LIKE 'm%' AND length(message_id) <= 4`, format: 'JSONEachRow' });
+    expect(((await msgs.json()) as Array<{ n: string | number; u: string | number }>).map((r) => [Number(r.n), Number(r.u)])).toEqual([[1000, 1000]]);
+  });
+
+  it('skips MO entries and takes any status string (issue 6 adds scheduled, queued, paused, stopped, ...)', async () => {
+    const stream = `sink3:${Date.now()}:ev`;
+    const frame = (id: string, status: string, extra = {}) => JSON.stringify({ op: 'status', id, ref: '', status, at: Date.UTC(2026, 10, 24, 9, 0, 0), ...extra });
+    const x = 'sim-a|4791300001|2|1795000000000|NO|242|01|0.03|EUR';
+    await redis.xadd(stream, '*', 't', 'acme', 'f', frame('s1', 'scheduled'), 'x', x);
+    await redis.xadd(stream, '*', 't', 'acme', 'k', 'mo', 'f', JSON.stringify({ op: 'mo', id: 'mo1', from: '+4791300001', to: '2222', text: 'STOP', at: 1, smsc: 'sim-a', optOut: true }));
+    await redis.xadd(stream, '*', 't', 'acme', 'f', frame('s1', 'stopped', { error: { code: 'OPTED_OUT', text: 'the number opted out' } }), 'x', x);
+    // a receipt-caused failure: latency and the operator's raw reply ride at the end of x ('|' inside the raw text is kept)
+    await redis.xadd(stream, '*', 't', 'acme', 'f', frame('s2', 'undelivered', { error: { code: '001', text: 'UNDELIV' } }), 'x', `${x}|1234|id:7 stat:UNDELIV err:001 text:a|b`);
+    const warnings: string[] = [];
+    const sink = new EventSink(redis, ch, { streamKey: stream, consumer: 'n3', batchMax: 100, flushMs: 20, log: (_l, m) => warnings.push(m) });
+    await sink.ensureGroup();
+    expect(await sink.runOnce()).toBe(3);
+    expect(warnings).toEqual([]);
+    const rs = await ch.query({ query: `SELECT message_id, status, error_code, smpp_stat, raw_reply, latency_ms, parts FROM events WHERE message_id IN ('s1', 's2') ORDER BY eid`, format: 'JSONEachRow' });
+    expect(await rs.json()).toEqual([
+      { message_id: 's1', status: 'scheduled', error_code: '', smpp_stat: '', raw_reply: '', latency_ms: null, parts: 2 },
+      { message_id: 's1', status: 'stopped', error_code: 'OPTED_OUT', smpp_stat: '', raw_reply: '', latency_ms: null, parts: 2 },
+      { message_id: 's2', status: 'undelivered', error_code: '001', smpp_stat: 'UNDELIV', raw_reply: 'id:7 stat:UNDELIV err:001 text:a|b', latency_ms: 1234, parts: 2 },
+    ]);
   });
 
   it('keeps events pending while ClickHouse refuses inserts, and loses and doubles nothing when it is back', async () => {

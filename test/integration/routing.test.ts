@@ -45,6 +45,11 @@ async function sendBatch(c: TestClient, ref: string, n: number, to: (i: number) 
   return acks(c.frames).slice(before);
 }
 
+/** With routing.downAfterMs as short as these tests set it, a bind still coming up on a loaded machine is "down": wait for them. */
+async function bindsUp(x: Harness): Promise<void> {
+  await waitFor(() => x.engine.actorStats().length === x.sims.length && x.engine.actorStats().every((s) => s.binds.every((b) => b.up)), 15_000, 'every bind up');
+}
+
 const norwegian = (i: number) => `+4791${String(100000 + i).padStart(6, '0')}`;
 
 describe('routing in the engine', () => {
@@ -55,6 +60,7 @@ describe('routing in the engine', () => {
       configOverrides: (raw) => void ((raw.routing as Record<string, unknown>).downAfterMs = 300),
       log: (l, m) => process.env.SY_TEST_LOG && console.log(Date.now(), l, m),
     });
+    await bindsUp(h);
     const [a, b] = h.sims as [SmscSimulator, SmscSimulator];
     const c = await connectClient(h.wsUrl, h.apiKey);
     clients.push(c);
@@ -111,6 +117,7 @@ describe('routing in the engine', () => {
         (raw.smscs as Array<Record<string, unknown>>)[0]!.tps = 20;
       },
     });
+    await bindsUp(h);
     const [a, b] = h.sims as [SmscSimulator, SmscSimulator];
     const c = await connectClient(h.wsUrl, h.apiKey);
     clients.push(c);

@@ -73,7 +73,7 @@ describe('state scripts', () => {
     // entry acked and deleted
     expect(await redis.xlen(store.keys.queue('a', 0))).toBe(3);
     // the receipt says 41394 (the decimal form of 0xA1B2)
-    const res = await store.receipts('a', 3600, [{ state: 'D', errCode: '000', errText: 'DELIVRD', key: receiptKey('41394', 'hex-resp-dec-receipt') }]);
+    const res = await store.receipts('a', 3600, [{ state: 'D', errCode: '000', errText: 'DELIVRD', key: receiptKey('41394', 'hex-resp-dec-receipt'), raw: '' }]);
     expect(res).toEqual([1]);
     expect(await redis.hget(store.keys.message('m1'), 's')).toBe('delivered');
     // once final, the hash is kept for the reporting window only and leaves the expiry sweep
@@ -84,26 +84,30 @@ describe('state scripts', () => {
     expect(frames.map((f) => f.status)).toEqual(['sent', 'delivered']);
     expect(frames[1]).toMatchObject({ op: 'status', ref: 'ref-m1', error: { code: '000', text: 'DELIVRD' } });
     // a duplicate receipt changes nothing
-    expect(await store.receipts('a', 3600, [{ state: 'U', errCode: '001', errText: 'UNDELIV', key: 'a1b2' }])).toEqual([3]);
+    expect(await store.receipts('a', 3600, [{ state: 'U', errCode: '001', errText: 'UNDELIV', key: 'a1b2', raw: '' }])).toEqual([3]);
     expect(await redis.hget(store.keys.message('m1'), 's')).toBe('delivered');
 
     // m2: 3 parts. Part 2's receipt arrives before its submit_sm_resp (early).
     const [, p1, p2, p3] = entries as [QueueEntry, QueueEntry, QueueEntry, QueueEntry];
-    expect(await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'p2' }])).toEqual([2]);
+    expect(await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'p2', raw: '' }])).toEqual([2]);
     await store.submitted('a', 3600, [{ entry: p1, normId: 'p1', rawId: 'P1' }]);
     expect(await redis.hget(store.keys.message('m2'), 's')).toBe('queued');
     expect(await store.submitted('a', 3600, [{ entry: p2, normId: 'p2', rawId: 'P2' }, { entry: p3, normId: 'p3', rawId: 'P3' }])).toBe(1);
     expect(await redis.hget(store.keys.message('m2'), 's')).toBe('sent');
-    await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'p1' }]);
+    await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'p1', raw: '' }]);
     expect(await redis.hget(store.keys.message('m2'), 's')).toBe('sent');
     // one part undelivered: the message is undelivered with that part's reason
-    await store.receipts('a', 3600, [{ state: 'U', errCode: '011', errText: 'UNDELIV', key: 'p3' }]);
+    await store.receipts('a', 3600, [{ state: 'U', errCode: '011', errText: 'UNDELIV', key: 'p3', raw: 'id:P3 stat:UNDELIV err:011 text:a|b' }]);
     const m2 = await redis.hgetall(store.keys.message('m2'));
     expect(m2.s).toBe('undelivered');
     expect(m2.we).toBe('011');
     const f2 = (await statusFrames()).filter((f) => f.id === 'm2');
     expect(f2.map((f) => f.status)).toEqual(['sent', 'undelivered']);
     expect(f2[1]).toMatchObject({ error: { code: '011', text: 'UNDELIV' } });
+    // analytics: the receipt-caused event carries sent → receipt latency and the operator's raw reply; the sent event neither
+    const ev = (await redis.xrange(store.keys.events(), '-', '+')).map(([, f]) => parseStatusEvent(f) as StatusEvent).filter((e) => e.frame.includes('"m2"'));
+    expect(ev.map((e) => [e.latencyMs === undefined, e.raw])).toEqual([[true, ''], [false, 'id:P3 stat:UNDELIV err:011 text:a|b']]);
+    expect(ev[1]?.latencyMs).toBeGreaterThanOrEqual(0);
   });
 
   it('records permanent refusals and expiry, and keeps statuses out of the push stream when dlr is false', async () => {
@@ -142,7 +146,7 @@ describe('state scripts', () => {
     const frames = await statusFrames();
     expect(frames.find((f) => f.id === 'm6' && f.status === 'unknown')).toMatchObject({ error: { text: 'no receipt within the validity period and grace' } });
     // a receipt arriving after the sweep changes nothing
-    expect(await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'x6' }])).toEqual([3]);
+    expect(await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'x6', raw: '' }])).toEqual([3]);
     // m7's entry is still pending: recovery finds it already final and acknowledges it without sending
     const { unsent, done } = await store.splitUnsent([e7]);
     expect(unsent).toEqual([]);
@@ -158,14 +162,14 @@ describe('state scripts', () => {
     expect(ttl8).toBeGreaterThan(4100);
     expect(ttl8).toBeLessThanOrEqual(4201);
     // final: only the final retention (3600 s here) is left, to recognise a redelivered receipt
-    expect(await store.receipts('a', 600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'k8' }])).toEqual([1]);
+    expect(await store.receipts('a', 600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'k8', raw: '' }])).toEqual([1]);
     expect(await redis.ttl(store.keys.dlr('a', 'k8'))).toBeLessThanOrEqual(3600);
-    expect(await store.receipts('a', 600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'k8' }])).toEqual([3]);
+    expect(await store.receipts('a', 600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'k8', raw: '' }])).toEqual([3]);
     // a temporary state (unreachable) keeps the key as it was: the final receipt is still to come
-    expect(await store.receipts('a', 600, [{ state: 'u', errCode: '027', errText: 'ENROUTE', key: 'k9' }])).toEqual([1]);
+    expect(await store.receipts('a', 600, [{ state: 'u', errCode: '027', errText: 'ENROUTE', key: 'k9', raw: '' }])).toEqual([1]);
     expect(await redis.ttl(store.keys.dlr('a', 'k9'))).toBeGreaterThan(4100);
     // an early receipt is kept for the TTL it is given, not a week
-    expect(await store.receipts('a', 600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'nobody' }])).toEqual([2]);
+    expect(await store.receipts('a', 600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'nobody', raw: '' }])).toEqual([2]);
     expect(await redis.ttl(`${prefix}de:a:nobody`)).toBeLessThanOrEqual(600);
   });
 

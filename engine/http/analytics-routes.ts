@@ -1,0 +1,126 @@
+/**
+ * `/v1/analytics/...` on the engine's port: authenticates (a tenant key sees
+ * only its tenant's traffic, the admin key everything), forwards queries to
+ * the analytics process (the one that holds ClickHouse, engine/analytics/),
+ * and streams its answers back with backpressure: when the client reads
+ * slowly, the reply from the analytics process is paused, and with it the
+ * report's next page. The ingress thread only copies bytes; queries run in
+ * the analytics process.
+ *
+ *   GET /v1/analytics/dashboard   the live dashboard page (no data in it; it asks for a key)
+ *   WS  /v1/analytics/ws          per-second rollups per SMSC and country (analytics/live-rollup.ts)
+ *   GET /v1/analytics/*           queries and CSV reports (analytics/query-server.ts)
+ */
+import type { IncomingMessage } from 'node:http';
+import type uWS from 'uWebSockets.js';
+import type { AnalyticsHost, AnalyticsScope } from '../analytics/analytics-host.js';
+import { DASHBOARD_HTML } from '../analytics/dashboard-page.js';
+import { ApiAuth, sendError, type AuthTenant } from './http-kit.js';
+
+export interface AnalyticsRoutesOptions {
+  /** undefined: analytics is off; every endpoint answers UNAVAILABLE. */
+  readonly host: AnalyticsHost | undefined;
+  readonly auth: ApiAuth<AuthTenant>;
+  readonly idleTimeoutSec: number;
+}
+
+interface FeedData {
+  readonly scope: AnalyticsScope;
+}
+
+const STATUS_TEXT: Record<number, string> = { 200: '200 OK', 400: '400 Bad Request', 404: '404 Not Found', 503: '503 Service Unavailable' };
+
+/** The caller's scope from its key (admin key first), or undefined after answering 401. */
+function scopeOf(auth: ApiAuth<AuthTenant>, res: uWS.HttpResponse, req: uWS.HttpRequest): AnalyticsScope | undefined {
+  if (auth.isAdmin(req)) return 'admin';
+  const t = auth.tenant(res, req);
+  return t === undefined ? undefined : `tenant:${t.id}`;
+}
+
+/** Pipes the analytics process's reply to the client; pauses it while uWS holds unsent bytes. */
+function pipeReply(res: uWS.HttpResponse, up: IncomingMessage, alive: () => boolean): void {
+  const status = STATUS_TEXT[up.statusCode ?? 503] ?? `${up.statusCode} Analytics`;
+  res.cork(() => {
+    res.writeStatus(status);
+    for (const h of ['content-type', 'content-disposition'] as const) {
+      const v = up.headers[h];
+      if (typeof v === 'string') res.writeHeader(h, v);
+    }
+  });
+  up.on('data', (chunk: Buffer) => {
+    if (!alive()) {
+      up.destroy();
+      return;
+    }
+    let ok = true;
+    res.cork(() => (ok = res.write(chunk)));
+    if (!ok) {
+      // uWS keeps the chunk; resume once it has gone out.
+      up.pause();
+      res.onWritable(() => {
+        up.resume();
+        return true;
+      });
+    }
+  });
+  up.on('end', () => alive() && res.cork(() => res.end()));
+  // The analytics process broke off mid-stream: close the connection so the client sees a cut reply.
+  up.on('error', () => alive() && res.close());
+  up.on('aborted', () => alive() && res.close());
+}
+
+export function registerAnalyticsRoutes(app: uWS.TemplatedApp, o: AnalyticsRoutesOptions): void {
+  app.get('/v1/analytics/dashboard', (res) => {
+    res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/html; charset=utf-8').writeHeader('cache-control', 'no-store').end(DASHBOARD_HTML));
+  });
+
+  app.ws<FeedData>('/v1/analytics/ws', {
+    idleTimeout: o.idleTimeoutSec,
+    maxPayloadLength: 4096,
+    // A dashboard that cannot keep up loses frames rather than growing the engine's memory.
+    maxBackpressure: 1024 * 1024,
+    upgrade: (res, req, context) => {
+      const scope = scopeOf(o.auth, res, req);
+      if (scope === undefined) return;
+      if (o.host === undefined) return sendError(res, 'UNAVAILABLE', 'analytics is off (analytics.enabled)');
+      res.upgrade<FeedData>({ scope }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+    },
+    open: (ws) => {
+      const { scope } = ws.getUserData();
+      ws.subscribe(`an:${scope === 'admin' ? '*' : scope.slice(7)}`);
+      ws.subscribe('an:tick');
+      ws.send(JSON.stringify({ op: 'hello', v: 1, scope: scope === 'admin' ? '*' : scope.slice(7), interval: 1000 }));
+    },
+    message: (ws, msg) => {
+      // Only pings are understood; the feed itself is pushed.
+      const text = Buffer.from(msg).toString('utf8');
+      if (text.includes('"ping"')) ws.send('{"op":"pong"}');
+    },
+  });
+  if (o.host !== undefined) {
+    o.host.onRollup((scope, frame) => app.publish(`an:${scope}`, JSON.stringify(frame)));
+    // Every second a tick, so dashboards move on through quiet seconds.
+    setInterval(() => app.publish('an:tick', `{"op":"tick","t":${Date.now()}}`), 1000).unref();
+  }
+
+  app.get('/v1/analytics/*', (res, req) => {
+    const scope = scopeOf(o.auth, res, req);
+    if (scope === undefined) return;
+    const host = o.host;
+    if (host === undefined) return sendError(res, 'UNAVAILABLE', 'analytics is off (analytics.enabled)');
+    const q = new URLSearchParams(req.getQuery() ?? '');
+    q.delete('key');
+    const path = req.getUrl().slice('/v1/analytics'.length) + (q.size > 0 ? `?${q}` : '');
+    const abort = new AbortController();
+    let aborted = false;
+    const alive = () => !aborted;
+    res.onAborted(() => {
+      aborted = true;
+      abort.abort();
+    });
+    host.request(path, scope, abort.signal).then(
+      (up) => (alive() ? pipeReply(res, up, alive) : up.destroy()),
+      (err: Error) => alive() && sendError(res, 'UNAVAILABLE', `analytics is not available: ${err.message}`),
+    );
+  });
+}
