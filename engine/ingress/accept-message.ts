@@ -18,6 +18,8 @@ export interface AcceptContext {
   readonly maxParts: number;
   readonly defaultValiditySec: number;
   readonly receiptGraceSec: number;
+  /** Moderation (engine/moderation/): why to hold the message for an admin, or undefined. */
+  readonly moderate?: (tenant: string, text: string) => { readonly code: string; readonly text: string } | undefined;
 }
 
 let concatRef = 0;
@@ -39,6 +41,7 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
   const partitions = ctx.partitions.get(route.smsc) ?? 1;
   const validitySec = s.validitySec ?? ctx.defaultValiditySec;
   rr = (rr + 1) % 1_000_000;
+  const hold = ctx.moderate?.(tenant, s.text);
   return {
     id: newMessageId(now),
     tenant,
@@ -57,5 +60,6 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
     finalBy: now + (validitySec + ctx.receiptGraceSec) * 1000,
     pushStatus: s.dlr,
     route: routeRecord(route),
+    hold,
   };
 }

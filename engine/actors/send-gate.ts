@@ -1,0 +1,180 @@
+/**
+ * The operator actor's last check before a submit_sm: is the entry's tenant
+ * paused, or has its number opted out since the message was queued? The
+ * answer comes from memory (a Set and a Map look-up, nothing when both are
+ * empty), kept current by one small Redis poll a few times a second
+ * (ParkingStore.poll: the paused set by version, opt-out changes by stream
+ * cursor). Entries the view catches are handed to DIVERT_LUA in a batch,
+ * which decides again atomically (park, stop, or send after all), so a
+ * stale view can delay an entry but never park or stop one wrongly.
+ *
+ * Freshness is part of the contract with the pause call: `fresh` is false
+ * when the last successful poll was sent more than SELF_STOP_MS ago, and the
+ * actor sends nothing then (see parking-store.ts, "Pause handshake").
+ */
+import type { Clock } from '../flow/clock.js';
+import type { QueueEntry } from '../queue/redis-store.js';
+import { DivertResult, SELF_STOP_MS, type ParkingStore } from '../parking/parking-store.js';
+
+export interface SendGateOptions {
+  readonly pollMs: number;
+  /** How far back opt-outs matter: the longest a message can wait in a queue (ms). */
+  readonly optOutHorizonMs: number;
+}
+
+const POLL_COUNT = 1000;
+
+export class SendGate {
+  private paused = new Set<string>();
+  /** Recently opted-out number -> tenants ('*' = global) -> when it was seen. */
+  private readonly optedOut = new Map<string, Map<string, number>>();
+  private version = '-1'; // none applied yet: the first poll loads the set
+  private cursor: string;
+  private freshUntil = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private batch: QueueEntry[] = [];
+  private flushing = 0;
+  private flushScheduled = false;
+  /** Entries DIVERT_LUA sent back: the next check lets them through (the view was stale). */
+  private readonly cleared = new Set<string>();
+  private lastPrune = 0;
+  parked = 0;
+  stopped = 0;
+
+  constructor(
+    private readonly store: ParkingStore,
+    private readonly consumer: string,
+    private readonly clock: Clock,
+    private readonly o: SendGateOptions,
+    /** Entries to send after all (DIVERT_LUA said neither paused nor opted out). */
+    private readonly giveBack: (entries: QueueEntry[]) => void,
+    private readonly log: (level: 'warn', msg: string) => void,
+  ) {
+    this.cursor = `${Math.max(0, Date.now() - o.optOutHorizonMs)}-0`;
+  }
+
+  /** Loads the view (the first poll) and polls from then on. */
+  async start(): Promise<void> {
+    await this.poll();
+    this.timer = setInterval(() => void this.poll(), this.o.pollMs);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** False when the view is too old to send on (Redis unreachable for SELF_STOP_MS). */
+  get fresh(): boolean {
+    return this.clock.now() < this.freshUntil;
+  }
+
+  /** Entries held back and not yet decided in Redis. */
+  get pending(): number {
+    return this.batch.length + this.flushing;
+  }
+
+  /**
+   * True when the entry must not be sent now: it goes to the divert batch.
+   * Cheap on the common path: two size checks.
+   */
+  intercept(e: QueueEntry): boolean {
+    if (this.paused.size === 0 && this.optedOut.size === 0) return false;
+    if (!this.paused.has(e.tenant)) {
+      const t = this.optedOut.get(e.to);
+      if (t === undefined || (!t.has(e.tenant) && !t.has('*'))) return false;
+    }
+    if (this.cleared.delete(e.entryId)) return false;
+    this.batch.push(e);
+    this.scheduleFlush();
+    return true;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.batch.length === 0) return;
+    const items = this.batch;
+    this.batch = [];
+    this.flushing += items.length;
+    this.store.divert(items).then(
+      (res) => {
+        this.flushing -= items.length;
+        const back: QueueEntry[] = [];
+        for (let i = 0; i < items.length; i++) {
+          const r = res[i];
+          if (r === DivertResult.Parked) this.parked++;
+          else if (r === DivertResult.Stopped) this.stopped++;
+          else {
+            const e = items[i] as QueueEntry;
+            this.cleared.add(e.entryId);
+            back.push(e);
+          }
+        }
+        if (back.length > 0) this.giveBack(back);
+      },
+      (err: Error) => {
+        // The entries stay pending in their queue's group: try again shortly.
+        this.flushing -= items.length;
+        this.log('warn', `holding back ${items.length} entries failed, will retry: ${err.message}`);
+        setTimeout(() => {
+          this.batch.push(...items);
+          this.scheduleFlush();
+        }, 500);
+      },
+    );
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      for (let round = 0; round < 100; round++) {
+        const sentAt = this.clock.now();
+        const r = await this.store.poll(this.consumer, this.version, this.cursor, POLL_COUNT);
+        this.freshUntil = sentAt + SELF_STOP_MS;
+        const now = Date.now();
+        for (const c of r.optOuts) {
+          this.cursor = c.eid;
+          let t = this.optedOut.get(c.number);
+          if (c.add) {
+            if (t === undefined) this.optedOut.set(c.number, (t = new Map()));
+            t.set(c.tenant, Number(c.eid.slice(0, c.eid.indexOf('-'))) || now);
+          } else if (t !== undefined) {
+            t.delete(c.tenant);
+            if (t.size === 0) this.optedOut.delete(c.number);
+          }
+        }
+        const changed = r.paused !== undefined;
+        if (changed) {
+          this.paused = new Set(r.paused);
+          this.version = r.version;
+        }
+        // What this actor now applies is confirmed by the next poll (it records version and cursor): at once.
+        if (!changed && r.optOuts.length === 0) break;
+      }
+      this.prune();
+    } catch (err) {
+      this.log('warn', `send gate poll failed: ${(err as Error).message}`);
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Forgets opt-outs older than any queued message can be (once a minute). */
+  private prune(): void {
+    const now = Date.now();
+    if (now - this.lastPrune < 60_000) return;
+    this.lastPrune = now;
+    const oldest = now - this.o.optOutHorizonMs;
+    for (const [n, t] of this.optedOut) {
+      for (const [tenant, at] of t) if (at < oldest) t.delete(tenant);
+      if (t.size === 0) this.optedOut.delete(n);
+    }
+  }
+}
