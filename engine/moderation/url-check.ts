@@ -4,9 +4,10 @@
  * linkify-it's job (schemes, www., bare domains with the full IANA TLD list
  * from `tlds`), but at ~5 µs a text it is too dear for every message, so a
  * scan without allocation runs first: a text can only hold a link where a
- * '.' or ':' sits between a letter or digit and a letter, digit or '/'.
- * Texts without one (most: "Your code is 482913. It expires in 10 minutes.")
- * cost a few hundred nanoseconds.
+ * letter or digit is followed by '.' and a letter (a domain: TLDs start with
+ * a letter) or by ':/' (a scheme). Texts without one (most: "Your code is
+ * 482913. It expires in 10 minutes.", "12.50 EUR", "10:00") cost a few
+ * hundred nanoseconds.
  */
 import { createRequire } from 'node:module';
 import { LinkifyIt } from 'linkify-it';
@@ -15,9 +16,13 @@ import { LinkifyIt } from 'linkify-it';
 const tlds = createRequire(import.meta.url)('tlds') as string[];
 const linkify = new LinkifyIt({ fuzzyLink: true, fuzzyEmail: false }).tlds(tlds);
 
+function isLetter(c: number): boolean {
+  // ASCII letters, and anything beyond ASCII (IDN domains).
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c > 127;
+}
+
 function isWordChar(c: number): boolean {
-  // ASCII letters and digits, and anything beyond ASCII (IDN domains).
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c > 127;
+  return (c >= 48 && c <= 57) || isLetter(c);
 }
 
 /** False when the text certainly holds no link (the cheap pre-test). */
@@ -25,10 +30,9 @@ export function mayContainLink(text: string): boolean {
   const n = text.length - 1;
   for (let i = 1; i < n; i++) {
     const c = text.charCodeAt(i);
-    if ((c === 46 || c === 58) && isWordChar(text.charCodeAt(i - 1))) {
-      const d = text.charCodeAt(i + 1);
-      if (isWordChar(d) || d === 47) return true;
-    }
+    if (c === 46) {
+      if (isLetter(text.charCodeAt(i + 1)) && isWordChar(text.charCodeAt(i - 1))) return true;
+    } else if (c === 58 && text.charCodeAt(i + 1) === 47 && isWordChar(text.charCodeAt(i - 1))) return true;
   }
   return false;
 }

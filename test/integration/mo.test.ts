@@ -10,7 +10,7 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
-import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
+import { connectClient, type TestClient } from '../helpers/ws-client.js';
 import { api } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait-for.js';
 
