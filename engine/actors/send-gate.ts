@@ -1,8 +1,9 @@
 /**
  * The operator actor's last check before a submit_sm: is the entry's tenant
  * paused, or has its number opted out since the message was queued? The
- * answer comes from memory (a Set and a Map look-up, nothing when both are
- * empty), kept current by one small Redis poll a few times a second
+ * answer comes from memory (a Set look-up and a fixed-size Bloom filter,
+ * opt-out-filter.ts; nothing when both are empty), kept current by one
+ * small Redis poll a few times a second
  * (ParkingStore.poll: the paused set by version, opt-out changes by stream
  * cursor). Entries the view catches are handed to DIVERT_LUA in a batch,
  * which decides again atomically (park, stop, or send after all), so a
@@ -15,19 +16,22 @@
 import type { Clock } from '../flow/clock.js';
 import type { QueueEntry } from '../queue/redis-store.js';
 import { DivertResult, SELF_STOP_MS, type ParkingStore } from '../parking/parking-store.js';
+import { OptOutFilter } from './opt-out-filter.js';
 
 export interface SendGateOptions {
   readonly pollMs: number;
   /** How far back opt-outs matter: the longest a message can wait in a queue (ms). */
   readonly optOutHorizonMs: number;
+  /** Bits per generation of the opt-out filter (power of two; default 2^24). */
+  readonly filterBits?: number;
 }
 
 const POLL_COUNT = 1000;
 
 export class SendGate {
   private paused = new Set<string>();
-  /** Recently opted-out number -> tenants ('*' = global) -> when it was seen. */
-  private readonly optedOut = new Map<string, Map<string, number>>();
+  /** Numbers that opted out within the horizon (any tenant or the global list). */
+  private readonly optedOut: OptOutFilter;
   private version = '-1'; // none applied yet: the first poll loads the set
   private cursor: string;
   private freshUntil = 0;
@@ -38,7 +42,6 @@ export class SendGate {
   private flushScheduled = false;
   /** Entries DIVERT_LUA sent back: the next check lets them through (the view was stale). */
   private readonly cleared = new Set<string>();
-  private lastPrune = 0;
   parked = 0;
   stopped = 0;
 
@@ -52,6 +55,7 @@ export class SendGate {
     private readonly log: (level: 'warn', msg: string) => void,
   ) {
     this.cursor = `${Math.max(0, Date.now() - o.optOutHorizonMs)}-0`;
+    this.optedOut = new OptOutFilter(o.filterBits ?? 2 ** 24, o.optOutHorizonMs, Date.now());
   }
 
   /** Loads the view (the first poll) and polls from then on. */
@@ -79,11 +83,8 @@ export class SendGate {
    * Cheap on the common path: two size checks.
    */
   intercept(e: QueueEntry): boolean {
-    if (this.paused.size === 0 && this.optedOut.size === 0) return false;
-    if (!this.paused.has(e.tenant)) {
-      const t = this.optedOut.get(e.to);
-      if (t === undefined || (!t.has(e.tenant) && !t.has('*'))) return false;
-    }
+    if (this.paused.size === 0 && this.optedOut.empty) return false;
+    if (!this.paused.has(e.tenant) && (this.optedOut.empty || !this.optedOut.has(e.to))) return false;
     if (this.cleared.delete(e.entryId)) return false;
     this.batch.push(e);
     this.scheduleFlush();
@@ -141,14 +142,8 @@ export class SendGate {
         const now = Date.now();
         for (const c of r.optOuts) {
           this.cursor = c.eid;
-          let t = this.optedOut.get(c.number);
-          if (c.add) {
-            if (t === undefined) this.optedOut.set(c.number, (t = new Map()));
-            t.set(c.tenant, Number(c.eid.slice(0, c.eid.indexOf('-'))) || now);
-          } else if (t !== undefined) {
-            t.delete(c.tenant);
-            if (t.size === 0) this.optedOut.delete(c.number);
-          }
+          // Removals are left to DIVERT_LUA's re-check; a Bloom filter cannot forget one number.
+          if (c.add) this.optedOut.add(c.number, now);
         }
         const changed = r.paused !== undefined;
         if (changed) {
@@ -158,23 +153,11 @@ export class SendGate {
         // What this actor now applies is confirmed by the next poll (it records version and cursor): at once.
         if (!changed && r.optOuts.length === 0) break;
       }
-      this.prune();
+      this.optedOut.tick(Date.now());
     } catch (err) {
       this.log('warn', `send gate poll failed: ${(err as Error).message}`);
     } finally {
       this.polling = false;
-    }
-  }
-
-  /** Forgets opt-outs older than any queued message can be (once a minute). */
-  private prune(): void {
-    const now = Date.now();
-    if (now - this.lastPrune < 60_000) return;
-    this.lastPrune = now;
-    const oldest = now - this.o.optOutHorizonMs;
-    for (const [n, t] of this.optedOut) {
-      for (const [tenant, at] of t) if (at < oldest) t.delete(tenant);
-      if (t.size === 0) this.optedOut.delete(n);
     }
   }
 }

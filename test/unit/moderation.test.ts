@@ -124,3 +124,23 @@ describe('reading MO deliver_sm', () => {
     expect(inboundKey('+47 900 00 001')).toBe('4790000001');
   });
 });
+
+describe('opt-out filter (actors)', () => {
+  it('never misses an added number, rarely flags another, and ages entries out after one to two generations', async () => {
+    const { OptOutFilter } = await import('../../engine/actors/opt-out-filter.js');
+    const f = new OptOutFilter(2 ** 20, 1000, 0);
+    expect(f.empty).toBe(true);
+    for (let i = 0; i < 50_000; i++) f.add(String(447700000000 + i), 0);
+    for (let i = 0; i < 50_000; i++) expect(f.has(String(447700000000 + i))).toBe(true);
+    let fp = 0;
+    for (let i = 0; i < 50_000; i++) if (f.has(String(4791000000 + i))) fp++;
+    expect(fp / 50_000).toBeLessThan(0.02);
+    // One generation later the entries are still there (previous); two later, gone.
+    f.tick(1500);
+    expect(f.has('447700000001')).toBe(true);
+    f.add('4791234567', 1500);
+    f.tick(2500);
+    expect(f.has('447700000001')).toBe(false);
+    expect(f.has('4791234567')).toBe(true);
+  });
+});
