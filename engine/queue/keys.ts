@@ -19,7 +19,7 @@
  *   {P}hold:{T}          stream: parts of T's messages held for moderation (fields h, b, t, q = their SMSC queue)
  *   {P}park:{T}          stream: parts of T's messages parked while T is paused (same fields)
  *   {P}vol               hash: tenant -> "baseline per minute|ms" (volume anomaly detector, engine/moderation/)
- *   {P}mop:{smsc}:{from}:{ref}:{total}  hash seq -> text: parts of a concatenated MO message (TTL 1 h)
+ *   {P}mop:{smsc}:{from}:{to}:{ref}:{total}  hash seq -> text: parts of a concatenated MO message (TTL 1 h)
  *   {P}mou               stream of MO messages no tenant could be attributed (capped)
  *
  * Message hash fields added by opt-out and moderation (besides t, r, to, fr, n, s, ac, sm, v, d, rt, p<i>, ...):
