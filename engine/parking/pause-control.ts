@@ -76,7 +76,8 @@ export class PauseControl {
 
   async resume(tenant: string): Promise<PauseResult> {
     const { version } = await this.store.setPaused(tenant, false);
-    const { confirmed } = await this.store.pauseCheck(version);
+    // Actors stop holding the tenant's entries back before its parked ones return (no pointless re-checks).
+    const confirmed = await this.confirmed(version, '0-0');
     const parked = await this.moveBack(tenant);
     return { tenant, paused: false, confirmed, parked };
   }
