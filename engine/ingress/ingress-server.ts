@@ -238,7 +238,12 @@ export class IngressServer {
         return;
       default: {
         const op = typeof f.op === 'string' ? this.wsOps.get(f.op) : undefined;
-        if (op !== undefined) return op(d.t.id, f, (out) => !d.closed && ws.send(out));
+        if (op !== undefined) {
+          // A feature op counts against the tenant's rate like a submit.
+          if (!d.t.bucket.tryTake(1)) ws.send(errorFrame('THROTTLED', 'tenant rate limit reached; retry later', `,"ref":${JSON.stringify(typeof f.ref === 'string' ? f.ref : '')}`));
+          else op(d.t.id, f, (out) => !d.closed && ws.send(out));
+          return;
+        }
         ws.send(errorFrame('UNKNOWN_OP', `unknown op ${JSON.stringify(f.op ?? null)}; expected submit, batch, ping${[...this.wsOps.keys()].map((k) => ', ' + k).join('')}`));
       }
     }
