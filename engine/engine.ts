@@ -29,6 +29,7 @@ import { inboundKey } from './mo/read-mo.js';
 import { registerOptOutRoutes } from './http/optout-routes.js';
 import { registerHeldRoutes } from './http/held-routes.js';
 import { registerPauseRoutes } from './http/pause-routes.js';
+import { registerMoRoutes } from './http/mo-routes.js';
 
 export interface EngineOptions {
   readonly redisUrl: string;
@@ -247,6 +248,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       });
       registerHeldRoutes(app, { redis, keys: store.keys, parking, auth: ingress.auth, tenants: config.tenants.map((t) => t.id), maxBodyBytes: config.server.maxFrameBytes });
       registerPauseRoutes(app, { control: pauses, redis, keys: store.keys, auth: ingress.auth, tenants: tenantIds });
+      registerMoRoutes(app, { redis, keys: store.keys, auth: ingress.auth });
       return registerOptOutRoutes(app, { store: optOuts, auth: ingress.auth, tenants: tenantIds, maxBodyBytes: config.server.maxFrameBytes, confirm: (eid) => pauses.confirmed(0, eid) });
     },
   });

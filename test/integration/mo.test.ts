@@ -126,5 +126,9 @@ describe('MO messages', () => {
     const r = new Redis(hh.redisUrl);
     expect(await r.xlen(hh.engine.store.keys.unattributedMo())).toBe(2);
     r.disconnect();
+    // The admin sees them, newest first; tenants cannot.
+    const un = await api(hh.engine.port, ADMIN, 'GET', '/v1/admin/mo/unattributed');
+    expect(un.body.items).toEqual([expect.objectContaining({ op: 'mo', from: '+4791000062', to: '9999', text: 'STOP', optOut: true }), expect.objectContaining({ text: 'hello?' })]);
+    expect((await api(hh.engine.port, hh.apiKey, 'GET', '/v1/admin/mo/unattributed')).status).toBe(401);
   });
 });
