@@ -278,6 +278,9 @@ async function main(): Promise<void> {
     cpuCores: { engine: +cpu.engine.toFixed(2), simulators: +cpu.sims.toFixed(2), redis: +cpu.redis.toFixed(2), loadgen: +cpu.loadgen.toFixed(2) },
     enginePeakRssMb: Math.round(peakRss),
     redisUsecPerMsg: Math.round(redisUsec / Math.max(1, res.accepted)),
+    // CPU time per accepted message (from /proc): unlike commandstats' wall time, not inflated on a busy machine.
+    redisCpuUsPerMsg: Math.round((cpu.redis * wallS * 1e6) / Math.max(1, res.accepted)),
+    engineCpuUsPerMsg: Math.round((cpu.engine * wallS * 1e6) / Math.max(1, res.accepted)),
     redisAofRewrites: redisAof.rewrites,
     redisLastForkMs: redisAof.lastForkMs,
     redisBytesPerQueuedMsg: backlog === undefined ? undefined : Math.round((mem1 - mem0) / Math.max(1, res.accepted)),

@@ -4,8 +4,10 @@
  * Three cases, each 100,000 one-part messages in calls of 500, against a
  * private Redis: no opt-out lists, the tenant's and the global list with
  * 100,000 numbers each (two ZSCOREs per message), and the tenant paused
- * (messages parked). Redis's own accounting (INFO commandstats, evalsha
- * usec) is the figure: it is what the one Redis core spends.
+ * (messages parked). Figures: Redis's CPU time per message (INFO cpu, main
+ * thread: what the one Redis core spends, and not inflated by a busy
+ * machine) and the script's own accounting (INFO commandstats, evalsha usec,
+ * wall time inside the command). Medians of five interleaved rounds.
  * The LAST line is one JSON object with the figures.
  */
 import { Redis } from 'ioredis';
@@ -17,7 +19,7 @@ import { startPrivateRedis } from '../engine/redis/private-redis.js';
 const N = 100_000;
 const BATCH = 500;
 
-async function run(url: string, setup: 'none' | 'lists' | 'paused'): Promise<number> {
+async function run(url: string, setup: 'none' | 'lists' | 'paused'): Promise<{ usec: number; cpu: number }> {
   const r = new Redis(url);
   const prefix = `eb${setup}:`;
   const limits = { eventsMaxLen: 200_000, finalRetentionSec: 3600 };
@@ -35,24 +37,36 @@ async function run(url: string, setup: 'none' | 'lists' | 'paused'): Promise<num
     id: 'm' + i, tenant: 'acme', ref: 'r' + i, to: String(4791000000 + (i % 50_000)), from: 'Acme', smsc: 'a', partition: i % 2, dataCoding: 0, esmClass: 0,
     parts: [{ shortMessage: text }], acceptedAt: now, validUntil: now + 3_600_000, ttlSec: 7200, finalBy: now + 7_200_000, pushStatus: true, route: 'NO|242|01|0.031|EUR',
   });
+  const batches = Array.from({ length: N / BATCH }, (_, b) => Array.from({ length: BATCH }, (_, k) => msg(b * BATCH + k)));
   await r.config('RESETSTAT');
-  for (let i = 0; i < N; i += BATCH) await store.enqueue(Array.from({ length: BATCH }, (_, k) => msg(i + k)));
+  const cpu0 = await redisCpuUs(r);
+  for (const b of batches) await store.enqueue(b);
+  const cpu = (await redisCpuUs(r)) - cpu0;
   const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(await r.info('commandstats'));
   await r.flushdb();
   r.disconnect();
-  return Number(m?.[2] ?? 0) / N;
+  return { usec: Number(m?.[2] ?? 0) / N, cpu: cpu / N };
+}
+
+/** CPU time of Redis's main thread (µs): unlike the commands' wall time, not inflated when the machine is busy. */
+async function redisCpuUs(r: Redis): Promise<number> {
+  const info = await r.info('cpu');
+  const f = (k: string) => Number(new RegExp(`${k}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return (f('used_cpu_user_main_thread') + f('used_cpu_sys_main_thread')) * 1e6;
 }
 
 async function main(): Promise<void> {
   const redis = await startPrivateRedis({ dir: 'data/bench-enqueue' });
   const out: Record<string, number> = {};
   try {
-    for (const setup of ['none', 'lists', 'paused'] as const) {
-      const runs = [];
-      for (let k = 0; k < 3; k++) runs.push(await run(redis.url, setup));
-      runs.sort((a, b) => a - b);
-      out[`${setup}UsecPerMsg`] = +(runs[1] as number).toFixed(2); // the median of three
-      console.log(`${setup}: ${runs.map((x) => x.toFixed(2)).join(' / ')} µs per message (Redis, evalsha)`);
+    const runs: Record<string, Array<{ usec: number; cpu: number }>> = { none: [], lists: [], paused: [] };
+    // Interleaved, five rounds: a busy machine affects every case alike.
+    for (let k = 0; k < 5; k++) for (const setup of ['none', 'lists', 'paused'] as const) runs[setup]?.push(await run(redis.url, setup));
+    for (const [setup, rs] of Object.entries(runs)) {
+      const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+      out[`${setup}UsecPerMsg`] = +med(rs.map((x) => x.usec)).toFixed(2);
+      out[`${setup}CpuUsPerMsg`] = +med(rs.map((x) => x.cpu)).toFixed(2);
+      console.log(`${setup}: evalsha ${rs.map((x) => x.usec.toFixed(2)).join(' / ')} µs, Redis CPU ${rs.map((x) => x.cpu.toFixed(2)).join(' / ')} µs per message`);
     }
   } finally {
     await redis.stop();

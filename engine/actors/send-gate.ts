@@ -58,9 +58,9 @@ export class SendGate {
     this.optedOut = new OptOutFilter(o.filterBits ?? 2 ** 24, o.optOutHorizonMs, Date.now());
   }
 
-  /** Loads the view (the first poll) and polls from then on. */
+  /** Loads the view (the first poll, until caught up with every opt-out within the horizon) and polls from then on. */
   async start(): Promise<void> {
-    await this.poll();
+    await this.poll(Number.MAX_SAFE_INTEGER);
     this.timer = setInterval(() => void this.poll(), this.o.pollMs);
   }
 
@@ -131,11 +131,12 @@ export class SendGate {
     );
   }
 
-  private async poll(): Promise<void> {
+  /** One poll; a backlog of opt-out changes is read in pages of POLL_COUNT, at most `rounds` of them. */
+  private async poll(rounds = 100): Promise<void> {
     if (this.polling) return;
     this.polling = true;
     try {
-      for (let round = 0; round < 100; round++) {
+      for (let round = 0; round < rounds; round++) {
         const sentAt = this.clock.now();
         const r = await this.store.poll(this.consumer, this.version, this.cursor, POLL_COUNT);
         this.freshUntil = sentAt + SELF_STOP_MS;
