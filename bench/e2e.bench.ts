@@ -11,6 +11,11 @@
  * as the LAST line one JSON object with the figures (msgsPerSec, accepted,
  * submitted, receipts, lost, ackP50Ms, ackP99Ms, submitP99Ms, CPU, RSS, ...).
  *
+ * --optout: the tenant has 100,000 numbers on its opt-out list and 100,000 on
+ * the global one (none of them the load's recipients), a URL allowlist and
+ * the volume detector on (limit far above the load): every message pays for
+ * the opt-out checks and moderation, none is stopped or held.
+ *
  * --backlog N: instead, with no SMSC reachable, enqueue N messages as fast as
  * the engine accepts them and report Redis bytes per queued message and the
  * engine's RSS with that backlog.
@@ -26,6 +31,8 @@ import { demoRoutePlan } from '../engine/loadgen/harness.js';
 import { runLoad } from '../engine/loadgen/load-generator.js';
 import { ENQUEUE_LUA, FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA } from '../engine/queue/lua-scripts.js';
 import { startPrivateRedis } from '../engine/redis/private-redis.js';
+import { GLOBAL, OptOutStore } from '../engine/optout/optout-store.js';
+import { Keys } from '../engine/queue/keys.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -43,6 +50,7 @@ const { values: a } = parseArgs({
     warmup: { type: 'string', default: '0' },
     'no-metrics': { type: 'boolean', default: false },
     analytics: { type: 'boolean', default: false },
+    optout: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
   },
 });
@@ -123,6 +131,18 @@ async function waitForBinds(port: number, adminKey: string, binds: number): Prom
   }
 }
 
+/** 100,000 numbers on the bench tenant's list and 100,000 on the global one (UK numbers: the load sends to NO, DE, FR). */
+async function preloadOptOuts(url: string, prefix: string): Promise<void> {
+  const r = new Redis(url);
+  const store = new OptOutStore(r, new Keys(prefix));
+  for (const [list, base] of [['bench', 447700000000], [GLOBAL, 447800000000]] as const) {
+    for (let i = 0; i < 100_000; i += 1000) await store.add(list, Array.from({ length: 1000 }, (_, k) => String(base + i + k)), 'admin');
+  }
+  // The load's Redis time per message must not include the preload.
+  await r.config('RESETSTAT');
+  r.disconnect();
+}
+
 async function main(): Promise<void> {
   const dir = 'data/bench';
   rmSync(dir, { recursive: true, force: true });
@@ -153,13 +173,17 @@ async function main(): Promise<void> {
     engine: { workerThreads: num('threads'), nodeId: 'bench', metrics: !a['no-metrics'] },
     analytics: { enabled: a.analytics === true, dataDir: `${dir}/analytics` },
     // The default per-connection window (2,000 unacked submits): clients keep to it.
-    tenants: [{ id: 'bench', apiKey: { env: 'SY_BENCH_KEY' }, tps: 1_000_000 }],
+    tenants: [{
+      id: 'bench', apiKey: { env: 'SY_BENCH_KEY' }, tps: 1_000_000,
+      ...(a.optout ? { moderation: { urlAllowlist: ['switchyard.example'], volume: { enabled: true, floorPerMinute: 100_000_000 } } } : {}),
+    }],
     smscs: ports.map((port, i) => ({ id: `sim-${i}`, port, systemId: 'switchyard', password: { env: 'SY_BENCH_SIM_PW' }, binds: num('binds'), window: num('window'), tps: num('tps'), partitions: 2 })),
     // With --backlog no SMSC ever binds: keep them routable (an operator's SMSC down for maintenance
     // while its traffic queues), or the router would refuse every message NO_ROUTE after downAfterMs.
     routing: { plans: [demoRoutePlan(smscs, (i) => `sim-${i}`, true)], ...(backlog === undefined ? {} : { downAfterMs: 86_400_000, failoverAfterSec: 86_400 }) },
   };
   writeFileSync(`${dir}/config.json`, JSON.stringify(config, null, 2));
+  if (a.optout) await preloadOptOuts(redisUrl, config.redis.keyPrefix);
   const nodeArgs = a.profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}/profile`] : [];
   if (process.env.SY_BENCH_TRACE_GC) nodeArgs.push('--trace-gc');
   const engine = spawn(process.execPath, [...nodeArgs, 'dist/engine/cli.js', 'start', '--config', `${dir}/config.json`, '--port', '0'], { env, stdio: ['ignore', 'inherit', 'pipe'] });
@@ -276,6 +300,7 @@ async function main(): Promise<void> {
     ackP50Ms: +res.ackMs.p50.toFixed(2), ackP90Ms: +res.ackMs.p90.toFixed(2), ackP99Ms: +res.ackMs.p99.toFixed(2),
     warmupS: num('warmup'),
     metrics: !a['no-metrics'],
+    optout: a.optout === true,
     steadyAckP50Ms: +res.steadyAckMs.p50.toFixed(2), steadyAckP99Ms: +res.steadyAckMs.p99.toFixed(2), steadyAckMaxMs: +res.steadyAckMs.max.toFixed(2),
     submitP99Ms: +submitP99Ms.toFixed(2),
     engineAckP99Ms: +engineAckP99Ms.toFixed(2),
@@ -285,6 +310,9 @@ async function main(): Promise<void> {
     otherCpuCores: +(cpu.machine - cpu.engine - cpu.sims - cpu.redis - cpu.loadgen).toFixed(2),
     enginePeakRssMb: Math.round(peakRss),
     redisUsecPerMsg: Math.round(redisUsec / Math.max(1, res.accepted)),
+    // CPU time per accepted message (from /proc): unlike commandstats' wall time, not inflated on a busy machine.
+    redisCpuUsPerMsg: Math.round((cpu.redis * wallS * 1e6) / Math.max(1, res.accepted)),
+    engineCpuUsPerMsg: Math.round((cpu.engine * wallS * 1e6) / Math.max(1, res.accepted)),
     redisAofRewrites: redisAof.rewrites,
     redisLastForkMs: redisAof.lastForkMs,
     redisBytesPerQueuedMsg: backlog === undefined ? undefined : Math.round((mem1 - mem0) / Math.max(1, res.accepted)),

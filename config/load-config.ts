@@ -57,6 +57,7 @@ export function parseConfig(raw: unknown, source = '<config>'): Config {
   seen(cfg.tenants, 'tenants');
   seen(cfg.smscs, 'smscs');
   problems.push(...checkRouting(cfg, source));
+  problems.push(...checkInbound(cfg, source));
   if (cfg.messages.defaultValiditySec > cfg.messages.maxValiditySec)
     problems.push(`${source}: messages.defaultValiditySec: must be <= messages.maxValiditySec`);
   if (cfg.redis.url !== undefined && /\/\/[^/@]*:[^/@]+@/.test(cfg.redis.url))
@@ -89,6 +90,23 @@ export function checkRouting(cfg: Pick<SwitchyardConfig, 'routing' | 'smscs' | '
       if (!smscIds.has(s)) problems.push(`${source}: tenants[${i}].blockedSmscs[${k}]: no SMSC with id "${s}" is configured`);
     });
   });
+  return problems;
+}
+
+/** MO attribution: inbound numbers belong to one tenant each, and the default tenant exists. */
+function checkInbound(cfg: SwitchyardConfig, source: string): string[] {
+  const problems: string[] = [];
+  const owner = new Map<string, string>();
+  cfg.tenants.forEach((t, i) => {
+    t.inboundNumbers.forEach((n, k) => {
+      const key = n.replace(/^\+/, '');
+      const other = owner.get(key);
+      if (other !== undefined && other !== t.id) problems.push(`${source}: tenants[${i}].inboundNumbers[${k}]: "${n}" is already tenant "${other}"'s`);
+      owner.set(key, t.id);
+    });
+  });
+  if (cfg.mo.defaultTenant !== undefined && !cfg.tenants.some((t) => t.id === cfg.mo.defaultTenant))
+    problems.push(`${source}: mo.defaultTenant: no tenant "${cfg.mo.defaultTenant}" is configured`);
   return problems;
 }
 

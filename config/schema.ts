@@ -5,6 +5,7 @@
  * path and what is wrong (see load-config.ts).
  */
 import { z } from 'zod';
+import { DEFAULT_START_KEYWORDS, DEFAULT_STOP_KEYWORDS } from '../engine/mo/stop-keywords.js';
 
 /** Every default in one place. */
 export const DEFAULTS = {
@@ -61,6 +62,13 @@ export const DEFAULTS = {
     tps: 10_000, // accepted submits per second per tenant
     window: 2_000, // unacknowledged submits per WebSocket connection
   },
+  mo: {
+    unattributedStop: 'global', // a STOP to a number no tenant owns opts the sender out of every tenant ('ignore': it does not)
+  },
+  moderation: {
+    // hold a tenant's messages while its last minute's volume is over max(floorPerMinute, multiple × its normal per-minute volume)
+    volume: { enabled: false, multiple: 10, floorPerMinute: 1_000, halfLifeHours: 24 }, // messages per minute; the normal volume's half-life in hours
+  },
   routing: {
     downAfterMs: 3_000, // an SMSC without a bound session this long takes no new traffic (flaps and starts wait in its queue)
     failoverAfterSec: 60, // queued messages leave an SMSC whose binds have been down this long
@@ -85,6 +93,8 @@ export const DEFAULTS = {
   },
 } as const;
 
+const DEFAULT_MO_UNATTRIBUTED_STOP: 'global' | 'ignore' = DEFAULTS.mo.unattributedStop;
+
 const backoff = (d: { min: number; max: number }) =>
   z
     .strictObject({ min: z.number().int().positive(), max: z.number().int().positive() })
@@ -107,6 +117,16 @@ const id = z
 
 const networkId = z.string().regex(/^[0-9]{3}(-[0-9]{2,3})?$/, 'must be "MCC-MNC" (e.g. "242-01") or "MCC" (e.g. "242")');
 
+/** A domain on a link allowlist: "acme.com" (and its subdomains), "*.acme.com" is the same. */
+const domain = z.string().regex(/^(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+\.?$/i, 'must be a domain name such as "acme.com"');
+
+const volumeRule = z.strictObject({
+  enabled: z.boolean().optional(),
+  multiple: z.number().gt(1).optional(),
+  floorPerMinute: z.number().int().positive().optional(),
+  halfLifeHours: z.number().positive().optional(),
+});
+
 export const tenantSchema = z.strictObject({
   id,
   apiKey: secretRef,
@@ -120,6 +140,16 @@ export const tenantSchema = z.strictObject({
   blockedSmscs: z.array(id).default([]),
   /** Refuse submits to numbers flagged by bad-number detection (NUMBER_FLAGGED); default analytics.badNumbers.refuse. */
   refuseFlaggedNumbers: z.boolean().optional(),
+  /** Numbers and short codes this tenant receives MO messages on ("+4790000000", "2222"). */
+  inboundNumbers: z.array(z.string().regex(/^\+?[0-9]{3,15}$/, 'must be a number ("+4790000000") or a short code ("2222")')).default([]),
+  /** Overrides of the top-level `moderation` section for this tenant. */
+  moderation: z
+    .strictObject({
+      /** Link domains allowed in this tenant's messages; other links are held. Absent: the top-level list. */
+      urlAllowlist: z.array(domain).optional(),
+      volume: volumeRule.optional(),
+    })
+    .optional(),
 });
 
 export const smscSchema = z.strictObject({
@@ -260,6 +290,31 @@ export const configSchema = z.strictObject({
         .default({ ...DEFAULTS.analytics.badNumbers, permanentCodes: [...DEFAULTS.analytics.badNumbers.permanentCodes] }),
     })
     .default({ ...DEFAULTS.analytics, badNumbers: { ...DEFAULTS.analytics.badNumbers, permanentCodes: [...DEFAULTS.analytics.badNumbers.permanentCodes] } }),
+  /** Mobile-originated (inbound) messages: attribution and STOP / START keywords (engine/mo/). */
+  mo: z
+    .strictObject({
+      stopKeywords: z.array(z.string().min(1).max(40)).min(1).default([...DEFAULT_STOP_KEYWORDS]),
+      startKeywords: z.array(z.string().min(1).max(40)).default([...DEFAULT_START_KEYWORDS]),
+      /** The tenant of MO messages to numbers no tenant lists in inboundNumbers. */
+      defaultTenant: id.optional(),
+      unattributedStop: z.enum(['global', 'ignore']).default(DEFAULT_MO_UNATTRIBUTED_STOP),
+    })
+    .default({ stopKeywords: [...DEFAULT_STOP_KEYWORDS], startKeywords: [...DEFAULT_START_KEYWORDS], unattributedStop: DEFAULT_MO_UNATTRIBUTED_STOP }),
+  /** Messages held for an admin's approval (`pending_approval`): links, volume anomalies (engine/moderation/). */
+  moderation: z
+    .strictObject({
+      /** Link domains every tenant may use unless it has its own list; absent: links are not checked. */
+      urlAllowlist: z.array(domain).optional(),
+      volume: z
+        .strictObject({
+          enabled: z.boolean().default(DEFAULTS.moderation.volume.enabled),
+          multiple: z.number().gt(1).default(DEFAULTS.moderation.volume.multiple),
+          floorPerMinute: z.number().int().positive().default(DEFAULTS.moderation.volume.floorPerMinute),
+          halfLifeHours: z.number().positive().default(DEFAULTS.moderation.volume.halfLifeHours),
+        })
+        .default({ ...DEFAULTS.moderation.volume }),
+    })
+    .default({ volume: { ...DEFAULTS.moderation.volume } }),
   tenants: z.array(tenantSchema).min(1, 'at least one tenant is needed'),
   smscs: z.array(smscSchema).min(1, 'at least one SMSC is needed'),
   routing: routingSchema,

@@ -2,9 +2,10 @@
 /**
  * The one command-line entry point:
  *
- *   switchyard demo [--duration S] [--rate N] [--clients N]   everything on embedded defaults
+ *   switchyard demo [--duration S] [--rate N] [--clients N] [--mo-rate N]   everything on embedded defaults
  *   switchyard start --config FILE [--port N]                  an engine node (REDIS_URL or a private Redis)
- *   switchyard simulate-smsc [--port N] [--tps N] [--window N] an SMSC simulator (password: SWITCHYARD_SIM_PASSWORD)
+ *   switchyard simulate-smsc [--port N] [--tps N] [--window N] [--mo-rate N --mo-to NUMBER]
+ *                                                              an SMSC simulator (password: SWITCHYARD_SIM_PASSWORD)
  *   switchyard status [--url URL]                              actor and bind state of a running engine
  *   switchyard route explain NUMBER [--tenant T] [--config FILE | --url URL]
  *                                                              why a number goes where it goes
@@ -31,9 +32,10 @@ import { startPrivateRedis, type PrivateRedis } from './redis/private-redis.js';
 import { SmscSimulator } from './simulator/index.js';
 
 const USAGE = `usage:
-  switchyard demo [--duration SECONDS] [--rate MSGS_PER_SEC] [--clients N]
+  switchyard demo [--duration SECONDS] [--rate MSGS_PER_SEC] [--clients N] [--mo-rate MO_PER_SEC]
   switchyard start --config FILE [--port N]
   switchyard simulate-smsc [--port N] [--system-id ID] [--tps N] [--window N] [--receipt-delay-ms N]
+                           [--mo-rate MO_PER_SEC] [--mo-to NUMBER] [--mo-stop-share 0..1]
   switchyard status [--url http://127.0.0.1:8080]
   switchyard route explain +4791234567 [--tenant ID] [--config FILE | --url http://127.0.0.1:8080]
   switchyard mnp load PORTED.csv --config FILE     (CSV: number,mcc,mnc)
@@ -42,6 +44,27 @@ const USAGE = `usage:
 Environment: REDIS_URL (else a private redis-server is started under ./data/redis),
   API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
 
+
+const MO_TEXTS = ['Hello, is the shop open on Sunday?', 'Can I move my appointment to Friday?', 'Yes', 'Takk!', 'Ваш ответ: да 🙂'];
+
+/**
+ * Originates MO messages at `rate` per second from random senders, a share
+ * of them STOP; returns a stop function. A failed send is logged, not thrown.
+ */
+function originateMo(sims: ReadonlyArray<SmscSimulator>, rate: number, to: string, stopShare: number): () => void {
+  if (rate <= 0) return () => undefined;
+  let owed = 0;
+  let n = 0;
+  const t = setInterval(() => {
+    for (owed += rate / 10; owed >= 1; owed--) {
+      const sim = sims[n % sims.length] as SmscSimulator;
+      const text = Math.random() < stopShare ? 'STOP' : (MO_TEXTS[n % MO_TEXTS.length] as string);
+      n++;
+      sim.sendMo({ from: '+4791' + String(100000 + Math.floor(Math.random() * 900000)), to, text }).catch((err: Error) => log('warn', `MO not delivered: ${err.message}`));
+    }
+  }, 100);
+  return () => clearInterval(t);
+}
 
 function onSignal(stop: () => Promise<void>): void {
   let stopping = false;
@@ -61,7 +84,7 @@ function onSignal(stop: () => Promise<void>): void {
 }
 
 async function demo(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { duration: { type: 'string', default: '20' }, rate: { type: 'string', default: '2000' }, clients: { type: 'string', default: '2' } } });
+  const { values } = parseArgs({ args, options: { duration: { type: 'string', default: '20' }, rate: { type: 'string', default: '2000' }, clients: { type: 'string', default: '2' }, 'mo-rate': { type: 'string', default: '2' } } });
   const durationS = Number(values.duration);
   const rate = Number(values.rate);
   console.log(`Switchyard demo: private Redis, 2 simulated SMSCs, an engine and ${values.clients} WebSocket clients at ${rate} msg/s for ${durationS} s\n`);
@@ -71,8 +94,13 @@ async function demo(args: string[]): Promise<void> {
     sim: { receiptDelayMs: { min: 50, max: 1500 }, outcomes: { delivered: 90, undelivered: 6, expired: 3, rejected: 1 } },
     backupRoutes: true,
     analyticsDir: 'data/demo-analytics',
+    // The demo tenant owns short code 2222: the simulators' MO messages (some of them STOP) reach it.
+    configOverrides: (raw) => {
+      ((raw.tenants as Array<Record<string, unknown>>)[0] as Record<string, unknown>).inboundNumbers = ['2222'];
+    },
     log,
   });
+  const stopMo = originateMo(h.sims, Number(values['mo-rate']), '2222', 0.2);
   console.log(`engine on ws://127.0.0.1:${h.engine.port}/v1/ws · SMSCs ${h.sims.map((s, i) => `sim-${String.fromCharCode(97 + i)}@127.0.0.1:${s.port}`).join(', ')}`);
   console.log(`live analytics dashboard: http://127.0.0.1:${h.engine.port}/v1/analytics/dashboard#key=${h.apiKey}\n`);
   const res = await runLoad({
@@ -88,9 +116,11 @@ async function demo(args: string[]): Promise<void> {
       const sims = h.sims.map((x, i) => `sim-${String.fromCharCode(97 + i)}:${x.stats.submitsAccepted}`).join(' ');
       const binds = h.engine.actorStats().map((a) => `${a.smsc}:${a.binds.filter((b) => b.up).length}/${a.binds.length}up`).join(' ');
       const an = h.engine.analytics;
-      console.log(`t=${(s.elapsedMs / 1000).toFixed(0).padStart(3)}s sent=${s.sent} acked=${s.accepted} refused=${s.refused} | ${st} | at SMSCs ${sims} | binds ${binds}${an ? ` | analytics: ${an.inserted} events in ClickHouse` : ''}`);
+      const mo = h.sims.reduce((n, x) => n + x.stats.moAcked, 0);
+      console.log(`t=${(s.elapsedMs / 1000).toFixed(0).padStart(3)}s sent=${s.sent} acked=${s.accepted} refused=${s.refused} | ${st} | at SMSCs ${sims} | binds ${binds} | MO in ${mo}${an ? ` | analytics: ${an.inserted} events in ClickHouse` : ''}`);
     },
   });
+  stopMo();
   console.log('\nsummary:', JSON.stringify({ sent: res.sent, accepted: res.accepted, refused: res.refused, finals: res.finals, lost: res.lost, statuses: res.statuses, ackP50Ms: +res.ackMs.p50.toFixed(2), ackP99Ms: +res.ackMs.p99.toFixed(2) }));
   await h.stop();
   if (res.lost > 0) {
@@ -127,6 +157,9 @@ async function simulate(args: string[]): Promise<void> {
       window: { type: 'string' },
       'receipt-delay-ms': { type: 'string', default: '500' },
       count: { type: 'string', default: '1' },
+      'mo-rate': { type: 'string', default: '0' },
+      'mo-to': { type: 'string', default: '2222' },
+      'mo-stop-share': { type: 'string', default: '0.1' },
     },
   });
   const password = process.env.SWITCHYARD_SIM_PASSWORD;
@@ -148,8 +181,10 @@ async function simulate(args: string[]): Promise<void> {
   }
   log('info', `SMSC simulators listening on 127.0.0.1: {"ports":[${sims.map((s) => s.port).join(',')}]} (system_id ${values['system-id']})`);
   const t = setInterval(() => log('info', JSON.stringify(sims.map((s) => s.stats))), 5000);
+  const stopMo = originateMo(sims, Number(values['mo-rate']), values['mo-to'] as string, Number(values['mo-stop-share']));
   onSignal(async () => {
     clearInterval(t);
+    stopMo();
     for (const s of sims) await s.stop();
   });
 }

@@ -13,7 +13,7 @@ import { Supervisor } from './actors/supervisor.js';
 import { systemClock, type Clock } from './flow/clock.js';
 import { EnqueueBatcher } from './ingress/enqueue-batcher.js';
 import { warmUpAcceptPath } from './ingress/warm-up.js';
-import { IngressServer } from './ingress/ingress-server.js';
+import { IngressServer, type WsOp } from './ingress/ingress-server.js';
 import { StatusDispatcher } from './push/status-dispatcher.js';
 import { RedisStore } from './queue/redis-store.js';
 import { EventsTrimmer } from './queue/events-trimmer.js';
@@ -25,6 +25,15 @@ import { EngineMetrics } from './metrics/engine-metrics.js';
 import { AnalyticsHost, type AnalyticsState } from './analytics/analytics-host.js';
 import { FlaggedNumbers } from './analytics/flagged-numbers.js';
 import { registerAnalyticsRoutes } from './http/analytics-routes.js';
+import { OptOutStore } from './optout/optout-store.js';
+import { ParkingStore } from './parking/parking-store.js';
+import { PauseControl } from './parking/pause-control.js';
+import { Moderator } from './moderation/moderator.js';
+import { inboundKey } from './mo/read-mo.js';
+import { registerOptOutRoutes } from './http/optout-routes.js';
+import { registerHeldRoutes } from './http/held-routes.js';
+import { registerPauseRoutes } from './http/pause-routes.js';
+import { registerMoRoutes } from './http/mo-routes.js';
 
 export interface EngineOptions {
   readonly redisUrl: string;
@@ -44,6 +53,9 @@ export interface Engine {
   readonly ingress: IngressServer;
   readonly store: RedisStore;
   readonly routing: RoutingService;
+  readonly optOuts: OptOutStore;
+  readonly pauses: PauseControl;
+  readonly moderator: Moderator;
   /** The analytics sink's state (undefined when analytics is off). */
   readonly analytics: AnalyticsState | undefined;
   /** The analytics process (queries, live feed, bad numbers); undefined when analytics is off. */
@@ -78,6 +90,13 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const dispatcher = new StatusDispatcher(redis, blocking, store.keys);
   const trimmer = new EventsTrimmer(redis, store.keys, { floorSec: config.messages.statusRetentionSec, cap: config.messages.statusRetention }, log);
   for (const s of config.smscs) await store.ensureGroups(s.id, s.partitions);
+  // Opt-out lists, held and paused messages, moderation (issue 6).
+  const optOuts = new OptOutStore(redis, store.keys);
+  const parking = new ParkingStore(redis, store.keys, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec });
+  const pauses = new PauseControl(parking, redis, config.tenants.map((t) => t.id), (level, m) => log(level, m));
+  const moderator = new Moderator(config, clock, redis, store.keys);
+  await moderator.start();
+  const tenantIds = new Set(config.tenants.map((t) => t.id));
 
   const supervisor = new Supervisor({
     threads: Math.min(config.engine.workerThreads, smscs.length),
@@ -91,6 +110,14 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     eventsMaxLen: config.messages.statusRetention,
     finalRetentionSec: config.messages.finalRetentionSec,
     restartBackoffMs: config.engine.restartBackoffMs,
+    mo: {
+      inbound: Object.fromEntries(config.tenants.flatMap((t) => t.inboundNumbers.map((n) => [inboundKey(n), t.id]))),
+      defaultTenant: config.mo.defaultTenant,
+      stopKeywords: config.mo.stopKeywords,
+      startKeywords: config.mo.startKeywords,
+      unattributedStop: config.mo.unattributedStop,
+    },
+    optOutHorizonSec: config.messages.maxValiditySec,
   });
   supervisor.on('log', (level: 'info' | 'warn' | 'error', smsc: string, msg: string) => log(level, `[${smsc}] ${msg}`));
   supervisor.on('stats', (s: ActorStats) => routing.onBindChange(s, supervisor.actorState(s.smsc)?.running ?? false));
@@ -129,12 +156,13 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const flagged = new FlaggedNumbers(new Set(config.tenants.filter((t) => t.refuseFlaggedNumbers ?? an.badNumbers.refuse).map((t) => t.id)));
   analytics?.onFlagged((d) => flagged.apply(d));
   if (config.engine.metrics) batcher.onLatency = (ms) => metrics.enqueue(ms);
+  if (config.engine.metrics) moderator.onHold = (tenant, code) => metrics.held(tenant, code);
   supervisor.on('restart', (smsc: string) => metrics.actorRestarted(smsc));
   const metricsKey = env.SWITCHYARD_METRICS_KEY;
 
   const isAdmin = (req: uWS.HttpRequest): boolean => ingress.auth.isAdmin(req);
 
-  const ingress = new IngressServer({
+  const ingress: IngressServer = new IngressServer({
     host: config.server.host,
     port: o.port ?? config.server.port,
     maxFrameBytes: config.server.maxFrameBytes,
@@ -152,13 +180,14 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       defaultValiditySec: config.messages.defaultValiditySec,
       receiptGraceSec: config.messages.receiptGraceSec,
       flagged: (tenant, e164) => flagged.refuses(tenant, e164),
+      ...(moderator.active ? { moderate: (tenant: string, text: string) => moderator.moderate(tenant, text) } : {}),
     },
     batcher,
     dispatcher,
     clock,
     awaitNetwork: (to) => routing.awaitNetwork(to),
     ...(config.engine.metrics ? { observer: metrics } : {}),
-    extraRoutes: (app) => {
+    extraRoutes: (app): ReadonlyMap<string, WsOp> => {
       registerAnalyticsRoutes(app, { host: analytics, auth: ingress.auth, idleTimeoutSec: config.server.idleTimeoutSec });
       app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
       // Prometheus exposition of every thread (engine/metrics/). Open on the engine's (loopback by default)
@@ -236,6 +265,10 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
           (err: Error) => !aborted && json(res, '503 Service Unavailable', { op: 'error', code: 'UNAVAILABLE', error: err.message }),
         );
       });
+      registerHeldRoutes(app, { redis, keys: store.keys, parking, auth: ingress.auth, tenants: config.tenants.map((t) => t.id), maxBodyBytes: config.server.maxFrameBytes });
+      registerPauseRoutes(app, { control: pauses, redis, keys: store.keys, auth: ingress.auth, tenants: tenantIds });
+      registerMoRoutes(app, { redis, keys: store.keys, auth: ingress.auth });
+      return registerOptOutRoutes(app, { store: optOuts, auth: ingress.auth, tenants: tenantIds, maxBodyBytes: config.server.maxFrameBytes, confirm: (eid) => pauses.confirmed(0, eid) });
     },
   });
   // Event-loop delay of the ingress thread (reported by /v1/status; metrics come with issue 5).
@@ -243,6 +276,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   loopDelay.enable();
   dispatcher.start();
   trimmer.start();
+  pauses.start();
   supervisor.start(smscs);
   analytics?.start();
   await routing.start(() => supervisor.stats(), (smsc) => supervisor.actorState(smsc)?.running ?? false);
@@ -276,6 +310,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     ingress,
     store,
     routing,
+    optOuts,
+    pauses,
+    moderator,
     get analytics() {
       return analytics?.state;
     },
@@ -285,6 +322,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     async stop() {
       routing.stop();
       trimmer.stop();
+      pauses.stop();
+      await moderator.stop();
       await analytics?.stop();
       clearInterval(sweepTimer);
       loopDelay.disable();

@@ -26,6 +26,11 @@ export type ErrorCode =
   | 'INVALID_TEMPLATE'
   // analytics (issue 4)
   | 'NUMBER_FLAGGED'
+  // opt-out and moderation (issue 6): reasons in the error of `stopped` and `pending_approval` statuses
+  | 'OPTED_OUT'
+  | 'MODERATION_REJECTED'
+  | 'URL_NOT_ALLOWED'
+  | 'VOLUME_ANOMALY'
   // configuration
   | 'CONFIG_INVALID'
   // SMPP

@@ -12,6 +12,9 @@ import type { ActorCommand, ActorReport, ActorTask } from './messages.js';
 import { ActorMetrics, threadMetrics } from '../metrics/actor-metrics.js';
 import { OperatorActor } from './operator-actor.js';
 import { createSmppSession } from './smpp-session.js';
+import { ParkingStore } from '../parking/parking-store.js';
+import { MoRecorder } from '../mo/mo-recorder.js';
+import { MoStore } from '../mo/mo-store.js';
 
 export default async function runActor(task: ActorTask): Promise<string> {
   const { port } = task;
@@ -23,10 +26,15 @@ export default async function runActor(task: ActorTask): Promise<string> {
   onRedisError(reader, `actor ${task.smsc.id} reader`, (msg) => post({ type: 'log', level: 'warn', smsc: task.smsc.id, msg }));
   const store = new RedisStore(redis, task.keyPrefix, { eventsMaxLen: task.eventsMaxLen, finalRetentionSec: task.finalRetentionSec });
   const metrics = task.metrics ? new ActorMetrics(task.smsc.id) : undefined;
+  const limits = { eventsMaxLen: task.eventsMaxLen, finalRetentionSec: task.finalRetentionSec };
+  const logWarn = (_level: 'warn', msg: string) => post({ type: 'log', level: 'warn', smsc: task.smsc.id, msg });
+  const mo = new MoRecorder(task.smsc.id, new MoStore(redis, store.keys, { eventsMaxLen: task.eventsMaxLen, unattributedStop: task.mo.unattributedStop }), task.mo, logWarn, (kind) => metrics?.mo(kind));
   const actor = new OperatorActor(task.smsc, store, reader, task.consumer, createSmppSession, systemClock, {
     reclaimIdleMs: task.reclaimIdleMs,
     stateFlushMs: task.stateFlushMs,
     receiptGraceSec: task.receiptGraceSec,
+    gate: { store: new ParkingStore(redis, store.keys, limits), pollMs: 250, optOutHorizonMs: (task.optOutHorizonSec + 3600) * 1000 },
+    mo,
   }, metrics);
   actor.events.on('log', (level: 'info' | 'warn' | 'error', msg: string) => post({ type: 'log', level, smsc: task.smsc.id, msg }));
   let stop: () => void = () => undefined;

@@ -6,6 +6,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { MetricsJson } from '../metrics/registry.js';
 import type { ReceiptIdMatch } from './receipt.js';
+import type { ActorMoConfig } from '../mo/mo-recorder.js';
 
 export interface ActorSmscConfig {
   readonly id: string;
@@ -38,6 +39,10 @@ export interface ActorTask {
   readonly receiptGraceSec: number;
   readonly eventsMaxLen: number;
   readonly finalRetentionSec: number;
+  /** Inbound (MO) message handling: attribution to tenants, STOP/START keywords. */
+  readonly mo: ActorMoConfig;
+  /** How long opt-outs are re-checked against queued entries: the longest validity (seconds). */
+  readonly optOutHorizonSec: number;
   readonly port: MessagePort;
 }
 

@@ -16,6 +16,10 @@
  * nothing, and its restart re-reads its own pending entries. deliver_sm_resp is
  * sent only after the receipt is in Redis, so the SMSC retries receipts that a
  * crash interrupted.
+ *
+ * Before each submit the send gate (send-gate.ts) may hold an entry back: its
+ * tenant is paused or its number opted out after it was queued. A deliver_sm
+ * that is not a receipt is a mobile-originated message (engine/mo/).
  */
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
@@ -29,6 +33,9 @@ import { compareStreamIds, type FailedItem, type QueueEntry, type ReceiptItem, t
 import type { ActorSmscConfig, ActorStats, BindState } from './messages.js';
 import type { ActorMetrics } from '../metrics/actor-metrics.js';
 import { normalizeSmscId, readReceipt, receiptKey } from './receipt.js';
+import { SendGate } from './send-gate.js';
+import type { ParkingStore } from '../parking/parking-store.js';
+import type { MoRecorder } from '../mo/mo-recorder.js';
 
 /** What the actor needs of one SMPP bind (the adapter wraps SmppConnection). */
 export interface SmscSession extends EventEmitter {
@@ -47,6 +54,14 @@ export interface IncomingDeliver {
   readonly shortMessage: Buffer;
   readonly receiptedMessageId?: string;
   readonly messageState?: number;
+  // What an MO message needs besides (engine/mo/read-mo.ts).
+  readonly dataCoding?: number;
+  readonly sourceAddr?: string;
+  readonly sourceAddrTon?: number;
+  readonly destinationAddr?: string;
+  readonly destAddrTon?: number;
+  readonly sar?: { readonly ref: number; readonly total: number; readonly seq: number };
+  readonly messagePayload?: Buffer;
 }
 
 export type SessionFactory = (smsc: ActorSmscConfig, bindIndex: number) => Promise<SmscSession>;
@@ -121,10 +136,24 @@ export class OperatorActor {
     private readonly consumer: string,
     private readonly connect: SessionFactory,
     private readonly clock: Clock,
-    private readonly opts: { reclaimIdleMs: number; receiptGraceSec: number; stateFlushMs?: number },
+    private readonly opts: {
+      reclaimIdleMs: number;
+      receiptGraceSec: number;
+      stateFlushMs?: number;
+      /** Paused tenants and opt-outs are checked before each submit (send-gate.ts). */
+      gate?: { store: ParkingStore; pollMs: number; optOutHorizonMs: number };
+      /** Records mobile-originated messages; without it they are acknowledged and dropped. */
+      mo?: MoRecorder;
+    },
     /** Prometheus metrics of this actor (none in unit tests). */
     private readonly metrics?: ActorMetrics,
   ) {
+    if (opts.gate !== undefined) {
+      this.gate = new SendGate(opts.gate.store, consumer, clock, opts.gate, (back) => {
+        for (const e of back) this.retry.push(e);
+        this.schedulePump();
+      }, (level, msg) => this.events.emit('log', level, msg));
+    }
     this.bucket = new TokenBucket(smsc.tps, clock);
     this.queueKeys = [];
     for (let p = 0; p < smsc.partitions; p++) this.queueKeys.push(store.keys.queue(smsc.id, p));
@@ -133,9 +162,13 @@ export class OperatorActor {
     this.receiptGraceSec = opts.receiptGraceSec;
   }
 
+  private readonly gate: SendGate | undefined;
+
   async start(): Promise<void> {
     this.running = true;
     await this.store.ensureGroups(this.smsc.id, this.smsc.partitions);
+    // The paused tenants and recent opt-outs are known before anything is sent.
+    await this.gate?.start();
     for (const b of this.binds) void this.bindLoop(b);
     this.timer = setInterval(() => this.pump(), TICK_MS);
     this.reclaimTimer = setInterval(() => void this.reclaim(), Math.max(1000, Math.floor(this.opts.reclaimIdleMs / 2)));
@@ -153,6 +186,7 @@ export class OperatorActor {
     this.running = false;
     clearInterval(this.timer);
     clearInterval(this.reclaimTimer);
+    this.gate?.stop();
     const deadline = this.clock.now() + graceMs;
     while (this.clock.now() < deadline && (this.binds.some((b) => (b.session?.inFlight ?? 0) > 0) || this.flushing > 0 || this.pendingWrites() > 0)) {
       this.flush();
@@ -162,7 +196,7 @@ export class OperatorActor {
   }
 
   private pendingWrites(): number {
-    return this.submittedBatch.length + this.failedBatch.length + this.receiptBatch.length;
+    return this.submittedBatch.length + this.failedBatch.length + this.receiptBatch.length + (this.gate?.pending ?? 0) + (this.opts.mo?.pending ?? 0);
   }
 
   stats(threadId: number): ActorStats {
@@ -250,6 +284,10 @@ export class OperatorActor {
     return undefined;
   }
 
+  private peekEntry(): QueueEntry {
+    return (this.retry.length > 0 ? this.retry[0] : this.buf[this.head]) as QueueEntry;
+  }
+
   private validity(sec: number): string {
     if (this.validityCache.sec !== sec) this.validityCache = { sec, text: smppTime(sec) };
     return this.validityCache.text;
@@ -268,9 +306,14 @@ export class OperatorActor {
   private pump(): void {
     if (!this.running) return;
     const now = this.clock.now();
-    if (now >= this.pausedUntil) {
+    // A stale view of the paused tenants (Redis unreachable) stops sending: see send-gate.ts.
+    if (now >= this.pausedUntil && (this.gate === undefined || this.gate.fresh)) {
       let session: SmscSession | undefined;
       while ((this.retry.length > 0 || this.head < this.buf.length) && (session = this.nextSession()) !== undefined) {
+        if (this.gate !== undefined && this.gate.intercept(this.peekEntry())) {
+          this.nextEntry();
+          continue;
+        }
         if (!this.bucket.tryTake(1)) {
           this.s.tokenWaits++;
           this.metrics?.tpsWait();
@@ -465,8 +508,9 @@ export class OperatorActor {
 
   private onDeliver(session: SmscSession, d: IncomingDeliver): void {
     if ((d.esmClass & 0x3c) !== 0x04) {
-      // Not a delivery receipt (a mobile-originated message): acknowledged and not handled in this version.
-      session.replyDeliverSm(d.sequence, 0);
+      // Not a delivery receipt: a mobile-originated message. Its deliver_sm_resp follows once Redis has it.
+      if (this.opts.mo !== undefined) this.opts.mo.onDeliver(session, d);
+      else session.replyDeliverSm(d.sequence, 0);
       return;
     }
     const text = d.shortMessage.toString('latin1');

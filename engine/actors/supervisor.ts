@@ -11,6 +11,7 @@ import { Piscina } from 'piscina';
 import { workerScript } from '../worker-script.js';
 import { cumulativeOnly, merge, type MetricsJson } from '../metrics/registry.js';
 import type { ActorReport, ActorSmscConfig, ActorStats, ActorTask } from './messages.js';
+import type { ActorMoConfig } from '../mo/mo-recorder.js';
 
 export interface SupervisorOptions {
   readonly threads: number;
@@ -24,6 +25,8 @@ export interface SupervisorOptions {
   readonly eventsMaxLen: number;
   readonly finalRetentionSec: number;
   readonly restartBackoffMs: { readonly min: number; readonly max: number };
+  readonly mo: ActorMoConfig;
+  readonly optOutHorizonSec: number;
 }
 
 interface ActorHandle {
@@ -94,6 +97,8 @@ export class Supervisor extends EventEmitter {
       receiptGraceSec: this.o.receiptGraceSec,
       eventsMaxLen: this.o.eventsMaxLen,
       finalRetentionSec: this.o.finalRetentionSec,
+      mo: this.o.mo,
+      optOutHorizonSec: this.o.optOutHorizonSec,
       port: port2,
     };
     h.done = this.pool.run(task, { transferList: [port2] }).then(

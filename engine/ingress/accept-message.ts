@@ -20,6 +20,8 @@ export interface AcceptContext {
   readonly receiptGraceSec: number;
   /** Bad-number detection: true when this tenant refuses this number (engine/analytics/flagged-numbers.ts); an O(1) lookup. */
   readonly flagged?: (tenant: string, e164: string) => boolean;
+  /** Moderation (engine/moderation/): why to hold the message for an admin, or undefined. */
+  readonly moderate?: (tenant: string, text: string) => { readonly code: string; readonly text: string } | undefined;
 }
 
 let concatRef = 0;
@@ -42,6 +44,7 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
   const partitions = ctx.partitions.get(route.smsc) ?? 1;
   const validitySec = s.validitySec ?? ctx.defaultValiditySec;
   rr = (rr + 1) % 1_000_000;
+  const hold = ctx.moderate?.(tenant, s.text);
   return {
     id: newMessageId(now),
     tenant,
@@ -60,5 +63,6 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
     finalBy: now + (validitySec + ctx.receiptGraceSec) * 1000,
     pushStatus: s.dlr,
     route: routeRecord(route),
+    hold,
   };
 }

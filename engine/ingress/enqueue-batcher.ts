@@ -4,9 +4,10 @@
  * The ack to the client is sent only from that callback: ack means in Redis.
  */
 import { LatencyHistogram } from '../flow/latency-histogram.js';
-import type { NewMessage, RedisStore } from '../queue/redis-store.js';
+import type { Disposition, NewMessage, RedisStore } from '../queue/redis-store.js';
 
-export type EnqueueCallback = (err: Error | null) => void;
+/** Called with where the message went (its status in the ack) once Redis has it. */
+export type EnqueueCallback = (err: Error | null, disposition?: Disposition) => void;
 
 export class EnqueueBatcher {
   private msgs: NewMessage[] = [];
@@ -51,11 +52,11 @@ export class EnqueueBatcher {
     this.batches++;
     const t0 = performance.now();
     this.store.enqueue(msgs).then(
-      () => {
+      (disp) => {
         this.latency.record(performance.now() - t0);
         this.onLatency?.(performance.now() - t0);
         this.inFlight -= msgs.length;
-        for (const cb of cbs) cb(null);
+        for (let i = 0; i < cbs.length; i++) (cbs[i] as EnqueueCallback)(null, disp[i]);
       },
       (err: Error) => {
         this.inFlight -= msgs.length;

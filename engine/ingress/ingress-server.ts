@@ -49,9 +49,15 @@ export interface IngressOptions {
   readonly batcher: EnqueueBatcher;
   readonly dispatcher: StatusDispatcher;
   readonly clock: Clock;
-  /** Extra HTTP routes (metrics, health, admin) registered by the engine. */
-  readonly extraRoutes?: (app: uWS.TemplatedApp) => void;
+  /**
+   * Extra HTTP routes (metrics, health, admin) registered by the engine; may
+   * return WebSocket ops of the same features (e.g. optout_add).
+   */
+  readonly extraRoutes?: (app: uWS.TemplatedApp) => ReadonlyMap<string, WsOp> | void;
 }
+
+/** A WebSocket op handled by a feature module: the tenant, the frame, and a send for the answer. */
+export type WsOp = (tenant: string, frame: Record<string, unknown>, send: (frame: string) => void) => void;
 
 interface TenantRuntime {
   readonly id: string;
@@ -90,6 +96,7 @@ export interface IngressObserver {
 
 export class IngressServer {
   private listenSocket: uWS.us_listen_socket | undefined;
+  private wsOps: ReadonlyMap<string, WsOp> = new Map();
   /** API keys → tenants and the admin key; the engine's other HTTP routes authenticate with it too. */
   readonly auth: ApiAuth<TenantRuntime>;
   private readonly sockets = new Set<uWS.WebSocket<ConnData>>();
@@ -180,7 +187,7 @@ export class IngressServer {
       },
     });
     app.post('/v1/messages', (res, req) => this.onHttpSubmit(res, req));
-    o.extraRoutes?.(app);
+    this.wsOps = o.extraRoutes?.(app) ?? new Map();
     app.any('/*', (res) => sendJson(res, '404 Not Found', errorFrame('NOT_FOUND', 'no such endpoint')));
     return await new Promise<number>((ok, fail) => {
       app.listen(o.host, o.port, (token) => {
@@ -233,8 +240,16 @@ export class IngressServer {
       case 'ping':
         ws.send(`{"op":"pong"${typeof f.ref === 'string' ? `,"ref":${JSON.stringify(f.ref)}` : ''}}`);
         return;
-      default:
-        ws.send(errorFrame('UNKNOWN_OP', `unknown op ${JSON.stringify(f.op ?? null)}; expected submit, batch or ping`));
+      default: {
+        const op = typeof f.op === 'string' ? this.wsOps.get(f.op) : undefined;
+        if (op !== undefined) {
+          // A feature op counts against the tenant's rate like a submit.
+          if (!d.t.bucket.tryTake(1)) ws.send(errorFrame('THROTTLED', 'tenant rate limit reached; retry later', `,"ref":${JSON.stringify(typeof f.ref === 'string' ? f.ref : '')}`));
+          else op(d.t.id, f, (out) => !d.closed && ws.send(out));
+          return;
+        }
+        ws.send(errorFrame('UNKNOWN_OP', `unknown op ${JSON.stringify(f.op ?? null)}; expected submit, batch, ping${[...this.wsOps.keys()].map((k) => ', ' + k).join('')}`));
+      }
     }
   }
 
@@ -278,7 +293,7 @@ export class IngressServer {
       return done(nackFrame(f.ref, m as Refusal));
     }
     const msg = m as Exclude<typeof m, Refusal>;
-    this.o.batcher.add(msg, (err) => {
+    this.o.batcher.add(msg, (err, disposition) => {
       if (d !== undefined) d.unacked--;
       if (err) {
         this.countRefused(t.id, 'UNAVAILABLE');
@@ -287,7 +302,7 @@ export class IngressServer {
       }
       this.stats.accepted++;
       this.o.observer?.accepted(t.id);
-      done(`{"op":"ack","ref":${JSON.stringify(fields.ref)},"id":"${msg.id}","status":"queued","parts":${msg.parts.length}}`);
+      done(`{"op":"ack","ref":${JSON.stringify(fields.ref)},"id":"${msg.id}","status":"${disposition ?? 'queued'}","parts":${msg.parts.length}}`);
     });
   }
 

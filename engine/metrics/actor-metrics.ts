@@ -50,6 +50,10 @@ export class ActorMetrics {
     this.m.badPdus.inc({ smsc: this.smsc });
   }
 
+  mo(kind: string): void {
+    this.m.moReceived.inc({ smsc: this.smsc, kind });
+  }
+
   /** Sets the gauges from the actor's state and returns the registry as JSON. */
   async snapshot(s: ActorStats, windowPerBind: number): Promise<MetricsJson> {
     let inFlight = 0;

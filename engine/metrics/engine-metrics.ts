@@ -58,6 +58,10 @@ export class EngineMetrics implements IngressObserver {
     this.m.enqueueLatency.observe(ms / 1000);
   }
 
+  held(tenant: string, reason: string): void {
+    this.m.moderationHeld.inc({ tenant, reason });
+  }
+
   actorRestarted(smsc: string): void {
     this.m.workerRestarts.inc({ smsc });
   }

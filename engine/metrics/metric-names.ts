@@ -43,6 +43,7 @@ export const METRICS = {
   sinkBacklog: { name: 'switchyard_analytics_backlog_entries', type: 'gauge', labels: [], help: 'Events-stream entries the analytics sink has not read yet.', thread: 'main' },
   analyticsRss: { name: 'switchyard_analytics_process_rss_bytes', type: 'gauge', labels: [], help: 'Resident memory of the analytics process (embedded ClickHouse included).', thread: 'main' },
   flaggedNumbers: { name: 'switchyard_analytics_flagged_numbers', type: 'gauge', labels: [], help: 'Numbers flagged by bad-number detection (repeated permanent failures).', thread: 'main' },
+  moderationHeld: { name: 'switchyard_moderation_held_total', type: 'counter', labels: ['tenant', 'reason'], help: 'Messages held for an admin\'s approval, by tenant and reason (URL_NOT_ALLOWED, VOLUME_ANOMALY).', thread: 'main' },
   workerRestarts: { name: 'switchyard_actor_restarts_total', type: 'counter', labels: ['smsc'], help: 'Restarts of an SMSC actor after its worker thread crashed.', thread: 'main' },
   // operator actors (worker threads)
   submits: { name: 'switchyard_smpp_submits_total', type: 'counter', labels: ['smsc', 'result'], help: 'submit_sm answers by result: ok, throttled (0x58/0x14), temporary, rejected (permanent), timeout (no resp or bind lost).', thread: 'actor' },
@@ -57,6 +58,7 @@ export const METRICS = {
   reconnects: { name: 'switchyard_bind_reconnects_total', type: 'counter', labels: ['smsc'], help: 'SMPP sessions lost and re-established.', thread: 'actor' },
   badPdus: { name: 'switchyard_smpp_bad_pdus_total', type: 'counter', labels: ['smsc'], help: 'Malformed PDUs received (answered generic_nack, session kept).', thread: 'actor' },
   submitLatency: { name: 'switchyard_submit_latency_seconds', type: 'histogram', labels: ['smsc'], help: 'submit_sm to submit_sm_resp.', thread: 'actor' },
+  moReceived: { name: 'switchyard_mo_messages_total', type: 'counter', labels: ['smsc', 'kind'], help: 'Mobile-originated (inbound) messages recorded, by kind: message, stop, start (keywords), part (of a concatenated message), unattributed (no tenant).', thread: 'actor' },
   deliveryLatency: { name: 'switchyard_delivery_latency_seconds', type: 'histogram', labels: ['smsc'], help: 'Message sent (last part\'s submit_sm_resp recorded) to each receipt; 0 for a receipt that came before its resp was recorded.', thread: 'actor' },
 } as const satisfies Record<string, MetricSpec>;
 

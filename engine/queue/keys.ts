@@ -12,6 +12,19 @@
  *   {P}exp               sorted set: message id by (validity end + receipt grace)
  *   {P}mnp               hash: ported number (E.164 digits) -> "MCC-MNC"
  *   {P}mnp:ver           bumped on every MNP load; engines reload their copy when it changes
+ *   {P}oo:{T}            sorted set (score 0, by number): tenant T's opted-out E.164 digits; T = '*' is the global list
+ *   {P}oom:{T}           hash: opted-out number -> "atMs|source" (api, admin, mo)
+ *   {P}ooev              stream of opt-out changes (k a|r, t tenant or '*', n number): actors re-check queued entries
+ *   {P}pz                set of paused tenants; {P}pz:ver bumped on every change; {P}pz:ack hash consumer -> "ver|ms"
+ *   {P}hold:{T}          stream: parts of T's messages held for moderation (fields h, b, t, q = their SMSC queue)
+ *   {P}park:{T}          stream: parts of T's messages parked while T is paused (same fields)
+ *   {P}vol               hash: tenant -> "baseline per minute|ms" (volume anomaly detector, engine/moderation/)
+ *   {P}mop:{smsc}:{from}:{to}:{ref}:{total}  hash seq -> text: parts of a concatenated MO message (TTL 1 h)
+ *   {P}mou               stream of MO messages no tenant could be attributed (capped)
+ *
+ * Message hash fields added by opt-out and moderation (besides t, r, to, fr, n, s, ac, sm, v, d, rt, p<i>, ...):
+ *   he  first entry id of the message's parts in {P}hold:{T}; hr / ht  why it was held (code, text)
+ *   Part state S (stopped: opted out, rejected by a moderator) is final, ranked worst.
  *
  * The Lua scripts in lua-scripts.ts build the m:, d:, de:, ev and exp names
  * from the same prefix; keep both in step.
@@ -40,6 +53,31 @@ export class Keys {
   }
   mnpVersion(): string {
     return `${this.prefix}mnp:ver`;
+  }
+  /** A tenant's opt-out list ('*': the global one). */
+  optOut(tenant: string): string {
+    return `${this.prefix}oo:{${tenant}}`;
+  }
+  optOutMeta(tenant: string): string {
+    return `${this.prefix}oom:{${tenant}}`;
+  }
+  optOutEvents(): string {
+    return `${this.prefix}ooev`;
+  }
+  paused(): string {
+    return `${this.prefix}pz`;
+  }
+  hold(tenant: string): string {
+    return `${this.prefix}hold:{${tenant}}`;
+  }
+  park(tenant: string): string {
+    return `${this.prefix}park:{${tenant}}`;
+  }
+  volume(): string {
+    return `${this.prefix}vol`;
+  }
+  unattributedMo(): string {
+    return `${this.prefix}mou`;
   }
   statusCursor(tenant: string): string {
     return `${this.prefix}stc:{${tenant}}`;

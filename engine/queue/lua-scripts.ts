@@ -4,10 +4,10 @@
  * and each state change (part status, DLR mapping, XACK, event) is atomic.
  *
  * Part states in the message hash (field p<i>):
- *   q queued · s sent (awaiting receipt) · u unreachable (temporary, SMSC retrying)
- *   final: D delivered · K unknown · E expired · U undelivered · R rejected
+ *   q queued (also while held or paused) · s sent (awaiting receipt) · u unreachable (temporary, SMSC retrying)
+ *   final: D delivered · K unknown · E expired · U undelivered · R rejected · S stopped
  * A message is final when every part is; its status is the worst part's
- * (rank D < K < E < U < R), with that part's error code and text.
+ * (rank D < K < E < U < R < S), with that part's error code and text.
  *
  * Redis time is the scarcest resource of the whole pipeline (one core for every
  * message's state), so each item reads the message hash once (HMGET), writes it
@@ -27,13 +27,14 @@
  */
 
 // Fields read by every state change, in this order: f[1]..f[12], the part's state f[13], ns f[14], rt f[15], sa f[16].
-const COMMON = `
+// Exported for the feature scripts that change message state too (engine/parking/, engine/optout/).
+export const COMMON = `
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
 local evMax = ARGV[3]
 local finalTtl = ARGV[4]
-local RANK = { D = 0, K = 1, E = 2, U = 3, R = 4 }
-local NAMES = { [0] = 'delivered', [1] = 'unknown', [2] = 'expired', [3] = 'undelivered', [4] = 'rejected' }
+local RANK = { D = 0, K = 1, E = 2, U = 3, R = 4, S = 5 }
+local NAMES = { [0] = 'delivered', [1] = 'unknown', [2] = 'expired', [3] = 'undelivered', [4] = 'rejected', [5] = 'stopped' }
 local EV = P .. 'ev'
 -- Messages that became final in this call leave the expiry index in one ZREM at the end.
 local finished = {}
@@ -242,51 +243,133 @@ return #ids
 
 /**
  * Enqueue at ingress: one call per tick for every message accepted in it.
- * ARGV: prefix, then per message 16 fields and its parts:
+ * ARGV: prefix, evMax, finalTtlSec, then per message 18 fields and its parts:
  *   id, tenant, ref, to, from, smsc, partition, dataCoding, esmClass, n,
- *   acceptedAt, validUntil, ttlSec, finalBy, push(0|1), route record, part 1 .. part n bytes
+ *   acceptedAt, validUntil, ttlSec, finalBy, push(0|1), route record,
+ *   hold code ('' = not held), hold text, part 1 .. part n bytes
  * Writes the message hash (TTL), its expiry-sweep entry and one stream entry
- * per part ("h" header, "b" short_message bytes), all atomically. Returns the
- * number of messages written (0 when the batch had been written already).
+ * per part ("h" header, "b" short_message bytes, "t" tenant), all atomically.
+ * Where the parts go is decided here, where it cannot race with a change of
+ * the lists (O(1) per message, lists looked up once per tenant per call):
+ *   number on the tenant's or the global opt-out list -> no entry, `stopped` (OPTED_OUT), final
+ *   held by moderation (hold code)                      -> {P}hold:{T}, `pending_approval`
+ *   tenant paused                                       -> {P}park:{T}, `paused`
+ *   otherwise                                           -> its SMSC partition, `queued` (no event)
+ * Returns one character per message: q queued, s stopped, h held, p paused.
+ * Idempotent: a batch already written (the call resent by the client library
+ * after its reply was lost with the connection) writes nothing again and
+ * returns the dispositions it had.
  */
 export const ENQUEUE_LUA = `
 local P = ARGV[1]
--- Idempotent: a batch whose reply was lost with the connection is sent again by
--- the client library after the reconnect. The script is atomic, so if the first
--- message exists the whole batch was written; writing it again would queue
--- every message twice.
-if ARGV[2] ~= nil and redis.call('EXISTS', P .. 'm:' .. ARGV[2]) == 1 then return 0 end
-local i = 2
-local count = 0
+local evMax, finalTtl = ARGV[2], ARGV[3]
+local EV = P .. 'ev'
+local i = 4
+-- The script is atomic: if the first message exists, the whole batch was written.
+if ARGV[4] ~= nil and redis.call('EXISTS', P .. 'm:' .. ARGV[4]) == 1 then
+  local CODE = { stopped = 's', pending_approval = 'h', paused = 'p' }
+  local out = {}
+  local j = 4
+  while j <= #ARGV do
+    out[#out + 1] = CODE[redis.call('HGET', P .. 'm:' .. ARGV[j], 's')] or 'q'
+    j = j + 18 + tonumber(ARGV[j + 9])
+  end
+  return table.concat(out)
+end
 local exp = {}
+local disp = {}
+local OOG = P .. 'oo:{*}'
+local anyGlobal = redis.call('EXISTS', OOG) == 1
+local listOf, pausedOf = {}, {}
+local function emit(id, t, r, status, at, code, text, sm, to, n, ac, rt, d)
+  local fr = { op = 'status', id = id, status = status, at = tonumber(at) }
+  if r ~= '' then fr.ref = r end
+  if code then fr.error = { code = code, text = text } end
+  local x = sm .. '|' .. to .. '|' .. n .. '|' .. ac .. '|' .. rt
+  if d ~= '0' then
+    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', t, 'f', cjson.encode(fr), 'x', x)
+  else
+    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', t, 'f', cjson.encode(fr), 'x', x, 'p', '0')
+  end
+end
 while i <= #ARGV do
   local id, t, r, to, fr, sm, p, dcs, esm = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
   local n = tonumber(ARGV[i + 9])
   local ac, v, ttl, fb, d, rt = ARGV[i + 10], ARGV[i + 11], ARGV[i + 12], ARGV[i + 13], ARGV[i + 14], ARGV[i + 15]
+  local hc, htx = ARGV[i + 16], ARGV[i + 17]
+  local FIELDS = 18
   local mkey = P .. 'm:' .. id
-  if n == 1 then
+  local list = listOf[t]
+  if list == nil then
+    list = redis.call('EXISTS', P .. 'oo:{' .. t .. '}') == 1
+    listOf[t] = list
+  end
+  local stopped = (list and redis.call('ZSCORE', P .. 'oo:{' .. t .. '}', to)) or (anyGlobal and redis.call('ZSCORE', OOG, to))
+  local q, status, code, text
+  if stopped then
+    status = 'stopped'
+  elseif hc ~= '' then
+    status = 'pending_approval'
+    q = P .. 'hold:{' .. t .. '}'
+    code, text = hc, htx
+  else
+    local pz = pausedOf[t]
+    if pz == nil then
+      pz = redis.call('SISMEMBER', P .. 'pz', t) == 1
+      pausedOf[t] = pz
+    end
+    if pz then
+      status = 'paused'
+      q = P .. 'park:{' .. t .. '}'
+    else
+      status = 'queued'
+    end
+  end
+  local sq = P .. 'q:{' .. sm .. ':' .. p .. '}'
+  if status == 'queued' and n == 1 then
     redis.call('HSET', mkey, 't', t, 'r', r, 'to', to, 'fr', fr, 'n', 1, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt, 'p1', 'q')
   else
-    local f = { 't', t, 'r', r, 'to', to, 'fr', fr, 'n', n, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt }
-    for k = 1, n do f[#f + 1] = 'p' .. k; f[#f + 1] = 'q' end
+    local f = { 't', t, 'r', r, 'to', to, 'fr', fr, 'n', n, 's', status, 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt }
+    local ps = 'q'
+    if stopped then
+      ps = 'S'
+      code, text = 'OPTED_OUT', 'the number is on the opt-out (STOP) list'
+      for _, x in ipairs({ 'w', 5, 'we', code, 'wt', text, 'nf', n, 'fa', ac }) do f[#f + 1] = x end
+    elseif code then
+      for _, x in ipairs({ 'hr', code, 'ht', text }) do f[#f + 1] = x end
+    end
+    for k = 1, n do f[#f + 1] = 'p' .. k; f[#f + 1] = ps end
     redis.call('HSET', mkey, unpack(f))
   end
-  redis.call('EXPIRE', mkey, ttl)
-  exp[#exp + 1] = fb
-  exp[#exp + 1] = id
-  local q = P .. 'q:{' .. sm .. ':' .. p .. '}'
-  local tail = '|' .. n .. '|' .. to .. '|' .. fr .. '|' .. string.format('%d', math.floor(tonumber(v) / 1000)) .. '|' .. dcs .. '|' .. esm
-  for k = 1, n do
-    redis.call('XADD', q, '*', 'h', id .. '|' .. k .. tail, 'b', ARGV[i + 15 + k])
+  if stopped then
+    redis.call('EXPIRE', mkey, finalTtl)
+    disp[#disp + 1] = 's'
+  else
+    redis.call('EXPIRE', mkey, ttl)
+    exp[#exp + 1] = fb
+    exp[#exp + 1] = id
+    local tail = '|' .. n .. '|' .. to .. '|' .. fr .. '|' .. string.format('%d', math.floor(tonumber(v) / 1000)) .. '|' .. dcs .. '|' .. esm
+    if q == nil then
+      for k = 1, n do
+        redis.call('XADD', sq, '*', 'h', id .. '|' .. k .. tail, 'b', ARGV[i + FIELDS - 1 + k], 't', t)
+      end
+      disp[#disp + 1] = 'q'
+    else
+      for k = 1, n do
+        local eid = redis.call('XADD', q, '*', 'h', id .. '|' .. k .. tail, 'b', ARGV[i + FIELDS - 1 + k], 't', t, 'q', sq)
+        if k == 1 and code then redis.call('HSET', mkey, 'he', eid) end
+      end
+      disp[#disp + 1] = status == 'paused' and 'p' or 'h'
+    end
   end
-  i = i + 16 + n
-  count = count + 1
+  if status ~= 'queued' then emit(id, t, r, status, ac, code, text, sm, to, n, ac, rt, d) end
+  i = i + FIELDS + n
 end
 -- The expiry index in one ZADD for the whole batch.
 for k = 1, #exp, 5000 do
   redis.call('ZADD', P .. 'exp', unpack(exp, k, math.min(k + 4999, #exp)))
 end
-return count
+return table.concat(disp)
 `;
 
 /**

@@ -6,6 +6,7 @@
  * Stream entry layout (binary-safe, compact for big backlogs):
  *   h = "id|part|total|to|from|validUntilSec|dataCoding|esmClass"
  *   b = short_message bytes (UDH + payload)
+ *   t = tenant (actors hold back paused tenants' entries without a look-up)
  */
 import type { Redis } from 'ioredis';
 import { GROUP, Keys } from './keys.js';
@@ -33,7 +34,13 @@ export interface NewMessage {
   readonly pushStatus: boolean;
   /** The route's record for billing and analytics: country|mcc|mnc|price|currency (routeRecord). */
   readonly route: string;
+  /** Set when moderation holds the message for an admin (`pending_approval`): why. */
+  readonly hold?: { readonly code: string; readonly text: string } | undefined;
 }
+
+/** Where the enqueue script put a message (ENQUEUE_LUA): its status in the ack. */
+export type Disposition = 'queued' | 'stopped' | 'pending_approval' | 'paused';
+const DISPOSITION: Readonly<Record<string, Disposition>> = { q: 'queued', s: 'stopped', h: 'pending_approval', p: 'paused' };
 
 /** The `rt` field of a message: where the router sent it and at what price per segment. */
 export function routeRecord(r: { network: { country: string; mcc: string; mnc: string }; price: number; currency: string }): string {
@@ -52,6 +59,8 @@ export interface QueueEntry {
   readonly dataCoding: number;
   readonly esmClass: number;
   readonly shortMessage: Buffer;
+  /** '' for entries written before the tenant was recorded in them. */
+  readonly tenant: string;
 }
 
 export interface SubmittedItem {
@@ -104,10 +113,12 @@ export function compareStreamIds(a: string, b: string): number {
 export function parseEntry(queueKey: string, entryId: string, fields: Fields): QueueEntry | undefined {
   let h: string | undefined;
   let b: Buffer | undefined;
+  let tenant = '';
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const k = (fields[i] as Buffer).toString('latin1');
     if (k === 'h') h = (fields[i + 1] as Buffer).toString('utf8');
     else if (k === 'b') b = fields[i + 1] as Buffer;
+    else if (k === 't') tenant = (fields[i + 1] as Buffer).toString('latin1');
   }
   if (h === undefined || b === undefined) return undefined;
   const f = h.split('|');
@@ -124,6 +135,7 @@ export function parseEntry(queueKey: string, entryId: string, fields: Fields): Q
     dataCoding: Number(f[6]),
     esmClass: Number(f[7]),
     shortMessage: b,
+    tenant,
   };
 }
 
@@ -159,18 +171,23 @@ export class RedisStore {
 
   /**
    * Enqueues messages atomically, one script call for the whole batch
-   * (ENQUEUE_LUA): resolves once Redis has them all.
+   * (ENQUEUE_LUA): resolves once Redis has them all, with where each went
+   * (opted-out numbers are stopped, held and paused tenants' messages parked).
    */
-  async enqueue(msgs: ReadonlyArray<NewMessage>): Promise<void> {
-    const args: Array<string | number | Buffer> = [this.keys.prefix];
+  async enqueue(msgs: ReadonlyArray<NewMessage>): Promise<Disposition[]> {
+    const args: Array<string | number | Buffer> = [this.keys.prefix, this.limits.eventsMaxLen, this.limits.finalRetentionSec];
     for (const m of msgs) {
       args.push(
         m.id, m.tenant, m.ref, m.to, m.from, m.smsc, m.partition, m.dataCoding, m.esmClass, m.parts.length,
         m.acceptedAt, m.validUntil, m.ttlSec, m.finalBy, m.pushStatus ? 1 : 0, m.route,
+        m.hold?.code ?? '', m.hold?.text ?? '',
       );
       for (const p of m.parts) args.push(p.shortMessage);
     }
-    await (this.redis as unknown as Scripted).syEnqueue(...args);
+    const codes = String(await (this.redis as unknown as Scripted).syEnqueue(...args));
+    const out = new Array<Disposition>(msgs.length);
+    for (let i = 0; i < msgs.length; i++) out[i] = DISPOSITION[codes[i] as string] ?? 'queued';
+    return out;
   }
 
   /**

@@ -14,6 +14,9 @@
  *   (session closed, temporary error) is sent again later, as real SMSCs do
  * - message ids in hex, decimal or uuid form, and receipts that may give the id
  *   in another radix than the submit_sm_resp did
+ * - mobile-originated messages (sendMo): GSM-7, UCS-2 or Latin-1, long ones
+ *   as concatenated parts (UDH or SAR TLVs) or in message_payload, sent again
+ *   until the ESME answers 0, as real SMSCs do
  *
  * Timing uses one interval that releases what is due (buckets by millisecond),
  * not a timer per message.
@@ -22,7 +25,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { PDU } from 'smpp';
 import { SmppStatus } from '../errors.js';
-import { formatReceiptText, type SubmitSm } from '../smpp/pdu-codec.js';
+import { formatReceiptText, type DeliverSm, type ShortMessageBody, type SubmitSm } from '../smpp/pdu-codec.js';
+import { encodeMessage } from '../text/index.js';
 import { SmppConnection } from '../smpp/smpp-connection.js';
 
 export interface Range {
@@ -96,6 +100,21 @@ export interface CapturedSubmit {
   readonly at: number;
 }
 
+/** An MO message to originate (sendMo). */
+export interface MoSpec {
+  /** The sender ("+4791234567", or an alphanumeric id). */
+  readonly from: string;
+  /** The number or short code it is sent to ("+4790000000", "2222"). */
+  readonly to: string;
+  readonly text: string;
+  /** Default: GSM-7 when the text allows it, else UCS-2. */
+  readonly encoding?: 'gsm7' | 'ucs2' | 'latin1';
+  /** How a text too long for one part travels: UDH parts (default), SAR TLV parts, or one message_payload. */
+  readonly concat?: 'udh' | 'sar' | 'payload';
+  /** Send the parts last-first (reassembly must not depend on order). */
+  readonly reverse?: boolean;
+}
+
 export interface SimulatorStats {
   submitsAccepted: number;
   submitsRejected: number;
@@ -105,6 +124,9 @@ export interface SimulatorStats {
   receiptsAcked: number;
   receiptsRetried: number;
   receiptsPending: number;
+  moSent: number;
+  moAcked: number;
+  moRetried: number;
   maxInFlightPerBind: number;
   maxSubmitsPerSecond: number;
   binds: number;
@@ -165,7 +187,7 @@ export class SmscSimulator {
     this.rndState = this.o.seed >>> 0;
     this.stats = {
       submitsAccepted: 0, submitsRejected: 0, throttled: 0, windowViolations: 0, receiptsSent: 0, receiptsAcked: 0,
-      receiptsRetried: 0, receiptsPending: 0, maxInFlightPerBind: 0, maxSubmitsPerSecond: 0, binds: 0, bindRefusals: 0,
+      receiptsRetried: 0, receiptsPending: 0, moSent: 0, moAcked: 0, moRetried: 0, maxInFlightPerBind: 0, maxSubmitsPerSecond: 0, binds: 0, bindRefusals: 0,
       badPdus: 0, outcomes: { delivered: 0, undelivered: 0, expired: 0, rejected: 0, noReceipt: 0 },
     };
     const w = { delivered: 0, undelivered: 0, expired: 0, rejected: 0, noReceipt: 0, ...this.o.outcomes };
@@ -350,6 +372,55 @@ export class SmscSimulator {
     };
     this.stats.receiptsPending++;
     this.at(latency + pick(this.o.receiptDelayMs, this.rnd), () => this.receipts.push(r));
+  }
+
+  private moRef = 0;
+
+  /** The deliver_sm bodies of an MO message (one per part). */
+  static moPdus(mo: MoSpec, ref: number): Array<ShortMessageBody & Omit<DeliverSm, keyof ShortMessageBody | 'sequence'>> {
+    const addr = (a: string) => (a.startsWith('+') ? { ton: 1, npi: 1, addr: a.slice(1) } : /^[0-9]+$/.test(a) ? { ton: a.length <= 8 ? 3 : 1, npi: 1, addr: a } : { ton: 5, npi: 0, addr: a });
+    const src = addr(mo.from);
+    const dst = addr(mo.to);
+    const base = {
+      serviceType: '', sourceAddrTon: src.ton, sourceAddrNpi: src.npi, sourceAddr: src.addr, destAddrTon: dst.ton, destAddrNpi: dst.npi, destinationAddr: dst.addr,
+      protocolId: 0, priorityFlag: 0, scheduleDeliveryTime: '', validityPeriod: '', registeredDelivery: 0, replaceIfPresent: 0, smDefaultMsgId: 0,
+    };
+    if (mo.encoding === 'latin1') return [{ ...base, esmClass: 0, dataCoding: 3, shortMessage: Buffer.from(mo.text, 'latin1') }];
+    const enc = encodeMessage(mo.text, { concatRef: ref, maxParts: 255, ...(mo.encoding === undefined ? {} : { encoding: mo.encoding }) });
+    if (enc.parts.length === 1) return [{ ...base, esmClass: 0, dataCoding: enc.dataCoding, shortMessage: (enc.parts[0] as { shortMessage: Buffer }).shortMessage }];
+    const payloads = enc.parts.map((p) => p.shortMessage.subarray(6));
+    if (mo.concat === 'payload') return [{ ...base, esmClass: 0, dataCoding: enc.dataCoding, shortMessage: Buffer.alloc(0), messagePayload: Buffer.concat(payloads) }];
+    if (mo.concat === 'sar') return payloads.map((p, i) => ({ ...base, esmClass: 0, dataCoding: enc.dataCoding, shortMessage: p, sar: { ref, total: payloads.length, seq: i + 1 } }));
+    return enc.parts.map((p) => ({ ...base, esmClass: 0x40, dataCoding: enc.dataCoding, shortMessage: p.shortMessage }));
+  }
+
+  /**
+   * Originates an MO message on a receiver-capable bind (waiting for one, up
+   * to timeoutMs). Resolves when the ESME has answered every part with
+   * status 0; a part answered otherwise (or not at all) is sent again 200 ms later.
+   */
+  async sendMo(mo: MoSpec, timeoutMs = 20_000): Promise<{ parts: number }> {
+    this.moRef = (this.moRef + 1) & 0xff;
+    const pdus = SmscSimulator.moPdus(mo, this.moRef);
+    if (mo.reverse === true) pdus.reverse();
+    const deadline = Date.now() + timeoutMs;
+    for (const pdu of pdus) {
+      for (;;) {
+        if (Date.now() > deadline) throw new Error(`MO message not acknowledged within ${timeoutMs} ms`);
+        const target = [...this.sessions].find((x) => x.rx && x.conn.bound && x.conn.writable && x.conn.freeSlots > 0);
+        const status = target === undefined ? -1 : await new Promise<number>((ok) => {
+          this.stats.moSent++;
+          if (!target.conn.deliverSm(pdu, (err, resp) => ok(err === null && resp !== undefined ? resp.commandStatus : -1))) ok(-1);
+        });
+        if (status === 0) {
+          this.stats.moAcked++;
+          break;
+        }
+        if (target !== undefined) this.stats.moRetried++;
+        await new Promise((ok) => setTimeout(ok, target === undefined ? 20 : 200));
+      }
+    }
+    return { parts: pdus.length };
   }
 
   private capture(s: Session, sm: SubmitSm, messageId: string, outcome: Outcome, at: number): void {

@@ -36,7 +36,11 @@ export const HEADER_LEN = 16;
 
 export const Tlv = {
   receipted_message_id: 0x001e,
+  sar_msg_ref_num: 0x020c,
+  sar_total_segments: 0x020e,
+  sar_segment_seqnum: 0x020f,
   network_error_code: 0x0423,
+  message_payload: 0x0424,
   message_state: 0x0427,
 } as const;
 
@@ -69,6 +73,10 @@ export interface DeliverSm extends ShortMessagePdu {
   readonly messageState?: number;
   /** network_error_code TLV: type (1 octet) + error code (2 octets). */
   readonly networkErrorCode?: { readonly type: number; readonly code: number };
+  /** sar_msg_ref_num / sar_total_segments / sar_segment_seqnum: a concatenated MO part without a UDH. */
+  readonly sar?: { readonly ref: number; readonly total: number; readonly seq: number };
+  /** message_payload TLV: the text when short_message is empty (long MO messages). */
+  readonly messagePayload?: Buffer;
 }
 
 export interface PduHeader {
@@ -154,6 +162,8 @@ export function encodeDeliverSm(p: ShortMessageBody & Omit<DeliverSm, keyof Shor
   if (p.receiptedMessageId !== undefined) tlvLen += 4 + p.receiptedMessageId.length + 1;
   if (p.messageState !== undefined) tlvLen += 5;
   if (p.networkErrorCode !== undefined) tlvLen += 7;
+  if (p.sar !== undefined) tlvLen += 6 + 5 + 5;
+  if (p.messagePayload !== undefined) tlvLen += 4 + p.messagePayload.length;
   const b = Buffer.allocUnsafe(HEADER_LEN + shortMessageBodyLength(p) + tlvLen);
   writeHeader(b, CommandId.deliver_sm, 0, p.sequence);
   let o = writeShortMessageBody(b, p, HEADER_LEN);
@@ -171,7 +181,23 @@ export function encodeDeliverSm(p: ShortMessageBody & Omit<DeliverSm, keyof Shor
     o = b.writeUInt16BE(Tlv.network_error_code, o);
     o = b.writeUInt16BE(3, o);
     b[o++] = p.networkErrorCode.type;
-    b.writeUInt16BE(p.networkErrorCode.code, o);
+    o = b.writeUInt16BE(p.networkErrorCode.code, o);
+  }
+  if (p.sar !== undefined) {
+    o = b.writeUInt16BE(Tlv.sar_msg_ref_num, o);
+    o = b.writeUInt16BE(2, o);
+    o = b.writeUInt16BE(p.sar.ref & 0xffff, o);
+    o = b.writeUInt16BE(Tlv.sar_total_segments, o);
+    o = b.writeUInt16BE(1, o);
+    b[o++] = p.sar.total;
+    o = b.writeUInt16BE(Tlv.sar_segment_seqnum, o);
+    o = b.writeUInt16BE(1, o);
+    b[o++] = p.sar.seq;
+  }
+  if (p.messagePayload !== undefined) {
+    o = b.writeUInt16BE(Tlv.message_payload, o);
+    o = b.writeUInt16BE(p.messagePayload.length, o);
+    p.messagePayload.copy(b, o);
   }
   return b;
 }
@@ -255,6 +281,10 @@ export function decodeDeliverSm(frame: Buffer): DeliverSm {
   let receiptedMessageId: string | undefined;
   let messageState: number | undefined;
   let networkErrorCode: { type: number; code: number } | undefined;
+  let sarRef: number | undefined;
+  let sarTotal: number | undefined;
+  let sarSeq: number | undefined;
+  let messagePayload: Buffer | undefined;
   while (r.o + 4 <= r.end) {
     const tag = frame.readUInt16BE(r.o);
     const len = frame.readUInt16BE(r.o + 2);
@@ -266,6 +296,10 @@ export function decodeDeliverSm(frame: Buffer): DeliverSm {
       receiptedMessageId = frame.toString('latin1', v, e);
     } else if (tag === Tlv.message_state && len >= 1) messageState = frame[v] as number;
     else if (tag === Tlv.network_error_code && len >= 3) networkErrorCode = { type: frame[v] as number, code: frame.readUInt16BE(v + 1) };
+    else if (tag === Tlv.sar_msg_ref_num && len === 2) sarRef = frame.readUInt16BE(v);
+    else if (tag === Tlv.sar_total_segments && len === 1) sarTotal = frame[v] as number;
+    else if (tag === Tlv.sar_segment_seqnum && len === 1) sarSeq = frame[v] as number;
+    else if (tag === Tlv.message_payload) messagePayload = frame.subarray(v, v + len);
     r.o = v + len;
   }
   if (r.o !== r.end) bad(`deliver_sm: ${r.end - r.o} stray octets after the TLVs`);
@@ -274,6 +308,8 @@ export function decodeDeliverSm(frame: Buffer): DeliverSm {
   if (receiptedMessageId !== undefined) out.receiptedMessageId = receiptedMessageId;
   if (messageState !== undefined) out.messageState = messageState;
   if (networkErrorCode !== undefined) out.networkErrorCode = networkErrorCode;
+  if (sarRef !== undefined && sarTotal !== undefined && sarSeq !== undefined) out.sar = { ref: sarRef, total: sarTotal, seq: sarSeq };
+  if (messagePayload !== undefined) out.messagePayload = messagePayload;
   return out;
 }
 

@@ -111,4 +111,24 @@ describe('config', () => {
   it('ships an example config that validates', () => {
     expect(() => loadConfig('config/demo.json')).not.toThrow();
   });
+
+  it('opt-out and moderation keys: defaults, and each rule refused with its path', () => {
+    const c = parseConfig(base());
+    expect(c.mo.stopKeywords).toContain('STOP');
+    expect(c.mo.unattributedStop).toBe(DEFAULTS.mo.unattributedStop);
+    expect(c.moderation.volume).toEqual(DEFAULTS.moderation.volume);
+    expect(c.tenants[0]?.inboundNumbers).toEqual([]);
+    const dup = base() as Record<string, unknown>;
+    dup.tenants = [{ id: 'a', apiKey: { env: 'K' }, inboundNumbers: ['2222'] }, { id: 'b', apiKey: { env: 'K' }, inboundNumbers: ['+2222'] }];
+    expect(errorOf(() => parseConfig(dup, 'a.json')).message).toContain('a.json: tenants[1].inboundNumbers[0]: "+2222" is already tenant "a"\'s');
+    const noTenant = { ...base(), mo: { defaultTenant: 'nobody' } };
+    expect(errorOf(() => parseConfig(noTenant, 'a.json')).message).toContain('a.json: mo.defaultTenant: no tenant "nobody" is configured');
+    const badDomain = base() as Record<string, unknown>;
+    (badDomain.tenants as Array<Record<string, unknown>>)[0]!.moderation = { urlAllowlist: ['https://acme.com/'] };
+    expect(errorOf(() => parseConfig(badDomain, 'a.json')).message).toContain('tenants[0].moderation.urlAllowlist[0]: must be a domain name');
+    const badNumber = base() as Record<string, unknown>;
+    (badNumber.tenants as Array<Record<string, unknown>>)[0]!.inboundNumbers = ['call me'];
+    expect(errorOf(() => parseConfig(badNumber, 'a.json')).message).toContain('tenants[0].inboundNumbers[0]: must be a number');
+    expect(errorOf(() => parseConfig({ ...base(), moderation: { volume: { multiple: 1 } } }, 'a.json')).message).toContain('moderation.volume.multiple');
+  });
 });

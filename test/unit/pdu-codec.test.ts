@@ -60,6 +60,20 @@ describe('fast SMPP codec', () => {
     expect(decodeDeliverSm(ours).networkErrorCode).toEqual({ type: 3, code: 11 });
   });
 
+  it('MO deliver_sm: SAR and message_payload TLVs, read from and written like the smpp package', () => {
+    const frame = new smpp.PDU('deliver_sm', {
+      sequence_number: 9, source_addr: '4791234567', destination_addr: '2222', esm_class: 0, data_coding: 8,
+      short_message: Buffer.from('0048', 'hex'), sar_msg_ref_num: 300, sar_total_segments: 3, sar_segment_seqnum: 2,
+    }).toBuffer();
+    expect(decodeDeliverSm(frame).sar).toEqual({ ref: 300, total: 3, seq: 2 });
+    const payload = new smpp.PDU('deliver_sm', { sequence_number: 10, source_addr: '4791234567', destination_addr: '2222', short_message: '', message_payload: Buffer.from('a long text') }).toBuffer();
+    expect(decodeDeliverSm(payload).messagePayload?.toString()).toBe('a long text');
+    const ours = encodeDeliverSm({ ...base, sequence: 11, shortMessage: Buffer.alloc(0), sar: { ref: 7, total: 2, seq: 1 }, messagePayload: Buffer.from('xyz') });
+    const theirs = new smpp.PDU(ours);
+    expect([theirs.sar_msg_ref_num, theirs.sar_total_segments, theirs.sar_segment_seqnum]).toEqual([7, 2, 1]);
+    expect(theirs.message_payload).toEqual({ message: 'xyz' }); // the smpp package decodes it as text
+  });
+
   it('encodes and decodes submit_sm_resp like the smpp package', () => {
     const ours = encodeResp(CommandId.submit_sm_resp, 0, 77, 'ABC123');
     expect(ours.toString('hex')).toBe(new smpp.PDU('submit_sm_resp', { sequence_number: 77, message_id: 'ABC123' }).toBuffer().toString('hex'));

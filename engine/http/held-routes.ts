@@ -1,0 +1,128 @@
+/**
+ * Moderation, for the admin (admin key): the messages held as
+ * `pending_approval`, and the decision on them.
+ *
+ *   GET  /v1/admin/held?tenant=ID&after=CURSOR&limit=N   a page of held messages (text, reason), oldest first
+ *   POST /v1/admin/held/approve  {"ids":[…]}  or {"tenant":"acme","all":true}
+ *        → each goes to its SMSC queue (`queued`), or `paused` if its tenant is, or `stopped` if the number opted out meanwhile
+ *   POST /v1/admin/held/reject   {"ids":[…], "reason":"…"}  or {"tenant":"acme","all":true,"reason":"…"}
+ *        → `stopped`, error MODERATION_REJECTED with the reason
+ *
+ * Without ?tenant the list walks every tenant in config order; its cursor
+ * then names the tenant ("acme:1732290000000-0").
+ */
+import type uWS from 'uWebSockets.js';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../queue/keys.js';
+import { listHeld, type HeldMessage } from '../moderation/held-messages.js';
+import { ApproveResult, type ParkingStore } from '../parking/parking-store.js';
+import { guard, readJsonBody, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
+
+const MAX_IDS = 1000;
+const MAX_PAGE = 500;
+
+export interface HeldRouteDeps {
+  readonly redis: Redis;
+  readonly keys: Keys;
+  readonly parking: ParkingStore;
+  readonly auth: ApiAuth<AuthTenant>;
+  readonly tenants: ReadonlyArray<string>;
+  readonly maxBodyBytes: number;
+}
+
+async function page(d: HeldRouteDeps, tenant: string | undefined, after: string, limit: number): Promise<{ items: HeldMessage[]; next: string | null }> {
+  if (tenant !== undefined) {
+    const r = await listHeld(d.redis, d.keys, tenant, after, limit);
+    return { items: r.items, next: r.next ?? null };
+  }
+  // Across tenants: "tenant:streamId" cursors.
+  const colon = after.indexOf(':');
+  let ti = colon > 0 ? d.tenants.indexOf(after.slice(0, colon)) : 0;
+  let cursor: string | undefined = colon > 0 ? after.slice(colon + 1) : undefined;
+  if (ti < 0) ti = 0;
+  const items: HeldMessage[] = [];
+  for (; ti < d.tenants.length; ti++, cursor = undefined) {
+    const t = d.tenants[ti] as string;
+    const r = await listHeld(d.redis, d.keys, t, cursor, limit - items.length);
+    items.push(...r.items);
+    if (items.length >= limit) {
+      const next = r.next !== undefined ? `${t}:${r.next}` : ti + 1 < d.tenants.length ? `${d.tenants[ti + 1]}:` : null;
+      return { items, next };
+    }
+  }
+  return { items, next: null };
+}
+
+/** Every held message id of a tenant (for "all": true), oldest first. */
+async function allIds(d: HeldRouteDeps, tenant: string): Promise<string[]> {
+  const ids: string[] = [];
+  let after: string | undefined;
+  for (let i = 0; i < 1000; i++) {
+    const r = await listHeld(d.redis, d.keys, tenant, after, MAX_PAGE);
+    for (const m of r.items) ids.push(m.id);
+    if (r.next === undefined) break;
+    after = r.next;
+  }
+  return ids;
+}
+
+export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): void {
+  app.get('/v1/admin/held', (res, req) => {
+    if (!d.auth.admin(res, req)) return;
+    const tenant = req.getQuery('tenant') || undefined;
+    const after = req.getQuery('after') ?? '';
+    const limit = req.getQuery('limit') ? Number(req.getQuery('limit')) : 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) return sendError(res, 'INVALID_FIELD', `"limit" must be a whole number from 1 to ${MAX_PAGE}`);
+    if (tenant !== undefined && !d.tenants.includes(tenant)) return sendError(res, 'NOT_FOUND', `no tenant "${tenant}"`);
+    const g = guard(res);
+    page(d, tenant, after, limit).then(
+      (p) => g.alive() && sendJson(res, '200 OK', p),
+      (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', err.message),
+    );
+  });
+  for (const action of ['approve', 'reject'] as const) {
+    app.post(`/v1/admin/held/${action}`, (res, req) => {
+      if (!d.auth.admin(res, req)) return;
+      readJsonBody(res, d.maxBodyBytes, (body, alive) => {
+        const b = (body !== null && typeof body === 'object' && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+        const reason = b.reason;
+        if (action === 'reject' && (typeof reason !== 'string' || reason.trim() === '' || reason.length > 500))
+          return alive() && sendError(res, 'INVALID_FIELD', '"reason" is required: why the messages are rejected (at most 500 characters)');
+        let ids: Promise<string[]>;
+        if (b.all === true) {
+          if (typeof b.tenant !== 'string' || !d.tenants.includes(b.tenant)) return alive() && sendError(res, 'INVALID_FIELD', '"all": true needs "tenant": a configured tenant id');
+          ids = allIds(d, b.tenant);
+        } else {
+          if (!Array.isArray(b.ids) || b.ids.length === 0 || b.ids.length > MAX_IDS || !b.ids.every((x) => typeof x === 'string' && /^[0-9a-z]{1,40}$/.test(x)))
+            return alive() && sendError(res, 'INVALID_FIELD', `"ids" must be 1 to ${MAX_IDS} message ids (or give "tenant" and "all": true)`);
+          ids = Promise.resolve(b.ids as string[]);
+        }
+        ids
+          .then(async (list) => {
+            const out = { approved: 0, queued: 0, paused: 0, stopped: 0, rejected: 0, notHeld: [] as string[] };
+            for (let i = 0; i < list.length; i += MAX_IDS) {
+              const chunk = list.slice(i, i + MAX_IDS);
+              if (action === 'approve') {
+                const r = await d.parking.approve(chunk);
+                r.forEach((x, k) => {
+                  if (x === ApproveResult.NotHeld) out.notHeld.push(chunk[k] as string);
+                  else {
+                    out.approved++;
+                    if (x === ApproveResult.Queued) out.queued++;
+                    else if (x === ApproveResult.Paused) out.paused++;
+                    else out.stopped++;
+                  }
+                });
+              } else {
+                const r = await d.parking.reject(chunk, (reason as string).trim());
+                r.forEach((x, k) => (x ? out.rejected++ : out.notHeld.push(chunk[k] as string)));
+              }
+            }
+            if (!alive()) return;
+            sendJson(res, '200 OK', action === 'approve' ? { approved: out.approved, queued: out.queued, paused: out.paused, stopped: out.stopped, notHeld: out.notHeld } : { rejected: out.rejected, notHeld: out.notHeld });
+          })
+          .catch((err: Error) => alive() && sendError(res, 'UNAVAILABLE', err.message));
+      });
+    });
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Pausing a tenant (admin key).
+ *
+ *   POST /v1/admin/tenants/ID/pause    answers once no operator actor will start a submit_sm for the
+ *                                      tenant any more (engine/parking/pause-control.ts); new and queued
+ *                                      messages become `paused`
+ *   POST /v1/admin/tenants/ID/resume   parked messages go back to their SMSC queues (`queued`)
+ *   GET  /v1/admin/tenants/ID/pause    {"tenant","paused","parked"}
+ */
+import type uWS from 'uWebSockets.js';
+import type { Redis } from 'ioredis';
+import type { PauseControl } from '../parking/pause-control.js';
+import type { Keys } from '../queue/keys.js';
+import { guard, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
+
+export interface PauseRouteDeps {
+  readonly control: PauseControl;
+  readonly redis: Redis;
+  readonly keys: Keys;
+  readonly auth: ApiAuth<AuthTenant>;
+  readonly tenants: ReadonlySet<string>;
+}
+
+export function registerPauseRoutes(app: uWS.TemplatedApp, d: PauseRouteDeps): void {
+  const tenantOf = (res: uWS.HttpResponse, req: uWS.HttpRequest): string | undefined => {
+    if (!d.auth.admin(res, req)) return undefined;
+    const t = req.getParameter(0) ?? '';
+    if (!d.tenants.has(t)) {
+      sendError(res, 'NOT_FOUND', `no tenant "${t}"`);
+      return undefined;
+    }
+    return t;
+  };
+  app.post('/v1/admin/tenants/:id/pause', (res, req) => {
+    const t = tenantOf(res, req);
+    if (t === undefined) return;
+    const g = guard(res);
+    d.control.pause(t).then(
+      (r) => g.alive() && sendJson(res, '200 OK', r),
+      (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', `pause not confirmed: ${err.message}`),
+    );
+  });
+  app.post('/v1/admin/tenants/:id/resume', (res, req) => {
+    const t = tenantOf(res, req);
+    if (t === undefined) return;
+    const g = guard(res);
+    d.control.resume(t).then(
+      (r) => g.alive() && sendJson(res, '200 OK', r),
+      (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', `resume failed: ${err.message}`),
+    );
+  });
+  app.get('/v1/admin/tenants/:id/pause', (res, req) => {
+    const t = tenantOf(res, req);
+    if (t === undefined) return;
+    const g = guard(res);
+    Promise.all([d.control.isPaused(t), d.redis.xlen(d.keys.park(t))]).then(
+      ([paused, parked]) => g.alive() && sendJson(res, '200 OK', { tenant: t, paused, parked }),
+      (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', err.message),
+    );
+  });
+}

@@ -1,0 +1,126 @@
+/**
+ * Opt-out (STOP) lists in Redis: one per tenant and one global ('*').
+ *
+ *   {P}oo:{T}    sorted set, every score 0: members ordered by number, so a
+ *                page is ZRANGE BYLEX after the last number (exact cursor,
+ *                no duplicates); ZSCORE is the O(1) check the enqueue script
+ *                makes per message
+ *   {P}oom:{T}   hash number -> "atMs|source": when and how it got there
+ *   {P}ooev      stream of changes, read by the operator actors so that
+ *                messages queued before an opt-out are stopped too
+ *
+ * Numbers are E.164 digits without '+', as messages store them. Adds and
+ * removals are one script each (list, record and change event together).
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from '../queue/keys.js';
+
+/** The global list's tenant id (tenant ids cannot contain '*'). */
+export const GLOBAL = '*';
+
+/** Opt-out changes kept for the actors (MAXLEN ~): more than the changes within a message's validity. */
+export const OPT_OUT_EVENTS_MAX = 200_000;
+
+export type OptOutSource = 'api' | 'admin' | 'mo';
+
+export interface OptOutRecord {
+  readonly number: string;
+  readonly at: number;
+  readonly source: string;
+}
+
+/** The add/remove parts shared with the MO script (engine/mo/mo-store.ts). ARGV[1] must be the prefix. */
+export const OPT_OUT_LUA_FUNCTIONS = `
+local lastOptOutEvent = '0-0'
+local function optOutAdd(t, n, at, src)
+  if redis.call('ZADD', P .. 'oo:{' .. t .. '}', 'NX', 0, n) == 1 then
+    redis.call('HSET', P .. 'oom:{' .. t .. '}', n, at .. '|' .. src)
+    lastOptOutEvent = redis.call('XADD', P .. 'ooev', 'MAXLEN', '~', ${OPT_OUT_EVENTS_MAX}, '*', 'k', 'a', 't', t, 'n', n)
+    return 1
+  end
+  return 0
+end
+local function optOutRemove(t, n)
+  if redis.call('ZREM', P .. 'oo:{' .. t .. '}', n) == 1 then
+    redis.call('HDEL', P .. 'oom:{' .. t .. '}', n)
+    lastOptOutEvent = redis.call('XADD', P .. 'ooev', 'MAXLEN', '~', ${OPT_OUT_EVENTS_MAX}, '*', 'k', 'r', 't', t, 'n', n)
+    return 1
+  end
+  return 0
+end
+`;
+
+/** ARGV: prefix, tenant, op (a|r), atMs, source, numbers... Returns {how many changed, the last change's event id}. */
+const CHANGE_LUA = `
+local P, t, op, at, src = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+${OPT_OUT_LUA_FUNCTIONS}
+local changed = 0
+for i = 6, #ARGV do
+  if op == 'a' then changed = changed + optOutAdd(t, ARGV[i], at, src) else changed = changed + optOutRemove(t, ARGV[i]) end
+end
+return { changed, lastOptOutEvent }
+`;
+
+function record(number: string, meta: string | null | undefined): OptOutRecord {
+  const bar = meta?.indexOf('|') ?? -1;
+  return { number: '+' + number, at: meta && bar > 0 ? Number(meta.slice(0, bar)) : 0, source: meta && bar > 0 ? meta.slice(bar + 1) : '' };
+}
+
+export class OptOutStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    if (!('syOptOut' in redis)) redis.defineCommand('syOptOut', { numberOfKeys: 0, lua: CHANGE_LUA });
+  }
+
+  private async change(tenant: string, op: 'a' | 'r', numbers: ReadonlyArray<string>, source: OptOutSource, now: number): Promise<{ changed: number; eventId: string }> {
+    if (numbers.length === 0) return { changed: 0, eventId: '0-0' };
+    const [changed, eventId] = await (this.redis as unknown as { syOptOut(...a: Array<string | number>): Promise<[number, string]> }).syOptOut(this.keys.prefix, tenant, op, now, source, ...numbers);
+    return { changed, eventId };
+  }
+
+  /**
+   * Adds E.164 digit strings; returns how many were not on the list yet, and
+   * the id of the last change event (actors confirm having seen it: PauseControl.confirmed).
+   */
+  add(tenant: string, numbers: ReadonlyArray<string>, source: OptOutSource, now = Date.now()): Promise<{ changed: number; eventId: string }> {
+    return this.change(tenant, 'a', numbers, source, now);
+  }
+
+  /** Removes numbers; returns how many were on the list. */
+  async remove(tenant: string, numbers: ReadonlyArray<string>, now = Date.now()): Promise<number> {
+    return (await this.change(tenant, 'r', numbers, 'api', now)).changed;
+  }
+
+  /**
+   * Whether a number is opted out for a tenant: on its own list, or on the
+   * global one (tenant undefined: the global list only).
+   */
+  async check(tenant: string | undefined, number: string): Promise<{ optedOut: boolean; scope: 'tenant' | 'global' | undefined; record: OptOutRecord | undefined }> {
+    const p = this.redis.pipeline();
+    if (tenant !== undefined) p.hget(this.keys.optOutMeta(tenant), number).zscore(this.keys.optOut(tenant), number);
+    p.hget(this.keys.optOutMeta(GLOBAL), number).zscore(this.keys.optOut(GLOBAL), number);
+    const r = ((await p.exec()) ?? []).map(([err, v]) => {
+      if (err) throw err;
+      return v as string | null;
+    });
+    if (tenant !== undefined && r[1] !== null) return { optedOut: true, scope: 'tenant', record: record(number, r[0]) };
+    const g = tenant === undefined ? 0 : 2;
+    if (r[g + 1] !== null) return { optedOut: true, scope: 'global', record: record(number, r[g]) };
+    return { optedOut: false, scope: undefined, record: undefined };
+  }
+
+  /** One page of a list, ordered by number: numbers after `after` (digits), at most `limit`. */
+  async list(tenant: string, after: string | undefined, limit: number): Promise<{ items: OptOutRecord[]; next: string | undefined; total: number }> {
+    const key = this.keys.optOut(tenant);
+    const [page, total] = await Promise.all([
+      this.redis.call('ZRANGE', key, after === undefined || after === '' ? '-' : '(' + after, '+', 'BYLEX', 'LIMIT', 0, limit + 1) as Promise<string[]>,
+      this.redis.zcard(key),
+    ]);
+    const more = page.length > limit;
+    const numbers = more ? page.slice(0, limit) : page;
+    const metas = numbers.length === 0 ? [] : await this.redis.hmget(this.keys.optOutMeta(tenant), ...numbers);
+    return { items: numbers.map((n, i) => record(n, metas[i])), next: more ? numbers[numbers.length - 1] : undefined, total };
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Opt-out (STOP) lists end to end: real Redis, the engine, SMPP to simulated
+ * SMSCs. Messages to opted-out numbers are acked and end `stopped`
+ * (OPTED_OUT) without reaching an SMSC (counted at the simulator), also when
+ * the number opts out while they wait in a queue; each tenant sees and
+ * manages only its own list; the admin manages the global one; the same
+ * operations work as WebSocket ops.
+ */
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
+import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
+import { api } from '../helpers/http.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const ADMIN = 'admin-key-optout-0123456789';
+const OTHER = 'other-key-optout-0123456789';
+let h: Harness | undefined;
+let clients: TestClient[] = [];
+
+afterEach(async () => {
+  for (const c of clients) await c.close();
+  clients = [];
+  await h?.stop();
+  h = undefined;
+});
+
+async function start(sim: Record<string, unknown> = {}): Promise<Harness> {
+  h = await startHarness({
+    redisUrl: inject('redisUrl'),
+    smscs: 1,
+    sim: { capture: true, receiptDelayMs: { min: 0, max: 10 }, ...sim },
+    env: { SWITCHYARD_ADMIN_KEY: ADMIN, SY_OTHER_KEY: OTHER },
+    configOverrides: (raw) => {
+      (raw.tenants as unknown[]).push({ id: 'other', apiKey: { env: 'SY_OTHER_KEY' } });
+    },
+  });
+  return h;
+}
+
+async function client(key: string): Promise<TestClient> {
+  const c = await connectClient((h as Harness).wsUrl, key);
+  clients.push(c);
+  return c;
+}
+
+const sentTo = (hh: Harness, digits: string) => hh.sims.flatMap((s) => s.captured).filter((c) => c.destinationAddr === digits).length;
+const finalOf = (c: TestClient, id: string) => c.frames.find((f) => f.op === 'status' && f.id === id && f.status !== 'sent');
+
+describe('opt-out lists', () => {
+  it('a number on the tenant list is acked, ends stopped (OPTED_OUT) and never reaches the SMSC; others are sent', async () => {
+    const hh = await start();
+    const port = hh.engine.port;
+    const add = await api(port, hh.apiKey, 'POST', '/v1/optouts', { numbers: ['+4791000001', '4791000002'] });
+    expect(add).toMatchObject({ status: 200, body: { added: 2, numbers: ['+4791000001', '+4791000002'] } });
+    // Adding again changes nothing.
+    expect((await api(port, hh.apiKey, 'POST', '/v1/optouts', { numbers: ['+4791000001'] })).body.added).toBe(0);
+    const c = await client(hh.apiKey);
+    c.send({ op: 'batch', ref: 'b', items: [
+      { ref: 'x1', to: '+4791000001', from: 'Acme', text: 'to an opted-out number' },
+      { ref: 'x2', to: '+4791000002', from: 'Acme', text: 'to another one' },
+      { ref: 'ok', to: '+4791000003', from: 'Acme', text: 'to a number that may get it' },
+    ] });
+    const ack = await c.next((f) => f.op === 'batch_ack');
+    const [r1, r2, r3] = ack.results as Frame[];
+    expect(r1).toMatchObject({ op: 'ack', status: 'stopped' });
+    expect(r2).toMatchObject({ op: 'ack', status: 'stopped' });
+    expect(r3).toMatchObject({ op: 'ack', status: 'queued' });
+    await waitFor(() => finalOf(c, r3!.id as string)?.status === 'delivered', 10_000, 'delivered');
+    await waitFor(() => finalOf(c, r1!.id as string) !== undefined && finalOf(c, r2!.id as string) !== undefined, 10_000, 'stopped frames');
+    expect(finalOf(c, r1!.id as string)).toMatchObject({ status: 'stopped', ref: 'x1', error: { code: 'OPTED_OUT' } });
+    const look = await api(port, hh.apiKey, 'GET', `/v1/messages/${r1!.id as string}`);
+    expect(look.body).toMatchObject({ status: 'stopped', error: { code: 'OPTED_OUT' } });
+    expect(sentTo(hh, '4791000001')).toBe(0);
+    expect(sentTo(hh, '4791000002')).toBe(0);
+    expect(sentTo(hh, '4791000003')).toBe(1);
+    // HTTP submit: the same answer.
+    const http = await api(port, hh.apiKey, 'POST', '/v1/messages', { to: '+4791000001', from: 'Acme', text: 'over http' });
+    expect(http).toMatchObject({ status: 202, body: { op: 'ack', status: 'stopped' } });
+    // Removed: it is sent again.
+    expect((await api(port, hh.apiKey, 'DELETE', '/v1/optouts/+4791000001')).body).toMatchObject({ removed: 1 });
+    expect((await api(port, hh.apiKey, 'DELETE', '/v1/optouts/+4791000001')).status).toBe(404);
+    const again = await api(port, hh.apiKey, 'POST', '/v1/messages', { to: '+4791000001', from: 'Acme', text: 'after the removal' });
+    expect(again.body).toMatchObject({ status: 'queued' });
+    await waitFor(() => sentTo(hh, '4791000001') === 1, 10_000, 'sent after removal');
+  });
+
+  it('tenant isolation: each tenant has its own list and cannot see or change another\'s; the admin global list applies to all', async () => {
+    const hh = await start();
+    const port = hh.engine.port;
+    await api(port, OTHER, 'POST', '/v1/optouts', { numbers: ['+4791000011'] });
+    // acme does not see other's entry and its messages to that number go out.
+    expect((await api(port, hh.apiKey, 'GET', '/v1/optouts/+4791000011')).body).toMatchObject({ optedOut: false, scope: null });
+    expect((await api(port, OTHER, 'GET', '/v1/optouts/+4791000011')).body).toMatchObject({ optedOut: true, scope: 'tenant', source: 'api' });
+    expect((await api(port, hh.apiKey, 'GET', '/v1/optouts')).body).toMatchObject({ items: [], total: 0 });
+    expect((await api(port, hh.apiKey, 'DELETE', '/v1/optouts/+4791000011')).status).toBe(404);
+    const a = await api(port, hh.apiKey, 'POST', '/v1/messages', { to: '+4791000011', from: 'Acme', text: 'acme may send' });
+    const o = await api(port, OTHER, 'POST', '/v1/messages', { to: '+4791000011', from: 'Other', text: 'other may not' });
+    expect(a.body.status).toBe('queued');
+    expect(o.body.status).toBe('stopped');
+    // Tenants cannot touch the global list; the admin can.
+    expect((await api(port, hh.apiKey, 'POST', '/v1/admin/optouts', { numbers: ['+4791000012'] })).status).toBe(401);
+    expect((await api(port, ADMIN, 'POST', '/v1/admin/optouts', { numbers: ['+4791000012'] })).body).toMatchObject({ scope: 'global', added: 1 });
+    expect((await api(port, hh.apiKey, 'GET', '/v1/optouts/+4791000012')).body).toMatchObject({ optedOut: true, scope: 'global', source: 'admin' });
+    expect((await api(port, ADMIN, 'GET', '/v1/admin/optouts?tenant=other')).body).toMatchObject({ total: 1, items: [{ number: '+4791000011' }] });
+    const g1 = await api(port, hh.apiKey, 'POST', '/v1/messages', { to: '+4791000012', from: 'Acme', text: 'global' });
+    const g2 = await api(port, OTHER, 'POST', '/v1/messages', { to: '+4791000012', from: 'Other', text: 'global' });
+    expect([g1.body.status, g2.body.status]).toEqual(['stopped', 'stopped']);
+    await waitFor(() => sentTo(hh, '4791000011') === 1, 10_000, "acme's message sent");
+    expect(sentTo(hh, '4791000012')).toBe(0);
+    // Bad input: a clear code, nothing added.
+    const bad = await api(port, hh.apiKey, 'POST', '/v1/optouts', { numbers: ['+4791000013', 'not a number'] });
+    expect(bad).toMatchObject({ status: 400, body: { code: 'INVALID_NUMBER' } });
+    expect((await api(port, hh.apiKey, 'GET', '/v1/optouts/+4791000013')).body.optedOut).toBe(false);
+  });
+
+  it('pagination: 250 numbers in pages of 100, each exactly once, in order', async () => {
+    const hh = await start();
+    const numbers = Array.from({ length: 250 }, (_, i) => `+47910${String(10000 + i)}`);
+    await api(hh.engine.port, hh.apiKey, 'POST', '/v1/optouts', { numbers });
+    const seen: string[] = [];
+    let after = '';
+    for (let page = 0; page < 5; page++) {
+      const r = await api(hh.engine.port, hh.apiKey, 'GET', `/v1/optouts?limit=100${after ? `&after=${after}` : ''}`);
+      expect(r.body.total).toBe(250);
+      seen.push(...(r.body.items as Array<{ number: string }>).map((x) => x.number));
+      if (r.body.next === null) break;
+      after = r.body.next as string;
+    }
+    expect(seen).toEqual(numbers);
+  });
+
+  it('messages already queued when their number opts out are stopped, not sent', async () => {
+    // Binds refused: the messages wait in the queue.
+    const hh = await start();
+    const sim = hh.sims[0]!;
+    sim.setRefuseBinds(true);
+    sim.dropAllConnections();
+    await waitFor(() => sim.boundSessions === 0 && sim.stats.bindRefusals > 0, 10_000, 'binds down');
+    const c = await client(hh.apiKey);
+    c.send({ op: 'batch', ref: 'b', items: Array.from({ length: 40 }, (_, i) => ({ ref: 'q' + i, to: i % 2 === 0 ? '+4791000021' : '+4791000022', from: 'Acme', text: 'queued ' + i })) });
+    const ack = await c.next((f) => f.op === 'batch_ack');
+    expect((ack.results as Frame[]).every((r) => r.status === 'queued')).toBe(true);
+    await api(hh.engine.port, hh.apiKey, 'POST', '/v1/optouts', { numbers: ['+4791000021'] });
+    sim.setRefuseBinds(false);
+    const ids = (ack.results as Frame[]).map((r) => r.id as string);
+    await waitFor(() => ids.every((id) => finalOf(c, id) !== undefined), 20_000, 'all final');
+    const stopped = ids.filter((id) => finalOf(c, id)?.status === 'stopped');
+    expect(stopped).toHaveLength(20);
+    for (const id of stopped) expect(finalOf(c, id)).toMatchObject({ error: { code: 'OPTED_OUT' } });
+    expect(sentTo(hh, '4791000021')).toBe(0);
+    expect(sentTo(hh, '4791000022')).toBe(20);
+  });
+
+  it('WebSocket ops: optout_add, optout_check, optout_list, optout_remove', async () => {
+    const hh = await start();
+    const c = await client(hh.apiKey);
+    c.send({ op: 'optout_add', ref: 'a', numbers: ['+4791000031', '+4791000032'] });
+    expect(await c.next((f) => f.ref === 'a')).toMatchObject({ op: 'optout_result', added: 2 });
+    c.send({ op: 'optout_check', ref: 'c', number: '+4791000031' });
+    expect(await c.next((f) => f.ref === 'c')).toMatchObject({ op: 'optout_result', optedOut: true, scope: 'tenant', source: 'api' });
+    c.send({ op: 'optout_list', ref: 'l', limit: 1 });
+    expect(await c.next((f) => f.ref === 'l')).toMatchObject({ op: 'optout_result', items: [{ number: '+4791000031' }], next: '4791000031', total: 2 });
+    c.send({ op: 'optout_remove', ref: 'r', number: '+4791000031' });
+    expect(await c.next((f) => f.ref === 'r')).toMatchObject({ op: 'optout_result', removed: 1 });
+    c.send({ op: 'optout_add', ref: 'bad', numbers: ['12'] });
+    expect(await c.next((f) => f.ref === 'bad')).toMatchObject({ op: 'error', code: 'INVALID_NUMBER' });
+    // The other tenant's WS sees nothing of it.
+    const o = await client(OTHER);
+    o.send({ op: 'optout_check', ref: 'oc', number: '+4791000032' });
+    expect(await o.next((f) => f.ref === 'oc')).toMatchObject({ optedOut: false });
+  });
+});
