@@ -35,6 +35,9 @@ export const DEFAULTS = {
     maxParts: 10, // most segments one message may need
     maxBatchItems: 500, // most submits in one batch frame
     statusRetention: 2_000_000, // entries kept in the events stream (MAXLEN ~): how far back a reconnecting client can resume
+    minValiditySec: 60, // shortest validity a client may ask for (seconds)
+    maxScheduleSec: 30 * 24 * 3600, // furthest in the future `sendAt` may be (seconds)
+    listRetentionSec: 3600, // GET /v1/messages lists messages due within this long ago, and every scheduled one (seconds)
   },
   analytics: {
     enabled: true, // run the events sink into ClickHouse (embedded chdb unless CLICKHOUSE_URL is set)
@@ -46,6 +49,8 @@ export const DEFAULTS = {
   tenant: {
     tps: 10_000, // accepted submits per second per tenant
     window: 2_000, // unacknowledged submits per WebSocket connection
+    transliterate: false, // map text that would need UCS-2 to GSM-7 where a sensible mapping exists (per submit: `transliterate`)
+    billOn: 'sent', // usage counts a message when the SMSC took it ('sent') or only once delivered ('delivered')
   },
   routing: {
     downAfterMs: 3_000, // an SMSC without a bound session this long takes no new traffic (flaps and starts wait in its queue)
@@ -67,6 +72,7 @@ export const DEFAULTS = {
     reconnectMs: { min: 200, max: 30_000 }, // bind retry backoff
     throttleBackoffMs: { min: 50, max: 2_000 }, // pause after ESME_RTHROTTLED / ESME_RMSGQFUL
     receiptIdMatch: 'exact', // receipts carry the submit_sm_resp id (case and leading zeros aside)
+    concatenation: 'udh', // multipart messages: 8-bit UDH in short_message ('udh') or SAR TLVs ('sar')
     sourceTon: 5, // alphanumeric sender by default when `from` has letters (see actor)
   },
 } as const;
@@ -104,6 +110,15 @@ export const tenantSchema = z.strictObject({
   forceSmsc: id.optional(),
   blockedNetworks: z.array(networkId).default([]),
   blockedSmscs: z.array(id).default([]),
+  /** Accepted messages per UTC day; beyond it QUOTA_EXCEEDED. Absent: no quota. */
+  dailyQuota: z.number().int().positive().optional(),
+  /** Sender ids (`from`) the tenant may use: exact, or a number prefix ending in "*". Absent: any. */
+  senders: z
+    .array(z.string().regex(/^(\+?[0-9]{1,15}\*?|[A-Za-z0-9 ._-]{1,11})$/, 'must be a sender id (1-11 letters, digits, space, ".", "_", "-"), a number, or a number prefix ending in "*"'))
+    .min(1, 'give at least one sender, or leave "senders" out to allow any')
+    .optional(),
+  transliterate: z.boolean().default(DEFAULTS.tenant.transliterate),
+  billOn: z.enum(['sent', 'delivered'], { error: 'must be "sent" (bill what the SMSC took) or "delivered" (bill delivered messages only)' }).default(DEFAULTS.tenant.billOn),
 });
 
 export const smscSchema = z.strictObject({
@@ -126,6 +141,9 @@ export const smscSchema = z.strictObject({
   receiptIdMatch: z
     .enum(['exact', 'hex-resp-dec-receipt', 'dec-resp-hex-receipt'], { error: 'must be "exact", "hex-resp-dec-receipt" (submit_sm_resp id in hex, receipt id in decimal) or "dec-resp-hex-receipt"' })
     .default(DEFAULTS.smsc.receiptIdMatch),
+  concatenation: z
+    .enum(['udh', 'sar'], { error: 'must be "udh" (8-bit concatenation header in short_message) or "sar" (sar_msg_ref_num, sar_total_segments, sar_segment_seqnum TLVs)' })
+    .default(DEFAULTS.smsc.concatenation),
 });
 
 const candidateSchema = z.strictObject({
@@ -216,6 +234,9 @@ export const configSchema = z.strictObject({
       maxParts: z.number().int().min(1).max(255).default(DEFAULTS.messages.maxParts),
       maxBatchItems: z.number().int().min(1).default(DEFAULTS.messages.maxBatchItems),
       statusRetention: z.number().int().min(1000).default(DEFAULTS.messages.statusRetention),
+      minValiditySec: z.number().int().min(1).default(DEFAULTS.messages.minValiditySec),
+      maxScheduleSec: z.number().int().positive().default(DEFAULTS.messages.maxScheduleSec),
+      listRetentionSec: z.number().int().min(60).default(DEFAULTS.messages.listRetentionSec),
     })
     .default({ ...DEFAULTS.messages }),
   analytics: z

@@ -21,6 +21,7 @@ import { log as defaultLog } from './log.js';
 import { sendJson } from './http/http-kit.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { AnalyticsHost, type AnalyticsState } from './analytics/analytics-host.js';
+import { Lifecycle } from './lifecycle/lifecycle.js';
 
 export interface EngineOptions {
   readonly redisUrl: string;
@@ -42,6 +43,8 @@ export interface Engine {
   readonly routing: RoutingService;
   /** The analytics sink's state (undefined when analytics is off). */
   readonly analytics: AnalyticsState | undefined;
+  /** Scheduler, cancels, daily quotas, list index, message and usage routes (engine/lifecycle/). */
+  readonly lifecycle: Lifecycle;
   actorStats(): ActorStats[];
   stop(): Promise<void>;
 }
@@ -66,6 +69,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   await redis.ping();
   const store = new RedisStore(queueRedis, config.redis.keyPrefix, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec });
   const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log, env });
+  const lifecycle = new Lifecycle({ config, redis, keys: store.keys, clock, log });
   const batcher = new EnqueueBatcher(store);
   const dispatcher = new StatusDispatcher(redis, blocking, store.keys);
   for (const s of config.smscs) await store.ensureGroups(s.id, s.partitions);
@@ -126,7 +130,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     maxPendingEnqueue: config.server.maxPendingEnqueue,
     maxBatchItems: config.messages.maxBatchItems,
     maxValiditySec: config.messages.maxValiditySec,
-    tenants,
+    ...lifecycle.ingressOptions(),
+    tenants: tenants.map((t) => ({ ...t, ...lifecycle.tenant(t.id) })),
     adminKey,
     accept: {
       router: () => routing.router,
@@ -199,30 +204,14 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
           json(res, '400 Bad Request', { op: 'error', code: 'CONFIG_INVALID', error: (err as Error).message });
         }
       });
-      app.get('/v1/messages/:id', (res, req) => {
-        const tenant = ingress.auth.tenant(res, req);
-        const id = req.getParameter(0) ?? '';
-        if (tenant === undefined) return;
-        let aborted = false;
-        res.onAborted(() => (aborted = true));
-        redis.hgetall(store.keys.message(id)).then(
-          (h) => {
-            if (aborted) return;
-            // Another tenant's message is reported as not found, not as forbidden.
-            if (h.t !== tenant.id) return json(res, '404 Not Found', { op: 'error', code: 'NOT_FOUND', error: `no message ${id}` });
-            const [country, mcc, mnc, price, currency] = (h.rt ?? '').split('|');
-            const route = h.rt ? { country, mcc, mnc, pricePerPart: Number(price), currency } : undefined;
-            json(res, '200 OK', { id, ref: h.r, to: '+' + h.to, from: h.fr, status: h.s, parts: Number(h.n), smsc: h.sm, route, acceptedAt: Number(h.ac), error: h.we ? { code: h.we, text: h.wt } : undefined });
-          },
-          (err: Error) => !aborted && json(res, '503 Service Unavailable', { op: 'error', code: 'UNAVAILABLE', error: err.message }),
-        );
-      });
+      lifecycle.routes(app, ingress.auth, (tenant, f, done) => ingress.onCancel(tenant, f, done));
     },
   });
   // Event-loop delay of the ingress thread (reported by /v1/status; metrics come with issue 5).
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   dispatcher.start();
+  await lifecycle.start();
   supervisor.start(smscs);
   analytics?.start();
   await routing.start(() => supervisor.stats(), (smsc) => supervisor.actorState(smsc)?.running ?? false);
@@ -251,6 +240,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     ingress,
     store,
     routing,
+    lifecycle,
     get analytics() {
       return analytics?.state;
     },
@@ -258,6 +248,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     async stop() {
       routing.stop();
       await analytics?.stop();
+      await lifecycle.stop();
       clearInterval(sweepTimer);
       loopDelay.disable();
       ingress.close();

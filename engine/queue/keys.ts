@@ -12,8 +12,22 @@
  *   {P}exp               sorted set: message id by (validity end + receipt grace)
  *   {P}mnp               hash: ported number (E.164 digits) -> "MCC-MNC"
  *   {P}mnp:ver           bumped on every MNP load; engines reload their copy when it changes
+ *   {P}sch               sorted set: scheduled message id by due time (ms); the scheduler moves due ones
+ *   {P}ix:{tenant}       sorted set: the tenant's message ids by due time (ms; acceptance unless scheduled),
+ *                        for GET /v1/messages; trimmed to messages.listRetentionSec (scheduled ones stay)
+ *   {P}us:{tenant}:{day} hash: usage of the UTC day (days since 1970): m messages, s segments,
+ *                        c:<currency> cost in millionths; kept 400 days
+ *   {P}qt:{tenant}:{day} accepted messages of the UTC day, for tenants[].dailyQuota (kept 2 days)
  *
- * The Lua scripts in lua-scripts.ts build the m:, d:, de:, ev and exp names
+ * Message hash fields (m:{id}): t tenant · r ref · to · fr from · n parts · s status ·
+ * ac accepted at · sm smsc · v valid until (ms) · d push statuses (0|1) · rt route record ·
+ * p<k> part state (q s u D K E U R, X stopped) · i<k> SMSC message id of part k ·
+ * ns parts sent · nf parts final · w/we/wt worst part's rank, error code and text ·
+ * sa sent at · ua unreachable at · fa final at · qe "partition|entry id" of part 1 in its queue ·
+ * bd 1 when billed on delivery · scheduled only: da due at, qh entry header tail,
+ * qp partition, b<k> part bytes (removed once queued) · qa queued at (when moved).
+ *
+ * The Lua scripts in lua-scripts.ts and lifecycle-scripts.ts build the m:, d:, de:, ev, exp, sch, ix: and us: names
  * from the same prefix; keep both in step.
  */
 export const GROUP = 'g';
@@ -43,5 +57,18 @@ export class Keys {
   }
   statusCursor(tenant: string): string {
     return `${this.prefix}stc:{${tenant}}`;
+  }
+  schedule(): string {
+    return `${this.prefix}sch`;
+  }
+  listIndex(tenant: string): string {
+    return `${this.prefix}ix:{${tenant}}`;
+  }
+  /** `day`: days since 1970-01-01 (UTC). */
+  usage(tenant: string, day: number): string {
+    return `${this.prefix}us:{${tenant}}:${day}`;
+  }
+  quota(tenant: string, day: number): string {
+    return `${this.prefix}qt:{${tenant}}:${day}`;
   }
 }

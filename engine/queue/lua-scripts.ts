@@ -23,8 +23,8 @@
  * have to be split by slot (DESIGN.md §10), which is future work.
  */
 
-// Fields read by every state change, in this order: f[1]..f[12], the part's state f[13], ns f[14], rt f[15], sa f[16].
-const COMMON = `
+// Fields read by every state change, in this order: f[1]..f[12], the part's state f[13], ns f[14], rt f[15], sa f[16], bd f[17].
+export const COMMON = `
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
 local evMax = ARGV[3]
@@ -43,7 +43,37 @@ end
 local function nz(v) if v == false or v == nil or v == '' then return nil end return v end
 
 local function hm(mkey, part)
-  return redis.call('HMGET', mkey, 't', 'r', 'to', 'n', 'sm', 'ac', 'd', 's', 'w', 'we', 'wt', 'nf', 'p' .. part, 'ns', 'rt', 'sa')
+  return redis.call('HMGET', mkey, 't', 'r', 'to', 'n', 'sm', 'ac', 'd', 's', 'w', 'we', 'wt', 'nf', 'p' .. part, 'ns', 'rt', 'sa', 'bd')
+end
+
+-- Usage (billing) totals, gathered per tenant and currency over the whole call and
+-- written at its end (flushUsage): us:{tenant}:{UTC day number} holds
+-- m messages, s segments, c:<currency> cost in millionths. Kept 400 days.
+local usage = {}
+local usageKeys = {}
+local function bill(f, msgs, segs)
+  local price, cur = string.match(f[15] or '', '^[^|]*|[^|]*|[^|]*|([^|]*)|([^|]*)$')
+  local k = f[1] .. '|' .. (cur or '')
+  local u = usage[k]
+  if u == nil then
+    u = { f[1], cur or '', 0, 0, 0 }
+    usage[k] = u
+    usageKeys[#usageKeys + 1] = k
+  end
+  u[3] = u[3] + msgs
+  u[4] = u[4] + segs
+  u[5] = u[5] + math.floor((tonumber(price) or 0) * 1000000 + 0.5) * segs
+end
+local function flushUsage()
+  local day = string.format('%d', math.floor(now / 86400000))
+  for _, k in ipairs(usageKeys) do
+    local u = usage[k]
+    local key = P .. 'us:{' .. u[1] .. '}:' .. day
+    if u[3] > 0 then redis.call('HINCRBY', key, 'm', u[3]) end
+    -- Every write adds segments: a total equal to this call's means the key is new.
+    if redis.call('HINCRBY', key, 's', u[4]) == u[4] then redis.call('EXPIRE', key, 400 * 86400) end
+    if u[5] > 0 then redis.call('HINCRBY', key, 'c:' .. u[2], string.format('%d', u[5])) end
+  end
 end
 
 -- f: the HMGET above. One XADD per status change.
@@ -71,7 +101,7 @@ local function apply(id, part, st, err, etxt)
   local pf = 'p' .. part
   if st == 'u' then
     if f[8] == 'sent' then
-      redis.call('HSET', mkey, pf, 'u', 's', 'unreachable')
+      redis.call('HSET', mkey, pf, 'u', 's', 'unreachable', 'ua', now)
       emit(id, f, 'unreachable', err, etxt)
     else
       redis.call('HSET', mkey, pf, 'u')
@@ -89,6 +119,8 @@ local function apply(id, part, st, err, etxt)
     redis.call('EXPIRE', mkey, finalTtl)
     finished[#finished + 1] = id
     emit(id, f, status, we, wt)
+    -- Tenants billed on delivery (bd=1) pay for delivered messages only, every part.
+    if w == 0 and f[17] == '1' then bill(f, 1, tonumber(f[4])) end
   else
     redis.call('HSET', mkey, pf, st, 'w', w, 'we', we, 'wt', wt, 'nf', nf)
   end
@@ -124,6 +156,8 @@ for i = 8, #ARGV, 5 do
     local pf = 'p' .. part
     redis.call('SET', P .. 'd:' .. smsc .. ':' .. norm, id .. '|' .. part, 'EX', ttl)
     local ns = tonumber(f[14] or '0') + 1
+    -- Billed when sent (unless on delivery): each part the SMSC took; the message with its first part.
+    if f[17] ~= '1' then bill(f, ns == 1 and 1 or 0, 1) end
     if ns >= tonumber(f[4]) and f[8] == 'queued' then
       redis.call('HSET', mkey, pf, 's', 'i' .. part, raw, 'ns', ns, 'sm', smsc, 's', 'sent', 'sa', now)
       f[5] = smsc
@@ -150,6 +184,7 @@ for q, list in pairs(acks) do
   redis.call('XDEL', q, unpack(list))
 end
 leaveExpiryIndex()
+flushUsage()
 return early
 `;
 
@@ -172,6 +207,7 @@ for q, list in pairs(acks) do
   redis.call('XDEL', q, unpack(list))
 end
 leaveExpiryIndex()
+flushUsage()
 return 0
 `;
 
@@ -203,6 +239,7 @@ while i <= #ARGV do
   i = i + 4
 end
 leaveExpiryIndex()
+flushUsage()
 return out
 `;
 
@@ -224,48 +261,96 @@ for _, id in ipairs(ids) do
   finished[#finished + 1] = id
 end
 leaveExpiryIndex()
+flushUsage()
 return #ids
 `;
 
 /**
  * Enqueue at ingress: one call per tick for every message accepted in it.
- * ARGV: prefix, then per message 16 fields and its parts:
+ * ARGV: prefix, then per message 18 fields and its parts:
  *   id, tenant, ref, to, from, smsc, partition, dataCoding, esmClass, n,
- *   acceptedAt, validUntil, ttlSec, finalBy, push(0|1), route record, part 1 .. part n bytes
- * Writes the message hash (TTL), its expiry-sweep entry and one stream entry
- * per part ("h" header, "b" short_message bytes), all atomically.
+ *   acceptedAt, validUntil, ttlSec, finalBy, push(0|1), route record,
+ *   dueAt (ms; 0 = now), billOnDelivery(0|1), part 1 .. part n bytes
+ * Writes the message hash (TTL), its expiry-sweep entry, its entry in the
+ * tenant's list index ix:{tenant} (score: when it is due) and either one stream
+ * entry per part ("h" header, "b" short_message bytes; the hash keeps
+ * qe = "partition|first entry id" so that a cancel can find them unread) or,
+ * when scheduled, the parts in the hash (b1..bn, the entry header tail qh,
+ * the partition qp) plus a sch entry for the scheduler and a `scheduled`
+ * event — all atomically. The index and schedule get one ZADD per batch.
  */
 export const ENQUEUE_LUA = `
 local P = ARGV[1]
 local i = 2
 local count = 0
 local exp = {}
+local sch = {}
+local ix = {}
+local ixTenants = {}
 while i <= #ARGV do
   local id, t, r, to, fr, sm, p, dcs, esm = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
   local n = tonumber(ARGV[i + 9])
   local ac, v, ttl, fb, d, rt = ARGV[i + 10], ARGV[i + 11], ARGV[i + 12], ARGV[i + 13], ARGV[i + 14], ARGV[i + 15]
+  local due, bd = ARGV[i + 16], ARGV[i + 17]
   local mkey = P .. 'm:' .. id
-  if n == 1 then
-    redis.call('HSET', mkey, 't', t, 'r', r, 'to', to, 'fr', fr, 'n', 1, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt, 'p1', 'q')
+  local tail = '|' .. n .. '|' .. to .. '|' .. fr .. '|' .. string.format('%d', math.floor(tonumber(v) / 1000)) .. '|' .. dcs .. '|' .. esm
+  local list = ix[t]
+  if list == nil then list = {}; ix[t] = list; ixTenants[#ixTenants + 1] = t end
+  if due == '0' then
+    local q = P .. 'q:{' .. sm .. ':' .. p .. '}'
+    local first = redis.call('XADD', q, '*', 'h', id .. '|1' .. tail, 'b', ARGV[i + 18])
+    for k = 2, n do
+      redis.call('XADD', q, '*', 'h', id .. '|' .. k .. tail, 'b', ARGV[i + 17 + k])
+    end
+    local qe = p .. '|' .. first
+    if n == 1 and bd == '0' then
+      redis.call('HSET', mkey, 't', t, 'r', r, 'to', to, 'fr', fr, 'n', 1, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt, 'p1', 'q', 'qe', qe)
+    else
+      local f = { 't', t, 'r', r, 'to', to, 'fr', fr, 'n', n, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt, 'qe', qe }
+      for k = 1, n do f[#f + 1] = 'p' .. k; f[#f + 1] = 'q' end
+      if bd == '1' then f[#f + 1] = 'bd'; f[#f + 1] = '1' end
+      redis.call('HSET', mkey, unpack(f))
+    end
+    list[#list + 1] = ac
   else
-    local f = { 't', t, 'r', r, 'to', to, 'fr', fr, 'n', n, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt }
-    for k = 1, n do f[#f + 1] = 'p' .. k; f[#f + 1] = 'q' end
+    local f = { 't', t, 'r', r, 'to', to, 'fr', fr, 'n', n, 's', 'scheduled', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt, 'da', due, 'qh', tail, 'qp', p }
+    for k = 1, n do
+      f[#f + 1] = 'p' .. k; f[#f + 1] = 'q'
+      f[#f + 1] = 'b' .. k; f[#f + 1] = ARGV[i + 17 + k]
+    end
+    if bd == '1' then f[#f + 1] = 'bd'; f[#f + 1] = '1' end
     redis.call('HSET', mkey, unpack(f))
+    sch[#sch + 1] = due
+    sch[#sch + 1] = id
+    list[#list + 1] = due
+    local fr2 = { op = 'status', id = id, status = 'scheduled', at = tonumber(ac) }
+    if r ~= '' then fr2.ref = r end
+    local x = sm .. '|' .. to .. '|' .. n .. '|' .. ac .. '|' .. rt
+    if d ~= '0' then
+      redis.call('XADD', P .. 'ev', '*', 't', t, 'f', cjson.encode(fr2), 'x', x)
+    else
+      redis.call('XADD', P .. 'ev', '*', 't', t, 'f', cjson.encode(fr2), 'x', x, 'p', '0')
+    end
   end
+  list[#list + 1] = id
   redis.call('EXPIRE', mkey, ttl)
   exp[#exp + 1] = fb
   exp[#exp + 1] = id
-  local q = P .. 'q:{' .. sm .. ':' .. p .. '}'
-  local tail = '|' .. n .. '|' .. to .. '|' .. fr .. '|' .. string.format('%d', math.floor(tonumber(v) / 1000)) .. '|' .. dcs .. '|' .. esm
-  for k = 1, n do
-    redis.call('XADD', q, '*', 'h', id .. '|' .. k .. tail, 'b', ARGV[i + 15 + k])
-  end
-  i = i + 16 + n
+  i = i + 18 + n
   count = count + 1
 end
--- The expiry index in one ZADD for the whole batch.
+-- The expiry index, the schedule and each tenant's list index in one ZADD per batch.
 for k = 1, #exp, 5000 do
   redis.call('ZADD', P .. 'exp', unpack(exp, k, math.min(k + 4999, #exp)))
+end
+for k = 1, #sch, 5000 do
+  redis.call('ZADD', P .. 'sch', unpack(sch, k, math.min(k + 4999, #sch)))
+end
+for _, t in ipairs(ixTenants) do
+  local list = ix[t]
+  for k = 1, #list, 5000 do
+    redis.call('ZADD', P .. 'ix:{' .. t .. '}', unpack(list, k, math.min(k + 4999, #list)))
+  end
 end
 return count
 `;
@@ -302,9 +387,15 @@ for i = 4, #ARGV, 5 do
   if after(eid, last) then
     local e = redis.call('XRANGE', src, eid, eid)
     if #e == 1 then
-      redis.call('XADD', dst, '*', unpack(e[1][2]))
+      local nid = redis.call('XADD', dst, '*', unpack(e[1][2]))
       redis.call('XDEL', src, eid)
-      redis.call('HSET', P .. 'm:' .. id, 'sm', sm, 'rt', rt)
+      -- The first part's new place is where a cancel looks for the message (qe).
+      local h = e[1][2][1] == 'h' and e[1][2][2] or e[1][2][4]
+      if string.match(h or '', '^[^|]*|(%d+)|') == '1' then
+        redis.call('HSET', P .. 'm:' .. id, 'sm', sm, 'rt', rt, 'qe', string.match(dst, ':(%d+)}$') .. '|' .. nid)
+      else
+        redis.call('HSET', P .. 'm:' .. id, 'sm', sm, 'rt', rt)
+      end
       moved = moved + 1
     end
   end

@@ -33,6 +33,15 @@ export interface NewMessage {
   readonly pushStatus: boolean;
   /** The route's record for billing and analytics: country|mcc|mnc|price|currency (routeRecord). */
   readonly route: string;
+  /** When a scheduled message is due (ms since epoch); 0 or absent: queue it now. */
+  readonly dueAt?: number;
+  /** Usage counts the message only once delivered (tenant billOn 'delivered'), not when sent. */
+  readonly billOnDelivery?: boolean;
+  // For the ack only (not stored as such):
+  readonly encoding?: 'gsm7' | 'ucs2';
+  /** Total price of all parts in `currency`. */
+  readonly price?: number;
+  readonly currency?: string;
 }
 
 /** The `rt` field of a message: where the router sent it and at what price per segment. */
@@ -164,7 +173,7 @@ export class RedisStore {
     for (const m of msgs) {
       args.push(
         m.id, m.tenant, m.ref, m.to, m.from, m.smsc, m.partition, m.dataCoding, m.esmClass, m.parts.length,
-        m.acceptedAt, m.validUntil, m.ttlSec, m.finalBy, m.pushStatus ? 1 : 0, m.route,
+        m.acceptedAt, m.validUntil, m.ttlSec, m.finalBy, m.pushStatus ? 1 : 0, m.route, m.dueAt ?? 0, m.billOnDelivery === true ? 1 : 0,
       );
       for (const p of m.parts) args.push(p.shortMessage);
     }
