@@ -17,7 +17,12 @@
  * Templates are compiled once and cached (bounded), so a bulk frame of one
  * template costs one parse and a join per recipient.
  */
-import type { Refusal } from './parse-submit.js';
+/** Structurally a parse-submit Refusal (not imported from there: parse-submit imports this module). */
+export interface TemplateRefusal {
+  readonly code: 'INVALID_TEMPLATE';
+  readonly error: string;
+}
+type Refusal = TemplateRefusal;
 
 type Piece = string | { readonly name: string; readonly fallback: string | undefined };
 
