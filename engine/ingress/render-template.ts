@@ -45,12 +45,12 @@ function compile(template: string): Compiled | Refusal {
   let i = 0;
   while (i < template.length) {
     const open = template.indexOf('{{', i);
+    const stray = template.indexOf('}}', i);
+    if (stray >= 0 && (open < 0 || stray < open)) return bad(`"}}" at index ${stray} closes no placeholder`);
     if (open < 0) {
       pieces.push(template.slice(i));
       break;
     }
-    const stray = template.indexOf('}}', i);
-    if (stray >= 0 && stray < open) return bad(`"}}" at index ${stray} closes no placeholder`);
     if (open > i) pieces.push(template.slice(i, open));
     const close = template.indexOf('}}', open + 2);
     if (close < 0) return bad(`placeholder opened at index ${open} is not closed with "}}"`);

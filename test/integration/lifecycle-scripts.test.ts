@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listMessages, lookupMessage, trimListIndexes } from '../../engine/lifecycle/message-query.js';
+import { QuotaTracker } from '../../engine/lifecycle/quota-tracker.js';
 import { Scheduler } from '../../engine/lifecycle/scheduler.js';
 import { readUsage, dayOf } from '../../engine/lifecycle/usage.js';
 import { LifecycleStore } from '../../engine/queue/lifecycle-store.js';
@@ -255,5 +256,47 @@ describe('list index', () => {
     await trimListIndexes(redis, store.keys, [t], now, 20);
     const left = await listMessages(redis, store.keys, t, { limit: 100 });
     expect(left.messages.map((m) => m.id)).toEqual(['lsched', 'lnew', ...msgs.slice(10).map((m) => m.id).reverse()]);
+  });
+});
+
+describe('daily quota', () => {
+  it('is shared by engine nodes through Redis, overshoots by at most what another node took within one sync, and starts afresh each UTC day', async () => {
+    let now = Date.UTC(2026, 0, 1, 23, 59, 58);
+    const clock = { now: () => now };
+    const r2 = new Redis(inject('redisUrl'));
+    // Sync intervals longer than the test: every sync below is explicit.
+    const a = new QuotaTracker(redis, store.keys, [{ id: 'q', dailyQuota: 10 }, { id: 'free' }], clock, 3_600_000);
+    const b = new QuotaTracker(r2, store.keys, [{ id: 'q', dailyQuota: 10 }], clock, 3_600_000);
+    await a.start();
+    await b.start();
+    for (let i = 0; i < 6; i++) expect(a.tryTake('q')).toBe(true);
+    await a.sync();
+    await b.sync();
+    expect(b.used('q')).toBe(6);
+    for (let i = 0; i < 4; i++) expect(b.tryTake('q')).toBe(true);
+    expect(b.tryTake('q')).toBe(false);
+    // a has not heard of b's four yet: one more gets through on a before the next sync
+    expect(a.tryTake('q')).toBe(true);
+    await b.sync();
+    await a.sync();
+    expect(a.used('q')).toBe(11);
+    expect(a.tryTake('q')).toBe(false);
+    const day = Math.floor(now / 86_400_000);
+    expect(await redis.get(store.keys.quota('q', day))).toBe('11');
+    // a message given back (Redis refused it) frees its place
+    a.giveBack('q');
+    a.giveBack('q');
+    expect(a.tryTake('q')).toBe(true);
+    // tenants without a quota are never refused
+    for (let i = 0; i < 100; i++) expect(a.tryTake('free')).toBe(true);
+    // midnight UTC: a new count
+    now += 3000;
+    expect(a.tryTake('q')).toBe(true);
+    await a.sync();
+    expect(await redis.get(store.keys.quota('q', day + 1))).toBe('1');
+    expect(await redis.ttl(store.keys.quota('q', day + 1))).toBeGreaterThan(86_400);
+    await a.stop();
+    await b.stop();
+    r2.disconnect();
   });
 });
