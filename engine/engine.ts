@@ -103,6 +103,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     reloads: () => ({ ok: routing.reloads, refused: routing.reloadFailures }),
     actorParts: () => supervisor.metricsParts(),
     analytics: () => analytics?.state,
+    lifecycle: () => ({ queued: lifecycle.scheduler.moved, expired: lifecycle.scheduler.expired, cancels: lifecycle.cancels.counts }),
   });
   // The events sink into ClickHouse, in its own worker thread (engine/analytics/).
   const analytics = config.analytics.enabled

@@ -14,6 +14,8 @@ export class CancelBatcher {
   private items: Array<{ tenant: string; id: string }> = [];
   private cbs: CancelCallback[] = [];
   private scheduled = false;
+  /** Results so far (metrics). */
+  readonly counts: Record<CancelResult['code'], number> = { stopped: 0, not_cancellable: 0, not_found: 0 };
 
   constructor(
     private readonly store: LifecycleStore,
@@ -38,7 +40,12 @@ export class CancelBatcher {
     this.items = [];
     this.cbs = [];
     this.store.cancel(items, Math.floor(this.now())).then(
-      (res) => cbs.forEach((cb, i) => cb(null, res[i] ?? { code: 'not_found', status: '' })),
+      (res) =>
+        cbs.forEach((cb, i) => {
+          const r = res[i] ?? { code: 'not_found', status: '' };
+          this.counts[r.code]++;
+          cb(null, r);
+        }),
       (err: Error) => cbs.forEach((cb) => cb(err)),
     );
   };

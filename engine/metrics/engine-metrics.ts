@@ -27,6 +27,8 @@ export interface EngineMetricSources {
   readonly reloads: () => { ok: number; refused: number };
   readonly actorParts: () => MetricsJson[];
   readonly analytics: () => { ready: boolean; inserted: number; failures: number; lagMs: number; lastBatchSize: number } | undefined;
+  /** Scheduler and cancel counts of this node (engine/lifecycle/). */
+  readonly lifecycle?: () => { queued: number; expired: number; cancels: Readonly<Record<string, number>> };
   readonly now?: () => number;
 }
 
@@ -34,6 +36,7 @@ export class EngineMetrics implements IngressObserver {
   readonly registry = new Registry();
   private readonly m = buildMetrics(keysOf('main'), this.registry);
   private readonly seen = { framesIn: 0, statusPushes: 0, failoverMoved: 0, ok: 0, refused: 0, sinkInserted: 0, sinkFailures: 0 };
+  private readonly seenLifecycle = new Map<string, number>();
 
   constructor(private readonly src: EngineMetricSources) {
     collectDefaultMetrics({ register: this.registry, labels: { thread: 'main' } });
@@ -87,6 +90,19 @@ export class EngineMetrics implements IngressObserver {
       this.m.sinkBatch.set(a.lastBatchSize);
       this.m.sinkReady.set(a.ready ? 1 : 0);
     }
+    const life = s.lifecycle?.();
+    if (life !== undefined) {
+      const counts: Array<[string, typeof this.m.schedulerMoves, string, number]> = [
+        ['m:queued', this.m.schedulerMoves, 'queued', life.queued],
+        ['m:expired', this.m.schedulerMoves, 'expired', life.expired],
+        ...Object.entries(life.cancels).map(([k, v]): [string, typeof this.m.cancels, string, number] => ['c:' + k, this.m.cancels, k, v]),
+      ];
+      for (const [key, metric, result, v] of counts) {
+        const was = this.seenLifecycle.get(key) ?? 0;
+        if (v > was) metric.inc({ result }, v - was);
+        this.seenLifecycle.set(key, v);
+      }
+    }
     const h = s.health();
     const now = (s.now ?? Date.now)();
     h.smscs.forEach((smsc, i) => {
@@ -96,9 +112,12 @@ export class EngineMetrics implements IngressObserver {
       this.m.deliveryRate.set({ smsc }, h.deliveryRate[i] as number);
     });
     const p = s.redis.pipeline();
+    p.zcard(s.keys.schedule());
     for (const c of s.smscs) for (let i = 0; i < c.partitions; i++) p.xlen(s.keys.queue(c.id, i)).xinfo('GROUPS', s.keys.queue(c.id, i));
     const res = (await p.exec().catch(() => null)) ?? [];
-    let k = 0;
+    const [ez, scheduled] = res[0] ?? [new Error('no reply'), null];
+    if (ez === null) this.m.scheduled.set(Number(scheduled));
+    let k = 1;
     for (const c of s.smscs) {
       for (let i = 0; i < c.partitions; i++) {
         const labels = { smsc: c.id, partition: String(i) };

@@ -38,6 +38,9 @@ export const METRICS = {
   sinkLag: { name: 'switchyard_analytics_sink_lag_seconds', type: 'gauge', labels: [], help: 'Age of the newest event in the last batch inserted into ClickHouse.', thread: 'main' },
   sinkBatch: { name: 'switchyard_analytics_batch_size', type: 'gauge', labels: [], help: 'Events in the last analytics insert.', thread: 'main' },
   sinkReady: { name: 'switchyard_analytics_ready', type: 'gauge', labels: [], help: '1 when the analytics worker has ClickHouse open and migrated.', thread: 'main' },
+  scheduled: { name: 'switchyard_scheduled_messages', type: 'gauge', labels: [], help: 'Messages waiting for their sendAt (all tenants, from Redis).', thread: 'main' },
+  schedulerMoves: { name: 'switchyard_scheduler_moves_total', type: 'counter', labels: ['result'], help: 'Scheduled messages this node took off the schedule when due, by result: queued, or expired (validity ended first).', thread: 'main' },
+  cancels: { name: 'switchyard_cancels_total', type: 'counter', labels: ['result'], help: 'Cancel requests by result: stopped, not_cancellable, not_found.', thread: 'main' },
   workerRestarts: { name: 'switchyard_actor_restarts_total', type: 'counter', labels: ['smsc'], help: 'Restarts of an SMSC actor after its worker thread crashed.', thread: 'main' },
   // operator actors (worker threads)
   submits: { name: 'switchyard_smpp_submits_total', type: 'counter', labels: ['smsc', 'result'], help: 'submit_sm answers by result: ok, throttled (0x58/0x14), temporary, rejected (permanent), timeout (no resp or bind lost).', thread: 'actor' },

@@ -4,8 +4,9 @@
  * and each state change (part status, DLR mapping, XACK, event) is atomic.
  *
  * Part states in the message hash (field p<i>):
- *   q queued · s sent (awaiting receipt) · u unreachable (temporary, SMSC retrying)
- *   final: D delivered · K unknown · E expired · U undelivered · R rejected
+ *   q queued (or scheduled) · s sent (awaiting receipt) · u unreachable (temporary, SMSC retrying)
+ *   final: D delivered · K unknown · E expired · U undelivered · R rejected · X stopped (cancelled,
+ *   lifecycle-scripts.ts)
  * A message is final when every part is; its status is the worst part's
  * (rank D < K < E < U < R), with that part's error code and text.
  *
@@ -17,6 +18,9 @@
  *       "smsc|to|parts|acceptedAt|country|mcc|mnc|price|currency",
  *   p = '0' when the client asked for no status pushes.
  * Nothing is written twice: the frame is the event.
+ *
+ * Usage (billing) is counted here too (`bill`, `flushUsage`): per call, one
+ * HINCRBY per tenant and field on us:{tenant}:{day}, never one per message.
  *
  * Keys are built inside the scripts from ARGV[1] (the prefix), so a batch can
  * touch many messages. That is fine on one Redis; on Redis Cluster a batch would
