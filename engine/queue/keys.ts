@@ -13,8 +13,10 @@
  *   {P}mnp               hash: ported number (E.164 digits) -> "MCC-MNC"
  *   {P}mnp:ver           bumped on every MNP load; engines reload their copy when it changes
  *   {P}sch               sorted set: scheduled message id by due time (ms); the scheduler moves due ones
- *   {P}ix:{tenant}       sorted set: the tenant's message ids by due time (ms; acceptance unless scheduled),
- *                        for GET /v1/messages; trimmed to messages.listRetentionSec (scheduled ones stay)
+ *   {P}ix:{tenant}:{min} list: the tenant's message ids due in that minute (since 1970; acceptance unless
+ *                        scheduled), in the order accepted, for GET /v1/messages
+ *   {P}ixb:{tenant}      sorted set of the minutes that have an ix list; lists older than
+ *                        messages.listRetentionSec are deleted (scheduled ones are due later and stay)
  *   {P}us:{tenant}:{day} hash: usage of the UTC day (days since 1970): m messages, s segments,
  *                        c:<currency> cost in millionths; kept 400 days
  *   {P}qt:{tenant}:{day} accepted messages of the UTC day, for tenants[].dailyQuota (kept 2 days)
@@ -27,7 +29,7 @@
  * bd 1 when billed on delivery · scheduled only: da due at, qh entry header tail,
  * qp partition, b<k> part bytes (removed once queued) · qa queued at (when moved).
  *
- * The Lua scripts in lua-scripts.ts and lifecycle-scripts.ts build the m:, d:, de:, ev, exp, sch, ix: and us: names
+ * The Lua scripts in lua-scripts.ts and lifecycle-scripts.ts build the m:, d:, de:, ev, exp, sch, ix:, ixb: and us: names
  * from the same prefix; keep both in step.
  */
 export const GROUP = 'g';
@@ -61,8 +63,12 @@ export class Keys {
   schedule(): string {
     return `${this.prefix}sch`;
   }
-  listIndex(tenant: string): string {
-    return `${this.prefix}ix:{${tenant}}`;
+  /** `minute`: minutes since 1970 (UTC) of when the messages are due. */
+  listIndex(tenant: string, minute: number): string {
+    return `${this.prefix}ix:{${tenant}}:${minute}`;
+  }
+  listMinutes(tenant: string): string {
+    return `${this.prefix}ixb:{${tenant}}`;
   }
   /** `day`: days since 1970-01-01 (UTC). */
   usage(tenant: string, day: number): string {

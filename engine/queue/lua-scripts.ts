@@ -53,30 +53,36 @@ end
 -- Usage (billing) totals, gathered per tenant and currency over the whole call and
 -- written at its end (flushUsage): us:{tenant}:{UTC day number} holds
 -- m messages, s segments, c:<currency> cost in millionths. Kept 400 days.
+-- A route record's price is read once per call (most messages of a call share a few).
+local rtInfo = {}
 local usage = {}
-local usageKeys = {}
 local function bill(f, msgs, segs)
-  local price, cur = string.match(f[15] or '', '^[^|]*|[^|]*|[^|]*|([^|]*)|([^|]*)$')
-  local k = f[1] .. '|' .. (cur or '')
-  local u = usage[k]
-  if u == nil then
-    u = { f[1], cur or '', 0, 0, 0 }
-    usage[k] = u
-    usageKeys[#usageKeys + 1] = k
+  local rt = f[15] or ''
+  local info = rtInfo[rt]
+  if info == nil then
+    local price, cur = string.match(rt, '^[^|]*|[^|]*|[^|]*|([^|]*)|([^|]*)$')
+    info = { math.floor((tonumber(price) or 0) * 1000000 + 0.5), cur or '' }
+    rtInfo[rt] = info
   end
-  u[3] = u[3] + msgs
-  u[4] = u[4] + segs
-  u[5] = u[5] + math.floor((tonumber(price) or 0) * 1000000 + 0.5) * segs
+  local byCur = usage[f[1]]
+  if byCur == nil then byCur = {}; usage[f[1]] = byCur end
+  local u = byCur[info[2]]
+  if u == nil then u = { 0, 0, 0 }; byCur[info[2]] = u end
+  u[1] = u[1] + msgs
+  u[2] = u[2] + segs
+  u[3] = u[3] + info[1] * segs
 end
 local function flushUsage()
+  if next(usage) == nil then return end
   local day = string.format('%d', math.floor(now / 86400000))
-  for _, k in ipairs(usageKeys) do
-    local u = usage[k]
-    local key = P .. 'us:{' .. u[1] .. '}:' .. day
-    if u[3] > 0 then redis.call('HINCRBY', key, 'm', u[3]) end
-    -- Every write adds segments: a total equal to this call's means the key is new.
-    if redis.call('HINCRBY', key, 's', u[4]) == u[4] then redis.call('EXPIRE', key, 400 * 86400) end
-    if u[5] > 0 then redis.call('HINCRBY', key, 'c:' .. u[2], string.format('%d', u[5])) end
+  for t, byCur in pairs(usage) do
+    local key = P .. 'us:{' .. t .. '}:' .. day
+    for cur, u in pairs(byCur) do
+      if u[1] > 0 then redis.call('HINCRBY', key, 'm', u[1]) end
+      -- Every write adds segments: a total equal to this call's means the key is new.
+      if redis.call('HINCRBY', key, 's', u[2]) == u[2] then redis.call('EXPIRE', key, 400 * 86400) end
+      if u[3] > 0 then redis.call('HINCRBY', key, 'c:' .. cur, string.format('%d', u[3])) end
+    end
   end
 end
 
@@ -275,13 +281,15 @@ return #ids
  *   id, tenant, ref, to, from, smsc, partition, dataCoding, esmClass, n,
  *   acceptedAt, validUntil, ttlSec, finalBy, push(0|1), route record,
  *   dueAt (ms; 0 = now), billOnDelivery(0|1), part 1 .. part n bytes
- * Writes the message hash (TTL), its expiry-sweep entry, its entry in the
- * tenant's list index ix:{tenant} (score: when it is due) and either one stream
+ * Writes the message hash (TTL), its expiry-sweep entry, its id in the
+ * tenant's list index (ix:{tenant}:{minute it is due}, a list appended to; the
+ * minute also goes into ixb:{tenant}, once per batch) and either one stream
  * entry per part ("h" header, "b" short_message bytes; the hash keeps
  * qe = "partition|first entry id" so that a cancel can find them unread) or,
  * when scheduled, the parts in the hash (b1..bn, the entry header tail qh,
  * the partition qp) plus a sch entry for the scheduler and a `scheduled`
- * event — all atomically. The index and schedule get one ZADD per batch.
+ * event — all atomically. The index gets one RPUSH per batch, tenant and
+ * minute; the expiry index and the schedule one ZADD per batch.
  */
 export const ENQUEUE_LUA = `
 local P = ARGV[1]
@@ -289,8 +297,10 @@ local i = 2
 local count = 0
 local exp = {}
 local sch = {}
-local ix = {}
-local ixTenants = {}
+-- List index: ids by tenant and minute due, in the order accepted.
+local ixLists = {}
+local ixOrder = {}
+local lastT, lastB, list = nil, nil, nil
 while i <= #ARGV do
   local id, t, r, to, fr, sm, p, dcs, esm = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
   local n = tonumber(ARGV[i + 9])
@@ -298,8 +308,18 @@ while i <= #ARGV do
   local due, bd = ARGV[i + 16], ARGV[i + 17]
   local mkey = P .. 'm:' .. id
   local tail = '|' .. n .. '|' .. to .. '|' .. fr .. '|' .. string.format('%d', math.floor(tonumber(v) / 1000)) .. '|' .. dcs .. '|' .. esm
-  local list = ix[t]
-  if list == nil then list = {}; ix[t] = list; ixTenants[#ixTenants + 1] = t end
+  local b = math.floor(tonumber(due == '0' and ac or due) / 60000)
+  if t ~= lastT or b ~= lastB then
+    local k = t .. '}:' .. b
+    list = ixLists[k]
+    if list == nil then
+      list = {}
+      ixLists[k] = list
+      ixOrder[#ixOrder + 1] = { t, b, k }
+    end
+    lastT, lastB = t, b
+  end
+  list[#list + 1] = id
   if due == '0' then
     local q = P .. 'q:{' .. sm .. ':' .. p .. '}'
     local first = redis.call('XADD', q, '*', 'h', id .. '|1' .. tail, 'b', ARGV[i + 18])
@@ -315,7 +335,6 @@ while i <= #ARGV do
       if bd == '1' then f[#f + 1] = 'bd'; f[#f + 1] = '1' end
       redis.call('HSET', mkey, unpack(f))
     end
-    list[#list + 1] = ac
   else
     local f = { 't', t, 'r', r, 'to', to, 'fr', fr, 'n', n, 's', 'scheduled', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt, 'da', due, 'qh', tail, 'qp', p }
     for k = 1, n do
@@ -326,7 +345,6 @@ while i <= #ARGV do
     redis.call('HSET', mkey, unpack(f))
     sch[#sch + 1] = due
     sch[#sch + 1] = id
-    list[#list + 1] = due
     local fr2 = { op = 'status', id = id, status = 'scheduled', at = tonumber(ac) }
     if r ~= '' then fr2.ref = r end
     local x = sm .. '|' .. to .. '|' .. n .. '|' .. ac .. '|' .. rt
@@ -336,25 +354,25 @@ while i <= #ARGV do
       redis.call('XADD', P .. 'ev', '*', 't', t, 'f', cjson.encode(fr2), 'x', x, 'p', '0')
     end
   end
-  list[#list + 1] = id
   redis.call('EXPIRE', mkey, ttl)
   exp[#exp + 1] = fb
   exp[#exp + 1] = id
   i = i + 18 + n
   count = count + 1
 end
--- The expiry index, the schedule and each tenant's list index in one ZADD per batch.
+-- The expiry index and the schedule in one ZADD per batch, the list index in one RPUSH per tenant and minute.
 for k = 1, #exp, 5000 do
   redis.call('ZADD', P .. 'exp', unpack(exp, k, math.min(k + 4999, #exp)))
 end
 for k = 1, #sch, 5000 do
   redis.call('ZADD', P .. 'sch', unpack(sch, k, math.min(k + 4999, #sch)))
 end
-for _, t in ipairs(ixTenants) do
-  local list = ix[t]
-  for k = 1, #list, 5000 do
-    redis.call('ZADD', P .. 'ix:{' .. t .. '}', unpack(list, k, math.min(k + 4999, #list)))
+for _, e in ipairs(ixOrder) do
+  local ids = ixLists[e[3]]
+  for k = 1, #ids, 5000 do
+    redis.call('RPUSH', P .. 'ix:{' .. e[3], unpack(ids, k, math.min(k + 4999, #ids)))
   end
+  redis.call('ZADD', P .. 'ixb:{' .. e[1] .. '}', e[2], e[2])
 end
 return count
 `;

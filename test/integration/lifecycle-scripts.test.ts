@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { listMessages, lookupMessage, trimListIndexes } from '../../engine/lifecycle/message-query.js';
+import { decodeCursor, listMessages, lookupMessage, SCAN_BUDGET, trimListIndexes } from '../../engine/lifecycle/message-query.js';
 import { QuotaTracker } from '../../engine/lifecycle/quota-tracker.js';
 import { Scheduler } from '../../engine/lifecycle/scheduler.js';
 import { readUsage, dayOf } from '../../engine/lifecycle/usage.js';
@@ -219,10 +219,13 @@ describe('usage', () => {
 });
 
 describe('list index', () => {
-  it('lists a tenant\'s messages newest first with filters and a cursor, and trims by age', async () => {
+  it('lists a tenant\'s messages newest first with filters and a cursor, and trims whole minutes by age', async () => {
     const t = 'lister';
     const now = Date.now();
-    const msgs = Array.from({ length: 30 }, (_, i) => ({ ...message('l' + String(i).padStart(2, '0'), { tenant: t, to: i % 3 === 0 ? '4790000000' : '4791111111', ref: 'r' + (i % 5) }), acceptedAt: now - 30_000 + i * 1000 }));
+    const nowMinute = Math.floor(now / 60_000);
+    // 30 messages, each in a minute of its own, from 40 minutes ago on
+    const base = (nowMinute - 40) * 60_000;
+    const msgs = Array.from({ length: 30 }, (_, i) => ({ ...message('l' + String(i).padStart(2, '0'), { tenant: t, to: i % 3 === 0 ? '4790000000' : '4791111111', ref: 'r' + (i % 5) }), acceptedAt: base + i * 61_000 }));
     await store.enqueue(msgs);
     await store.enqueue([message('lsched', { tenant: t, dueAt: now + 3600_000 }), message('lother', { tenant: 'someone-else' })]);
     const all = await listMessages(redis, store.keys, t, { limit: 100 });
@@ -231,13 +234,12 @@ describe('list index', () => {
     expect(all.messages[0]).toMatchObject({ status: 'scheduled', sendAt: now + 3600_000, price: { perPart: 0.031, total: 0.031, currency: 'EUR' } });
     // pages of 7 through everything, no duplicates, no gaps
     const seen: string[] = [];
-    let cursor: { score: number; id: string } | undefined;
+    let cursor: ReturnType<typeof decodeCursor>;
     for (let k = 0; k < 10; k++) {
       const page = await listMessages(redis, store.keys, t, { limit: 7, ...(cursor ? { cursor } : {}) });
       seen.push(...page.messages.map((m) => m.id));
       if (page.next === null) break;
-      const raw = Buffer.from(page.next, 'base64url').toString();
-      cursor = { score: Number(raw.split('.')[0]), id: raw.split('.')[1] as string };
+      cursor = decodeCursor(page.next);
       // a message arriving between pages does not disturb them
       if (k === 0) await store.enqueue([{ ...message('lnew', { tenant: t }), acceptedAt: Date.now() }]);
     }
@@ -250,12 +252,24 @@ describe('list index', () => {
     expect(ref.messages).toHaveLength(6);
     const sched = await listMessages(redis, store.keys, t, { limit: 100, statuses: new Set(['scheduled']) });
     expect(sched.messages.map((m) => m.id)).toEqual(['lsched']);
-    const range = await listMessages(redis, store.keys, t, { limit: 100, since: now - 30_000 + 10_000, until: now - 30_000 + 14_000 });
+    const range = await listMessages(redis, store.keys, t, { limit: 100, since: base + 10 * 61_000, until: base + 14 * 61_000 });
     expect(range.messages.map((m) => m.id)).toEqual(['l14', 'l13', 'l12', 'l11', 'l10']);
-    // trimming drops what is older than the retention, never the scheduled one
-    await trimListIndexes(redis, store.keys, [t], now, 20);
+    // a narrow filter looks at everything when it is small...
+    expect(await listMessages(redis, store.keys, t, { limit: 100, ref: 'no-such-ref' })).toMatchObject({ messages: [], next: null, scanned: 32 });
+    // ...and over many entries stops at the scan budget and says where to go on
+    const many = Array.from({ length: SCAN_BUDGET + 150 }, (_, i) => message('b' + i, { tenant: 'busy', ref: i === 5 ? 'needle' : 'hay' }));
+    for (let i = 0; i < many.length; i += 500) await store.enqueue(many.slice(i, i + 500));
+    const p1 = await listMessages(redis, store.keys, 'busy', { limit: 10, ref: 'needle' });
+    expect(p1).toMatchObject({ messages: [], scanned: SCAN_BUDGET });
+    expect(p1.next).not.toBeNull();
+    const p2 = await listMessages(redis, store.keys, 'busy', { limit: 10, ref: 'needle', cursor: decodeCursor(p1.next as string) as NonNullable<ReturnType<typeof decodeCursor>> });
+    expect(p2).toMatchObject({ next: null, scanned: 150 });
+    expect(p2.messages.map((m) => m.id)).toEqual(['b5']);
+    // trimming drops whole minutes that ended more than the retention ago, never the scheduled one
+    expect(await trimListIndexes(redis, store.keys, [t], now, 20 * 60)).toBe(20);
     const left = await listMessages(redis, store.keys, t, { limit: 100 });
-    expect(left.messages.map((m) => m.id)).toEqual(['lsched', 'lnew', ...msgs.slice(10).map((m) => m.id).reverse()]);
+    expect(left.messages.map((m) => m.id)).toEqual(['lsched', 'lnew', ...msgs.slice(20).map((m) => m.id).reverse()]);
+    expect(await redis.exists(store.keys.listIndex(t, nowMinute - 40))).toBe(0);
   });
 });
 
