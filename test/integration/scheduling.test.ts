@@ -43,9 +43,17 @@ async function bindsDown(): Promise<void> {
   sim.setRefuseBinds(true);
   sim.dropAllConnections();
   await waitFor(() => (stats()?.reconnects ?? 0) >= r0 + 2 && stats()!.binds.every((b) => !b.up) && sim.boundSessions === 0, 10_000, 'binds down');
-  // A read the actor started while it still had binds may be blocked in Redis (up to 100 ms): let it end.
+  // A read the actor started while it still had binds may be blocked in Redis (BLOCK 100 ms): wait until
+  // its consumer has not read for 300 ms (without binds it has no credit and reads nothing more).
   const r = new Redis(hh.redisUrl);
-  await waitFor(async () => !(await r.client('LIST') as string).split('\n').some((l) => l.includes('name=sy-actor-sim-a') && /flags=\S*b/.test(l)), 5000, 'no blocked read');
+  const idle = async (): Promise<boolean> => {
+    for (let p = 0; p < 2; p++) {
+      const consumers = (await r.xinfo('CONSUMERS', hh.engine.store.keys.queue('sim-a', p), 'g')) as unknown[][];
+      for (const c of consumers) if (Number(c[c.indexOf('idle') + 1]) < 300) return false;
+    }
+    return true;
+  };
+  await waitFor(idle, 5000, 'no read in flight');
   r.disconnect();
 }
 
@@ -193,7 +201,7 @@ describe('validity and expiry', () => {
   it('a scheduled message whose validity ended while no engine ran ends expired and is never sent', async () => {
     h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 1, sim: { capture: true }, configOverrides: (raw) => (raw.messages = messages) });
     const c = await client();
-    const sendAt = Date.now() + 1500;
+    const sendAt = Date.now() + 3000;
     c.send({ op: 'submit', ref: 'x1', to: '+4791234567', from: 'Acme', text: 'missed', sendAt, validity: 2 });
     const a = await c.next((f) => f.op === 'ack');
     expect(a.status).toBe('scheduled');
@@ -207,13 +215,15 @@ describe('validity and expiry', () => {
 
   it('a sent message whose receipt never comes ends unknown after validity plus grace', async () => {
     h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 1, sim: { capture: true, outcomes: { noReceipt: 1 } }, configOverrides: (raw) => (raw.messages = messages) });
+    // Sent at once (binds up), well within its validity of 2 s.
+    await waitFor(() => (h as Harness).engine.actorStats()[0]?.binds.every((b) => b.up) === true, 10_000, 'binds up');
     const c = await client();
-    c.send({ op: 'submit', ref: 'n1', to: '+4791234567', from: 'Acme', text: 'anyone there?', validity: 1 });
+    c.send({ op: 'submit', ref: 'n1', to: '+4791234567', from: 'Acme', text: 'anyone there?', validity: 2 });
     const a = await c.next((f) => f.op === 'ack');
     const t0 = Date.now();
-    await waitFor(() => statuses(c, a.id as string).includes('unknown'), 15_000, 'unknown');
-    // not before validity (1 s) + grace (3 s)
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(3500);
+    await waitFor(() => statuses(c, a.id as string).some((s) => s === 'unknown' || s === 'expired'), 15_000, 'a final status');
+    // not before validity (2 s) + grace (3 s)
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(4500);
     expect(statuses(c, a.id as string)).toEqual(['sent', 'unknown']);
     expect(c.frames.find((f) => f.op === 'status' && f.status === 'unknown')).toMatchObject({ error: { text: 'no receipt within the validity period and grace' } });
     expect(h.sims[0]!.captured).toHaveLength(1);
