@@ -30,6 +30,7 @@ import { Redis } from 'ioredis';
 import { demoRoutePlan } from '../engine/loadgen/harness.js';
 import { runLoad } from '../engine/loadgen/load-generator.js';
 import { ENQUEUE_LUA, FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA } from '../engine/queue/lua-scripts.js';
+import { CANCEL_LUA, SCHEDULE_LUA } from '../engine/queue/lifecycle-scripts.js';
 import { startPrivateRedis } from '../engine/redis/private-redis.js';
 import { GLOBAL, OptOutStore } from '../engine/optout/optout-store.js';
 import { Keys } from '../engine/queue/keys.js';
@@ -52,6 +53,9 @@ const { values: a } = parseArgs({
     analytics: { type: 'boolean', default: false },
     optout: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    // Issue 6: a share of the messages scheduled 1 s ahead; the tenant with a daily quota and a sender allowlist.
+    'scheduled-share': { type: 'string', default: '0' },
+    limits: { type: 'boolean', default: false },
   },
 });
 const num = (k: keyof typeof a) => Number(a[k]);
@@ -98,7 +102,7 @@ async function waitLine(child: ChildProcess, re: RegExp, timeoutMs: number, logF
   });
 }
 
-const SCRIPTS: Record<string, string> = { enqueue: ENQUEUE_LUA, submitted: SUBMITTED_LUA, receipts: RECEIPTS_LUA, failed: FAILED_LUA, sweep: SWEEP_LUA };
+const SCRIPTS: Record<string, string> = { enqueue: ENQUEUE_LUA, submitted: SUBMITTED_LUA, receipts: RECEIPTS_LUA, failed: FAILED_LUA, sweep: SWEEP_LUA, schedule: SCHEDULE_LUA, cancel: CANCEL_LUA };
 
 /** SLOWLOG grouped by script (or command): count, max and mean duration, mean argument count. */
 async function slowCalls(r: Redis): Promise<string> {
@@ -176,6 +180,7 @@ async function main(): Promise<void> {
     tenants: [{
       id: 'bench', apiKey: { env: 'SY_BENCH_KEY' }, tps: 1_000_000,
       ...(a.optout ? { moderation: { urlAllowlist: ['switchyard.example'], volume: { enabled: true, floorPerMinute: 100_000_000 } } } : {}),
+      ...(a.limits ? { dailyQuota: 1_000_000_000, senders: ['Switchyard'] } : {}),
     }],
     smscs: ports.map((port, i) => ({ id: `sim-${i}`, port, systemId: 'switchyard', password: { env: 'SY_BENCH_SIM_PW' }, binds: num('binds'), window: num('window'), tps: num('tps'), partitions: 2 })),
     // With --backlog no SMSC ever binds: keep them routable (an operator's SMSC down for maintenance
@@ -230,6 +235,7 @@ async function main(): Promise<void> {
     drainMs: 60_000,
     warmupMs: num('warmup') * 1000,
     waitForFinals: backlog === undefined,
+    scheduledShare: Number(a['scheduled-share']),
     onTick: (s) => console.log(`t=${(s.elapsedMs / 1000).toFixed(0).padStart(3)}s sent=${s.sent} acked=${s.accepted} refused=${s.refused} finals=${s.finals} engineRssMb=${procStat(engine.pid as number).rssMb.toFixed(0)}`),
   });
   const wallS = (performance.now() - t0) / 1000;
@@ -301,6 +307,8 @@ async function main(): Promise<void> {
     warmupS: num('warmup'),
     metrics: !a['no-metrics'],
     optout: a.optout === true,
+    scheduledShare: Number(a['scheduled-share']),
+    limits: a.limits === true,
     steadyAckP50Ms: +res.steadyAckMs.p50.toFixed(2), steadyAckP99Ms: +res.steadyAckMs.p99.toFixed(2), steadyAckMaxMs: +res.steadyAckMs.max.toFixed(2),
     submitP99Ms: +submitP99Ms.toFixed(2),
     engineAckP99Ms: +engineAckP99Ms.toFixed(2),

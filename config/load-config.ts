@@ -60,6 +60,8 @@ export function parseConfig(raw: unknown, source = '<config>'): Config {
   problems.push(...checkInbound(cfg, source));
   if (cfg.messages.defaultValiditySec > cfg.messages.maxValiditySec)
     problems.push(`${source}: messages.defaultValiditySec: must be <= messages.maxValiditySec`);
+  if (cfg.messages.minValiditySec > cfg.messages.defaultValiditySec)
+    problems.push(`${source}: messages.minValiditySec: must be <= messages.defaultValiditySec`);
   if (cfg.redis.url !== undefined && /\/\/[^/@]*:[^/@]+@/.test(cfg.redis.url))
     problems.push(`${source}: redis.url: must not contain a password; set REDIS_URL in the environment instead`);
   if (problems.length > 0) throw new SwitchyardError('CONFIG_INVALID', problems.join('\n'));

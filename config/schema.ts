@@ -37,6 +37,9 @@ export const DEFAULTS = {
     maxBatchItems: 500, // most submits in one batch frame
     statusRetention: 10_000_000, // most entries in the events stream (MAXLEN ~, ~190 bytes each: 1.9 GB): the hard bound on how far a lagging consumer group (analytics, webhooks) or a resuming client can be behind
     statusRetentionSec: 300, // entries younger than this stay in the events stream even when every consumer group has read them (reconnecting clients resume by id)
+    minValiditySec: 60, // shortest validity a client may ask for (seconds)
+    maxScheduleSec: 30 * 24 * 3600, // furthest in the future `sendAt` may be (seconds)
+    listRetentionSec: 3600, // GET /v1/messages lists messages due within this long ago, and every scheduled one (seconds)
   },
   analytics: {
     enabled: true, // run the events sink into ClickHouse (embedded chdb unless CLICKHOUSE_URL is set)
@@ -61,6 +64,8 @@ export const DEFAULTS = {
   tenant: {
     tps: 10_000, // accepted submits per second per tenant
     window: 2_000, // unacknowledged submits per WebSocket connection
+    transliterate: false, // map text that would need UCS-2 to GSM-7 where a sensible mapping exists (per submit: `transliterate`)
+    billOn: 'sent', // usage counts a message when the SMSC took it ('sent') or only once delivered ('delivered')
   },
   mo: {
     unattributedStop: 'global', // a STOP to a number no tenant owns opts the sender out of every tenant ('ignore': it does not)
@@ -89,6 +94,7 @@ export const DEFAULTS = {
     reconnectMs: { min: 200, max: 30_000 }, // bind retry backoff
     throttleBackoffMs: { min: 50, max: 2_000 }, // pause after ESME_RTHROTTLED / ESME_RMSGQFUL
     receiptIdMatch: 'exact', // receipts carry the submit_sm_resp id (case and leading zeros aside)
+    concatenation: 'udh', // multipart messages: 8-bit UDH in short_message ('udh') or SAR TLVs ('sar')
     sourceTon: 5, // alphanumeric sender by default when `from` has letters (see actor)
   },
 } as const;
@@ -150,6 +156,15 @@ export const tenantSchema = z.strictObject({
       volume: volumeRule.optional(),
     })
     .optional(),
+  /** Accepted messages per UTC day; beyond it QUOTA_EXCEEDED. Absent: no quota. */
+  dailyQuota: z.number().int().positive().optional(),
+  /** Sender ids (`from`) the tenant may use: exact, or a number prefix ending in "*". Absent: any. */
+  senders: z
+    .array(z.string().regex(/^(\+?[0-9]{1,15}\*?|[A-Za-z0-9 ._-]{1,11})$/, 'must be a sender id (1-11 letters, digits, space, ".", "_", "-"), a number, or a number prefix ending in "*"'))
+    .min(1, 'give at least one sender, or leave "senders" out to allow any')
+    .optional(),
+  transliterate: z.boolean().default(DEFAULTS.tenant.transliterate),
+  billOn: z.enum(['sent', 'delivered'], { error: 'must be "sent" (bill what the SMSC took) or "delivered" (bill delivered messages only)' }).default(DEFAULTS.tenant.billOn),
 });
 
 export const smscSchema = z.strictObject({
@@ -172,6 +187,9 @@ export const smscSchema = z.strictObject({
   receiptIdMatch: z
     .enum(['exact', 'hex-resp-dec-receipt', 'dec-resp-hex-receipt'], { error: 'must be "exact", "hex-resp-dec-receipt" (submit_sm_resp id in hex, receipt id in decimal) or "dec-resp-hex-receipt"' })
     .default(DEFAULTS.smsc.receiptIdMatch),
+  concatenation: z
+    .enum(['udh', 'sar'], { error: 'must be "udh" (8-bit concatenation header in short_message) or "sar" (sar_msg_ref_num, sar_total_segments, sar_segment_seqnum TLVs)' })
+    .default(DEFAULTS.smsc.concatenation),
 });
 
 const candidateSchema = z.strictObject({
@@ -263,6 +281,9 @@ export const configSchema = z.strictObject({
       maxBatchItems: z.number().int().min(1).default(DEFAULTS.messages.maxBatchItems),
       statusRetention: z.number().int().min(1000).default(DEFAULTS.messages.statusRetention),
       statusRetentionSec: z.number().int().min(0).default(DEFAULTS.messages.statusRetentionSec),
+      minValiditySec: z.number().int().min(1).default(DEFAULTS.messages.minValiditySec),
+      maxScheduleSec: z.number().int().positive().default(DEFAULTS.messages.maxScheduleSec),
+      listRetentionSec: z.number().int().min(60).default(DEFAULTS.messages.listRetentionSec),
     })
     .default({ ...DEFAULTS.messages }),
   analytics: z

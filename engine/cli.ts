@@ -11,6 +11,8 @@
  *                                                              why a number goes where it goes
  *   switchyard mnp load FILE.csv --config FILE                 replace the ported-numbers table in Redis
  *   switchyard analytics delivery|failures|statuses|message|number|bad-numbers|report ...   (engine/analytics/analytics-cli.ts)
+ *   switchyard usage --tenant ID [--from DAY] [--to DAY] [--url URL | --config FILE]
+ *                                                              a tenant's messages, segments and cost by day
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -30,6 +32,7 @@ import { analyticsCommand } from './analytics/analytics-cli.js';
 import { runLoad } from './loadgen/load-generator.js';
 import { startPrivateRedis, type PrivateRedis } from './redis/private-redis.js';
 import { SmscSimulator } from './simulator/index.js';
+import { dayOf, formatDay, MAX_USAGE_DAYS, parseDay, readUsage, type UsageReport } from './lifecycle/usage.js';
 
 const USAGE = `usage:
   switchyard demo [--duration SECONDS] [--rate MSGS_PER_SEC] [--clients N] [--mo-rate MO_PER_SEC]
@@ -41,6 +44,7 @@ const USAGE = `usage:
   switchyard mnp load PORTED.csv --config FILE     (CSV: number,mcc,mnc)
   switchyard analytics delivery|failures|statuses [--by smsc,country] [--bucket hour] [--from T --to T] [filters] [--url URL]
   switchyard analytics message ID | number +4791234567 | bad-numbers | report events|messages [--out FILE]
+  switchyard usage --tenant ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--url http://127.0.0.1:8080 | --config FILE] [--json]
 Environment: REDIS_URL (else a private redis-server is started under ./data/redis),
   API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
 
@@ -270,8 +274,50 @@ async function mnp(args: string[]): Promise<void> {
   }
 }
 
+/** Prints a usage report as a table (one line per day with traffic, then the total). */
+function formatUsage(r: UsageReport): string {
+  const cost = (c: Readonly<Record<string, number>>) => Object.entries(c).map(([cur, v]) => `${v} ${cur}`).join(', ') || '0';
+  const lines = [`usage of tenant ${r.tenant}, ${r.from} to ${r.to} (UTC; billed ${r.billOn === 'delivered' ? 'when delivered' : 'when sent'})`, `${'day'.padEnd(12)}${'messages'.padStart(10)}${'segments'.padStart(10)}  cost`];
+  for (const d of r.days) lines.push(`${d.day.padEnd(12)}${String(d.messages).padStart(10)}${String(d.segments).padStart(10)}  ${cost(d.cost)}`);
+  lines.push(`${'total'.padEnd(12)}${String(r.total.messages).padStart(10)}${String(r.total.segments).padStart(10)}  ${cost(r.total.cost)}`);
+  return lines.join('\n');
+}
+
+async function usage(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { tenant: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, url: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  if (values.tenant === undefined) throw new SwitchyardError('BAD_REQUEST', 'usage: switchyard usage --tenant ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--url URL | --config FILE]');
+  const today = formatDay(dayOf(Date.now()));
+  const from = values.from ?? today;
+  const to = values.to ?? from;
+  let r: UsageReport;
+  if (values.url !== undefined) {
+    const q = new URLSearchParams({ tenant: values.tenant, from, to });
+    const res = await fetch(`${values.url}/v1/usage?${q}`, { headers: { authorization: `Bearer ${process.env.SWITCHYARD_ADMIN_KEY ?? ''}` } });
+    const body = (await res.json()) as UsageReport & { error?: string };
+    if (!res.ok) throw new SwitchyardError('BAD_REQUEST', `HTTP ${res.status}: ${body.error ?? JSON.stringify(body)}`);
+    r = body;
+  } else {
+    if (values.config === undefined) throw new SwitchyardError('CONFIG_INVALID', 'give --url URL (a running engine, SWITCHYARD_ADMIN_KEY) or --config FILE (reads Redis at REDIS_URL)');
+    const config = loadConfig(values.config);
+    const t = config.tenants.find((x) => x.id === values.tenant);
+    if (t === undefined) throw new SwitchyardError('BAD_REQUEST', `no tenant "${values.tenant}" in ${values.config}`);
+    const f = parseDay(from);
+    const e = parseDay(to);
+    if (f === undefined || e === undefined || e < f || e - f + 1 > MAX_USAGE_DAYS) throw new SwitchyardError('BAD_REQUEST', `--from and --to must be days (YYYY-MM-DD), in order, at most ${MAX_USAGE_DAYS} apart`);
+    const redisUrl = process.env.REDIS_URL ?? config.redis.url;
+    if (redisUrl === undefined || redisUrl === '') throw new SwitchyardError('CONFIG_INVALID', 'set REDIS_URL to the Redis the engines use');
+    const redis = new Redis(redisUrl);
+    try {
+      r = await readUsage(redis, new Keys(config.redis.keyPrefix), t.id, f, e, t.billOn);
+    } finally {
+      redis.disconnect();
+    }
+  }
+  console.log(values.json ? JSON.stringify(r, null, 2) : formatUsage(r));
+}
+
 const [cmd, ...rest] = process.argv.slice(2);
-const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp, analytics: analyticsCommand };
+const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp, analytics: analyticsCommand, usage };
 const fn = cmd === undefined ? undefined : commands[cmd];
 if (fn === undefined) {
   console.error(USAGE);

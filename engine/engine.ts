@@ -34,6 +34,7 @@ import { registerOptOutRoutes } from './http/optout-routes.js';
 import { registerHeldRoutes } from './http/held-routes.js';
 import { registerPauseRoutes } from './http/pause-routes.js';
 import { registerMoRoutes } from './http/mo-routes.js';
+import { Lifecycle } from './lifecycle/lifecycle.js';
 
 export interface EngineOptions {
   readonly redisUrl: string;
@@ -62,6 +63,8 @@ export interface Engine {
   readonly analyticsHost: AnalyticsHost | undefined;
   /** Numbers the ingress refuses (bad-number detection). */
   readonly flagged: FlaggedNumbers;
+  /** Scheduler, cancels, daily quotas, list index, message and usage routes (engine/lifecycle/). */
+  readonly lifecycle: Lifecycle;
   actorStats(): ActorStats[];
   stop(): Promise<void>;
 }
@@ -86,6 +89,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   await redis.ping();
   const store = new RedisStore(queueRedis, config.redis.keyPrefix, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec });
   const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log, env });
+  const lifecycle = new Lifecycle({ config, redis, keys: store.keys, clock, log });
   const batcher = new EnqueueBatcher(store);
   const dispatcher = new StatusDispatcher(redis, blocking, store.keys);
   const trimmer = new EventsTrimmer(redis, store.keys, { floorSec: config.messages.statusRetentionSec, cap: config.messages.statusRetention }, log);
@@ -136,6 +140,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     actorParts: () => supervisor.metricsParts(),
     analytics: () => analytics?.state,
     eventsStream: () => trimmer.stats,
+    lifecycle: () => ({ queued: lifecycle.scheduler.moved, expired: lifecycle.scheduler.expired, cancels: lifecycle.cancels.counts }),
   });
   // The analytics process: events sink into ClickHouse, queries, live feed, bad numbers (engine/analytics/).
   const an = config.analytics;
@@ -171,7 +176,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     maxPendingEnqueue: config.server.maxPendingEnqueue,
     maxBatchItems: config.messages.maxBatchItems,
     maxValiditySec: config.messages.maxValiditySec,
-    tenants,
+    ...lifecycle.ingressOptions(),
+    tenants: tenants.map((t) => ({ ...t, ...lifecycle.tenant(t.id) })),
     adminKey,
     accept: {
       router: () => routing.router,
@@ -247,24 +253,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
           json(res, '400 Bad Request', { op: 'error', code: 'CONFIG_INVALID', error: (err as Error).message });
         }
       });
-      app.get('/v1/messages/:id', (res, req) => {
-        const tenant = ingress.auth.tenant(res, req);
-        const id = req.getParameter(0) ?? '';
-        if (tenant === undefined) return;
-        let aborted = false;
-        res.onAborted(() => (aborted = true));
-        redis.hgetall(store.keys.message(id)).then(
-          (h) => {
-            if (aborted) return;
-            // Another tenant's message is reported as not found, not as forbidden.
-            if (h.t !== tenant.id) return json(res, '404 Not Found', { op: 'error', code: 'NOT_FOUND', error: `no message ${id}` });
-            const [country, mcc, mnc, price, currency] = (h.rt ?? '').split('|');
-            const route = h.rt ? { country, mcc, mnc, pricePerPart: Number(price), currency } : undefined;
-            json(res, '200 OK', { id, ref: h.r, to: '+' + h.to, from: h.fr, status: h.s, parts: Number(h.n), smsc: h.sm, route, acceptedAt: Number(h.ac), error: h.we ? { code: h.we, text: h.wt } : undefined });
-          },
-          (err: Error) => !aborted && json(res, '503 Service Unavailable', { op: 'error', code: 'UNAVAILABLE', error: err.message }),
-        );
-      });
+      lifecycle.routes(app, ingress.auth, (tenant, f, done) => ingress.onCancel(tenant, f, done));
       registerHeldRoutes(app, { redis, keys: store.keys, parking, auth: ingress.auth, tenants: config.tenants.map((t) => t.id), maxBodyBytes: config.server.maxFrameBytes });
       registerPauseRoutes(app, { control: pauses, redis, keys: store.keys, auth: ingress.auth, tenants: tenantIds });
       registerMoRoutes(app, { redis, keys: store.keys, auth: ingress.auth });
@@ -277,6 +266,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   dispatcher.start();
   trimmer.start();
   pauses.start();
+  await lifecycle.start();
   supervisor.start(smscs);
   analytics?.start();
   await routing.start(() => supervisor.stats(), (smsc) => supervisor.actorState(smsc)?.running ?? false);
@@ -313,6 +303,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     optOuts,
     pauses,
     moderator,
+    lifecycle,
     get analytics() {
       return analytics?.state;
     },
@@ -325,6 +316,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       pauses.stop();
       await moderator.stop();
       await analytics?.stop();
+      await lifecycle.stop();
       clearInterval(sweepTimer);
       loopDelay.disable();
       ingress.close();

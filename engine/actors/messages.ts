@@ -25,6 +25,8 @@ export interface ActorSmscConfig {
   readonly reconnectMs: { readonly min: number; readonly max: number };
   readonly throttleBackoffMs: { readonly min: number; readonly max: number };
   readonly receiptIdMatch: ReceiptIdMatch;
+  /** Multipart messages: 8-bit UDH in short_message, or SAR TLVs. */
+  readonly concatenation: 'udh' | 'sar';
 }
 
 /** The piscina task that hosts one actor for its lifetime. */

@@ -92,6 +92,20 @@ function smppTime(sec: number): string {
   return p(d.getUTCFullYear() % 100) + p(d.getUTCMonth() + 1) + p(d.getUTCDate()) + p(d.getUTCHours()) + p(d.getUTCMinutes()) + p(d.getUTCSeconds()) + '000+';
 }
 
+const UDHI = 0x40;
+
+/**
+ * Moves a leading 8-bit concatenation UDH (05 00 03 ref total seq) into SAR
+ * TLVs: short_message loses the 6 octets and esm_class its UDHI bit. Any other
+ * UDH is left as it is (SAR cannot say what else it carries).
+ */
+function toSar(sm: { esmClass: number; shortMessage: Buffer; sar?: OutgoingSubmit['sar'] }, b: Buffer): void {
+  if (b.length < 6 || b[0] !== 0x05 || b[1] !== 0x00 || b[2] !== 0x03) return;
+  sm.sar = { ref: b[3] as number, total: b[4] as number, seq: b[5] as number };
+  sm.shortMessage = b.subarray(6);
+  sm.esmClass &= ~UDHI;
+}
+
 export class OperatorActor {
   private readonly binds: Bind[] = [];
   private readonly bucket: TokenBucket;
@@ -349,7 +363,7 @@ export class OperatorActor {
   }
 
   private send(session: SmscSession, e: QueueEntry): void {
-    const sm: OutgoingSubmit = {
+    const sm: { -readonly [K in keyof OutgoingSubmit]: OutgoingSubmit[K] } = {
       sourceAddr: e.from,
       sourceAddrTon: ALNUM.test(e.from) ? 5 : 1,
       sourceAddrNpi: ALNUM.test(e.from) ? 0 : 1,
@@ -362,6 +376,8 @@ export class OperatorActor {
       validityPeriod: this.validity(e.validUntilSec),
       shortMessage: e.shortMessage,
     };
+    // Queue entries carry the 8-bit concatenation UDH; an SMSC configured for SAR gets it as TLVs instead.
+    if (this.smsc.concatenation === 'sar' && (e.esmClass & UDHI) !== 0) toSar(sm, e.shortMessage);
     const sentAt = performance.now();
     const cb: SubmitCb = (err, resp) => {
       if (resp !== undefined) this.submitLatency.record(performance.now() - sentAt);

@@ -1,12 +1,17 @@
 /**
  * Turns a checked submit into a message ready to enqueue: E.164 number,
- * GSM-7/UCS-2 encoding and segments, route, id and partition. Pure apart from
- * the id counter; the same function serves WebSocket and HTTP ingress.
+ * GSM-7/UCS-2 encoding (transliterated to GSM-7 when the tenant or the submit
+ * asks and every character maps) and segments, route, id and partition. Pure
+ * apart from the id counter; the same function serves WebSocket and HTTP ingress.
+ *
+ * A message with `sendAt` in the future is routed and encoded now (the ack
+ * gives its parts and price; NO_ROUTE is a nack, not a later failure) and its
+ * validity counts from `sendAt`: "deliver within an hour of 09:00".
  */
 import type { Router } from '../../router/index.js';
 import { SwitchyardError } from '../errors.js';
 import { routeRecord, type NewMessage } from '../queue/redis-store.js';
-import { encodeMessage } from '../text/index.js';
+import { encodeMessage, firstNonGsm, transliterateToGsm } from '../text/index.js';
 import { newMessageId } from './message-id.js';
 import { normalizeNumber } from './normalize-number.js';
 import type { Refusal, SubmitFields } from './parse-submit.js';
@@ -24,17 +29,25 @@ export interface AcceptContext {
   readonly moderate?: (tenant: string, text: string) => { readonly code: string; readonly text: string } | undefined;
 }
 
+/** Per-tenant options of the accept path (config tenants[]). */
+export interface TenantAcceptOptions {
+  readonly transliterate?: boolean;
+  readonly billOn?: 'sent' | 'delivered';
+}
+
 let concatRef = 0;
 let rr = 0;
 
-export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitFields, now: number): NewMessage | Refusal {
+export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitFields, now: number, opts: TenantAcceptOptions = {}): NewMessage | Refusal {
   const num = normalizeNumber(s.to);
   if (!num.ok) return { code: 'INVALID_NUMBER', error: num.error };
   if (ctx.flagged?.(tenant, num.e164) === true) return { code: 'NUMBER_FLAGGED', error: `+${num.e164} is flagged: its recent messages failed permanently (GET /v1/analytics/bad-numbers has the evidence)` };
   let encoded;
+  let text = s.text;
+  if ((s.transliterate ?? opts.transliterate) === true && firstNonGsm(text) >= 0) text = transliterateToGsm(text) ?? text;
   try {
     concatRef = (concatRef + 1) & 0xff;
-    encoded = encodeMessage(s.text, { concatRef, maxParts: ctx.maxParts });
+    encoded = encodeMessage(text, { concatRef, maxParts: ctx.maxParts });
   } catch (err) {
     if (err instanceof SwitchyardError) return { code: err.code, error: err.message };
     throw err;
@@ -43,6 +56,8 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
   if (!route.ok) return { code: 'NO_ROUTE', error: route.reason };
   const partitions = ctx.partitions.get(route.smsc) ?? 1;
   const validitySec = s.validitySec ?? ctx.defaultValiditySec;
+  const dueAt = s.sendAt !== undefined && s.sendAt > now ? s.sendAt : 0;
+  const start = dueAt > 0 ? dueAt : now;
   rr = (rr + 1) % 1_000_000;
   const hold = ctx.moderate?.(tenant, s.text);
   return {
@@ -57,12 +72,17 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
     esmClass: encoded.esmClass,
     parts: encoded.parts,
     acceptedAt: now,
-    validUntil: now + validitySec * 1000,
+    validUntil: start + validitySec * 1000,
     // The hash outlives the sweep that ends it by an hour, so the final status is readable.
-    ttlSec: validitySec + ctx.receiptGraceSec + 3600,
-    finalBy: now + (validitySec + ctx.receiptGraceSec) * 1000,
+    ttlSec: Math.ceil((start - now) / 1000) + validitySec + ctx.receiptGraceSec + 3600,
+    finalBy: start + (validitySec + ctx.receiptGraceSec) * 1000,
     pushStatus: s.dlr,
     route: routeRecord(route),
     hold,
+    dueAt,
+    billOnDelivery: opts.billOn === 'delivered',
+    encoding: encoded.encoding,
+    price: Math.round(route.price * encoded.parts.length * 1e6) / 1e6,
+    currency: route.currency,
   };
 }

@@ -2,10 +2,13 @@
  * WebSocket (and HTTP) ingress on uWebSockets.js, main thread.
  *
  *   upgrade ─ API key → tenant (refused with 401 before the upgrade)
- *   message ─ JSON → submit | batch | ping | resume
- *             → window (per connection) → TPS (per tenant) → parseSubmit
- *             → acceptMessage (number, encoding, route) → EnqueueBatcher
- *             → ack / nack   (ack only after Redis confirmed the enqueue script)
+ *   message ─ JSON → submit | batch | cancel | ping | feature ops (opt-out lists, …)
+ *             → window (per connection) → parseSubmit (template) → sender allowlist
+ *             → TPS (per tenant) → acceptMessage (number, encoding, route, moderation)
+ *             → daily quota → EnqueueBatcher
+ *             → ack / nack   (ack only after Redis confirmed the enqueue script; its status says
+ *               where the message went: queued, scheduled, stopped, pending_approval, paused)
+ *   cancel  ─ CancelBatcher (one script per tick) → cancel_ack / cancel_nack
  *   status  ─ StatusDispatcher pushes {"op":"status",...} frames
  *
  * Protocol: DESIGN.md §9 and README.md "WebSocket protocol". Limits answer
@@ -17,15 +20,30 @@ import type { Clock } from '../flow/clock.js';
 import { LatencyHistogram } from '../flow/latency-histogram.js';
 import { TokenBucket } from '../flow/token-bucket.js';
 import type { StatusDispatcher, StatusSink } from '../push/status-dispatcher.js';
-import { acceptMessage, type AcceptContext } from './accept-message.js';
+import { acceptMessage, type AcceptContext, type TenantAcceptOptions } from './accept-message.js';
 import type { EnqueueBatcher } from './enqueue-batcher.js';
-import { isRefusal, parseSubmit, type Refusal, type SubmitFields } from './parse-submit.js';
+import { isRefusal, parseSubmit, type Refusal, type SubmitFields, type SubmitLimits } from './parse-submit.js';
+import { cancelReply, type CancelReply } from '../lifecycle/cancel-batcher.js';
+import type { SenderCheck } from '../lifecycle/sender-allowlist.js';
+
+/** The daily-quota port (lifecycle/quota-tracker.ts). */
+export interface QuotaPort {
+  tryTake(tenant: string): boolean;
+  giveBack(tenant: string): void;
+  quotaOf(tenant: string): number | undefined;
+}
+
+/** The cancel port (lifecycle/cancel-batcher.ts). */
+export type CancelPort = (tenant: string, id: string, ref: string, done: (reply: CancelReply) => void) => void;
 
 export interface IngressTenant {
   readonly id: string;
   readonly apiKey: string;
   readonly tps: number;
   readonly window: number;
+  /** tenants[].senders compiled; undefined: any sender. */
+  readonly senders?: SenderCheck;
+  readonly accept?: TenantAcceptOptions;
 }
 
 export interface IngressOptions {
@@ -38,6 +56,11 @@ export interface IngressOptions {
   readonly maxPendingEnqueue: number;
   readonly maxBatchItems: number;
   readonly maxValiditySec: number;
+  /** messages.minValiditySec and .maxScheduleSec (defaults 60 s and 30 days). */
+  readonly minValiditySec?: number;
+  readonly maxScheduleSec?: number;
+  readonly quota?: QuotaPort;
+  readonly cancel?: CancelPort;
   readonly tenants: ReadonlyArray<IngressTenant>;
   /** SWITCHYARD_ADMIN_KEY (admin endpoints); undefined: no admin access. */
   readonly adminKey?: string;
@@ -64,6 +87,8 @@ interface TenantRuntime {
   readonly apiKey: string;
   readonly window: number;
   readonly bucket: TokenBucket;
+  readonly senders: SenderCheck | undefined;
+  readonly accept: TenantAcceptOptions;
 }
 
 interface ConnData extends StatusSink {
@@ -107,11 +132,13 @@ export class IngressServer {
 
   /** What the accept path runs with (the warm-up uses it). */
   readonly acceptContext: AcceptContext;
+  readonly limits: SubmitLimits;
 
   constructor(private readonly o: IngressOptions) {
     this.acceptContext = o.accept;
+    this.limits = { minValiditySec: o.minValiditySec ?? 60, maxValiditySec: o.maxValiditySec, maxScheduleSec: o.maxScheduleSec ?? 30 * 86_400 };
     this.auth = new ApiAuth(
-      o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock, t.tps, 'api') })),
+      o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock, t.tps, 'api'), senders: t.senders, accept: t.accept ?? {} })),
       o.adminKey,
     );
   }
@@ -235,7 +262,10 @@ export class IngressServer {
         return;
       }
       case 'batch':
-        this.onBatch(ws, d, f);
+        this.runBatch(d, d.t, f, (frame) => !d.closed && ws.send(frame));
+        return;
+      case 'cancel':
+        this.onCancel(d.t.id, f, (r) => !d.closed && ws.send(r.frame));
         return;
       case 'ping':
         ws.send(`{"op":"pong"${typeof f.ref === 'string' ? `,"ref":${JSON.stringify(f.ref)}` : ''}}`);
@@ -248,7 +278,7 @@ export class IngressServer {
           else op(d.t.id, f, (out) => !d.closed && ws.send(out));
           return;
         }
-        ws.send(errorFrame('UNKNOWN_OP', `unknown op ${JSON.stringify(f.op ?? null)}; expected submit, batch, ping${[...this.wsOps.keys()].map((k) => ', ' + k).join('')}`));
+        ws.send(errorFrame('UNKNOWN_OP', `unknown op ${JSON.stringify(f.op ?? null)}; expected submit, batch, cancel, ping${[...this.wsOps.keys()].map((k) => ', ' + k).join('')}`));
       }
     }
   }
@@ -274,8 +304,10 @@ export class IngressServer {
       return refusal({ code: 'THROTTLED', error: `more than ${t.window} submits awaiting their ack on this connection; wait for acks` });
     if (this.o.batcher.pending >= this.o.maxPendingEnqueue)
       return refusal({ code: 'THROTTLED', error: 'the engine is waiting for its queue (Redis) to catch up; retry shortly' });
-    const fields = parseSubmit(f, this.o.maxValiditySec);
+    const fields = parseSubmit(f, this.limits, this.o.clock.now());
     if (isRefusal(fields)) return refusal(fields);
+    if (t.senders !== undefined && !t.senders(fields.from))
+      return refusal({ code: 'SENDER_NOT_ALLOWED', error: `sender "${fields.from}" is not on this tenant's sender list (tenants[].senders)` });
     if (!t.bucket.tryTake(1)) return refusal({ code: 'THROTTLED', error: 'tenant submit rate limit reached; retry later' });
     // The submit counts against the window from here, also while it waits for a network lookup.
     if (d !== undefined) d.unacked++;
@@ -286,54 +318,76 @@ export class IngressServer {
 
   private acceptAndEnqueue(d: { unacked: number } | undefined, t: TenantRuntime, f: Record<string, unknown>, fields: SubmitFields, done: (frame: string) => void): void {
     const now = this.o.clock.now();
-    const m = acceptMessage(this.o.accept, t.id, fields, Math.floor(now));
+    const m = acceptMessage(this.o.accept, t.id, fields, Math.floor(now), t.accept);
     if (isRefusal(m as Refusal)) {
       if (d !== undefined) d.unacked--;
       this.countRefused(t.id, (m as Refusal).code);
       return done(nackFrame(f.ref, m as Refusal));
     }
+    const quota = this.o.quota;
+    if (quota !== undefined && !quota.tryTake(t.id)) {
+      if (d !== undefined) d.unacked--;
+      this.countRefused(t.id, 'QUOTA_EXCEEDED');
+      return done(nackFrame(f.ref, { code: 'QUOTA_EXCEEDED', error: `daily quota of ${quota.quotaOf(t.id)} messages reached; it resets at 00:00 UTC` }));
+    }
     const msg = m as Exclude<typeof m, Refusal>;
     this.o.batcher.add(msg, (err, disposition) => {
       if (d !== undefined) d.unacked--;
       if (err) {
+        quota?.giveBack(t.id);
         this.countRefused(t.id, 'UNAVAILABLE');
         done(nackFrame(f.ref, { code: 'UNAVAILABLE', error: 'the queue is unavailable; the message was not accepted, retry' }));
         return;
       }
       this.stats.accepted++;
       this.o.observer?.accepted(t.id);
-      done(`{"op":"ack","ref":${JSON.stringify(fields.ref)},"id":"${msg.id}","status":"${disposition ?? 'queued'}","parts":${msg.parts.length}}`);
+      done(`{"op":"ack","ref":${JSON.stringify(fields.ref)},"id":"${msg.id}","status":"${disposition ?? 'queued'}","parts":${msg.parts.length},"encoding":"${msg.encoding ?? ''}","price":${msg.price ?? 0},"currency":"${msg.currency ?? ''}"}`);
     });
   }
 
-  private onBatch(ws: uWS.WebSocket<ConnData>, d: ConnData, f: Record<string, unknown>): void {
+  /**
+   * A batch frame (WebSocket) or body (HTTP): every item is a submit, `common`
+   * (optional) holds fields shared by all items (e.g. `from` and a `template`,
+   * each item then giving `to` and `vars`); an item's own fields win. One
+   * batch_ack with a result per item, in item order.
+   */
+  private runBatch(d: ConnData | undefined, t: TenantRuntime, f: Record<string, unknown>, send: (frame: string) => void): void {
     const items = f.items;
+    const common = f.common;
     const bref = typeof f.ref === 'string' ? f.ref : '';
-    if (!Array.isArray(items) || items.length === 0) {
-      ws.send(errorFrame('BAD_FRAME', '"items" must be a non-empty array of submits', `,"ref":${JSON.stringify(bref)}`));
-      return;
-    }
-    if (items.length > this.o.maxBatchItems) {
-      ws.send(errorFrame('BAD_FRAME', `a batch may hold at most ${this.o.maxBatchItems} items, got ${items.length}; nothing in it was accepted`, `,"ref":${JSON.stringify(bref)}`));
-      return;
-    }
+    const refOf = `,"ref":${JSON.stringify(bref)}`;
+    if (!Array.isArray(items) || items.length === 0) return send(errorFrame('BAD_FRAME', '"items" must be a non-empty array of submits', refOf));
+    if (items.length > this.o.maxBatchItems)
+      return send(errorFrame('BAD_FRAME', `a batch may hold at most ${this.o.maxBatchItems} items, got ${items.length}; nothing in it was accepted`, refOf));
+    if (common !== undefined && (common === null || typeof common !== 'object' || Array.isArray(common)))
+      return send(errorFrame('BAD_FRAME', '"common" must be an object of submit fields shared by every item', refOf));
+    const shared = common as Record<string, unknown> | undefined;
     const results: string[] = new Array(items.length);
     let left = items.length;
     const t0 = performance.now();
     items.forEach((item, i) => {
-      const it = item !== null && typeof item === 'object' && !Array.isArray(item) ? (item as Record<string, unknown>) : { ref: undefined, __bad: true };
+      const ok = item !== null && typeof item === 'object' && !Array.isArray(item);
       const cb = (frame: string) => {
-        // Strip the per-item op: results are ack/nack bodies in item order.
         results[i] = frame;
         if (--left !== 0) return;
         this.recordAck(performance.now() - t0);
-        if (!d.closed) ws.send(`{"op":"batch_ack","ref":${JSON.stringify(bref)},"results":[${results.join(',')}]}`);
+        send(`{"op":"batch_ack","ref":${JSON.stringify(bref)},"results":[${results.join(',')}]}`);
       };
-      if ('__bad' in it) {
-        this.countRefused(d.t.id, 'INVALID_FIELD');
+      if (!ok) {
+        this.countRefused(t.id, 'INVALID_FIELD');
         cb(nackFrame(undefined, { code: 'INVALID_FIELD', error: 'a batch item must be a JSON object' }));
-      } else this.submitOne(d, it, cb);
+      } else this.submitOne(d, shared === undefined ? (item as Record<string, unknown>) : { ...shared, ...(item as Record<string, unknown>) }, cb, t);
     });
+  }
+
+  /** `{"op":"cancel","ref","id"}` (WebSocket) and POST /v1/messages/:id/cancel share this. */
+  onCancel(tenant: string, f: Record<string, unknown>, done: (r: CancelReply) => void): void {
+    const ref = typeof f.ref === 'string' ? f.ref : '';
+    const id = f.id;
+    if (typeof id !== 'string' || !/^[0-9a-z]{1,40}$/.test(id))
+      return done(cancelReply(ref, typeof id === 'string' ? id : '', { code: 'INVALID_FIELD', error: '"id" must be the id of a message (from its ack)' }));
+    if (this.o.cancel === undefined) return done(cancelReply(ref, id, { code: 'UNAVAILABLE', error: 'cancelling is not available on this engine' }));
+    this.o.cancel(tenant, id, ref, done);
   }
 
   private onHttpSubmit(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
@@ -341,13 +395,24 @@ export class IngressServer {
     if (t === undefined) return;
     readJsonBody(res, this.o.maxFrameBytes, (body, alive) => {
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-        if (alive()) sendJson(res, '400 Bad Request', errorFrame('BAD_FRAME', 'body must be a JSON object (a submit)'));
+        if (alive()) sendJson(res, '400 Bad Request', errorFrame('BAD_FRAME', 'body must be a JSON object (a submit, or a batch: {"items": [...], "common": {...}})'));
         return;
       }
-      this.submitOne(undefined, body as Record<string, unknown>, (frame) => {
+      const b = body as Record<string, unknown>;
+      if ('items' in b) {
+        // A batch: 200 with a result per item (each an ack or a nack), or 400 when the batch itself is malformed.
+        this.runBatch(undefined, t, b, (frame) => alive() && sendJson(res, frame.startsWith('{"op":"batch_ack"') ? '200 OK' : '400 Bad Request', frame));
+        return;
+      }
+      this.submitOne(undefined, b, (frame) => {
         if (!alive()) return;
         const ok = frame.startsWith('{"op":"ack"');
-        const code = ok ? '202 Accepted' : frame.includes('"THROTTLED"') ? '429 Too Many Requests' : frame.includes('"UNAVAILABLE"') ? '503 Service Unavailable' : '400 Bad Request';
+        const code = ok
+          ? '202 Accepted'
+          : frame.includes('"THROTTLED"') ? '429 Too Many Requests'
+            : frame.includes('"QUOTA_EXCEEDED"') ? '429 Too Many Requests'
+              : frame.includes('"SENDER_NOT_ALLOWED"') ? '403 Forbidden'
+                : frame.includes('"UNAVAILABLE"') ? '503 Service Unavailable' : '400 Bad Request';
         sendJson(res, code, frame);
       }, t);
     });

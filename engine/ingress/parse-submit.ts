@@ -1,9 +1,11 @@
 /**
  * Field validation of one `submit` (WebSocket item or HTTP body) into a checked
  * record. Every refusal has a stable code and a text that names the field.
+ * A `template` with `vars` is rendered here into the text (render-template.ts).
  * Number validation, text encoding and routing come after (accept-message.ts).
  */
 import type { ErrorCode } from '../errors.js';
+import { renderTemplate } from './render-template.js';
 
 export interface SubmitFields {
   readonly ref: string;
@@ -12,6 +14,10 @@ export interface SubmitFields {
   readonly text: string;
   readonly validitySec: number | undefined;
   readonly dlr: boolean;
+  /** When to send (ms since epoch); undefined or not in the future: now. */
+  readonly sendAt: number | undefined;
+  /** Transliterate to GSM-7 when the text would need UCS-2; undefined: the tenant's default. */
+  readonly transliterate: boolean | undefined;
 }
 
 export interface Refusal {
@@ -19,31 +25,78 @@ export interface Refusal {
   readonly error: string;
 }
 
+/** Bounds from the config (messages.*). */
+export interface SubmitLimits {
+  readonly minValiditySec: number;
+  readonly maxValiditySec: number;
+  readonly maxScheduleSec: number;
+}
+
 const SENDER_ALNUM = /^[A-Za-z0-9 ._-]{1,11}$/;
 const SENDER_DIGITS = /^\+?[0-9]{1,15}$/;
-const KNOWN = new Set(['op', 'ref', 'to', 'from', 'text', 'validity', 'dlr', 'sendAt']);
+/** ISO 8601 date-time with a zone (Z or ±hh:mm): a zoneless time would be read in the server's zone. */
+const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+const KNOWN = new Set(['op', 'ref', 'to', 'from', 'text', 'validity', 'dlr', 'sendAt', 'template', 'vars', 'transliterate']);
 
 function refuse(error: string, code: ErrorCode = 'INVALID_FIELD'): Refusal {
   return { code, error };
 }
 
-/** Returns the checked fields, or a refusal. `maxValiditySec` bounds `validity`. */
-export function parseSubmit(item: unknown, maxValiditySec: number): SubmitFields | Refusal {
+/** `sendAt` as ms since epoch, or a refusal text. */
+function readSendAt(v: unknown, now: number, maxScheduleSec: number): number | string {
+  let ms: number;
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v) || v < 1e12) return '"sendAt" as a number must be whole milliseconds since 1970 (e.g. 1767225600000)';
+    ms = v;
+  } else if (typeof v === 'string') {
+    if (!ISO_WITH_ZONE.test(v)) return '"sendAt" must be an ISO 8601 time with a zone (e.g. "2026-12-01T09:00:00Z" or "2026-12-01T10:00:00+01:00") or milliseconds since 1970';
+    ms = Date.parse(v);
+    if (Number.isNaN(ms)) return `"sendAt" ${JSON.stringify(v)} is not a valid time`;
+  } else return '"sendAt" must be an ISO 8601 time or milliseconds since 1970';
+  if (ms > now + maxScheduleSec * 1000) return `"sendAt" is more than ${maxScheduleSec} seconds ahead`;
+  return ms;
+}
+
+/** Returns the checked fields, or a refusal. */
+export function parseSubmit(item: unknown, limits: SubmitLimits, now = Date.now()): SubmitFields | Refusal {
   if (item === null || typeof item !== 'object' || Array.isArray(item)) return refuse('a submit must be a JSON object');
   const o = item as Record<string, unknown>;
   for (const k in o) if (!KNOWN.has(k)) return refuse(`unknown field "${k}"`);
-  const { ref = '', to, from, text, validity, dlr = true, sendAt } = o;
+  const { ref = '', to, from, validity, dlr = true, sendAt, template, vars, transliterate } = o;
+  let { text } = o;
   if (typeof ref !== 'string' || ref.length > 64) return refuse('"ref" must be a string of at most 64 characters');
   if (typeof to !== 'string' || to === '') return refuse('"to" is required: the destination number in E.164, e.g. "+4791234567"');
   if (typeof from !== 'string' || from === '') return refuse('"from" is required: a sender id (1-11 letters/digits) or a number');
   if (!SENDER_ALNUM.test(from) && !SENDER_DIGITS.test(from))
     return refuse('"from" must be 1-11 letters, digits, space, ".", "_" or "-", or a number of up to 15 digits');
-  if (typeof text !== 'string') return refuse('"text" is required and must be a string');
-  if (validity !== undefined && (typeof validity !== 'number' || !Number.isInteger(validity) || validity < 60 || validity > maxValiditySec))
-    return refuse(`"validity" must be whole seconds between 60 and ${maxValiditySec}`);
+  if (template !== undefined) {
+    if (text !== undefined) return refuse('give either "text" or "template", not both');
+    const r = renderTemplate(template, vars);
+    if (typeof r !== 'string') return r;
+    text = r;
+  } else if (vars !== undefined) return refuse('"vars" needs a "template"');
+  if (typeof text !== 'string') return refuse('"text" is required and must be a string (or give "template" and "vars")');
+  const { minValiditySec: lo, maxValiditySec: hi } = limits;
+  if (validity !== undefined && (typeof validity !== 'number' || !Number.isInteger(validity) || validity < lo || validity > hi))
+    return refuse(`"validity" must be whole seconds between ${lo} and ${hi}`);
   if (typeof dlr !== 'boolean') return refuse('"dlr" must be true or false');
-  if (sendAt !== undefined) return refuse('"sendAt" (scheduled sending) is not supported by this version');
-  return { ref, to, from: from.startsWith('+') ? from.slice(1) : from, text, validitySec: validity as number | undefined, dlr };
+  if (transliterate !== undefined && typeof transliterate !== 'boolean') return refuse('"transliterate" must be true or false');
+  let at: number | undefined;
+  if (sendAt !== undefined) {
+    const r = readSendAt(sendAt, now, limits.maxScheduleSec);
+    if (typeof r === 'string') return refuse(r);
+    at = r;
+  }
+  return {
+    ref,
+    to,
+    from: from.startsWith('+') ? from.slice(1) : from,
+    text,
+    validitySec: validity as number | undefined,
+    dlr,
+    sendAt: at,
+    transliterate: transliterate as boolean | undefined,
+  };
 }
 
 export function isRefusal(x: SubmitFields | Refusal): x is Refusal {

@@ -29,7 +29,7 @@ export function warmUpAcceptPath(ctx: AcceptContext, maxValiditySec: number, rou
   for (let r = 0; r < rounds; r++) {
     clearNumberCache();
     for (let i = 0; i < numbers.length; i++) {
-      const f = parseSubmit({ op: 'submit', ref: 'warm-up', to: numbers[i], from: 'Switchyard', text: TEXTS[i % TEXTS.length] }, maxValiditySec);
+      const f = parseSubmit({ op: 'submit', ref: 'warm-up', to: numbers[i], from: 'Switchyard', text: TEXTS[i % TEXTS.length] }, { minValiditySec: 1, maxValiditySec, maxScheduleSec: 1 });
       if (!isRefusal(f)) acceptMessage(ctx, '_warm-up', f, Date.now());
     }
   }

@@ -53,8 +53,8 @@ export interface Harness {
   readonly configFile: string | undefined;
   readonly env: NodeJS.ProcessEnv;
   readonly wsUrl: string;
-  /** Restarts the engine process-internally (same config, same Redis). */
-  restartEngine(): Promise<Engine>;
+  /** Restarts the engine process-internally (same config, same Redis); `whileStopped` runs between stop and start. */
+  restartEngine(whileStopped?: () => Promise<void>): Promise<Engine>;
   stop(): Promise<void>;
 }
 
@@ -158,8 +158,9 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     get wsUrl() {
       return `ws://127.0.0.1:${engine.port}/v1/ws`;
     },
-    async restartEngine() {
+    async restartEngine(whileStopped?: () => Promise<void>) {
       await engine.stop();
+      await whileStopped?.();
       engine = await start();
       return engine;
     },

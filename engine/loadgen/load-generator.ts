@@ -21,6 +21,9 @@ export interface LoadOptions {
   readonly multipartShare?: number;
   /** How many distinct recipients (repeat recipients, like real traffic). */
   readonly recipients?: number;
+  /** Share of messages (0..1) sent with `sendAt` scheduledDelayMs ahead (default 0; delay 1,000 ms). */
+  readonly scheduledShare?: number;
+  readonly scheduledDelayMs?: number;
   readonly maxMessages?: number;
   /** Wait for final statuses after the last submit (default true); false waits for acks only. */
   readonly waitForFinals?: boolean;
@@ -85,6 +88,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const recipients = o.recipients ?? 50_000;
   const ucs2Share = o.ucs2Share ?? 0.1;
   const multipartShare = o.multipartShare ?? 0.05;
+  const scheduledShare = o.scheduledShare ?? 0;
+  const scheduledDelayMs = o.scheduledDelayMs ?? 1000;
+  // Exactly that share, spread evenly, without touching the PRNG that picks numbers and texts.
+  const scheduled = (k: number): boolean => scheduledShare > 0 && Math.floor(k * scheduledShare) !== Math.floor((k - 1) * scheduledShare);
   const maxMessages = o.maxMessages ?? Number.MAX_SAFE_INTEGER;
   // Per-message state in typed arrays indexed by the submit's ref (its sequence
   // number): maps of hundreds of thousands of ids made this process's own GC
@@ -221,7 +228,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           break;
         }
         const items = [];
-        for (let i = 0; i < n && seq < cap; i++) items.push({ ref: String(++seq), to: number(), from: 'Switchyard', text: text() });
+        for (let i = 0; i < n && seq < cap; i++) {
+          const item: Record<string, unknown> = { ref: String(++seq), to: number(), from: 'Switchyard', text: text() };
+          if (scheduled(seq)) item.sendAt = Date.now() + scheduledDelayMs;
+          items.push(item);
+        }
         if (items.length < n) break; // the arrays are full: the run is over its expected size
         ws.unacked += n;
         const ref = 'b' + seq;

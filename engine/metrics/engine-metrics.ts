@@ -30,6 +30,8 @@ export interface EngineMetricSources {
   readonly analytics: () => { ready: boolean; inserted: number; failures: number; lagMs: number; lastBatchSize: number; backlog: number; rssMb: number; flagged: number } | undefined;
   /** The events stream's length and its consumer groups' lag (engine/queue/events-trimmer.ts). */
   readonly eventsStream?: () => EventsStreamStats;
+  /** Scheduler and cancel counts of this node (engine/lifecycle/). */
+  readonly lifecycle?: () => { queued: number; expired: number; cancels: Readonly<Record<string, number>> };
   readonly now?: () => number;
 }
 
@@ -37,6 +39,7 @@ export class EngineMetrics implements IngressObserver {
   readonly registry = new Registry();
   private readonly m = buildMetrics(keysOf('main'), this.registry);
   private readonly seen = { framesIn: 0, statusPushes: 0, failoverMoved: 0, ok: 0, refused: 0, sinkInserted: 0, sinkFailures: 0 };
+  private readonly seenLifecycle = new Map<string, number>();
 
   constructor(private readonly src: EngineMetricSources) {
     collectDefaultMetrics({ register: this.registry, labels: { thread: 'main' } });
@@ -102,6 +105,19 @@ export class EngineMetrics implements IngressObserver {
       this.m.eventsLength.set(ev.length);
       for (const g of ev.groups) this.m.eventsGroupLag.set({ group: g.name }, g.lag);
     }
+    const life = s.lifecycle?.();
+    if (life !== undefined) {
+      const counts: Array<[string, typeof this.m.schedulerMoves, string, number]> = [
+        ['m:queued', this.m.schedulerMoves, 'queued', life.queued],
+        ['m:expired', this.m.schedulerMoves, 'expired', life.expired],
+        ...Object.entries(life.cancels).map(([k, v]): [string, typeof this.m.cancels, string, number] => ['c:' + k, this.m.cancels, k, v]),
+      ];
+      for (const [key, metric, result, v] of counts) {
+        const was = this.seenLifecycle.get(key) ?? 0;
+        if (v > was) metric.inc({ result }, v - was);
+        this.seenLifecycle.set(key, v);
+      }
+    }
     const h = s.health();
     const now = (s.now ?? Date.now)();
     h.smscs.forEach((smsc, i) => {
@@ -111,9 +127,12 @@ export class EngineMetrics implements IngressObserver {
       this.m.deliveryRate.set({ smsc }, h.deliveryRate[i] as number);
     });
     const p = s.redis.pipeline();
+    p.zcard(s.keys.schedule());
     for (const c of s.smscs) for (let i = 0; i < c.partitions; i++) p.xlen(s.keys.queue(c.id, i)).xinfo('GROUPS', s.keys.queue(c.id, i));
     const res = (await p.exec().catch(() => null)) ?? [];
-    let k = 0;
+    const [ez, scheduled] = res[0] ?? [new Error('no reply'), null];
+    if (ez === null) this.m.scheduled.set(Number(scheduled));
+    let k = 1;
     for (const c of s.smscs) {
       for (let i = 0; i < c.partitions; i++) {
         const labels = { smsc: c.id, partition: String(i) };

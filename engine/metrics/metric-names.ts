@@ -44,6 +44,9 @@ export const METRICS = {
   analyticsRss: { name: 'switchyard_analytics_process_rss_bytes', type: 'gauge', labels: [], help: 'Resident memory of the analytics process (embedded ClickHouse included).', thread: 'main' },
   flaggedNumbers: { name: 'switchyard_analytics_flagged_numbers', type: 'gauge', labels: [], help: 'Numbers flagged by bad-number detection (repeated permanent failures).', thread: 'main' },
   moderationHeld: { name: 'switchyard_moderation_held_total', type: 'counter', labels: ['tenant', 'reason'], help: 'Messages held for an admin\'s approval, by tenant and reason (URL_NOT_ALLOWED, VOLUME_ANOMALY).', thread: 'main' },
+  scheduled: { name: 'switchyard_scheduled_messages', type: 'gauge', labels: [], help: 'Messages waiting for their sendAt (all tenants, from Redis).', thread: 'main' },
+  schedulerMoves: { name: 'switchyard_scheduler_moves_total', type: 'counter', labels: ['result'], help: 'Scheduled messages this node took off the schedule when due, by result: queued, or expired (validity ended first).', thread: 'main' },
+  cancels: { name: 'switchyard_cancels_total', type: 'counter', labels: ['result'], help: 'Cancel requests by result: stopped, not_cancellable, not_found.', thread: 'main' },
   workerRestarts: { name: 'switchyard_actor_restarts_total', type: 'counter', labels: ['smsc'], help: 'Restarts of an SMSC actor after its worker thread crashed.', thread: 'main' },
   // operator actors (worker threads)
   submits: { name: 'switchyard_smpp_submits_total', type: 'counter', labels: ['smsc', 'result'], help: 'submit_sm answers by result: ok, throttled (0x58/0x14), temporary, rejected (permanent), timeout (no resp or bind lost).', thread: 'actor' },

@@ -12,6 +12,14 @@
  *   {P}exp               sorted set: message id by (validity end + receipt grace)
  *   {P}mnp               hash: ported number (E.164 digits) -> "MCC-MNC"
  *   {P}mnp:ver           bumped on every MNP load; engines reload their copy when it changes
+ *   {P}sch               sorted set: scheduled message id by due time (ms); the scheduler moves due ones
+ *   {P}ix:{tenant}:{min} list: the tenant's message ids due in that minute (since 1970; acceptance unless
+ *                        scheduled), in the order accepted, for GET /v1/messages
+ *   {P}ixb:{tenant}      sorted set of the minutes that have an ix list; lists older than
+ *                        messages.listRetentionSec are deleted (scheduled ones are due later and stay)
+ *   {P}us:{tenant}:{day} hash: usage of the UTC day (days since 1970): m messages, s segments,
+ *                        c:<currency> cost in millionths; kept 400 days
+ *   {P}qt:{tenant}:{day} accepted messages of the UTC day, for tenants[].dailyQuota (kept 2 days)
  *   {P}oo:{T}            sorted set (score 0, by number): tenant T's opted-out E.164 digits; T = '*' is the global list
  *   {P}oom:{T}           hash: opted-out number -> "atMs|source" (api, admin, mo)
  *   {P}ooev              stream of opt-out changes (k a|r, t tenant or '*', n number): actors re-check queued entries
@@ -26,7 +34,15 @@
  *   he  first entry id of the message's parts in {P}hold:{T}; hr / ht  why it was held (code, text)
  *   Part state S (stopped: opted out, rejected by a moderator) is final, ranked worst.
  *
- * The Lua scripts in lua-scripts.ts build the m:, d:, de:, ev and exp names
+ * Message hash fields (m:{id}): t tenant · r ref · to · fr from · n parts · s status ·
+ * ac accepted at · sm smsc · v valid until (ms) · d push statuses (0|1) · rt route record ·
+ * p<k> part state (q s u D K E U R, S stopped) · i<k> SMSC message id of part k ·
+ * ns parts sent · nf parts final · w/we/wt worst part's rank, error code and text ·
+ * sa sent at · ua unreachable at · fa final at · qe "partition|entry id" of part 1 in its queue ·
+ * bd 1 when billed on delivery · scheduled only: da due at, qh entry header tail,
+ * qp partition, b<k> part bytes (removed once queued) · qa queued at (when moved).
+ *
+ * The Lua scripts in lua-scripts.ts and lifecycle-scripts.ts build the m:, d:, de:, ev, exp, sch, ix:, ixb: and us: names
  * from the same prefix; keep both in step.
  */
 export const GROUP = 'g';
@@ -81,5 +97,22 @@ export class Keys {
   }
   statusCursor(tenant: string): string {
     return `${this.prefix}stc:{${tenant}}`;
+  }
+  schedule(): string {
+    return `${this.prefix}sch`;
+  }
+  /** `minute`: minutes since 1970 (UTC) of when the messages are due. */
+  listIndex(tenant: string, minute: number): string {
+    return `${this.prefix}ix:{${tenant}}:${minute}`;
+  }
+  listMinutes(tenant: string): string {
+    return `${this.prefix}ixb:{${tenant}}`;
+  }
+  /** `day`: days since 1970-01-01 (UTC). */
+  usage(tenant: string, day: number): string {
+    return `${this.prefix}us:{${tenant}}:${day}`;
+  }
+  quota(tenant: string, day: number): string {
+    return `${this.prefix}qt:{${tenant}}:${day}`;
   }
 }

@@ -4,8 +4,9 @@
  * and each state change (part status, DLR mapping, XACK, event) is atomic.
  *
  * Part states in the message hash (field p<i>):
- *   q queued (also while held or paused) · s sent (awaiting receipt) · u unreachable (temporary, SMSC retrying)
- *   final: D delivered · K unknown · E expired · U undelivered · R rejected · S stopped
+ *   q queued (also while scheduled, held or paused) · s sent (awaiting receipt) · u unreachable (temporary, SMSC retrying)
+ *   final: D delivered · K unknown · E expired · U undelivered · R rejected · S stopped (cancelled, opted out,
+ *   refused by a moderator)
  * A message is final when every part is; its status is the worst part's
  * (rank D < K < E < U < R < S), with that part's error code and text.
  *
@@ -21,13 +22,16 @@
  *   p = '0' when the client asked for no status pushes.
  * Nothing is written twice: the frame is the event.
  *
+ * Usage (billing) is counted here too (`bill`, `flushUsage`): per call, one
+ * HINCRBY per tenant and field on us:{tenant}:{day}, never one per message.
+ *
  * Keys are built inside the scripts from ARGV[1] (the prefix), so a batch can
  * touch many messages. That is fine on one Redis; on Redis Cluster a batch would
  * have to be split by slot (DESIGN.md §10), which is future work.
  */
 
-// Fields read by every state change, in this order: f[1]..f[12], the part's state f[13], ns f[14], rt f[15], sa f[16].
-// Exported for the feature scripts that change message state too (engine/parking/, engine/optout/).
+// Fields read by every state change, in this order: f[1]..f[12], the part's state f[13], ns f[14], rt f[15], sa f[16], bd f[17].
+// Exported for the feature scripts that change message state too (engine/parking/, engine/optout/, lifecycle-scripts.ts).
 export const COMMON = `
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -47,7 +51,43 @@ end
 local function nz(v) if v == false or v == nil or v == '' then return nil end return v end
 
 local function hm(mkey, part)
-  return redis.call('HMGET', mkey, 't', 'r', 'to', 'n', 'sm', 'ac', 'd', 's', 'w', 'we', 'wt', 'nf', 'p' .. part, 'ns', 'rt', 'sa')
+  return redis.call('HMGET', mkey, 't', 'r', 'to', 'n', 'sm', 'ac', 'd', 's', 'w', 'we', 'wt', 'nf', 'p' .. part, 'ns', 'rt', 'sa', 'bd')
+end
+
+-- Usage (billing) totals, gathered per tenant and currency over the whole call and
+-- written at its end (flushUsage): us:{tenant}:{UTC day number} holds
+-- m messages, s segments, c:<currency> cost in millionths. Kept 400 days.
+-- A route record's price is read once per call (most messages of a call share a few).
+local rtInfo = {}
+local usage = {}
+local function bill(f, msgs, segs)
+  local rt = f[15] or ''
+  local info = rtInfo[rt]
+  if info == nil then
+    local price, cur = string.match(rt, '^[^|]*|[^|]*|[^|]*|([^|]*)|([^|]*)$')
+    info = { math.floor((tonumber(price) or 0) * 1000000 + 0.5), cur or '' }
+    rtInfo[rt] = info
+  end
+  local byCur = usage[f[1]]
+  if byCur == nil then byCur = {}; usage[f[1]] = byCur end
+  local u = byCur[info[2]]
+  if u == nil then u = { 0, 0, 0 }; byCur[info[2]] = u end
+  u[1] = u[1] + msgs
+  u[2] = u[2] + segs
+  u[3] = u[3] + info[1] * segs
+end
+local function flushUsage()
+  if next(usage) == nil then return end
+  local day = string.format('%d', math.floor(now / 86400000))
+  for t, byCur in pairs(usage) do
+    local key = P .. 'us:{' .. t .. '}:' .. day
+    for cur, u in pairs(byCur) do
+      if u[1] > 0 then redis.call('HINCRBY', key, 'm', u[1]) end
+      -- Every write adds segments: a total equal to this call's means the key is new.
+      if redis.call('HINCRBY', key, 's', u[2]) == u[2] then redis.call('EXPIRE', key, 400 * 86400) end
+      if u[3] > 0 then redis.call('HINCRBY', key, 'c:' .. cur, string.format('%d', u[3])) end
+    end
+  end
 end
 
 -- f: the HMGET above. One XADD per status change. raw ~= nil: a receipt caused it (raw: its text, '' for delivered).
@@ -77,7 +117,7 @@ local function apply(id, part, st, err, etxt, raw)
   local pf = 'p' .. part
   if st == 'u' then
     if f[8] == 'sent' then
-      redis.call('HSET', mkey, pf, 'u', 's', 'unreachable')
+      redis.call('HSET', mkey, pf, 'u', 's', 'unreachable', 'ua', now)
       emit(id, f, 'unreachable', err, etxt, raw)
     else
       redis.call('HSET', mkey, pf, 'u')
@@ -95,6 +135,8 @@ local function apply(id, part, st, err, etxt, raw)
     redis.call('EXPIRE', mkey, finalTtl)
     finished[#finished + 1] = id
     emit(id, f, status, we, wt, raw)
+    -- Tenants billed on delivery (bd=1) pay for delivered messages only, every part.
+    if w == 0 and f[17] == '1' then bill(f, 1, tonumber(f[4])) end
   else
     redis.call('HSET', mkey, pf, st, 'w', w, 'we', we, 'wt', wt, 'nf', nf)
   end
@@ -132,6 +174,8 @@ for i = 8, #ARGV, 6 do
     local pf = 'p' .. part
     redis.call('SET', P .. 'd:' .. smsc .. ':' .. norm, id .. '|' .. part, 'EX', ttl)
     local ns = tonumber(f[14] or '0') + 1
+    -- Billed when sent (unless on delivery): each part the SMSC took; the message with its first part.
+    if f[17] ~= '1' then bill(f, ns == 1 and 1 or 0, 1) end
     if ns >= tonumber(f[4]) and f[8] == 'queued' then
       redis.call('HSET', mkey, pf, 's', 'i' .. part, raw, 'ns', ns, 'sm', smsc, 's', 'sent', 'sa', now)
       f[5] = smsc
@@ -159,6 +203,7 @@ for q, list in pairs(acks) do
   redis.call('XDEL', q, unpack(list))
 end
 leaveExpiryIndex()
+flushUsage()
 return early
 `;
 
@@ -181,6 +226,7 @@ for q, list in pairs(acks) do
   redis.call('XDEL', q, unpack(list))
 end
 leaveExpiryIndex()
+flushUsage()
 return 0
 `;
 
@@ -217,6 +263,7 @@ while i <= #ARGV do
   i = i + 5
 end
 leaveExpiryIndex()
+flushUsage()
 return out
 `;
 
@@ -238,24 +285,33 @@ for _, id in ipairs(ids) do
   finished[#finished + 1] = id
 end
 leaveExpiryIndex()
+flushUsage()
 return #ids
 `;
 
 /**
  * Enqueue at ingress: one call per tick for every message accepted in it.
- * ARGV: prefix, evMax, finalTtlSec, then per message 18 fields and its parts:
+ * ARGV: prefix, evMax, finalTtlSec, then per message 20 fields and its parts:
  *   id, tenant, ref, to, from, smsc, partition, dataCoding, esmClass, n,
  *   acceptedAt, validUntil, ttlSec, finalBy, push(0|1), route record,
- *   hold code ('' = not held), hold text, part 1 .. part n bytes
- * Writes the message hash (TTL), its expiry-sweep entry and one stream entry
- * per part ("h" header, "b" short_message bytes, "t" tenant), all atomically.
- * Where the parts go is decided here, where it cannot race with a change of
- * the lists (O(1) per message, lists looked up once per tenant per call):
+ *   dueAt (ms; 0 = now), billOnDelivery(0|1), hold code ('' = not held), hold text,
+ *   part 1 .. part n bytes
+ * Writes the message hash (TTL), its expiry-sweep entry, its id in the
+ * tenant's list index (ix:{tenant}:{minute it is due}, a list appended to once
+ * per batch, tenant and minute; the minute also goes into ixb:{tenant}) and
+ * puts its parts where they belong, all atomically. That is decided here,
+ * where it cannot race with a change of the lists (O(1) per message, each list
+ * looked up once per tenant per call):
  *   number on the tenant's or the global opt-out list -> no entry, `stopped` (OPTED_OUT), final
  *   held by moderation (hold code)                      -> {P}hold:{T}, `pending_approval`
- *   tenant paused                                       -> {P}park:{T}, `paused`
- *   otherwise                                           -> its SMSC partition, `queued` (no event)
- * Returns one character per message: q queued, s stopped, h held, p paused.
+ *   tenant paused (and not scheduled)                   -> {P}park:{T}, `paused`
+ *   scheduled (dueAt)                                   -> the parts in the hash (b1..bn, entry header
+ *                                                          tail qh, partition qp) and {P}sch, `scheduled`;
+ *                                                          a paused tenant's are parked by the actor when due
+ *   otherwise                                           -> its SMSC partition, `queued` (no event); the hash
+ *                                                          keeps qe = "partition|first entry id" for a cancel
+ * Queue entries carry "h" header, "b" short_message bytes, "t" tenant.
+ * Returns one character per message: q queued, s stopped, h held, p paused, d scheduled.
  * Idempotent: a batch already written (the call resent by the client library
  * after its reply was lost with the connection) writes nothing again and
  * returns the dispositions it had.
@@ -264,23 +320,29 @@ export const ENQUEUE_LUA = `
 local P = ARGV[1]
 local evMax, finalTtl = ARGV[2], ARGV[3]
 local EV = P .. 'ev'
+local FIELDS = 20
 local i = 4
 -- The script is atomic: if the first message exists, the whole batch was written.
 if ARGV[4] ~= nil and redis.call('EXISTS', P .. 'm:' .. ARGV[4]) == 1 then
-  local CODE = { stopped = 's', pending_approval = 'h', paused = 'p' }
+  local CODE = { stopped = 's', pending_approval = 'h', paused = 'p', scheduled = 'd' }
   local out = {}
   local j = 4
   while j <= #ARGV do
     out[#out + 1] = CODE[redis.call('HGET', P .. 'm:' .. ARGV[j], 's')] or 'q'
-    j = j + 18 + tonumber(ARGV[j + 9])
+    j = j + FIELDS + tonumber(ARGV[j + 9])
   end
   return table.concat(out)
 end
 local exp = {}
+local sch = {}
 local disp = {}
 local OOG = P .. 'oo:{*}'
 local anyGlobal = redis.call('EXISTS', OOG) == 1
 local listOf, pausedOf = {}, {}
+-- List index: ids by tenant and minute due, in the order accepted.
+local ixLists = {}
+local ixOrder = {}
+local lastT, lastB, ixl = nil, nil, nil
 local function emit(id, t, r, status, at, code, text, sm, to, n, ac, rt, d)
   local fr = { op = 'status', id = id, status = status, at = tonumber(at) }
   if r ~= '' then fr.ref = r end
@@ -296,9 +358,21 @@ while i <= #ARGV do
   local id, t, r, to, fr, sm, p, dcs, esm = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
   local n = tonumber(ARGV[i + 9])
   local ac, v, ttl, fb, d, rt = ARGV[i + 10], ARGV[i + 11], ARGV[i + 12], ARGV[i + 13], ARGV[i + 14], ARGV[i + 15]
-  local hc, htx = ARGV[i + 16], ARGV[i + 17]
-  local FIELDS = 18
+  local due, bd, hc, htx = ARGV[i + 16], ARGV[i + 17], ARGV[i + 18], ARGV[i + 19]
   local mkey = P .. 'm:' .. id
+  local tail = '|' .. n .. '|' .. to .. '|' .. fr .. '|' .. string.format('%d', math.floor(tonumber(v) / 1000)) .. '|' .. dcs .. '|' .. esm
+  local b = math.floor(tonumber(due == '0' and ac or due) / 60000)
+  if t ~= lastT or b ~= lastB then
+    local k = t .. '}:' .. b
+    ixl = ixLists[k]
+    if ixl == nil then
+      ixl = {}
+      ixLists[k] = ixl
+      ixOrder[#ixOrder + 1] = { t, b, k }
+    end
+    lastT, lastB = t, b
+  end
+  ixl[#ixl + 1] = id
   local list = listOf[t]
   if list == nil then
     list = redis.call('EXISTS', P .. 'oo:{' .. t .. '}') == 1
@@ -312,6 +386,8 @@ while i <= #ARGV do
     status = 'pending_approval'
     q = P .. 'hold:{' .. t .. '}'
     code, text = hc, htx
+  elseif due ~= '0' then
+    status = 'scheduled'
   else
     local pz = pausedOf[t]
     if pz == nil then
@@ -326,48 +402,74 @@ while i <= #ARGV do
     end
   end
   local sq = P .. 'q:{' .. sm .. ':' .. p .. '}'
-  if status == 'queued' and n == 1 then
-    redis.call('HSET', mkey, 't', t, 'r', r, 'to', to, 'fr', fr, 'n', 1, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt, 'p1', 'q')
+  if status == 'queued' then
+    local first = redis.call('XADD', sq, '*', 'h', id .. '|1' .. tail, 'b', ARGV[i + FIELDS], 't', t)
+    for k = 2, n do
+      redis.call('XADD', sq, '*', 'h', id .. '|' .. k .. tail, 'b', ARGV[i + FIELDS - 1 + k], 't', t)
+    end
+    local qe = p .. '|' .. first
+    if n == 1 and bd == '0' then
+      redis.call('HSET', mkey, 't', t, 'r', r, 'to', to, 'fr', fr, 'n', 1, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt, 'p1', 'q', 'qe', qe)
+    else
+      local f = { 't', t, 'r', r, 'to', to, 'fr', fr, 'n', n, 's', 'queued', 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt, 'qe', qe }
+      for k = 1, n do f[#f + 1] = 'p' .. k; f[#f + 1] = 'q' end
+      if bd == '1' then f[#f + 1] = 'bd'; f[#f + 1] = '1' end
+      redis.call('HSET', mkey, unpack(f))
+    end
+    disp[#disp + 1] = 'q'
   else
     local f = { 't', t, 'r', r, 'to', to, 'fr', fr, 'n', n, 's', status, 'ac', ac, 'sm', sm, 'v', v, 'd', d, 'rt', rt }
-    local ps = 'q'
+    if bd == '1' then f[#f + 1] = 'bd'; f[#f + 1] = '1' end
     if stopped then
-      ps = 'S'
       code, text = 'OPTED_OUT', 'the number is on the opt-out (STOP) list'
       for _, x in ipairs({ 'w', 5, 'we', code, 'wt', text, 'nf', n, 'fa', ac }) do f[#f + 1] = x end
-    elseif code then
-      for _, x in ipairs({ 'hr', code, 'ht', text }) do f[#f + 1] = x end
-    end
-    for k = 1, n do f[#f + 1] = 'p' .. k; f[#f + 1] = ps end
-    redis.call('HSET', mkey, unpack(f))
-  end
-  if stopped then
-    redis.call('EXPIRE', mkey, finalTtl)
-    disp[#disp + 1] = 's'
-  else
-    redis.call('EXPIRE', mkey, ttl)
-    exp[#exp + 1] = fb
-    exp[#exp + 1] = id
-    local tail = '|' .. n .. '|' .. to .. '|' .. fr .. '|' .. string.format('%d', math.floor(tonumber(v) / 1000)) .. '|' .. dcs .. '|' .. esm
-    if q == nil then
+      for k = 1, n do f[#f + 1] = 'p' .. k; f[#f + 1] = 'S' end
+      disp[#disp + 1] = 's'
+    elseif status == 'scheduled' then
+      for _, x in ipairs({ 'da', due, 'qh', tail, 'qp', p }) do f[#f + 1] = x end
       for k = 1, n do
-        redis.call('XADD', sq, '*', 'h', id .. '|' .. k .. tail, 'b', ARGV[i + FIELDS - 1 + k], 't', t)
+        f[#f + 1] = 'p' .. k; f[#f + 1] = 'q'
+        f[#f + 1] = 'b' .. k; f[#f + 1] = ARGV[i + FIELDS - 1 + k]
       end
-      disp[#disp + 1] = 'q'
+      sch[#sch + 1] = due
+      sch[#sch + 1] = id
+      disp[#disp + 1] = 'd'
     else
+      if code then for _, x in ipairs({ 'hr', code, 'ht', text }) do f[#f + 1] = x end end
+      for k = 1, n do f[#f + 1] = 'p' .. k; f[#f + 1] = 'q' end
+      disp[#disp + 1] = status == 'paused' and 'p' or 'h'
+    end
+    redis.call('HSET', mkey, unpack(f))
+    if q ~= nil then
       for k = 1, n do
         local eid = redis.call('XADD', q, '*', 'h', id .. '|' .. k .. tail, 'b', ARGV[i + FIELDS - 1 + k], 't', t, 'q', sq)
         if k == 1 and code then redis.call('HSET', mkey, 'he', eid) end
       end
-      disp[#disp + 1] = status == 'paused' and 'p' or 'h'
     end
+    emit(id, t, r, status, ac, code, text, sm, to, n, ac, rt, d)
   end
-  if status ~= 'queued' then emit(id, t, r, status, ac, code, text, sm, to, n, ac, rt, d) end
+  if stopped then
+    redis.call('EXPIRE', mkey, finalTtl)
+  else
+    redis.call('EXPIRE', mkey, ttl)
+    exp[#exp + 1] = fb
+    exp[#exp + 1] = id
+  end
   i = i + FIELDS + n
 end
--- The expiry index in one ZADD for the whole batch.
+-- The expiry index and the schedule in one ZADD per batch, the list index in one RPUSH per tenant and minute.
 for k = 1, #exp, 5000 do
   redis.call('ZADD', P .. 'exp', unpack(exp, k, math.min(k + 4999, #exp)))
+end
+for k = 1, #sch, 5000 do
+  redis.call('ZADD', P .. 'sch', unpack(sch, k, math.min(k + 4999, #sch)))
+end
+for _, e in ipairs(ixOrder) do
+  local ids = ixLists[e[3]]
+  for k = 1, #ids, 5000 do
+    redis.call('RPUSH', P .. 'ix:{' .. e[3], unpack(ids, k, math.min(k + 4999, #ids)))
+  end
+  redis.call('ZADD', P .. 'ixb:{' .. e[1] .. '}', e[2], e[2])
 end
 return table.concat(disp)
 `;
@@ -404,9 +506,15 @@ for i = 4, #ARGV, 5 do
   if after(eid, last) then
     local e = redis.call('XRANGE', src, eid, eid)
     if #e == 1 then
-      redis.call('XADD', dst, '*', unpack(e[1][2]))
+      local nid = redis.call('XADD', dst, '*', unpack(e[1][2]))
       redis.call('XDEL', src, eid)
-      redis.call('HSET', P .. 'm:' .. id, 'sm', sm, 'rt', rt)
+      -- The first part's new place is where a cancel looks for the message (qe).
+      local h = e[1][2][1] == 'h' and e[1][2][2] or e[1][2][4]
+      if string.match(h or '', '^[^|]*|(%d+)|') == '1' then
+        redis.call('HSET', P .. 'm:' .. id, 'sm', sm, 'rt', rt, 'qe', string.match(dst, ':(%d+)}$') .. '|' .. nid)
+      else
+        redis.call('HSET', P .. 'm:' .. id, 'sm', sm, 'rt', rt)
+      end
       moved = moved + 1
     end
   end

@@ -36,11 +36,20 @@ export interface NewMessage {
   readonly route: string;
   /** Set when moderation holds the message for an admin (`pending_approval`): why. */
   readonly hold?: { readonly code: string; readonly text: string } | undefined;
+  /** When a scheduled message is due (ms since epoch); 0 or absent: queue it now. */
+  readonly dueAt?: number;
+  /** Usage counts the message only once delivered (tenant billOn 'delivered'), not when sent. */
+  readonly billOnDelivery?: boolean;
+  // For the ack only (not stored as such):
+  readonly encoding?: 'gsm7' | 'ucs2';
+  /** Total price of all parts in `currency`. */
+  readonly price?: number;
+  readonly currency?: string;
 }
 
 /** Where the enqueue script put a message (ENQUEUE_LUA): its status in the ack. */
-export type Disposition = 'queued' | 'stopped' | 'pending_approval' | 'paused';
-const DISPOSITION: Readonly<Record<string, Disposition>> = { q: 'queued', s: 'stopped', h: 'pending_approval', p: 'paused' };
+export type Disposition = 'queued' | 'stopped' | 'pending_approval' | 'paused' | 'scheduled';
+const DISPOSITION: Readonly<Record<string, Disposition>> = { q: 'queued', s: 'stopped', h: 'pending_approval', p: 'paused', d: 'scheduled' };
 
 /** The `rt` field of a message: where the router sent it and at what price per segment. */
 export function routeRecord(r: { network: { country: string; mcc: string; mnc: string }; price: number; currency: string }): string {
@@ -179,7 +188,7 @@ export class RedisStore {
     for (const m of msgs) {
       args.push(
         m.id, m.tenant, m.ref, m.to, m.from, m.smsc, m.partition, m.dataCoding, m.esmClass, m.parts.length,
-        m.acceptedAt, m.validUntil, m.ttlSec, m.finalBy, m.pushStatus ? 1 : 0, m.route,
+        m.acceptedAt, m.validUntil, m.ttlSec, m.finalBy, m.pushStatus ? 1 : 0, m.route, m.dueAt ?? 0, m.billOnDelivery === true ? 1 : 0,
         m.hold?.code ?? '', m.hold?.text ?? '',
       );
       for (const p of m.parts) args.push(p.shortMessage);

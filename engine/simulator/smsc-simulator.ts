@@ -25,7 +25,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { PDU } from 'smpp';
 import { SmppStatus } from '../errors.js';
-import { formatReceiptText, type DeliverSm, type ShortMessageBody, type SubmitSm } from '../smpp/pdu-codec.js';
+import { formatReceiptText, type DeliverSm, type SarInfo, type ShortMessageBody, type SubmitSm } from '../smpp/pdu-codec.js';
 import { encodeMessage } from '../text/index.js';
 import { SmppConnection } from '../smpp/smpp-connection.js';
 
@@ -96,6 +96,8 @@ export interface CapturedSubmit {
   readonly registeredDelivery: number;
   readonly validityPeriod: string;
   readonly shortMessage: Buffer;
+  /** SAR TLVs, when the submit carried them. */
+  readonly sar?: SarInfo;
   readonly outcome: Outcome;
   readonly at: number;
 }
@@ -178,6 +180,8 @@ export class SmscSimulator {
   private refuseBinds = false;
   private throttleAll = false;
   private errTurn = 0;
+  /** Receipts that may still be sent (holdReceipts / releaseReceipts); Infinity: no hold. */
+  private receiptAllowance = Number.POSITIVE_INFINITY;
   private readonly weights: Array<[Outcome, number]>;
   private readonly weightTotal: number;
   port = 0;
@@ -237,6 +241,16 @@ export class SmscSimulator {
 
   setThrottleAll(throttle: boolean): void {
     this.throttleAll = throttle;
+  }
+
+  /** Keeps receipts back until released (tests that need receipts one at a time). */
+  holdReceipts(): void {
+    this.receiptAllowance = 0;
+  }
+
+  /** Lets `n` held receipts go (in the order they became due); without `n`, ends the hold. */
+  releaseReceipts(n?: number): void {
+    this.receiptAllowance = n === undefined ? Number.POSITIVE_INFINITY : this.receiptAllowance + n;
   }
 
   get boundSessions(): number {
@@ -427,7 +441,7 @@ export class SmscSimulator {
     this.captured.push({
       messageId, systemId: s.systemId, sourceAddr: sm.sourceAddr, destinationAddr: sm.destinationAddr, dataCoding: sm.dataCoding,
       esmClass: sm.esmClass, registeredDelivery: sm.registeredDelivery, validityPeriod: sm.validityPeriod,
-      shortMessage: Buffer.from(sm.shortMessage), outcome, at,
+      shortMessage: Buffer.from(sm.shortMessage), ...(sm.sar === undefined ? {} : { sar: sm.sar }), outcome, at,
     });
   }
 
@@ -450,7 +464,7 @@ export class SmscSimulator {
     let k = 0;
     let sent = 0;
     const now = new Date();
-    for (let i = 0; i < this.receipts.length; i++) {
+    for (let i = 0; i < this.receipts.length && sent < this.receiptAllowance; i++) {
       let target: Session | undefined;
       for (let j = 0; j < targets.length; j++) {
         const c = targets[(k + j) % targets.length] as Session;
@@ -485,5 +499,6 @@ export class SmscSimulator {
       sent++;
     }
     if (sent > 0) this.receipts.splice(0, sent);
+    this.receiptAllowance -= sent;
   }
 }

@@ -44,6 +44,17 @@ export const Tlv = {
   message_state: 0x0427,
 } as const;
 
+/** Concatenation by SAR TLVs (SMPP 3.4 §5.3.2.22-24) instead of a UDH in short_message. */
+export interface SarInfo {
+  /** sar_msg_ref_num, 16 bits. */
+  readonly ref: number;
+  readonly total: number;
+  readonly seq: number;
+}
+
+/** Octets the three SAR TLVs take: (4 + 2) + (4 + 1) + (4 + 1). */
+const SAR_TLV_LEN = 16;
+
 /** Body of submit_sm and deliver_sm (SMPP 3.4 §4.4.1 / §4.6.1). */
 export interface ShortMessagePdu {
   readonly sequence: number;
@@ -66,7 +77,9 @@ export interface ShortMessagePdu {
   readonly shortMessage: Buffer;
 }
 
-export type SubmitSm = ShortMessagePdu;
+export interface SubmitSm extends ShortMessagePdu {
+  readonly sar?: SarInfo;
+}
 
 export interface DeliverSm extends ShortMessagePdu {
   readonly receiptedMessageId?: string;
@@ -148,12 +161,24 @@ function writeShortMessageBody(b: Buffer, p: ShortMessageBody, off: number): num
   return o;
 }
 
-/** Encodes a submit_sm; `sequence` overrides p.sequence (so callers need not copy the body). */
-export function encodeSubmitSm(p: ShortMessageBody & { readonly sequence?: number }, sequence = p.sequence ?? 0): Buffer {
+/** Encodes a submit_sm (with the SAR TLVs when `sar` is given); `sequence` overrides p.sequence (so callers need not copy the body). */
+export function encodeSubmitSm(p: ShortMessageBody & { readonly sequence?: number; readonly sar?: SarInfo }, sequence = p.sequence ?? 0): Buffer {
   if (p.shortMessage.length > 254) throw new SwitchyardError('SMPP_BAD_PDU', `short_message of ${p.shortMessage.length} octets exceeds 254`);
-  const b = Buffer.allocUnsafe(HEADER_LEN + shortMessageBodyLength(p));
+  const sar = p.sar;
+  const b = Buffer.allocUnsafe(HEADER_LEN + shortMessageBodyLength(p) + (sar === undefined ? 0 : SAR_TLV_LEN));
   writeHeader(b, CommandId.submit_sm, 0, sequence);
-  writeShortMessageBody(b, p, HEADER_LEN);
+  let o = writeShortMessageBody(b, p, HEADER_LEN);
+  if (sar !== undefined) {
+    o = b.writeUInt16BE(Tlv.sar_msg_ref_num, o);
+    o = b.writeUInt16BE(2, o);
+    o = b.writeUInt16BE(sar.ref & 0xffff, o);
+    o = b.writeUInt16BE(Tlv.sar_total_segments, o);
+    o = b.writeUInt16BE(1, o);
+    b[o++] = sar.total;
+    o = b.writeUInt16BE(Tlv.sar_segment_seqnum, o);
+    o = b.writeUInt16BE(1, o);
+    b[o] = sar.seq;
+  }
   return b;
 }
 
@@ -272,8 +297,24 @@ function readShortMessageBody(frame: Buffer, name: string): { r: Reader; p: Shor
   };
 }
 
+/** Decodes a submit_sm; of its TLVs, the SAR ones are read (others skipped). */
 export function decodeSubmitSm(frame: Buffer): SubmitSm {
-  return readShortMessageBody(frame, 'submit_sm').p;
+  const { r, p } = readShortMessageBody(frame, 'submit_sm');
+  let ref: number | undefined;
+  let total: number | undefined;
+  let seq: number | undefined;
+  while (r.o + 4 <= r.end) {
+    const tag = frame.readUInt16BE(r.o);
+    const len = frame.readUInt16BE(r.o + 2);
+    const v = r.o + 4;
+    if (v + len > r.end) bad(`submit_sm: TLV 0x${tag.toString(16).padStart(4, '0')} of length ${len} runs past the end of the PDU`);
+    if (tag === Tlv.sar_msg_ref_num && len === 2) ref = frame.readUInt16BE(v);
+    else if (tag === Tlv.sar_total_segments && len === 1) total = frame[v];
+    else if (tag === Tlv.sar_segment_seqnum && len === 1) seq = frame[v];
+    r.o = v + len;
+  }
+  if (ref === undefined || total === undefined || seq === undefined) return p;
+  return { ...p, sar: { ref, total, seq } };
 }
 
 export function decodeDeliverSm(frame: Buffer): DeliverSm {

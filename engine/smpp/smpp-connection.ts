@@ -26,7 +26,7 @@ import smpp, { type PDU } from 'smpp';
 import { RetryableError, SmppStatus, SwitchyardError } from '../errors.js';
 import {
   CommandId, HEADER_LEN, decodeDeliverSm, decodeSubmitSm, decodeSubmitSmResp, encodeDeliverSm,
-  encodeEmpty, encodeResp, encodeSubmitSm, type DeliverSm, type ShortMessageBody,
+  encodeEmpty, encodeResp, encodeSubmitSm, type DeliverSm, type SarInfo, type ShortMessageBody,
 } from './pdu-codec.js';
 
 export interface SmppConnectionOptions {
@@ -51,7 +51,8 @@ interface Pending {
   readonly counts: boolean; // holds a window slot
 }
 
-export type OutgoingSubmit = ShortMessageBody;
+/** A submit_sm to send; `sar` adds the SAR concatenation TLVs (SMSCs configured `concatenation: "sar"`). */
+export type OutgoingSubmit = ShortMessageBody & { readonly sar?: SarInfo };
 
 export interface BindOptions extends SmppConnectionOptions {
   readonly host: string;

@@ -64,6 +64,8 @@ describe('routing in the engine', () => {
     const [a, b] = h.sims as [SmscSimulator, SmscSimulator];
     const c = await connectClient(h.wsUrl, h.apiKey);
     clients.push(c);
+    // With downAfterMs 300, an SMSC whose binds are still coming up on a loaded machine is down for routing (NO_ROUTE).
+    await waitFor(() => h!.engine.actorStats().length === 2 && h!.engine.actorStats().every((s) => s.binds.every((x) => x.up)), 10_000, 'binds up');
 
     const first = await sendBatch(c, 'up', 100, norwegian);
     expect(first.every((r) => r.op === 'ack')).toBe(true);

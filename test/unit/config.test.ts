@@ -108,6 +108,27 @@ describe('config', () => {
     expect(resolveSecret({ file: join(dir, 'k') }, 'x')).toBe('from-file');
   });
 
+  it('takes the lifecycle keys with their defaults, and refuses bad ones with their paths', () => {
+    const c = parseConfig(base());
+    expect(c.tenants[0]).toMatchObject({ transliterate: false, billOn: 'sent' });
+    expect(c.tenants[0]?.dailyQuota).toBeUndefined();
+    expect(c.smscs[0]?.concatenation).toBe('udh');
+    expect(c.messages).toMatchObject({ minValiditySec: 60, maxScheduleSec: 30 * 86_400, listRetentionSec: 3600 });
+    const raw = base() as unknown as { tenants: Array<Record<string, unknown>>; smscs: Array<Record<string, unknown>>; messages?: Record<string, unknown> };
+    raw.tenants[0] = { ...raw.tenants[0], dailyQuota: 0, senders: ['Way too long sender'], billOn: 'always' };
+    raw.smscs[0] = { ...raw.smscs[0], concatenation: 'udh16' };
+    const m = errorOf(() => parseConfig(raw, 'a.json')).message;
+    expect(m).toMatch(/a\.json: tenants\[0\]\.dailyQuota: .*>0/);
+    expect(m).toContain('a.json: tenants[0].senders[0]: must be a sender id');
+    expect(m).toContain('a.json: tenants[0].billOn: must be "sent"');
+    expect(m).toContain('a.json: smscs[0].concatenation: must be "udh"');
+    const raw2 = { ...base(), messages: { minValiditySec: 7200, defaultValiditySec: 3600 } };
+    expect(errorOf(() => parseConfig(raw2, 'a.json')).message).toContain('a.json: messages.minValiditySec: must be <= messages.defaultValiditySec');
+    const raw3 = base() as unknown as { tenants: Array<Record<string, unknown>> };
+    raw3.tenants[0] = { ...raw3.tenants[0], senders: [] };
+    expect(errorOf(() => parseConfig(raw3, 'a.json')).message).toContain('tenants[0].senders: give at least one sender');
+  });
+
   it('ships an example config that validates', () => {
     expect(() => loadConfig('config/demo.json')).not.toThrow();
   });

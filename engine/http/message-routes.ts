@@ -1,0 +1,121 @@
+/**
+ * HTTP API for a tenant's messages (submitting is POST /v1/messages on the
+ * ingress, which shares the WebSocket's checks):
+ *
+ *   GET  /v1/messages/:id          one message: status, parts, price, event history
+ *   GET  /v1/messages?…            list with filters (status, to, ref, since, until) and a cursor
+ *   POST /v1/messages/:id/cancel   cancel a scheduled or not yet sending message
+ *
+ * Tenant API key as for the WebSocket; another tenant's message is 404, never
+ * 403 (its existence is not revealed).
+ */
+import type { Redis } from 'ioredis';
+import type uWS from 'uWebSockets.js';
+import type { CancelReply } from '../lifecycle/cancel-batcher.js';
+import { decodeCursor, listMessages, lookupMessage, type ListQuery } from '../lifecycle/message-query.js';
+import type { Keys } from '../queue/keys.js';
+import { guard, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
+
+export interface MessageRoutesOptions {
+  readonly auth: ApiAuth<AuthTenant>;
+  readonly redis: Redis;
+  readonly keys: Keys;
+  /** The ingress's cancel (IngressServer.onCancel). */
+  readonly cancel: (tenant: string, f: Record<string, unknown>, done: (r: CancelReply) => void) => void;
+}
+
+const MAX_LIMIT = 500;
+
+/** A time in a query: ISO 8601 or ms since 1970. */
+function readTime(v: string | null, name: string): number | string | undefined {
+  if (v === null || v === '') return undefined;
+  if (/^\d{12,16}$/.test(v)) return Number(v);
+  const ms = Date.parse(v);
+  return Number.isNaN(ms) || !/(Z|[+-]\d{2}:?\d{2})$/.test(v) ? `"${name}" must be an ISO 8601 time with a zone or milliseconds since 1970` : ms;
+}
+
+/** The list query from the URL, or the text of what is wrong with it. */
+export function parseListQuery(qs: string): ListQuery | string {
+  const q = new URLSearchParams(qs);
+  for (const k of q.keys()) if (!['status', 'to', 'ref', 'since', 'until', 'limit', 'cursor', 'key'].includes(k)) return `unknown query parameter "${k}"`;
+  const out: { -readonly [K in keyof ListQuery]: ListQuery[K] } = { limit: 50 };
+  const status = q.get('status');
+  if (status !== null && status !== '') {
+    const list = status.split(',');
+    if (!list.every((s) => /^[a-z_]{1,32}$/.test(s))) return '"status" must be a comma-separated list of statuses, e.g. "delivered,undelivered"';
+    out.statuses = new Set(list);
+  }
+  const to = q.get('to');
+  if (to !== null && to !== '') {
+    const digits = to.replace(/^\+|^00/, '').replace(/[\s().-]/g, '');
+    if (!/^[0-9]{3,15}$/.test(digits)) return '"to" must be a phone number, e.g. +4791234567';
+    out.to = digits;
+  }
+  const ref = q.get('ref');
+  if (ref !== null && ref !== '') {
+    if (ref.length > 64) return '"ref" is at most 64 characters';
+    out.ref = ref;
+  }
+  const since = readTime(q.get('since'), 'since');
+  if (typeof since === 'string') return since;
+  if (since !== undefined) out.since = since;
+  const until = readTime(q.get('until'), 'until');
+  if (typeof until === 'string') return until;
+  if (until !== undefined) out.until = until;
+  const limit = q.get('limit');
+  if (limit !== null && limit !== '') {
+    const n = Number(limit);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) return `"limit" must be 1 to ${MAX_LIMIT}`;
+    out.limit = n;
+  }
+  const cursor = q.get('cursor');
+  if (cursor !== null && cursor !== '') {
+    const c = decodeCursor(cursor);
+    if (c === undefined) return '"cursor" is not a cursor this API gave out (use "next" from the previous page)';
+    out.cursor = c;
+  }
+  return out;
+}
+
+export function registerMessageRoutes(app: uWS.TemplatedApp, o: MessageRoutesOptions): void {
+  app.get('/v1/messages/:id', (res, req) => {
+    const tenant = o.auth.tenant(res, req);
+    if (tenant === undefined) return;
+    const id = req.getParameter(0) ?? '';
+    const g = guard(res);
+    lookupMessage(o.redis, o.keys, tenant.id, id).then(
+      (m) => g.alive() && (m === undefined ? sendError(res, 'NOT_FOUND', `no message ${id}`) : sendJson(res, '200 OK', m)),
+      (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', `message lookup failed: ${err.message}`),
+    );
+  });
+
+  app.get('/v1/messages', (res, req) => {
+    const tenant = o.auth.tenant(res, req);
+    if (tenant === undefined) return;
+    const q = parseListQuery(req.getQuery() ?? '');
+    if (typeof q === 'string') return sendError(res, 'BAD_REQUEST', q);
+    const g = guard(res);
+    listMessages(o.redis, o.keys, tenant.id, q).then(
+      (page) => g.alive() && sendJson(res, '200 OK', { messages: page.messages, next: page.next }),
+      (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', `message list failed: ${err.message}`),
+    );
+  });
+
+  app.post('/v1/messages/:id/cancel', (res, req) => {
+    const tenant = o.auth.tenant(res, req);
+    if (tenant === undefined) return;
+    const id = req.getParameter(0) ?? '';
+    const g = guard(res);
+    // The body is not needed; uWS wants it read (or the request aborted) all the same.
+    res.onData(() => undefined);
+    o.cancel(tenant.id, { id }, (r) => {
+      if (!g.alive()) return;
+      // The HTTP body is the frame without the WebSocket's op and ref.
+      const body = JSON.parse(r.frame) as Record<string, unknown>;
+      delete body.ref;
+      if (body.op === 'cancel_ack') delete body.op;
+      else body.op = 'error';
+      sendJson(res, r.httpStatus, body);
+    });
+  });
+}

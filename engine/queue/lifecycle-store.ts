@@ -1,0 +1,50 @@
+/**
+ * The Redis adapter for the lifecycle scripts (lifecycle-scripts.ts): moving
+ * due scheduled messages and cancelling, each one EVALSHA per batch.
+ */
+import type { Redis } from 'ioredis';
+import { GROUP, type Keys } from './keys.js';
+import { CANCEL_LUA, SCHEDULE_LUA } from './lifecycle-scripts.js';
+import type { StoreLimits } from './redis-store.js';
+
+export type CancelCode = 'stopped' | 'not_cancellable' | 'not_found';
+
+export interface CancelResult {
+  readonly code: CancelCode;
+  /** The message's status (for not_cancellable: why; for stopped: "stopped"). */
+  readonly status: string;
+}
+
+interface LifecycleScripted {
+  sySchedule(...args: Array<string | number>): Promise<[number, number, number]>;
+  syCancel(...args: string[]): Promise<string[]>;
+}
+
+const CODE: Readonly<Record<string, CancelCode>> = { S: 'stopped', C: 'not_cancellable', N: 'not_found' };
+
+export class LifecycleStore {
+  constructor(
+    private readonly redis: Redis,
+    readonly keys: Keys,
+    private readonly limits: StoreLimits,
+  ) {
+    redis.defineCommand('sySchedule', { numberOfKeys: 0, lua: SCHEDULE_LUA });
+    redis.defineCommand('syCancel', { numberOfKeys: 0, lua: CANCEL_LUA });
+  }
+
+  /** Moves up to `limit` due scheduled messages onto their queues (or ends them expired). */
+  async moveDue(now: number, limit: number): Promise<{ moved: number; expired: number; taken: number }> {
+    const [moved, expired, taken] = await (this.redis as unknown as LifecycleScripted).sySchedule(this.keys.prefix, now, this.limits.eventsMaxLen, this.limits.finalRetentionSec, limit);
+    return { moved, expired, taken };
+  }
+
+  /** Cancels messages, one result per item in order. */
+  async cancel(items: ReadonlyArray<{ tenant: string; id: string }>, now: number): Promise<CancelResult[]> {
+    const args: string[] = [this.keys.prefix, String(now), String(this.limits.eventsMaxLen), String(this.limits.finalRetentionSec), GROUP];
+    for (const it of items) args.push(it.tenant, it.id);
+    const flat = await (this.redis as unknown as LifecycleScripted).syCancel(...args);
+    const out: CancelResult[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ code: CODE[flat[i] as string] ?? 'not_found', status: flat[i + 1] ?? '' });
+    return out;
+  }
+}
