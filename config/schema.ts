@@ -69,6 +69,14 @@ export const DEFAULTS = {
     receiptIdMatch: 'exact', // receipts carry the submit_sm_resp id (case and leading zeros aside)
     sourceTon: 5, // alphanumeric sender by default when `from` has letters (see actor)
   },
+  webhook: {
+    timeoutMs: 10_000, // one POST, connect to last response byte (ms); longer counts as a failed attempt
+    maxBatch: 500, // most events in one POST
+    retryForSec: 24 * 3600, // an event is retried this long after it happened (seconds), then dead-lettered
+    backoffMs: { min: 1_000, max: 600_000 }, // retry delay: doubles per failed attempt from min, capped at max, with jitter (ms)
+    maxQueued: 2_000_000, // events waiting in Redis per tenant; beyond it new events are dead-lettered (reason queue_full)
+    maxDeadLetters: 1_000_000, // dead letters kept per tenant (the oldest are dropped beyond it)
+  },
 } as const;
 
 const backoff = (d: { min: number; max: number }) =>
@@ -91,6 +99,32 @@ const id = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'must be 1-32 chars of a-z, 0-9, "_" or "-", starting with a letter or digit');
 
+/** http(s) only, and no user:password in it (secrets are refs, never inline). */
+const webhookUrl = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && u.username === '' && u.password === '';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an http:// or https:// URL without user:password' },
+);
+
+/** A tenant's webhook (engine/webhooks/): its status events and MO messages, POSTed as signed JSON batches. */
+export const webhookSchema = z.strictObject({
+  url: webhookUrl,
+  /** HMAC-SHA256 key of the X-Switchyard-Signature header (at least 16 characters). */
+  secret: secretRef,
+  timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULTS.webhook.timeoutMs),
+  maxBatch: z.number().int().min(1).max(10_000).default(DEFAULTS.webhook.maxBatch),
+  retryForSec: z.number().int().min(1).default(DEFAULTS.webhook.retryForSec),
+  backoffMs: backoff(DEFAULTS.webhook.backoffMs),
+  maxQueued: z.number().int().min(1000).default(DEFAULTS.webhook.maxQueued),
+  maxDeadLetters: z.number().int().min(1000).default(DEFAULTS.webhook.maxDeadLetters),
+});
+
 const networkId = z.string().regex(/^[0-9]{3}(-[0-9]{2,3})?$/, 'must be "MCC-MNC" (e.g. "242-01") or "MCC" (e.g. "242")');
 
 export const tenantSchema = z.strictObject({
@@ -104,6 +138,7 @@ export const tenantSchema = z.strictObject({
   forceSmsc: id.optional(),
   blockedNetworks: z.array(networkId).default([]),
   blockedSmscs: z.array(id).default([]),
+  webhook: webhookSchema.optional(),
 });
 
 export const smscSchema = z.strictObject({
@@ -238,6 +273,7 @@ export type SmscConfig = z.infer<typeof smscSchema>;
 export type RoutingConfig = z.infer<typeof routingSchema>;
 export type RoutePlanConfig = z.infer<typeof routePlanSchema>;
 export type SecretRef = z.infer<typeof secretRef>;
+export type WebhookConfig = z.infer<typeof webhookSchema>;
 
 /** Keys that were renamed: the error names the replacement. */
 export const RENAMED_KEYS: Readonly<Record<string, string>> = {

@@ -21,6 +21,9 @@ import { log as defaultLog } from './log.js';
 import { sendJson } from './http/http-kit.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { AnalyticsHost, type AnalyticsState } from './analytics/analytics-host.js';
+import { registerWebhookRoutes } from './http/webhook-routes.js';
+import { WebhookHost } from './webhooks/webhook-host.js';
+import { resolveWebhookTenants } from './webhooks/webhook-tenants.js';
 
 export interface EngineOptions {
   readonly redisUrl: string;
@@ -42,6 +45,8 @@ export interface Engine {
   readonly routing: RoutingService;
   /** The analytics sink's state (undefined when analytics is off). */
   readonly analytics: AnalyticsState | undefined;
+  /** The webhook dispatcher (undefined when no tenant has a webhook). */
+  readonly webhooks: WebhookHost | undefined;
   actorStats(): ActorStats[];
   stop(): Promise<void>;
 }
@@ -54,6 +59,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const clock = o.clock ?? systemClock;
   const tenants = config.tenants.map((t) => ({ id: t.id, apiKey: resolveSecret(t.apiKey, `tenants[${t.id}].apiKey`, env), tps: t.tps, window: t.window }));
   const smscs: ActorSmscConfig[] = config.smscs.map((s) => ({ ...s, password: resolveSecret(s.password, `smscs[${s.id}].password`, env) }));
+  const webhookTenants = resolveWebhookTenants(config.tenants, env);
   const adminKey = env.SWITCHYARD_ADMIN_KEY;
 
   const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2, connectionName: 'sy-ingress' });
@@ -97,7 +103,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     statusPushes: () => dispatcher.pushed,
     failoverMoved: () => routing.failoverMoved,
     reloads: () => ({ ok: routing.reloads, refused: routing.reloadFailures }),
-    actorParts: () => supervisor.metricsParts(),
+    actorParts: () => (webhooks === undefined ? supervisor.metricsParts() : [...supervisor.metricsParts(), ...webhooks.metricsParts()]),
     analytics: () => analytics?.state,
   });
   // The events sink into ClickHouse, in its own worker thread (engine/analytics/).
@@ -111,6 +117,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         clickhouse: { url: env.CLICKHOUSE_URL, user: env.CLICKHOUSE_USER, password: env.CLICKHOUSE_PASSWORD, dataDir: config.analytics.dataDir, maxMemoryBytes: config.analytics.maxMemoryMb * 2 ** 20 },
       }, log)
     : undefined;
+  // Signed POSTs of status events and MO messages to tenants' receivers, in their own worker thread (engine/webhooks/).
+  const webhooks = webhookTenants.length === 0 ? undefined : new WebhookHost({ redisUrl: o.redisUrl, keyPrefix: config.redis.keyPrefix, node: config.engine.nodeId, metrics: config.engine.metrics, tenants: webhookTenants }, log);
   if (config.engine.metrics) batcher.onLatency = (ms) => metrics.enqueue(ms);
   supervisor.on('restart', (smsc: string) => metrics.actorRestarted(smsc));
   const metricsKey = env.SWITCHYARD_METRICS_KEY;
@@ -178,6 +186,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
           },
           actors: supervisor.stats(),
           analytics: analytics?.state ?? 'off',
+          webhooks: webhooks?.state ?? 'off',
           routing: { prefixes: routing.planSize, mnpNumbers: routing.mnpSize, reloads: routing.reloads, reloadFailures: routing.reloadFailures, failoverMoved: routing.failoverMoved, smscs: routing.health.snapshot() },
         });
       });
@@ -191,6 +200,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         const x = routing.explain(to, tenant);
         json(res, 'error' in x ? '400 Bad Request' : '200 OK', 'error' in x ? { op: 'error', code: 'INVALID_NUMBER', error: x.error } : x);
       });
+      registerWebhookRoutes(app, { auth: () => ingress.auth, redis, keys: store.keys, node: config.engine.nodeId, tenants: new Map(webhookTenants.map((t) => [t.id, { url: t.url }])), host: webhooks });
       app.post('/v1/admin/routing/reload', (res, req) => {
         if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });
         try {
@@ -225,6 +235,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   dispatcher.start();
   supervisor.start(smscs);
   analytics?.start();
+  await webhooks?.start();
   await routing.start(() => supervisor.stats(), (smsc) => supervisor.actorState(smsc)?.running ?? false);
   // Messages past validity + grace end as expired (never sent) or unknown (no receipt).
   let sweeping = false;
@@ -254,10 +265,12 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     get analytics() {
       return analytics?.state;
     },
+    webhooks,
     actorStats: () => supervisor.stats(),
     async stop() {
       routing.stop();
       await analytics?.stop();
+      await webhooks?.stop();
       clearInterval(sweepTimer);
       loopDelay.disable();
       ingress.close();

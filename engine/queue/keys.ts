@@ -12,6 +12,9 @@
  *   {P}exp               sorted set: message id by (validity end + receipt grace)
  *   {P}mnp               hash: ported number (E.164 digits) -> "MCC-MNC"
  *   {P}mnp:ver           bumped on every MNP load; engines reload their copy when it changes
+ *   {P}whq:{tenant}:{node}  list: the tenant's webhook events waiting for its receiver (engine/webhooks/),
+ *                        each the event JSON as posted; one per engine node (its dispatcher drains its own)
+ *   {P}whd:{tenant}      list: the tenant's webhook dead letters ({"failedAt","reason","status","event"})
  *
  * The Lua scripts in lua-scripts.ts build the m:, d:, de:, ev and exp names
  * from the same prefix; keep both in step.
@@ -43,5 +46,11 @@ export class Keys {
   }
   statusCursor(tenant: string): string {
     return `${this.prefix}stc:{${tenant}}`;
+  }
+  webhookQueue(tenant: string, node: string): string {
+    return `${this.prefix}whq:{${tenant}}:${node}`;
+  }
+  webhookDeadLetters(tenant: string): string {
+    return `${this.prefix}whd:{${tenant}}`;
   }
 }

@@ -1,0 +1,392 @@
+/**
+ * One tenant's webhook delivery: its events, in order, one POST at a time,
+ * straight from memory while the receiver keeps up, from a Redis list when it
+ * does not.
+ *
+ *   direct   ev entry ─▶ buffer (memory; the entries stay pending on ev) ─POST─▶ 2xx: XACK on ev
+ *              │  POST failed: LPUSH the batch to the list's head + XACK (one MULTI); buffer → toQueue
+ *              │  buffer past its bound (receiver slower than the tenant's traffic): buffer → toQueue
+ *              ▼
+ *   queued   ev entry ─▶ toQueue ─(dispatcher's appender: RPUSH + XACK in one MULTI per read page)─▶
+ *            whq:{tenant}:{node} ─LRANGE head─POST─▶ 2xx: LTRIM
+ *                                                    retryable: back off (exponential, jitter, capped);
+ *                                                      events past retryForSec → dead letters
+ *                                                    refused (4xx): → dead letters, go on
+ *            list empty and nothing on its way to it ─▶ direct again
+ *
+ * An entry of ev is acknowledged only once its event was answered 2xx or is
+ * in the list (or the dead letters): a crash re-reads what was in memory from
+ * ev's pending entries, so nothing is lost; what was posted but not yet
+ * acknowledged is posted again (at least once; receivers drop repeats by
+ * `eid`). Memory per tenant is bounded (the buffer bound plus one batch): a
+ * receiver that is down or slow costs Redis memory, never engine memory, and
+ * never holds other tenants back (each tenant has its own loop).
+ */
+import type { Redis } from 'ioredis';
+import type { Clock } from '../flow/clock.js';
+import type { PostOutcome, Poster } from './post-webhook.js';
+import { retryDelayMs } from './retry-policy.js';
+import { deadLetter, eventTime, webhookBatch, type DeadLetterReason } from './webhook-batch.js';
+import type { WebhookMetrics } from './webhook-metrics.js';
+
+export interface WebhookTenant {
+  readonly id: string;
+  readonly url: string;
+  readonly secret: string;
+  readonly timeoutMs: number;
+  readonly maxBatch: number;
+  readonly retryForSec: number;
+  readonly backoffMs: { readonly min: number; readonly max: number };
+  readonly maxQueued: number;
+  readonly maxDeadLetters: number;
+}
+
+/** An events-stream entry of a tenant with a webhook: its id and the event as posted. */
+export interface PendingEvent {
+  readonly eid: string;
+  readonly event: string;
+}
+
+/** What a channel needs from its dispatcher. */
+export interface ChannelHost {
+  readonly redis: Redis;
+  readonly evKey: string;
+  readonly group: string;
+  readonly clock: Clock;
+  readonly post: Poster;
+  readonly metrics: WebhookMetrics | undefined;
+  /** Aborted when the dispatcher stops: POSTs in flight end, nothing more is written. */
+  readonly stopSignal: AbortSignal;
+  readonly random: () => number;
+  ackLater(eids: ReadonlyArray<string>): void;
+  /** Resolves once every event handed to toQueue so far is in Redis. */
+  flushAppends(): Promise<void>;
+  log(level: 'info' | 'warn' | 'error', msg: string): void;
+}
+
+export interface ChannelState {
+  readonly tenant: string;
+  readonly url: string;
+  /** direct: posting from memory; queued: draining the Redis list (the receiver failed or fell behind). */
+  readonly mode: 'direct' | 'queued';
+  /** Events in the Redis list (last known). */
+  readonly queued: number;
+  readonly deadLetters: number;
+  /** Events held in memory (read, not yet posted or queued). */
+  readonly inMemory: number;
+  /** Consecutive failed attempts of the batch at the head. */
+  readonly failures: number;
+  /** When the next attempt is due (ms), while backing off. */
+  readonly nextAttemptAt: number | null;
+  readonly lastError: string | null;
+  readonly delivered: number;
+}
+
+const REDIS_RETRY_MS = 1000;
+/** Elements per LPUSH/RPUSH/XACK command (bounded argument lists). */
+const CHUNK = 5000;
+
+function chunks<T>(list: ReadonlyArray<T>): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += CHUNK) out.push(list.slice(i, i + CHUNK));
+  return out;
+}
+
+/** Runs a MULTI and throws the first error in it (ioredis reports them per command). */
+export async function execOrThrow(m: ReturnType<Redis['multi']>): Promise<unknown[]> {
+  const res = await m.exec();
+  if (res === null) throw new Error('transaction aborted');
+  return res.map(([err, v]) => {
+    if (err) throw err;
+    return v;
+  });
+}
+
+export class TenantChannel {
+  mode: 'direct' | 'queued' = 'direct';
+  /** queued mode: read from ev, waiting for the dispatcher's appender (pending on ev). */
+  toQueue: PendingEvent[] = [];
+  /** Events of this tenant inside an append that Redis has not confirmed yet. */
+  appending = 0;
+  /** Last known length of the Redis list and of the dead letters. */
+  queueLen = 0;
+  deadLetters = 0;
+  /** direct mode: read from ev, not posted yet (pending on ev). */
+  private buffer: PendingEvent[] = [];
+  /** The direct batch being posted, or being persisted after it failed (pending on ev). */
+  private inflight: PendingEvent[] | undefined;
+  private failures = 0;
+  private nextAttemptAt = 0;
+  private lastError: string | undefined;
+  private delivered = 0;
+  private batchLimit: number;
+  private readonly bufferMax: number;
+  private wakeUp: (() => void) | undefined;
+  private stopped = false;
+  private loopDone: Promise<void> | undefined;
+
+  constructor(
+    readonly cfg: WebhookTenant,
+    private readonly host: ChannelHost,
+    readonly queueKey: string,
+    readonly deadKey: string,
+  ) {
+    this.batchLimit = cfg.maxBatch;
+    // Room for a few batches while one is in flight; past it the receiver is behind and Redis holds the rest.
+    this.bufferMax = Math.max(4 * cfg.maxBatch, 2000);
+  }
+
+  start(): void {
+    this.loopDone ??= this.run();
+  }
+
+  /** Ends the loop after the current step (a POST in flight ends when the dispatcher aborts it). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.loopDone;
+  }
+
+  /** An event read from ev for this tenant. */
+  accept(e: PendingEvent): void {
+    if (this.mode === 'queued') {
+      this.toQueue.push(e);
+      return;
+    }
+    this.buffer.push(e);
+    if (this.buffer.length >= this.bufferMax) {
+      this.host.log('info', `webhooks [${this.cfg.id}]: receiver behind (${this.buffer.length} events waiting); queueing in Redis`);
+      this.spill();
+    } else this.wake();
+  }
+
+  /** Events were put in the Redis list by someone else (a dead-letter replay): drain it; retryNow cuts a backoff short. */
+  kick(retryNow: boolean): void {
+    if (this.mode === 'direct') this.spill();
+    if (retryNow) this.nextAttemptAt = 0;
+    this.wake();
+  }
+
+  /** Ids of the ev entries this channel holds in memory. */
+  held(into: Set<string>): void {
+    for (const list of [this.buffer, this.inflight ?? [], this.toQueue]) for (const e of list) into.add(e.eid);
+  }
+
+  state(): ChannelState {
+    return {
+      tenant: this.cfg.id,
+      url: this.cfg.url,
+      mode: this.mode,
+      queued: this.queueLen,
+      deadLetters: this.deadLetters,
+      inMemory: this.buffer.length + (this.inflight?.length ?? 0) + this.toQueue.length,
+      failures: this.failures,
+      nextAttemptAt: this.failures > 0 ? this.nextAttemptAt : null,
+      lastError: this.lastError ?? null,
+      delivered: this.delivered,
+    };
+  }
+
+  private spill(): void {
+    this.mode = 'queued';
+    this.toQueue = this.toQueue.concat(this.buffer);
+    this.buffer = [];
+  }
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  /** Waits for wake() (new events, a kick, stop) or ms, whichever comes first. */
+  private async sleep(ms?: number): Promise<void> {
+    if (this.stopped) return;
+    await new Promise<void>((ok) => {
+      const t = ms === undefined ? undefined : setTimeout(() => this.wake(), ms);
+      this.wakeUp = () => {
+        if (t !== undefined) clearTimeout(t);
+        ok();
+      };
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        if (this.mode === 'direct') await this.direct();
+        else await this.drain();
+      } catch (err) {
+        if (this.stopped) break;
+        this.lastError = `redis: ${(err as Error).message}`;
+        this.host.log('warn', `webhooks [${this.cfg.id}]: ${this.lastError}; retrying in ${REDIS_RETRY_MS} ms`);
+        await this.sleep(REDIS_RETRY_MS);
+      }
+    }
+  }
+
+  /** Retries a Redis write until it succeeds; gives up only when stopping (the entries stay pending on ev). */
+  private async persist(write: () => Promise<void>): Promise<void> {
+    for (;;) {
+      try {
+        return await write();
+      } catch (err) {
+        if (this.stopped) return;
+        this.host.log('warn', `webhooks [${this.cfg.id}]: redis: ${(err as Error).message}; retrying in ${REDIS_RETRY_MS} ms`);
+        await this.sleep(REDIS_RETRY_MS);
+      }
+    }
+  }
+
+  private async attempt(events: ReadonlyArray<string>): Promise<PostOutcome> {
+    const retry = this.failures > 0;
+    const out = await this.host.post({
+      url: this.cfg.url,
+      tenant: this.cfg.id,
+      secret: this.cfg.secret,
+      body: webhookBatch(this.cfg.id, events),
+      attempt: this.failures + 1,
+      timeoutMs: this.cfg.timeoutMs,
+      stop: this.host.stopSignal,
+      now: this.host.clock.now(),
+    });
+    if (this.host.stopSignal.aborted) return out;
+    // A single event that is too large can never go: refused.
+    const result = out.result === 'too_large' && events.length === 1 ? 'refused' : out.result;
+    this.host.metrics?.attempt(this.cfg.id, result, retry);
+    return result === out.result ? out : { ...out, result };
+  }
+
+  private onDelivered(events: ReadonlyArray<string>): void {
+    this.delivered += events.length;
+    if (this.failures > 0) this.host.log('info', `webhooks [${this.cfg.id}]: receiver answers again after ${this.failures} failed attempt(s)`);
+    this.failures = 0;
+    this.lastError = undefined;
+    const m = this.host.metrics;
+    if (m !== undefined) {
+      const now = this.host.clock.now();
+      m.delivered(this.cfg.id, events.map((e) => now - eventTime(e)));
+    }
+  }
+
+  /** A failed attempt: halve the batch (413) or back off. */
+  private onFailure(out: PostOutcome, n: number): void {
+    this.lastError = out.error ?? out.result;
+    if (out.result === 'too_large') {
+      this.batchLimit = Math.max(1, Math.floor(n / 2));
+      this.host.log('warn', `webhooks [${this.cfg.id}]: receiver refused a batch of ${n} as too large (413); sending at most ${this.batchLimit} per POST`);
+      return;
+    }
+    this.failures++;
+    const delay = retryDelayMs(this.failures, this.cfg.backoffMs, this.host.random, out.retryAfterMs ?? 0);
+    this.nextAttemptAt = this.host.clock.now() + delay;
+    this.host.log('warn', `webhooks [${this.cfg.id}]: attempt ${this.failures} failed (${this.lastError}); ${this.queueLen + n} event(s) queued; next attempt in ${delay} ms`);
+  }
+
+  private async direct(): Promise<void> {
+    if (this.buffer.length === 0) return await this.sleep();
+    const batch = this.buffer.splice(0, this.batchLimit);
+    this.inflight = batch;
+    try {
+      const out = await this.attempt(batch.map((e) => e.event));
+      if (this.host.stopSignal.aborted) return; // still pending on ev: read again after the restart
+      if (out.result === 'ok') {
+        this.host.ackLater(batch.map((e) => e.eid));
+        this.onDelivered(batch.map((e) => e.event));
+        return;
+      }
+      if (out.result === 'refused') {
+        await this.persist(() => this.deadLetterFromEv(batch, out));
+        return;
+      }
+      // Retried from Redis, ahead of everything read after it.
+      this.toQueue = this.buffer.concat(this.toQueue);
+      this.buffer = [];
+      this.mode = 'queued';
+      this.onFailure(out, batch.length);
+      await this.persist(() => this.queueAtHead(batch));
+    } finally {
+      this.inflight = undefined;
+    }
+  }
+
+  private async drain(): Promise<void> {
+    const wait = this.nextAttemptAt - this.host.clock.now();
+    if (this.failures > 0 && wait > 0) return await this.sleep(wait);
+    const items = await this.host.redis.lrange(this.queueKey, 0, this.batchLimit - 1);
+    if (items.length === 0) {
+      // Empty, and nothing read from ev is on its way to it: post from memory again.
+      if (this.toQueue.length === 0 && this.appending === 0) {
+        this.mode = 'direct';
+        this.queueLen = 0;
+        return;
+      }
+      return await this.host.flushAppends();
+    }
+    const out = await this.attempt(items);
+    if (this.host.stopSignal.aborted) return;
+    if (out.result === 'ok') {
+      await this.persist(() => this.trimQueue(items.length));
+      this.onDelivered(items);
+      return;
+    }
+    if (out.result === 'refused') {
+      await this.persist(() => this.deadLetterFromQueue(items, items.length, 'refused', out));
+      return;
+    }
+    this.onFailure(out, items.length);
+    if (out.result === 'too_large') return;
+    // Events retried for retryForSec since they happened leave for the dead letters (they lead the list: oldest first).
+    const deadline = this.host.clock.now() - this.cfg.retryForSec * 1000;
+    let k = 0;
+    while (k < items.length && eventTime(items[k] as string) < deadline) k++;
+    if (k > 0) await this.persist(() => this.deadLetterFromQueue(items, k, 'expired', out));
+  }
+
+  /** A failed direct batch goes to the head of the list, and its ev entries are acknowledged, atomically. */
+  private async queueAtHead(batch: ReadonlyArray<PendingEvent>): Promise<void> {
+    const m = this.host.redis.multi();
+    // LPUSH k e3 e2 e1 leaves e1 e2 e3 at the head.
+    for (const c of chunks(batch.map((e) => e.event).reverse())) m.lpush(this.queueKey, ...c);
+    for (const c of chunks(batch.map((e) => e.eid))) m.xack(this.host.evKey, this.host.group, ...c);
+    m.llen(this.queueKey);
+    const res = await execOrThrow(m);
+    this.queueLen = Number(res[res.length - 1]);
+  }
+
+  private async trimQueue(n: number): Promise<void> {
+    const res = await execOrThrow(this.host.redis.multi().ltrim(this.queueKey, n, -1).llen(this.queueKey));
+    this.queueLen = Number(res[1]);
+  }
+
+  private asDeadLetters(events: ReadonlyArray<string>, reason: DeadLetterReason, out: PostOutcome): string[] {
+    const now = this.host.clock.now();
+    return events.map((e) => deadLetter(e, now, reason, out.status, out.error ?? out.result));
+  }
+
+  private noteDeadLetters(n: number, reason: DeadLetterReason, pushedLen: number, out: PostOutcome): void {
+    this.deadLetters = Math.min(pushedLen, this.cfg.maxDeadLetters);
+    this.host.metrics?.deadLettered(this.cfg.id, reason, n);
+    this.host.log('warn', `webhooks [${this.cfg.id}]: ${n} event(s) dead-lettered (${reason}: ${out.error ?? out.result})`);
+    if (pushedLen > this.cfg.maxDeadLetters) this.host.log('error', `webhooks [${this.cfg.id}]: dead-letter list over maxDeadLetters; the oldest ${pushedLen - this.cfg.maxDeadLetters} dropped`);
+  }
+
+  private async deadLetterFromEv(batch: ReadonlyArray<PendingEvent>, out: PostOutcome): Promise<void> {
+    const m = this.host.redis.multi();
+    const pushes = chunks(this.asDeadLetters(batch.map((e) => e.event), 'refused', out));
+    for (const c of pushes) m.rpush(this.deadKey, ...c);
+    m.llen(this.deadKey).ltrim(this.deadKey, -this.cfg.maxDeadLetters, -1);
+    for (const c of chunks(batch.map((e) => e.eid))) m.xack(this.host.evKey, this.host.group, ...c);
+    const res = await execOrThrow(m);
+    this.noteDeadLetters(batch.length, 'refused', Number(res[pushes.length]), out);
+  }
+
+  private async deadLetterFromQueue(items: ReadonlyArray<string>, k: number, reason: DeadLetterReason, out: PostOutcome): Promise<void> {
+    const m = this.host.redis.multi();
+    for (const c of chunks(this.asDeadLetters(items.slice(0, k), reason, out))) m.rpush(this.deadKey, ...c);
+    m.llen(this.deadKey).ltrim(this.deadKey, -this.cfg.maxDeadLetters, -1).ltrim(this.queueKey, k, -1).llen(this.queueKey);
+    const res = await execOrThrow(m);
+    this.queueLen = Number(res[res.length - 1]);
+    this.noteDeadLetters(k, reason, Number(res[res.length - 4]), out);
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The bytes of a webhook POST, built by string concatenation from what the
+ * events stream already holds (no parse, no re-serialisation per event):
+ *
+ *   {"v":1,"tenant":"acme","events":[<event>,<event>,…]}
+ *
+ * where each <event> is the entry's frame (`f`, analytics/status-events.ts)
+ * with its stream id spliced in first — exactly the frame a WebSocket client
+ * gets: {"eid":"1732290000000-0","op":"status","id":…} or {"eid":…,"op":"mo",…}.
+ * The Redis queue and the dead-letter list hold events in this form, so a
+ * queued batch is posted as stored.
+ */
+
+/** An event as posted: the frame with `eid` first. */
+export function webhookEvent(eid: string, frame: string): string {
+  return `{"eid":"${eid}",${frame.slice(1)}`;
+}
+
+/** The POST body of a batch of events (each from webhookEvent). */
+export function webhookBatch(tenant: string, events: ReadonlyArray<string>): string {
+  return `{"v":1,"tenant":${JSON.stringify(tenant)},"events":[${events.join(',')}]}`;
+}
+
+const EID_AT = '{"eid":"'.length;
+
+/** The eid of an event from webhookEvent. */
+export function eventEid(event: string): string {
+  return event.slice(EID_AT, event.indexOf('"', EID_AT));
+}
+
+/** When the event happened: the milliseconds of its stream id (NaN when it has none). */
+export function eventTime(event: string): number {
+  return Number(event.slice(EID_AT, event.indexOf('-', EID_AT)));
+}
+
+export type DeadLetterReason = 'refused' | 'expired' | 'queue_full';
+
+/**
+ * A dead letter: why and when it failed, with the event LAST (the replay script
+ * takes the text after `,"event":` as the event; nothing before it can contain that).
+ */
+export function deadLetter(event: string, failedAt: number, reason: DeadLetterReason, status: number | undefined, error: string): string {
+  return `{"failedAt":${failedAt},"reason":"${reason}","status":${status ?? 'null'},"error":${JSON.stringify(error)},"event":${event}}`;
+}
