@@ -34,6 +34,28 @@ export interface PostRequest {
 export type Poster = (r: PostRequest) => Promise<PostOutcome>;
 
 const USER_AGENT = 'switchyard-webhooks/1';
+/** Most response bytes read (and thrown away); past it the connection is dropped instead of reused. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+
+/** Reads the response body to its end so undici can reuse the connection (cancelling it closes the socket). */
+async function discard(res: Response): Promise<void> {
+  if (res.body === null) return;
+  const reader = res.body.getReader();
+  let n = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      n += value.byteLength;
+      if (n > MAX_RESPONSE_BYTES) {
+        await reader.cancel();
+        return;
+      }
+    }
+  } catch {
+    // The receiver closed mid-body: its answer (the status) stands.
+  }
+}
 
 export const postWebhook: Poster = async (r) => {
   const body = Buffer.from(r.body, 'utf8');
@@ -54,7 +76,7 @@ export const postWebhook: Poster = async (r) => {
         'x-switchyard-attempt': String(r.attempt),
       },
     });
-    await res.body?.cancel().catch(() => undefined);
+    await discard(res);
     const result = classifyStatus(res.status);
     return result === 'ok' ? { result, status: res.status } : { result, status: res.status, retryAfterMs: retryAfterMs(res.headers.get('retry-after'), r.now), error: `HTTP ${res.status}` };
   } catch (err) {
