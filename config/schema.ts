@@ -72,6 +72,7 @@ export const DEFAULTS = {
   webhook: {
     timeoutMs: 10_000, // one POST, connect to last response byte (ms); longer counts as a failed attempt
     maxBatch: 500, // most events in one POST
+    lingerMs: 20, // a POST with less than maxBatch events waits until this long after the previous one started (ms; 0: never)
     retryForSec: 24 * 3600, // an event is retried this long after it happened (seconds), then dead-lettered
     backoffMs: { min: 1_000, max: 600_000 }, // retry delay: doubles per failed attempt from min, capped at max, with jitter (ms)
     maxQueued: 2_000_000, // events waiting in Redis per tenant; beyond it new events are dead-lettered (reason queue_full)
@@ -119,6 +120,7 @@ export const webhookSchema = z.strictObject({
   secret: secretRef,
   timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULTS.webhook.timeoutMs),
   maxBatch: z.number().int().min(1).max(10_000).default(DEFAULTS.webhook.maxBatch),
+  lingerMs: z.number().int().min(0).max(10_000).default(DEFAULTS.webhook.lingerMs),
   retryForSec: z.number().int().min(1).default(DEFAULTS.webhook.retryForSec),
   backoffMs: backoff(DEFAULTS.webhook.backoffMs),
   maxQueued: z.number().int().min(1000).default(DEFAULTS.webhook.maxQueued),

@@ -1,26 +1,32 @@
 /**
  * One tenant's webhook delivery: its events, in order, one POST at a time,
- * straight from memory while the receiver keeps up, from a Redis list when it
- * does not.
+ * from memory while the receiver keeps up, from a Redis list when it does not.
  *
- *   direct   ev entry ─▶ buffer (memory; the entries stay pending on ev) ─POST─▶ 2xx: XACK on ev
- *              │  POST failed: LPUSH the batch to the list's head + XACK (one MULTI); buffer → toQueue
- *              │  buffer past its bound (receiver slower than the tenant's traffic): buffer → toQueue
- *              ▼
- *   queued   ev entry ─▶ toQueue ─(dispatcher's appender: RPUSH + XACK in one MULTI per read page)─▶
- *            whq:{tenant}:{node} ─LRANGE head─POST─▶ 2xx: LTRIM
- *                                                    retryable: back off (exponential, jitter, capped);
- *                                                      events past retryForSec → dead letters
- *                                                    refused (4xx): → dead letters, go on
- *            list empty and nothing on its way to it ─▶ direct again
+ *   ev entry ─▶ buffer (memory; its entries stay pending on ev)
+ *                 │ POST from the buffer's head ─▶ 2xx: XACK on ev (batched)
+ *                 │ the oldest part moves to the list (dispatcher's append: RPUSH + XACK, one MULTI):
+ *                 │   all of it while the receiver is failing; past bufferMax otherwise
+ *                 ▼
+ *   whq:{tenant}:{node}  list, always older than the buffer ─LRANGE head─ POST ─▶ 2xx: LTRIM
+ *      a failed POST from the buffer goes to the list's head (LPUSH + XACK, one MULTI)
+ *      retryable failure: back off (exponential, jitter, capped); events past retryForSec → dead letters
+ *      refused (other 3xx/4xx) → dead letters at once, and on to the next batch
+ *   The list is drained first; once empty (and no append on its way), the buffer again.
+ *
+ * Invariant: everything in the list is older than everything in the buffer,
+ * so order holds across both (the list is appended from the buffer's head,
+ * and a failed batch, the oldest of all, goes to the list's head). A POST
+ * waits until lingerMs after the previous one unless it has a full batch:
+ * under load each POST carries many events (few requests, little CPU on both
+ * sides), while an event after a quiet spell goes at once.
  *
  * An entry of ev is acknowledged only once its event was answered 2xx or is
  * in the list (or the dead letters): a crash re-reads what was in memory from
  * ev's pending entries, so nothing is lost; what was posted but not yet
  * acknowledged is posted again (at least once; receivers drop repeats by
- * `eid`). Memory per tenant is bounded (the buffer bound plus one batch): a
- * receiver that is down or slow costs Redis memory, never engine memory, and
- * never holds other tenants back (each tenant has its own loop).
+ * `eid`). Memory per tenant is bounded (bufferMax plus one batch): a receiver
+ * that is down or slow costs Redis memory, never engine memory, and never
+ * holds other tenants back (each tenant has its own loop).
  */
 import type { Redis } from 'ioredis';
 import type { Clock } from '../flow/clock.js';
@@ -39,6 +45,8 @@ export interface WebhookTenant {
   readonly backoffMs: { readonly min: number; readonly max: number };
   readonly maxQueued: number;
   readonly maxDeadLetters: number;
+  /** A POST with less than a full batch waits until this long after the previous one started (ms). */
+  readonly lingerMs: number;
 }
 
 /** An events-stream entry of a tenant with a webhook: its id and the event as posted. */
@@ -59,7 +67,7 @@ export interface ChannelHost {
   readonly stopSignal: AbortSignal;
   readonly random: () => number;
   ackLater(eids: ReadonlyArray<string>): void;
-  /** Resolves once every event handed to toQueue so far is in Redis. */
+  /** Moves what channels give up (takeSpill) to their lists; resolves once that and any earlier append is done. */
   flushAppends(): Promise<void>;
   log(level: 'info' | 'warn' | 'error', msg: string): void;
 }
@@ -67,7 +75,7 @@ export interface ChannelHost {
 export interface ChannelState {
   readonly tenant: string;
   readonly url: string;
-  /** direct: posting from memory; queued: draining the Redis list (the receiver failed or fell behind). */
+  /** direct: posting from memory; queued: the Redis list holds events (the receiver failed or fell behind). */
   readonly mode: 'direct' | 'queued';
   /** Events in the Redis list (last known). */
   readonly queued: number;
@@ -103,25 +111,25 @@ export async function execOrThrow(m: ReturnType<Redis['multi']>): Promise<unknow
 }
 
 export class TenantChannel {
-  mode: 'direct' | 'queued' = 'direct';
-  /** queued mode: read from ev, waiting for the dispatcher's appender (pending on ev). */
-  toQueue: PendingEvent[] = [];
   /** Events of this tenant inside an append that Redis has not confirmed yet. */
-  appending = 0;
-  /** Last known length of the Redis list and of the dead letters. */
+  spilling = 0;
+  /** Length of the Redis list as of the latest reply on the dispatcher's connection (replies come in order). */
   queueLen = 0;
   deadLetters = 0;
-  /** direct mode: read from ev, not posted yet (pending on ev). */
+  /** Read from ev, not posted yet (pending on ev); newer than everything in the list. */
   private buffer: PendingEvent[] = [];
-  /** The direct batch being posted, or being persisted after it failed (pending on ev). */
+  /** The batch being posted from the buffer, or persisted after it failed (pending on ev). */
   private inflight: PendingEvent[] | undefined;
   private failures = 0;
   private nextAttemptAt = 0;
+  private lastPostAt = -Infinity;
   private lastError: string | undefined;
   private delivered = 0;
   private batchLimit: number;
   private readonly bufferMax: number;
   private wakeUp: (() => void) | undefined;
+  /** What the loop waits for: new events (idle), a full batch (lingering), or only time/stop/kick. */
+  private waiting: 'idle' | 'linger' | 'timer' | undefined;
   private stopped = false;
   private loopDone: Promise<void> | undefined;
 
@@ -149,37 +157,49 @@ export class TenantChannel {
 
   /** An event read from ev for this tenant. */
   accept(e: PendingEvent): void {
-    if (this.mode === 'queued') {
-      this.toQueue.push(e);
-      return;
-    }
     this.buffer.push(e);
-    if (this.buffer.length >= this.bufferMax) {
-      this.host.log('info', `webhooks [${this.cfg.id}]: receiver behind (${this.buffer.length} events waiting); queueing in Redis`);
-      this.spill();
-    } else this.wake();
+    if (this.waiting === 'idle' || (this.waiting === 'linger' && this.buffer.length >= this.batchLimit)) this.wake();
+  }
+
+  /**
+   * The oldest buffered events to move to the list now: all of them while the
+   * receiver is failing (they may wait for hours: Redis keeps them, not ev's
+   * pending list), else what is past bufferMax (down to half of it).
+   */
+  takeSpill(): PendingEvent[] {
+    const n = this.failures > 0 ? this.buffer.length : this.buffer.length > this.bufferMax ? this.buffer.length - (this.bufferMax >> 1) : 0;
+    if (n === 0) return [];
+    if (this.failures === 0) this.host.log('info', `webhooks [${this.cfg.id}]: receiver behind (${this.buffer.length} events waiting); ${n} moved to Redis`);
+    this.spilling += n;
+    return this.buffer.splice(0, n);
+  }
+
+  /** An append is done (ok: in the list) or failed (the events go back to the buffer's head, in order). */
+  spilled(events: PendingEvent[], ok: boolean): void {
+    this.spilling -= events.length;
+    if (!ok) this.buffer = events.concat(this.buffer);
   }
 
   /** Events were put in the Redis list by someone else (a dead-letter replay): drain it; retryNow cuts a backoff short. */
   kick(retryNow: boolean): void {
-    if (this.mode === 'direct') this.spill();
+    this.queueLen = Math.max(this.queueLen, 1);
     if (retryNow) this.nextAttemptAt = 0;
     this.wake();
   }
 
   /** Ids of the ev entries this channel holds in memory. */
   held(into: Set<string>): void {
-    for (const list of [this.buffer, this.inflight ?? [], this.toQueue]) for (const e of list) into.add(e.eid);
+    for (const list of [this.buffer, this.inflight ?? []]) for (const e of list) into.add(e.eid);
   }
 
   state(): ChannelState {
     return {
       tenant: this.cfg.id,
       url: this.cfg.url,
-      mode: this.mode,
+      mode: this.queueLen > 0 || this.failures > 0 ? 'queued' : 'direct',
       queued: this.queueLen,
       deadLetters: this.deadLetters,
-      inMemory: this.buffer.length + (this.inflight?.length ?? 0) + this.toQueue.length,
+      inMemory: this.buffer.length + (this.inflight?.length ?? 0),
       failures: this.failures,
       nextAttemptAt: this.failures > 0 ? this.nextAttemptAt : null,
       lastError: this.lastError ?? null,
@@ -187,23 +207,19 @@ export class TenantChannel {
     };
   }
 
-  private spill(): void {
-    this.mode = 'queued';
-    this.toQueue = this.toQueue.concat(this.buffer);
-    this.buffer = [];
-  }
-
   private wake(): void {
     const w = this.wakeUp;
     this.wakeUp = undefined;
+    this.waiting = undefined;
     w?.();
   }
 
-  /** Waits for wake() (new events, a kick, stop) or ms, whichever comes first. */
-  private async sleep(ms?: number): Promise<void> {
+  /** Waits for wake() (new events when idle, a full batch when lingering, kick, stop) or ms. */
+  private async sleep(why: 'idle' | 'linger' | 'timer', ms?: number): Promise<void> {
     if (this.stopped) return;
     await new Promise<void>((ok) => {
       const t = ms === undefined ? undefined : setTimeout(() => this.wake(), ms);
+      this.waiting = why;
       this.wakeUp = () => {
         if (t !== undefined) clearTimeout(t);
         ok();
@@ -214,15 +230,26 @@ export class TenantChannel {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        if (this.mode === 'direct') await this.direct();
-        else await this.drain();
+        await this.step();
       } catch (err) {
         if (this.stopped) break;
         this.lastError = `redis: ${(err as Error).message}`;
         this.host.log('warn', `webhooks [${this.cfg.id}]: ${this.lastError}; retrying in ${REDIS_RETRY_MS} ms`);
-        await this.sleep(REDIS_RETRY_MS);
+        await this.sleep('timer', REDIS_RETRY_MS);
       }
     }
+  }
+
+  private async step(): Promise<void> {
+    const now = this.host.clock.now();
+    if (this.failures > 0 && now < this.nextAttemptAt) return await this.sleep('timer', this.nextAttemptAt - now);
+    if (this.queueLen > 0) return await this.fromList();
+    // Events on their way to the list are older than the buffer: they go first, from the list.
+    if (this.spilling > 0) return await this.host.flushAppends();
+    if (this.buffer.length === 0) return await this.sleep('idle');
+    const due = this.lastPostAt + this.cfg.lingerMs;
+    if (this.buffer.length < this.batchLimit && now < due) return await this.sleep('linger', due - now);
+    await this.fromBuffer();
   }
 
   /** Retries a Redis write until it succeeds; gives up only when stopping (the entries stay pending on ev). */
@@ -233,13 +260,14 @@ export class TenantChannel {
       } catch (err) {
         if (this.stopped) return;
         this.host.log('warn', `webhooks [${this.cfg.id}]: redis: ${(err as Error).message}; retrying in ${REDIS_RETRY_MS} ms`);
-        await this.sleep(REDIS_RETRY_MS);
+        await this.sleep('timer', REDIS_RETRY_MS);
       }
     }
   }
 
   private async attempt(events: ReadonlyArray<string>): Promise<PostOutcome> {
     const retry = this.failures > 0;
+    this.lastPostAt = this.host.clock.now();
     const out = await this.host.post({
       url: this.cfg.url,
       tenant: this.cfg.id,
@@ -248,7 +276,7 @@ export class TenantChannel {
       attempt: this.failures + 1,
       timeoutMs: this.cfg.timeoutMs,
       stop: this.host.stopSignal,
-      now: this.host.clock.now(),
+      now: this.lastPostAt,
     });
     if (this.host.stopSignal.aborted) return out;
     // A single event that is too large can never go: refused.
@@ -280,11 +308,10 @@ export class TenantChannel {
     this.failures++;
     const delay = retryDelayMs(this.failures, this.cfg.backoffMs, this.host.random, out.retryAfterMs ?? 0);
     this.nextAttemptAt = this.host.clock.now() + delay;
-    this.host.log('warn', `webhooks [${this.cfg.id}]: attempt ${this.failures} failed (${this.lastError}); ${this.queueLen + n} event(s) queued; next attempt in ${delay} ms`);
+    this.host.log('warn', `webhooks [${this.cfg.id}]: attempt ${this.failures} failed (${this.lastError}); next attempt in ${delay} ms`);
   }
 
-  private async direct(): Promise<void> {
-    if (this.buffer.length === 0) return await this.sleep();
+  private async fromBuffer(): Promise<void> {
     const batch = this.buffer.splice(0, this.batchLimit);
     this.inflight = batch;
     try {
@@ -293,35 +320,28 @@ export class TenantChannel {
       if (out.result === 'ok') {
         this.host.ackLater(batch.map((e) => e.eid));
         this.onDelivered(batch.map((e) => e.event));
-        return;
-      }
-      if (out.result === 'refused') {
+      } else if (out.result === 'refused') {
         await this.persist(() => this.deadLetterFromEv(batch, out));
-        return;
+      } else if (out.result === 'too_large') {
+        this.onFailure(out, batch.length);
+        this.buffer = batch.concat(this.buffer); // again at once, in smaller batches
+      } else {
+        // The oldest of all: to the list's head; the rest of the buffer follows it (spilled while failing).
+        this.onFailure(out, batch.length);
+        await this.persist(() => this.queueAtHead(batch));
+        this.inflight = undefined;
+        await this.host.flushAppends();
       }
-      // Retried from Redis, ahead of everything read after it.
-      this.toQueue = this.buffer.concat(this.toQueue);
-      this.buffer = [];
-      this.mode = 'queued';
-      this.onFailure(out, batch.length);
-      await this.persist(() => this.queueAtHead(batch));
     } finally {
       this.inflight = undefined;
     }
   }
 
-  private async drain(): Promise<void> {
-    const wait = this.nextAttemptAt - this.host.clock.now();
-    if (this.failures > 0 && wait > 0) return await this.sleep(wait);
+  private async fromList(): Promise<void> {
     const items = await this.host.redis.lrange(this.queueKey, 0, this.batchLimit - 1);
     if (items.length === 0) {
-      // Empty, and nothing read from ev is on its way to it: post from memory again.
-      if (this.toQueue.length === 0 && this.appending === 0) {
-        this.mode = 'direct';
-        this.queueLen = 0;
-        return;
-      }
-      return await this.host.flushAppends();
+      this.queueLen = 0;
+      return;
     }
     const out = await this.attempt(items);
     if (this.host.stopSignal.aborted) return;
@@ -343,7 +363,7 @@ export class TenantChannel {
     if (k > 0) await this.persist(() => this.deadLetterFromQueue(items, k, 'expired', out));
   }
 
-  /** A failed direct batch goes to the head of the list, and its ev entries are acknowledged, atomically. */
+  /** A failed batch from the buffer goes to the head of the list, and its ev entries are acknowledged, atomically. */
   private async queueAtHead(batch: ReadonlyArray<PendingEvent>): Promise<void> {
     const m = this.host.redis.multi();
     // LPUSH k e3 e2 e1 leaves e1 e2 e3 at the head.
