@@ -72,6 +72,7 @@ export const DEFAULTS = {
   webhook: {
     timeoutMs: 10_000, // one POST, connect to last response byte (ms); longer counts as a failed attempt
     maxBatch: 500, // most events in one POST
+    concurrency: 4, // POSTs in flight per tenant: lanes by message id (one message's events stay in order; 1: one tenant-wide order)
     lingerMs: 20, // a POST with less than maxBatch events waits until this long after the previous one started (ms; 0: never)
     retryForSec: 24 * 3600, // an event is retried this long after it happened (seconds), then dead-lettered
     backoffMs: { min: 1_000, max: 600_000 }, // retry delay: doubles per failed attempt from min, capped at max, with jitter (ms)
@@ -121,6 +122,7 @@ export const webhookSchema = z.strictObject({
   timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULTS.webhook.timeoutMs),
   maxBatch: z.number().int().min(1).max(10_000).default(DEFAULTS.webhook.maxBatch),
   lingerMs: z.number().int().min(0).max(10_000).default(DEFAULTS.webhook.lingerMs),
+  concurrency: z.number().int().min(1).max(16).default(DEFAULTS.webhook.concurrency),
   retryForSec: z.number().int().min(1).default(DEFAULTS.webhook.retryForSec),
   backoffMs: backoff(DEFAULTS.webhook.backoffMs),
   maxQueued: z.number().int().min(1000).default(DEFAULTS.webhook.maxQueued),

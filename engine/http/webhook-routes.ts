@@ -9,11 +9,12 @@
  *
  * A replay moves events in script calls of REPLAY_STEP (each a few ms of
  * Redis time, so message traffic is not held up) to the tail of the queue of
- * this engine node's dispatcher, which is then told to drain it.
+ * this engine node's dispatcher (lane 0), which is then told to drain it.
  */
 import type { Redis } from 'ioredis';
 import type uWS from 'uWebSockets.js';
 import type { Keys } from '../queue/keys.js';
+import { MAX_LANES } from '../webhooks/webhook-dispatcher.js';
 import type { WebhookHost } from '../webhooks/webhook-host.js';
 import { guard, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
@@ -68,17 +69,20 @@ export function registerWebhookRoutes(app: uWS.TemplatedApp, d: WebhookRoutesDep
     const g = guard(res);
     const ids = [...d.tenants.keys()];
     const p = d.redis.pipeline();
-    for (const t of ids) p.llen(d.keys.webhookQueue(t, d.node)).llen(d.keys.webhookDeadLetters(t));
+    for (const t of ids) {
+      p.llen(d.keys.webhookDeadLetters(t));
+      for (let lane = 0; lane < MAX_LANES; lane++) p.llen(d.keys.webhookQueue(t, d.node, lane));
+    }
     p.exec().then((r) => {
       if (!g.alive()) return;
       const live = new Map((d.host?.state.tenants ?? []).map((s) => [s.tenant, s]));
-      const tenants = ids.map((t, i) => ({
-        ...live.get(t),
-        tenant: t,
-        url: d.tenants.get(t)?.url,
-        queued: Number(r?.[2 * i]?.[1] ?? 0),
-        deadLetters: Number(r?.[2 * i + 1]?.[1] ?? 0),
-      }));
+      const n = (k: number) => Number(r?.[k]?.[1] ?? 0);
+      const tenants = ids.map((t, i) => {
+        const at = i * (MAX_LANES + 1);
+        let queued = 0;
+        for (let lane = 0; lane < MAX_LANES; lane++) queued += n(at + 1 + lane);
+        return { ...live.get(t), tenant: t, url: d.tenants.get(t)?.url, queued, deadLetters: n(at) };
+      });
       sendJson(res, '200 OK', { running: d.host?.state.running ?? false, restarts: d.host?.state.restarts ?? 0, lagMs: d.host?.state.lagMs ?? 0, tenants });
     }, fail(res, g.alive));
   });

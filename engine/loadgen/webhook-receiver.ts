@@ -83,6 +83,11 @@ export class WebhookReceiver {
 
   constructor(private readonly o: WebhookReceiverOptions) {}
 
+  /** POSTs held open by hang(). */
+  get waitingPosts(): number {
+    return this.waiting.size;
+  }
+
   get url(): string {
     return `http://127.0.0.1:${this.port}/hook`;
   }

@@ -12,8 +12,9 @@
  *   {P}exp               sorted set: message id by (validity end + receipt grace)
  *   {P}mnp               hash: ported number (E.164 digits) -> "MCC-MNC"
  *   {P}mnp:ver           bumped on every MNP load; engines reload their copy when it changes
- *   {P}whq:{tenant}:{node}  list: the tenant's webhook events waiting for its receiver (engine/webhooks/),
- *                        each the event JSON as posted; one per engine node (its dispatcher drains its own)
+ *   {P}whq:{tenant}:{node}[:{lane}]  list: the tenant's webhook events waiting for its receiver (engine/webhooks/),
+ *                        each the event JSON as posted; per engine node (its dispatcher drains its own) and
+ *                        lane (webhook.concurrency; lane 0 has no suffix)
  *   {P}whd:{tenant}      list: the tenant's webhook dead letters ({"failedAt","reason","status","event"})
  *
  * The Lua scripts in lua-scripts.ts build the m:, d:, de:, ev and exp names
@@ -47,8 +48,8 @@ export class Keys {
   statusCursor(tenant: string): string {
     return `${this.prefix}stc:{${tenant}}`;
   }
-  webhookQueue(tenant: string, node: string): string {
-    return `${this.prefix}whq:{${tenant}}:${node}`;
+  webhookQueue(tenant: string, node: string, lane = 0): string {
+    return `${this.prefix}whq:{${tenant}}:${node}${lane === 0 ? '' : `:${lane}`}`;
   }
   webhookDeadLetters(tenant: string): string {
     return `${this.prefix}whd:{${tenant}}`;

@@ -21,6 +21,24 @@ export function webhookBatch(tenant: string, events: ReadonlyArray<string>): str
   return `{"v":1,"tenant":${JSON.stringify(tenant)},"events":[${events.join(',')}]}`;
 }
 
+/**
+ * The lane (0..lanes-1) of an events-stream frame: by message id for statuses,
+ * by sender for MO messages, so one message's events (and one phone's MO
+ * messages) always share a lane and stay in order. The keys are found by
+ * text: `"id":"` cannot occur inside a JSON string value (its quotes would be escaped).
+ */
+export function laneOf(frame: string, lanes: number): number {
+  if (lanes <= 1) return 0;
+  const key = frame.includes('"op":"mo"') ? '"from":"' : '"id":"';
+  const i = frame.indexOf(key);
+  if (i < 0) return 0;
+  const end = frame.indexOf('"', i + key.length);
+  // FNV-1a over the value's UTF-16 units.
+  let h = 0x811c9dc5;
+  for (let k = i + key.length; k < end; k++) h = Math.imul(h ^ frame.charCodeAt(k), 0x01000193);
+  return (h >>> 0) % lanes;
+}
+
 const EID_AT = '{"eid":"'.length;
 
 /** The eid of an event from webhookEvent. */

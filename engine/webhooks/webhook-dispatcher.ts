@@ -26,7 +26,7 @@ import { systemClock, type Clock } from '../flow/clock.js';
 import type { Keys } from '../queue/keys.js';
 import { postWebhook, type Poster } from './post-webhook.js';
 import { execOrThrow, TenantChannel, type ChannelHost, type ChannelState, type PendingEvent, type WebhookTenant } from './tenant-channel.js';
-import { deadLetter, webhookEvent } from './webhook-batch.js';
+import { deadLetter, laneOf, webhookEvent } from './webhook-batch.js';
 import type { WebhookMetrics } from './webhook-metrics.js';
 
 export const WEBHOOK_GROUP = 'webhooks';
@@ -35,6 +35,8 @@ const PAGE = 1000;
 /** After a read that found less than a quarter page, wait this long (ms): fewer, fuller reads under steady traffic. */
 const READ_LINGER_MS = 10;
 const CHUNK = 5000;
+/** Most lanes a tenant may have (webhook.concurrency); lists of lanes beyond the configured count are drained too. */
+export const MAX_LANES = 16;
 
 export interface WebhookDispatcherOptions {
   /** Commands (appends, acknowledgements, the lists). */
@@ -63,7 +65,8 @@ export async function ensureWebhookGroup(redis: Redis, evKey: string): Promise<v
 }
 
 export class WebhookDispatcher implements ChannelHost {
-  readonly channels = new Map<string, TenantChannel>();
+  /** Tenant → its lanes (the first webhook.concurrency get new events; any after them only drain old lists). */
+  readonly channels = new Map<string, TenantChannel[]>();
   readonly evKey: string;
   readonly group = WEBHOOK_GROUP;
   readonly clock: Clock;
@@ -96,7 +99,16 @@ export class WebhookDispatcher implements ChannelHost {
     this.metrics = o.metrics;
     this.random = o.random ?? Math.random;
     this.consumer = `webhooks-${o.node}`;
-    for (const t of o.tenants) this.channels.set(t.id, new TenantChannel(t, this, o.keys.webhookQueue(t.id, o.node), o.keys.webhookDeadLetters(t.id)));
+    for (const t of o.tenants) this.channels.set(t.id, Array.from({ length: t.concurrency }, (_, i) => this.lane(t, i)));
+  }
+
+  private lane(t: WebhookTenant, i: number): TenantChannel {
+    return new TenantChannel(t, this, i, this.o.keys.webhookQueue(t.id, this.o.node, i), this.o.keys.webhookDeadLetters(t.id));
+  }
+
+  /** Every lane of every tenant. */
+  private lanes(): TenantChannel[] {
+    return [...this.channels.values()].flat();
   }
 
   get stopSignal(): AbortSignal {
@@ -111,9 +123,20 @@ export class WebhookDispatcher implements ChannelHost {
     this.running = true;
     await ensureWebhookGroup(this.redis, this.evKey);
     this.readerId = Number(await this.o.reader.client('ID'));
-    // A tenant whose list holds events from an earlier run starts by draining it.
+    // Lists left by a run with more lanes are drained by lanes that take no new events.
+    const p = this.redis.pipeline();
+    for (const t of this.o.tenants) for (let i = t.concurrency; i < MAX_LANES; i++) p.llen(this.o.keys.webhookQueue(t.id, this.o.node, i));
+    const lens = ((await p.exec()) ?? []).map(([e, n]) => (e === null ? Number(n) : 0));
+    let k = 0;
+    for (const t of this.o.tenants) {
+      const lanes = this.channels.get(t.id) as TenantChannel[];
+      let last = -1;
+      for (let i = t.concurrency; i < MAX_LANES; i++) if ((lens[k++] ?? 0) > 0) last = i;
+      for (let i = t.concurrency; i <= last; i++) lanes.push(this.lane(t, i));
+    }
+    // A lane whose list holds events from an earlier run starts by draining it.
     await this.refresh();
-    for (const ch of this.channels.values()) ch.start();
+    for (const ch of this.lanes()) ch.start();
     this.readLoop = this.read();
     this.refreshTimer = setInterval(() => void this.refresh().catch(() => undefined), 2000);
   }
@@ -127,7 +150,7 @@ export class WebhookDispatcher implements ChannelHost {
     clearInterval(this.refreshTimer);
     this.pauseWake?.();
     if (this.readerId !== undefined) await this.redis.client('UNBLOCK', this.readerId).catch(() => undefined);
-    const loops = Promise.all([...this.channels.values()].map((c) => c.stop()));
+    const loops = Promise.all(this.lanes().map((c) => c.stop()));
     await Promise.race([loops, new Promise((ok) => setTimeout(ok, graceMs))]);
     this.abort.abort();
     await loops;
@@ -136,13 +159,31 @@ export class WebhookDispatcher implements ChannelHost {
     await this.flushAcks().catch(() => undefined);
   }
 
-  /** A dead-letter replay put events in a tenant's list; retryNow also cuts a backoff short. */
+  /** A dead-letter replay put events in a tenant's list (lane 0); retryNow cuts every lane's backoff short. */
   kick(tenant: string, retryNow: boolean): void {
-    this.channels.get(tenant)?.kick(retryNow);
+    for (const c of this.channels.get(tenant) ?? []) if (c.lane === 0 || retryNow) c.kick(retryNow);
   }
 
+  /** Per tenant, its lanes summed up. */
   state(): ChannelState[] {
-    return [...this.channels.values()].map((c) => c.state());
+    return [...this.channels.values()].map((lanes) => {
+      const all = lanes.map((c) => c.state());
+      const first = all[0] as ChannelState;
+      const due = all.map((x) => x.nextAttemptAt).filter((x): x is number => x !== null);
+      return {
+        tenant: first.tenant,
+        lanes: all.length,
+        url: first.url,
+        mode: all.some((x) => x.mode === 'queued') ? 'queued' : 'direct',
+        queued: all.reduce((n, x) => n + x.queued, 0),
+        deadLetters: Math.max(...all.map((x) => x.deadLetters)),
+        inMemory: all.reduce((n, x) => n + x.inMemory, 0),
+        failures: Math.max(...all.map((x) => x.failures)),
+        nextAttemptAt: due.length === 0 ? null : Math.min(...due),
+        lastError: all.find((x) => x.lastError !== null)?.lastError ?? null,
+        delivered: all.reduce((n, x) => n + x.delivered, 0),
+      };
+    });
   }
 
   ackLater(eids: ReadonlyArray<string>): void {
@@ -178,7 +219,7 @@ export class WebhookDispatcher implements ChannelHost {
   async flushAppends(): Promise<void> {
     while (this.flushing !== undefined) await this.flushing;
     const work: Array<{ ch: TenantChannel; evs: PendingEvent[] }> = [];
-    for (const ch of this.channels.values()) {
+    for (const ch of this.lanes()) {
       const evs = ch.takeSpill();
       if (evs.length > 0) work.push({ ch, evs });
     }
@@ -230,7 +271,7 @@ export class WebhookDispatcher implements ChannelHost {
   /** Ids of the ev entries held in memory (not to be taken again when pending entries are re-read). */
   private held(): Set<string> {
     const s = new Set<string>();
-    for (const c of this.channels.values()) c.held(s);
+    for (const c of this.lanes()) c.held(s);
     for (const list of [this.appendInFlight.map((e) => e.eid), this.acks, this.acksInFlight]) for (const e of list) s.add(e);
     return s;
   }
@@ -301,9 +342,12 @@ export class WebhookDispatcher implements ChannelHost {
         else if (k === 'f') frame = fields[i + 1];
         else if (k === 'p' && fields[i + 1] === '0') push = false;
       }
-      const ch = tenant === undefined ? undefined : this.channels.get(tenant);
-      if (ch === undefined || frame === undefined || !push) skip.push(eid);
-      else ch.accept({ eid, event: webhookEvent(eid, frame) });
+      const lanes = tenant === undefined ? undefined : this.channels.get(tenant);
+      if (lanes === undefined || frame === undefined || !push) skip.push(eid);
+      else {
+        const n = (lanes[0] as TenantChannel).cfg.concurrency;
+        (lanes[n === 1 ? 0 : laneOf(frame, n)] as TenantChannel).accept({ eid, event: webhookEvent(eid, frame) });
+      }
     }
     if (skip.length > 0) this.ackLater(skip);
     if (trimmed > 0) {
@@ -316,7 +360,7 @@ export class WebhookDispatcher implements ChannelHost {
 
   /** Reads the lists' lengths (gauges; a replay may have added events while a tenant posts from memory). */
   private async refresh(): Promise<void> {
-    const chans = [...this.channels.values()];
+    const chans = this.lanes();
     const p = this.redis.pipeline();
     for (const c of chans) p.llen(c.queueKey).llen(c.deadKey);
     const res = (await p.exec()) ?? [];

@@ -18,7 +18,7 @@ export function resolveWebhookTenants(tenants: ReadonlyArray<TenantConfig>, env:
     const what = `tenants[${t.id}].webhook.secret`;
     const secret = resolveSecret(w.secret, what, env);
     if (secret.length < MIN_SECRET_LENGTH) throw new SwitchyardError('CONFIG_INVALID', `${what}: must be at least ${MIN_SECRET_LENGTH} characters (e.g. openssl rand -hex 32)`);
-    out.push({ id: t.id, url: w.url, secret, timeoutMs: w.timeoutMs, maxBatch: w.maxBatch, lingerMs: w.lingerMs, retryForSec: w.retryForSec, backoffMs: { ...w.backoffMs }, maxQueued: w.maxQueued, maxDeadLetters: w.maxDeadLetters });
+    out.push({ id: t.id, url: w.url, secret, timeoutMs: w.timeoutMs, maxBatch: w.maxBatch, lingerMs: w.lingerMs, concurrency: w.concurrency, retryForSec: w.retryForSec, backoffMs: { ...w.backoffMs }, maxQueued: w.maxQueued, maxDeadLetters: w.maxDeadLetters });
   }
   return out;
 }

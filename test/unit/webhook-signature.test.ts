@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { verifyWebhookSignature } from '../../engine/loadgen/webhook-receiver.js';
 import { classifyStatus, isRetryable, retryAfterMs, retryDelayMs } from '../../engine/webhooks/retry-policy.js';
-import { deadLetter, eventEid, eventTime, webhookBatch, webhookEvent } from '../../engine/webhooks/webhook-batch.js';
+import { deadLetter, eventEid, eventTime, laneOf, webhookBatch, webhookEvent } from '../../engine/webhooks/webhook-batch.js';
 import { signWebhook } from '../../engine/webhooks/webhook-signature.js';
 
 const SECRET = 'whsec_0123456789abcdef';
@@ -65,6 +65,20 @@ describe('webhook events', () => {
     expect(d.slice(d.indexOf(',"event":') + 9, -1)).toBe(e); // what the replay script takes
     expect(JSON.parse(d)).toEqual({ failedAt: 1234, reason: 'refused', status: 400, error: 'HTTP 400 "bad"', event: JSON.parse(e) });
     expect(JSON.parse(deadLetter(e, 1, 'expired', undefined, 'timeout')).status).toBeNull();
+  });
+});
+
+describe('lanes', () => {
+  it('one message\'s events share a lane (whatever the key order or other fields); MO messages go by sender; spread evenly', () => {
+    const a = laneOf('{"op":"status","id":"01JD4Z","ref":"r1","status":"sent","at":1}', 4);
+    expect(laneOf('{"at":2,"status":"delivered","id":"01JD4Z","op":"status","error":{"code":"000","text":"ok"}}', 4)).toBe(a);
+    expect(laneOf('{"op":"status","ref":"say \\"id\\":\\"zz","id":"01JD4Z","status":"x"}', 4)).toBe(a); // an escaped "id" inside a value is not a key
+    const mo = (id: string, from: string) => laneOf(`{"op":"mo","id":"${id}","from":"${from}","to":"2222","text":"hi"}`, 4);
+    expect(mo('mo-1', '+4791234567')).toBe(mo('mo-2', '+4791234567'));
+    expect(laneOf('{"op":"status","id":"x"}', 1)).toBe(0);
+    const counts = [0, 0, 0, 0];
+    for (let i = 0; i < 4000; i++) (counts[laneOf(`{"op":"status","id":"01JD${i.toString(36).padStart(6, '0')}ABC"}`, 4)] as number)++;
+    for (const c of counts) expect(c).toBeGreaterThan(800);
   });
 });
 
