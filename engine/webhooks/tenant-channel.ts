@@ -142,6 +142,10 @@ export class TenantChannel {
   private loopDone: Promise<void> | undefined;
   /** For logs: the tenant, and the lane when it has several. */
   private readonly name: string;
+  /** Last time each kind of warning was logged (at most one a second each: a receiver refusing everything must not flood the log). */
+  private readonly logged = new Map<string, number>();
+  /** Spilling because the receiver is slower than the traffic (logged once per episode). */
+  private behind = false;
 
   constructor(
     readonly cfg: WebhookTenant,
@@ -182,7 +186,8 @@ export class TenantChannel {
   takeSpill(): PendingEvent[] {
     const n = this.failures > 0 ? this.buffer.length : this.buffer.length > this.bufferMax ? this.buffer.length - (this.bufferMax >> 1) : 0;
     if (n === 0) return [];
-    if (this.failures === 0) this.host.log('info', `webhooks [${this.name}]: receiver behind (${this.buffer.length} events waiting); ${n} moved to Redis`);
+    if (this.failures === 0 && !this.behind) this.host.log('info', `webhooks [${this.name}]: receiver behind (${this.buffer.length} events waiting); the oldest move to Redis`);
+    this.behind = this.failures === 0;
     this.spilling += n;
     return this.buffer.splice(0, n);
   }
@@ -221,6 +226,14 @@ export class TenantChannel {
     };
   }
 
+  /** Logs a warning unless one of this kind was logged in the last second. */
+  private warn(kind: string, msg: string): void {
+    const now = this.host.clock.now();
+    if (now - (this.logged.get(kind) ?? -Infinity) < 1000) return;
+    this.logged.set(kind, now);
+    this.host.log('warn', msg);
+  }
+
   private wake(): void {
     const w = this.wakeUp;
     this.wakeUp = undefined;
@@ -248,7 +261,7 @@ export class TenantChannel {
       } catch (err) {
         if (this.stopped) break;
         this.lastError = `redis: ${(err as Error).message}`;
-        this.host.log('warn', `webhooks [${this.name}]: ${this.lastError}; retrying in ${REDIS_RETRY_MS} ms`);
+        this.warn('redis', `webhooks [${this.name}]: ${this.lastError}; retrying in ${REDIS_RETRY_MS} ms`);
         await this.sleep('timer', REDIS_RETRY_MS);
       }
     }
@@ -273,7 +286,7 @@ export class TenantChannel {
         return await write();
       } catch (err) {
         if (this.stopped) return;
-        this.host.log('warn', `webhooks [${this.name}]: redis: ${(err as Error).message}; retrying in ${REDIS_RETRY_MS} ms`);
+        this.warn('redis', `webhooks [${this.name}]: redis: ${(err as Error).message}; retrying in ${REDIS_RETRY_MS} ms`);
         await this.sleep('timer', REDIS_RETRY_MS);
       }
     }
@@ -322,7 +335,7 @@ export class TenantChannel {
     this.failures++;
     const delay = retryDelayMs(this.failures, this.cfg.backoffMs, this.host.random, out.retryAfterMs ?? 0);
     this.nextAttemptAt = this.host.clock.now() + delay;
-    this.host.log('warn', `webhooks [${this.name}]: attempt ${this.failures} failed (${this.lastError}); next attempt in ${delay} ms`);
+    this.warn('attempt', `webhooks [${this.name}]: attempt ${this.failures} failed (${this.lastError}); next attempt in ${delay} ms`);
   }
 
   private async fromBuffer(): Promise<void> {
@@ -355,6 +368,7 @@ export class TenantChannel {
     const items = await this.host.redis.lrange(this.queueKey, 0, this.batchLimit - 1);
     if (items.length === 0) {
       this.queueLen = 0;
+      this.behind = false;
       return;
     }
     const out = await this.attempt(items);
@@ -401,7 +415,7 @@ export class TenantChannel {
   private noteDeadLetters(n: number, reason: DeadLetterReason, pushedLen: number, out: PostOutcome): void {
     this.deadLetters = Math.min(pushedLen, this.cfg.maxDeadLetters);
     this.host.metrics?.deadLettered(this.cfg.id, reason, n);
-    this.host.log('warn', `webhooks [${this.name}]: ${n} event(s) dead-lettered (${reason}: ${out.error ?? out.result})`);
+    this.warn(`dead:${reason}`, `webhooks [${this.name}]: ${n} event(s) dead-lettered (${reason}: ${out.error ?? out.result}); see /v1/admin/webhooks`);
     if (pushedLen > this.cfg.maxDeadLetters) this.host.log('error', `webhooks [${this.name}]: dead-letter list over maxDeadLetters; the oldest ${pushedLen - this.cfg.maxDeadLetters} dropped`);
   }
 

@@ -367,8 +367,9 @@ export class WebhookDispatcher implements ChannelHost {
     chans.forEach((c, i) => {
       const [e1, q] = res[2 * i] ?? [new Error('no reply'), null];
       const [e2, d] = res[2 * i + 1] ?? [new Error('no reply'), null];
-      // In order with the channels' own replies on this connection: a replay's events are seen here.
-      if (e1 === null) c.queueLen = Number(q);
+      // Only ever raises it (a replay's events are seen here): a lane finds its list empty itself, and a
+      // figure read before an append it has since seen must not make it post from memory ahead of that append.
+      if (e1 === null && Number(q) > c.queueLen) c.queueLen = Number(q);
       if (e2 === null) c.deadLetters = Number(d);
     });
   }
