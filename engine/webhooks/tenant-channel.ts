@@ -20,9 +20,10 @@
  * Invariant: everything in the list is older than everything in the buffer,
  * so order holds across both (the list is appended from the buffer's head,
  * and a failed batch, the oldest of all, goes to the list's head). A POST
- * waits until lingerMs after the previous one unless it has a full batch:
- * under load each POST carries many events (few requests, little CPU on both
- * sides), while an event after a quiet spell goes at once.
+ * with less than a full batch waits until lingerMs after the tenant's
+ * previous POST (any lane): under load each POST carries many events (few
+ * requests, little CPU on both sides) and lanes fill up and overlap only when
+ * the receiver is slow, while an event after a quiet spell goes at once.
  *
  * An entry of ev is acknowledged only once its event was answered 2xx or is
  * in the list (or the dead letters): a crash re-reads what was in memory from
@@ -78,6 +79,11 @@ export interface ChannelHost {
   log(level: 'info' | 'warn' | 'error', msg: string): void;
 }
 
+/** Shared by a tenant's lanes: when its last POST started (lingerMs counts from it). */
+export interface TenantPace {
+  lastPostAt: number;
+}
+
 export interface ChannelState {
   readonly tenant: string;
   /** Lanes (one per channel; a tenant's state sums them). */
@@ -130,7 +136,6 @@ export class TenantChannel {
   private inflight: PendingEvent[] | undefined;
   private failures = 0;
   private nextAttemptAt = 0;
-  private lastPostAt = -Infinity;
   private lastError: string | undefined;
   private delivered = 0;
   private batchLimit: number;
@@ -153,6 +158,7 @@ export class TenantChannel {
     readonly lane: number,
     readonly queueKey: string,
     readonly deadKey: string,
+    private readonly pace: TenantPace = { lastPostAt: -Infinity },
   ) {
     this.batchLimit = cfg.maxBatch;
     this.name = cfg.concurrency === 1 && lane === 0 ? cfg.id : `${cfg.id}/${lane}`;
@@ -274,7 +280,7 @@ export class TenantChannel {
     // Events on their way to the list are older than the buffer: they go first, from the list.
     if (this.spilling > 0) return await this.host.flushAppends();
     if (this.buffer.length === 0) return await this.sleep('idle');
-    const due = this.lastPostAt + this.cfg.lingerMs;
+    const due = this.pace.lastPostAt + this.cfg.lingerMs;
     if (this.buffer.length < this.batchLimit && now < due) return await this.sleep('linger', due - now);
     await this.fromBuffer();
   }
@@ -294,7 +300,8 @@ export class TenantChannel {
 
   private async attempt(events: ReadonlyArray<string>): Promise<PostOutcome> {
     const retry = this.failures > 0;
-    this.lastPostAt = this.host.clock.now();
+    const now = this.host.clock.now();
+    this.pace.lastPostAt = now;
     const out = await this.host.post({
       url: this.cfg.url,
       tenant: this.cfg.id,
@@ -303,7 +310,7 @@ export class TenantChannel {
       attempt: this.failures + 1,
       timeoutMs: this.cfg.timeoutMs,
       stop: this.host.stopSignal,
-      now: this.lastPostAt,
+      now,
     });
     if (this.host.stopSignal.aborted) return out;
     // A single event that is too large can never go: refused.

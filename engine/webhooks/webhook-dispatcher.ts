@@ -25,7 +25,7 @@ import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from '../flow/clock.js';
 import type { Keys } from '../queue/keys.js';
 import { postWebhook, type Poster } from './post-webhook.js';
-import { execOrThrow, TenantChannel, type ChannelHost, type ChannelState, type PendingEvent, type WebhookTenant } from './tenant-channel.js';
+import { execOrThrow, TenantChannel, type ChannelHost, type ChannelState, type PendingEvent, type TenantPace, type WebhookTenant } from './tenant-channel.js';
 import { deadLetter, laneOf, webhookEvent } from './webhook-batch.js';
 import type { WebhookMetrics } from './webhook-metrics.js';
 
@@ -34,6 +34,8 @@ export const WEBHOOK_GROUP = 'webhooks';
 const PAGE = 1000;
 /** After a read that found less than a quarter page, wait this long (ms): fewer, fuller reads under steady traffic. */
 const READ_LINGER_MS = 10;
+/** Acknowledgements of delivered events are gathered this long into one XACK (ms). */
+const ACK_EVERY_MS = 10;
 const CHUNK = 5000;
 /** Most lanes a tenant may have (webhook.concurrency); lists of lanes beyond the configured count are drained too. */
 export const MAX_LANES = 16;
@@ -86,7 +88,7 @@ export class WebhookDispatcher implements ChannelHost {
   private refreshTimer: NodeJS.Timeout | undefined;
   private acks: string[] = [];
   private acksInFlight: string[] = [];
-  private ackTimer: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
   private appendInFlight: PendingEvent[] = [];
   private flushing: Promise<void> | undefined;
   private pauseWake: (() => void) | undefined;
@@ -102,8 +104,12 @@ export class WebhookDispatcher implements ChannelHost {
     for (const t of o.tenants) this.channels.set(t.id, Array.from({ length: t.concurrency }, (_, i) => this.lane(t, i)));
   }
 
+  private readonly paces = new Map<string, TenantPace>();
+
   private lane(t: WebhookTenant, i: number): TenantChannel {
-    return new TenantChannel(t, this, i, this.o.keys.webhookQueue(t.id, this.o.node, i), this.o.keys.webhookDeadLetters(t.id));
+    let pace = this.paces.get(t.id);
+    if (pace === undefined) this.paces.set(t.id, (pace = { lastPostAt: -Infinity }));
+    return new TenantChannel(t, this, i, this.o.keys.webhookQueue(t.id, this.o.node, i), this.o.keys.webhookDeadLetters(t.id), pace);
   }
 
   /** Every lane of every tenant. */
@@ -155,7 +161,7 @@ export class WebhookDispatcher implements ChannelHost {
     this.abort.abort();
     await loops;
     await this.readLoop;
-    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer as NodeJS.Timeout);
+    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
     await this.flushAcks().catch(() => undefined);
   }
 
@@ -188,7 +194,7 @@ export class WebhookDispatcher implements ChannelHost {
 
   ackLater(eids: ReadonlyArray<string>): void {
     for (const e of eids) this.acks.push(e);
-    this.ackTimer ??= setImmediate(() => void this.flushAcks());
+    this.ackTimer ??= setTimeout(() => void this.flushAcks(), ACK_EVERY_MS);
   }
 
   private async flushAcks(): Promise<void> {
@@ -208,7 +214,7 @@ export class WebhookDispatcher implements ChannelHost {
       this.acks = ids.concat(this.acks);
       if (this.running) {
         this.log('warn', `webhooks: XACK failed (${(err as Error).message}); retrying in 1 s`);
-        this.ackTimer = setTimeout(() => void this.flushAcks(), 1000);
+        this.ackTimer ??= setTimeout(() => void this.flushAcks(), 1000);
       }
     } finally {
       this.acksInFlight = [];
