@@ -73,7 +73,7 @@ export interface ChannelHost {
   /** Aborted when the dispatcher stops: POSTs in flight end, nothing more is written. */
   readonly stopSignal: AbortSignal;
   readonly random: () => number;
-  ackLater(eids: ReadonlyArray<string>): void;
+  ackLater(events: ReadonlyArray<{ readonly eid: string }>): void;
   /** Moves what channels give up (takeSpill) to their lists; resolves once that and any earlier append is done. */
   flushAppends(): Promise<void>;
   log(level: 'info' | 'warn' | 'error', msg: string): void;
@@ -324,11 +324,7 @@ export class TenantChannel {
     if (this.failures > 0) this.host.log('info', `webhooks [${this.name}]: receiver answers again after ${this.failures} failed attempt(s)`);
     this.failures = 0;
     this.lastError = undefined;
-    const m = this.host.metrics;
-    if (m !== undefined) {
-      const now = this.host.clock.now();
-      m.delivered(this.cfg.id, events.map((e) => now - eventTime(e)));
-    }
+    this.host.metrics?.delivered(this.cfg.id, events, this.host.clock.now());
   }
 
   /** A failed attempt: halve the batch (413) or back off. */
@@ -349,11 +345,12 @@ export class TenantChannel {
     const batch = this.buffer.splice(0, this.batchLimit);
     this.inflight = batch;
     try {
-      const out = await this.attempt(batch.map((e) => e.event));
+      const events = batch.map((e) => e.event);
+      const out = await this.attempt(events);
       if (this.host.stopSignal.aborted) return; // still pending on ev: read again after the restart
       if (out.result === 'ok') {
-        this.host.ackLater(batch.map((e) => e.eid));
-        this.onDelivered(batch.map((e) => e.event));
+        this.host.ackLater(batch);
+        this.onDelivered(events);
       } else if (out.result === 'refused') {
         await this.persist(() => this.deadLetterFromEv(batch, out));
       } else if (out.result === 'too_large') {

@@ -192,8 +192,13 @@ export class WebhookDispatcher implements ChannelHost {
     });
   }
 
-  ackLater(eids: ReadonlyArray<string>): void {
-    for (const e of eids) this.acks.push(e);
+  ackLater(events: ReadonlyArray<{ readonly eid: string }>): void {
+    for (const e of events) this.acks.push(e.eid);
+    this.ackTimer ??= setTimeout(() => void this.flushAcks(), ACK_EVERY_MS);
+  }
+
+  private ackIds(ids: ReadonlyArray<string>): void {
+    for (const id of ids) this.acks.push(id);
     this.ackTimer ??= setTimeout(() => void this.flushAcks(), ACK_EVERY_MS);
   }
 
@@ -355,7 +360,7 @@ export class WebhookDispatcher implements ChannelHost {
         (lanes[n === 1 ? 0 : laneOf(frame, n)] as TenantChannel).accept({ eid, event: webhookEvent(eid, frame) });
       }
     }
-    if (skip.length > 0) this.ackLater(skip);
+    if (skip.length > 0) this.ackIds(skip);
     if (trimmed > 0) {
       this.trimmed += trimmed;
       this.log('error', `webhooks: ${trimmed} pending event(s) were trimmed from the events stream before they were posted (messages.statusRetention); lost to webhooks`);

@@ -7,7 +7,7 @@
  */
 import { collectDefaultMetrics, Registry, type Histogram } from 'prom-client';
 import { buildMetrics, keysOf, type MetricsJson } from '../metrics/registry.js';
-import type { DeadLetterReason } from './webhook-batch.js';
+import { eventTime, type DeadLetterReason } from './webhook-batch.js';
 import type { AttemptResult } from './retry-policy.js';
 
 export class WebhookMetrics {
@@ -25,12 +25,15 @@ export class WebhookMetrics {
     if (retry) this.m.webhookRetries.inc({ tenant });
   }
 
-  /** Events delivered, with their age (ms since each happened). */
-  delivered(tenant: string, agesMs: ReadonlyArray<number>): void {
-    this.m.webhookEvents.inc({ tenant }, agesMs.length);
+  /** Events delivered at `now`, each with its age (now − when it happened). */
+  delivered(tenant: string, events: ReadonlyArray<string>, now: number): void {
+    this.m.webhookEvents.inc({ tenant }, events.length);
     let h = this.latency.get(tenant);
     if (h === undefined) this.latency.set(tenant, (h = this.m.webhookLatency.labels({ tenant })));
-    for (const a of agesMs) if (a >= 0) h.observe(a / 1000);
+    for (let i = 0; i < events.length; i++) {
+      const age = now - eventTime(events[i] as string);
+      if (age >= 0) h.observe(age / 1000);
+    }
   }
 
   deadLettered(tenant: string, reason: DeadLetterReason, n: number): void {
