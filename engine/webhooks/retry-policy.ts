@@ -29,11 +29,6 @@ export function classifyStatus(status: number): AttemptResult {
   return 'refused';
 }
 
-/** True for the results that are tried again later. */
-export function isRetryable(r: AttemptResult): boolean {
-  return r === 'throttled' || r === 'server_error' || r === 'timeout' || r === 'network';
-}
-
 /** Delay before attempt `failures + 1` after `failures` consecutive failures (≥ 1). */
 export function retryDelayMs(failures: number, backoff: { readonly min: number; readonly max: number }, random: () => number = Math.random, retryAfterMs = 0): number {
   const step = Math.min(backoff.max, backoff.min * 2 ** Math.min(failures - 1, 40));

@@ -41,11 +41,6 @@ export function laneOf(frame: string, lanes: number): number {
 
 const EID_AT = '{"eid":"'.length;
 
-/** The eid of an event from webhookEvent. */
-export function eventEid(event: string): string {
-  return event.slice(EID_AT, event.indexOf('"', EID_AT));
-}
-
 /** When the event happened: the milliseconds of its stream id (NaN when it has none). */
 export function eventTime(event: string): number {
   return Number(event.slice(EID_AT, event.indexOf('-', EID_AT)));
