@@ -73,7 +73,7 @@ export const DEFAULTS = {
     timeoutMs: 10_000, // one POST, connect to last response byte (ms); longer counts as a failed attempt
     maxBatch: 500, // most events in one POST
     concurrency: 4, // POSTs in flight per tenant: lanes by message id (one message's events stay in order; 1: one tenant-wide order)
-    lingerMs: 20, // a POST with less than maxBatch events waits until this long after the previous one started (ms; 0: never)
+    lingerMs: 20, // a POST with less than maxBatch events waits until this long after the tenant's previous POST started (ms; 0: never)
     retryForSec: 24 * 3600, // an event is retried this long after it happened (seconds), then dead-lettered
     backoffMs: { min: 1_000, max: 600_000 }, // retry delay: doubles per failed attempt from min, capped at max, with jitter (ms)
     maxQueued: 2_000_000, // events waiting in Redis per tenant; beyond it new events are dead-lettered (reason queue_full)
