@@ -15,6 +15,9 @@
  * the global one (none of them the load's recipients), a URL allowlist and
  * the volume detector on (limit far above the load): every message pays for
  * the opt-out checks and moderation, none is stopped or held.
+ * --webhooks: the tenant gets a webhook to a receiver in this process
+ * (engine/loadgen/webhook-receiver.ts, signatures checked); the figures add
+ * what it got (webhookEvents, duplicates, bad signatures, event age).
  *
  * --backlog N: instead, with no SMSC reachable, enqueue N messages as fast as
  * the engine accepts them and report Redis bytes per queued message and the
@@ -29,6 +32,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { demoRoutePlan } from '../engine/loadgen/harness.js';
 import { runLoad } from '../engine/loadgen/load-generator.js';
+import { WebhookReceiver } from '../engine/loadgen/webhook-receiver.js';
 import { ENQUEUE_LUA, FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA } from '../engine/queue/lua-scripts.js';
 import { CANCEL_LUA, SCHEDULE_LUA } from '../engine/queue/lifecycle-scripts.js';
 import { startPrivateRedis } from '../engine/redis/private-redis.js';
@@ -52,6 +56,7 @@ const { values: a } = parseArgs({
     'no-metrics': { type: 'boolean', default: false },
     analytics: { type: 'boolean', default: false },
     optout: { type: 'boolean', default: false },
+    webhooks: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     // Issue 6: a share of the messages scheduled 1 s ahead; the tenant with a daily quota and a sender allowlist.
     'scheduled-share': { type: 'string', default: '0' },
@@ -156,7 +161,10 @@ async function main(): Promise<void> {
   redisUrl ??= (redis as NonNullable<typeof redis>).url;
   const apiKey = randomBytes(18).toString('base64url');
   const simPw = randomBytes(4).toString('hex');
-  const env = { ...process.env, SWITCHYARD_ADMIN_KEY: randomBytes(12).toString('hex'), SY_BENCH_KEY: apiKey, SY_BENCH_SIM_PW: simPw, SWITCHYARD_SIM_PASSWORD: simPw, REDIS_URL: redisUrl };
+  const hookSecret = randomBytes(24).toString('hex');
+  const hook = a.webhooks ? new WebhookReceiver({ secret: hookSecret, keep: false }) : undefined;
+  await hook?.up();
+  const env = { ...process.env, SY_BENCH_WH_SECRET: hookSecret, SWITCHYARD_ADMIN_KEY: randomBytes(12).toString('hex'), SY_BENCH_KEY: apiKey, SY_BENCH_SIM_PW: simPw, SWITCHYARD_SIM_PASSWORD: simPw, REDIS_URL: redisUrl };
   const smscs = num('smscs');
   const backlog = a.backlog === undefined ? undefined : Number(a.backlog);
 
@@ -180,6 +188,7 @@ async function main(): Promise<void> {
     tenants: [{
       id: 'bench', apiKey: { env: 'SY_BENCH_KEY' }, tps: 1_000_000,
       ...(a.optout ? { moderation: { urlAllowlist: ['switchyard.example'], volume: { enabled: true, floorPerMinute: 100_000_000 } } } : {}),
+      ...(hook ? { webhook: { url: hook.url, secret: { env: 'SY_BENCH_WH_SECRET' } } } : {}),
       ...(a.limits ? { dailyQuota: 1_000_000_000, senders: ['Switchyard'] } : {}),
     }],
     smscs: ports.map((port, i) => ({ id: `sim-${i}`, port, systemId: 'switchyard', password: { env: 'SY_BENCH_SIM_PW' }, binds: num('binds'), window: num('window'), tps: num('tps'), partitions: 2 })),
@@ -250,6 +259,10 @@ async function main(): Promise<void> {
     loadgen: (self.user + self.system) / 1e6 / wallS,
     machine: (machineBusyMs() - cpu0.machine) / 1000 / wallS,
   };
+  // Every status frame the clients got is also a webhook event: wait (bounded) until the receiver has them all.
+  const statusFrames = Object.values(res.statuses).reduce((x, y) => x + y, 0);
+  const hookDeadline = Date.now() + 30_000;
+  while (hook && hook.eids.size < statusFrames && Date.now() < hookDeadline) await new Promise((ok) => setTimeout(ok, 100));
   const mem1 = Number((/used_memory:(\d+)/.exec(await r.info('memory')) ?? [])[1]);
   // Where Redis spent its time: microseconds per command type, and per completed message.
   const cmdstats = (await r.info('commandstats')).split('\n').flatMap((line) => {
@@ -282,6 +295,11 @@ async function main(): Promise<void> {
       submitP99Ms = Math.max(submitP99Ms, s.submitP99Ms ?? 0);
     }
   }
+  const ages = hook ? Float64Array.from(hook.agesMs).sort() : new Float64Array(0);
+  const agePct = (p: number) => (ages.length === 0 ? 0 : +(ages[Math.min(ages.length - 1, Math.floor(p * ages.length))] as number).toFixed(1));
+  const webhooks = hook && { events: hook.eids.size, expected: statusFrames, missing: Math.max(0, statusFrames - hook.eids.size), duplicates: hook.duplicates, badSignatures: hook.badSignatures, posts: hook.postCount, ageP50Ms: agePct(0.5), ageP99Ms: agePct(0.99) };
+  if (webhooks) console.log('webhooks:', JSON.stringify(webhooks));
+  await hook?.stop();
   // A message without a final status is a defect: show what Redis knows of it.
   if (backlog === undefined) for (const id of res.lostIds) console.log(`no final status for ${id}:`, JSON.stringify(await r.hgetall(`syb:m:${id}`)));
   engine.kill('SIGTERM');
@@ -309,6 +327,7 @@ async function main(): Promise<void> {
     optout: a.optout === true,
     scheduledShare: Number(a['scheduled-share']),
     limits: a.limits === true,
+    webhooks,
     steadyAckP50Ms: +res.steadyAckMs.p50.toFixed(2), steadyAckP99Ms: +res.steadyAckMs.p99.toFixed(2), steadyAckMaxMs: +res.steadyAckMs.max.toFixed(2),
     submitP99Ms: +submitP99Ms.toFixed(2),
     engineAckP99Ms: +engineAckP99Ms.toFixed(2),

@@ -97,6 +97,16 @@ export const DEFAULTS = {
     concatenation: 'udh', // multipart messages: 8-bit UDH in short_message ('udh') or SAR TLVs ('sar')
     sourceTon: 5, // alphanumeric sender by default when `from` has letters (see actor)
   },
+  webhook: {
+    timeoutMs: 10_000, // one POST, connect to last response byte (ms); longer counts as a failed attempt
+    maxBatch: 500, // most events in one POST
+    concurrency: 4, // POSTs in flight per tenant: lanes by message id (one message's events stay in order; 1: one tenant-wide order)
+    lingerMs: 20, // a POST with less than maxBatch events waits until this long after the tenant's previous POST started (ms; 0: never)
+    retryForSec: 24 * 3600, // an event is retried this long after it happened (seconds), then dead-lettered
+    backoffMs: { min: 1_000, max: 600_000 }, // retry delay: doubles per failed attempt from min, capped at max, with jitter (ms)
+    maxQueued: 2_000_000, // events waiting in Redis per tenant; beyond it new events are dead-lettered (reason queue_full)
+    maxDeadLetters: 1_000_000, // dead letters kept per tenant (the oldest are dropped beyond it)
+  },
 } as const;
 
 const DEFAULT_MO_UNATTRIBUTED_STOP: 'global' | 'ignore' = DEFAULTS.mo.unattributedStop;
@@ -120,6 +130,34 @@ const secretRef = z
 const id = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'must be 1-32 chars of a-z, 0-9, "_" or "-", starting with a letter or digit');
+
+/** http(s) only, and no user:password in it (secrets are refs, never inline). */
+const webhookUrl = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && u.username === '' && u.password === '';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an http:// or https:// URL without user:password' },
+);
+
+/** A tenant's webhook (engine/webhooks/): its status events and MO messages, POSTed as signed JSON batches. */
+export const webhookSchema = z.strictObject({
+  url: webhookUrl,
+  /** HMAC-SHA256 key of the X-Switchyard-Signature header (at least 16 characters). */
+  secret: secretRef,
+  timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULTS.webhook.timeoutMs),
+  maxBatch: z.number().int().min(1).max(10_000).default(DEFAULTS.webhook.maxBatch),
+  lingerMs: z.number().int().min(0).max(10_000).default(DEFAULTS.webhook.lingerMs),
+  concurrency: z.number().int().min(1).max(16).default(DEFAULTS.webhook.concurrency),
+  retryForSec: z.number().int().min(1).default(DEFAULTS.webhook.retryForSec),
+  backoffMs: backoff(DEFAULTS.webhook.backoffMs),
+  maxQueued: z.number().int().min(1000).default(DEFAULTS.webhook.maxQueued),
+  maxDeadLetters: z.number().int().min(1000).default(DEFAULTS.webhook.maxDeadLetters),
+});
 
 const networkId = z.string().regex(/^[0-9]{3}(-[0-9]{2,3})?$/, 'must be "MCC-MNC" (e.g. "242-01") or "MCC" (e.g. "242")');
 
@@ -165,6 +203,7 @@ export const tenantSchema = z.strictObject({
     .optional(),
   transliterate: z.boolean().default(DEFAULTS.tenant.transliterate),
   billOn: z.enum(['sent', 'delivered'], { error: 'must be "sent" (bill what the SMSC took) or "delivered" (bill delivered messages only)' }).default(DEFAULTS.tenant.billOn),
+  webhook: webhookSchema.optional(),
 });
 
 export const smscSchema = z.strictObject({
@@ -347,6 +386,7 @@ export type SmscConfig = z.infer<typeof smscSchema>;
 export type RoutingConfig = z.infer<typeof routingSchema>;
 export type RoutePlanConfig = z.infer<typeof routePlanSchema>;
 export type SecretRef = z.infer<typeof secretRef>;
+export type WebhookConfig = z.infer<typeof webhookSchema>;
 
 /** Keys that were renamed: the error names the replacement. */
 export const RENAMED_KEYS: Readonly<Record<string, string>> = {

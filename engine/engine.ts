@@ -35,6 +35,9 @@ import { registerHeldRoutes } from './http/held-routes.js';
 import { registerPauseRoutes } from './http/pause-routes.js';
 import { registerMoRoutes } from './http/mo-routes.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
+import { registerWebhookRoutes } from './http/webhook-routes.js';
+import { WebhookHost } from './webhooks/webhook-host.js';
+import { resolveWebhookTenants } from './webhooks/webhook-tenants.js';
 
 export interface EngineOptions {
   readonly redisUrl: string;
@@ -65,6 +68,8 @@ export interface Engine {
   readonly flagged: FlaggedNumbers;
   /** Scheduler, cancels, daily quotas, list index, message and usage routes (engine/lifecycle/). */
   readonly lifecycle: Lifecycle;
+  /** The webhook dispatcher (undefined when no tenant has a webhook). */
+  readonly webhooks: WebhookHost | undefined;
   actorStats(): ActorStats[];
   stop(): Promise<void>;
 }
@@ -77,6 +82,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const clock = o.clock ?? systemClock;
   const tenants = config.tenants.map((t) => ({ id: t.id, apiKey: resolveSecret(t.apiKey, `tenants[${t.id}].apiKey`, env), tps: t.tps, window: t.window }));
   const smscs: ActorSmscConfig[] = config.smscs.map((s) => ({ ...s, password: resolveSecret(s.password, `smscs[${s.id}].password`, env) }));
+  const webhookTenants = resolveWebhookTenants(config.tenants, env);
   const adminKey = env.SWITCHYARD_ADMIN_KEY;
 
   const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2, connectionName: 'sy-ingress' });
@@ -137,7 +143,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     statusPushes: () => dispatcher.pushed,
     failoverMoved: () => routing.failoverMoved,
     reloads: () => ({ ok: routing.reloads, refused: routing.reloadFailures }),
-    actorParts: () => supervisor.metricsParts(),
+    actorParts: () => (webhooks === undefined ? supervisor.metricsParts() : [...supervisor.metricsParts(), ...webhooks.metricsParts()]),
     analytics: () => analytics?.state,
     eventsStream: () => trimmer.stats,
     lifecycle: () => ({ queued: lifecycle.scheduler.moved, expired: lifecycle.scheduler.expired, cancels: lifecycle.cancels.counts }),
@@ -160,6 +166,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     : undefined;
   const flagged = new FlaggedNumbers(new Set(config.tenants.filter((t) => t.refuseFlaggedNumbers ?? an.badNumbers.refuse).map((t) => t.id)));
   analytics?.onFlagged((d) => flagged.apply(d));
+  // Signed POSTs of status events and MO messages to tenants' receivers, in their own worker thread (engine/webhooks/).
+  const webhooks = webhookTenants.length === 0 ? undefined : new WebhookHost({ redisUrl: o.redisUrl, keyPrefix: config.redis.keyPrefix, node: config.engine.nodeId, metrics: config.engine.metrics, tenants: webhookTenants }, log);
   if (config.engine.metrics) batcher.onLatency = (ms) => metrics.enqueue(ms);
   if (config.engine.metrics) moderator.onHold = (tenant, code) => metrics.held(tenant, code);
   supervisor.on('restart', (smsc: string) => metrics.actorRestarted(smsc));
@@ -232,6 +240,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
           },
           actors: supervisor.stats(),
           analytics: analytics?.state ?? 'off',
+          webhooks: webhooks?.state ?? 'off',
           routing: { prefixes: routing.planSize, mnpNumbers: routing.mnpSize, reloads: routing.reloads, reloadFailures: routing.reloadFailures, failoverMoved: routing.failoverMoved, smscs: routing.health.snapshot() },
         });
       });
@@ -245,6 +254,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         const x = routing.explain(to, tenant);
         json(res, 'error' in x ? '400 Bad Request' : '200 OK', 'error' in x ? { op: 'error', code: 'INVALID_NUMBER', error: x.error } : x);
       });
+      registerWebhookRoutes(app, { auth: () => ingress.auth, redis, keys: store.keys, node: config.engine.nodeId, tenants: new Map(webhookTenants.map((t) => [t.id, { url: t.url }])), host: webhooks });
       app.post('/v1/admin/routing/reload', (res, req) => {
         if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });
         try {
@@ -269,6 +279,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   await lifecycle.start();
   supervisor.start(smscs);
   analytics?.start();
+  await webhooks?.start();
   await routing.start(() => supervisor.stats(), (smsc) => supervisor.actorState(smsc)?.running ?? false);
   // Messages past validity + grace end as expired (never sent) or unknown (no receipt).
   // 1,000 messages per script call (each call holds Redis for a few ms), as many calls as are
@@ -309,6 +320,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     },
     analyticsHost: analytics,
     flagged,
+    webhooks,
     actorStats: () => supervisor.stats(),
     async stop() {
       routing.stop();
@@ -317,6 +329,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       await moderator.stop();
       await analytics?.stop();
       await lifecycle.stop();
+      await webhooks?.stop();
       clearInterval(sweepTimer);
       loopDelay.disable();
       ingress.close();

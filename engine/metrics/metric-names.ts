@@ -12,8 +12,8 @@ export interface MetricSpec {
   readonly type: 'counter' | 'gauge' | 'histogram';
   readonly labels: ReadonlyArray<string>;
   readonly help: string;
-  /** Where it is measured: the ingress (main) thread or the actor threads. */
-  readonly thread: 'main' | 'actor';
+  /** Where it is measured: the ingress (main) thread, the actor threads or the webhook dispatcher's thread. */
+  readonly thread: 'main' | 'actor' | 'webhooks';
 }
 
 export const METRICS = {
@@ -63,6 +63,15 @@ export const METRICS = {
   submitLatency: { name: 'switchyard_submit_latency_seconds', type: 'histogram', labels: ['smsc'], help: 'submit_sm to submit_sm_resp.', thread: 'actor' },
   moReceived: { name: 'switchyard_mo_messages_total', type: 'counter', labels: ['smsc', 'kind'], help: 'Mobile-originated (inbound) messages recorded, by kind: message, stop, start (keywords), part (of a concatenated message), unattributed (no tenant).', thread: 'actor' },
   deliveryLatency: { name: 'switchyard_delivery_latency_seconds', type: 'histogram', labels: ['smsc'], help: 'Message sent (last part\'s submit_sm_resp recorded) to each receipt; 0 for a receipt that came before its resp was recorded.', thread: 'actor' },
+  // webhook dispatcher (its own worker thread, engine/webhooks/)
+  webhookDeliveries: { name: 'switchyard_webhook_deliveries_total', type: 'counter', labels: ['tenant', 'result'], help: 'Webhook POST attempts by result: ok (2xx), refused (other 3xx/4xx: dead-lettered), too_large (413: batch halved), throttled (408/429), server_error (5xx), timeout, network.', thread: 'webhooks' },
+  webhookRetries: { name: 'switchyard_webhook_retries_total', type: 'counter', labels: ['tenant'], help: 'Webhook POSTs that repeat a batch whose earlier attempt failed.', thread: 'webhooks' },
+  webhookEvents: { name: 'switchyard_webhook_events_delivered_total', type: 'counter', labels: ['tenant'], help: 'Events (statuses, MO messages) a tenant\'s receiver answered 2xx for.', thread: 'webhooks' },
+  webhookDeadLetters: { name: 'switchyard_webhook_dead_letters_total', type: 'counter', labels: ['tenant', 'reason'], help: 'Events moved to the dead-letter list by reason: refused (4xx), expired (retry time over), queue_full.', thread: 'webhooks' },
+  webhookQueueDepth: { name: 'switchyard_webhook_queue_depth', type: 'gauge', labels: ['tenant'], help: 'Webhook events waiting in Redis for the tenant\'s receiver (it failed or fell behind).', thread: 'webhooks' },
+  webhookDeadLetterDepth: { name: 'switchyard_webhook_dead_letter_depth', type: 'gauge', labels: ['tenant'], help: 'Events in the tenant\'s dead-letter list (inspect and replay: /v1/admin/webhooks).', thread: 'webhooks' },
+  webhookLatency: { name: 'switchyard_webhook_latency_seconds', type: 'histogram', labels: ['tenant'], help: 'Event written to the events stream to its receiver\'s 2xx (includes time queued while the receiver was down).', thread: 'webhooks' },
+  webhookLag: { name: 'switchyard_webhook_dispatch_lag_seconds', type: 'gauge', labels: [], help: 'Age of the newest events-stream entry the webhook dispatcher has read (how far it trails the stream).', thread: 'webhooks' },
 } as const satisfies Record<string, MetricSpec>;
 
 export type MetricKey = keyof typeof METRICS;

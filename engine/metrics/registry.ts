@@ -12,6 +12,7 @@ import { METRICS, type MetricKey, type MetricSpec } from './metric-names.js';
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const WEBHOOK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14_400, 86_400];
 const DELIVERY_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 14_400, 86_400];
 
 type Built<K extends MetricKey> = (typeof METRICS)[K]['type'] extends 'counter' ? Counter : (typeof METRICS)[K]['type'] extends 'gauge' ? Gauge : Histogram;
@@ -23,12 +24,12 @@ export function buildMetrics<K extends MetricKey>(keys: ReadonlyArray<K>, regist
   for (const k of keys) {
     const s: MetricSpec = METRICS[k];
     const base = { name: s.name, help: s.help, labelNames: [...s.labels], registers: [registry] };
-    out[k] = s.type === 'counter' ? new Counter(base) : s.type === 'gauge' ? new Gauge(base) : new Histogram({ ...base, buckets: k === 'deliveryLatency' ? DELIVERY_BUCKETS : LATENCY_BUCKETS });
+    out[k] = s.type === 'counter' ? new Counter(base) : s.type === 'gauge' ? new Gauge(base) : new Histogram({ ...base, buckets: k === 'deliveryLatency' ? DELIVERY_BUCKETS : k === 'webhookLatency' ? WEBHOOK_BUCKETS : LATENCY_BUCKETS });
   }
   return out as MetricSet<K>;
 }
 
-export function keysOf(thread: 'main' | 'actor'): MetricKey[] {
+export function keysOf(thread: MetricSpec['thread']): MetricKey[] {
   return (Object.keys(METRICS) as MetricKey[]).filter((k) => METRICS[k].thread === thread);
 }
 

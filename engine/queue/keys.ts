@@ -29,6 +29,10 @@
  *   {P}vol               hash: tenant -> "baseline per minute|ms" (volume anomaly detector, engine/moderation/)
  *   {P}mop:{smsc}:{from}:{to}:{ref}:{total}  hash seq -> text: parts of a concatenated MO message (TTL 1 h)
  *   {P}mou               stream of MO messages no tenant could be attributed (capped)
+ *   {P}whq:{tenant}:{node}[:{lane}]  list: the tenant's webhook events waiting for its receiver (engine/webhooks/),
+ *                        each the event JSON as posted; per engine node (its dispatcher drains its own) and
+ *                        lane (webhook.concurrency; lane 0 has no suffix)
+ *   {P}whd:{tenant}      list: the tenant's webhook dead letters ({"failedAt","reason","status","event"})
  *
  * Message hash fields added by opt-out and moderation (besides t, r, to, fr, n, s, ac, sm, v, d, rt, p<i>, ...):
  *   he  first entry id of the message's parts in {P}hold:{T}; hr / ht  why it was held (code, text)
@@ -114,5 +118,11 @@ export class Keys {
   }
   quota(tenant: string, day: number): string {
     return `${this.prefix}qt:{${tenant}}:${day}`;
+  }
+  webhookQueue(tenant: string, node: string, lane = 0): string {
+    return `${this.prefix}whq:{${tenant}}:${node}${lane === 0 ? '' : `:${lane}`}`;
+  }
+  webhookDeadLetters(tenant: string): string {
+    return `${this.prefix}whd:{${tenant}}`;
   }
 }

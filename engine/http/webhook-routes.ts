@@ -1,0 +1,151 @@
+/**
+ * Admin endpoints of the webhooks (admin key, SWITCHYARD_ADMIN_KEY):
+ *
+ *   GET    /v1/admin/webhooks                                   every tenant's webhook: mode, queued, dead letters, failures, last error
+ *   GET    /v1/admin/webhooks/:tenant/dead-letters?offset&limit  dead letters, oldest first (limit ≤ 1000)
+ *   POST   /v1/admin/webhooks/:tenant/dead-letters/replay?limit  moves the oldest `limit` (default all) back to the tenant's queue
+ *   DELETE /v1/admin/webhooks/:tenant/dead-letters               discards them
+ *   POST   /v1/admin/webhooks/:tenant/retry                      ends a backoff now (the receiver is known to be back)
+ *
+ * A replay moves events in script calls of REPLAY_STEP (each a few ms of
+ * Redis time, so message traffic is not held up) to the tail of the queue of
+ * this engine node's dispatcher (lane 0), which is then told to drain it.
+ */
+import type { Redis } from 'ioredis';
+import type uWS from 'uWebSockets.js';
+import type { Keys } from '../queue/keys.js';
+import { MAX_LANES } from '../webhooks/webhook-dispatcher.js';
+import type { WebhookHost } from '../webhooks/webhook-host.js';
+import { guard, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
+
+/** Takes the oldest ARGV[1] dead letters, appends their events to the queue, returns {moved, left}. */
+export const REPLAY_LUA = `
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #items == 0 then return {0, redis.call('LLEN', KEYS[1])} end
+local evs = {}
+for _, s in ipairs(items) do
+  local p = string.find(s, ',"event":', 1, true)
+  if p then evs[#evs + 1] = string.sub(s, p + 9, -2) end
+end
+for k = 1, #evs, 1000 do redis.call('RPUSH', KEYS[2], unpack(evs, k, math.min(k + 999, #evs))) end
+redis.call('LTRIM', KEYS[1], #items, -1)
+return {#items, redis.call('LLEN', KEYS[1])}
+`;
+
+const REPLAY_STEP = 2000;
+
+export interface WebhookRoutesDeps {
+  readonly auth: () => ApiAuth<AuthTenant>;
+  readonly redis: Redis;
+  readonly keys: Keys;
+  readonly node: string;
+  /** Tenants with a webhook, and their URLs. */
+  readonly tenants: ReadonlyMap<string, { readonly url: string }>;
+  readonly host: WebhookHost | undefined;
+}
+
+function intParam(req: uWS.HttpRequest, name: string, dflt: number, max: number): number | string {
+  const v = req.getQuery(name);
+  if (v === undefined || v === '') return dflt;
+  if (!/^\d+$/.test(v)) return `${name} must be a non-negative integer`;
+  return Math.min(max, Number(v));
+}
+
+export function registerWebhookRoutes(app: uWS.TemplatedApp, d: WebhookRoutesDeps): void {
+  const fail = (res: uWS.HttpResponse, alive: () => boolean) => (err: Error) => alive() && sendError(res, 'UNAVAILABLE', `redis: ${err.message}`);
+  /** The tenant of the path if the caller is admin and it has a webhook; otherwise answers and returns undefined. */
+  const tenantOf = (res: uWS.HttpResponse, req: uWS.HttpRequest): string | undefined => {
+    if (!d.auth().admin(res, req)) return undefined;
+    const t = req.getParameter(0) ?? '';
+    if (!d.tenants.has(t)) {
+      sendError(res, 'NOT_FOUND', `no tenant "${t}" with a webhook`);
+      return undefined;
+    }
+    return t;
+  };
+
+  app.get('/v1/admin/webhooks', (res, req) => {
+    if (!d.auth().admin(res, req)) return;
+    const g = guard(res);
+    const ids = [...d.tenants.keys()];
+    const p = d.redis.pipeline();
+    for (const t of ids) {
+      p.llen(d.keys.webhookDeadLetters(t));
+      for (let lane = 0; lane < MAX_LANES; lane++) p.llen(d.keys.webhookQueue(t, d.node, lane));
+    }
+    p.exec().then((r) => {
+      if (!g.alive()) return;
+      const live = new Map((d.host?.state.tenants ?? []).map((s) => [s.tenant, s]));
+      const n = (k: number) => Number(r?.[k]?.[1] ?? 0);
+      const tenants = ids.map((t, i) => {
+        const at = i * (MAX_LANES + 1);
+        let queued = 0;
+        for (let lane = 0; lane < MAX_LANES; lane++) queued += n(at + 1 + lane);
+        return { ...live.get(t), tenant: t, url: d.tenants.get(t)?.url, queued, deadLetters: n(at) };
+      });
+      sendJson(res, '200 OK', { running: d.host?.state.running ?? false, restarts: d.host?.state.restarts ?? 0, lagMs: d.host?.state.lagMs ?? 0, tenants });
+    }, fail(res, g.alive));
+  });
+
+  app.get('/v1/admin/webhooks/:tenant/dead-letters', (res, req) => {
+    const t = tenantOf(res, req);
+    if (t === undefined) return;
+    const offset = intParam(req, 'offset', 0, Number.MAX_SAFE_INTEGER);
+    const limit = intParam(req, 'limit', 100, 1000);
+    if (typeof offset === 'string' || typeof limit === 'string') return sendError(res, 'BAD_REQUEST', String(typeof offset === 'string' ? offset : limit));
+    const g = guard(res);
+    const key = d.keys.webhookDeadLetters(t);
+    d.redis
+      .multi()
+      .llen(key)
+      .lrange(key, offset, offset + limit - 1)
+      .exec()
+      .then((r) => {
+        if (!g.alive()) return;
+        const items = (r?.[1]?.[1] as string[] | undefined) ?? [];
+        // Each item is JSON written by the dispatcher (webhook-batch.ts deadLetter): sent as is.
+        sendJson(res, '200 OK', `{"tenant":${JSON.stringify(t)},"total":${Number(r?.[0]?.[1] ?? 0)},"offset":${offset},"items":[${items.join(',')}]}`);
+      }, fail(res, g.alive));
+  });
+
+  app.post('/v1/admin/webhooks/:tenant/dead-letters/replay', (res, req) => {
+    const t = tenantOf(res, req);
+    if (t === undefined) return;
+    const limit = intParam(req, 'limit', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+    if (typeof limit === 'string') return sendError(res, 'BAD_REQUEST', limit);
+    const g = guard(res);
+    const keys = [d.keys.webhookDeadLetters(t), d.keys.webhookQueue(t, d.node)];
+    void (async () => {
+      let replayed = 0;
+      let left = 0;
+      while (replayed < limit) {
+        const [moved, rest] = (await d.redis.eval(REPLAY_LUA, 2, ...keys, Math.min(REPLAY_STEP, limit - replayed))) as [number, number];
+        replayed += moved;
+        left = rest;
+        if (moved === 0 || rest === 0) break;
+      }
+      d.host?.kick(t, true);
+      if (g.alive()) sendJson(res, '200 OK', { tenant: t, replayed, remaining: left });
+    })().catch(fail(res, g.alive));
+  });
+
+  app.del('/v1/admin/webhooks/:tenant/dead-letters', (res, req) => {
+    const t = tenantOf(res, req);
+    if (t === undefined) return;
+    const g = guard(res);
+    const key = d.keys.webhookDeadLetters(t);
+    d.redis
+      .multi()
+      .llen(key)
+      .del(key)
+      .exec()
+      .then((r) => g.alive() && sendJson(res, '200 OK', { tenant: t, deleted: Number(r?.[0]?.[1] ?? 0) }), fail(res, g.alive));
+  });
+
+  app.post('/v1/admin/webhooks/:tenant/retry', (res, req) => {
+    const t = tenantOf(res, req);
+    if (t === undefined) return;
+    d.host?.kick(t, true);
+    sendJson(res, '200 OK', { tenant: t, ok: true });
+  });
+}

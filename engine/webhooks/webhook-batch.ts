@@ -1,0 +1,57 @@
+/**
+ * The bytes of a webhook POST, built by string concatenation from what the
+ * events stream already holds (no parse, no re-serialisation per event):
+ *
+ *   {"v":1,"tenant":"acme","events":[<event>,<event>,…]}
+ *
+ * where each <event> is the entry's frame (`f`, analytics/status-events.ts)
+ * with its stream id spliced in first — exactly the frame a WebSocket client
+ * gets: {"eid":"1732290000000-0","op":"status","id":…} or {"eid":…,"op":"mo",…}.
+ * The Redis queue and the dead-letter list hold events in this form, so a
+ * queued batch is posted as stored.
+ */
+
+/** An event as posted: the frame with `eid` first. */
+export function webhookEvent(eid: string, frame: string): string {
+  return `{"eid":"${eid}",${frame.slice(1)}`;
+}
+
+/** The POST body of a batch of events (each from webhookEvent). */
+export function webhookBatch(tenant: string, events: ReadonlyArray<string>): string {
+  return `{"v":1,"tenant":${JSON.stringify(tenant)},"events":[${events.join(',')}]}`;
+}
+
+/**
+ * The lane (0..lanes-1) of an events-stream frame: by message id for statuses,
+ * by sender for MO messages, so one message's events (and one phone's MO
+ * messages) always share a lane and stay in order. The keys are found by
+ * text: `"id":"` cannot occur inside a JSON string value (its quotes would be escaped).
+ */
+export function laneOf(frame: string, lanes: number): number {
+  if (lanes <= 1) return 0;
+  const key = frame.includes('"op":"mo"') ? '"from":"' : '"id":"';
+  const i = frame.indexOf(key);
+  if (i < 0) return 0;
+  const end = frame.indexOf('"', i + key.length);
+  // FNV-1a over the value's UTF-16 units.
+  let h = 0x811c9dc5;
+  for (let k = i + key.length; k < end; k++) h = Math.imul(h ^ frame.charCodeAt(k), 0x01000193);
+  return (h >>> 0) % lanes;
+}
+
+const EID_AT = '{"eid":"'.length;
+
+/** When the event happened: the milliseconds of its stream id (NaN when it has none). */
+export function eventTime(event: string): number {
+  return Number(event.slice(EID_AT, event.indexOf('-', EID_AT)));
+}
+
+export type DeadLetterReason = 'refused' | 'expired' | 'queue_full';
+
+/**
+ * A dead letter: why and when it failed, with the event LAST (the replay script
+ * takes the text after `,"event":` as the event; nothing before it can contain that).
+ */
+export function deadLetter(event: string, failedAt: number, reason: DeadLetterReason, status: number | undefined, error: string): string {
+  return `{"failedAt":${failedAt},"reason":"${reason}","status":${status ?? 'null'},"error":${JSON.stringify(error)},"event":${event}}`;
+}
