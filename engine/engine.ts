@@ -76,6 +76,28 @@ export interface Engine {
 
 const json = sendJson;
 
+/**
+ * A message's history from analytics, once Redis has let it go: its status is
+ * that of its last event. The lookup's answer says where it came from.
+ */
+async function analyticsHistory(host: AnalyticsHost, tenant: string, id: string): Promise<Record<string, unknown> | undefined> {
+  if (!/^[0-9A-Za-z_-]{1,64}$/.test(id)) return undefined;
+  const res = await host.request(`/messages/${id}`, `tenant:${tenant}`);
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  if (res.statusCode !== 200) return undefined;
+  const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { events: Array<{ status: string; at: number; errorCode: string; errorText: string; to: string; parts: number; smsc: string; ref: string; acceptedAt: number; price: number; currency: string }> };
+  const last = body.events[body.events.length - 1];
+  if (last === undefined) return undefined;
+  return {
+    id, ref: last.ref, to: last.to, status: last.status, parts: last.parts, smsc: last.smsc, acceptedAt: last.acceptedAt,
+    price: Math.round(last.price * last.parts * 1e6) / 1e6, currency: last.currency,
+    ...(last.errorCode !== '' || last.errorText !== '' ? { error: { code: last.errorCode, text: last.errorText } } : {}),
+    events: body.events.map((e) => ({ status: e.status, at: e.at, ...(e.errorCode !== '' || e.errorText !== '' ? { error: { code: e.errorCode, text: e.errorText } } : {}) })),
+    source: 'analytics',
+  };
+}
+
 export async function startEngine(config: Config, o: EngineOptions): Promise<Engine> {
   const env = o.env ?? process.env;
   const log = o.log ?? defaultLog;
@@ -263,7 +285,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
           json(res, '400 Bad Request', { op: 'error', code: 'CONFIG_INVALID', error: (err as Error).message });
         }
       });
-      lifecycle.routes(app, ingress.auth, (tenant, f, done) => ingress.onCancel(tenant, f, done));
+      lifecycle.routes(app, ingress.auth, (tenant, f, done) => ingress.onCancel(tenant, f, done), analytics === undefined ? undefined : (tenant, id) => analyticsHistory(analytics, tenant, id));
       registerHeldRoutes(app, { redis, keys: store.keys, parking, auth: ingress.auth, tenants: config.tenants.map((t) => t.id), maxBodyBytes: config.server.maxFrameBytes });
       registerPauseRoutes(app, { control: pauses, redis, keys: store.keys, auth: ingress.auth, tenants: tenantIds });
       registerMoRoutes(app, { redis, keys: store.keys, auth: ingress.auth });

@@ -99,7 +99,7 @@ export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): voi
         }
         ids
           .then(async (list) => {
-            const out = { approved: 0, queued: 0, paused: 0, stopped: 0, rejected: 0, notHeld: [] as string[] };
+            const out = { approved: 0, queued: 0, scheduled: 0, paused: 0, stopped: 0, rejected: 0, notHeld: [] as string[] };
             for (let i = 0; i < list.length; i += MAX_IDS) {
               const chunk = list.slice(i, i + MAX_IDS);
               if (action === 'approve') {
@@ -109,6 +109,7 @@ export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): voi
                   else {
                     out.approved++;
                     if (x === ApproveResult.Queued) out.queued++;
+                    else if (x === ApproveResult.Scheduled) out.scheduled++;
                     else if (x === ApproveResult.Paused) out.paused++;
                     else out.stopped++;
                   }
@@ -119,7 +120,7 @@ export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): voi
               }
             }
             if (!alive()) return;
-            sendJson(res, '200 OK', action === 'approve' ? { approved: out.approved, queued: out.queued, paused: out.paused, stopped: out.stopped, notHeld: out.notHeld } : { rejected: out.rejected, notHeld: out.notHeld });
+            sendJson(res, '200 OK', action === 'approve' ? { approved: out.approved, queued: out.queued, scheduled: out.scheduled, paused: out.paused, stopped: out.stopped, notHeld: out.notHeld } : { rejected: out.rejected, notHeld: out.notHeld });
           })
           .catch((err: Error) => alive() && sendError(res, 'UNAVAILABLE', err.message));
       });

@@ -22,6 +22,11 @@ export interface MessageRoutesOptions {
   readonly keys: Keys;
   /** The ingress's cancel (IngressServer.onCancel). */
   readonly cancel: (tenant: string, f: Record<string, unknown>, done: (r: CancelReply) => void) => void;
+  /**
+   * A message no longer in Redis (final for longer than messages.finalRetentionSec):
+   * its history from analytics, or undefined (analytics off, or no events of it).
+   */
+  readonly history?: (tenant: string, id: string) => Promise<Record<string, unknown> | undefined>;
 }
 
 const MAX_LIMIT = 500;
@@ -83,10 +88,12 @@ export function registerMessageRoutes(app: uWS.TemplatedApp, o: MessageRoutesOpt
     if (tenant === undefined) return;
     const id = req.getParameter(0) ?? '';
     const g = guard(res);
-    lookupMessage(o.redis, o.keys, tenant.id, id).then(
-      (m) => g.alive() && (m === undefined ? sendError(res, 'NOT_FOUND', `no message ${id}`) : sendJson(res, '200 OK', m)),
-      (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', `message lookup failed: ${err.message}`),
-    );
+    lookupMessage(o.redis, o.keys, tenant.id, id)
+      .then(async (m) => m ?? (await o.history?.(tenant.id, id).catch(() => undefined)))
+      .then(
+        (m) => g.alive() && (m === undefined ? sendError(res, 'NOT_FOUND', `no message ${id}`) : sendJson(res, '200 OK', m)),
+        (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', `message lookup failed: ${err.message}`),
+      );
   });
 
   app.get('/v1/messages', (res, req) => {

@@ -64,8 +64,13 @@ export class Lifecycle {
   }
 
   /** Registers GET/POST /v1/messages/… and GET /v1/usage. */
-  routes(app: uWS.TemplatedApp, auth: ApiAuth<AuthTenant>, cancel: (tenant: string, f: Record<string, unknown>, done: (r: CancelReply) => void) => void): void {
-    registerMessageRoutes(app, { auth, redis: this.o.redis, keys: this.o.keys, cancel });
+  routes(
+    app: uWS.TemplatedApp,
+    auth: ApiAuth<AuthTenant>,
+    cancel: (tenant: string, f: Record<string, unknown>, done: (r: CancelReply) => void) => void,
+    history?: (tenant: string, id: string) => Promise<Record<string, unknown> | undefined>,
+  ): void {
+    registerMessageRoutes(app, { auth, redis: this.o.redis, keys: this.o.keys, cancel, ...(history === undefined ? {} : { history }) });
     registerUsageRoutes(app, { auth, redis: this.o.redis, keys: this.o.keys, clock: this.o.clock, tenants: new Map(this.o.config.tenants.map((t) => [t.id, t.billOn])) });
   }
 

@@ -115,6 +115,7 @@ for _, e in ipairs(es) do
     redis.call('XADD', fieldOf(f, 'q'), '*', 'h', h, 'b', fieldOf(f, 'b'), 't', t)
     if m[8] == 'paused' then
       redis.call('HSET', mkey, 's', 'queued')
+      redis.call('HDEL', mkey, 'pe')
       emit(id, m, 'queued', nil, nil)
     end
     moved = moved + 1
@@ -124,10 +125,16 @@ end
 return { moved, #es }
 `;
 
-/** Moves a held message's entries (consecutive in hold:{T}, from `he`) to dst; returns how many. */
+/**
+ * Moves a held message's entries (consecutive in hold:{T}, from `he`) to dst:
+ * 'queue' (its SMSC partition; the hash gets qe = "partition|first entry id",
+ * so that a cancel can still find them unread), 'park', 'schedule' (the part
+ * bytes into the hash, b<k>, for the scheduler) or 'none'. Returns how many.
+ */
 const MOVE_HELD = `
 local function takeHeld(t, id, he, n, dst)
   local hk = P .. 'hold:{' .. t .. '}'
+  local mkey = P .. 'm:' .. id
   local es = redis.call('XRANGE', hk, he, '+', 'COUNT', n)
   local moved = 0
   for _, e in ipairs(es) do
@@ -135,9 +142,15 @@ local function takeHeld(t, id, he, n, dst)
     local h = fieldOf(f, 'h')
     if string.sub(h, 1, #id + 1) == id .. '|' then
       if dst == 'queue' then
-        redis.call('XADD', fieldOf(f, 'q'), '*', 'h', h, 'b', fieldOf(f, 'b'), 't', t)
+        local q = fieldOf(f, 'q')
+        local eid = redis.call('XADD', q, '*', 'h', h, 'b', fieldOf(f, 'b'), 't', t)
+        if moved == 0 then redis.call('HSET', mkey, 'qe', (string.match(q, ':(%d+)}$') or '0') .. '|' .. eid) end
       elseif dst == 'park' then
         redis.call('XADD', P .. 'park:{' .. t .. '}', '*', 'h', h, 'b', fieldOf(f, 'b'), 't', t, 'q', fieldOf(f, 'q'))
+      elseif dst == 'schedule' then
+        local a = string.find(h, '|', 1, true)
+        local b = string.find(h, '|', a + 1, true)
+        redis.call('HSET', mkey, 'b' .. string.sub(h, a + 1, b - 1), fieldOf(f, 'b'))
       end
       redis.call('XDEL', hk, e[1])
       moved = moved + 1
@@ -150,7 +163,8 @@ end
 /**
  * Approves held messages. ARGV: prefix, now, evMax, finalTtl, then ids.
  * Per id: 0 not held (unknown, already decided, expired), 1 queued,
- * 2 stopped (the number opted out meanwhile), 3 paused (its tenant is paused).
+ * 2 stopped (the number opted out meanwhile), 3 paused (its tenant is paused),
+ * 4 scheduled (its sendAt is still ahead).
  */
 const APPROVE_LUA = `${COMMON}${FIELD_OF}${MOVE_HELD}
 local out = {}
@@ -166,6 +180,13 @@ for i = 5, #ARGV do
       takeHeld(t, id, he, n, 'none')
       for k = 1, n do apply(id, k, 'S', 'OPTED_OUT', 'the number opted out (STOP) while the message was held') end
       res = 2
+    elseif tonumber(redis.call('HGET', mkey, 'da') or '0') > now then
+      -- Approved before its sendAt: it waits for it like any scheduled message.
+      takeHeld(t, id, he, n, 'schedule')
+      redis.call('ZADD', P .. 'sch', redis.call('HGET', mkey, 'da'), id)
+      redis.call('HSET', mkey, 's', 'scheduled')
+      emit(id, m, 'scheduled', nil, nil)
+      res = 4
     elseif redis.call('SISMEMBER', P .. 'pz', t) == 1 then
       takeHeld(t, id, he, n, 'park')
       redis.call('HSET', mkey, 's', 'paused')
@@ -308,6 +329,7 @@ export const enum ApproveResult {
   Queued = 1,
   Stopped = 2,
   Paused = 3,
+  Scheduled = 4,
 }
 
 export interface PollResult {

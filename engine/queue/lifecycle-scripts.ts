@@ -84,7 +84,9 @@ return { moved, expired, #ids }
 /**
  * Cancels messages. ARGV: prefix, now, evMax, finalTtlSec, group, then 2 per item: tenant, id.
  * A scheduled message leaves the schedule; a queued one has its stream entries
- * deleted if none has been read by an actor. Either ends `stopped` (every part
+ * deleted if none has been read by an actor; a held one (pending_approval) or
+ * one parked whole at acceptance (paused, `pe`) is stopped where it waits (the
+ * approval, the resume and the reaper skip stopped parts). Each ends `stopped` (every part
  * S, error CANCELLED) with a `stopped` event. Returns 2 values per item:
  *   code  S stopped · C not cancellable · N no such message of this tenant
  *   status the message's status (after the cancel for S)
@@ -109,6 +111,14 @@ for i = 6, #ARGV, 2 do
         for k = 1, n do bf[k] = 'b' .. k end
         redis.call('HDEL', mkey, unpack(bf))
       end
+    elseif st == 'pending_approval' then
+      -- Held for moderation: every part waits in hold:{T}; stopped here, an approval finds it
+      -- no longer held and the reaper drops its entries.
+      ok = true
+    elseif st == 'paused' and redis.call('HEXISTS', mkey, 'pe') == 1 then
+      -- Parked whole at acceptance (tenant paused): the resume skips parts that are no longer queued.
+      -- A message its actor parked later may still have parts in its SMSC queue: not cancellable.
+      ok = true
     elseif st == 'queued' then
       local qe = redis.call('HGET', mkey, 'qe')
       local bar = qe and string.find(qe, '|', 1, true)

@@ -436,6 +436,8 @@ while i <= #ARGV do
       disp[#disp + 1] = 'd'
     else
       if code then for _, x in ipairs({ 'hr', code, 'ht', text }) do f[#f + 1] = x end end
+      -- A held message with a sendAt keeps it: approved before it is due, it is scheduled, not queued.
+      if code and due ~= '0' then for _, x in ipairs({ 'da', due, 'qh', tail, 'qp', p }) do f[#f + 1] = x end end
       for k = 1, n do f[#f + 1] = 'p' .. k; f[#f + 1] = 'q' end
       disp[#disp + 1] = status == 'paused' and 'p' or 'h'
     end
@@ -443,7 +445,9 @@ while i <= #ARGV do
     if q ~= nil then
       for k = 1, n do
         local eid = redis.call('XADD', q, '*', 'h', id .. '|' .. k .. tail, 'b', ARGV[i + FIELDS - 1 + k], 't', t, 'q', sq)
-        if k == 1 and code then redis.call('HSET', mkey, 'he', eid) end
+        -- he: where a held message's parts start (approve, reject); pe: the whole message was
+        -- parked at acceptance, so a cancel may stop it (parts an actor parks later have none).
+        if k == 1 then redis.call('HSET', mkey, code and 'he' or 'pe', eid) end
       end
     end
     emit(id, t, r, status, ac, code, text, sm, to, n, ac, rt, d)

@@ -38,6 +38,20 @@ describe('analytics in the engine', () => {
     expect(text).toContain(`switchyard_analytics_events_inserted_total ${2 * n}`);
     expect(text).toContain('switchyard_analytics_ready 1');
     expect(h.engine.analytics?.failures).toBe(0);
+
+    // Once Redis has let a message go (final for longer than messages.finalRetentionSec), its
+    // lookup comes from analytics: status and every event; another tenant still gets 404.
+    const ack = c.frames.find((f) => f.op === 'batch_ack') as unknown as { results: Array<{ id: string }> };
+    const id = ack.results[0]?.id as string;
+    const before = (await (await fetch(`http://127.0.0.1:${h.engine.port}/v1/messages/${id}`, { headers: { authorization: `Bearer ${h.apiKey}` } })).json()) as { status: string; source?: string };
+    expect(before.source).toBeUndefined();
+    await h.engine.store.redis.del(h.engine.store.keys.message(id));
+    const res = await fetch(`http://127.0.0.1:${h.engine.port}/v1/messages/${id}`, { headers: { authorization: `Bearer ${h.apiKey}` } });
+    expect(res.status).toBe(200);
+    const after = (await res.json()) as { id: string; status: string; source: string; to: string; events: Array<{ status: string }> };
+    expect(after).toMatchObject({ id, status: before.status, source: 'analytics', to: '+4791300000' });
+    expect(after.events.map((e) => e.status)).toEqual(['sent', before.status]);
+    expect((await fetch(`http://127.0.0.1:${h.engine.port}/v1/messages/nosuchmessage0000`, { headers: { authorization: `Bearer ${h.apiKey}` } })).status).toBe(404);
   });
 
   it('the analytics process killed in the middle of traffic is restarted and loses and doubles nothing', async () => {

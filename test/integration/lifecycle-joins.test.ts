@@ -1,0 +1,99 @@
+/**
+ * Where the lifecycle features meet: a cancel of a held or a paused message,
+ * a held message with a sendAt approved before it is due, a scheduled message
+ * of a paused tenant. Each through the engine, counted at the simulator.
+ */
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
+import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
+import { api } from '../helpers/http.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const ADMIN = 'admin-key-joins-0123456789';
+let h: Harness | undefined;
+let clients: TestClient[] = [];
+
+afterEach(async () => {
+  for (const c of clients) await c.close();
+  clients = [];
+  await h?.stop();
+  h = undefined;
+});
+
+async function start(): Promise<{ h: Harness; c: TestClient }> {
+  h = await startHarness({
+    redisUrl: inject('redisUrl'),
+    smscs: 1,
+    sim: { capture: true, receiptDelayMs: { min: 0, max: 10 } },
+    env: { SWITCHYARD_ADMIN_KEY: ADMIN },
+    configOverrides: (raw) => {
+      ((raw.tenants as Array<Record<string, unknown>>)[0] as Record<string, unknown>).moderation = { urlAllowlist: ['acme.com'] };
+    },
+  });
+  const c = await connectClient(h.wsUrl, h.apiKey);
+  clients.push(c);
+  return { h, c };
+}
+
+const sentTo = (hh: Harness, to: string) => hh.sims.flatMap((s) => s.captured).filter((s) => s.destinationAddr === to.slice(1));
+
+async function submit(c: TestClient, item: Record<string, unknown>): Promise<Frame> {
+  c.send({ op: 'submit', from: 'Acme', ...item });
+  return await c.next((f) => (f.op === 'ack' || f.op === 'nack') && f.ref === item.ref);
+}
+
+async function cancel(c: TestClient, ref: string, id: string): Promise<Frame> {
+  c.send({ op: 'cancel', ref, id });
+  return await c.next((f) => (f.op === 'cancel_ack' || f.op === 'cancel_nack') && f.ref === ref);
+}
+
+describe('lifecycle joins', () => {
+  it('a held message can be cancelled: stopped, never approved, never sent', async () => {
+    const { h: hh, c } = await start();
+    const held = await submit(c, { ref: 'h1', to: '+4791000101', text: 'Win at evil-prizes.xyz' });
+    expect(held).toMatchObject({ op: 'ack', status: 'pending_approval' });
+    expect(await cancel(c, 'k1', held.id as string)).toEqual({ op: 'cancel_ack', ref: 'k1', id: held.id, status: 'stopped' });
+    const approve = await api(hh.engine.port, ADMIN, 'POST', '/v1/admin/held/approve', { ids: [held.id] });
+    expect(approve.body).toMatchObject({ approved: 0, notHeld: [held.id] });
+    // a message sent after it gets through, so the cancelled one had every chance to
+    const ok = await submit(c, { ref: 'ok', to: '+4791000102', text: 'See acme.com' });
+    await waitFor(() => sentTo(hh, '+4791000102').length === 1, 10_000, 'the next message sent');
+    expect(sentTo(hh, '+4791000101')).toEqual([]);
+    const look = await api(hh.engine.port, hh.apiKey, 'GET', `/v1/messages/${held.id as string}`);
+    expect(look.body).toMatchObject({ status: 'stopped', error: { code: 'CANCELLED' } });
+    expect(ok.status).toBe('queued');
+  });
+
+  it('a held message with a sendAt, approved before it is due, waits for it', async () => {
+    const { h: hh, c } = await start();
+    const sendAt = Date.now() + 2500;
+    const held = await submit(c, { ref: 'hs', to: '+4791000111', text: 'Promo evil-prizes.xyz', sendAt });
+    expect(held).toMatchObject({ op: 'ack', status: 'pending_approval' });
+    const approve = await api(hh.engine.port, ADMIN, 'POST', '/v1/admin/held/approve', { ids: [held.id] });
+    expect(approve.body).toMatchObject({ approved: 1, scheduled: 1, queued: 0 });
+    await waitFor(() => c.frames.some((f) => f.op === 'status' && f.id === held.id && f.status === 'scheduled'), 5000, 'scheduled after approval');
+    await waitFor(() => sentTo(hh, '+4791000111').length === 1, 10_000, 'sent when due');
+    const sentAt = sentTo(hh, '+4791000111')[0]?.at ?? 0;
+    expect(sentAt).toBeGreaterThanOrEqual(sendAt - 50);
+    await waitFor(() => c.frames.some((f) => f.op === 'status' && f.id === held.id && f.status === 'delivered'), 10_000, 'delivered');
+  });
+
+  it("a paused tenant's new message can be cancelled; after resume only the others go out", async () => {
+    const { h: hh, c } = await start();
+    const pause = await api(hh.engine.port, ADMIN, 'POST', '/v1/admin/tenants/acme/pause');
+    expect(pause.status).toBe(200);
+    const p1 = await submit(c, { ref: 'p1', to: '+4791000121', text: 'paused one' });
+    const p2 = await submit(c, { ref: 'p2', to: '+4791000122', text: 'paused two' });
+    expect([p1.status, p2.status]).toEqual(['paused', 'paused']);
+    expect(await cancel(c, 'k2', p1.id as string)).toMatchObject({ op: 'cancel_ack', status: 'stopped' });
+    // a scheduled message of the paused tenant falls due while it is paused: parked, not sent
+    const s1 = await submit(c, { ref: 's1', to: '+4791000123', text: 'scheduled while paused', sendAt: Date.now() + 500 });
+    expect(s1.status).toBe('scheduled');
+    await waitFor(() => c.frames.some((f) => f.op === 'status' && f.id === s1.id && f.status === 'paused'), 10_000, 'parked when due');
+    expect(hh.sims.flatMap((s) => s.captured)).toEqual([]);
+    expect((await api(hh.engine.port, ADMIN, 'POST', '/v1/admin/tenants/acme/resume')).status).toBe(200);
+    await waitFor(() => sentTo(hh, '+4791000122').length === 1 && sentTo(hh, '+4791000123').length === 1, 10_000, 'the others sent after resume');
+    expect(sentTo(hh, '+4791000121')).toEqual([]);
+    expect(hh.sims.flatMap((s) => s.captured).length).toBe(2);
+  });
+});
