@@ -46,10 +46,15 @@ type Entry = [string, string[]];
 
 const PAGE = 1000;
 /**
- * Entries per live read. Small enough that parsing a reply and pushing its
- * frames never holds the ingress thread for long (acks wait behind it).
+ * Entries per live read: LIVE_PAGE normally, small enough that parsing a
+ * reply and pushing its frames never holds the ingress thread for long (acks
+ * wait behind it). A full reply means the reader is behind: the next read
+ * takes twice as many, up to LIVE_PAGE_MAX, and shrinks back once a reply is
+ * not full. (At a fixed 200 a busy machine's slower round trips capped the
+ * push rate below the event rate: status frames fell seconds behind.)
  */
 const LIVE_PAGE = 200;
+const LIVE_PAGE_MAX = 3200;
 
 /** Compares stream ids "ms-seq". */
 export function compareEid(a: string, b: string): number {
@@ -207,6 +212,7 @@ export class StatusDispatcher {
 
   private async loop(): Promise<void> {
     this.blockedClientId = Number(await this.blocking.client('ID'));
+    let page = LIVE_PAGE;
     while (this.running) {
       if (this.tenants.size === 0 || this.cursor === undefined) {
         await new Promise<void>((ok) => {
@@ -218,14 +224,18 @@ export class StatusDispatcher {
       }
       let reply: Array<[string, Entry[]]> | null;
       try {
-        reply = (await this.blocking.call('XREAD', 'COUNT', LIVE_PAGE, 'BLOCK', 2000, 'STREAMS', this.keys.events(), this.cursor)) as typeof reply;
+        reply = (await this.blocking.call('XREAD', 'COUNT', page, 'BLOCK', 2000, 'STREAMS', this.keys.events(), this.cursor)) as typeof reply;
       } catch {
         if (!this.running) return;
         await new Promise((ok) => setTimeout(ok, 200));
         continue;
       }
-      if (reply === null || reply.length === 0) continue;
+      if (reply === null || reply.length === 0) {
+        page = LIVE_PAGE;
+        continue;
+      }
       const entries = (reply[0] as [string, Entry[]])[1];
+      page = entries.length >= page ? Math.min(LIVE_PAGE_MAX, page * 2) : LIVE_PAGE;
       // Frames per live connection, sent with one write each (cork) after the batch.
       const outbox = new Map<StatusSink, string[]>();
       for (const [eid, fields] of entries) {
@@ -249,17 +259,22 @@ export class StatusDispatcher {
         if (!c.pushMany(frames)) c.live = false;
       }
       // Live connections have been served up to the cursor, whether or not it held frames for them;
-      // one that went backpressured resumes after the last frame it was given.
+      // one that went backpressured resumes after the last frame it was given. Never backwards: a
+      // connection that caught up by itself while this read was in flight may be past the cursor
+      // already (moving it back re-sent what it had: duplicate status frames under load, a regression).
       const cursor = this.cursor;
       for (const [tenant, t] of this.tenants) {
         let anyLive = false;
         for (const c of t.conns) {
           if (c.live) {
-            c.lastEid = cursor;
+            if (compareEid(cursor, c.lastEid) > 0) c.lastEid = cursor;
             anyLive = true;
           } else {
             const given = outbox.get(c);
-            if (given !== undefined) c.lastEid = (/^\{"eid":"([^"]+)"/.exec(given[given.length - 1] as string) as RegExpExecArray)[1] as string;
+            if (given !== undefined) {
+              const last = (/^\{"eid":"([^"]+)"/.exec(given[given.length - 1] as string) as RegExpExecArray)[1] as string;
+              if (compareEid(last, c.lastEid) > 0) c.lastEid = last;
+            }
           }
         }
         if (anyLive) this.reached(tenant, cursor);
