@@ -24,6 +24,7 @@ import { openClickHouse } from '../analytics/clickhouse.js';
 import { migrate } from '../analytics/schema.js';
 import { AnalyticsHost } from '../engine/analytics/analytics-host.js';
 import { startPrivateRedis } from '../engine/redis/private-redis.js';
+import { DEFAULTS } from '../config/schema.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -32,6 +33,8 @@ const { values: a } = parseArgs({
     seconds: { type: 'string', default: '15' },
     rows: { type: 'string', default: '10000000' },
     iterations: { type: 'string', default: '15' },
+    'batch-max': { type: 'string', default: String(DEFAULTS.analytics.batchMax) },
+    'flush-ms': { type: 'string', default: String(DEFAULTS.analytics.flushMs) },
   },
 });
 const N = Number(a.events);
@@ -138,7 +141,7 @@ async function main(): Promise<void> {
   const key = `bench-an:${Date.now()}:ev`;
   for (let i = 0; i < N; i += 5000) await xadd(r, key, i, Math.min(5000, N - i));
   const host = new AnalyticsHost({
-    redisUrl, streamKey: key, consumer: 'bench', clickhouse, batchMax: 5000, flushMs: 500, badNumbers: undefined, reportPageRows: 20_000,
+    redisUrl, streamKey: key, consumer: 'bench', clickhouse, batchMax: Number(a['batch-max']), flushMs: Number(a['flush-ms']), badNumbers: undefined, reportPageRows: 20_000,
     routing: { rangeFiles: [] }, baseDir: process.cwd(),
   }, (level, msg) => level !== 'info' && console.error(`[analytics ${level}] ${msg}`));
   host.start();
@@ -240,6 +243,8 @@ async function main(): Promise<void> {
     bench: 'analytics',
     eventsPerSec,
     drainEvents: N,
+    batchMax: Number(a['batch-max']),
+    flushMs: Number(a['flush-ms']),
     sustainedRate: fedRate,
     sustainedSeconds: SECONDS,
     backlogP50: pct(backlogs, 0.5),

@@ -44,8 +44,8 @@ export const DEFAULTS = {
   analytics: {
     enabled: true, // run the events sink into ClickHouse (embedded chdb unless CLICKHOUSE_URL is set)
     dataDir: 'data/analytics', // chdb's data directory
-    batchMax: 5_000, // most events per insert
-    flushMs: 500, // longest an event waits for its batch (ms)
+    batchMax: 20_000, // most events per insert (fewer, larger inserts: each makes a part in the events table and in every materialized view; 20,000 cost 20 % less sink CPU than 5,000 at 20,000 events/s)
+    flushMs: 1_000, // longest an event waits for its batch (ms): analytics trails by about this much
     maxMemoryMb: 1_024, // ClickHouse max_memory_usage per query
     serverMemoryMb: 2_048, // embedded chdb only: max_server_memory_usage, the whole engine (caches are 1/16 of it)
     reportPageRows: 20_000, // rows per page of a streamed CSV report (bounds the analytics process's memory)

@@ -82,7 +82,8 @@ export class AnalyticsHost {
     const w = fork(workerScript('./sink-process.js', import.meta.url), [], {
       env: { ...process.env, SWITCHYARD_SINK_CONFIG: JSON.stringify({ ...this.data, socketPath: this.socketPath }) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: [],
+      // SWITCHYARD_SINK_NODE_ARGS: Node flags for the analytics process only (e.g. "--cpu-prof" to profile it).
+      execArgv: (process.env.SWITCHYARD_SINK_NODE_ARGS ?? '').split(' ').filter((x) => x !== ''),
     });
     this.worker = w;
     w.on('message', (m) => {

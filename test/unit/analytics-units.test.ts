@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { canonicalCode } from '../../analytics/bad-numbers.js';
-import { toRow, type EventRow } from '../../analytics/event-sink.js';
+import { chTime, toRow, type EventRow } from '../../analytics/event-sink.js';
 import { LiveRollup } from '../../analytics/live-rollup.js';
 import { isMoEntry, parseStatusEvent } from '../../analytics/status-events.js';
 import { DEFAULTS, parseConfig } from '../../config/index.js';
@@ -99,5 +99,14 @@ describe('bad-number config', () => {
     expect(errorOf(() => parseConfig({ ...base(), analytics: { badNumbers: { permanentCodes: ['UNDELIV'] } } }, 'c.json')).message).toContain('analytics.badNumbers.permanentCodes[0]');
     expect(errorOf(() => parseConfig({ ...base(), analytics: { badNumbers: { count: 3 } } }, 'c.json')).message).toContain('analytics.badNumbers.count: unknown key');
     expect(errorOf(() => parseConfig({ ...base(), tenants: [{ id: 'acme', apiKey: { env: 'K' }, refuseFlaggedNumbers: 'yes' }] }, 'c.json')).message).toContain('tenants[0].refuseFlaggedNumbers');
+  });
+});
+
+describe('chTime', () => {
+  it('formats like Date#toISOString for any ms, also across the seconds it caches', () => {
+    const ref = (ms: number) => new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
+    const samples = [0, 1, 9, 10, 99, 100, 999, 1000, 1001, 1_732_290_000_000, 1_732_290_000_007, 1_732_290_000_070, 1_732_290_000_999];
+    for (let i = 0; i < 5000; i++) samples.push(1_700_000_000_000 + ((i * 7_919_993) % 3_000_000_000), 1_732_290_000_000 + (i % 3) * 1000 + (i % 1000));
+    for (const ms of samples) expect(chTime(ms)).toBe(ref(ms));
   });
 });
