@@ -36,6 +36,7 @@ import { normalizeSmscId, readReceipt, receiptKey } from './receipt.js';
 import { SendGate } from './send-gate.js';
 import type { ParkingStore } from '../parking/parking-store.js';
 import type { MoRecorder } from '../mo/mo-recorder.js';
+import type { MoDeliver } from '../mo/read-mo.js';
 
 /** What the actor needs of one SMPP bind (the adapter wraps SmppConnection). */
 export interface SmscSession extends EventEmitter {
@@ -48,20 +49,11 @@ export interface SmscSession extends EventEmitter {
   // events: 'deliver_sm' (IncomingDeliver), 'close', 'bad_pdu' (string)
 }
 
-export interface IncomingDeliver {
+/** A deliver_sm as the actor gets it: a receipt (TLVs, text) or an MO message (the MoDeliver fields). */
+export interface IncomingDeliver extends MoDeliver {
   readonly sequence: number;
-  readonly esmClass: number;
-  readonly shortMessage: Buffer;
   readonly receiptedMessageId?: string;
   readonly messageState?: number;
-  // What an MO message needs besides (engine/mo/read-mo.ts).
-  readonly dataCoding?: number;
-  readonly sourceAddr?: string;
-  readonly sourceAddrTon?: number;
-  readonly destinationAddr?: string;
-  readonly destAddrTon?: number;
-  readonly sar?: { readonly ref: number; readonly total: number; readonly seq: number };
-  readonly messagePayload?: Buffer;
 }
 
 export type SessionFactory = (smsc: ActorSmscConfig, bindIndex: number) => Promise<SmscSession>;

@@ -3,26 +3,18 @@
  * a held message with a sendAt approved before it is due, a scheduled message
  * of a paused tenant. Each through the engine, counted at the simulator.
  */
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
-import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
+import { describe, expect, it } from 'vitest';
+import type { Harness } from '../../engine/loadgen/harness.js';
+import { type Frame, type TestClient } from '../helpers/ws-client.js';
+import { harnessSession } from '../helpers/harness-session.js';
 import { api } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const ADMIN = 'admin-key-joins-0123456789';
-let h: Harness | undefined;
-let clients: TestClient[] = [];
-
-afterEach(async () => {
-  for (const c of clients) await c.close();
-  clients = [];
-  await h?.stop();
-  h = undefined;
-});
+const session = harnessSession();
 
 async function start(): Promise<{ h: Harness; c: TestClient }> {
-  h = await startHarness({
-    redisUrl: inject('redisUrl'),
+  const h = await session.start({
     smscs: 1,
     sim: { capture: true, receiptDelayMs: { min: 0, max: 10 } },
     env: { SWITCHYARD_ADMIN_KEY: ADMIN },
@@ -30,9 +22,7 @@ async function start(): Promise<{ h: Harness; c: TestClient }> {
       ((raw.tenants as Array<Record<string, unknown>>)[0] as Record<string, unknown>).moderation = { urlAllowlist: ['acme.com'] };
     },
   });
-  const c = await connectClient(h.wsUrl, h.apiKey);
-  clients.push(c);
-  return { h, c };
+  return { h, c: await session.client() };
 }
 
 const sentTo = (hh: Harness, to: string) => hh.sims.flatMap((s) => s.captured).filter((s) => s.destinationAddr === to.slice(1));

@@ -8,27 +8,19 @@
  * simulator), a START opts back in.
  */
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
-import { connectClient, type TestClient } from '../helpers/ws-client.js';
+import { describe, expect, it } from 'vitest';
+import type { Harness } from '../../engine/loadgen/harness.js';
+import { type TestClient } from '../helpers/ws-client.js';
+import { harnessSession } from '../helpers/harness-session.js';
 import { api } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const OTHER = 'other-key-mo-0123456789';
 const ADMIN = 'admin-key-mo-0123456789';
-let h: Harness | undefined;
-let clients: TestClient[] = [];
-
-afterEach(async () => {
-  for (const c of clients) await c.close();
-  clients = [];
-  await h?.stop();
-  h = undefined;
-});
+const session = harnessSession();
 
 async function start(): Promise<Harness> {
-  h = await startHarness({
-    redisUrl: inject('redisUrl'),
+  return await session.start({
     smscs: 1,
     sim: { capture: true, receiptDelayMs: { min: 0, max: 10 } },
     env: { SY_OTHER_KEY: OTHER, SWITCHYARD_ADMIN_KEY: ADMIN },
@@ -38,14 +30,9 @@ async function start(): Promise<Harness> {
       tenants.push({ id: 'other', apiKey: { env: 'SY_OTHER_KEY' }, inboundNumbers: ['3333'] });
     },
   });
-  return h;
 }
 
-async function client(key: string): Promise<TestClient> {
-  const c = await connectClient((h as Harness).wsUrl, key);
-  clients.push(c);
-  return c;
-}
+const client = (key: string): Promise<TestClient> => session.client(key);
 
 const moFrames = (c: TestClient) => c.frames.filter((f) => f.op === 'mo');
 

@@ -5,27 +5,19 @@
  * it (`queued`, then delivered once) or ends `stopped` (MODERATION_REJECTED,
  * with the admin's reason) when rejected.
  */
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
-import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
+import { describe, expect, it } from 'vitest';
+import type { Harness } from '../../engine/loadgen/harness.js';
+import { type Frame, type TestClient } from '../helpers/ws-client.js';
+import { harnessSession } from '../helpers/harness-session.js';
 import { api } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const ADMIN = 'admin-key-moderation-0123456789';
 const BULK = 'bulk-key-moderation-0123456789';
-let h: Harness | undefined;
-let clients: TestClient[] = [];
-
-afterEach(async () => {
-  for (const c of clients) await c.close();
-  clients = [];
-  await h?.stop();
-  h = undefined;
-});
+const session = harnessSession();
 
 async function start(): Promise<Harness> {
-  h = await startHarness({
-    redisUrl: inject('redisUrl'),
+  return await session.start({
     smscs: 1,
     sim: { capture: true, receiptDelayMs: { min: 0, max: 10 } },
     env: { SWITCHYARD_ADMIN_KEY: ADMIN, SY_BULK_KEY: BULK },
@@ -35,14 +27,9 @@ async function start(): Promise<Harness> {
       tenants.push({ id: 'bulk', apiKey: { env: 'SY_BULK_KEY' }, moderation: { volume: { enabled: true, floorPerMinute: 20 } } });
     },
   });
-  return h;
 }
 
-async function client(key: string): Promise<TestClient> {
-  const c = await connectClient((h as Harness).wsUrl, key);
-  clients.push(c);
-  return c;
-}
+const client = (key: string): Promise<TestClient> => session.client(key);
 
 const statuses = (c: TestClient, id: string) => c.frames.filter((f) => f.op === 'status' && f.id === id).map((f) => f.status);
 const texts = (hh: Harness) => hh.sims.flatMap((s) => s.captured).map((s) => s.shortMessage.toString('latin1'));

@@ -6,27 +6,19 @@
  * manages only its own list; the admin manages the global one; the same
  * operations work as WebSocket ops.
  */
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
-import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
+import { describe, expect, it } from 'vitest';
+import type { Harness } from '../../engine/loadgen/harness.js';
+import { type Frame, type TestClient } from '../helpers/ws-client.js';
+import { harnessSession } from '../helpers/harness-session.js';
 import { api } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const ADMIN = 'admin-key-optout-0123456789';
 const OTHER = 'other-key-optout-0123456789';
-let h: Harness | undefined;
-let clients: TestClient[] = [];
-
-afterEach(async () => {
-  for (const c of clients) await c.close();
-  clients = [];
-  await h?.stop();
-  h = undefined;
-});
+const session = harnessSession();
 
 async function start(sim: Record<string, unknown> = {}): Promise<Harness> {
-  h = await startHarness({
-    redisUrl: inject('redisUrl'),
+  return await session.start({
     smscs: 1,
     sim: { capture: true, receiptDelayMs: { min: 0, max: 10 }, ...sim },
     env: { SWITCHYARD_ADMIN_KEY: ADMIN, SY_OTHER_KEY: OTHER },
@@ -34,14 +26,9 @@ async function start(sim: Record<string, unknown> = {}): Promise<Harness> {
       (raw.tenants as unknown[]).push({ id: 'other', apiKey: { env: 'SY_OTHER_KEY' } });
     },
   });
-  return h;
 }
 
-async function client(key: string): Promise<TestClient> {
-  const c = await connectClient((h as Harness).wsUrl, key);
-  clients.push(c);
-  return c;
-}
+const client = (key: string): Promise<TestClient> => session.client(key);
 
 const sentTo = (hh: Harness, digits: string) => hh.sims.flatMap((s) => s.captured).filter((c) => c.destinationAddr === digits).length;
 const finalOf = (c: TestClient, id: string) => c.frames.find((f) => f.op === 'status' && f.id === id && f.status !== 'sent');

@@ -6,9 +6,10 @@
  * queued ones become `paused`; after resume every message is delivered,
  * each exactly once (counted at the simulator). A pause survives a restart.
  */
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
-import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
+import { describe, expect, it } from 'vitest';
+import type { Harness } from '../../engine/loadgen/harness.js';
+import { type Frame, type TestClient } from '../helpers/ws-client.js';
+import { harnessSession } from '../helpers/harness-session.js';
 import { api } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -16,19 +17,10 @@ const ADMIN = 'admin-key-pause-0123456789';
 const OTHER = 'other-key-pause-0123456789';
 const BINDS = 2;
 const WINDOW = 5;
-let h: Harness | undefined;
-let clients: TestClient[] = [];
-
-afterEach(async () => {
-  for (const c of clients) await c.close();
-  clients = [];
-  await h?.stop();
-  h = undefined;
-});
+const session = harnessSession();
 
 async function start(): Promise<Harness> {
-  h = await startHarness({
-    redisUrl: inject('redisUrl'),
+  return await session.start({
     smscs: 1,
     binds: BINDS,
     window: WINDOW,
@@ -40,14 +32,9 @@ async function start(): Promise<Harness> {
       (raw.tenants as unknown[]).push({ id: 'other', apiKey: { env: 'SY_OTHER_KEY' } });
     },
   });
-  return h;
 }
 
-async function client(key: string): Promise<TestClient> {
-  const c = await connectClient((h as Harness).wsUrl, key);
-  clients.push(c);
-  return c;
-}
+const client = (key: string): Promise<TestClient> => session.client(key);
 
 function send(c: TestClient, prefix: string, from: number, n: number): void {
   for (let b = from; b < from + n; b += 250) {
