@@ -55,7 +55,8 @@ export class CancelBatcher {
 export function notCancellableText(id: string, status: string): string {
   if (status === 'queued') return `message ${id} is already with its SMSC's sender (read from the queue); it can no longer be cancelled`;
   if (status === 'sent' || status === 'unreachable') return `message ${id} was sent (handed to the SMSC); it can no longer be cancelled`;
-  return `message ${id} is ${status}; only scheduled messages and queued messages not yet being sent can be cancelled`;
+  if (status === 'paused') return `message ${id} was paused while queued and some of its parts may still be in its SMSC's queue; resume the tenant, or cancel it before it was paused`;
+  return `message ${id} is ${status}; only scheduled, held (pending_approval), paused-at-acceptance and queued messages not yet being sent can be cancelled`;
 }
 
 /** A cancel's answer: the WebSocket frame and the HTTP status that go with it. */
