@@ -13,8 +13,10 @@
  *      is last and may itself contain '|'. Entries written before these two
  *      fields existed simply lack them.
  *   p  '0' when the client asked for no status pushes (absent otherwise)
- *   k  'mo' on a mobile-originated message entry (CONTRACTS.md §1): not a
- *      status change; the analytics sink skips it.
+ *   k  'mo' on a mobile-originated message entry (engine/mo/mo-store.ts): f is
+ *      then the MO frame {"op":"mo","id","from","to","text","at","smsc","optOut"},
+ *      there is no x and no p; not a status change: the analytics sink skips it,
+ *      the status dispatcher and the webhook dispatcher pass it on like a status.
  * Any status string is accepted (issue 6 adds scheduled, queued, paused, ...).
  */
 export interface StatusEvent {

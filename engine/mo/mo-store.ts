@@ -1,7 +1,7 @@
 /**
  * Records MO messages in Redis, a batch per call (MO_LUA): each complete
  * message becomes one entry of the events stream `ev` (t tenant, k 'mo', f
- * the MO frame; CONTRACTS.md §1), which the status dispatcher pushes to the
+ * the MO frame; analytics/status-events.ts), which the status dispatcher pushes to the
  * tenant's connections and the webhook dispatcher posts. A STOP adds the
  * sender to the tenant's opt-out list and a START removes it, in the same
  * script. Parts of a concatenated message wait in a hash (TTL 1 h) until

@@ -127,7 +127,7 @@ describe('webhooks', () => {
     await waitFor(() => channel('acme')?.queued === 2 * withDlr && (channel('acme')?.failures ?? 0) >= 3, 20_000, 'events queued, retried');
     expect(channel('acme')?.mode).toBe('queued');
     expect(rx.postCount).toBe(0);
-    // An MO message on the events stream (CONTRACTS.md §1; written by issue-6-optout's MO handling).
+    // An MO message entry on the events stream, as engine/mo/mo-store.ts writes it (analytics/status-events.ts).
     redis = new Redis(h!.redisUrl);
     const mo = { op: 'mo', id: 'mo-1', from: '+4791234567', to: '2222', text: 'Hei på deg 🙂', at: Date.now(), smsc: 'sim-a', optOut: false };
     const moEid = await redis.xadd(h!.engine.store.keys.events(), '*', 't', 'acme', 'k', 'mo', 'f', JSON.stringify(mo));
