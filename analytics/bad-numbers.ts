@@ -128,21 +128,30 @@ export class BadNumberDetector {
     const remove: Array<[string, string]> = [];
     const since = now - this.o.windowSec * 1000;
     let states: Map<string, NumberState>;
-    if (!this.started || this.dirty.size > this.maxDirty) {
-      this.dirty.clear();
-      states = await this.read(since, now, undefined);
-      for (const k of this.flagged.keys()) if (!states.has(k)) states.set(k, this.emptyOf(k));
-      this.started = true;
-    } else {
-      const todo = [...this.dirty.values()];
-      this.dirty.clear();
-      states = new Map();
-      // In slices: the IN list stays small.
-      for (let i = 0; i < todo.length; i += 1000) {
-        const slice = todo.slice(i, i + 1000);
-        const got = await this.read(since, now, slice);
-        for (const [t, n] of slice) states.set(key(t, n), got.get(key(t, n)) ?? { tenant: t, e164: n, failures: [], lastDelivered: 0 });
+    // The numbers to look at are taken out of `dirty` now (new failures during the round mark them
+    // again) and put back if the round fails, so a failed query loses no number's new evidence.
+    const todo = [...this.dirty.values()];
+    this.dirty.clear();
+    const restore = () => {
+      for (const [t, n] of todo) if (!this.dirty.has(key(t, n))) this.dirty.set(key(t, n), [t, n]);
+    };
+    try {
+      if (!this.started || todo.length > this.maxDirty) {
+        states = await this.read(since, now, undefined);
+        for (const k of this.flagged.keys()) if (!states.has(k)) states.set(k, this.emptyOf(k));
+        this.started = true;
+      } else {
+        states = new Map();
+        // In slices: the IN list stays small.
+        for (let i = 0; i < todo.length; i += 1000) {
+          const slice = todo.slice(i, i + 1000);
+          const got = await this.read(since, now, slice);
+          for (const [t, n] of slice) states.set(key(t, n), got.get(key(t, n)) ?? { tenant: t, e164: n, failures: [], lastDelivered: 0 });
+        }
       }
+    } catch (err) {
+      restore();
+      throw err;
     }
     for (const [k, s] of states) this.apply(k, s, add, remove);
     // Failures that left the window.

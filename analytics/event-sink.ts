@@ -63,6 +63,12 @@ export interface EventRow {
   readonly atMs: number;
 }
 
+/** Most events in one batch, whatever the config says (config/schema.ts caps analytics.batchMax at it). */
+export const MAX_BATCH = 100_000;
+
+/** The sink's consumer group on the events stream (the engine creates it before any traffic: engine.ts). */
+export const ANALYTICS_GROUP = 'analytics';
+
 /**
  * ms since epoch → ClickHouse DateTime64(3) text in UTC. Two per row on the
  * sink's path (event time, acceptance time), and Date#toISOString was its
@@ -87,6 +93,11 @@ export function chTime(ms: number): string {
   }
   const frac = ms - sec * 1000;
   return head + (frac < 10 ? '.00' : frac < 100 ? '.0' : '.') + frac;
+}
+
+/** Integer ms within what DateTime64(3) stores (1900-2299; Switchyard's own times are from now). */
+function validTime(ms: number): boolean {
+  return Number.isInteger(ms) && ms >= -2_208_988_800_000 && ms < 10_413_792_000_000;
 }
 
 /** SMPP 3.4 command_status names of common submit refusals (analytics/ does not import engine/). */
@@ -116,6 +127,9 @@ export function toRow(eid: string, fields: ReadonlyArray<string>, operatorOf?: (
     return undefined;
   }
   if (typeof f.id !== 'string' || typeof f.status !== 'string' || typeof f.at !== 'number') return undefined;
+  // A time ClickHouse's DateTime64 (or Date#toISOString) cannot hold would fail the whole batch
+  // again and again: such an entry is skipped (reported by the caller), never retried forever.
+  if (!validTime(f.at) || !validTime(e.acceptedAt)) return undefined;
   const code = f.error?.code ?? '';
   const text = f.error?.text ?? '';
   return {
@@ -169,9 +183,9 @@ export class EventSink {
     private readonly ch: ClickHouseClient,
     private readonly o: EventSinkOptions,
   ) {
-    this.group = o.group ?? 'analytics';
-    this.batchMax = o.batchMax ?? 5000;
-    this.flushMs = o.flushMs ?? 500;
+    this.group = o.group ?? ANALYTICS_GROUP;
+    this.batchMax = Math.min(MAX_BATCH, o.batchMax ?? 20_000);
+    this.flushMs = o.flushMs ?? 1000;
   }
 
   /** The consumer group starts at the stream's beginning: everything still in it is ingested once. */
@@ -239,10 +253,16 @@ export class EventSink {
     return rows.length;
   }
 
-  /** Pending entries first (exactly the batch that failed), else new ones until the batch is full or flushMs passed. */
+  /**
+   * Pending entries first (exactly the batch that failed or was cut off by a crash: the sink reads
+   * nothing new while any are pending, so they are at most one batch), else new ones until the
+   * batch is full or flushMs passed. The pending batch is read whole whatever batchMax is now (at
+   * most MAX_BATCH): a batch inserted before a crash must come back as the same entries, with the
+   * same deduplication token, even if the config changed meanwhile.
+   */
   private async collect(): Promise<{ entries: Entries; fresh: boolean }> {
     if (this.pendingFirst) {
-      const pending = await this.read('0', this.batchMax, 0);
+      const pending = await this.read('0', MAX_BATCH, 0);
       if (pending.length > 0) return { entries: pending, fresh: false };
       this.pendingFirst = false;
     }

@@ -50,9 +50,10 @@ function fail(msg: string): never {
 /** ms since the epoch, or an ISO 8601 date; undefined when absent. */
 export function parseTime(v: string | null, name: string): number | undefined {
   if (v === null || v === '') return undefined;
-  if (/^[0-9]{1,15}$/.test(v)) return Number(v);
-  const t = Date.parse(v);
+  const t = /^[0-9]{1,15}$/.test(v) ? Number(v) : Date.parse(v);
   if (!Number.isFinite(t)) fail(`${name} must be ms since the epoch or an ISO 8601 date, got "${v}"`);
+  // Within what the tables' DateTime64 columns hold (a 15-digit time is year 30,000-something).
+  if (t < 0 || t >= 10_413_792_000_000) fail(`${name} must be between 1970 and 2299, got "${v}"`);
   return t;
 }
 

@@ -97,10 +97,16 @@ const SHAPES: Record<ReportKind, ReportShape> = {
   messages: { table: 'messages', timeCol: 'accepted_at', idCol: 'message_id', columns: MESSAGE_COLUMNS, dedupe: 'ORDER BY accepted_at, message_id, version DESC LIMIT 1 BY message_id' },
 };
 
-/** RFC 4180 field: quoted when it holds a comma, quote, CR or LF. */
+/**
+ * RFC 4180 field: quoted when it holds a comma, quote, CR or LF. A text that a
+ * spreadsheet would run as a formula (it starts with = + - @, tab or CR; a
+ * client's ref, an operator's reply) gets a leading ' (OWASP's advice against
+ * CSV injection); numbers are written as they are.
+ */
 function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
-  const s = String(v);
+  let s = String(v);
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

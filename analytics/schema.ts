@@ -94,7 +94,9 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
       TTL minute + INTERVAL 800 DAY
       SETTINGS non_replicated_deduplication_window = 10000`,
       `CREATE MATERIALIZED VIEW IF NOT EXISTS events_minute_mv TO events_minute AS ${MINUTE_SELECT}`,
-      `INSERT INTO events_minute ${MINUTE_SELECT}`,
+      // The backfill runs only into an empty table: a migration interrupted after it (before its
+      // version row) runs again at the next start and must not count the old events twice.
+      `INSERT INTO events_minute ${MINUTE_SELECT.replace('FROM events GROUP BY', 'FROM events WHERE (SELECT count() FROM events_minute) = 0 GROUP BY')}`,
       `CREATE TABLE IF NOT EXISTS messages (
         message_id String,
         tenant LowCardinality(String),

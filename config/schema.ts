@@ -329,7 +329,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       enabled: z.boolean().default(DEFAULTS.analytics.enabled),
       dataDir: z.string().min(1).default(DEFAULTS.analytics.dataDir),
-      batchMax: z.number().int().positive().default(DEFAULTS.analytics.batchMax),
+      batchMax: z.number().int().positive().max(100_000).default(DEFAULTS.analytics.batchMax),
       flushMs: z.number().int().positive().default(DEFAULTS.analytics.flushMs),
       maxMemoryMb: z.number().int().min(64).default(DEFAULTS.analytics.maxMemoryMb),
       serverMemoryMb: z.number().int().min(128).default(DEFAULTS.analytics.serverMemoryMb),

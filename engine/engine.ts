@@ -35,6 +35,8 @@ import { registerHeldRoutes } from './http/held-routes.js';
 import { registerPauseRoutes } from './http/pause-routes.js';
 import { registerMoRoutes } from './http/mo-routes.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
+import { ANALYTICS_GROUP } from '../analytics/event-sink.js';
+import { WEBHOOK_GROUP } from './webhooks/webhook-dispatcher.js';
 import { registerWebhookRoutes } from './http/webhook-routes.js';
 import { WebhookHost } from './webhooks/webhook-host.js';
 import { resolveWebhookTenants } from './webhooks/webhook-tenants.js';
@@ -85,7 +87,8 @@ async function analyticsHistory(host: AnalyticsHost, tenant: string, id: string)
   const res = await host.request(`/messages/${id}`, `tenant:${tenant}`);
   const chunks: Buffer[] = [];
   for await (const c of res) chunks.push(c as Buffer);
-  if (res.statusCode !== 200) return undefined;
+  if (res.statusCode === 404) return undefined;
+  if (res.statusCode !== 200) throw new Error(`analytics answered ${res.statusCode}`);
   const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { events: Array<{ status: string; at: number; errorCode: string; errorText: string; to: string; parts: number; smsc: string; ref: string; acceptedAt: number; price: number; currency: string }> };
   const last = body.events[body.events.length - 1];
   if (last === undefined) return undefined;
@@ -121,6 +124,19 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const batcher = new EnqueueBatcher(store);
   const dispatcher = new StatusDispatcher(redis, blocking, store.keys);
   const trimmer = new EventsTrimmer(redis, store.keys, { floorSec: config.messages.statusRetentionSec, cap: config.messages.statusRetention }, log);
+  // The consumer groups of the events stream exist before any traffic: the trimmer keeps what a
+  // group has not read, so a group created later (the analytics process still opening ClickHouse,
+  // the webhook thread starting) would find the first events trimmed. Analytics reads from the
+  // start of the stream; webhooks from now on (not the history of before they were configured).
+  const ensureGroup = async (group: string, from: '0' | '$') => {
+    try {
+      await redis.xgroup('CREATE', store.keys.events(), group, from, 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+  };
+  if (config.analytics.enabled) await ensureGroup(ANALYTICS_GROUP, '0');
+  if (webhookTenants.length > 0) await ensureGroup(WEBHOOK_GROUP, '$');
   for (const s of config.smscs) await store.ensureGroups(s.id, s.partitions);
   // Opt-out lists, held and paused messages, moderation (issue 6).
   const optOuts = new OptOutStore(redis, store.keys);
@@ -243,7 +259,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         res.onAborted(() => (aborted = true));
         const actors = config.smscs.map((s) => ({ smsc: s.id, ...supervisor.actorState(s.id) }));
         redis.ping().then(
-          () => !aborted && json(res, actors.every((a) => a.running) && (analytics === undefined || analytics.state.ready) ? '200 OK' : '503 Service Unavailable', { redis: 'ok', actors, analytics: analytics === undefined ? 'off' : analytics.state }),
+          // Ready means messages flow (Redis, every actor). Analytics is reported, not required: a
+          // ClickHouse outage delays analytics, it must not take the ingress out of a load balancer.
+          () => !aborted && json(res, actors.every((a) => a.running) ? '200 OK' : '503 Service Unavailable', { redis: 'ok', actors, analytics: analytics === undefined ? 'off' : analytics.state }),
           (err: Error) => !aborted && json(res, '503 Service Unavailable', { redis: err.message, actors, analytics: analytics === undefined ? 'off' : analytics.state }),
         );
       });

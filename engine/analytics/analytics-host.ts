@@ -40,6 +40,13 @@ export interface AnalyticsState {
 /** Who asks: the admin, or a tenant. */
 export type AnalyticsScope = 'admin' | `tenant:${string}`;
 
+/** The environment of the analytics process: PATH, HOME, locale, temp dir, Node's own variables. */
+function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (/^(PATH|HOME|USER|LANG|LC_\w+|TZ|TMPDIR|NODE_\w+|LOG_LEVEL)$/.test(k)) out[k] = v;
+  return out;
+}
+
 export class AnalyticsHost {
   readonly state: AnalyticsState = { ready: false, inserted: 0, batches: 0, failures: 0, lagMs: 0, lastBatchSize: 0, restarts: 0, backlog: -1, rssMb: 0, flagged: 0, queries: 0, reportPages: 0, reports: 0 };
   private worker: ChildProcess | undefined;
@@ -80,7 +87,9 @@ export class AnalyticsHost {
   start(): void {
     rmSync(this.socketPath, { force: true });
     const w = fork(workerScript('./sink-process.js', import.meta.url), [], {
-      env: { ...process.env, SWITCHYARD_SINK_CONFIG: JSON.stringify({ ...this.data, socketPath: this.socketPath }) },
+      // Only what a Node process needs, not the engine's secrets (API keys, SMSC passwords): the
+      // analytics process gets its own settings, ClickHouse credentials included, in its config.
+      env: { ...childEnv(process.env), SWITCHYARD_SINK_CONFIG: JSON.stringify({ ...this.data, socketPath: this.socketPath }) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // SWITCHYARD_SINK_NODE_ARGS: Node flags for the analytics process only (e.g. "--cpu-prof" to profile it).
       execArgv: (process.env.SWITCHYARD_SINK_NODE_ARGS ?? '').split(' ').filter((x) => x !== ''),

@@ -87,7 +87,8 @@ export function registerAnalyticsRoutes(app: uWS.TemplatedApp, o: AnalyticsRoute
     },
     open: (ws) => {
       const { scope } = ws.getUserData();
-      ws.subscribe(`an:${scope === 'admin' ? '*' : scope.slice(7)}`);
+      // Topics in separate namespaces: a tenant named "tick" or "all" must not read another's feed.
+      ws.subscribe(scope === 'admin' ? 'an:all' : `an:t:${scope.slice(7)}`);
       ws.subscribe('an:tick');
       ws.send(JSON.stringify({ op: 'hello', v: 1, scope: scope === 'admin' ? '*' : scope.slice(7), interval: 1000 }));
     },
@@ -98,7 +99,7 @@ export function registerAnalyticsRoutes(app: uWS.TemplatedApp, o: AnalyticsRoute
     },
   });
   if (o.host !== undefined) {
-    o.host.onRollup((scope, frame) => app.publish(`an:${scope}`, JSON.stringify(frame)));
+    o.host.onRollup((scope, frame) => app.publish(scope === '*' ? 'an:all' : `an:t:${scope}`, JSON.stringify(frame)));
     // Every second a tick, so dashboards move on through quiet seconds.
     setInterval(() => app.publish('an:tick', `{"op":"tick","t":${Date.now()}}`), 1000).unref();
   }

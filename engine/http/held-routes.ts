@@ -4,7 +4,7 @@
  *
  *   GET  /v1/admin/held?tenant=ID&after=CURSOR&limit=N   a page of held messages (text, reason), oldest first
  *   POST /v1/admin/held/approve  {"ids":[…]}  or {"tenant":"acme","all":true}
- *        → each goes to its SMSC queue (`queued`), or `paused` if its tenant is, or `stopped` if the number opted out meanwhile
+ *        → each goes to its SMSC queue (`queued`), waits for its sendAt (`scheduled`), or `paused` if its tenant is, or `stopped` if the number opted out meanwhile
  *   POST /v1/admin/held/reject   {"ids":[…], "reason":"…"}  or {"tenant":"acme","all":true,"reason":"…"}
  *        → `stopped`, error MODERATION_REJECTED with the reason
  *

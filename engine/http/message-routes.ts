@@ -89,7 +89,15 @@ export function registerMessageRoutes(app: uWS.TemplatedApp, o: MessageRoutesOpt
     const id = req.getParameter(0) ?? '';
     const g = guard(res);
     lookupMessage(o.redis, o.keys, tenant.id, id)
-      .then(async (m) => m ?? (await o.history?.(tenant.id, id).catch(() => undefined)))
+      .then(async (m) => {
+        if (m !== undefined || o.history === undefined) return m;
+        try {
+          return await o.history(tenant.id, id);
+        } catch (err) {
+          // Not in Redis, and analytics cannot say: unknown, not absent.
+          throw new Error(`message ${id} is not in Redis any more and analytics is unavailable (${(err as Error).message}); retry later`);
+        }
+      })
       .then(
         (m) => g.alive() && (m === undefined ? sendError(res, 'NOT_FOUND', `no message ${id}`) : sendJson(res, '200 OK', m)),
         (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', `message lookup failed: ${err.message}`),

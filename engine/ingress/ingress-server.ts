@@ -339,6 +339,8 @@ export class IngressServer {
         done(nackFrame(f.ref, { code: 'UNAVAILABLE', error: 'the queue is unavailable; the message was not accepted, retry' }));
         return;
       }
+      // A message stopped at once (its number opted out) is never sent: it does not use the daily quota.
+      if (disposition === 'stopped') quota?.giveBack(t.id);
       this.stats.accepted++;
       this.o.observer?.accepted(t.id);
       done(`{"op":"ack","ref":${JSON.stringify(fields.ref)},"id":"${msg.id}","status":"${disposition ?? 'queued'}","parts":${msg.parts.length},"encoding":"${msg.encoding ?? ''}","price":${msg.price ?? 0},"currency":"${msg.currency ?? ''}"}`);

@@ -27,7 +27,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../queue/keys.js';
 
 const PART_STATE: Readonly<Record<string, string>> = {
-  q: 'queued', s: 'sent', u: 'unreachable', D: 'delivered', K: 'unknown', E: 'expired', U: 'undelivered', R: 'rejected', X: 'stopped',
+  q: 'queued', s: 'sent', u: 'unreachable', D: 'delivered', K: 'unknown', E: 'expired', U: 'undelivered', R: 'rejected', S: 'stopped',
 };
 
 export interface MessageEvent {
@@ -57,7 +57,7 @@ export interface MessageDetail extends MessageSummary {
   readonly events: ReadonlyArray<MessageEvent>;
 }
 
-const SUMMARY_FIELDS = ['t', 'r', 'to', 'fr', 's', 'n', 'sm', 'ac', 'da', 'v', 'rt', 'we', 'wt'] as const;
+const SUMMARY_FIELDS = ['t', 'r', 'to', 'fr', 's', 'n', 'sm', 'ac', 'da', 'v', 'rt', 'we', 'wt', 'hr', 'ht'] as const;
 
 function num(v: string | null | undefined): number | undefined {
   if (v === null || v === undefined || v === '') return undefined;
@@ -88,7 +88,8 @@ function summary(id: string, h: Readonly<Record<string, string | null | undefine
           route: { country, mcc, mnc, pricePerPart: perPart, currency },
         }
       : {}),
-    ...(h.we ? { error: { code: h.we, text: h.wt ?? '' } } : {}),
+    // A final message's error; a held one's reason for being held (URL_NOT_ALLOWED, VOLUME_ANOMALY).
+    ...(h.we ? { error: { code: h.we, text: h.wt ?? '' } } : h.s === 'pending_approval' && h.hr ? { error: { code: h.hr, text: h.ht ?? '' } } : {}),
   };
 }
 
@@ -96,11 +97,17 @@ function summary(id: string, h: Readonly<Record<string, string | null | undefine
 function history(h: Readonly<Record<string, string>>): MessageEvent[] {
   const ev: MessageEvent[] = [];
   const ac = Number(h.ac);
-  if (h.da !== undefined) {
-    ev.push({ status: 'scheduled', at: ac });
-    const qa = num(h.qa);
-    if (qa !== undefined) ev.push({ status: 'queued', at: qa });
-  } else ev.push({ status: 'queued', at: ac });
+  const pa = num(h.pa);
+  const qa = num(h.qa);
+  // How it was accepted: held for moderation, scheduled, parked (tenant paused) or queued.
+  if (h.hr !== undefined) ev.push({ status: 'pending_approval', at: ac, error: { code: h.hr, text: h.ht ?? '' } });
+  else if (h.da !== undefined) ev.push({ status: 'scheduled', at: ac });
+  else if (pa === ac) ev.push({ status: 'paused', at: ac });
+  else ev.push({ status: 'queued', at: ac });
+  // Paused later (by its actor, or approved while its tenant was paused), and entering its queue
+  // later (scheduled and due, approved, or resumed).
+  if (pa !== undefined && pa !== ac) ev.push({ status: 'paused', at: pa });
+  if (qa !== undefined) ev.push({ status: 'queued', at: qa });
   const sa = num(h.sa);
   if (sa !== undefined) ev.push({ status: 'sent', at: sa });
   const ua = num(h.ua);

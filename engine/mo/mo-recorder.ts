@@ -68,7 +68,9 @@ export class MoRecorder {
     const now = Date.now();
     const from = m.fromE164 ? '+' + m.from : m.from;
     const head = `{"op":"mo","id":"${newMessageId(now)}","from":${JSON.stringify(from)},"to":${JSON.stringify(m.to)},"text":"`;
-    const tail = `","at":${now},"smsc":${JSON.stringify(this.smsc)},"optOut":${action === 'stop'}}`;
+    // optOut: the sender is on a list now (an unattributed STOP only when it goes on the global one).
+    const optOut = action === 'stop' && (tenant !== '' || this.cfg.unattributedStop === 'global');
+    const tail = `","at":${now},"smsc":${JSON.stringify(this.smsc)},"optOut":${optOut}}`;
     const json = JSON.stringify(m.text);
     const item: MoItem = {
       tenant, action, number: m.from, head, body: json.slice(1, -1), tail,

@@ -69,7 +69,7 @@ for i = 6, #ARGV, 6 do
         local mkey = P .. 'm:' .. id
         local m = hm(mkey, part)
         if m[8] == 'queued' then
-          redis.call('HSET', mkey, 's', 'paused')
+          redis.call('HSET', mkey, 's', 'paused', 'pa', now)
           emit(id, m, 'paused', nil, nil)
         end
       end
@@ -111,10 +111,17 @@ for _, e in ipairs(es) do
   local id, part = string.sub(h, 1, a - 1), string.sub(h, a + 1, b - 1)
   local mkey = P .. 'm:' .. id
   local m = hm(mkey, part)
-  if m[13] == 'q' then
-    redis.call('XADD', fieldOf(f, 'q'), '*', 'h', h, 'b', fieldOf(f, 'b'), 't', t)
+  if m[13] == 'q' and optedOut(t, m[3]) then
+    -- The number opted out while the message was parked (an opt-out older than the actors' memory
+    -- of recent ones would not be caught later): it ends here instead of going back to its queue.
+    apply(id, part, 'S', 'OPTED_OUT', 'the number opted out (STOP) while the message was paused')
+  elseif m[13] == 'q' then
+    local q = fieldOf(f, 'q')
+    local eid = redis.call('XADD', q, '*', 'h', h, 'b', fieldOf(f, 'b'), 't', t)
+    -- qe: where part 1 now is in its queue, so that a cancel can still find it unread.
+    if part == '1' then redis.call('HSET', mkey, 'qe', (string.match(q, ':(%d+)}$') or '0') .. '|' .. eid) end
     if m[8] == 'paused' then
-      redis.call('HSET', mkey, 's', 'queued')
+      redis.call('HSET', mkey, 's', 'queued', 'qa', now)
       redis.call('HDEL', mkey, 'pe')
       emit(id, m, 'queued', nil, nil)
     end
@@ -189,12 +196,13 @@ for i = 5, #ARGV do
       res = 4
     elseif redis.call('SISMEMBER', P .. 'pz', t) == 1 then
       takeHeld(t, id, he, n, 'park')
-      redis.call('HSET', mkey, 's', 'paused')
+      -- pe: parked whole (a cancel may stop it where it waits); pa: when it was paused
+      redis.call('HSET', mkey, 's', 'paused', 'pe', '1', 'pa', now)
       emit(id, m, 'paused', nil, nil)
       res = 3
     else
       takeHeld(t, id, he, n, 'queue')
-      redis.call('HSET', mkey, 's', 'queued')
+      redis.call('HSET', mkey, 's', 'queued', 'qa', now)
       emit(id, m, 'queued', nil, nil)
       res = 1
     end

@@ -41,12 +41,13 @@ end
  * Per message: one stream entry per part (from the hash's b1..bn and qh, qp),
  * status `queued` with qa (when) and qe (where, for cancel), a `queued` event;
  * a message whose validity already ended (the engines were down past it) ends
- * `expired` instead and is never sent. Returns { moved, expired, taken }.
+ * `expired` instead and is never sent, and one whose number opted out since it
+ * was accepted ends `stopped` (OPTED_OUT). Returns { moved, expired, taken, stopped }.
  */
 export const SCHEDULE_LUA = `${COMMON}
 local limit = tonumber(ARGV[5])
 local ids = redis.call('ZRANGEBYSCORE', P .. 'sch', '-inf', now, 'LIMIT', 0, limit)
-local moved, expired = 0, 0
+local moved, expired, stopped = 0, 0, 0
 for _, id in ipairs(ids) do
   redis.call('ZREM', P .. 'sch', id)
   local mkey = P .. 'm:' .. id
@@ -59,6 +60,11 @@ for _, id in ipairs(ids) do
     if tonumber(g[1]) <= now then
       for k = 1, n do apply(id, k, 'E', '', 'validity period ran out before the scheduled message could be sent') end
       expired = expired + 1
+    elseif redis.call('ZSCORE', P .. 'oo:{' .. f[1] .. '}', f[3]) or redis.call('ZSCORE', P .. 'oo:{*}', f[3]) then
+      -- The number opted out since the message was accepted (possibly weeks ago, beyond what the
+      -- actors remember of recent opt-outs): it ends here and never reaches a queue.
+      for k = 1, n do apply(id, k, 'S', 'OPTED_OUT', 'the number opted out (STOP) before the scheduled message was due') end
+      stopped = stopped + 1
     else
       local q = P .. 'q:{' .. f[5] .. ':' .. g[3] .. '}'
       local parts = redis.call('HMGET', mkey, unpack(bf))
@@ -78,7 +84,7 @@ for _, id in ipairs(ids) do
 end
 leaveExpiryIndex()
 flushUsage()
-return { moved, expired, #ids }
+return { moved, expired, #ids, stopped }
 `;
 
 /**

@@ -16,7 +16,7 @@ export interface CancelResult {
 }
 
 interface LifecycleScripted {
-  sySchedule(...args: Array<string | number>): Promise<[number, number, number]>;
+  sySchedule(...args: Array<string | number>): Promise<[number, number, number, number]>;
   syCancel(...args: string[]): Promise<string[]>;
 }
 
@@ -32,10 +32,10 @@ export class LifecycleStore {
     redis.defineCommand('syCancel', { numberOfKeys: 0, lua: CANCEL_LUA });
   }
 
-  /** Moves up to `limit` due scheduled messages onto their queues (or ends them expired). */
-  async moveDue(now: number, limit: number): Promise<{ moved: number; expired: number; taken: number }> {
-    const [moved, expired, taken] = await (this.redis as unknown as LifecycleScripted).sySchedule(this.keys.prefix, now, this.limits.eventsMaxLen, this.limits.finalRetentionSec, limit);
-    return { moved, expired, taken };
+  /** Moves up to `limit` due scheduled messages onto their queues (or ends them expired, or stopped when opted out). */
+  async moveDue(now: number, limit: number): Promise<{ moved: number; expired: number; taken: number; stopped: number }> {
+    const [moved, expired, taken, stopped] = await (this.redis as unknown as LifecycleScripted).sySchedule(this.keys.prefix, now, this.limits.eventsMaxLen, this.limits.finalRetentionSec, limit);
+    return { moved, expired, taken, stopped };
   }
 
   /** Cancels messages, one result per item in order. */

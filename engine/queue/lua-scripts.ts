@@ -439,6 +439,8 @@ while i <= #ARGV do
       -- A held message with a sendAt keeps it: approved before it is due, it is scheduled, not queued.
       if code and due ~= '0' then for _, x in ipairs({ 'da', due, 'qh', tail, 'qp', p }) do f[#f + 1] = x end end
       for k = 1, n do f[#f + 1] = 'p' .. k; f[#f + 1] = 'q' end
+      -- pa: when it was paused (the lookup's history)
+      if status == 'paused' then f[#f + 1] = 'pa'; f[#f + 1] = ac end
       disp[#disp + 1] = status == 'paused' and 'p' or 'h'
     end
     redis.call('HSET', mkey, unpack(f))

@@ -242,8 +242,9 @@ export class WebhookDispatcher implements ChannelHost {
   private async append(work: Array<{ ch: TenantChannel; evs: PendingEvent[] }>): Promise<void> {
     const m = this.redis.multi();
     const taken = work.map(({ ch, evs }) => {
-      // Past maxQueued the list takes no more: the rest go to the dead letters (the receiver has been failing long).
-      const room = Math.max(0, ch.cfg.maxQueued - ch.queueLen);
+      // Past maxQueued (the tenant's, shared by its lanes) the list takes no more: the rest go to the
+      // dead letters (the receiver has been failing long).
+      const room = Math.max(0, Math.ceil(ch.cfg.maxQueued / Math.max(1, ch.cfg.concurrency)) - ch.queueLen);
       const q = evs.length <= room ? evs : evs.slice(0, room);
       const full = evs.length <= room ? [] : evs.slice(room);
       for (let i = 0; i < q.length; i += CHUNK) m.rpush(ch.queueKey, ...q.slice(i, i + CHUNK).map((e) => e.event));

@@ -25,6 +25,10 @@ describe('analytics in the engine', () => {
   it('every status event of real traffic is inserted once, by its own process, visible in /readyz and /metrics', async () => {
     dir = mkdtempSync(join(tmpdir(), 'sy-an-'));
     h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 2, analyticsDir: dir, sim: { receiptDelayMs: { min: 0, max: 20 }, outcomes: { delivered: 90, undelivered: 10 } } });
+    // The sink's consumer group exists as soon as the engine runs, before ClickHouse is open: the
+    // events trimmer keeps what a group has not read, so no event can be trimmed before the sink reads it.
+    const groups = (await h.engine.store.redis.xinfo('GROUPS', h.engine.store.keys.events())) as unknown[][];
+    expect(groups.map((g) => g[g.indexOf('name') + 1])).toContain('analytics');
     await waitFor(() => h!.engine.analytics?.ready === true, 30_000, 'analytics ready');
     c = await connectClient(h.wsUrl, h.apiKey);
     const n = 300;
@@ -67,6 +71,11 @@ describe('analytics in the engine', () => {
       if (b === 1) {
         await waitFor(() => (h!.engine.analytics?.inserted ?? 0) > 0, 15_000, 'first events inserted');
         process.kill(pid, 'SIGKILL');
+        // Analytics down does not make the engine unready: messages keep flowing.
+        await waitFor(() => h!.engine.analytics?.ready === false, 10_000, 'analytics seen down');
+        const ready = await fetch(`http://127.0.0.1:${h.engine.port}/readyz`);
+        expect(ready.status).toBe(200);
+        expect(((await ready.json()) as { analytics: { ready: boolean } }).analytics.ready).toBe(false);
       }
     }
     await waitFor(() => c!.frames.filter((f) => f.op === 'status').length === 2 * n, 30_000, 'statuses');

@@ -1,7 +1,9 @@
 /**
  * Where the lifecycle features meet: a cancel of a held or a paused message,
  * a held message with a sendAt approved before it is due, a scheduled message
- * of a paused tenant. Each through the engine, counted at the simulator.
+ * of a paused tenant, opt-outs that come while a message is scheduled or
+ * paused, lookups of held and cancelled messages. Each through the engine,
+ * counted at the simulator.
  */
 import { describe, expect, it } from 'vitest';
 import type { Harness } from '../../engine/loadgen/harness.js';
@@ -85,5 +87,50 @@ describe('lifecycle joins', () => {
     await waitFor(() => sentTo(hh, '+4791000122').length === 1 && sentTo(hh, '+4791000123').length === 1, 10_000, 'the others sent after resume');
     expect(sentTo(hh, '+4791000121')).toEqual([]);
     expect(hh.sims.flatMap((s) => s.captured).length).toBe(2);
+  });
+
+  it('a number that opts out while its message is scheduled, or while it is paused, never gets it', async () => {
+    const { h: hh, c } = await start();
+    const port = hh.engine.port;
+    const s1 = await submit(c, { ref: 's1', to: '+4791000131', text: 'scheduled, then opted out', sendAt: Date.now() + 1500 });
+    expect(s1.status).toBe('scheduled');
+    expect((await api(port, ADMIN, 'POST', '/v1/admin/tenants/acme/pause')).status).toBe(200);
+    const p1 = await submit(c, { ref: 'p1', to: '+4791000132', text: 'paused, then opted out' });
+    const p2 = await submit(c, { ref: 'p2', to: '+4791000133', text: 'paused, then resumed and cancelled' });
+    expect([p1.status, p2.status]).toEqual(['paused', 'paused']);
+    expect((await api(port, hh.apiKey, 'POST', '/v1/optouts', { numbers: ['+4791000131', '+4791000132'] })).status).toBe(200);
+    await waitFor(() => c.frames.some((f) => f.op === 'status' && f.id === s1.id && f.status === 'stopped'), 10_000, 'the scheduled one stopped when due');
+    expect(c.frames.find((f) => f.op === 'status' && f.id === s1.id && f.status === 'stopped')).toMatchObject({ error: { code: 'OPTED_OUT' } });
+    // binds down, so that a resumed message stays unread in its queue (cancellable) for a moment
+    await hh.sims[0]!.stop();
+    await waitFor(() => hh.engine.actorStats()[0]?.binds.every((b) => !b.up) === true, 10_000, 'binds down (no actor reads the queue)');
+    expect((await api(port, ADMIN, 'POST', '/v1/admin/tenants/acme/resume')).status).toBe(200);
+    await waitFor(() => c.frames.some((f) => f.op === 'status' && f.id === p1.id && f.status === 'stopped'), 10_000, 'the paused one stopped at resume');
+    await waitFor(() => c.frames.some((f) => f.op === 'status' && f.id === p2.id && f.status === 'queued'), 10_000, 'the other back in its queue');
+    // resumed and unread: cancellable again (it knows where it is in its queue)
+    expect(await cancel(c, 'k3', p2.id as string)).toMatchObject({ op: 'cancel_ack', status: 'stopped' });
+    const look = await api(port, hh.apiKey, 'GET', `/v1/messages/${p2.id as string}`);
+    expect(look.body).toMatchObject({ status: 'stopped', partStates: [{ part: 1, state: 'stopped' }] });
+    expect((look.body.events as Frame[]).map((e) => e.status)).toEqual(['paused', 'queued', 'stopped']);
+    expect(hh.sims.flatMap((x) => x.captured)).toEqual([]);
+  });
+
+  it('a held message approved while its tenant is paused can be cancelled; a held one looks held', async () => {
+    const { h: hh, c } = await start();
+    const port = hh.engine.port;
+    const held = await submit(c, { ref: 'h2', to: '+4791000141', text: 'Deal at evil-prizes.xyz' });
+    const look = await api(port, hh.apiKey, 'GET', `/v1/messages/${held.id as string}`);
+    expect(look.body).toMatchObject({ status: 'pending_approval', error: { code: 'URL_NOT_ALLOWED' } });
+    expect((look.body.events as Frame[])[0]).toMatchObject({ status: 'pending_approval', error: { code: 'URL_NOT_ALLOWED' } });
+    expect((await api(port, ADMIN, 'POST', '/v1/admin/tenants/acme/pause')).status).toBe(200);
+    expect((await api(port, ADMIN, 'POST', '/v1/admin/held/approve', { ids: [held.id] })).body).toMatchObject({ approved: 1, paused: 1 });
+    expect(await cancel(c, 'k4', held.id as string)).toMatchObject({ op: 'cancel_ack', status: 'stopped' });
+    expect((await api(port, ADMIN, 'POST', '/v1/admin/tenants/acme/resume')).status).toBe(200);
+    const after = await submit(c, { ref: 'ok2', to: '+4791000142', text: 'See acme.com' });
+    expect(after.status).toBe('queued');
+    await waitFor(() => sentTo(hh, '+4791000142').length === 1, 10_000, 'the next message sent');
+    expect(sentTo(hh, '+4791000141')).toEqual([]);
+    const events = ((await api(port, hh.apiKey, 'GET', `/v1/messages/${held.id as string}`)).body.events as Frame[]).map((e) => e.status);
+    expect(events).toEqual(['pending_approval', 'paused', 'stopped']);
   });
 });
