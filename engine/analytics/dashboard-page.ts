@@ -105,12 +105,20 @@ function render() {
   }
 }
 function setStatus(text, cls) { const el = document.getElementById("status"); el.textContent = text; el.className = cls || ""; }
+let refusals = 0;
 function connect(key) {
   if (ws) ws.close();
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/analytics/ws?key=" + encodeURIComponent(key);
-  ws = new WebSocket(url);
-  ws.onopen = () => setStatus("live", "live");
-  ws.onclose = () => { setStatus("disconnected", "down"); setTimeout(() => { if (ws && ws.readyState === WebSocket.CLOSED) connect(key); }, 2000); };
+  const base = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/analytics/ws";
+  // The key goes as a subprotocol, not in the URL (URLs end up in logs); a key that is not a valid token falls back to ?key=.
+  try { ws = new WebSocket(base, ["switchyard.key." + key]); } catch { ws = new WebSocket(base + "?key=" + encodeURIComponent(key)); }
+  let opened = false;
+  ws.onopen = () => { opened = true; refusals = 0; setStatus("live", "live"); };
+  ws.onclose = () => {
+    // Closed before it ever opened, three times running: the key is refused; do not knock forever.
+    if (!opened && ++refusals >= 3) { setStatus("refused: check the key", "down"); sessionStorage.removeItem("sy-key"); return; }
+    setStatus("disconnected", "down");
+    setTimeout(() => { if (ws && ws.readyState === WebSocket.CLOSED) connect(key); }, 2000);
+  };
   ws.onmessage = (ev) => {
     const m = JSON.parse(ev.data);
     if (m.op === "hello") { document.getElementById("scope").textContent = m.scope === "*" ? "all tenants" : "tenant " + m.scope; return; }

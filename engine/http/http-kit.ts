@@ -100,11 +100,24 @@ export class ApiAuth<T extends AuthTenant> {
     this.adminHash = adminKey === undefined || adminKey === '' ? undefined : sha256(adminKey);
   }
 
-  /** The key a request carries: `Authorization: Bearer KEY`, else `?key=KEY` (read synchronously). */
+  /**
+   * The key a request carries: `Authorization: Bearer KEY`, else a WebSocket
+   * subprotocol `switchyard.key.KEY` (how a browser, which cannot set headers
+   * on a WebSocket, sends it without putting it in the URL), else `?key=KEY`.
+   * Read synchronously.
+   */
   static keyOf(req: uWS.HttpRequest): string {
     const auth = req.getHeader('authorization');
     const key = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
-    return key !== '' ? key : (req.getQuery('key') ?? '');
+    if (key !== '') return key;
+    const proto = req.getHeader('sec-websocket-protocol');
+    if (proto !== '') {
+      for (const p of proto.split(',')) {
+        const t = p.trim();
+        if (t.startsWith('switchyard.key.')) return t.slice(15);
+      }
+    }
+    return req.getQuery('key') ?? '';
   }
 
   /** The tenant of a key, or undefined. */
