@@ -80,7 +80,7 @@ export interface DeliveryRow {
 /** Bad input to a query: the caller answers 400 with this text. */
 export class AnalyticsQueryError extends Error {
   constructor(
-    readonly code: 'BAD_REQUEST' | 'NOT_FOUND',
+    readonly code: 'BAD_REQUEST' | 'NOT_FOUND' | 'THROTTLED',
     message: string,
   ) {
     super(message);

@@ -43,6 +43,9 @@ export interface QueryServerOptions {
 const DAY = 86_400_000;
 const MAX_LIMIT = 100_000;
 
+/** Analytics queries (reports included) one key may run at once. */
+const MAX_CONCURRENT_PER_SCOPE = 4;
+
 function fail(msg: string): never {
   throw new AnalyticsQueryError('BAD_REQUEST', msg);
 }
@@ -141,15 +144,24 @@ export class QueryServer {
     await new Promise((ok) => s.close(ok));
   }
 
+  /** Queries running per scope: one tenant's parallel reports must not crowd out the others or the sink's inserts. */
+  private readonly running = new Map<string, number>();
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.requests++;
     const url = new URL(req.url ?? '/', 'http://analytics');
     const q = url.searchParams;
     const path = url.pathname;
     const now = Date.now();
+    let scopeKey: string | undefined;
     try {
       if (req.method !== 'GET') throw new AnalyticsQueryError('NOT_FOUND', `no ${req.method} ${path}`);
       const scope = scopeOf(req);
+      const key = 'admin' in scope ? '*' : scope.tenant;
+      const n = this.running.get(key) ?? 0;
+      if (n >= MAX_CONCURRENT_PER_SCOPE) throw new AnalyticsQueryError('THROTTLED', `${MAX_CONCURRENT_PER_SCOPE} analytics queries of this key are running already; retry when one has finished`);
+      this.running.set(key, n + 1);
+      scopeKey = key;
       const ch = this.o.ch;
       if (path === '/delivery' || path === '/latency') return json(res, 200, { rows: await deliveryStats(ch, scope, parseSlice(q, scope, now)) });
       if (path === '/failures') return json(res, 200, { rows: await failureReasons(ch, scope, parseSlice(q, scope, now)) });
@@ -180,9 +192,15 @@ export class QueryServer {
         res.destroy(err as Error);
         return;
       }
-      if (err instanceof AnalyticsQueryError) return json(res, err.code === 'NOT_FOUND' ? 404 : 400, { op: 'error', code: err.code, error: err.message });
+      if (err instanceof AnalyticsQueryError) return json(res, err.code === 'NOT_FOUND' ? 404 : err.code === 'THROTTLED' ? 429 : 400, { op: 'error', code: err.code, error: err.message });
       this.o.log('warn', `analytics: ${path} failed: ${(err as Error).message}`);
       json(res, 503, { op: 'error', code: 'UNAVAILABLE', error: `analytics query failed: ${(err as Error).message}` });
+    } finally {
+      if (scopeKey !== undefined) {
+        const n = (this.running.get(scopeKey) ?? 1) - 1;
+        if (n <= 0) this.running.delete(scopeKey);
+        else this.running.set(scopeKey, n);
+      }
     }
   }
 

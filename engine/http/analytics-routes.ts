@@ -28,7 +28,7 @@ interface FeedData {
   readonly scope: AnalyticsScope;
 }
 
-const STATUS_TEXT: Record<number, string> = { 200: '200 OK', 400: '400 Bad Request', 404: '404 Not Found', 503: '503 Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 200: '200 OK', 400: '400 Bad Request', 404: '404 Not Found', 429: '429 Too Many Requests', 503: '503 Service Unavailable' };
 
 /** The caller's scope from its key (admin key first), or undefined after answering 401. */
 function scopeOf(auth: ApiAuth<AuthTenant>, res: uWS.HttpResponse, req: uWS.HttpRequest): AnalyticsScope | undefined {
