@@ -11,6 +11,7 @@ import { type Frame, type TestClient } from '../helpers/ws-client.js';
 import { harnessSession } from '../helpers/harness-session.js';
 import { api } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { noReadInFlight } from '../helpers/no-read-in-flight.js';
 
 const ADMIN = 'admin-key-joins-0123456789';
 const session = harnessSession();
@@ -104,6 +105,7 @@ describe('lifecycle joins', () => {
     // binds down, so that a resumed message stays unread in its queue (cancellable) for a moment
     await hh.sims[0]!.stop();
     await waitFor(() => hh.engine.actorStats()[0]?.binds.every((b) => !b.up) === true, 10_000, 'binds down (no actor reads the queue)');
+    await noReadInFlight(hh, 'sim-a');
     expect((await api(port, ADMIN, 'POST', '/v1/admin/tenants/acme/resume')).status).toBe(200);
     await waitFor(() => c.frames.some((f) => f.op === 'status' && f.id === p1.id && f.status === 'stopped'), 10_000, 'the paused one stopped at resume');
     await waitFor(() => c.frames.some((f) => f.op === 'status' && f.id === p2.id && f.status === 'queued'), 10_000, 'the other back in its queue');

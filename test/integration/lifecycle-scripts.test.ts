@@ -76,8 +76,8 @@ describe('scheduling', () => {
     expect(await redis.zscore(store.keys.schedule(), 's1')).toBe(String(due));
     expect((await events('s1')).map((e) => e.status)).toEqual(['scheduled']);
     // not due yet: nothing moves
-    expect(await life.moveDue(due - 1, 100)).toEqual({ moved: 0, expired: 0, taken: 0 });
-    expect(await life.moveDue(due, 100)).toEqual({ moved: 1, expired: 0, taken: 1 });
+    expect(await life.moveDue(due - 1, 100)).toEqual({ moved: 0, expired: 0, taken: 0, stopped: 0 });
+    expect(await life.moveDue(due, 100)).toEqual({ moved: 1, expired: 0, taken: 1, stopped: 0 });
     const entries = await readAll(3);
     expect(entries.map((e) => `${e.id}/${e.part}/${e.total}/${e.dataCoding}/${e.esmClass}`)).toEqual(['s1/1/3/8/64', 's1/2/3/8/64', 's1/3/3/8/64']);
     expect(entries[1]?.shortMessage).toEqual(Buffer.from([0x05, 0x00, 0x03, 0x07, 3, 2, 0x04, 0x1f, 0xff, 0x00]));

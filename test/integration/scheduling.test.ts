@@ -8,6 +8,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { noReadInFlight } from '../helpers/no-read-in-flight.js';
 
 let h: Harness | undefined;
 let clients: TestClient[] = [];
@@ -43,18 +44,8 @@ async function bindsDown(): Promise<void> {
   sim.setRefuseBinds(true);
   sim.dropAllConnections();
   await waitFor(() => (stats()?.reconnects ?? 0) >= r0 + 2 && stats()!.binds.every((b) => !b.up) && sim.boundSessions === 0, 10_000, 'binds down');
-  // A read the actor started while it still had binds may be blocked in Redis (BLOCK 100 ms): wait until
-  // its consumer has not read for 300 ms (without binds it has no credit and reads nothing more).
-  const r = new Redis(hh.redisUrl);
-  const idle = async (): Promise<boolean> => {
-    for (let p = 0; p < 2; p++) {
-      const consumers = (await r.xinfo('CONSUMERS', hh.engine.store.keys.queue('sim-a', p), 'g')) as unknown[][];
-      for (const c of consumers) if (Number(c[c.indexOf('idle') + 1]) < 300) return false;
-    }
-    return true;
-  };
-  await waitFor(idle, 5000, 'no read in flight');
-  r.disconnect();
+  // A read the actor started while it still had binds may be blocked in Redis: wait for it to end.
+  await noReadInFlight(hh, 'sim-a');
 }
 
 async function messageHash(id: string): Promise<Record<string, string>> {
