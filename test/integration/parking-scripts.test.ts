@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RedisStore, type NewMessage, type QueueEntry } from '../../engine/queue/redis-store.js';
 import { ApproveResult, DivertResult, ParkingStore } from '../../engine/parking/parking-store.js';
 import { OptOutStore, GLOBAL } from '../../engine/optout/optout-store.js';
+import { LifecycleStore } from '../../engine/queue/lifecycle-store.js';
 
 let redis: Redis;
 let store: RedisStore;
@@ -93,6 +94,22 @@ describe('opt-out, hold and pause scripts', () => {
     expect(await parking.unpark('acme', 100)).toEqual({ moved: 1, scanned: 1 });
     expect((await events('d3')).map((e) => e.status)).toEqual(['paused', 'queued']);
     expect((await read(10)).map((e) => e.id)).toEqual(['d3']);
+  });
+
+  it('unpark: a number that opted out while parked is stopped; a message back in its queue is cancellable while unread', async () => {
+    const life = new LifecycleStore(redis, store.keys, limits);
+    await parking.setPaused('acme', true);
+    expect(await store.enqueue([message('u1', '4790000031'), message('u2', '4790000032')])).toEqual(['paused', 'paused']);
+    await optOuts.add('acme', ['4790000031'], 'api');
+    await parking.setPaused('acme', false);
+    expect(await parking.unpark('acme', 100)).toEqual({ moved: 1, scanned: 2 });
+    expect((await events('u1')).at(-1)).toMatchObject({ status: 'stopped', error: { code: 'OPTED_OUT' } });
+    const u2 = await redis.hgetall(store.keys.message('u2'));
+    expect(u2).toMatchObject({ s: 'queued', qe: expect.stringMatching(/^0\|\d+-\d+$/) });
+    expect(u2.pe).toBeUndefined();
+    expect(await life.cancel([{ tenant: 'acme', id: 'u2' }], Date.now())).toEqual([{ code: 'stopped', status: 'stopped' }]);
+    expect(await redis.hget(store.keys.message('u2'), 'p1')).toBe('S');
+    expect(await read(10)).toEqual([]);
   });
 
   it('approve: queued; stopped if the number opted out meanwhile; parked if the tenant is paused; reject stops with the reason', async () => {
