@@ -8,29 +8,21 @@
  */
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
+import { describe, expect, it } from 'vitest';
+import type { Harness } from '../../engine/loadgen/harness.js';
 import { decodeShortMessage } from '../../engine/text/index.js';
-import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
+import type { Frame, TestClient } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { harnessSession } from '../helpers/harness-session.js';
 
+const session = harnessSession();
 let h: Harness | undefined;
-let clients: TestClient[] = [];
-
-afterEach(async () => {
-  for (const c of clients) await c.close();
-  clients = [];
-  await h?.stop();
-  h = undefined;
-});
 
 const OTHER_KEY = 'other-key-0123456789';
 const ADMIN_KEY = 'admin-key-0123456789';
 
 async function client(key = (h as Harness).apiKey): Promise<TestClient> {
-  const c = await connectClient((h as Harness).wsUrl, key);
-  clients.push(c);
-  return c;
+  return await session.client(key);
 }
 
 function api(path: string, o: { key?: string; method?: string; body?: unknown } = {}): Promise<Response> {
@@ -55,8 +47,7 @@ const FINAL = new Set(['delivered', 'undelivered', 'rejected', 'expired', 'unkno
 
 describe('encoding and parts', () => {
   it('a 3-part UCS-2 message arrives as 3 concatenated parts (UDH on one SMSC, SAR TLVs on the other) and is delivered only when all 3 receipts are in', async () => {
-    h = await startHarness({
-      redisUrl: inject('redisUrl'),
+    h = await session.start({
       smscs: 2,
       sim: { capture: true, receiptDelayMs: 0 },
       configOverrides: (raw) => ((raw.smscs as Array<Record<string, unknown>>)[1]!.concatenation = 'sar'),
@@ -109,8 +100,7 @@ describe('encoding and parts', () => {
   }, 60_000);
 
   it('transliterates to GSM-7 when the tenant asks, unless a submit says not to or a character has no GSM form', async () => {
-    h = await startHarness({
-      redisUrl: inject('redisUrl'),
+    h = await session.start({
       smscs: 1,
       sim: { capture: true, receiptDelayMs: 0 },
       configOverrides: (raw) => ((raw.tenants as Array<Record<string, unknown>>)[0]!.transliterate = true),
@@ -134,7 +124,7 @@ describe('encoding and parts', () => {
 
 describe('templates', () => {
   it('one template to many recipients in one frame: each gets its own text and its own ack or nack, in order', async () => {
-    h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 1, sim: { capture: true, receiptDelayMs: 0 } });
+    h = await session.start({ smscs: 1, sim: { capture: true, receiptDelayMs: 0 } });
     const c = await client();
     const n = 200;
     const items = Array.from({ length: n }, (_, i) => ({ ref: 'r' + i, to: '+47910' + String(10000 + i), vars: { name: 'N' + i, code: 1000 + i } as Record<string, unknown> }));
@@ -169,8 +159,7 @@ describe('templates', () => {
 
 describe('tenant limits', () => {
   it('nacks senders off the allowlist (SENDER_NOT_ALLOWED) and submits over the daily quota (QUOTA_EXCEEDED), across a restart', async () => {
-    h = await startHarness({
-      redisUrl: inject('redisUrl'),
+    h = await session.start({
       smscs: 1,
       sim: { receiptDelayMs: 0 },
       configOverrides: (raw) => {
@@ -218,8 +207,7 @@ describe('tenant limits', () => {
 
 describe('billing', () => {
   it('usage totals equal what the SMSC took; a tenant billed on delivery pays for delivered messages only (HTTP and CLI)', async () => {
-    h = await startHarness({
-      redisUrl: inject('redisUrl'),
+    h = await session.start({
       smscs: 1,
       sim: { capture: true, receiptDelayMs: { min: 0, max: 10 }, outcomes: { delivered: 70, undelivered: 20, rejected: 10 }, seed: 7 },
       configOverrides: (raw) => (raw.tenants as unknown[]).push({ id: 'dlv', apiKey: { env: 'SY_OTHER_KEY' }, billOn: 'delivered' }),
@@ -279,8 +267,7 @@ describe('billing', () => {
 
 describe('HTTP API', () => {
   it('submit one or many, look up, list with filters and cursor, cancel — each tenant sees only its own messages', async () => {
-    h = await startHarness({
-      redisUrl: inject('redisUrl'),
+    h = await session.start({
       smscs: 1,
       sim: { receiptDelayMs: { min: 0, max: 10 } },
       configOverrides: (raw) => (raw.tenants as unknown[]).push({ id: 'other', apiKey: { env: 'SY_OTHER_KEY' } }),

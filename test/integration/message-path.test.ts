@@ -4,28 +4,18 @@
  * receipts → status frames. Counts are taken at the simulators.
  */
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
+import { describe, expect, it } from 'vitest';
+import type { Harness } from '../../engine/loadgen/harness.js';
 import type { CapturedSubmit, Outcome } from '../../engine/simulator/index.js';
-import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
+import type { Frame, TestClient } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { harnessSession } from '../helpers/harness-session.js';
 
 const FINAL = new Set(['delivered', 'undelivered', 'rejected', 'expired', 'unknown']);
+const session = harnessSession();
 let h: Harness | undefined;
-let clients: TestClient[] = [];
 
-afterEach(async () => {
-  for (const c of clients) await c.close();
-  clients = [];
-  await h?.stop();
-  h = undefined;
-});
-
-async function client(url: string, key: string, since?: string): Promise<TestClient> {
-  const c = await connectClient(url, key, since);
-  clients.push(c);
-  return c;
-}
+const client = (key?: string, since?: string): Promise<TestClient> => session.client(key, since);
 
 /** Final status per message id, from status frames. */
 function finals(frames: Frame[]): Map<string, Frame> {
@@ -56,15 +46,14 @@ function text(i: number): string {
 describe('message path', () => {
   it('10,000 messages (single and batch frames, GSM-7, UCS-2, multipart): every one acked, submitted exactly once, every final status right', async () => {
     const mix = { delivered: 85, undelivered: 8, expired: 4, rejected: 3 };
-    h = await startHarness({
-      redisUrl: inject('redisUrl'),
+    h = await session.start({
       smscs: 2,
       tenantTps: 1_000_000,
       sim: { capture: true, receiptDelayMs: { min: 0, max: 30 }, outcomes: mix },
       // The second SMSC answers submits with hex ids and sends receipts with decimal ones.
       simBySmsc: [{ seed: 11 }, { seed: 12, messageIdFormat: 'hex', receiptIdFormat: 'dec' }],
     });
-    const c = await client(h.wsUrl, h.apiKey);
+    const c = await client();
     const total = 10_000;
     const singles = 1000;
     const numbers = (i: number) => (i % 2 === 0 ? `+4791${String(100000 + i).padStart(6, '0')}` : `+49151${String(10000000 + i)}`);
@@ -142,8 +131,7 @@ describe('message path', () => {
   }, 180_000);
 
   it('flow control: with TPS 500 and window 10 the SMSC never sees more, and the backlog waits in Redis', async () => {
-    h = await startHarness({
-      redisUrl: inject('redisUrl'),
+    h = await session.start({
       smscs: 1,
       binds: 2,
       window: 10,
@@ -152,7 +140,7 @@ describe('message path', () => {
       tenantTps: 1_000_000,
       sim: { tps: 500, window: 10, responseLatencyMs: { min: 2, max: 8 }, receiptDelayMs: { min: 0, max: 10 } },
     });
-    const c = await client(h.wsUrl, h.apiKey);
+    const c = await client();
     const total = 1500;
     for (let b = 0; b < total; b += 250) {
       c.send({ op: 'batch', ref: 'b' + b, items: Array.from({ length: 250 }, (_, i) => ({ ref: String(b + i), to: '+4791234567', from: 'Acme', text: 'flow ' + (b + i) })) });
@@ -176,14 +164,13 @@ describe('message path', () => {
   }, 60_000);
 
   it('SMSC faults: dropped connections mid-window, refused binds and 0x58 answers lose nothing', async () => {
-    h = await startHarness({
-      redisUrl: inject('redisUrl'),
+    h = await session.start({
       smscs: 1,
       tenantTps: 1_000_000,
       sim: { capture: true, responseLatencyMs: { min: 1, max: 5 }, receiptDelayMs: { min: 0, max: 50 } },
     });
     const sim = h.sims[0]!;
-    const c = await client(h.wsUrl, h.apiKey);
+    const c = await client();
     const send = (from: number, n: number) =>
       c.send({ op: 'batch', ref: 'b' + from, items: Array.from({ length: n }, (_, i) => ({ ref: String(from + i), to: '+4791234567', from: 'Acme', text: 'fault ' + (from + i) })) });
     send(0, 500);
@@ -213,8 +200,8 @@ describe('message path', () => {
   }, 90_000);
 
   it('a killed worker thread is restarted and every acked message is submitted and gets its receipt', async () => {
-    h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 2, tenantTps: 1_000_000, sim: { capture: true, receiptDelayMs: { min: 0, max: 30 }, responseLatencyMs: { min: 1, max: 4 } } });
-    const c = await client(h.wsUrl, h.apiKey);
+    h = await session.start({ smscs: 2, tenantTps: 1_000_000, sim: { capture: true, receiptDelayMs: { min: 0, max: 30 }, responseLatencyMs: { min: 1, max: 4 } } });
+    const c = await client();
     const total = 4000;
     for (let b = 0; b < total; b += 200) {
       c.send({ op: 'batch', ref: 'b' + b, items: Array.from({ length: 200 }, (_, i) => ({ ref: String(b + i), to: (b + i) % 2 ? '+4791234567' : '+4915112345678', from: 'Acme', text: 'crash ' + (b + i) })) });
@@ -229,8 +216,7 @@ describe('message path', () => {
   }, 120_000);
 
   it('tenants see only their own statuses and messages; a reconnecting client gets the statuses it missed', async () => {
-    h = await startHarness({
-      redisUrl: inject('redisUrl'),
+    h = await session.start({
       smscs: 1,
       sim: { receiptDelayMs: { min: 200, max: 400 } },
       configOverrides: (raw) => {
@@ -238,8 +224,8 @@ describe('message path', () => {
       },
       env: { SY_OTHER_KEY: 'other-key-0123456789' },
     });
-    const a = await client(h.wsUrl, h.apiKey);
-    const b = await client(h.wsUrl, 'other-key-0123456789');
+    const a = await client();
+    const b = await client('other-key-0123456789');
     a.send({ op: 'batch', ref: 'x', items: Array.from({ length: 20 }, (_, i) => ({ ref: 'a' + i, to: '+4791234567', from: 'Acme', text: 'tenant a ' + i })) });
     const ack = await a.next((f) => f.op === 'batch_ack');
     const ids = (ack.results as Frame[]).map((r) => r.id as string);
@@ -258,12 +244,12 @@ describe('message path', () => {
     const own = await fetch(`http://127.0.0.1:${h.engine.port}/v1/messages/${ids[0]}`, { headers: { authorization: `Bearer ${h.apiKey}` } });
     expect(await own.json()).toMatchObject({ id: ids[0], status: 'delivered', ref: 'a0' });
     // reconnect without `since`: resumes from where the tenant left off
-    const a2 = await client(h.wsUrl, h.apiKey);
+    const a2 = await client();
     await waitFor(() => finals(a2.frames).size === 20, 10_000, 'missed finals');
     expect([...finals(a2.frames).keys()].sort()).toEqual([...ids].sort());
     // and with since = the eid of the first final, only later frames come again
     const first = a2.frames.find((f) => f.op === 'status' && f.status === 'delivered') as Frame;
-    const a3 = await client(h.wsUrl, h.apiKey, first.eid as string);
+    const a3 = await client(h.apiKey, first.eid as string);
     await waitFor(() => finals(a3.frames).size === 19, 10_000, 'frames after since');
     expect(finals(a3.frames).has(first.id as string)).toBe(false);
   }, 60_000);

@@ -6,21 +6,16 @@
  * backwards or counting twice.
  */
 import { spawnSync } from 'node:child_process';
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
+import { describe, expect, it } from 'vitest';
+import type { Harness } from '../../engine/loadgen/harness.js';
 import { METRICS } from '../../engine/metrics/metric-names.js';
 import type { SmscSimulator } from '../../engine/simulator/index.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
+import { harnessSession } from '../helpers/harness-session.js';
+import type { Frame } from '../helpers/ws-client.js';
 
+const session = harnessSession();
 let h: Harness | undefined;
-let clients: TestClient[] = [];
-afterEach(async () => {
-  for (const c of clients) await c.close();
-  clients = [];
-  await h?.stop();
-  h = undefined;
-});
 
 type Series = Map<string, number>;
 
@@ -57,12 +52,11 @@ const FINAL = new Set(['delivered', 'undelivered', 'rejected', 'expired', 'unkno
 
 describe('/metrics', () => {
   it('counts what the simulators counted, per SMSC, and passes promtool; a bind going down shows at once', async () => {
-    h = await startHarness({
-      redisUrl: inject('redisUrl'), smscs: 2,
+    h = await session.start({
+      smscs: 2,
       sim: { receiptDelayMs: { min: 0, max: 20 }, outcomes: { delivered: 80, undelivered: 10, expired: 5, rejected: 5 } },
     });
-    const c = await connectClient(h.wsUrl, h.apiKey);
-    clients.push(c);
+    const c = await session.client();
     const total = 600;
     const to = (i: number) => (i % 2 === 0 ? `+4791${String(100000 + i).padStart(6, '0')}` : `+49151${String(10000000 + i)}`);
     for (let b = 0; b < total; b += 100) c.send({ op: 'batch', ref: 'b' + b, items: Array.from({ length: 100 }, (_, i) => ({ ref: `r${b + i}`, to: to(b + i), from: 'Acme', text: `metrics ${b + i}` })) });
@@ -115,9 +109,8 @@ describe('/metrics', () => {
   });
 
   it('actor counters survive a worker restart: never backwards, never counted twice', async () => {
-    h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 2, sim: { receiptDelayMs: { min: 0, max: 10 } } });
-    const c = await connectClient(h.wsUrl, h.apiKey);
-    clients.push(c);
+    h = await session.start({ smscs: 2, sim: { receiptDelayMs: { min: 0, max: 10 } } });
+    const c = await session.client();
     const send = (ref: string, n: number) => c.send({ op: 'batch', ref, items: Array.from({ length: n }, (_, i) => ({ ref: `${ref}-${i}`, to: `+4791${String(200000 + i).padStart(6, '0')}`, from: 'Acme', text: `restart ${ref} ${i}` })) });
     const sim = h.sims[0] as SmscSimulator;
     send('one', 200);

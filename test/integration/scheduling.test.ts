@@ -4,27 +4,17 @@
  * is counted at the simulator.
  */
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
-import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
+import { describe, expect, it } from 'vitest';
+import type { Harness } from '../../engine/loadgen/harness.js';
+import type { Frame, TestClient } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { harnessSession } from '../helpers/harness-session.js';
 import { noReadInFlight } from '../helpers/no-read-in-flight.js';
 
+const session = harnessSession();
 let h: Harness | undefined;
-let clients: TestClient[] = [];
 
-afterEach(async () => {
-  for (const c of clients) await c.close();
-  clients = [];
-  await h?.stop();
-  h = undefined;
-});
-
-async function client(): Promise<TestClient> {
-  const c = await connectClient((h as Harness).wsUrl, (h as Harness).apiKey);
-  clients.push(c);
-  return c;
-}
+const client = (): Promise<TestClient> => session.client();
 
 const statuses = (c: TestClient, id: string) => c.frames.filter((f) => f.op === 'status' && f.id === id).map((f) => f.status as string);
 const captured = (to: string) => (h as Harness).sims.flatMap((s) => s.captured).filter((s) => s.destinationAddr === to);
@@ -59,7 +49,7 @@ async function messageHash(id: string): Promise<Record<string, string>> {
 
 describe('scheduling', () => {
   it('a scheduled message goes out on time with its validity counted from sendAt; a cancelled one never reaches the SMSC', async () => {
-    h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 1, sim: { capture: true, receiptDelayMs: { min: 0, max: 20 } } });
+    h = await session.start({ smscs: 1, sim: { capture: true, receiptDelayMs: { min: 0, max: 20 } } });
     const c = await client();
     const sendAt = Date.now() + 2500;
     c.send({ op: 'submit', ref: 's1', to: '+4791234567', from: 'Acme', text: 'see you at nine', sendAt: new Date(sendAt).toISOString(), validity: 600 });
@@ -102,8 +92,7 @@ describe('scheduling', () => {
   }, 60_000);
 
   it('a queued message an actor has not read yet can be cancelled (HTTP) and never reaches the SMSC', async () => {
-    h = await startHarness({
-      redisUrl: inject('redisUrl'),
+    h = await session.start({
       smscs: 1,
       sim: { capture: true, receiptDelayMs: { min: 0, max: 20 } },
       // The SMSC stays routable while its binds are down for this test.
@@ -133,7 +122,7 @@ describe('scheduling', () => {
   }, 60_000);
 
   it('an engine restarted while scheduled messages are being moved moves each exactly once', async () => {
-    h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 1, tps: 5000, tenantTps: 1_000_000, sim: { capture: true, receiptDelayMs: { min: 0, max: 20 } } });
+    h = await session.start({ smscs: 1, tps: 5000, tenantTps: 1_000_000, sim: { capture: true, receiptDelayMs: { min: 0, max: 20 } } });
     const c = await client();
     const n = 5000;
     const sendAt = Date.now() + 2000;
@@ -164,8 +153,7 @@ describe('validity and expiry', () => {
   const messages = { minValiditySec: 1, receiptGraceSec: 3 };
 
   it('a queued message whose validity runs out before an actor can send it ends expired and is never sent', async () => {
-    h = await startHarness({
-      redisUrl: inject('redisUrl'),
+    h = await session.start({
       smscs: 1,
       sim: { capture: true },
       configOverrides: (raw) => {
@@ -190,7 +178,7 @@ describe('validity and expiry', () => {
   }, 60_000);
 
   it('a scheduled message whose validity ended while no engine ran ends expired and is never sent', async () => {
-    h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 1, sim: { capture: true }, configOverrides: (raw) => (raw.messages = messages) });
+    h = await session.start({ smscs: 1, sim: { capture: true }, configOverrides: (raw) => (raw.messages = messages) });
     const c = await client();
     const sendAt = Date.now() + 3000;
     c.send({ op: 'submit', ref: 'x1', to: '+4791234567', from: 'Acme', text: 'missed', sendAt, validity: 2 });
@@ -205,7 +193,7 @@ describe('validity and expiry', () => {
   }, 60_000);
 
   it('a sent message whose receipt never comes ends unknown after validity plus grace', async () => {
-    h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 1, sim: { capture: true, outcomes: { noReceipt: 1 } }, configOverrides: (raw) => (raw.messages = messages) });
+    h = await session.start({ smscs: 1, sim: { capture: true, outcomes: { noReceipt: 1 } }, configOverrides: (raw) => (raw.messages = messages) });
     // Sent at once (binds up), well within its validity of 2 s.
     await waitFor(() => (h as Harness).engine.actorStats()[0]?.binds.every((b) => b.up) === true, 10_000, 'binds up');
     const c = await client();
