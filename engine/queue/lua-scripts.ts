@@ -481,6 +481,32 @@ return table.concat(disp)
 `;
 
 /**
+ * Stream id order, and a consumer group's last-delivered id of a stream (nil
+ * when the stream or the group is missing): entries after it no consumer has
+ * read, which is what makes moving (failover) or deleting (cancel) them safe.
+ */
+export const STREAM_HELPERS = `
+local function after(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am > bm or (am == bm and as > bs)
+end
+local function lastDelivered(q, grp)
+  local groups = redis.pcall('XINFO', 'GROUPS', q)
+  if type(groups) ~= 'table' or groups.err then return nil end
+  for _, g in ipairs(groups) do
+    local name, ld
+    for k = 1, #g, 2 do
+      if g[k] == 'name' then name = g[k + 1] elseif g[k] == 'last-delivered-id' then ld = g[k + 1] end
+    end
+    if name == grp then return ld end
+  end
+  return nil
+end
+`;
+
+/**
  * Failover: moves entries that no consumer has read yet (ids after the group's
  * last-delivered id, so certainly never sent) from a down SMSC's partition to
  * another SMSC's, keeping the message id, its parts and its status, and records
@@ -490,22 +516,9 @@ return table.concat(disp)
  *   entryId, destination queue key, messageId, new smsc, new route record
  * Returns the number of entries moved.
  */
-export const MOVE_LUA = `
+export const MOVE_LUA = `${STREAM_HELPERS}
 local P, grp, src = ARGV[1], ARGV[2], ARGV[3]
-local last = '0-0'
-for _, g in ipairs(redis.call('XINFO', 'GROUPS', src)) do
-  local name, ld
-  for k = 1, #g, 2 do
-    if g[k] == 'name' then name = g[k + 1] elseif g[k] == 'last-delivered-id' then ld = g[k + 1] end
-  end
-  if name == grp then last = ld end
-end
-local function after(a, b)
-  local am, as = string.match(a, '^(%d+)-(%d+)$')
-  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
-  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
-  return am > bm or (am == bm and as > bs)
-end
+local last = lastDelivered(src, grp) or '0-0'
 local moved = 0
 for i = 4, #ARGV, 5 do
   local eid, dst, id, sm, rt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
