@@ -17,7 +17,11 @@
  * those arguments (chdb's documented way to pass server options); the client's
  * connection then joins that engine (same data directory, one engine per
  * process). That Session runs no query.
+ *
+ * The embedded data directory holds every message's number: it is created
+ * 0700 (and made so if it existed), so another local user cannot read it.
  */
+import { chmodSync, mkdirSync } from 'node:fs';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Session } from 'chdb';
 import { createChdbConnection } from 'chdb/connection';
@@ -41,6 +45,8 @@ export function openClickHouse(o: ClickHouseOptions): ClickHouseClient {
   if (o.url !== undefined && o.url !== '') {
     return createClient({ url: o.url, username: o.user ?? 'default', password: o.password ?? '', database: o.database ?? 'default', clickhouse_settings });
   }
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(o.dataDir, 0o700);
   const server = o.serverMemoryBytes ?? 2 * o.maxMemoryBytes;
   const cache = Math.max(16 * 2 ** 20, Math.floor(server / 16));
   const engine = new Session(o.dataDir, {

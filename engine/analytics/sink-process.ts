@@ -56,6 +56,8 @@ export type SinkReport =
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly msg: string };
 
 const d = JSON.parse(process.env.SWITCHYARD_SINK_CONFIG ?? 'null') as SinkWorkerData;
+// Everything this process writes (ClickHouse's parts, its temporary files) is this user's only: 0600 files, 0700 directories.
+process.umask(0o077);
 if (d === null || process.send === undefined) throw new Error('sink-process is started by the engine (engine/analytics/analytics-host.ts)');
 const send = process.send.bind(process);
 const post = (r: SinkReport) => void send(r);
