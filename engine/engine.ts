@@ -198,6 +198,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         clickhouse: { url: env.CLICKHOUSE_URL, user: env.CLICKHOUSE_USER, password: env.CLICKHOUSE_PASSWORD, dataDir: an.dataDir, maxMemoryBytes: an.maxMemoryMb * 2 ** 20, serverMemoryBytes: an.serverMemoryMb * 2 ** 20 },
         badNumbers: an.badNumbers.enabled ? an.badNumbers : undefined,
         reportPageRows: an.reportPageRows,
+        limits: an.limits,
         routing: { numberingPlan: config.routing.numberingPlan, rangeFiles: config.routing.rangeFiles },
         baseDir: o.configFile === undefined ? process.cwd() : dirname(resolve(o.configFile)),
       }, log)
