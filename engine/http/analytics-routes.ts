@@ -37,9 +37,18 @@ function scopeOf(auth: ApiAuth<AuthTenant>, res: uWS.HttpResponse, req: uWS.Http
   return t === undefined ? undefined : `tenant:${t.id}`;
 }
 
+/** Longest path + query forwarded to the analytics process (its HTTP parser refuses long ones with 431). */
+const MAX_FORWARD = 4096;
+
 /** Pipes the analytics process's reply to the client; pauses it while uWS holds unsent bytes. */
 function pipeReply(res: uWS.HttpResponse, up: IncomingMessage, alive: () => boolean): void {
-  const status = STATUS_TEXT[up.statusCode ?? 503] ?? `${up.statusCode} Analytics`;
+  const status = STATUS_TEXT[up.statusCode ?? 503];
+  if (status === undefined) {
+    // Not an answer of the query server's own (e.g. its HTTP parser's 431): not passed on as is.
+    up.destroy();
+    sendError(res, 'UNAVAILABLE', `analytics could not answer (status ${up.statusCode})`);
+    return;
+  }
   res.cork(() => {
     res.writeStatus(status).writeHeader('x-content-type-options', 'nosniff');
     for (const h of ['content-type', 'content-disposition'] as const) {
@@ -122,6 +131,9 @@ export function registerAnalyticsRoutes(app: uWS.TemplatedApp, o: AnalyticsRoute
     const q = new URLSearchParams(req.getQuery() ?? '');
     q.delete('key');
     const path = req.getUrl().slice('/v1/analytics'.length) + (q.size > 0 ? `?${q}` : '');
+    // Raw bytes outside printable ASCII cannot go into the forwarded request line (Node refuses them).
+    if (!/^[\x21-\x7e]*$/.test(path)) return sendError(res, 'BAD_REQUEST', 'the analytics path must be printable ASCII: percent-encode anything else');
+    if (path.length > MAX_FORWARD) return sendError(res, 'BAD_REQUEST', `the analytics request is longer than ${MAX_FORWARD} characters: narrow it`);
     const abort = new AbortController();
     let aborted = false;
     const alive = () => !aborted;
