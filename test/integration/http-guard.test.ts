@@ -10,7 +10,8 @@
 import uWS from 'uWebSockets.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guardedApp, type GuardedApp } from '../../engine/http/guarded-app.js';
-import { sendJson } from '../../engine/http/http-kit.js';
+import { readFileSync } from 'node:fs';
+import { secretCheck, sendJson } from '../../engine/http/http-kit.js';
 import { harnessSession } from '../helpers/harness-session.js';
 import { parseResponses, rawHttp } from '../helpers/raw-http.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -175,5 +176,30 @@ describe('the engine behind the guard', () => {
     expect(JSON.parse(ok?.body ?? '')).toMatchObject({ number: '+4791234567', optedOut: false });
     await waitFor(async () => (await fetch(`http://127.0.0.1:${p}/healthz`)).status === 200, 5000, 'the engine still answering');
     expect(h.engine.ingress.routes.some((r) => r.method === 'del' && r.pattern === '/v1/optouts/:number')).toBe(true);
+  });
+
+  it('the metrics key was compared with !== (its prefix showed in the timing): now hashed and compared in constant time, same answers', async () => {
+    const METRICS = 'metrics-key-guard-0123456789';
+    const h = await session.start({ smscs: 1, env: { SWITCHYARD_METRICS_KEY: METRICS } });
+    const scrape = (auth?: string) => fetch(`http://127.0.0.1:${h.engine.port}/metrics`, auth === undefined ? {} : { headers: { authorization: auth } });
+    const ok = await scrape(`Bearer ${METRICS}`);
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('switchyard_');
+    for (const wrong of [undefined, 'Bearer ', `Bearer ${METRICS.slice(0, -1)}`, `Bearer ${METRICS}x`, `Bearer ${'x'.repeat(METRICS.length)}`, METRICS, `Basic ${METRICS}`]) {
+      const r = await scrape(wrong);
+      expect(r.status, String(wrong)).toBe(401);
+      expect(await r.json()).toMatchObject({ code: 'UNAUTHORIZED' });
+    }
+    expect(readFileSync('engine/engine.ts', 'utf8')).not.toMatch(/!== `Bearer \$\{metricsKey\}`/);
+  });
+});
+
+describe('secretCheck', () => {
+  it('matches only the secret itself, at any length, and nothing when there is no secret', () => {
+    const check = secretCheck('s3cret-value');
+    expect(check('s3cret-value')).toBe(true);
+    for (const other of ['', 's3cret-valu', 's3cret-value ', 'S3cret-value', 'x'.repeat(10_000)]) expect(check(other)).toBe(false);
+    expect(secretCheck(undefined)('')).toBe(false);
+    expect(secretCheck('')('')).toBe(false);
   });
 });
