@@ -33,7 +33,7 @@
  */
 import type uWS from 'uWebSockets.js';
 import type { LogFn } from '../log.js';
-import { errorBody } from './http-kit.js';
+import { errorBody, sendError } from './http-kit.js';
 
 export type RouteMethod = 'get' | 'post' | 'put' | 'del' | 'patch' | 'options' | 'head' | 'any' | 'connect' | 'trace' | 'ws';
 
@@ -170,24 +170,18 @@ export function guardedApp(app: uWS.TemplatedApp, o: GuardOptions): GuardedApp {
         res.close();
         return;
       }
-      res.cork(() =>
-        res
-          .writeStatus(bad ? '400 Bad Request' : '500 Internal Server Error')
-          .writeHeader('content-type', 'application/json')
-          .writeHeader('x-content-type-options', 'nosniff')
-          .end(
-            bad
-              ? errorBody('BAD_REQUEST', 'the request could not be decoded: a malformed percent-escape or bad UTF-8 in its path or query')
-              : errorBody('INTERNAL', 'the engine failed while answering this request; it was logged'),
-          ),
-      );
+      if (bad) sendError(res, 'BAD_REQUEST', 'the request could not be decoded: a malformed percent-escape or bad UTF-8 in its path or query');
+      else sendError(res, 'INTERNAL', 'the engine failed while answering this request; it was logged');
     } catch {
       // Already answered, or the client went away (uWS throws on a finished or aborted response).
     }
   };
 
-  /** "GET /path" for the log: the path only (the query may hold ?key=), bounded, control characters escaped. */
-  const describe = (req: uWS.HttpRequest) => `${req.getMethod().toUpperCase()} ${JSON.stringify(req.getUrl().slice(0, 200))}`;
+  /**
+   * "GET /path" for the log: the path only (the query may hold ?key=), bounded, control characters
+   * escaped, and long digit runs cut (a path may hold a phone number: /v1/optouts/+4791234567).
+   */
+  const describe = (req: uWS.HttpRequest) => `${req.getMethod().toUpperCase()} ${JSON.stringify(req.getUrl().slice(0, 200).replace(/(\d{4})\d{2,}/g, '$1…'))}`;
 
   const guard = (handler: Handler): Handler => (res, req) => {
     res.onAborted(noop);

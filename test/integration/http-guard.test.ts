@@ -27,6 +27,9 @@ beforeAll(async () => {
   app.get('/uri', () => {
     decodeURIComponent('%E0%A4%A');
   });
+  app.get('/v1/n/:n', () => {
+    throw new Error('number route');
+  });
   app.get('/throw', () => {
     throw new Error('secret internals /srv/x.ts');
   });
@@ -81,6 +84,7 @@ const get = (path: string, method = 'GET') => fetch(`http://127.0.0.1:${port}${p
 
 describe('the HTTP route guard', () => {
   it('a handler throwing URIError is answered 400 BAD_REQUEST, any other throw or rejection 500 INTERNAL without internals, and the server goes on', async () => {
+    expect((await get('/v1/n/+4791234567')).status).toBe(500);
     const uri = await get('/uri');
     expect(uri.status).toBe(400);
     expect(await uri.json()).toMatchObject({ op: 'error', code: 'BAD_REQUEST' });
@@ -98,8 +102,11 @@ describe('the HTTP route guard', () => {
     expect(await answered.json()).toEqual({ ok: true });
     expect((await get('/forgot-abort')).status).toBe(200);
     expect(await (await get('/json')).json()).toEqual({ hello: 'world' });
-    expect(g.stats.failures).toBe(4);
+    expect(g.stats.failures).toBe(5);
     expect(logged.some((l) => l.includes('GET "/throw"') && l.includes('secret internals'))).toBe(true);
+    // A phone number in a path is not logged whole.
+    expect(logged[0]).toContain('GET "/v1/n/+4791…"');
+    expect(logged.join('\n')).not.toContain('4791234567');
   });
 
   it('a WebSocket upgrade that throws is answered 400 like any route', async () => {
@@ -112,7 +119,7 @@ describe('the HTTP route guard', () => {
   it('logs at most logBurst lines per window about failed requests', async () => {
     const before = logged.length;
     for (let i = 0; i < 10; i++) expect((await get('/throw')).status).toBe(500);
-    // 4 lines were logged by the first test; the burst is 3 per (hour-long) window.
+    // 5 failures in the first test, the upgrade's in the second; the burst is 3 per (hour-long) window.
     expect(before).toBe(3);
     expect(logged.length).toBe(3);
   });
