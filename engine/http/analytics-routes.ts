@@ -5,7 +5,9 @@
  * and streams its answers back with backpressure: when the client reads
  * slowly, the reply from the analytics process is paused, and with it the
  * report's next page. The ingress thread only copies bytes; queries run in
- * the analytics process.
+ * the analytics process. A forwarded path must be printable ASCII of at most
+ * 4096 characters (400 otherwise), and only the query server's own statuses
+ * are passed on (its HTTP parser's, e.g. 431, become 503 UNAVAILABLE).
  *
  *   GET /v1/analytics/dashboard   the live dashboard page (no data in it; it asks for a key)
  *   WS  /v1/analytics/ws          per-second rollups per SMSC and country (analytics/live-rollup.ts)
