@@ -163,6 +163,25 @@ async function killOrphans(dir: string): Promise<void> {
   await pollUntil(async () => (pids.every((p) => !existsSync(`/proc/${p}`)) ? true : 'orphan nodes still running'), 10_000, 'the nodes a killed run left behind to exit');
 }
 
+/**
+ * Removes the clusters of runs that are gone: directories `<parent>/<prefix><pid>`
+ * whose pid is no longer a live process (a SIGKILLed test run) have their
+ * nodes killed and are deleted. Runs still alive keep theirs, so two runs in
+ * one checkout do not stop each other's cluster.
+ */
+export async function removeDeadClusters(parent: string, prefix: string): Promise<void> {
+  if (!existsSync(parent)) return;
+  for (const name of readdirSync(parent)) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length));
+    if (!Number.isInteger(pid) || pid <= 0 || existsSync(`/proc/${pid}`)) continue;
+    const dir = join(parent, name);
+    if (!existsSync(join(dir, MARKER))) continue;
+    await killOrphans(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function startPrivateCluster(o: PrivateClusterOptions): Promise<PrivateCluster> {
   // A free port can be taken by another process between choosing it and the node binding it
   // (other test runs share the machine): the node exits, and the start is tried again on new ports.
