@@ -28,8 +28,13 @@
  *   should belong to the same slots allocation group"); commands without keys
  *   (WAIT, PING) go with the keyed ones, so `pipeline().set(k).wait(1, t)`
  *   waits on k's master. A pipeline is resent whole after MOVED/ASK/CLUSTERDOWN
- *   only if every command failed alike or the others were read-only: a write
- *   is never silently repeated by a pipeline retry.
+ *   or a closed connection only if every command failed alike or the others are
+ *   flagged read-only; otherwise (a write with WAIT or INFO, which are not) the
+ *   caller gets each command's error at once, MOVED included, unfollowed. Such a
+ *   pipeline does not refresh the slot map either: a client that only sends
+ *   pipelines would get MOVED forever after a failover. Hence slotsRefreshMs
+ *   (default 1 s, CLUSTER SLOTS on a connection of its own), and callers of
+ *   pipelines retry 'not-run' errors themselves, with a backoff.
  * - MULTI/EXEC: all keys in one slot (Redis refuses others with CROSSSLOT and
  *   aborts the transaction: EXECABORT).
  * - Auto-pipelining (enableAutoPipelining, on for command clients): commands of
@@ -46,23 +51,29 @@
  *   and refreshes its slot map in the background. ASK (a slot being migrated):
  *   ASKING + the command at the target, map unchanged. At most maxRedirections
  *   (16) per command, then "Too many Cluster redirections".
- * - Master failover (SIGKILL of a master with a replica). Commands in flight on
- *   the dead connection, and those sent to it while it still owns its slots,
- *   fail inside ioredis with "Connection is closed." and are resent after
- *   retryDelayOnFailover with a slot-map refresh; once the cluster marks the
- *   master failed it may answer CLUSTERDOWN (resent after
+ * - Master failover (SIGKILL of a master with a replica). Single commands in
+ *   flight on the dead connection, and those sent to it while it still owns
+ *   its slots, fail inside ioredis with "Connection is closed." and are resent
+ *   after retryDelayOnFailover with a slot-map refresh; once the cluster marks
+ *   the master failed it may answer CLUSTERDOWN (resent after
  *   retryDelayOnClusterDown) until the replica is promoted; then the map points
  *   at the replica and the command succeeds. Each resend uses one of the 16
  *   redirections: with the delays below a caller waits up to about 5 s, then
- *   gets "Too many Cluster redirections. Last error: …". So during a failover
- *   a caller sees a slow success or that error; the engine's own retries (the
- *   actors' flush, the client's resubmit after UNAVAILABLE) take over beyond.
+ *   gets "Too many Cluster redirections. Last error: …". The local cluster (node
+ *   timeout 3 s) fails over within that; still, a command can get "Connection
+ *   is closed." itself (ioredis resends only while the cluster client is
+ *   'ready'): the test saw 0 to 1 per failover reach a single-command writer,
+ *   none of another kind. Pipelines (see above) get "Connection is closed.", CLUSTERDOWN or
+ *   MOVED back at once, and recover when the slot map is refreshed; without
+ *   slotsRefreshMs a pipeline-only client got MOVED for as long as the test ran.
+ *   The engine's own retries (the actors' flush, the client's resubmit after
+ *   UNAVAILABLE) take over beyond that.
  *   Two cautions: (1) a command resent after "Connection is closed." may have
  *   run on the old master already (ioredis cannot know): scripts must be
  *   idempotent (enqueue.lua is; the state scripts check the part's state);
  *   (2) replication is asynchronous: a write the old master acknowledged can
  *   be missing on the promoted replica, unless WAIT confirmed it (pipelined with
- *   the write, as above).
+ *   the write, as above: the test checks every WAIT-confirmed write survives).
  *
  * Which errors are safe to retry is `classifyRedisError`: "not run" (the
  * server refused it before running it: CLUSTERDOWN, TRYAGAIN, LOADING,
@@ -127,6 +138,11 @@ export function redisTargetFromEnv(env: Readonly<Record<string, string | undefin
 }
 
 export interface ConnectOptions {
+  /**
+   * Cluster: refresh the slot map this often (ms, default 1000; 0 never: only
+   * MOVED of a single command and failover retries refresh it). See the header.
+   */
+  readonly slotsRefreshMs?: number;
   /** CLIENT SETNAME on every connection (shows in CLIENT LIST, e.g. 'sy-ingress'). */
   readonly connectionName: string;
   /**
@@ -160,10 +176,10 @@ export function connectRedis(target: RedisTarget, o: ConnectOptions): RedisClien
     const opts: RedisOptions = { connectionName: o.connectionName, maxRetriesPerRequest, lazyConnect: o.lazyConnect === true };
     return new Redis(target.url, opts);
   }
-  return new Cluster([...target.nodes], clusterOptions(target, o.connectionName, blocking, o.lazyConnect === true));
+  return new Cluster([...target.nodes], clusterOptions(target, o.connectionName, blocking, o.lazyConnect === true, o.slotsRefreshMs ?? 1000));
 }
 
-function clusterOptions(target: Extract<RedisTarget, { kind: 'cluster' }>, connectionName: string, blocking: boolean, lazyConnect: boolean): ClusterOptions {
+function clusterOptions(target: Extract<RedisTarget, { kind: 'cluster' }>, connectionName: string, blocking: boolean, lazyConnect: boolean, slotsRefreshMs: number): ClusterOptions {
   return {
     ...CLUSTER_RETRY,
     scaleReads: 'master',
@@ -171,6 +187,7 @@ function clusterOptions(target: Extract<RedisTarget, { kind: 'cluster' }>, conne
     enableReadyCheck: true,
     lazyConnect,
     slotsRefreshTimeout: 2000,
+    slotsRefreshInterval: slotsRefreshMs > 0 ? slotsRefreshMs : undefined,
     clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
     redisOptions: {
       connectionName,
