@@ -34,6 +34,7 @@ import { registerOptOutRoutes } from './http/optout-routes.js';
 import { registerHeldRoutes } from './http/held-routes.js';
 import { registerPauseRoutes } from './http/pause-routes.js';
 import { registerMoRoutes } from './http/mo-routes.js';
+import { registerReadyzRoute } from './http/readyz-route.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { ANALYTICS_GROUP } from '../analytics/event-sink.js';
 import { WEBHOOK_GROUP } from './webhooks/webhook-dispatcher.js';
@@ -254,16 +255,13 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
           (err: Error) => !aborted && json(res, '500 Internal Server Error', { op: 'error', code: 'UNAVAILABLE', error: `metrics failed: ${err.message}` }),
         );
       });
-      app.get('/readyz', (res) => {
-        let aborted = false;
-        res.onAborted(() => (aborted = true));
-        const actors = config.smscs.map((s) => ({ smsc: s.id, ...supervisor.actorState(s.id) }));
-        redis.ping().then(
-          // Ready means messages flow (Redis, every actor). Analytics is reported, not required: a
-          // ClickHouse outage delays analytics, it must not take the ingress out of a load balancer.
-          () => !aborted && json(res, actors.every((a) => a.running) ? '200 OK' : '503 Service Unavailable', { redis: 'ok', actors, analytics: analytics === undefined ? 'off' : analytics.state }),
-          (err: Error) => !aborted && json(res, '503 Service Unavailable', { redis: err.message, actors, analytics: analytics === undefined ? 'off' : analytics.state }),
-        );
+      registerReadyzRoute(app, {
+        ping: () => redis.ping(),
+        actors: () => config.smscs.map((s) => ({ smsc: s.id, ...supervisor.actorState(s.id) })),
+        starting: () => routing.startingSmscs,
+        analytics: () => (analytics === undefined ? 'off' : analytics.state),
+        isAdmin,
+        metricsKey,
       });
       app.get('/v1/status', (res, req) => {
         if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });

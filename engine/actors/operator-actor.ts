@@ -64,6 +64,8 @@ interface Bind {
   connecting: boolean;
   since: number;
   attempts: number;
+  /** The first attempt has ended (BindState.tried). */
+  tried: boolean;
 }
 
 type SubmitCb = (err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }) => void;
@@ -163,7 +165,7 @@ export class OperatorActor {
     this.bucket = new TokenBucket(smsc.tps, clock);
     this.queueKeys = [];
     for (let p = 0; p < smsc.partitions; p++) this.queueKeys.push(store.keys.queue(smsc.id, p));
-    for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0 });
+    for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0, tried: false });
     this.windowTotal = smsc.window * smsc.binds;
     this.receiptGraceSec = opts.receiptGraceSec;
   }
@@ -206,7 +208,7 @@ export class OperatorActor {
   }
 
   stats(threadId: number): ActorStats {
-    const binds: BindState[] = this.binds.map((b) => ({ index: b.index, up: b.session !== undefined, since: b.since, inFlight: b.session?.inFlight ?? 0 }));
+    const binds: BindState[] = this.binds.map((b) => ({ index: b.index, up: b.session !== undefined, since: b.since, inFlight: b.session?.inFlight ?? 0, tried: b.tried }));
     return {
       smsc: this.smsc.id,
       threadId,
@@ -233,6 +235,7 @@ export class OperatorActor {
         b.since = this.clock.now();
         b.attempts = 0;
         b.connecting = false;
+        b.tried = true;
         session.on('deliver_sm', (d: IncomingDeliver) => this.onDeliver(session, d));
         session.on('bad_pdu', () => {
           this.s.badPdus++;
@@ -251,6 +254,11 @@ export class OperatorActor {
         return;
       } catch (err) {
         b.connecting = false;
+        // The first failed attempt is reported at once: routing counts the SMSC's down grace from it.
+        if (!b.tried) {
+          b.tried = true;
+          this.events.emit('bind', b.index, false);
+        }
         this.events.emit('log', 'warn', `bind ${b.index} to ${this.smsc.host}:${this.smsc.port} failed: ${(err as Error).message}`);
         await new Promise((ok) => setTimeout(ok, this.backoff(this.smsc.reconnectMs, b.attempts++)));
       }
