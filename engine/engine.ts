@@ -319,7 +319,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   analytics?.start();
   await webhooks?.start();
   await routing.start(() => supervisor.stats(), (smsc) => supervisor.actorState(smsc)?.running ?? false);
-  // Messages past validity + grace end as expired (never sent) or unknown (no receipt).
+  // Messages whose validity ran out end expired when nothing of them can reach an SMSC any more;
+  // past validity + grace the rest end expired (never sent) or unknown (no receipt). See SWEEP_LUA.
   // 1,000 messages per script call (each call holds Redis for a few ms), as many calls as are
   // due, up to 20 a second: an SMSC that sends no receipts at full rate ends 10,000 messages a
   // second of them, and a backlog of due messages drains at 20,000/s without starving the rest.
@@ -329,7 +330,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     sweeping = true;
     void (async () => {
       try {
-        for (let calls = 0; calls < 20 && (await store.sweepExpired(Date.now(), 1000)) === 1000; calls++);
+        for (let calls = 0; calls < 20 && (await store.sweepExpired(Date.now(), 1000, config.messages.receiptGraceSec)) === 1000; calls++);
       } catch (err) {
         log('warn', `expiry sweep failed: ${(err as Error).message}`);
       } finally {

@@ -338,7 +338,7 @@ export class OperatorActor {
           this.s.expired++;
           this.metrics?.expiredInQueue();
           this.resolvedIds.add(e.entryId);
-          this.failedBatch.push({ entry: e, state: 'E', errCode: '', errText: 'validity period ran out before the message could be sent' });
+          this.failedBatch.push({ entry: e, state: 'E', errCode: 'VALIDITY_EXPIRED', errText: 'validity period ran out before the message could be sent' });
           this.scheduleFlush();
           continue;
         }
