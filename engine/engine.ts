@@ -123,7 +123,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log, env });
   const lifecycle = new Lifecycle({ config, redis, keys: store.keys, clock, log });
   const batcher = new EnqueueBatcher(store);
-  const dispatcher = new StatusDispatcher(redis, blocking, store.keys);
+  const r = config.server.resume;
+  const dispatcher = new StatusDispatcher(redis, blocking, store.keys, { resumeMaxAgeMs: r.maxAgeSec * 1000, maxCatchUps: r.maxCatchUps, maxCatchUpsPerTenant: r.maxCatchUpsPerTenant });
   const trimmer = new EventsTrimmer(redis, store.keys, { floorSec: config.messages.statusRetentionSec, cap: config.messages.statusRetention }, log);
   // The consumer groups of the events stream exist before any traffic: the trimmer keeps what a
   // group has not read, so a group created later (the analytics process still opening ClickHouse,
@@ -275,6 +276,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
             ackP99Ms: ingress.ackLatency.quantile(0.99),
             eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
             eventLoopDelayMaxMs: loopDelay.max / 1e6,
+            statusCatchUps: dispatcher.catchUps,
           },
           actors: supervisor.stats(),
           analytics: analytics?.state ?? 'off',
