@@ -87,10 +87,11 @@ describe('engine start', () => {
     const r = relay;
     const downAfterMs = 300;
     const adminKey = 'start-refusals-admin-key';
+    const metricsKey = 'start-refusals-metrics-key';
     const t0 = Date.now();
     const h = await session.start({
       smscs: 1,
-      env: { SWITCHYARD_ADMIN_KEY: adminKey },
+      env: { SWITCHYARD_ADMIN_KEY: adminKey, SWITCHYARD_METRICS_KEY: metricsKey },
       sim: { receiptDelayMs: 0 },
       configOverrides: (raw) => {
         (raw.routing as Record<string, unknown>).downAfterMs = downAfterMs;
@@ -135,5 +136,9 @@ describe('engine start', () => {
     await waitFor(() => c.frames.filter((f) => f.op === 'status' && f.status === 'delivered').length === total, 30_000, 'every message delivered');
     await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, 10_000, '/readyz 200');
     expect(await (await fetch(`${base}/readyz`)).json()).toEqual({ status: 'ready' });
+    // detail (SMSC ids, restarts) with the metrics key too, not with a tenant's or a wrong one
+    const withMetricsKey = (await (await fetch(`${base}/readyz`, { headers: { authorization: `Bearer ${metricsKey}` } })).json()) as Record<string, unknown>;
+    expect(withMetricsKey).toMatchObject({ status: 'ready', redis: 'ok', startingSmscs: [], actors: [expect.objectContaining({ smsc: 'sim-a', running: true })] });
+    for (const key of [h.apiKey, 'wrong']) expect(await (await fetch(`${base}/readyz`, { headers: { authorization: `Bearer ${key}` } })).json()).toEqual({ status: 'ready' });
   });
 });
