@@ -73,9 +73,10 @@ async function main(): Promise<void> {
       perEvent[withIndex === '1' ? 'withIndex' : 'plain'] = (await usec(redis, 'eval')).usec / total;
     }
     // The stream now holds `total` events of `tenants` tenants (and the index streams).
-    const scan = async (kind: 'xrange' | 'xrangeBuffer' | 'filtered', wanted: string[]): Promise<{ redisUsec: number; clientMs: number; frames: number }> => {
+    const scan = async (kind: 'xrange' | 'xrangeBuffer' | 'filtered', wanted: string[]): Promise<{ redisUsec: number; clientMs: number; cpuUsec: number; frames: number }> => {
       await redis.config('RESETSTAT');
       const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       let last = '0-0';
       let frames = 0;
       const want = new Set(wanted);
@@ -110,7 +111,8 @@ async function main(): Promise<void> {
         }
       }
       const clientMs = performance.now() - t0;
-      return { redisUsec: (await usec(redis, kind === 'filtered' ? 'eval' : 'xrange')).usec, clientMs, frames };
+      const cpu = process.cpuUsage(cpu0);
+      return { redisUsec: (await usec(redis, kind === 'filtered' ? 'eval' : 'xrange')).usec, clientMs, cpuUsec: cpu.user + cpu.system, frames };
     };
     const xr = await scan('xrange', ['t7']);
     const xb = await scan('xrangeBuffer', ['t7']);
@@ -130,9 +132,9 @@ async function main(): Promise<void> {
       tenants,
       hotPathUsecPerEvent: { plain: +(perEvent.plain ?? 0).toFixed(2), withTenantIndex: +(perEvent.withIndex ?? 0).toFixed(2) },
       catchUpOneTenant: {
-        xrange: { redisUsecPerEntryScanned: +(xr.redisUsec / total).toFixed(3), redisMs: +(xr.redisUsec / 1000).toFixed(1), engineMs: +xr.clientMs.toFixed(1), frames: xr.frames },
-        xrangeBuffer: { redisUsecPerEntryScanned: +(xb.redisUsec / total).toFixed(3), redisMs: +(xb.redisUsec / 1000).toFixed(1), engineMs: +xb.clientMs.toFixed(1), frames: xb.frames },
-        filtered: { redisUsecPerEntryScanned: +(fl.redisUsec / total).toFixed(3), redisMs: +(fl.redisUsec / 1000).toFixed(1), engineMs: +fl.clientMs.toFixed(1), frames: fl.frames },
+        xrange: { redisUsecPerEntryScanned: +(xr.redisUsec / total).toFixed(3), redisMs: +(xr.redisUsec / 1000).toFixed(1), engineMs: +xr.clientMs.toFixed(1), engineCpuUsecPerEntry: +(xr.cpuUsec / total).toFixed(2), frames: xr.frames },
+        xrangeBuffer: { redisUsecPerEntryScanned: +(xb.redisUsec / total).toFixed(3), redisMs: +(xb.redisUsec / 1000).toFixed(1), engineMs: +xb.clientMs.toFixed(1), engineCpuUsecPerEntry: +(xb.cpuUsec / total).toFixed(2), frames: xb.frames },
+        filtered: { redisUsecPerEntryScanned: +(fl.redisUsec / total).toFixed(3), redisMs: +(fl.redisUsec / 1000).toFixed(1), engineMs: +fl.clientMs.toFixed(1), engineCpuUsecPerEntry: +(fl.cpuUsec / total).toFixed(2), frames: fl.frames },
         tenantIndex: { redisMs: +(indexUsec / 1000).toFixed(1), engineMs: +indexMs.toFixed(1), frames: ids.length },
       },
       filteredFor50Tenants: { redisMs: +(shared.redisUsec / 1000).toFixed(1), engineMs: +shared.clientMs.toFixed(1), frames: shared.frames },

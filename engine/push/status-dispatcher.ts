@@ -46,17 +46,19 @@
  *   - it reaches back `resumeMaxAgeMs` at most.
  * The trade-offs, measured with `npm run bench:resume` (bench/RESULTS.md; a
  * loaded two-core box, so ratios rather than absolutes):
- *   - a plain XRANGE costs Redis ~0.7-1.5 µs per entry scanned but the engine's
- *     ingress thread ~9-16 µs per entry to parse and filter it;
- *   - the filter script costs Redis ~3-8 µs per entry scanned (Lua builds a
- *     table per entry) and the engine next to nothing: less CPU in all, and the
- *     ack path's thread stays free; the reach and the one shared scan bound it;
+ *   - a plain XRANGE costs Redis ~1-1.5 µs per entry scanned, and the engine's
+ *     ingress thread ~7 µs of CPU per entry to parse and filter it (~4.5 with
+ *     Buffer replies);
+ *   - the filter script costs Redis ~3-6.5 µs per entry scanned (Lua builds a
+ *     table per entry) and the engine ~0.5-1.4 µs: about as much CPU in all,
+ *     but the ack path's thread stays free, and the reach and the one shared
+ *     scan bound what Redis spends;
  *   - a per-tenant index (a bounded stream per tenant, written next to every
  *     event, so a catch-up reads only its tenant's entries) would make a
  *     catch-up cheap, but every status change of every message would pay one
  *     more XADD in the state scripts: +2.5 to +10 µs of Redis per event
- *     (+25-110 % of the event write, ~+5-20 % of a message's Redis time), always,
- *     for the rare resume. Not worth it. (A first version of the events stream
+ *     (+30-110 % of the event write; with two events a message ~+5-20 % of a
+ *     message's Redis time), always, for the rare resume. Not worth it. (A first version of the events stream
  *     kept a per-tenant stream as well; it cost Redis more than filtering `ev`
  *     by tenant, see README "Design notes".)
  */
