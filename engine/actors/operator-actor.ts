@@ -111,6 +111,8 @@ export class OperatorActor {
   private retry: QueueEntry[] = [];
   private pausedUntil = 0;
   private throttleStreak = 0;
+  /** Next look for held entries whose validity ran out while no bind is up (expireHeld). */
+  private nextHeldExpiry = 0;
   private reading = false;
   private recovered = false;
   private running = false;
@@ -360,6 +362,29 @@ export class OperatorActor {
       const chunk = credit >= Math.ceil(this.windowTotal / 4) || credit < slots || inFlight === 0;
       if (credit > 0 && chunk && this.unpersisted < 4 * this.windowTotal && now >= this.pausedUntil) void this.pull(credit);
     } else if (!this.recovered && !this.reading) void this.recover();
+    // No bind at all: nothing goes out, so held entries whose validity ran out end now, not when a
+    // bind comes back or at validity + grace (the expiry sweep leaves entries an actor holds to it).
+    if (now >= this.nextHeldExpiry && this.binds.every((b) => b.session === undefined)) this.expireHeld(now);
+  }
+
+  /** Ends (VALIDITY_EXPIRED) the pulled and retried entries whose validity has run out; at most once a second. */
+  private expireHeld(now: number): void {
+    this.nextHeldExpiry = now + 1000;
+    const before = this.failedBatch.length;
+    const keep = (e: QueueEntry): boolean => {
+      if (e.validUntilSec * 1000 > now) return true;
+      this.s.expired++;
+      this.metrics?.expiredInQueue();
+      this.resolvedIds.add(e.entryId);
+      this.failedBatch.push({ entry: e, state: 'E', errCode: 'VALIDITY_EXPIRED', errText: 'validity period ran out before the message could be sent' });
+      return false;
+    };
+    this.retry = this.retry.filter(keep);
+    if (this.head < this.buf.length) {
+      this.buf = this.buf.slice(this.head).filter(keep);
+      this.head = 0;
+    }
+    if (this.failedBatch.length > before) this.scheduleFlush();
   }
 
   private send(session: SmscSession, e: QueueEntry): void {

@@ -74,7 +74,7 @@ describe('analytics in the engine', () => {
         process.kill(pid, 'SIGKILL');
         // Analytics down does not make the engine unready: messages keep flowing.
         await waitFor(() => h!.engine.analytics?.ready === false, 10_000, 'analytics seen down');
-        const ready = await fetch(`http://127.0.0.1:${h.engine.port}/readyz`);
+        const ready = await fetch(`http://127.0.0.1:${h.engine.port}/readyz`, { headers: { authorization: 'Bearer restart-admin' } });
         expect(ready.status).toBe(200);
         expect(((await ready.json()) as { analytics: { ready: boolean } }).analytics.ready).toBe(false);
       }

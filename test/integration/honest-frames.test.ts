@@ -11,7 +11,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { lookupMessage } from '../../engine/lifecycle/message-query.js';
 import { RedisStore, type NewMessage, type QueueEntry } from '../../engine/queue/redis-store.js';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { harnessSession } from '../helpers/harness-session.js';
+import { noReadInFlight } from '../helpers/no-read-in-flight.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 let redis: Redis;
@@ -122,21 +124,54 @@ describe('honest frames', () => {
   });
 });
 
+/** Forwards to the SMSC until frozen (bytes held both ways, connections open), then cut (closed, refused). */
+class FreezingRelay {
+  private readonly server: Server = createServer((s) => this.onConnection(s));
+  private readonly sockets: Socket[] = [];
+  private frozen = false;
+  target = 0;
+  port = 0;
+
+  async start(): Promise<void> {
+    await new Promise<void>((ok) => this.server.listen(0, '127.0.0.1', ok));
+    this.port = (this.server.address() as { port: number }).port;
+  }
+
+  private onConnection(client: Socket): void {
+    const up = createConnection({ host: '127.0.0.1', port: this.target });
+    this.sockets.push(client, up);
+    for (const s of [client, up]) s.on('error', () => undefined);
+    client.on('close', () => up.destroy());
+    up.on('close', () => client.destroy());
+    client.on('data', (d) => !this.frozen && up.write(d));
+    up.on('data', (d) => !this.frozen && client.write(d));
+  }
+
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  cut(): void {
+    this.server.close();
+    for (const s of this.sockets) s.destroy();
+  }
+}
+
 describe('honest frames, end to end', () => {
   const session = harnessSession();
+  const downAndShortLived = (raw: Record<string, unknown>) => {
+    // the SMSC stays eligible while down (its messages queue), validity can be short, grace is long
+    (raw.routing as Record<string, unknown>).downAfterMs = 600_000;
+    raw.messages = { minValiditySec: 1, receiptGraceSec: 3600 };
+  };
 
   it('a message whose validity ends while its only SMSC is down ends expired at its validity, not at validity + grace', async () => {
-    const h = await session.start({
-      smscs: 1,
-      configOverrides: (raw) => {
-        // the SMSC stays eligible while down (its messages queue), validity can be short, grace is long
-        (raw.routing as Record<string, unknown>).downAfterMs = 600_000;
-        raw.messages = { minValiditySec: 1, receiptGraceSec: 3600 };
-      },
-    });
+    const h = await session.start({ smscs: 1, configOverrides: downAndShortLived });
     await waitFor(() => h.engine.actorStats().some((s) => s.binds.some((b) => b.up)), 20_000, 'a bind up');
     await h.sims[0]?.stop();
     await waitFor(() => h.engine.actorStats().every((s) => s.binds.every((b) => !b.up)), 20_000, 'the SMSC down');
+    // no read of the actor still in flight: the message stays unread in its queue (the sweep's case)
+    await noReadInFlight(h, 'sim-a');
     const c = await session.client();
     c.send({ op: 'submit', ref: 'v', to: '+4791234567', from: 'Acme', text: 'soon stale', validity: 2 });
     const ack = await c.next((f) => f.op === 'ack' || f.op === 'nack');
@@ -144,5 +179,37 @@ describe('honest frames, end to end', () => {
     const expired = await c.next((f) => f.op === 'status', 20_000);
     expect(expired).toMatchObject({ id: ack.id, status: 'expired', error: { code: 'VALIDITY_EXPIRED' } });
     expect(await h.engine.store.redis.xlen(h.engine.store.keys.queue('sim-a', 0)) + (await h.engine.store.redis.xlen(h.engine.store.keys.queue('sim-a', 1)))).toBe(0);
+  });
+
+  it('a message its actor holds when the SMSC goes away (on the wire, bind lost) ends expired at its validity, not at validity + grace', async () => {
+    const relay = new FreezingRelay();
+    await relay.start();
+    try {
+      const h = await session.start({
+        smscs: 1,
+        binds: 1,
+        configOverrides: (raw) => {
+          downAndShortLived(raw);
+          const smsc = (raw.smscs as Array<Record<string, unknown>>)[0] as Record<string, unknown>;
+          relay.target = smsc.port as number;
+          smsc.port = relay.port;
+        },
+      });
+      await waitFor(() => h.engine.actorStats().some((s) => s.binds.some((b) => b.up)), 20_000, 'a bind up');
+      const c = await session.client();
+      // the SMSC stops answering: the submit goes out and hangs, then the connection is lost
+      relay.freeze();
+      c.send({ op: 'submit', ref: 'held', to: '+4791234567', from: 'Acme', text: 'on the wire', validity: 2 });
+      const ack = await c.next((f) => f.op === 'ack' || f.op === 'nack');
+      expect(ack).toMatchObject({ op: 'ack', status: 'queued' });
+      await waitFor(() => h.engine.actorStats().some((s) => s.binds.some((b) => b.inFlight > 0)), 20_000, 'the submit on the wire');
+      relay.cut();
+      await waitFor(() => h.engine.actorStats().every((s) => s.binds.every((b) => !b.up)), 20_000, 'the bind lost');
+      const expired = await c.next((f) => f.op === 'status', 20_000);
+      expect(expired).toMatchObject({ id: ack.id, status: 'expired', error: { code: 'VALIDITY_EXPIRED' } });
+      expect(h.sims[0]?.stats.submitsAccepted).toBe(0);
+    } finally {
+      relay.cut();
+    }
   });
 });
