@@ -308,7 +308,9 @@ return out
  *     queue (after the consumer group's last-delivered id: an SMSC that is down
  *     reads nothing; the entries are deleted, as a cancel does);
  *   - otherwise (parts sent and awaiting receipts, or entries an actor has read
- *     and may be sending) it is re-scored to validity + grace.
+ *     and may be sending) it is re-scored to validity + grace. (An actor ends
+ *     the entries it holds past their validity itself: before sending them,
+ *     and while it has no bind, operator-actor.ts expireHeld.)
  * Met at validity + grace, parts never sent end expired (VALIDITY_EXPIRED) and
  * parts sent without a receipt unknown (NO_RECEIPT).
  * Scoring by validity + grace from the start kept a message whose only SMSC was
