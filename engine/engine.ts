@@ -322,7 +322,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   await webhooks?.start();
   await routing.start(() => supervisor.stats(), (smsc) => supervisor.actorState(smsc)?.running ?? false);
   // Messages whose validity ran out end expired when nothing of them can reach an SMSC any more;
-  // past validity + grace the rest end expired (never sent) or unknown (no receipt). See SWEEP_LUA.
+  // past validity + grace the rest end expired (never sent) or unknown (no receipt). See queue/lua/sweep.lua.
   // 1,000 messages per script call (each call holds Redis for a few ms), as many calls as are
   // due, up to 20 a second: an SMSC that sends no receipts at full rate ends 10,000 messages a
   // second of them, and a backlog of due messages drains at 20,000/s without starving the rest.

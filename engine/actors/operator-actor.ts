@@ -29,7 +29,7 @@ import type { Clock } from '../flow/clock.js';
 import { LatencyHistogram } from '../flow/latency-histogram.js';
 import { TokenBucket } from '../flow/token-bucket.js';
 import type { OutgoingSubmit } from '../smpp/index.js';
-import { compareStreamIds, type FailedItem, type QueueEntry, type ReceiptItem, type RedisStore, type SubmittedItem } from '../queue/redis-store.js';
+import { compareStreamIds, ReceiptResult, type FailedItem, type QueueEntry, type ReceiptItem, type RedisStore, type SubmittedItem } from '../queue/redis-store.js';
 import type { ActorSmscConfig, ActorStats, BindState } from './messages.js';
 import type { ActorMetrics } from '../metrics/actor-metrics.js';
 import { normalizeSmscId, readReceipt, receiptKey } from './receipt.js';
@@ -642,13 +642,13 @@ export class OperatorActor {
           for (let i = 0; i < batch.length; i++) {
             const r = results[i];
             const b = batch[i] as (typeof batch)[number];
-            if (r === 1 || r === 2) {
+            if (r === ReceiptResult.Applied || r === ReceiptResult.Early) {
               this.s.receipts++;
               // An early receipt (before its resp was recorded) came within the submit's own round trip: 0.
-              this.metrics?.receipt(b.item.state, r === 2 ? 0 : (latency[i] ?? -1));
+              this.metrics?.receipt(b.item.state, r === ReceiptResult.Early ? 0 : (latency[i] ?? -1));
               if (b.item.state === 'D') this.s.receiptsDelivered++;
               else if (b.item.state !== 'u') this.s.receiptsFailed++;
-            } else if (r === 4) {
+            } else if (r === ReceiptResult.Gone) {
               this.s.receiptsUnmatched++;
               this.metrics?.unmatched();
             }

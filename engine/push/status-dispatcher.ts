@@ -4,7 +4,7 @@
  * the tenant in field `t` and the ready-made frame in field `f`).
  *
  *   ev ──XREAD BLOCK (one live reader, while any tenant is connected)──▶ live connections of entry.t
- *      └─CATCH_UP_LUA pages (one shared scan, filtered in Redis by tenant)──▶ connections catching up
+ *      └─lua/catch-up.lua pages (one shared scan, filtered in Redis by tenant)──▶ connections catching up
  *
  * Every frame carries `eid` (its stream id). A connection is "live" once it
  * has caught up; until then the live reader skips it. A connection that is
@@ -40,7 +40,7 @@
  *     their turn, in order): N resuming connections cost one pass over the
  *     stream, not N; a connection whose position is at or past the scan's
  *     joins it at once, one that is at or past the live reader goes live at once;
- *   - the scan filters in Redis (CATCH_UP_LUA, pages of 500 entries, ~2 ms of
+ *   - the scan filters in Redis (lua/catch-up.lua, pages of 500 entries, ~2 ms of
  *     Redis each): only the frames of the tenants it serves come back, so the
  *     ingress thread (which acks) no longer parses other tenants' entries;
  *   - it reaches back `resumeMaxAgeMs` at most.
@@ -64,6 +64,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../queue/keys.js';
+import { defineLuaCommand, loadLuaScript, luaPath } from '../redis/lua-loader.js';
 import { compareStreamId as compareEid, normalizeStreamId } from '../queue/stream-id.js';
 
 export interface StatusSink {
@@ -107,35 +108,9 @@ interface TenantState {
 
 type Entry = [string, string[]];
 
-/**
- * One page of a catch-up scan, filtered in Redis.
- * KEYS[1] the events stream. ARGV[1] the position to read after (exclusive),
- * ARGV[2] how many entries to scan at most, ARGV[3..] the tenants wanted.
- * Returns { scanned, last id scanned (ARGV[1] when none), then per frame of a
- * wanted tenant: eid, tenant, frame }. Entries with p=0 (no pushes) are skipped.
- * Each call holds Redis for one page only (SCAN_PAGE entries, ~2 ms); between
- * pages everything else runs.
- */
-export const CATCH_UP_LUA = `
-local es = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', tonumber(ARGV[2]))
-local want = {}
-for i = 3, #ARGV do want[ARGV[i]] = true end
-local out = { #es, #es > 0 and es[#es][1] or ARGV[1] }
-for _, e in ipairs(es) do
-  local f = e[2]
-  local t, fr, push = nil, nil, true
-  for k = 1, #f, 2 do
-    local name = f[k]
-    if name == 't' then t = f[k + 1] elseif name == 'f' then fr = f[k + 1] elseif name == 'p' and f[k + 1] == '0' then push = false end
-  end
-  if push and fr and t and want[t] then
-    out[#out + 1] = e[1]
-    out[#out + 1] = t
-    out[#out + 1] = fr
-  end
-end
-return out
-`;
+/** One page of a catch-up scan, filtered in Redis: lua/catch-up.lua (its header names KEYS and ARGV). */
+export const CATCH_UP = loadLuaScript(luaPath(import.meta.url, './lua/catch-up.lua'));
+export const CATCH_UP_LUA = CATCH_UP.lua;
 
 /** Entries a catch-up scans per script call. */
 const SCAN_PAGE = 500;
@@ -225,7 +200,7 @@ export class StatusDispatcher {
   ) {
     this.o = { ...DEFAULT_OPTIONS, ...options };
     this.now = this.o.now ?? Date.now;
-    redis.defineCommand('syCatchUp', { numberOfKeys: 1, lua: CATCH_UP_LUA });
+    defineLuaCommand(redis, 'syCatchUp', CATCH_UP);
   }
 
   start(): void {

@@ -4,11 +4,11 @@
  * on (appendfsync everysec), no RDB snapshots. The caller stops what it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { CHILD_NICE, childPids, freePort } from './redis-server-kit.js';
 
 export interface PrivateRedis {
   readonly url: string;
@@ -21,37 +21,6 @@ export interface PrivateRedis {
   /** Starts it again on the same port and data dir (after stop/kill). */
   restart(): Promise<void>;
 }
-
-async function freePort(): Promise<number> {
-  return await new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => ok(port));
-    });
-  });
-}
-
-/**
- * Children of a process (Linux /proc), e.g. redis-server's AOF-rewrite fork.
- * Empty where /proc is not available.
- */
-function childPids(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (c.trim() !== '') out.push(Number(c));
-    }
-  } catch {
-    // the process is gone, or no /proc: nothing to do
-  }
-  return out;
-}
-
-/** Lowest CPU priority: a background fork must not take the cores from the live path. */
-const CHILD_NICE = 19;
 
 async function waitReady(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
