@@ -147,7 +147,6 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const tenantIds = new Set(config.tenants.map((t) => t.id));
 
   const supervisor = new Supervisor({
-    threads: Math.min(config.engine.workerThreads, smscs.length),
     redisUrl: o.redisUrl,
     keyPrefix: config.redis.keyPrefix,
     nodeId: config.engine.nodeId,
@@ -232,6 +231,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       defaultValiditySec: config.messages.defaultValiditySec,
       receiptGraceSec: config.messages.receiptGraceSec,
       flagged: (tenant, e164) => flagged.refuses(tenant, e164),
+      alphabets: new Map(config.smscs.filter((s) => s.alphabet === 'latin1' || s.alphabet === 'ia5').map((s) => [s.id, s.alphabet])),
       ...(moderator.active ? { moderate: (tenant: string, text: string) => moderator.moderate(tenant, text) } : {}),
     },
     batcher,

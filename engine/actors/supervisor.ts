@@ -4,6 +4,21 @@
  * thread dies. A crash loses nothing: the actor's unacknowledged stream entries
  * stay pending in Redis and the restarted actor (same consumer name) re-reads
  * them first.
+ *
+ * One actor per thread, so that a crash affects one SMSC only. What "crash"
+ * means: an exception nobody catches in the actor's thread (a bug, a hostile
+ * input that slipped through), running out of its heap, or the thread being
+ * terminated. Each ends the whole worker thread, and piscina fails every task
+ * that thread ran. With several actors per thread (concurrentTasksPerWorker
+ * above 1, as before) one SMSC's fault restarted the others, and a restarted
+ * actor could land on a thread hosting another SMSC, tying their fates from
+ * then on. Catching the exception in the thread and guessing whose it was
+ * (async context) would leave the thread running on after a fault with state
+ * nobody can vouch for; a worker thread is the smallest unit Node can throw
+ * away whole. So the pool has exactly one thread per SMSC and each thread
+ * takes one task: piscina replaces a dead thread (minThreads) and the
+ * restarted actor can only go to a free one. Piscina stays: it still owns
+ * thread creation, replacement and shutdown.
  */
 import { EventEmitter } from 'node:events';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
@@ -14,7 +29,6 @@ import type { ActorReport, ActorSmscConfig, ActorStats, ActorTask } from './mess
 import type { ActorMoConfig } from '../mo/mo-recorder.js';
 
 export interface SupervisorOptions {
-  readonly threads: number;
   readonly redisUrl: string;
   readonly keyPrefix: string;
   readonly nodeId: string;
@@ -44,25 +58,25 @@ interface ActorHandle {
 }
 
 export class Supervisor extends EventEmitter {
-  private readonly pool: Piscina;
+  private pool: Piscina | undefined;
   private readonly actors = new Map<string, ActorHandle>();
   private stopping = false;
 
   constructor(private readonly o: SupervisorOptions) {
     super();
-    this.pool = new Piscina({
-      filename: workerScript('./actor-worker.js', import.meta.url),
-      minThreads: o.threads,
-      maxThreads: o.threads,
-      idleTimeout: Number.MAX_SAFE_INTEGER,
-      // Actors are long-lived tasks: each thread hosts several.
-      concurrentTasksPerWorker: 1024,
-      maxQueue: 'auto',
-    });
-    this.pool.on('error', (err: Error) => this.emit('log', 'error', '*', `worker pool error: ${err.message}`));
   }
 
   start(smscs: ReadonlyArray<ActorSmscConfig>): void {
+    this.pool = new Piscina({
+      filename: workerScript('./actor-worker.js', import.meta.url),
+      minThreads: smscs.length,
+      maxThreads: smscs.length,
+      idleTimeout: Number.MAX_SAFE_INTEGER,
+      // One long-lived actor per thread: a thread's death is one SMSC's restart (see the header).
+      concurrentTasksPerWorker: 1,
+      maxQueue: 'auto',
+    });
+    this.pool.on('error', (err: Error) => this.emit('log', 'error', '*', `worker pool error: ${err.message}`));
     for (const smsc of smscs) {
       const h: ActorHandle = { smsc, port: undefined, threadId: undefined, running: false, restarts: 0, startedAt: 0, stats: undefined, done: undefined, metrics: [], carried: [] };
       this.actors.set(smsc.id, h);
@@ -101,7 +115,7 @@ export class Supervisor extends EventEmitter {
       optOutHorizonSec: this.o.optOutHorizonSec,
       port: port2,
     };
-    h.done = this.pool.run(task, { transferList: [port2] }).then(
+    h.done = (this.pool as Piscina).run(task, { transferList: [port2] }).then(
       () => {
         h.running = false;
         port1.close();
@@ -168,7 +182,7 @@ export class Supervisor extends EventEmitter {
   async killWorkerOf(smsc: string): Promise<boolean> {
     const h = this.actors.get(smsc);
     if (h?.threadId === undefined) return false;
-    const w = this.pool.threads.find((t) => t.threadId === h.threadId);
+    const w = this.pool?.threads.find((t) => t.threadId === h.threadId);
     if (w === undefined) return false;
     h.threadId = undefined;
     await w.terminate();
@@ -179,6 +193,6 @@ export class Supervisor extends EventEmitter {
     this.stopping = true;
     for (const h of this.actors.values()) if (h.running) h.port?.postMessage({ type: 'stop' });
     await Promise.allSettled([...this.actors.values()].map((h) => h.done));
-    await this.pool.destroy();
+    await this.pool?.destroy();
   }
 }
