@@ -477,8 +477,8 @@ export class SmppConnection extends EventEmitter {
             if (this.held !== undefined) {
               if (this.held.length === 0) this.heldSince = Date.now();
               this.held.push(frame);
-              if (this.inboundCount >= this.maxInbound) this.updateReading();
             } else this.dispatchInbound(frame);
+            if (this.inboundCount >= this.maxInbound) this.updateReading();
             return;
           }
           break;
