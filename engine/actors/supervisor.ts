@@ -178,6 +178,14 @@ export class Supervisor extends EventEmitter {
     return h && { running: h.running, threadId: h.threadId, restarts: h.restarts };
   }
 
+  /** Fault injection (tests, chaos drills): an uncaught exception in the thread hosting an SMSC's actor. */
+  crashActor(smsc: string): boolean {
+    const h = this.actors.get(smsc);
+    if (h === undefined || !h.running || h.port === undefined) return false;
+    h.port.postMessage({ type: 'crash' });
+    return true;
+  }
+
   /** Fault injection (tests, chaos drills): terminates the worker thread hosting an SMSC's actor. */
   async killWorkerOf(smsc: string): Promise<boolean> {
     const h = this.actors.get(smsc);

@@ -75,6 +75,22 @@ export class RawSmsc {
     await new Promise<void>((ok) => (this.server === undefined ? ok() : this.server.close(() => ok())));
   }
 
+  private paused = false;
+
+  /** Keeps receipts and MO in the outbox (submits are still answered): what an SMSC does while the ESME is away. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
+  }
+
+  get outboxSize(): number {
+    return this.outbox.length;
+  }
+
   /** Receipts and MO messages not yet answered with 0 (in the outbox or on a session). */
   get undelivered(): number {
     let n = this.outbox.length;
@@ -193,7 +209,7 @@ export class RawSmsc {
   /** Takes what a session's window allows from the outbox, as PDUs. */
   private take(s: RawSession): Buffer[] {
     const out: Buffer[] = [];
-    while (s.bound && !s.sock.destroyed && s.unanswered.size < this.o.deliverWindow && this.outbox.length > 0) {
+    while (!this.paused && s.bound && !s.sock.destroyed && s.unanswered.size < this.o.deliverWindow && this.outbox.length > 0) {
       const item = this.outbox.shift() as OutboxItem;
       const seq = ++s.seq;
       s.unanswered.set(seq, item);
