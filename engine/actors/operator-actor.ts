@@ -50,6 +50,7 @@ export interface SmscSession extends EventEmitter {
   replyDeliverSm(sequence: number, commandStatus: number): void;
   /** Starts handing over inbound deliver_sm/data_sm: those that came with the bind response were held until now. */
   open(): void;
+  readonly isClosed: boolean;
   close(): void;
   // events: 'deliver_sm' (IncomingDeliver), 'close', 'bad_pdu' (string: why a PDU was refused), 'warn' (string)
 }
@@ -267,7 +268,7 @@ export class OperatorActor {
           this.limitedLog('bad', `bind ${b.index}: refused a PDU from the SMSC: ${why}`);
         });
         session.on('warn', (why: string) => this.limitedLog('warn', `bind ${b.index}: ${why}`));
-        session.once('close', () => {
+        const onClose = () => {
           // Only a session that stayed up resets the backoff (HEALTHY_SESSION_MS).
           if (this.clock.now() - b.since >= HEALTHY_SESSION_MS) b.attempts = 0;
           b.session = undefined;
@@ -276,9 +277,16 @@ export class OperatorActor {
           this.metrics?.reconnect();
           this.events.emit('bind', b.index, false);
           if (this.running) setTimeout(() => void this.bindLoop(b), this.backoff(this.smsc.reconnectMs, b.attempts++));
-        });
+        };
+        session.once('close', onClose);
         session.open();
         this.events.emit('bind', b.index, true);
+        // Closed already (the SMSC sent garbage with its bind_resp): its 'close' came before the listener.
+        if (session.isClosed) {
+          session.off('close', onClose);
+          onClose();
+          return;
+        }
         this.pump();
         return;
       } catch (err) {

@@ -139,9 +139,10 @@ export class SmppConnection extends EventEmitter {
   /** Inbound requests given to the owner and not answered yet, in arrival order. */
   private readonly inbound = new Map<number, Inbound>();
   private inboundCount = 0;
-  /** Inbound requests kept until open(), and since when. */
+  /** Inbound requests kept until open(), and since when; 'bad_pdu' and 'warn' events of that time. */
   private held: Buffer[] | undefined;
   private heldSince = 0;
+  private heldNotices: Array<['bad_pdu' | 'warn', string]> = [];
   private windowUsed = 0;
   private seq = 0;
   private rx: Buffer | undefined;
@@ -258,6 +259,9 @@ export class SmppConnection extends EventEmitter {
     if (held === undefined) return;
     this.held = undefined;
     this.heldSince = 0;
+    const notices = this.heldNotices;
+    this.heldNotices = [];
+    for (const [event, msg] of notices) this.emit(event, msg);
     for (const frame of held) {
       if (this.closed) break;
       this.dispatchInbound(frame);
@@ -442,7 +446,7 @@ export class SmppConnection extends EventEmitter {
       if (len < HEADER_LEN || len > this.maxPdu) {
         // The framing is lost: no way to find the next PDU. Say why and close.
         const seq = buf.length - off >= HEADER_LEN ? buf.readUInt32BE(off + 12) : 0;
-        this.emit('bad_pdu', `command_length ${len} outside ${HEADER_LEN}..${this.maxPdu}; closing the session`);
+        this.notice('bad_pdu', `command_length ${len} outside ${HEADER_LEN}..${this.maxPdu}; closing the session`);
         this.genericNack(seq, SmppStatus.ESME_RINVCMDLEN);
         this.flush();
         this.rx = undefined;
@@ -524,8 +528,15 @@ export class SmppConnection extends EventEmitter {
     }
   }
 
+  /** 'bad_pdu' and 'warn' events; until open(), kept while nobody listens (the owner attaches after bind()). */
+  private notice(event: 'bad_pdu' | 'warn', msg: string): void {
+    if (this.held !== undefined && this.listenerCount(event) === 0) {
+      if (this.heldNotices.length < 100) this.heldNotices.push([event, msg]);
+    } else this.emit(event, msg);
+  }
+
   private refuse(why: string, sequence: number, respId: number, status: number): void {
-    this.emit('bad_pdu', `${why}: answered ${respId === CommandId.generic_nack ? 'generic_nack' : hex8(respId)} with command_status ${hex8(status)}`);
+    this.notice('bad_pdu', `${why}: answered ${respId === CommandId.generic_nack ? 'generic_nack' : hex8(respId)} with command_status ${hex8(status)}`);
     this.queue(respId === CommandId.generic_nack ? encodeEmpty(respId, status, sequence) : encodeResp(respId, status, sequence, ''));
   }
 
@@ -548,7 +559,7 @@ export class SmppConnection extends EventEmitter {
     else this.inbound.set(sequence, { respId, deadline: Date.now() + this.timeoutMs, n: 1 });
     if (this.listenerCount('deliver_sm') === 0) {
       // Never silence: the SMSC keeps the message and sends it again later.
-      this.emit('warn', `${id === CommandId.data_sm ? 'data_sm' : 'deliver_sm'} ${sequence} arrived with nobody to take it; answered 0x00000064 (redeliver)`);
+      this.notice('warn', `${id === CommandId.data_sm ? 'data_sm' : 'deliver_sm'} ${sequence} arrived with nobody to take it; answered 0x00000064 (redeliver)`);
       this.replyDeliverSm(sequence, SmppStatus.ESME_RX_T_APPN);
       return;
     }
@@ -558,7 +569,7 @@ export class SmppConnection extends EventEmitter {
   private onResponse(frame: Buffer, id: number, status: number, sequence: number): void {
     const p = this.pending.get(sequence);
     if (p === undefined) {
-      if (id !== CommandId.generic_nack && id !== CommandId.enquire_link_resp) this.emit('bad_pdu', `response ${hex8(id)} for unknown sequence ${sequence}; ignored`);
+      if (id !== CommandId.generic_nack && id !== CommandId.enquire_link_resp) this.notice('bad_pdu', `response ${hex8(id)} for unknown sequence ${sequence}; ignored`);
       return;
     }
     this.pending.delete(sequence);
@@ -569,7 +580,7 @@ export class SmppConnection extends EventEmitter {
     try {
       if (id === CommandId.submit_sm_resp) messageId = decodeSubmitSmResp(frame);
     } catch (err) {
-      this.emit('bad_pdu', (err as Error).message);
+      this.notice('bad_pdu', (err as Error).message);
       p.cb(new RetryableError('SMPP_BAD_PDU', `unreadable response to sequence ${sequence}: ${(err as Error).message}`));
       if (p.counts && this.windowUsed === this.window - 1) this.emit('slot');
       return;
@@ -607,11 +618,11 @@ export class SmppConnection extends EventEmitter {
       late += r.n;
     }
     if (late > 0) {
-      this.emit('warn', `${late} inbound request(s) not answered within ${this.timeoutMs} ms; answered 0x00000064 (redeliver)`);
+      this.notice('warn', `${late} inbound request(s) not answered within ${this.timeoutMs} ms; answered 0x00000064 (redeliver)`);
       this.updateReading();
     }
     if (this.overSince > 0 && now - this.overSince >= this.timeoutMs && !this.closed) {
-      this.emit('warn', `the peer has left ${this.outputBytes} bytes of output unread for ${now - this.overSince} ms (bound ${this.maxOutput}); closing the session`);
+      this.notice('warn', `the peer has left ${this.outputBytes} bytes of output unread for ${now - this.overSince} ms (bound ${this.maxOutput}); closing the session`);
       this.destroy();
       return;
     }
@@ -619,7 +630,7 @@ export class SmppConnection extends EventEmitter {
       this.lastRx = now; // one probe per silent period
       this.request(new smpp.PDU('enquire_link'), (err) => {
         if (err) {
-          this.emit('bad_pdu', `enquire_link unanswered: ${err.message}; closing the session`);
+          this.notice('bad_pdu', `enquire_link unanswered: ${err.message}; closing the session`);
           this.destroy();
         }
       });
