@@ -104,11 +104,13 @@ export class RawSmsc {
     return n;
   }
 
-  /** Queues an MO message (GSM-7 text of plain ASCII letters) from `from` to `to`. */
-  queueMo(from: string, to: string, text: string): void {
+  /** Queues an MO message from `from` to `to`: plain ASCII text (the same octets in GSM-7), or given octets and data_coding. */
+  queueMo(from: string, to: string, text: string | { readonly octets: Buffer; readonly dataCoding: number }): void {
+    const sm = typeof text === 'string' ? Buffer.from(text, 'latin1') : text.octets;
+    const dataCoding = typeof text === 'string' ? 0 : text.dataCoding;
     this.outbox.push({
-      kind: 'mo', key: `mo:${text}`,
-      build: (seq) => deliverSm(seq, { source: from, sourceTon: 1, dest: to, destTon: 3, esmClass: 0, shortMessage: Buffer.from(text, 'latin1') }),
+      kind: 'mo', key: `mo:${sm.toString('hex')}`,
+      build: (seq) => deliverSm(seq, { source: from, sourceTon: 1, dest: to, destTon: 3, esmClass: 0, dataCoding, shortMessage: sm }),
     });
     this.pump();
   }
