@@ -147,6 +147,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const tenantIds = new Set(config.tenants.map((t) => t.id));
 
   const supervisor = new Supervisor({
+    actors: smscs.length,
     redisUrl: o.redisUrl,
     keyPrefix: config.redis.keyPrefix,
     nodeId: config.engine.nodeId,

@@ -29,6 +29,8 @@ import type { ActorReport, ActorSmscConfig, ActorStats, ActorTask } from './mess
 import type { ActorMoConfig } from '../mo/mo-recorder.js';
 
 export interface SupervisorOptions {
+  /** How many actors start() will be given: the pool has a thread for each, started at once. */
+  readonly actors: number;
   readonly redisUrl: string;
   readonly keyPrefix: string;
   readonly nodeId: string;
@@ -58,25 +60,27 @@ interface ActorHandle {
 }
 
 export class Supervisor extends EventEmitter {
-  private pool: Piscina | undefined;
+  private readonly pool: Piscina;
   private readonly actors = new Map<string, ActorHandle>();
   private stopping = false;
 
   constructor(private readonly o: SupervisorOptions) {
     super();
-  }
-
-  start(smscs: ReadonlyArray<ActorSmscConfig>): void {
+    // Created here, not in start(): the threads load their code while the engine finishes starting.
     this.pool = new Piscina({
       filename: workerScript('./actor-worker.js', import.meta.url),
-      minThreads: smscs.length,
-      maxThreads: smscs.length,
+      minThreads: o.actors,
+      maxThreads: o.actors,
       idleTimeout: Number.MAX_SAFE_INTEGER,
       // One long-lived actor per thread: a thread's death is one SMSC's restart (see the header).
       concurrentTasksPerWorker: 1,
       maxQueue: 'auto',
     });
     this.pool.on('error', (err: Error) => this.emit('log', 'error', '*', `worker pool error: ${err.message}`));
+  }
+
+  start(smscs: ReadonlyArray<ActorSmscConfig>): void {
+    if (smscs.length > this.o.actors) throw new Error(`the supervisor was built for ${this.o.actors} actors, given ${smscs.length}`);
     for (const smsc of smscs) {
       const h: ActorHandle = { smsc, port: undefined, threadId: undefined, running: false, restarts: 0, startedAt: 0, stats: undefined, done: undefined, metrics: [], carried: [] };
       this.actors.set(smsc.id, h);
@@ -115,7 +119,7 @@ export class Supervisor extends EventEmitter {
       optOutHorizonSec: this.o.optOutHorizonSec,
       port: port2,
     };
-    h.done = (this.pool as Piscina).run(task, { transferList: [port2] }).then(
+    h.done = this.pool.run(task, { transferList: [port2] }).then(
       () => {
         h.running = false;
         port1.close();
@@ -190,7 +194,7 @@ export class Supervisor extends EventEmitter {
   async killWorkerOf(smsc: string): Promise<boolean> {
     const h = this.actors.get(smsc);
     if (h?.threadId === undefined) return false;
-    const w = this.pool?.threads.find((t) => t.threadId === h.threadId);
+    const w = this.pool.threads.find((t) => t.threadId === h.threadId);
     if (w === undefined) return false;
     h.threadId = undefined;
     await w.terminate();
@@ -201,6 +205,6 @@ export class Supervisor extends EventEmitter {
     this.stopping = true;
     for (const h of this.actors.values()) if (h.running) h.port?.postMessage({ type: 'stop' });
     await Promise.allSettled([...this.actors.values()].map((h) => h.done));
-    await this.pool?.destroy();
+    await this.pool.destroy();
   }
 }
