@@ -19,7 +19,16 @@
  *
  * Before each submit the send gate (send-gate.ts) may hold an entry back: its
  * tenant is paused or its number opted out after it was queued. A deliver_sm
- * that is not a receipt is a mobile-originated message (engine/mo/).
+ * (or data_sm) that is not a receipt is a mobile-originated message
+ * (engine/mo/). Every one is answered; a session hands over nothing before
+ * the actor has attached its listeners and opened it (receipts that came in
+ * the bind_resp's own TCP read were held until then).
+ *
+ * Per SMSC the submit_sm carries the sender's TON/NPI by its class
+ * (addresses.ts) and GSM-7 parts in the SMSC's alphabet (engine/text
+ * smsc-alphabet.ts: queue entries hold unpacked septets, transcoded here).
+ * A bind that dies young does not reset its reconnect backoff, and why the
+ * SMSC's PDUs were refused is logged, rate-limited.
  */
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
