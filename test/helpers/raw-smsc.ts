@@ -15,7 +15,9 @@
  *   of the submit, so a message sent twice after a crash gets the same stat).
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { cstr, deliverSm, Framer, header, Id, pdu, readSubmitSm, receiptDeliverSm, type RawSubmit } from './raw-smpp.js';
+import { cstr, dataSm, deliverSm, Framer, header, Id, pdu, readSubmitSm, receiptDeliverSm, TAG, tlv, type RawSubmit } from './raw-smpp.js';
+
+const STATE = { DELIVRD: 2, EXPIRED: 3, UNDELIV: 5 } as const;
 
 export type Stat = 'DELIVRD' | 'UNDELIV' | 'EXPIRED';
 
@@ -24,6 +26,8 @@ export interface RawSmscOptions {
   readonly deliverWindow?: number;
   readonly receiptDelayMs?: number;
   readonly outcome?: (s: RawSubmit) => Stat;
+  /** Receipts as deliver_sm (default) or as data_sm (TLVs only: receipted_message_id, message_state). */
+  readonly receiptsAs?: 'deliver_sm' | 'data_sm';
   /** Handles a frame itself (fuzz); return true to skip the default handling. */
   readonly onFrame?: (session: RawSession, frame: Buffer) => boolean;
 }
@@ -59,7 +63,7 @@ export class RawSmsc {
   private readonly o: Required<Omit<RawSmscOptions, 'onFrame'>> & Pick<RawSmscOptions, 'onFrame'>;
 
   constructor(o: RawSmscOptions = {}) {
-    this.o = { deliverWindow: 10, receiptDelayMs: 0, outcome: () => 'DELIVRD', ...o };
+    this.o = { deliverWindow: 10, receiptDelayMs: 0, outcome: () => 'DELIVRD', receiptsAs: 'deliver_sm', ...o };
   }
 
   async start(port = 0): Promise<void> {
@@ -102,6 +106,15 @@ export class RawSmsc {
     let n = 0;
     for (const s of this.sessions) if (s.bound) n++;
     return n;
+  }
+
+  /** Queues an MO message as data_sm, its text in message_payload (Latin-1 octets, data_coding 3). */
+  queueDataSmMo(from: string, to: string, text: string): void {
+    this.outbox.push({
+      kind: 'mo', key: `mo:${text}`,
+      build: (seq) => dataSm(seq, { source: from, sourceTon: 1, dest: to, destTon: 3, esmClass: 0, dataCoding: 3, tlvs: tlv(TAG.message_payload, Buffer.from(text, 'latin1')) }),
+    });
+    this.pump();
   }
 
   /** Queues an MO message from `from` to `to`: plain ASCII text (the same octets in GSM-7), or given octets and data_coding. */
@@ -183,7 +196,10 @@ export class RawSmsc {
         const stat = this.o.outcome(sm);
         this.reported.set(sm.shortMessage.toString('latin1'), stat);
         this.later(this.o.receiptDelayMs, () => {
-          this.outbox.push({ kind: 'receipt', key: id, build: (seq) => receiptDeliverSm(seq, { id, stat, source: sm.source, dest: sm.dest }) });
+          const build = this.o.receiptsAs === 'data_sm'
+            ? (seq: number) => dataSm(seq, { source: sm.dest, dest: sm.source, esmClass: 0x04, tlvs: Buffer.concat([tlv(TAG.receipted_message_id, cstr(id)), tlv(TAG.message_state, Buffer.from([STATE[stat]]))]) })
+            : (seq: number) => receiptDeliverSm(seq, { id, stat, source: sm.source, dest: sm.dest });
+          this.outbox.push({ kind: 'receipt', key: id, build });
           this.pump();
         });
         return;

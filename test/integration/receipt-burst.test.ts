@@ -63,4 +63,25 @@ describe('receipts and MO flushed with the bind response', () => {
     const mo = await api(e.port, e.env.SWITCHYARD_ADMIN_KEY as string, 'GET', '/v1/admin/mo/unattributed?limit=100');
     expect(((mo.body.items as Array<{ text: string }>).map((m) => m.text)).sort()).toEqual(Array.from({ length: mos }, (_, i) => `mo ${i}`).sort());
   }, 90_000);
+
+  it('regression (data_sm from an SMSC got no reply): receipts and MO sent as data_sm are applied and answered data_sm_resp 0', async () => {
+    const total = 30;
+    const smsc = new RawSmsc({ receiptsAs: 'data_sm', outcome: (s) => outcome(Number(s.shortMessage.toString('latin1').split(' ')[1])) });
+    await smsc.start();
+    cleanups.push(() => smsc.stop());
+    const e = await startRawEngine({ redisUrl: inject('redisUrl'), smscs: [{ port: smsc.port }] });
+    cleanups.push(() => e.stop());
+    await e.bound();
+    const c = await connectClient(e.wsUrl, e.apiKey);
+    cleanups.push(() => c.close());
+    c.send({ op: 'batch', ref: 'd', items: Array.from({ length: total }, (_, i) => ({ ref: String(i), to: `+4791${String(400000 + i)}`, from: 'Acme', text: `data ${i}` })) });
+    const ids = ((await c.next((f) => f.op === 'batch_ack')).results as Frame[]).map((r) => r.id as string);
+    smsc.queueDataSmMo('4791000200', '2222', 'Hei på deg');
+    await waitFor(() => smsc.stats.answeredOk === total && smsc.stats.moAnswered === 1, 20_000, 'every data_sm answered 0');
+    expect(smsc.stats.responses.get(0x80000103)).toBe(total + 1); // data_sm_resp, not deliver_sm_resp
+    const statuses = await e.statuses(ids);
+    ids.forEach((id, i) => expect(`${i}:${statuses.get(id)}`).toBe(`${i}:${STATUS[outcome(i)]}`));
+    const mo = await api(e.port, e.env.SWITCHYARD_ADMIN_KEY as string, 'GET', '/v1/admin/mo/unattributed?limit=10');
+    expect((mo.body.items as Array<{ text: string; from: string }>).map((m) => `${m.from}:${m.text}`)).toEqual(['+4791000200:Hei på deg']);
+  }, 60_000);
 });
