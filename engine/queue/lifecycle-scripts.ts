@@ -37,7 +37,7 @@ for _, id in ipairs(ids) do
     local bf = {}
     for k = 1, n do bf[k] = 'b' .. k end
     if tonumber(g[1]) <= now then
-      for k = 1, n do apply(id, k, 'E', '', 'validity period ran out before the scheduled message could be sent') end
+      for k = 1, n do apply(id, k, 'E', 'VALIDITY_EXPIRED', 'validity period ran out before the scheduled message could be sent') end
       expired = expired + 1
     elseif redis.call('ZSCORE', P .. 'oo:{' .. f[1] .. '}', f[3]) or redis.call('ZSCORE', P .. 'oo:{*}', f[3]) then
       -- The number opted out since the message was accepted (possibly weeks ago, beyond what the

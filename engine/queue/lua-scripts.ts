@@ -126,7 +126,12 @@ local function apply(id, part, st, err, etxt, raw)
   end
   local w = tonumber(f[9] or '-1')
   local we, wt = f[10] or '', f[11] or ''
-  if RANK[st] > w then w = RANK[st]; we = err or ''; wt = etxt or '' end
+  -- The worst part's error is the message's. A delivered part has none: a receipt's "000"/"DELIVRD"
+  -- is no error, and frames and lookups carry \`error\` for failures only (issue 12).
+  if RANK[st] > w then
+    w = RANK[st]
+    if st ~= 'D' then we = err or ''; wt = etxt or '' end
+  end
   local nf = tonumber(f[12] or '0') + 1
   if nf >= tonumber(f[4]) then
     local status = NAMES[w]
@@ -141,6 +146,32 @@ local function apply(id, part, st, err, etxt, raw)
     redis.call('HSET', mkey, pf, st, 'w', w, 'we', we, 'wt', wt, 'nf', nf)
   end
   return 1
+end
+`;
+
+/**
+ * Stream id order, and a consumer group's last-delivered id of a stream (nil
+ * when the stream or the group is missing): entries after it no consumer has
+ * read, which is what makes moving (failover) or deleting (cancel) them safe.
+ */
+export const STREAM_HELPERS = `
+local function after(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am > bm or (am == bm and as > bs)
+end
+local function lastDelivered(q, grp)
+  local groups = redis.pcall('XINFO', 'GROUPS', q)
+  if type(groups) ~= 'table' or groups.err then return nil end
+  for _, g in ipairs(groups) do
+    local name, ld
+    for k = 1, #g, 2 do
+      if g[k] == 'name' then name = g[k + 1] elseif g[k] == 'last-delivered-id' then ld = g[k + 1] end
+    end
+    if name == grp then return ld end
+  end
+  return nil
 end
 `;
 
@@ -268,21 +299,94 @@ return out
 `;
 
 /**
- * Ends messages whose validity plus receipt grace has passed: parts never sent
- * become expired (E), parts sent without a receipt become unknown (K).
- * ARGV: prefix, now, evMax, finalTtlSec, limit. Returns how many messages it swept.
+ * The expiry sweep. The expiry index (exp) holds every message not yet final,
+ * scored by its validity end (ENQUEUE_LUA), so the sweep meets a message when
+ * its validity runs out:
+ *   - if nothing of it can still reach an SMSC it ends \`expired\` now
+ *     (VALIDITY_EXPIRED): held for moderation, scheduled, parked whole at
+ *     acceptance, or queued with every part's entry still unread in its SMSC
+ *     queue (after the consumer group's last-delivered id: an SMSC that is down
+ *     reads nothing; the entries are deleted, as a cancel does);
+ *   - otherwise (parts sent and awaiting receipts, or entries an actor has read
+ *     and may be sending) it is re-scored to validity + grace. (An actor ends
+ *     the entries it holds past their validity itself: before sending them,
+ *     and while it has no bind, operator-actor.ts expireHeld.)
+ * Met at validity + grace, parts never sent end expired (VALIDITY_EXPIRED) and
+ * parts sent without a receipt unknown (NO_RECEIPT).
+ * Scoring by validity + grace from the start kept a message whose only SMSC was
+ * down \`queued\` for validity + grace (54 h by default) instead of ending it at
+ * its validity. The re-score costs one ZADD for a message still without its
+ * final receipt at validity end, and nothing on the hot path.
+ * ARGV: prefix, now, evMax, finalTtlSec, limit, graceMs, group. Returns how many messages it met.
  */
 export const SWEEP_LUA = `${COMMON}
+${STREAM_HELPERS}
+local grace = tonumber(ARGV[6] or '0')
+local grp = ARGV[7] or 'g'
+local EXPIRED_TEXT = 'validity period ran out before the message could be sent'
 local ids = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+local later = {}
+-- Last-delivered id per queue (false: no group), read once per call.
+local lastOf = {}
+-- True when every part of a queued message is still unread in its SMSC queue; deletes those entries.
+local function takeUnread(id, n, sm, qe)
+  local bar = qe and string.find(qe, '|', 1, true)
+  if not bar then return false end
+  local q = P .. 'q:{' .. sm .. ':' .. string.sub(qe, 1, bar - 1) .. '}'
+  local eid = string.sub(qe, bar + 1)
+  local last = lastOf[q]
+  if last == nil then last = lastDelivered(q, grp) or false; lastOf[q] = last end
+  if not last or not after(eid, last) then return false end
+  -- The parts were added one after the other by one script: they follow eid (as CANCEL_LUA reads them).
+  local es = redis.call('XRANGE', q, eid, '+', 'COUNT', n)
+  local del = {}
+  for k = 1, #es do
+    local fl = es[k][2]
+    local h = fl[1] == 'h' and fl[2] or fl[4]
+    if string.sub(h or '', 1, #id + #tostring(k) + 2) == id .. '|' .. k .. '|' then del[#del + 1] = es[k][1] end
+  end
+  if #del ~= n then return false end
+  redis.call('XDEL', q, unpack(del))
+  return true
+end
 for _, id in ipairs(ids) do
   local mkey = P .. 'm:' .. id
-  local n = tonumber(redis.call('HGET', mkey, 'n') or '0')
-  for part = 1, n do
-    local cur = redis.call('HGET', mkey, 'p' .. part)
-    if cur == 'q' then apply(id, part, 'E', '', 'validity period ran out before the message could be sent')
-    elseif cur == 's' or cur == 'u' then apply(id, part, 'K', '', 'no receipt within the validity period and grace') end
+  local g = redis.call('HMGET', mkey, 'n', 'v', 's', 'qe', 'sm', 'pe')
+  local n = tonumber(g[1] or '0')
+  local v = tonumber(g[2] or '0')
+  if n == 0 then
+    finished[#finished + 1] = id
+  elseif now < v + grace then
+    local st = g[3]
+    local ends = st == 'pending_approval' or st == 'scheduled' or (st == 'paused' and g[6] ~= false)
+    if st == 'queued' then
+      local pf = {}
+      for k = 1, n do pf[k] = 'p' .. k end
+      local ps = redis.call('HMGET', mkey, unpack(pf))
+      local allQueued = true
+      for k = 1, n do if ps[k] ~= 'q' then allQueued = false end end
+      ends = allQueued and takeUnread(id, n, g[5], g[4])
+    end
+    if ends then
+      if st == 'scheduled' then redis.call('ZREM', P .. 'sch', id) end
+      for part = 1, n do
+        if redis.call('HGET', mkey, 'p' .. part) == 'q' then apply(id, part, 'E', 'VALIDITY_EXPIRED', EXPIRED_TEXT) end
+      end
+    else
+      later[#later + 1] = v + grace
+      later[#later + 1] = id
+    end
+  else
+    for part = 1, n do
+      local cur = redis.call('HGET', mkey, 'p' .. part)
+      if cur == 'q' then apply(id, part, 'E', 'VALIDITY_EXPIRED', EXPIRED_TEXT)
+      elseif cur == 's' or cur == 'u' then apply(id, part, 'K', 'NO_RECEIPT', 'no receipt within the validity period and grace') end
+    end
+    finished[#finished + 1] = id
   end
-  finished[#finished + 1] = id
+end
+for k = 1, #later, 5000 do
+  redis.call('ZADD', P .. 'exp', unpack(later, k, math.min(k + 4999, #later)))
 end
 leaveExpiryIndex()
 flushUsage()
@@ -296,7 +400,8 @@ return #ids
  *   acceptedAt, validUntil, ttlSec, finalBy, push(0|1), route record,
  *   dueAt (ms; 0 = now), billOnDelivery(0|1), hold code ('' = not held), hold text,
  *   part 1 .. part n bytes
- * Writes the message hash (TTL), its expiry-sweep entry, its id in the
+ * Writes the message hash (TTL), its expiry-sweep entry (scored by its validity
+ * end; finalBy is no longer used here: SWEEP_LUA re-scores), its id in the
  * tenant's list index (ix:{tenant}:{minute it is due}, a list appended to once
  * per batch, tenant and minute; the minute also goes into ixb:{tenant}) and
  * puts its parts where they belong, all atomically. That is decided here,
@@ -458,7 +563,8 @@ while i <= #ARGV do
     redis.call('EXPIRE', mkey, finalTtl)
   else
     redis.call('EXPIRE', mkey, ttl)
-    exp[#exp + 1] = fb
+    -- The expiry sweep meets it at its validity end (SWEEP_LUA), not at validity + grace (fb).
+    exp[#exp + 1] = v
     exp[#exp + 1] = id
   end
   i = i + FIELDS + n
@@ -478,32 +584,6 @@ for _, e in ipairs(ixOrder) do
   redis.call('ZADD', P .. 'ixb:{' .. e[1] .. '}', e[2], e[2])
 end
 return table.concat(disp)
-`;
-
-/**
- * Stream id order, and a consumer group's last-delivered id of a stream (nil
- * when the stream or the group is missing): entries after it no consumer has
- * read, which is what makes moving (failover) or deleting (cancel) them safe.
- */
-export const STREAM_HELPERS = `
-local function after(a, b)
-  local am, as = string.match(a, '^(%d+)-(%d+)$')
-  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
-  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
-  return am > bm or (am == bm and as > bs)
-end
-local function lastDelivered(q, grp)
-  local groups = redis.pcall('XINFO', 'GROUPS', q)
-  if type(groups) ~= 'table' or groups.err then return nil end
-  for _, g in ipairs(groups) do
-    local name, ld
-    for k = 1, #g, 2 do
-      if g[k] == 'name' then name = g[k + 1] elseif g[k] == 'last-delivered-id' then ld = g[k + 1] end
-    end
-    if name == grp then return ld end
-  end
-  return nil
-end
 `;
 
 /**
