@@ -1,6 +1,6 @@
 /**
  * Entries of the events stream `{prefix}ev`: one per customer-visible status
- * change, written by the state scripts (lua-scripts.ts), read by the status
+ * change, written by the state scripts (engine/queue/lua/), read by the status
  * dispatcher (pushes) and the analytics sink. Fields:
  *   t  tenant
  *   f  the status frame JSON, exactly as pushed to the client:

@@ -12,7 +12,7 @@
  * the number of opt-outs: a bulk import of a million numbers costs nothing
  * more than ten (a Map of them cost ~300 bytes per number in every actor).
  * A false positive only sends the entry through the atomic re-check in Redis
- * (DIVERT_LUA), which lets it go. Removals are not applied (the re-check
+ * (parking/lua/divert.lua), which lets it go. Removals are not applied (the re-check
  * handles them). Tenants are not kept either: the re-check knows them.
  * Hashing: FNV-1a and a second FNV variant, combined (Kirsch-Mitzenmacher).
  */

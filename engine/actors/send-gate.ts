@@ -5,7 +5,7 @@
  * opt-out-filter.ts; nothing when both are empty), kept current by one
  * small Redis poll a few times a second
  * (ParkingStore.poll: the paused set by version, opt-out changes by stream
- * cursor). Entries the view catches are handed to DIVERT_LUA in a batch,
+ * cursor). Entries the view catches are handed to parking/lua/divert.lua in a batch,
  * which decides again atomically (park, stop, or send after all), so a
  * stale view can delay an entry but never park or stop one wrongly.
  *
@@ -40,7 +40,7 @@ export class SendGate {
   private batch: QueueEntry[] = [];
   private flushing = 0;
   private flushScheduled = false;
-  /** Entries DIVERT_LUA sent back: the next check lets them through (the view was stale). */
+  /** Entries parking/lua/divert.lua sent back: the next check lets them through (the view was stale). */
   private readonly cleared = new Set<string>();
   parked = 0;
   stopped = 0;
@@ -50,7 +50,7 @@ export class SendGate {
     private readonly consumer: string,
     private readonly clock: Clock,
     private readonly o: SendGateOptions,
-    /** Entries to send after all (DIVERT_LUA said neither paused nor opted out). */
+    /** Entries to send after all (parking/lua/divert.lua said neither paused nor opted out). */
     private readonly giveBack: (entries: QueueEntry[]) => void,
     private readonly log: (level: 'warn', msg: string) => void,
   ) {
@@ -143,7 +143,7 @@ export class SendGate {
         const now = Date.now();
         for (const c of r.optOuts) {
           this.cursor = c.eid;
-          // Removals are left to DIVERT_LUA's re-check; a Bloom filter cannot forget one number.
+          // Removals are left to parking/lua/divert.lua's re-check; a Bloom filter cannot forget one number.
           if (c.add) this.optedOut.add(c.number, now);
         }
         const changed = r.paused !== undefined;

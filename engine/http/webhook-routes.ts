@@ -14,23 +14,13 @@
 import type { Redis } from 'ioredis';
 import type uWS from 'uWebSockets.js';
 import type { Keys } from '../queue/keys.js';
+import { loadLuaScript, luaPath } from '../redis/lua-loader.js';
 import { MAX_LANES } from '../webhooks/webhook-dispatcher.js';
 import type { WebhookHost } from '../webhooks/webhook-host.js';
 import { guard, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
 /** Takes the oldest ARGV[1] dead letters, appends their events to the queue, returns {moved, left}. */
-export const REPLAY_LUA = `
-local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-if #items == 0 then return {0, redis.call('LLEN', KEYS[1])} end
-local evs = {}
-for _, s in ipairs(items) do
-  local p = string.find(s, ',"event":', 1, true)
-  if p then evs[#evs + 1] = string.sub(s, p + 9, -2) end
-end
-for k = 1, #evs, 1000 do redis.call('RPUSH', KEYS[2], unpack(evs, k, math.min(k + 999, #evs))) end
-redis.call('LTRIM', KEYS[1], #items, -1)
-return {#items, redis.call('LLEN', KEYS[1])}
-`;
+export const REPLAY = loadLuaScript(luaPath(import.meta.url, '../webhooks/lua/replay-dead-letters.lua'));
 
 const REPLAY_STEP = 2000;
 
@@ -119,7 +109,7 @@ export function registerWebhookRoutes(app: uWS.TemplatedApp, d: WebhookRoutesDep
       let replayed = 0;
       let left = 0;
       while (replayed < limit) {
-        const [moved, rest] = (await d.redis.eval(REPLAY_LUA, 2, ...keys, Math.min(REPLAY_STEP, limit - replayed))) as [number, number];
+        const [moved, rest] = (await d.redis.eval(REPLAY.lua, REPLAY.numberOfKeys, ...keys, Math.min(REPLAY_STEP, limit - replayed))) as [number, number];
         replayed += moved;
         left = rest;
         if (moved === 0 || rest === 0) break;

@@ -1,6 +1,6 @@
 /**
  * Collects accepted messages during one event-loop tick and writes them to
- * Redis in one script call (ENQUEUE_LUA: one round trip, atomic, idempotent), then calls each submitter back.
+ * Redis in one script call (queue/lua/enqueue.lua: one round trip, atomic, idempotent), then calls each submitter back.
  * The ack to the client is sent only from that callback: ack means in Redis.
  */
 import { LatencyHistogram } from '../flow/latency-histogram.js';

@@ -1,6 +1,6 @@
 /**
  * Cancels gathered over one event-loop tick go to Redis in one script call
- * (CANCEL_LUA), like enqueues (enqueue-batcher.ts): a client cancelling a
+ * (queue/lua/cancel.lua), like enqueues (enqueue-batcher.ts): a client cancelling a
  * campaign's thousands of scheduled messages costs a few calls, not thousands.
  */
 import type { ErrorCode } from '../errors.js';

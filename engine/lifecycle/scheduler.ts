@@ -1,7 +1,7 @@
 /**
  * The scheduler: moves scheduled messages onto their SMSC queues when they are
  * due. Every engine node runs one; they need no coordination because each move
- * is one atomic script (SCHEDULE_LUA) that takes a message out of the
+ * is one atomic script (queue/lua/schedule.lua) that takes a message out of the
  * schedule and writes its stream entries together — two nodes, or a node
  * restarted mid-move, can never move a message twice.
  *

@@ -1,6 +1,6 @@
 /**
  * Per-tenant usage by UTC day: messages, segments and cost, as the state
- * scripts count them (lua-scripts.ts `bill`): a message is billed when the
+ * scripts count them (queue/lua/includes/common.lua `bill`): a message is billed when the
  * SMSC takes it (each part it takes is a segment, at the route's price per
  * segment recorded on the message), or — for tenants with billOn
  * "delivered" — only once it is delivered, all its segments then. Rejected,

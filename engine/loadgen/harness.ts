@@ -23,7 +23,6 @@ export interface HarnessOptions {
   readonly window?: number;
   readonly tps?: number;
   readonly partitions?: number;
-  readonly workerThreads?: number;
   readonly tenantTps?: number;
   readonly tenantWindow?: number;
   readonly sim?: Partial<SmscSimulatorOptions>;
@@ -115,7 +114,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const raw: Record<string, unknown> = {
     server: { host: '127.0.0.1', port: 0 },
     redis: { keyPrefix: o.keyPrefix ?? `sy:${randomBytes(4).toString('hex')}:` },
-    engine: { workerThreads: o.workerThreads ?? 2, nodeId: 'harness', restartBackoffMs: { min: 50, max: 2000 } },
+    engine: { nodeId: 'harness', restartBackoffMs: { min: 50, max: 2000 } },
     tenants: [{ id: 'acme', apiKey: { env: 'SY_HARNESS_KEY' }, tps: o.tenantTps ?? 50_000, window: o.tenantWindow ?? 20_000 }],
     smscs: sims.map((s, i) => ({
       id: `sim-${String.fromCharCode(97 + i)}`,

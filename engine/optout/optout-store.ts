@@ -13,7 +13,9 @@
  * removals are one script each (list, record and change event together).
  */
 import type { Redis } from 'ioredis';
+import { defineLuaCommand, luaConstants } from '../redis/lua-loader.js';
 import type { Keys } from '../queue/keys.js';
+import { loadStateScript } from '../queue/lua-scripts.js';
 
 /** The global list's tenant id (tenant ids cannot contain '*'). */
 export const GLOBAL = '*';
@@ -36,37 +38,11 @@ export interface OptOutRecord {
   readonly source: string;
 }
 
-/** The add/remove parts shared with the MO script (engine/mo/mo-store.ts). ARGV[1] must be the prefix. */
-export const OPT_OUT_LUA_FUNCTIONS = `
-local lastOptOutEvent = '0-0'
-local function optOutAdd(t, n, at, src)
-  if redis.call('ZADD', P .. 'oo:{' .. t .. '}', 'NX', 0, n) == 1 then
-    redis.call('HSET', P .. 'oom:{' .. t .. '}', n, at .. '|' .. src)
-    lastOptOutEvent = redis.call('XADD', P .. 'ooev', 'MAXLEN', '~', ${OPT_OUT_EVENTS_MAX}, '*', 'k', 'a', 't', t, 'n', n)
-    return 1
-  end
-  return 0
-end
-local function optOutRemove(t, n)
-  if redis.call('ZREM', P .. 'oo:{' .. t .. '}', n) == 1 then
-    redis.call('HDEL', P .. 'oom:{' .. t .. '}', n)
-    lastOptOutEvent = redis.call('XADD', P .. 'ooev', 'MAXLEN', '~', ${OPT_OUT_EVENTS_MAX}, '*', 'k', 'r', 't', t, 'n', n)
-    return 1
-  end
-  return 0
-end
-`;
+/** Generated fragment `@OptOutLimits` of lua/includes/optout-functions.lua (shared with the MO script). */
+export const OPT_OUT_FRAGMENTS: Readonly<Record<string, string>> = { OptOutLimits: luaConstants({ OptOutLimits: { EventsMax: OPT_OUT_EVENTS_MAX } }, 'engine/optout/optout-store.ts') };
 
-/** ARGV: prefix, tenant, op (a|r), atMs, source, numbers... Returns {how many changed, the last change's event id}. */
-const CHANGE_LUA = `
-local P, t, op, at, src = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-${OPT_OUT_LUA_FUNCTIONS}
-local changed = 0
-for i = 6, #ARGV do
-  if op == 'a' then changed = changed + optOutAdd(t, ARGV[i], at, src) else changed = changed + optOutRemove(t, ARGV[i]) end
-end
-return { changed, lastOptOutEvent }
-`;
+/** Adds or removes numbers (lua/change.lua). */
+const CHANGE = loadStateScript(import.meta.url, './lua/change.lua', OPT_OUT_FRAGMENTS);
 
 function record(number: string, meta: string | null | undefined): OptOutRecord {
   const bar = meta?.indexOf('|') ?? -1;
@@ -78,7 +54,7 @@ export class OptOutStore {
     private readonly redis: Redis,
     private readonly keys: Keys,
   ) {
-    if (!('syOptOut' in redis)) redis.defineCommand('syOptOut', { numberOfKeys: 0, lua: CHANGE_LUA });
+    defineLuaCommand(redis, 'syOptOut', CHANGE);
   }
 
   private async change(tenant: string, op: 'a' | 'r', numbers: ReadonlyArray<string>, source: OptOutSource, now: number): Promise<{ changed: number; eventId: string }> {

@@ -46,8 +46,8 @@
  * bd 1 when billed on delivery · scheduled only: da due at, qh entry header tail,
  * qp partition, b<k> part bytes (removed once queued) · qa queued at (when moved).
  *
- * The Lua scripts in lua-scripts.ts and lifecycle-scripts.ts build the m:, d:, de:, ev, exp, sch, ix:, ixb: and us: names
- * from the same prefix; keep both in step.
+ * The Lua scripts (engine/queue/lua/, engine/parking/lua/, ...) build the m:, d:, de:, ev, exp, sch, ix:, ixb: and us: names
+ * from the same prefix; keep both in step. The fields every state change reads are listed once in message-fields.ts.
  */
 export const GROUP = 'g';
 

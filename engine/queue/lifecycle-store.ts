@@ -3,9 +3,11 @@
  * due scheduled messages and cancelling, each one EVALSHA per batch.
  */
 import type { Redis } from 'ioredis';
+import { defineLuaCommand } from '../redis/lua-loader.js';
 import { GROUP, type Keys } from './keys.js';
-import { CANCEL_LUA, SCHEDULE_LUA } from './lifecycle-scripts.js';
+import { CANCEL, SCHEDULE } from './lifecycle-scripts.js';
 import type { StoreLimits } from './redis-store.js';
+import { CancelOutcome } from './script-codes.js';
 
 export type CancelCode = 'stopped' | 'not_cancellable' | 'not_found';
 
@@ -20,7 +22,11 @@ interface LifecycleScripted {
   syCancel(...args: string[]): Promise<string[]>;
 }
 
-const CODE: Readonly<Record<string, CancelCode>> = { S: 'stopped', C: 'not_cancellable', N: 'not_found' };
+const CODE: Readonly<Record<CancelOutcome, CancelCode>> = {
+  [CancelOutcome.Stopped]: 'stopped',
+  [CancelOutcome.NotCancellable]: 'not_cancellable',
+  [CancelOutcome.NotFound]: 'not_found',
+};
 
 export class LifecycleStore {
   constructor(
@@ -28,8 +34,8 @@ export class LifecycleStore {
     readonly keys: Keys,
     private readonly limits: StoreLimits,
   ) {
-    redis.defineCommand('sySchedule', { numberOfKeys: 0, lua: SCHEDULE_LUA });
-    redis.defineCommand('syCancel', { numberOfKeys: 0, lua: CANCEL_LUA });
+    defineLuaCommand(redis, 'sySchedule', SCHEDULE);
+    defineLuaCommand(redis, 'syCancel', CANCEL);
   }
 
   /** Moves up to `limit` due scheduled messages onto their queues (or ends them expired, or stopped when opted out). */
@@ -44,7 +50,7 @@ export class LifecycleStore {
     for (const it of items) args.push(it.tenant, it.id);
     const flat = await (this.redis as unknown as LifecycleScripted).syCancel(...args);
     const out: CancelResult[] = [];
-    for (let i = 0; i < flat.length; i += 2) out.push({ code: CODE[flat[i] as string] ?? 'not_found', status: flat[i + 1] ?? '' });
+    for (let i = 0; i < flat.length; i += 2) out.push({ code: CODE[flat[i] as CancelOutcome] ?? 'not_found', status: flat[i + 1] ?? '' });
     return out;
   }
 }

@@ -9,8 +9,13 @@
  *   t = tenant (actors hold back paused tenants' entries without a look-up)
  */
 import type { Redis } from 'ioredis';
+import { defineLuaCommand } from '../redis/lua-loader.js';
 import { GROUP, Keys } from './keys.js';
-import { ENQUEUE_LUA, FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA, MOVE_LUA } from './lua-scripts.js';
+import { ENQUEUE, FAILED, MOVE, RECEIPTS, SUBMITTED, SWEEP } from './lua-scripts.js';
+import { messageField } from './message-fields.js';
+import { EnqueueCode, ReceiptResult } from './script-codes.js';
+
+export { ReceiptResult } from './script-codes.js';
 
 export interface QueuedPart {
   readonly shortMessage: Buffer;
@@ -30,7 +35,7 @@ export interface NewMessage {
   readonly acceptedAt: number; // ms since epoch
   readonly validUntil: number; // ms since epoch
   readonly ttlSec: number; // message hash TTL: validity + receipt grace (+ margin)
-  readonly finalBy: number; // ms since epoch: no receipt by then means `unknown`
+  readonly finalBy: number; // ms since epoch: no receipt by then means `unknown` (validUntil + grace; the sweep derives it, the enqueue script no longer reads it)
   readonly pushStatus: boolean;
   /** The route's record for billing and analytics: country|mcc|mnc|price|currency (routeRecord). */
   readonly route: string;
@@ -47,9 +52,15 @@ export interface NewMessage {
   readonly currency?: string;
 }
 
-/** Where the enqueue script put a message (ENQUEUE_LUA): its status in the ack. */
+/** Where the enqueue script put a message (lua/enqueue.lua): its status in the ack. */
 export type Disposition = 'queued' | 'stopped' | 'pending_approval' | 'paused' | 'scheduled';
-const DISPOSITION: Readonly<Record<string, Disposition>> = { q: 'queued', s: 'stopped', h: 'pending_approval', p: 'paused', d: 'scheduled' };
+const DISPOSITION: Readonly<Record<EnqueueCode, Disposition>> = {
+  [EnqueueCode.Queued]: 'queued',
+  [EnqueueCode.Stopped]: 'stopped',
+  [EnqueueCode.Held]: 'pending_approval',
+  [EnqueueCode.Paused]: 'paused',
+  [EnqueueCode.Scheduled]: 'scheduled',
+};
 
 /** The `rt` field of a message: where the router sent it and at what price per segment. */
 export function routeRecord(r: { network: { country: string; mcc: string; mnc: string }; price: number; currency: string }): string {
@@ -92,13 +103,6 @@ export interface ReceiptItem {
   readonly key: string; // normalised SMSC message id (receiptKey)
   /** The receipt's text for analytics (the operator's raw reply); '' for delivered receipts. */
   readonly raw: string;
-}
-
-export const enum ReceiptResult {
-  Applied = 1,
-  Early = 2,
-  Duplicate = 3,
-  Gone = 4,
 }
 
 export interface StoreLimits {
@@ -159,12 +163,12 @@ export class RedisStore {
   ) {
     this.keys = new Keys(prefix);
     this.limits = limits;
-    redis.defineCommand('sySubmitted', { numberOfKeys: 0, lua: SUBMITTED_LUA });
-    redis.defineCommand('syFailed', { numberOfKeys: 0, lua: FAILED_LUA });
-    redis.defineCommand('syReceipts', { numberOfKeys: 0, lua: RECEIPTS_LUA });
-    redis.defineCommand('sySweep', { numberOfKeys: 0, lua: SWEEP_LUA });
-    redis.defineCommand('syEnqueue', { numberOfKeys: 0, lua: ENQUEUE_LUA });
-    redis.defineCommand('syMove', { numberOfKeys: 0, lua: MOVE_LUA });
+    defineLuaCommand(redis, 'sySubmitted', SUBMITTED);
+    defineLuaCommand(redis, 'syFailed', FAILED);
+    defineLuaCommand(redis, 'syReceipts', RECEIPTS);
+    defineLuaCommand(redis, 'sySweep', SWEEP);
+    defineLuaCommand(redis, 'syEnqueue', ENQUEUE);
+    defineLuaCommand(redis, 'syMove', MOVE);
   }
 
   /** Creates the consumer group of every partition (from the start of the stream). */
@@ -180,7 +184,7 @@ export class RedisStore {
 
   /**
    * Enqueues messages atomically, one script call for the whole batch
-   * (ENQUEUE_LUA): resolves once Redis has them all, with where each went
+   * (lua/enqueue.lua): resolves once Redis has them all, with where each went
    * (opted-out numbers are stopped, held and paused tenants' messages parked).
    */
   async enqueue(msgs: ReadonlyArray<NewMessage>): Promise<Disposition[]> {
@@ -195,7 +199,7 @@ export class RedisStore {
     }
     const codes = String(await (this.redis as unknown as Scripted).syEnqueue(...args));
     const out = new Array<Disposition>(msgs.length);
-    for (let i = 0; i < msgs.length; i++) out[i] = DISPOSITION[codes[i] as string] ?? 'queued';
+    for (let i = 0; i < msgs.length; i++) out[i] = DISPOSITION[codes[i] as EnqueueCode] ?? 'queued';
     return out;
   }
 
@@ -246,7 +250,7 @@ export class RedisStore {
     return out;
   }
 
-  /** Moves unread entries to other queues (MOVE_LUA); returns how many moved. */
+  /** Moves unread entries to other queues (lua/move.lua); returns how many moved. */
   async move(srcKey: string, moves: ReadonlyArray<{ entryId: string; dstKey: string; id: string; smsc: string; route: string }>): Promise<number> {
     if (moves.length === 0) return 0;
     const args: string[] = [this.keys.prefix, GROUP, srcKey];
@@ -275,7 +279,7 @@ export class RedisStore {
   async splitUnsent(entries: ReadonlyArray<QueueEntry>): Promise<{ unsent: QueueEntry[]; done: QueueEntry[] }> {
     if (entries.length === 0) return { unsent: [], done: [] };
     const p = this.redis.pipeline();
-    for (const e of entries) p.hget(this.keys.message(e.id), 'p' + e.part);
+    for (const e of entries) p.hget(this.keys.message(e.id), messageField('partState', e.part));
     const res = (await p.exec()) ?? [];
     const unsent: QueueEntry[] = [];
     const done: QueueEntry[] = [];
@@ -339,9 +343,13 @@ export class RedisStore {
   }
 
   /** Ends messages past validity + grace (expired if never sent, unknown if no receipt). */
-  async sweepExpired(now = Date.now(), limit = 1000): Promise<number> {
+  /**
+   * Ends or re-scores messages whose validity (or validity + grace) has passed
+   * (lua/sweep.lua); `graceSec` is messages.receiptGraceSec. Returns how many it met.
+   */
+  async sweepExpired(now: number, limit: number, graceSec: number): Promise<number> {
     const args = this.head(now);
-    args.push(limit);
+    args.push(limit, graceSec * 1000, GROUP);
     return (await (this.redis as unknown as Scripted).sySweep(...args)) as number;
   }
 }

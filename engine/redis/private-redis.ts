@@ -4,56 +4,18 @@
  * on (appendfsync everysec), no RDB snapshots. The caller stops what it started.
  *
  * Its data holds phone numbers and message texts, so another local user must
- * neither read its files nor talk to it: the data directory is 0700 and the
- * server runs with umask 077 (its AOF files are 0600), and it requires a
+ * neither read its files nor talk to it (issue 11): the data directory is 0700
+ * and the server writes with umask 077 (redis-server-kit.ts), and it requires a
  * password, generated once per data directory and kept in the directory's
- * `switchyard-redis.conf` (0600; `requirepass`) — given to redis-server as its
- * config file, never on the command line where `ps` would show it. The URL
- * this returns carries it (`redis://:PASSWORD@127.0.0.1:PORT`); print
- * `redactedUrl(url)`, never the URL.
+ * `redis.conf` (0600; `requirepass`), the file the server is started from — never
+ * on a command line where `ps` would show it. The URL this returns carries it
+ * (`redis://:PASSWORD@127.0.0.1:PORT`); print `redactedUrl(url)`, never the URL.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { setPriority } from 'node:os';
-import { join, resolve } from 'node:path';
+import { type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
-
-/** The config file in a private Redis's data directory (0600): its password. */
-export const PRIVATE_REDIS_CONF = 'switchyard-redis.conf';
-
-/** A Redis URL with its password replaced by `***`: for logs and consoles. */
-export function redactedUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
-}
-
-/**
- * The data directory, 0700 (also when it existed), and its password: read
- * from its config file, or generated and written there (0600) the first time.
- */
-function preparePrivateDir(dir: string): { password: string; conf: string } {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
-  const conf = join(dir, PRIVATE_REDIS_CONF);
-  const existing = existsSync(conf) ? /^requirepass ([0-9a-f]{32,})$/m.exec(readFileSync(conf, 'utf8'))?.[1] : undefined;
-  const password = existing ?? randomBytes(24).toString('hex');
-  if (existing === undefined) writeFileSync(conf, `# Written by Switchyard (engine/redis/private-redis.ts): this data directory's Redis password.\nrequirepass ${password}\n`, { mode: 0o600 });
-  chmodSync(conf, 0o600);
-  return { password, conf };
-}
-
-/**
- * The URL of the private Redis kept in `dir` (the password from its config
- * file), or undefined when there is none: how CLI commands reach the Redis
- * that `switchyard start` runs without REDIS_URL.
- */
-export function privateRedisUrl(dir: string, port: number): string | undefined {
-  const conf = join(resolve(dir), PRIVATE_REDIS_CONF);
-  if (!existsSync(conf)) return undefined;
-  const password = /^requirepass ([0-9a-f]{32,})$/m.exec(readFileSync(conf, 'utf8'))?.[1];
-  return password === undefined ? undefined : `redis://:${password}@127.0.0.1:${port}`;
-}
+import { configPath, freePort, generatePassword, privateDir, reniceForks, spawnRedisServer, waitForServer, writeServerConfig } from './redis-server-kit.js';
 
 export interface PrivateRedis {
   readonly url: string;
@@ -67,56 +29,26 @@ export interface PrivateRedis {
   restart(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return await new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => ok(port));
-    });
-  });
+/** A Redis URL with its password replaced by `***`: for logs and consoles. */
+export function redactedUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+}
+
+/** The password in the config file of a private Redis's data directory, if there is one. */
+function passwordIn(dir: string): string | undefined {
+  const conf = configPath(dir);
+  if (!existsSync(conf)) return undefined;
+  return /^requirepass ([0-9a-f]{32,})$/m.exec(readFileSync(conf, 'utf8'))?.[1];
 }
 
 /**
- * Children of a process (Linux /proc), e.g. redis-server's AOF-rewrite fork.
- * Empty where /proc is not available.
+ * The URL of the private Redis kept in `dir` (the password from its config
+ * file), or undefined when there is none: how CLI commands reach the Redis
+ * that `switchyard start` runs without REDIS_URL.
  */
-function childPids(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (c.trim() !== '') out.push(Number(c));
-    }
-  } catch {
-    // the process is gone, or no /proc: nothing to do
-  }
-  return out;
-}
-
-/** Lowest CPU priority: a background fork must not take the cores from the live path. */
-const CHILD_NICE = 19;
-
-async function waitReady(port: number, password: string, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(child.exitCode === 127 ? 'cannot start redis-server: it is not installed (run scripts/ensure-redis.sh)' : `redis-server exited with code ${child.exitCode}`);
-    const r = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    r.on('error', () => undefined); // connection refused while redis-server starts: expected
-    try {
-      await r.connect();
-      await r.ping();
-      r.disconnect();
-      return;
-    } catch (err) {
-      lastErr = err;
-      r.disconnect();
-      await new Promise((ok) => setTimeout(ok, 50));
-    }
-  }
-  throw new Error(`redis-server on port ${port} not ready after ${timeoutMs} ms: ${String(lastErr)}`);
+export function privateRedisUrl(dir: string, port: number): string | undefined {
+  const password = passwordIn(resolve(dir));
+  return password === undefined ? undefined : `redis://:${password}@127.0.0.1:${port}`;
 }
 
 /**
@@ -136,7 +68,7 @@ async function adoptable(port: number, dir: string, password: string): Promise<{
     return undefined;
   }
   try {
-    // Ours has this directory's password (a server of a version before passwords has none).
+    // Ours has this directory's password (one from before passwords has none).
     try {
       await r.call('AUTH', password);
     } catch (err) {
@@ -153,7 +85,9 @@ async function adoptable(port: number, dir: string, password: string): Promise<{
 
 export async function startPrivateRedis(options: { dir: string; port?: number; maxmemoryMb?: number }): Promise<PrivateRedis> {
   const dir = resolve(options.dir);
-  const { password, conf } = preparePrivateDir(dir);
+  privateDir(dir);
+  // One password per data directory, kept across restarts (a killed run's server is adopted with it).
+  const password = passwordIn(dir) ?? generatePassword();
   const port = options.port ?? (await freePort());
   if (options.port !== undefined) {
     const old = await adoptable(port, dir, password);
@@ -176,66 +110,56 @@ export async function startPrivateRedis(options: { dir: string; port?: number; m
       }
     }
   }
+  writeServerConfig(configPath(dir), [
+    ['bind', '127.0.0.1'],
+    ['port', port],
+    ['dir', dir],
+    ['requirepass', password],
+    ['appendonly', 'yes'],
+    ['appendfsync', 'everysec'],
+    ['save', ''],
+    // AOF rewrites (a fork plus a child writing the whole data set) are the
+    // largest source of Redis latency spikes on a 2-core box (bench/RESULTS.md:
+    // ack p99 150-280 ms in the seconds of a rewrite, 15-50 ms between them).
+    // At 10,000 msg/s the AOF grows ~15 MB/s; rewriting at 1 GB and 3x the last
+    // base keeps rewrites minutes apart, at the price of a longer replay after
+    // a crash (~1 GB of commands at most).
+    ['auto-aof-rewrite-min-size', '1gb'],
+    ['auto-aof-rewrite-percentage', 200],
+    ['no-appendfsync-on-rewrite', 'yes'],
+    ['protected-mode', 'yes'],
+    ['daemonize', 'no'],
+    ['logfile', ''],
+    ['loglevel', 'warning'],
+    ...(options.maxmemoryMb === undefined ? [] : [['maxmemory', `${options.maxmemoryMb}mb`] as const]),
+  ]);
   let child: ChildProcess;
+  let stopRenice = () => undefined as void;
   const launch = async () => {
-    // The config file (its password) first; the rest on the command line, which holds no secret.
-    const args = [
-      conf,
-      '--bind', '127.0.0.1', '--port', String(port), '--dir', dir,
-      '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
-      // AOF rewrites (a fork plus a child writing the whole data set) are the
-      // largest source of Redis latency spikes on a 2-core box (bench/RESULTS.md:
-      // ack p99 150-280 ms in the seconds of a rewrite, 15-50 ms between them).
-      // At 10,000 msg/s the AOF grows ~15 MB/s; rewriting at 1 GB and 3x the last
-      // base keeps rewrites minutes apart, at the price of a longer replay after
-      // a crash (~1 GB of commands at most).
-      '--auto-aof-rewrite-min-size', '1gb',
-      '--auto-aof-rewrite-percentage', '200',
-      '--no-appendfsync-on-rewrite', 'yes',
-      '--protected-mode', 'yes', '--daemonize', 'no', '--logfile', '', '--loglevel', 'warning',
-    ];
-    if (options.maxmemoryMb !== undefined) args.push('--maxmemory', `${options.maxmemoryMb}mb`);
     // Every message's state goes through this one Redis thread: when it shares
     // the machine's cores with the engine, simulators and clients, a raised
     // priority keeps its answers from waiting on the scheduler (bench/RESULTS.md:
     // enqueue p99 165-220 ms at normal priority, 17 ms at nice -10). Needs root;
-    // otherwise it runs at normal priority.
-    const elevate = process.getuid?.() === 0;
-    // umask 077 for everything the server writes (AOF files 0600, directories 0700); `exec` keeps the pid.
-    const command = [...(elevate ? ['nice', '-n', '-10'] : []), 'redis-server', ...args];
-    child = spawn('sh', ['-c', 'umask 077; command -v redis-server >/dev/null 2>&1 || exit 127; exec "$@"', 'sh', ...command], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // otherwise it runs at normal priority (redis-server-kit.ts spawnRedisServer).
+    child = spawnRedisServer(configPath(dir));
     const spawnError = new Promise<never>((_, fail) => child.once('error', (e) => fail(new Error(`cannot start redis-server (run scripts/ensure-redis.sh): ${e.message}`))));
-    await Promise.race([waitReady(port, password, child, 15_000), spawnError]);
+    await Promise.race([waitForServer(port, child, password, 15_000), spawnError]);
+    // An AOF rewrite forks a child that writes the whole data set: seconds of CPU.
+    // It inherits the server's raised priority, and on a small machine it then takes
+    // a core from the engine for as long as it runs (bench/RESULTS.md: ack p99
+    // 230-300 ms in the seconds of a rewrite at 10,000 msg/s). The fork is not on any
+    // message's path, so it runs at the lowest priority instead (nice 19).
+    stopRenice();
+    stopRenice = reniceForks(child);
   };
   await launch();
-  // An AOF rewrite forks a child that writes the whole data set: seconds of CPU.
-  // It inherits the server's raised priority, and on a small machine it then takes
-  // a core from the engine for as long as it runs (bench/RESULTS.md: ack p99
-  // 230-300 ms in the seconds of a rewrite at 10,000 msg/s). The fork is not on any
-  // message's path, so it runs at the lowest priority instead (nice 19; lowering a
-  // priority needs no privilege). Checked every 200 ms; a rewrite takes seconds.
-  const reniced = new Set<number>();
-  const childWatch = setInterval(() => {
-    const pid = child.pid;
-    if (pid === undefined || child.exitCode !== null) return;
-    for (const c of childPids(pid)) {
-      if (reniced.has(c)) continue;
-      reniced.add(c);
-      try {
-        setPriority(c, CHILD_NICE);
-      } catch {
-        // the fork ended meanwhile
-      }
-    }
-    if (reniced.size > 1000) reniced.clear();
-  }, 200);
-  childWatch.unref();
   const exited = () => new Promise<void>((ok) => (child.exitCode !== null || child.signalCode !== null ? ok() : child.once('exit', () => ok())));
   return {
     url: `redis://:${password}@127.0.0.1:${port}`,
     port,
     dir,
     async stop() {
+      stopRenice();
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         await exited();

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
-import { PRIVATE_REDIS_CONF, privateRedisUrl, redactedUrl, startPrivateRedis, type PrivateRedis } from '../../engine/redis/private-redis.js';
+import { privateRedisUrl, redactedUrl, startPrivateRedis, type PrivateRedis } from '../../engine/redis/private-redis.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { connectClient, type TestClient } from '../helpers/ws-client.js';
 
@@ -51,7 +51,8 @@ describe('data at rest', () => {
     await waitFor(async () => /aof_rewrite_in_progress:0/.test(await c1.info('persistence')) && /aof_rewrite_scheduled:0/.test(await c1.info('persistence')), 10_000, 'AOF rewrite done');
     expect(statSync(join(root, 'data')).mode & 0o777).toBe(0o700);
     expect(openToOthers(dir)).toEqual([]);
-    expect(readdirSync(dir)).toEqual(expect.arrayContaining([PRIVATE_REDIS_CONF, 'appendonlydir']));
+    expect(readdirSync(dir)).toEqual(expect.arrayContaining(['redis.conf', 'appendonlydir']));
+    expect(readFileSync(join(dir, 'redis.conf'), 'utf8')).toMatch(/^requirepass [0-9a-f]{48}$/m);
     expect(readdirSync(join(dir, 'appendonlydir')).length).toBeGreaterThan(0);
 
     // Without the password: refused.

@@ -1,0 +1,142 @@
+--[[
+  The state machine shared by every script that changes a message's state
+  (queue/, parking/ scripts): message-hash reads (hm, F), `emit` (one events
+  entry per status change), `apply` (a part's new state, the message's when
+  every part is final), usage billing (`bill`, `flushUsage`) and the expiry
+  index (`leaveExpiryIndex`).
+
+  Part states in the message hash (field p<i>):
+    q queued (also while scheduled, held or paused) · s sent (awaiting receipt) · u unreachable (temporary, SMSC retrying)
+    final: D delivered · K unknown · E expired · U undelivered · R rejected · S stopped (cancelled, opted out,
+    refused by a moderator)
+  A message is final when every part is; its status is the worst part's
+  (rank D < K < E < U < R < S), with that part's error code and text.
+
+  Each state change reads the message hash once (HMGET), writes it once (HSET)
+  and appends one entry to the events stream `ev` (analytics/status-events.ts):
+    t = tenant, f = the status frame JSON (the dispatcher forwards it as is),
+    x = what analytics needs beyond the frame, positional
+        "smsc|to|parts|acceptedAt|country|mcc|mnc|price|currency|latencyMs|raw":
+        latencyMs (sent -> this receipt) and raw (the operator's receipt text, kept
+        for failures only: delivered receipts say nothing a row does not) are
+        filled only on events a receipt caused; raw is last and may hold '|',
+    p = '0' when the client asked for no status pushes.
+  Usage (billing): per call, one HINCRBY per tenant and field on
+  us:{tenant}:{day}, never one per message.
+
+  Reads ARGV[1] prefix, ARGV[2] now (ms), ARGV[3] evMax (MAXLEN ~ of ev),
+  ARGV[4] finalTtl (s): every script including it declares those four first.
+]]
+--- @include "@ReceiptResult"
+local P = ARGV[1]
+local now = tonumber(ARGV[2])
+local evMax = ARGV[3]
+local finalTtl = ARGV[4]
+local RANK = { D = 0, K = 1, E = 2, U = 3, R = 4, S = 5 }
+local NAMES = { [0] = 'delivered', [1] = 'unknown', [2] = 'expired', [3] = 'undelivered', [4] = 'rejected', [5] = 'stopped' }
+local EV = P .. 'ev'
+-- Messages that became final in this call leave the expiry index in one ZREM at the end.
+local finished = {}
+local function leaveExpiryIndex()
+  for k = 1, #finished, 5000 do
+    redis.call('ZREM', P .. 'exp', unpack(finished, k, math.min(k + 4999, #finished)))
+  end
+end
+
+local function nz(v) if v == false or v == nil or v == '' then return nil end return v end
+
+--- @include "@message-fields"
+
+-- Usage (billing) totals, gathered per tenant and currency over the whole call and
+-- written at its end (flushUsage): us:{tenant}:{UTC day number} holds
+-- m messages, s segments, c:<currency> cost in millionths. Kept 400 days.
+-- A route record's price is read once per call (most messages of a call share a few).
+local rtInfo = {}
+local usage = {}
+local function bill(f, msgs, segs)
+  local rt = f[F.route] or ''
+  local info = rtInfo[rt]
+  if info == nil then
+    local price, cur = string.match(rt, '^[^|]*|[^|]*|[^|]*|([^|]*)|([^|]*)$')
+    info = { math.floor((tonumber(price) or 0) * 1000000 + 0.5), cur or '' }
+    rtInfo[rt] = info
+  end
+  local byCur = usage[f[F.tenant]]
+  if byCur == nil then byCur = {}; usage[f[F.tenant]] = byCur end
+  local u = byCur[info[2]]
+  if u == nil then u = { 0, 0, 0 }; byCur[info[2]] = u end
+  u[1] = u[1] + msgs
+  u[2] = u[2] + segs
+  u[3] = u[3] + info[1] * segs
+end
+local function flushUsage()
+  if next(usage) == nil then return end
+  local day = string.format('%d', math.floor(now / 86400000))
+  for t, byCur in pairs(usage) do
+    local key = P .. 'us:{' .. t .. '}:' .. day
+    for cur, u in pairs(byCur) do
+      if u[1] > 0 then redis.call('HINCRBY', key, 'm', u[1]) end
+      -- Every write adds segments: a total equal to this call's means the key is new.
+      if redis.call('HINCRBY', key, 's', u[2]) == u[2] then redis.call('EXPIRE', key, 400 * 86400) end
+      if u[3] > 0 then redis.call('HINCRBY', key, 'c:' .. cur, string.format('%d', u[3])) end
+    end
+  end
+end
+
+-- f: the HMGET above. One XADD per status change. raw ~= nil: a receipt caused it (raw: its text, '' for delivered).
+local function emit(id, f, status, err, etxt, raw)
+  local fr = { op = 'status', id = id, ref = nz(f[F.ref]), status = status, at = now }
+  if nz(err) or nz(etxt) then fr.error = { code = nz(err), text = nz(etxt) } end
+  local lat = ''
+  if raw ~= nil and f[F.sentAt] then lat = now - tonumber(f[F.sentAt]) end
+  local x = (f[F.smsc] or '') .. '|' .. f[F.to] .. '|' .. f[F.parts] .. '|' .. f[F.acceptedAt] .. '|' .. (f[F.route] or '||||') .. '|' .. lat .. '|' .. (raw or '')
+  if f[F.push] ~= '0' then
+    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[F.tenant], 'f', cjson.encode(fr), 'x', x)
+  else
+    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[F.tenant], 'f', cjson.encode(fr), 'x', x, 'p', '0')
+  end
+end
+
+-- Applies a final or temporary part state. Returns ReceiptResult.Applied, .Duplicate or .Gone (message gone).
+-- Sent time of the message last applied to (for receipt latency), or nil.
+local lastSa = nil
+local function apply(id, part, st, err, etxt, raw)
+  local mkey = P .. 'm:' .. id
+  local f = hm(mkey, part)
+  local cur = f[F.partState]
+  lastSa = tonumber(f[F.sentAt] or '')
+  if not cur then return ReceiptResult.Gone end
+  if cur ~= 'q' and cur ~= 's' and cur ~= 'u' then return ReceiptResult.Duplicate end
+  local pf = 'p' .. part
+  if st == 'u' then
+    if f[F.status] == 'sent' then
+      redis.call('HSET', mkey, pf, 'u', 's', 'unreachable', 'ua', now)
+      emit(id, f, 'unreachable', err, etxt, raw)
+    else
+      redis.call('HSET', mkey, pf, 'u')
+    end
+    return ReceiptResult.Applied
+  end
+  local w = tonumber(f[F.worstRank] or '-1')
+  local we, wt = f[F.worstError] or '', f[F.worstText] or ''
+  -- The worst part's error is the message's. A delivered part has none: a receipt's "000"/"DELIVRD"
+  -- is no error, and frames and lookups carry `error` for failures only (issue 12).
+  if RANK[st] > w then
+    w = RANK[st]
+    if st ~= 'D' then we = err or ''; wt = etxt or '' end
+  end
+  local nf = tonumber(f[F.partsFinal] or '0') + 1
+  if nf >= tonumber(f[F.parts]) then
+    local status = NAMES[w]
+    redis.call('HSET', mkey, pf, st, 'w', w, 'we', we, 'wt', wt, 'nf', nf, 's', status, 'fa', now)
+    -- Final: keep the hash for the reporting window only, and leave the expiry sweep.
+    redis.call('EXPIRE', mkey, finalTtl)
+    finished[#finished + 1] = id
+    emit(id, f, status, we, wt, raw)
+    -- Tenants billed on delivery (bd=1) pay for delivered messages only, every part.
+    if w == 0 and f[F.billOnDelivery] == '1' then bill(f, 1, tonumber(f[F.parts])) end
+  else
+    redis.call('HSET', mkey, pf, st, 'w', w, 'we', we, 'wt', wt, 'nf', nf)
+  end
+  return ReceiptResult.Applied
+end
