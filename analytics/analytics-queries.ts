@@ -12,6 +12,10 @@
  * a thousand; histories read `events` through its bloom-filter indexes.
  * Time ranges are [from, to) in ms since the epoch; the aggregate queries
  * work at whole minutes.
+ *
+ * Each function takes `settings`: a SETTINGS clause (query-budget.ts
+ * `budgetClause`) appended to every query it runs, so that a query a caller
+ * asked for stops at the caller's budget.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { chTime } from './event-sink.js';
@@ -80,7 +84,7 @@ export interface DeliveryRow {
 /** Bad input to a query: the caller answers 400 with this text. */
 export class AnalyticsQueryError extends Error {
   constructor(
-    readonly code: 'BAD_REQUEST' | 'NOT_FOUND' | 'THROTTLED',
+    readonly code: 'BAD_REQUEST' | 'NOT_FOUND' | 'THROTTLED' | 'QUERY_TOO_COSTLY',
     message: string,
   ) {
     super(message);
@@ -127,7 +131,7 @@ function rangeParams(q: { fromMs: number; toMs: number }, params: Params): void 
 }
 
 /** Delivery rate and latency by the dimensions and time bucket asked for. */
-export async function deliveryStats(ch: ClickHouseClient, scope: Scope, q: SliceQuery): Promise<DeliveryRow[]> {
+export async function deliveryStats(ch: ClickHouseClient, scope: Scope, q: SliceQuery, settings = ''): Promise<DeliveryRow[]> {
   const params: Params = { limit: q.limit };
   rangeParams(q, params);
   const where = ['minute >= toStartOfMinute({from:DateTime64(3)})', 'minute < {to:DateTime64(3)}', ...whereOf(scope, { ...q.filters, status: undefined }, params, MINUTE_COLUMNS)];
@@ -145,7 +149,7 @@ export async function deliveryStats(ch: ClickHouseClient, scope: Scope, q: Slice
     FROM events_minute
     WHERE ${where.join(' AND ')}
     ${group.length > 0 ? `GROUP BY ${group.join(', ')} ORDER BY ${q.bucket ? 'bucket, ' : ''}outcomes DESC, submitted DESC` : ''}
-    LIMIT {limit:UInt32}`;
+    LIMIT {limit:UInt32}${settings}`;
   type Raw = Record<string, unknown> & { submitted: number | string; outcomes: number | string; lat_count: number | string; lat_sum: number | string; lat_max: number; lat_q: number[] };
   const out = await rows<Raw>(ch, sql, params);
   return out
@@ -182,7 +186,7 @@ export interface FailureRow {
 }
 
 /** Failure reasons ranked: status, the operator's error code and text, how often. */
-export async function failureReasons(ch: ClickHouseClient, scope: Scope, q: SliceQuery): Promise<FailureRow[]> {
+export async function failureReasons(ch: ClickHouseClient, scope: Scope, q: SliceQuery, settings = ''): Promise<FailureRow[]> {
   const params: Params = { limit: q.limit, failures: [...FAILURES] };
   rangeParams(q, params);
   const where = ['minute >= toStartOfMinute({from:DateTime64(3)})', 'minute < {to:DateTime64(3)}', 'status IN {failures:Array(String)}', ...whereOf(scope, q.filters, params, MINUTE_COLUMNS)];
@@ -190,7 +194,7 @@ export async function failureReasons(ch: ClickHouseClient, scope: Scope, q: Slic
   const sql = `SELECT ${dims.map((d) => d + ', ').join('')}status, error_code, anyLast(error_text) AS error_text, sum(events) AS n, sum(sum(events)) OVER () AS total
     FROM events_minute WHERE ${where.join(' AND ')}
     GROUP BY ${[...dims, 'status', 'error_code'].join(', ')}
-    ORDER BY n DESC, status, error_code LIMIT {limit:UInt32}`;
+    ORDER BY n DESC, status, error_code LIMIT {limit:UInt32}${settings}`;
   const out = await rows<Record<string, unknown>>(ch, sql, params);
   return out.map((r) => {
     const row: Record<string, unknown> = {};
@@ -207,14 +211,14 @@ export interface StatusRow {
 }
 
 /** How many messages reached each status (any status string), by the dimensions asked for. */
-export async function statusBreakdown(ch: ClickHouseClient, scope: Scope, q: SliceQuery): Promise<StatusRow[]> {
+export async function statusBreakdown(ch: ClickHouseClient, scope: Scope, q: SliceQuery, settings = ''): Promise<StatusRow[]> {
   const params: Params = { limit: q.limit };
   rangeParams(q, params);
   const where = ['minute >= toStartOfMinute({from:DateTime64(3)})', 'minute < {to:DateTime64(3)}', ...whereOf(scope, q.filters, params, MINUTE_COLUMNS)];
   const sql = `SELECT ${q.by.map((d) => d + ', ').join('')}status, sum(events) AS n, sum(sum(events)) OVER (${q.by.length > 0 ? `PARTITION BY ${q.by.join(', ')}` : ''}) AS total
     FROM events_minute WHERE ${where.join(' AND ')}
     GROUP BY ${[...q.by, 'status'].join(', ')}
-    ORDER BY ${q.by.map((d) => d + ', ').join('')}n DESC LIMIT {limit:UInt32}`;
+    ORDER BY ${q.by.map((d) => d + ', ').join('')}n DESC LIMIT {limit:UInt32}${settings}`;
   const out = await rows<Record<string, unknown>>(ch, sql, params);
   return out.map((r) => {
     const row: Record<string, unknown> = {};
@@ -261,10 +265,10 @@ function historyEvent(r: Record<string, unknown>): HistoryEvent {
 }
 
 /** Every status event of one message, oldest first (unmerged repeats dropped: LIMIT 1 BY eid). */
-export async function messageHistory(ch: ClickHouseClient, scope: Scope, messageId: string): Promise<HistoryEvent[]> {
+export async function messageHistory(ch: ClickHouseClient, scope: Scope, messageId: string, settings = ''): Promise<HistoryEvent[]> {
   const params: Params = { id: messageId };
   const where = ['message_id = {id:String}', ...whereOf(scope, {}, params, MINUTE_COLUMNS)];
-  const sql = `SELECT ${HISTORY_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY time, eid LIMIT 1 BY eid LIMIT 10000`;
+  const sql = `SELECT ${HISTORY_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY time, eid LIMIT 1 BY eid LIMIT 10000${settings}`;
   return (await rows<Record<string, unknown>>(ch, sql, params)).map(historyEvent);
 }
 
@@ -277,15 +281,15 @@ export interface NumberHistory {
 }
 
 /** A destination's events across messages in the range, newest first, with how its messages ended. */
-export async function numberHistory(ch: ClickHouseClient, scope: Scope, e164: string, q: { fromMs: number; toMs: number; limit: number }): Promise<NumberHistory> {
+export async function numberHistory(ch: ClickHouseClient, scope: Scope, e164: string, q: { fromMs: number; toMs: number; limit: number }, settings = ''): Promise<NumberHistory> {
   const params: Params = { to_number: e164, limit: q.limit };
   rangeParams(q, params);
   const where = ['destination = {to_number:String}', 'time >= {from:DateTime64(3)}', 'time < {to:DateTime64(3)}', ...whereOf(scope, {}, params, MINUTE_COLUMNS)];
-  const events = (await rows<Record<string, unknown>>(ch, `SELECT ${HISTORY_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY time DESC, eid DESC LIMIT 1 BY eid LIMIT {limit:UInt32}`, params)).map(historyEvent);
+  const events = (await rows<Record<string, unknown>>(ch, `SELECT ${HISTORY_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY time DESC, eid DESC LIMIT 1 BY eid LIMIT {limit:UInt32}${settings}`, params)).map(historyEvent);
   // Messages by their last status (a message's latest event in the range).
   const last = await rows<{ status: string; n: number | string }>(
     ch,
-    `SELECT status, count() AS n FROM (SELECT message_id, argMax(status, (time, eid)) AS status FROM events WHERE ${where.join(' AND ')} GROUP BY message_id) GROUP BY status`,
+    `SELECT status, count() AS n FROM (SELECT message_id, argMax(status, (time, eid)) AS status FROM events WHERE ${where.join(' AND ')} GROUP BY message_id) GROUP BY status${settings}`,
     params,
   );
   const statuses: Record<string, number> = {};

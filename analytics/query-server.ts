@@ -21,6 +21,14 @@
  * Common parameters: from, to (ms since the epoch or ISO 8601; default the
  * last 24 h), smsc, country, operator, mcc, mnc, status, tenant (admin only),
  * limit.
+ *
+ * Cost (analytics.limits, query-budget.ts): a from..to longer than
+ * maxSliceDays (slices) or maxEventDays (reports, a number's history) is
+ * refused QUERY_TOO_COSTLY before any query runs; every query runs under
+ * ClickHouse's max_execution_time and max_rows_to_read (QUERY_TOO_COSTLY when
+ * it hits one; a report that hits one after its first page ends with a cut
+ * connection, since its status line went out with the first page); at most
+ * `reportsPerKey` CSV reports per key at once (THROTTLED), within the 4 queries a key may run.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -29,8 +37,19 @@ import {
   AnalyticsQueryError, BUCKETS, DIMENSIONS, deliveryStats, failureReasons, messageHistory, numberHistory, statusBreakdown,
   type Bucket, type Dimension, type Filters, type Scope, type SliceQuery,
 } from './analytics-queries.js';
+import { DEFAULTS } from '../config/index.js';
 import type { BadNumberDetector } from './bad-numbers.js';
+import { budgetClause, costlyError, type QueryBudget } from './query-budget.js';
 import { exportReport, type ReportKind } from './report-export.js';
+
+/** analytics.limits (config/schema.ts). */
+export interface AnalyticsLimits {
+  readonly maxSliceDays: number;
+  readonly maxEventDays: number;
+  readonly queryTimeoutSec: number;
+  readonly maxRowsToRead: number;
+  readonly reportsPerKey: number;
+}
 
 export interface QueryServerOptions {
   readonly ch: ClickHouseClient;
@@ -38,6 +57,8 @@ export interface QueryServerOptions {
   readonly log: (level: 'info' | 'warn' | 'error', msg: string) => void;
   /** Rows per CSV page. */
   readonly reportPageRows?: number;
+  /** What one request may cost; default the config's defaults. */
+  readonly limits?: AnalyticsLimits;
 }
 
 const DAY = 86_400_000;
@@ -60,10 +81,18 @@ export function parseTime(v: string | null, name: string): number | undefined {
   return t;
 }
 
-function parseRange(q: URLSearchParams, now: number): { fromMs: number; toMs: number } {
+/** from..to (default the last 24 h); longer than `maxDays` is refused QUERY_TOO_COSTLY, naming the limit `limitKey`. */
+function parseRange(q: URLSearchParams, now: number, maxDays: number, limitKey: string, what: string): { fromMs: number; toMs: number } {
   const toMs = parseTime(q.get('to'), 'to') ?? now;
   const fromMs = parseTime(q.get('from'), 'from') ?? toMs - DAY;
   if (fromMs >= toMs) fail('from must be before to');
+  if (toMs - fromMs > maxDays * DAY) {
+    const days = Math.ceil((toMs - fromMs) / DAY);
+    throw new AnalyticsQueryError(
+      'QUERY_TOO_COSTLY',
+      `from..to spans ${days.toLocaleString('en')} days; ${what} covers at most ${maxDays} days per request (analytics.limits.${limitKey}): narrow from/to, or split the range into requests of at most ${maxDays} days`,
+    );
+  }
   return { fromMs, toMs };
 }
 
@@ -79,12 +108,12 @@ function parseFilters(q: URLSearchParams, scope: Scope): Filters {
   return { tenant, smsc: get('smsc'), country: get('country')?.toUpperCase(), operator: get('operator'), mcc: get('mcc'), mnc: get('mnc'), status: get('status') };
 }
 
-function parseSlice(q: URLSearchParams, scope: Scope, now: number): SliceQuery {
+function parseSlice(q: URLSearchParams, scope: Scope, now: number, limits: AnalyticsLimits): SliceQuery {
   const by = (q.get('by') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const d of by) if (!(DIMENSIONS as ReadonlyArray<string>).includes(d)) fail(`by: "${d}" is not one of ${DIMENSIONS.join(', ')}`);
   const bucket = q.get('bucket') ?? undefined;
   if (bucket !== undefined && !(BUCKETS as ReadonlyArray<string>).includes(bucket)) fail(`bucket must be one of ${BUCKETS.join(', ')}`);
-  return { ...parseRange(q, now), by: [...new Set(by)] as Dimension[], bucket: bucket as Bucket | undefined, filters: parseFilters(q, scope), limit: parseLimit(q, 1000) };
+  return { ...parseRange(q, now, limits.maxSliceDays, 'maxSliceDays', 'a slice (delivery, failures, statuses)'), by: [...new Set(by)] as Dimension[], bucket: bucket as Bucket | undefined, filters: parseFilters(q, scope), limit: parseLimit(q, 1000) };
 }
 
 function parseLimit(q: URLSearchParams, def: number): number {
@@ -128,7 +157,18 @@ export class QueryServer {
   /** Times a report waited for its client to drain the reply. */
   reportStalls = 0;
 
-  constructor(private readonly o: QueryServerOptions) {}
+  private readonly limits: AnalyticsLimits;
+  private readonly budget: QueryBudget;
+  /** The SETTINGS clause of every query a request causes. */
+  private readonly settings: string;
+  /** CSV reports running per key (at most limits.reportsPerKey). */
+  private readonly reports = new Map<string, number>();
+
+  constructor(private readonly o: QueryServerOptions) {
+    this.limits = o.limits ?? DEFAULTS.analytics.limits;
+    this.budget = { timeoutSec: this.limits.queryTimeoutSec, maxRowsToRead: this.limits.maxRowsToRead };
+    this.settings = budgetClause(this.budget);
+  }
 
   async listen(socketPath: string): Promise<void> {
     const server = createServer((req, res) => void this.handle(req, res));
@@ -163,18 +203,20 @@ export class QueryServer {
       this.running.set(key, n + 1);
       scopeKey = key;
       const ch = this.o.ch;
-      if (path === '/delivery' || path === '/latency') return json(res, 200, { rows: await deliveryStats(ch, scope, parseSlice(q, scope, now)) });
-      if (path === '/failures') return json(res, 200, { rows: await failureReasons(ch, scope, parseSlice(q, scope, now)) });
-      if (path === '/statuses') return json(res, 200, { rows: await statusBreakdown(ch, scope, parseSlice(q, scope, now)) });
+      const lim = this.limits;
+      const set = this.settings;
+      if (path === '/delivery' || path === '/latency') return json(res, 200, { rows: await deliveryStats(ch, scope, parseSlice(q, scope, now, lim), set) });
+      if (path === '/failures') return json(res, 200, { rows: await failureReasons(ch, scope, parseSlice(q, scope, now, lim), set) });
+      if (path === '/statuses') return json(res, 200, { rows: await statusBreakdown(ch, scope, parseSlice(q, scope, now, lim), set) });
       let m = /^\/messages\/([0-9A-Za-z_-]{1,64})$/.exec(path);
       if (m !== null) {
         const id = m[1] as string;
-        const events = await messageHistory(ch, scope, id);
+        const events = await messageHistory(ch, scope, id, set);
         if (events.length === 0) throw new AnalyticsQueryError('NOT_FOUND', `no events of message ${id}`);
         return json(res, 200, { id, events });
       }
       m = /^\/numbers\/(?:\+|%2B)?([0-9]{6,15})$/i.exec(path);
-      if (m !== null) return json(res, 200, await numberHistory(ch, scope, m[1] as string, { ...parseRange(q, now), limit: parseLimit(q, 1000) }));
+      if (m !== null) return json(res, 200, await numberHistory(ch, scope, m[1] as string, { ...parseRange(q, now, lim.maxEventDays, 'maxEventDays', "a number's history"), limit: parseLimit(q, 1000) }, set));
       if (path.startsWith('/numbers/')) fail('the number must be E.164: + and 6 to 15 digits');
       if (path === '/bad-numbers') {
         const d = this.o.detector;
@@ -184,9 +226,11 @@ export class QueryServer {
         return json(res, 200, { count: rows.length, rows: rows.slice(0, parseLimit(q, 1000)) });
       }
       m = /^\/reports\/(events|messages)\.csv$/.exec(path);
-      if (m !== null) return await this.report(res, scope, m[1] as ReportKind, q, now);
+      if (m !== null) return await this.report(res, scope, key, m[1] as ReportKind, q, now);
       throw new AnalyticsQueryError('NOT_FOUND', `no analytics endpoint ${path}`);
-    } catch (err) {
+    } catch (thrown) {
+      // A query stopped at its budget: QUERY_TOO_COSTLY with what to do, not ClickHouse's text.
+      const err = costlyError(thrown, this.budget, path.startsWith('/reports/') ? 'a page of the report' : 'the query') ?? thrown;
       if (res.headersSent) {
         this.o.log('warn', `analytics: ${path} failed while streaming: ${(err as Error).message}`);
         res.destroy(err as Error);
@@ -204,12 +248,26 @@ export class QueryServer {
     }
   }
 
-  private async report(res: ServerResponse, scope: Scope, kind: ReportKind, q: URLSearchParams, now: number): Promise<void> {
-    const range = parseRange(q, now);
+  private async report(res: ServerResponse, scope: Scope, key: string, kind: ReportKind, q: URLSearchParams, now: number): Promise<void> {
+    const range = parseRange(q, now, this.limits.maxEventDays, 'maxEventDays', 'a CSV report');
     const filters = parseFilters(q, scope);
+    const running = this.reports.get(key) ?? 0;
+    if (running >= this.limits.reportsPerKey)
+      throw new AnalyticsQueryError('THROTTLED', `${running} CSV report(s) of this key are running already, the most at once (analytics.limits.reportsPerKey = ${this.limits.reportsPerKey}); retry when it has finished`);
+    this.reports.set(key, running + 1);
+    try {
+      await this.streamReport(res, scope, kind, range, filters);
+    } finally {
+      const n = (this.reports.get(key) ?? 1) - 1;
+      if (n <= 0) this.reports.delete(key);
+      else this.reports.set(key, n);
+    }
+  }
+
+  private async streamReport(res: ServerResponse, scope: Scope, kind: ReportKind, range: { fromMs: number; toMs: number }, filters: Filters): Promise<void> {
     let gone = false;
     res.once('close', () => (gone = true));
-    const pages = exportReport(this.o.ch, scope, { kind, ...range, filters, pageRows: this.o.reportPageRows }, () => !gone);
+    const pages = exportReport(this.o.ch, scope, { kind, ...range, filters, pageRows: this.o.reportPageRows, settings: this.settings }, () => !gone);
     // The first page before the headers: a failing query still gets a proper error reply.
     const first = await pages.next();
     res.writeHead(200, {

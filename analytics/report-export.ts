@@ -34,6 +34,8 @@ export interface ReportQuery {
   readonly filters: Filters;
   /** Rows per page (bounded memory). */
   readonly pageRows?: number;
+  /** A SETTINGS clause (query-budget.ts budgetClause) for each page's query: every page is held to the budget. */
+  readonly settings?: string;
 }
 
 interface ReportShape {
@@ -145,7 +147,7 @@ export async function* exportReport(ch: ClickHouseClient, scope: Scope, q: Repor
       : `(${shape.timeCol} > {wfrom:DateTime64(3)} OR (${shape.timeCol} = {wfrom:DateTime64(3)} AND ${shape.idCol} > {last_id:String}))`;
     const inner = `SELECT *, toUnixTimestamp64Milli(${shape.timeCol}) AS _t, ${shape.idCol} AS _id FROM ${shape.table}
       WHERE ${[key, `${shape.timeCol} < {wto:DateTime64(3)}`, ...terms].join(' AND ')} ${shape.dedupe}${after.length === 0 ? ' LIMIT {page:UInt32}' : ''}`;
-    const sql = `SELECT ${select}, _t, _id FROM (${inner}) ${after.length > 0 ? `WHERE ${after.join(' AND ')}` : ''} ORDER BY _t, _id LIMIT {page:UInt32}`;
+    const sql = `SELECT ${select}, _t, _id FROM (${inner}) ${after.length > 0 ? `WHERE ${after.join(' AND ')}` : ''} ORDER BY _t, _id LIMIT {page:UInt32}${q.settings ?? ''}`;
     const rs = await ch.query({ query: sql, query_params: params, format: 'JSONCompactEachRow' });
     const rows = (await rs.json()) as unknown[][];
     if (rows.length > 0) {

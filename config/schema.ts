@@ -54,6 +54,14 @@ export const DEFAULTS = {
     maxMemoryMb: 1_024, // ClickHouse max_memory_usage per query
     serverMemoryMb: 2_048, // embedded chdb only: max_server_memory_usage, the whole engine (caches are 1/16 of it)
     reportPageRows: 20_000, // rows per page of a streamed CSV report (bounds the analytics process's memory)
+    // What one analytics request may cost (issue 11: a report from 1970 cost ~206 CPU-seconds). Refusals are QUERY_TOO_COSTLY / THROTTLED.
+    limits: {
+      maxSliceDays: 400, // longest from..to of /delivery, /failures, /statuses (days): they read per-minute aggregates; 400 = the events' retention
+      maxEventDays: 31, // longest from..to of a CSV report and of /numbers/… (days): they read raw events
+      queryTimeoutSec: 30, // ClickHouse max_execution_time of each analytics query, each page of a report (seconds)
+      maxRowsToRead: 100_000_000, // ClickHouse max_rows_to_read of each analytics query, each page of a report (rows)
+      reportsPerKey: 1, // CSV reports one key (a tenant's, or the admin's) may run at once
+    },
     badNumbers: {
       enabled: true, // flag numbers with repeated permanent failures
       failures: 3, // permanent failures (after the last delivery) that flag a number
@@ -392,6 +400,15 @@ export const configSchema = z.strictObject({
       maxMemoryMb: z.number().int().min(64).default(DEFAULTS.analytics.maxMemoryMb),
       serverMemoryMb: z.number().int().min(128).default(DEFAULTS.analytics.serverMemoryMb),
       reportPageRows: z.number().int().min(100).max(200_000).default(DEFAULTS.analytics.reportPageRows),
+      limits: z
+        .strictObject({
+          maxSliceDays: z.number().int().min(1).max(36_500).default(DEFAULTS.analytics.limits.maxSliceDays),
+          maxEventDays: z.number().int().min(1).max(36_500).default(DEFAULTS.analytics.limits.maxEventDays),
+          queryTimeoutSec: z.number().positive().max(86_400).default(DEFAULTS.analytics.limits.queryTimeoutSec),
+          maxRowsToRead: z.number().int().min(1000).default(DEFAULTS.analytics.limits.maxRowsToRead),
+          reportsPerKey: z.number().int().min(1).max(100).default(DEFAULTS.analytics.limits.reportsPerKey),
+        })
+        .default({ ...DEFAULTS.analytics.limits }),
       badNumbers: z
         .strictObject({
           enabled: z.boolean().default(DEFAULTS.analytics.badNumbers.enabled),

@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, type Config } from '../config/index.js';
 import { networkName, RouteHealth, type RouteExplanation } from '../router/index.js';
 import { normalizeNumber } from './ingress/normalize-number.js';
 import { Keys } from './queue/keys.js';
@@ -30,7 +30,7 @@ import { SwitchyardError } from './errors.js';
 import { startHarness } from './loadgen/harness.js';
 import { analyticsCommand } from './analytics/analytics-cli.js';
 import { runLoad } from './loadgen/load-generator.js';
-import { startPrivateRedis, type PrivateRedis } from './redis/private-redis.js';
+import { privateRedisUrl, redactedUrl, startPrivateRedis, type PrivateRedis } from './redis/private-redis.js';
 import { redisTargetFromEnv } from './redis/connect-redis.js';
 import { SmscSimulator } from './simulator/index.js';
 import { dayOf, formatDay, MAX_USAGE_DAYS, parseDay, readUsage, type UsageReport } from './lifecycle/usage.js';
@@ -46,7 +46,8 @@ const USAGE = `usage:
   switchyard analytics delivery|failures|statuses [--by smsc,country] [--bucket hour] [--from T --to T] [filters] [--url URL]
   switchyard analytics message ID | number +4791234567 | bad-numbers | report events|messages [--out FILE]
   switchyard usage --tenant ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--url http://127.0.0.1:8080 | --config FILE] [--json]
-Environment: REDIS_URL (else a private redis-server is started under ./data/redis),
+Environment: REDIS_URL (else \`start\` runs a private redis-server under ./data/redis, with a password
+  kept there, which \`mnp load\` and \`usage --config\` then use),
   API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
 
 
@@ -134,6 +135,21 @@ async function demo(args: string[]): Promise<void> {
   }
 }
 
+/** Where `start` keeps its private Redis (without REDIS_URL). */
+const START_REDIS = { dir: 'data/redis', port: 6390 } as const;
+
+/**
+ * The Redis of the commands that read or write the engines' state with
+ * --config: REDIS_URL, else the config's redis.url, else the private Redis of
+ * `switchyard start` run from this directory (its URL, password included,
+ * read from its data directory, which only this user can read).
+ */
+function commandRedisUrl(config: Config): string {
+  const url = process.env.REDIS_URL || config.redis.url || privateRedisUrl(START_REDIS.dir, START_REDIS.port);
+  if (url === undefined || url === '') throw new SwitchyardError('CONFIG_INVALID', `set REDIS_URL to the Redis the engines use (no private Redis of \`switchyard start\` in ${START_REDIS.dir} either)`);
+  return url;
+}
+
 async function start(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' } } });
   if (values.config === undefined) throw new SwitchyardError('CONFIG_INVALID', 'start needs --config FILE');
@@ -141,9 +157,9 @@ async function start(args: string[]): Promise<void> {
   let redis: PrivateRedis | undefined;
   let redisUrl = process.env.REDIS_URL ?? config.redis.url;
   if (redisUrl === undefined || redisUrl === '') {
-    redis = await startPrivateRedis({ dir: 'data/redis', port: 6390 });
+    redis = await startPrivateRedis(START_REDIS);
     redisUrl = redis.url;
-    log('info', `started private redis-server at ${redisUrl} (data in data/redis, AOF on)`);
+    log('info', `started private redis-server at ${redactedUrl(redisUrl)} (data in ${START_REDIS.dir}, AOF on, password in ${START_REDIS.dir}/redis.conf)`);
   }
   const engine = await startEngine(config, { redisUrl, port: values.port === undefined ? undefined : Number(values.port), log, configFile: values.config });
   onSignal(async () => {
@@ -263,8 +279,7 @@ async function mnp(args: string[]): Promise<void> {
   const [sub, file] = positionals;
   if (sub !== 'load' || file === undefined || values.config === undefined) throw new SwitchyardError('BAD_REQUEST', 'usage: switchyard mnp load PORTED.csv --config FILE');
   const config = loadConfig(values.config);
-  const redisUrl = process.env.REDIS_URL ?? config.redis.url;
-  if (redisUrl === undefined || redisUrl === '') throw new SwitchyardError('CONFIG_INVALID', 'set REDIS_URL to the Redis the engines use');
+  const redisUrl = commandRedisUrl(config);
   const rows = parseMnpCsv(readFileSync(file, 'utf8'), file);
   const redis = new Redis(redisUrl);
   try {
@@ -305,9 +320,7 @@ async function usage(args: string[]): Promise<void> {
     const f = parseDay(from);
     const e = parseDay(to);
     if (f === undefined || e === undefined || e < f || e - f + 1 > MAX_USAGE_DAYS) throw new SwitchyardError('BAD_REQUEST', `--from and --to must be days (YYYY-MM-DD), in order, at most ${MAX_USAGE_DAYS} apart`);
-    const redisUrl = process.env.REDIS_URL ?? config.redis.url;
-    if (redisUrl === undefined || redisUrl === '') throw new SwitchyardError('CONFIG_INVALID', 'set REDIS_URL to the Redis the engines use');
-    const redis = new Redis(redisUrl);
+    const redis = new Redis(commandRedisUrl(config));
     try {
       r = await readUsage(redis, new Keys(config.redis.keyPrefix), t.id, f, e, t.billOn);
     } finally {

@@ -20,7 +20,7 @@ import { EventsTrimmer } from './queue/events-trimmer.js';
 import { onRedisError } from './redis/on-redis-error.js';
 import { RoutingService } from './routing/routing-service.js';
 import { log as defaultLog } from './log.js';
-import { sendJson } from './http/http-kit.js';
+import { bearerOf, secretCheck, sendJson } from './http/http-kit.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { AnalyticsHost, type AnalyticsState } from './analytics/analytics-host.js';
 import { FlaggedNumbers } from './analytics/flagged-numbers.js';
@@ -200,6 +200,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         clickhouse: { url: env.CLICKHOUSE_URL, user: env.CLICKHOUSE_USER, password: env.CLICKHOUSE_PASSWORD, dataDir: an.dataDir, maxMemoryBytes: an.maxMemoryMb * 2 ** 20, serverMemoryBytes: an.serverMemoryMb * 2 ** 20 },
         badNumbers: an.badNumbers.enabled ? an.badNumbers : undefined,
         reportPageRows: an.reportPageRows,
+        limits: an.limits,
         routing: { numberingPlan: config.routing.numberingPlan, rangeFiles: config.routing.rangeFiles },
         baseDir: o.configFile === undefined ? process.cwd() : dirname(resolve(o.configFile)),
       }, log)
@@ -211,7 +212,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   if (config.engine.metrics) batcher.onLatency = (ms) => metrics.enqueue(ms);
   if (config.engine.metrics) moderator.onHold = (tenant, code) => metrics.held(tenant, code);
   supervisor.on('restart', (smsc: string) => metrics.actorRestarted(smsc));
+  // Compared in constant time, like the admin key (hashed, timingSafeEqual): a plain !== leaked the key's prefix in timing.
   const metricsKey = env.SWITCHYARD_METRICS_KEY;
+  const metricsKeyOk = secretCheck(metricsKey);
 
   const isAdmin = (req: uWS.HttpRequest): boolean => ingress.auth.isAdmin(req);
 
@@ -244,19 +247,20 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     clock,
     awaitNetwork: (to) => routing.awaitNetwork(to),
     ...(config.engine.metrics ? { observer: metrics } : {}),
+    log,
     extraRoutes: (app): ReadonlyMap<string, WsOp> => {
       registerAnalyticsRoutes(app, { host: analytics, auth: ingress.auth, idleTimeoutSec: config.server.idleTimeoutSec });
       app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
       // Prometheus exposition of every thread (engine/metrics/). Open on the engine's (loopback by default)
       // address; with SWITCHYARD_METRICS_KEY set, a bearer token is required.
       app.get('/metrics', (res, req) => {
-        if (metricsKey !== undefined && metricsKey !== '' && req.getHeader('authorization') !== `Bearer ${metricsKey}`)
+        if (metricsKey !== undefined && metricsKey !== '' && !metricsKeyOk(bearerOf(req)))
           return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'metrics need the SWITCHYARD_METRICS_KEY bearer token' });
         let aborted = false;
         res.onAborted(() => (aborted = true));
-        metrics.expose().then(
-          (text) => !aborted && res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8').end(text)),
-          (err: Error) => !aborted && json(res, '500 Internal Server Error', { op: 'error', code: 'UNAVAILABLE', error: `metrics failed: ${err.message}` }),
+        return metrics.expose().then(
+          (text) => void (!aborted && res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8').writeHeader('x-content-type-options', 'nosniff').end(text))),
+          (err: Error) => void (!aborted && json(res, '500 Internal Server Error', { op: 'error', code: 'UNAVAILABLE', error: `metrics failed: ${err.message}` })),
         );
       });
       registerReadyzRoute(app, {

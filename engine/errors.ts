@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'NOT_FOUND'
   | 'BAD_REQUEST'
+  // an HTTP handler failed unexpectedly (500; engine/http/guarded-app.ts)
+  | 'INTERNAL'
   // message lifecycle (issue 6)
   | 'NOT_CANCELLABLE'
   | 'QUOTA_EXCEEDED'
@@ -26,6 +28,8 @@ export type ErrorCode =
   | 'INVALID_TEMPLATE'
   // analytics (issue 4)
   | 'NUMBER_FLAGGED'
+  // an analytics query or report over its cost limits (analytics.limits)
+  | 'QUERY_TOO_COSTLY'
   // opt-out and moderation (issue 6): reasons in the error of `stopped` and `pending_approval` statuses
   | 'OPTED_OUT'
   | 'MODERATION_REJECTED'

@@ -8,10 +8,17 @@
  * API key (tenant: own traffic; admin: all), taken from `#key=...` or typed
  * in, kept in sessionStorage only.
  *
+ * Served with a Content-Security-Policy (DASHBOARD_CSP) that allows only
+ * this page's own script and style block, by their SHA-256 hashes, and
+ * WebSocket/fetch connections to its own origin: no other script, style,
+ * image, frame or form target.
+ *
  * Frames are increments per second (a late event can add a second frame for
  * a second already drawn), so the page adds counts per second and keeps the
  * latest percentiles.
  */
+import { createHash } from 'node:crypto';
+
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Switchyard · live analytics</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -142,3 +149,27 @@ setInterval(() => { now = Math.max(now, Date.now() - 1500); render(); }, 1000);
 render();
 </script></body></html>
 `;
+
+/** CSP source of an inline block: 'sha256-…' of its exact text. */
+function hashOf(tag: 'script' | 'style'): string {
+  const m = new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`).exec(DASHBOARD_HTML);
+  if (m === null) throw new Error(`dashboard page has no <${tag}> block`);
+  return `'sha256-${createHash('sha256').update(m[1] as string, 'utf8').digest('base64')}'`;
+}
+
+/**
+ * The page's Content-Security-Policy. `connect-src 'self'` covers the
+ * WebSocket to /v1/analytics/ws (CSP 3: 'self' matches ws:/wss: of the same
+ * host). Style set from script through the CSSOM (the legend colours) is not
+ * inline style and needs no allowance.
+ */
+export const DASHBOARD_CSP = [
+  "default-src 'none'",
+  `script-src ${hashOf('script')}`,
+  `style-src ${hashOf('style')}`,
+  "connect-src 'self'",
+  "img-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');

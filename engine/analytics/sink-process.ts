@@ -20,7 +20,7 @@ import { BadNumberDetector, type BadNumberOptions } from '../../analytics/bad-nu
 import { openClickHouse, type ClickHouseOptions } from '../../analytics/clickhouse.js';
 import { EventSink } from '../../analytics/event-sink.js';
 import { LiveRollup, type RollupFrame } from '../../analytics/live-rollup.js';
-import { QueryServer } from '../../analytics/query-server.js';
+import { QueryServer, type AnalyticsLimits } from '../../analytics/query-server.js';
 import { migrate } from '../../analytics/schema.js';
 import type { Config } from '../../config/index.js';
 import type { NumberingPlan } from '../../router/index.js';
@@ -38,6 +38,8 @@ export interface SinkWorkerData {
   /** Bad-number detection; undefined when off. */
   readonly badNumbers: (BadNumberOptions & { readonly refreshSec: number }) | undefined;
   readonly reportPageRows: number;
+  /** What one analytics request may cost (analytics.limits); default the config's defaults. */
+  readonly limits?: AnalyticsLimits;
   /** The numbering plan (operator names by MCC/MNC) and the directory its relative paths start from. */
   readonly routing: Pick<Config['routing'], 'numberingPlan' | 'rangeFiles'>;
   readonly baseDir: string;
@@ -56,6 +58,8 @@ export type SinkReport =
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly msg: string };
 
 const d = JSON.parse(process.env.SWITCHYARD_SINK_CONFIG ?? 'null') as SinkWorkerData;
+// Everything this process writes (ClickHouse's parts, its temporary files) is this user's only: 0600 files, 0700 directories.
+process.umask(0o077);
 if (d === null || process.send === undefined) throw new Error('sink-process is started by the engine (engine/analytics/analytics-host.ts)');
 const send = process.send.bind(process);
 const post = (r: SinkReport) => void send(r);
@@ -109,7 +113,7 @@ const sink = new EventSink(redis, ch, {
   onFresh: (rows) => rollup.add(rows),
   ...(detector === undefined ? {} : { onInserted: (rows: Parameters<BadNumberDetector['observe']>[0]) => detector.observe(rows) }),
 });
-const queries = new QueryServer({ ch, detector, log, reportPageRows: d.reportPageRows });
+const queries = new QueryServer({ ch, detector, log, reportPageRows: d.reportPageRows, ...(d.limits === undefined ? {} : { limits: d.limits }) });
 
 let migrated: number[] = [];
 for (;;) {

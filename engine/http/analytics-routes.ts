@@ -5,7 +5,9 @@
  * and streams its answers back with backpressure: when the client reads
  * slowly, the reply from the analytics process is paused, and with it the
  * report's next page. The ingress thread only copies bytes; queries run in
- * the analytics process.
+ * the analytics process. A forwarded path must be printable ASCII of at most
+ * 4096 characters (400 otherwise), and only the query server's own statuses
+ * are passed on (its HTTP parser's, e.g. 431, become 503 UNAVAILABLE).
  *
  *   GET /v1/analytics/dashboard   the live dashboard page (no data in it; it asks for a key)
  *   WS  /v1/analytics/ws          per-second rollups per SMSC and country (analytics/live-rollup.ts)
@@ -14,7 +16,7 @@
 import type { IncomingMessage } from 'node:http';
 import type uWS from 'uWebSockets.js';
 import type { AnalyticsHost, AnalyticsScope } from '../analytics/analytics-host.js';
-import { DASHBOARD_HTML } from '../analytics/dashboard-page.js';
+import { DASHBOARD_CSP, DASHBOARD_HTML } from '../analytics/dashboard-page.js';
 import { ApiAuth, sendError, type AuthTenant } from './http-kit.js';
 
 export interface AnalyticsRoutesOptions {
@@ -37,11 +39,20 @@ function scopeOf(auth: ApiAuth<AuthTenant>, res: uWS.HttpResponse, req: uWS.Http
   return t === undefined ? undefined : `tenant:${t.id}`;
 }
 
+/** Longest path + query forwarded to the analytics process (its HTTP parser refuses long ones with 431). */
+const MAX_FORWARD = 4096;
+
 /** Pipes the analytics process's reply to the client; pauses it while uWS holds unsent bytes. */
 function pipeReply(res: uWS.HttpResponse, up: IncomingMessage, alive: () => boolean): void {
-  const status = STATUS_TEXT[up.statusCode ?? 503] ?? `${up.statusCode} Analytics`;
+  const status = STATUS_TEXT[up.statusCode ?? 503];
+  if (status === undefined) {
+    // Not an answer of the query server's own (e.g. its HTTP parser's 431): not passed on as is.
+    up.destroy();
+    sendError(res, 'UNAVAILABLE', `analytics could not answer (status ${up.statusCode})`);
+    return;
+  }
   res.cork(() => {
-    res.writeStatus(status);
+    res.writeStatus(status).writeHeader('x-content-type-options', 'nosniff');
     for (const h of ['content-type', 'content-disposition'] as const) {
       const v = up.headers[h];
       if (typeof v === 'string') res.writeHeader(h, v);
@@ -71,7 +82,17 @@ function pipeReply(res: uWS.HttpResponse, up: IncomingMessage, alive: () => bool
 
 export function registerAnalyticsRoutes(app: uWS.TemplatedApp, o: AnalyticsRoutesOptions): void {
   app.get('/v1/analytics/dashboard', (res) => {
-    res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/html; charset=utf-8').writeHeader('cache-control', 'no-store').end(DASHBOARD_HTML));
+    // The page's one script and one style block are allowed by their hashes; nothing else runs or loads.
+    res.cork(() =>
+      res
+        .writeStatus('200 OK')
+        .writeHeader('content-type', 'text/html; charset=utf-8')
+        .writeHeader('cache-control', 'no-store')
+        .writeHeader('content-security-policy', DASHBOARD_CSP)
+        .writeHeader('x-content-type-options', 'nosniff')
+        .writeHeader('referrer-policy', 'no-referrer')
+        .end(DASHBOARD_HTML),
+    );
   });
 
   app.ws<FeedData>('/v1/analytics/ws', {
@@ -112,6 +133,9 @@ export function registerAnalyticsRoutes(app: uWS.TemplatedApp, o: AnalyticsRoute
     const q = new URLSearchParams(req.getQuery() ?? '');
     q.delete('key');
     const path = req.getUrl().slice('/v1/analytics'.length) + (q.size > 0 ? `?${q}` : '');
+    // Raw bytes outside printable ASCII cannot go into the forwarded request line (Node refuses them).
+    if (!/^[\x21-\x7e]*$/.test(path)) return sendError(res, 'BAD_REQUEST', 'the analytics path must be printable ASCII: percent-encode anything else');
+    if (path.length > MAX_FORWARD) return sendError(res, 'BAD_REQUEST', `the analytics request is longer than ${MAX_FORWARD} characters: narrow it`);
     const abort = new AbortController();
     let aborted = false;
     const alive = () => !aborted;
@@ -119,9 +143,9 @@ export function registerAnalyticsRoutes(app: uWS.TemplatedApp, o: AnalyticsRoute
       aborted = true;
       abort.abort();
     });
-    host.request(path, scope, abort.signal).then(
-      (up) => (alive() ? pipeReply(res, up, alive) : up.destroy()),
-      (err: Error) => alive() && sendError(res, 'UNAVAILABLE', `analytics is not available: ${err.message}`),
+    return host.request(path, scope, abort.signal).then(
+      (up) => void (alive() ? pipeReply(res, up, alive) : up.destroy()),
+      (err: Error) => void (alive() && sendError(res, 'UNAVAILABLE', `analytics is not available: ${err.message}`)),
     );
   });
 }

@@ -89,29 +89,29 @@ export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): voi
     if (!validAfter(after, tenant === undefined ? d.tenants : undefined))
       return sendError(res, 'BAD_REQUEST', `"after" must be the "next" value of the previous page (${tenant === undefined ? '"tenant:" or "tenant:1732290000000-0"' : 'an id such as "1732290000000-0"'}), got ${JSON.stringify(after.slice(0, 60))}`);
     const g = guard(res);
-    page(d, tenant, after, limit).then(
-      (p) => g.alive() && sendJson(res, '200 OK', p),
-      (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', err.message),
+    return page(d, tenant, after, limit).then(
+      (p) => void (g.alive() && sendJson(res, '200 OK', p)),
+      (err: Error) => void (g.alive() && sendError(res, 'UNAVAILABLE', err.message)),
     );
   });
   for (const action of ['approve', 'reject'] as const) {
     app.post(`/v1/admin/held/${action}`, (res, req) => {
       if (!d.auth.admin(res, req)) return;
-      readJsonBody(res, d.maxBodyBytes, (body, alive) => {
+      return readJsonBody(res, d.maxBodyBytes, (body, alive) => {
         const b = (body !== null && typeof body === 'object' && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
         const reason = b.reason;
         if (action === 'reject' && (typeof reason !== 'string' || reason.trim() === '' || reason.length > 500))
-          return alive() && sendError(res, 'INVALID_FIELD', '"reason" is required: why the messages are rejected (at most 500 characters)');
+          return void (alive() && sendError(res, 'INVALID_FIELD', '"reason" is required: why the messages are rejected (at most 500 characters)'));
         let ids: Promise<string[]>;
         if (b.all === true) {
-          if (typeof b.tenant !== 'string' || !d.tenants.includes(b.tenant)) return alive() && sendError(res, 'INVALID_FIELD', '"all": true needs "tenant": a configured tenant id');
+          if (typeof b.tenant !== 'string' || !d.tenants.includes(b.tenant)) return void (alive() && sendError(res, 'INVALID_FIELD', '"all": true needs "tenant": a configured tenant id'));
           ids = allIds(d, b.tenant);
         } else {
           if (!Array.isArray(b.ids) || b.ids.length === 0 || b.ids.length > MAX_IDS || !b.ids.every((x) => typeof x === 'string' && /^[0-9a-z]{1,40}$/.test(x)))
-            return alive() && sendError(res, 'INVALID_FIELD', `"ids" must be 1 to ${MAX_IDS} message ids (or give "tenant" and "all": true)`);
+            return void (alive() && sendError(res, 'INVALID_FIELD', `"ids" must be 1 to ${MAX_IDS} message ids (or give "tenant" and "all": true)`));
           ids = Promise.resolve(b.ids as string[]);
         }
-        ids
+        return ids
           .then(async (list) => {
             const out = { approved: 0, queued: 0, scheduled: 0, paused: 0, stopped: 0, rejected: 0, notHeld: [] as string[] };
             for (let i = 0; i < list.length; i += MAX_IDS) {
@@ -136,7 +136,7 @@ export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): voi
             if (!alive()) return;
             sendJson(res, '200 OK', action === 'approve' ? { approved: out.approved, queued: out.queued, scheduled: out.scheduled, paused: out.paused, stopped: out.stopped, notHeld: out.notHeld } : { rejected: out.rejected, notHeld: out.notHeld });
           })
-          .catch((err: Error) => alive() && sendError(res, 'UNAVAILABLE', err.message));
+          .catch((err: Error) => void (alive() && sendError(res, 'UNAVAILABLE', err.message)));
       });
     });
   }

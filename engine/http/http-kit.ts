@@ -12,9 +12,26 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type uWS from 'uWebSockets.js';
 import type { ErrorCode } from '../errors.js';
 
-/** Writes a JSON reply (status like "200 OK"). */
+/**
+ * Writes a JSON reply (status like "200 OK"). `nosniff`: a browser never
+ * reads an error body that echoes input (`no tenant "<script>…"`) as
+ * anything but JSON.
+ */
 export function sendJson(res: uWS.HttpResponse, status: string, body: unknown): void {
-  res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(typeof body === 'string' ? body : JSON.stringify(body)));
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('x-content-type-options', 'nosniff').end(text));
+}
+
+/**
+ * decodeURIComponent without the throw: undefined for a malformed
+ * percent-escape or bad UTF-8 (`%`, `%E0%A4%A`), which the caller answers 400.
+ */
+export function decodeParam(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The error body of every endpoint: {"op":"error","code":…,"error":…}. */
@@ -27,6 +44,7 @@ const STATUS_OF: Partial<Record<ErrorCode, string>> = {
   NOT_FOUND: '404 Not Found',
   FRAME_TOO_LARGE: '413 Payload Too Large',
   THROTTLED: '429 Too Many Requests',
+  INTERNAL: '500 Internal Server Error',
   UNAVAILABLE: '503 Service Unavailable',
 };
 
@@ -49,32 +67,45 @@ export function guard(res: uWS.HttpResponse): { alive: () => boolean } {
  * Reads a JSON body of at most `maxBytes` and calls `done` with the parsed
  * value. Oversize, unreadable or non-JSON bodies are answered here (413 / 400)
  * and `done` is not called. Registers onAborted itself: `alive()` tells whether
- * the response may still be written.
+ * the response may still be written. The promise settles when `done` has (it
+ * rejects with what `done` threw or rejected with): route handlers return it,
+ * so that the route guard (guarded-app.ts) answers and logs such a failure
+ * instead of it escaping from uWS's data callback and ending the process.
  */
-export function readJsonBody(res: uWS.HttpResponse, maxBytes: number, done: (body: unknown, alive: () => boolean) => void): void {
+export function readJsonBody(res: uWS.HttpResponse, maxBytes: number, done: (body: unknown, alive: () => boolean) => void | Promise<unknown>): Promise<void> {
   const g = guard(res);
   const chunks: Buffer[] = [];
   let size = 0;
   let refused = false;
-  res.onData((chunk, isLast) => {
-    if (refused) return;
-    size += chunk.byteLength;
-    if (size > maxBytes) {
-      refused = true;
-      if (g.alive()) sendError(res, 'FRAME_TOO_LARGE', `body exceeds ${maxBytes} bytes`);
-      return;
-    }
-    // uWS reuses the chunk's memory after this callback: copy it.
-    chunks.push(Buffer.from(chunk.slice(0)));
-    if (!isLast) return;
-    let body: unknown;
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch (err) {
-      if (g.alive()) sendError(res, 'BAD_FRAME', `body is not valid JSON: ${(err as Error).message}`);
-      return;
-    }
-    done(body, g.alive);
+  return new Promise<void>((ok, fail) => {
+    res.onData((chunk, isLast) => {
+      if (refused) return;
+      size += chunk.byteLength;
+      if (size > maxBytes) {
+        refused = true;
+        if (g.alive()) sendError(res, 'FRAME_TOO_LARGE', `body exceeds ${maxBytes} bytes`);
+        ok();
+        return;
+      }
+      // uWS reuses the chunk's memory after this callback: copy it.
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (!isLast) return;
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch (err) {
+        if (g.alive()) sendError(res, 'BAD_FRAME', `body is not valid JSON: ${(err as Error).message}`);
+        ok();
+        return;
+      }
+      try {
+        const out = done(body, g.alive);
+        if (out !== undefined && typeof (out as Promise<unknown>).then === 'function') (out as Promise<unknown>).then(() => ok(), fail);
+        else ok();
+      } catch (err) {
+        fail(err);
+      }
+    });
   });
 }
 
@@ -88,16 +119,34 @@ function sha256(s: string): Buffer {
 }
 
 /**
+ * A check of a presented secret against `secret` in constant time: both are
+ * hashed (SHA-256) and the digests compared with timingSafeEqual, so neither
+ * the length nor a common prefix shows in the time taken. `undefined` or ''
+ * as the secret: nothing matches.
+ */
+export function secretCheck(secret: string | undefined): (presented: string) => boolean {
+  if (secret === undefined || secret === '') return () => false;
+  const digest = sha256(secret);
+  return (presented) => timingSafeEqual(sha256(presented), digest);
+}
+
+/** The token of `Authorization: Bearer TOKEN` ('' without one). Read synchronously. */
+export function bearerOf(req: uWS.HttpRequest): string {
+  const auth = req.getHeader('authorization');
+  return auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
+}
+
+/**
  * API keys → tenants, and the admin key. Keys are compared by their SHA-256
  * (a map lookup on the digest: no early-exit comparison of the secret itself).
  */
 export class ApiAuth<T extends AuthTenant> {
   private readonly byKeyHash = new Map<string, T>();
-  private readonly adminHash: Buffer | undefined;
+  private readonly adminCheck: (presented: string) => boolean;
 
   constructor(tenants: ReadonlyArray<T>, adminKey: string | undefined) {
     for (const t of tenants) this.byKeyHash.set(sha256(t.apiKey).toString('hex'), t);
-    this.adminHash = adminKey === undefined || adminKey === '' ? undefined : sha256(adminKey);
+    this.adminCheck = secretCheck(adminKey);
   }
 
   /**
@@ -107,8 +156,7 @@ export class ApiAuth<T extends AuthTenant> {
    * Read synchronously.
    */
   static keyOf(req: uWS.HttpRequest): string {
-    const auth = req.getHeader('authorization');
-    const key = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
+    const key = bearerOf(req);
     if (key !== '') return key;
     const proto = req.getHeader('sec-websocket-protocol');
     if (proto !== '') {
@@ -135,8 +183,7 @@ export class ApiAuth<T extends AuthTenant> {
 
   /** True when the request carries the admin key (SWITCHYARD_ADMIN_KEY). */
   isAdmin(req: uWS.HttpRequest): boolean {
-    if (this.adminHash === undefined) return false;
-    return timingSafeEqual(sha256(ApiAuth.keyOf(req)), this.adminHash);
+    return this.adminCheck(ApiAuth.keyOf(req));
   }
 
   /** Answers 401 unless the request carries the admin key; returns whether it does. */

@@ -15,9 +15,9 @@ export function registerMoRoutes(app: uWS.TemplatedApp, d: { readonly redis: Red
     const limit = req.getQuery('limit') ? Number(req.getQuery('limit')) : 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return sendError(res, 'INVALID_FIELD', '"limit" must be a whole number from 1 to 1000');
     const g = guard(res);
-    d.redis.xrevrange(d.keys.unattributedMo(), '+', '-', 'COUNT', limit).then(
-      (entries) => g.alive() && sendJson(res, '200 OK', `{"items":[${entries.map(([, f]) => f[f.indexOf('f') + 1] ?? 'null').join(',')}]}`),
-      (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', err.message),
+    return d.redis.xrevrange(d.keys.unattributedMo(), '+', '-', 'COUNT', limit).then(
+      (entries) => void (g.alive() && sendJson(res, '200 OK', `{"items":[${entries.map(([, f]) => f[f.indexOf('f') + 1] ?? 'null').join(',')}]}`)),
+      (err: Error) => void (g.alive() && sendError(res, 'UNAVAILABLE', err.message)),
     );
   });
 }

@@ -17,7 +17,7 @@ import type { ErrorCode } from '../errors.js';
 import { normalizeNumber } from '../ingress/normalize-number.js';
 import { GLOBAL, type OptOutSource, type OptOutStore } from '../optout/optout-store.js';
 import type { WsOp } from '../ingress/ingress-server.js';
-import { errorBody, guard, readJsonBody, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
+import { decodeParam, errorBody, guard, readJsonBody, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
 const MAX_NUMBERS = 1000;
 const MAX_PAGE = 1000;
@@ -87,10 +87,11 @@ function reply(res: uWS.HttpResponse, alive: () => boolean, o: Outcome): void {
   else sendError(res, o.code, o.error, o.status);
 }
 
-function run(res: uWS.HttpResponse, alive: () => boolean, work: () => Promise<Outcome>): void {
-  work().then(
+/** Runs an operation and answers; the promise is the handler's (the route guard catches what it throws). */
+function run(res: uWS.HttpResponse, alive: () => boolean, work: () => Promise<Outcome>): Promise<void> {
+  return work().then(
     (o) => reply(res, alive, o),
-    (err: Error) => alive() && sendError(res, 'UNAVAILABLE', `opt-out store unavailable: ${err.message}`),
+    (err: Error) => void (alive() && sendError(res, 'UNAVAILABLE', `opt-out store unavailable: ${err.message}`)),
   );
 }
 
@@ -100,6 +101,14 @@ export interface OptOutRouteDeps {
   readonly tenants: ReadonlySet<string>;
   readonly maxBodyBytes: number;
   readonly confirm: (eventId: string) => Promise<unknown>;
+}
+
+/** The number in the path, percent-decoded; undefined after answering 400 when it cannot be decoded. */
+function numberParam(res: uWS.HttpResponse, req: uWS.HttpRequest): string | undefined {
+  const raw = req.getParameter(0) ?? '';
+  const n = decodeParam(raw);
+  if (n === undefined) sendError(res, 'INVALID_NUMBER', `the number in the path is not valid percent-encoding (%XX escapes of UTF-8): ${JSON.stringify(raw.slice(0, 40))}`);
+  return n;
 }
 
 /** Registers the HTTP routes; returns the WebSocket ops for the ingress. */
@@ -124,30 +133,34 @@ export function registerOptOutRoutes(app: uWS.TemplatedApp, d: OptOutRouteDeps):
       const after = req.getQuery('after');
       const limit = req.getQuery('limit');
       const g = guard(res);
-      run(res, g.alive, () => svc.list(list, after, limit));
+      return run(res, g.alive, () => svc.list(list, after, limit));
     });
     app.post(base, (res, req) => {
       const list = scope(res, req, admin);
       if (list === undefined) return;
-      readJsonBody(res, d.maxBodyBytes, (body, alive) => {
-        if (body === null || typeof body !== 'object' || Array.isArray(body)) return alive() && sendError(res, 'BAD_FRAME', 'body must be a JSON object: {"numbers":["+4791234567"]}');
+      return readJsonBody(res, d.maxBodyBytes, (body, alive) => {
+        if (body === null || typeof body !== 'object' || Array.isArray(body)) return void (alive() && sendError(res, 'BAD_FRAME', 'body must be a JSON object: {"numbers":["+4791234567"]}'));
         const b = body as Record<string, unknown>;
-        run(res, alive, () => svc.add(list, b.numbers ?? (b.number === undefined ? undefined : [b.number]), admin ? 'admin' : 'api'));
+        return run(res, alive, () => svc.add(list, b.numbers ?? (b.number === undefined ? undefined : [b.number]), admin ? 'admin' : 'api'));
       });
     });
     app.get(`${base}/:number`, (res, req) => {
       const list = scope(res, req, admin);
       if (list === undefined) return;
-      const number = decodeURIComponent(req.getParameter(0) ?? '');
+      // A malformed percent-escape (`%`, `%E0%A4%A`) threw URIError here and ended the process (issue 11).
+      const number = numberParam(res, req);
+      if (number === undefined) return;
       const g = guard(res);
-      run(res, g.alive, () => svc.check(list, number));
+      return run(res, g.alive, () => svc.check(list, number));
     });
     app.del(`${base}/:number`, (res, req) => {
       const list = scope(res, req, admin);
       if (list === undefined) return;
-      const number = decodeURIComponent(req.getParameter(0) ?? '');
+      // A malformed percent-escape (`%`, `%E0%A4%A`) threw URIError here and ended the process (issue 11).
+      const number = numberParam(res, req);
+      if (number === undefined) return;
       const g = guard(res);
-      run(res, g.alive, () => svc.remove(list, number));
+      return run(res, g.alive, () => svc.remove(list, number));
     });
   }
   const ws = (work: (tenant: string, f: Record<string, unknown>) => Promise<Outcome>): WsOp => (tenant, f, send) => {

@@ -35,27 +35,27 @@ export function registerPauseRoutes(app: uWS.TemplatedApp, d: PauseRouteDeps): v
     const t = tenantOf(res, req);
     if (t === undefined) return;
     const g = guard(res);
-    d.control.pause(t).then(
-      (r) => g.alive() && sendJson(res, '200 OK', r),
-      (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', `pause not confirmed: ${err.message}`),
+    return d.control.pause(t).then(
+      (r) => void (g.alive() && sendJson(res, '200 OK', r)),
+      (err: Error) => void (g.alive() && sendError(res, 'UNAVAILABLE', `pause not confirmed: ${err.message}`)),
     );
   });
   app.post('/v1/admin/tenants/:id/resume', (res, req) => {
     const t = tenantOf(res, req);
     if (t === undefined) return;
     const g = guard(res);
-    d.control.resume(t).then(
-      (r) => g.alive() && sendJson(res, '200 OK', r),
-      (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', `resume failed: ${err.message}`),
+    return d.control.resume(t).then(
+      (r) => void (g.alive() && sendJson(res, '200 OK', r)),
+      (err: Error) => void (g.alive() && sendError(res, 'UNAVAILABLE', `resume failed: ${err.message}`)),
     );
   });
   app.get('/v1/admin/tenants/:id/pause', (res, req) => {
     const t = tenantOf(res, req);
     if (t === undefined) return;
     const g = guard(res);
-    Promise.all([d.control.isPaused(t), d.redis.xlen(d.keys.park(t))]).then(
-      ([paused, parked]) => g.alive() && sendJson(res, '200 OK', { tenant: t, paused, parked }),
-      (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', err.message),
+    return Promise.all([d.control.isPaused(t), d.redis.xlen(d.keys.park(t))]).then(
+      ([paused, parked]) => void (g.alive() && sendJson(res, '200 OK', { tenant: t, paused, parked })),
+      (err: Error) => void (g.alive() && sendError(res, 'UNAVAILABLE', err.message)),
     );
   });
 }

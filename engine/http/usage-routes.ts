@@ -41,9 +41,9 @@ export function registerUsageRoutes(app: uWS.TemplatedApp, o: UsageRoutesOptions
     if (to < from) return sendError(res, 'BAD_REQUEST', '"to" is before "from"');
     if (to - from + 1 > MAX_USAGE_DAYS) return sendError(res, 'BAD_REQUEST', `at most ${MAX_USAGE_DAYS} days per request`);
     const g = guard(res);
-    readUsage(o.redis, o.keys, tenant, from, to, o.tenants.get(tenant) ?? 'sent').then(
-      (r) => g.alive() && sendJson(res, '200 OK', r),
-      (err: Error) => g.alive() && sendError(res, 'UNAVAILABLE', `usage lookup failed: ${err.message}`),
+    return readUsage(o.redis, o.keys, tenant, from, to, o.tenants.get(tenant) ?? 'sent').then(
+      (r) => void (g.alive() && sendJson(res, '200 OK', r)),
+      (err: Error) => void (g.alive() && sendError(res, 'UNAVAILABLE', `usage lookup failed: ${err.message}`)),
     );
   });
 }

@@ -42,7 +42,7 @@ function intParam(req: uWS.HttpRequest, name: string, dflt: number, max: number)
 }
 
 export function registerWebhookRoutes(app: uWS.TemplatedApp, d: WebhookRoutesDeps): void {
-  const fail = (res: uWS.HttpResponse, alive: () => boolean) => (err: Error) => alive() && sendError(res, 'UNAVAILABLE', `redis: ${err.message}`);
+  const fail = (res: uWS.HttpResponse, alive: () => boolean) => (err: Error) => void (alive() && sendError(res, 'UNAVAILABLE', `redis: ${err.message}`));
   /** The tenant of the path if the caller is admin and it has a webhook; otherwise answers and returns undefined. */
   const tenantOf = (res: uWS.HttpResponse, req: uWS.HttpRequest): string | undefined => {
     if (!d.auth().admin(res, req)) return undefined;
@@ -63,7 +63,7 @@ export function registerWebhookRoutes(app: uWS.TemplatedApp, d: WebhookRoutesDep
       p.llen(d.keys.webhookDeadLetters(t));
       for (let lane = 0; lane < MAX_LANES; lane++) p.llen(d.keys.webhookQueue(t, d.node, lane));
     }
-    p.exec().then((r) => {
+    return p.exec().then((r) => {
       if (!g.alive()) return;
       const live = new Map((d.host?.state.tenants ?? []).map((s) => [s.tenant, s]));
       const n = (k: number) => Number(r?.[k]?.[1] ?? 0);
@@ -85,7 +85,7 @@ export function registerWebhookRoutes(app: uWS.TemplatedApp, d: WebhookRoutesDep
     if (typeof offset === 'string' || typeof limit === 'string') return sendError(res, 'BAD_REQUEST', String(typeof offset === 'string' ? offset : limit));
     const g = guard(res);
     const key = d.keys.webhookDeadLetters(t);
-    d.redis
+    return d.redis
       .multi()
       .llen(key)
       .lrange(key, offset, offset + limit - 1)
@@ -105,7 +105,7 @@ export function registerWebhookRoutes(app: uWS.TemplatedApp, d: WebhookRoutesDep
     if (typeof limit === 'string') return sendError(res, 'BAD_REQUEST', limit);
     const g = guard(res);
     const keys = [d.keys.webhookDeadLetters(t), d.keys.webhookQueue(t, d.node)];
-    void (async () => {
+    return (async () => {
       let replayed = 0;
       let left = 0;
       while (replayed < limit) {
@@ -124,12 +124,12 @@ export function registerWebhookRoutes(app: uWS.TemplatedApp, d: WebhookRoutesDep
     if (t === undefined) return;
     const g = guard(res);
     const key = d.keys.webhookDeadLetters(t);
-    d.redis
+    return d.redis
       .multi()
       .llen(key)
       .del(key)
       .exec()
-      .then((r) => g.alive() && sendJson(res, '200 OK', { tenant: t, deleted: Number(r?.[0]?.[1] ?? 0) }), fail(res, g.alive));
+      .then((r) => void (g.alive() && sendJson(res, '200 OK', { tenant: t, deleted: Number(r?.[0]?.[1] ?? 0) })), fail(res, g.alive));
   });
 
   app.post('/v1/admin/webhooks/:tenant/retry', (res, req) => {

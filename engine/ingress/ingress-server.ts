@@ -16,6 +16,8 @@
  */
 import uWS from 'uWebSockets.js';
 import { ApiAuth, errorBody as errorFrame, readJsonBody, sendJson } from '../http/http-kit.js';
+import { guardedApp, type GuardStats, type RouteRecord } from '../http/guarded-app.js';
+import { log as defaultLog, type LogFn } from '../log.js';
 import type { Clock } from '../flow/clock.js';
 import { LatencyHistogram } from '../flow/latency-histogram.js';
 import { TokenBucket } from '../flow/token-bucket.js';
@@ -77,6 +79,8 @@ export interface IngressOptions {
    * return WebSocket ops of the same features (e.g. optout_add).
    */
   readonly extraRoutes?: (app: uWS.TemplatedApp) => ReadonlyMap<string, WsOp> | void;
+  /** Where the HTTP route guard logs failed requests (rate-limited); default the engine's pino log. */
+  readonly log?: LogFn;
 }
 
 /** A WebSocket op handled by a feature module: the tenant, the frame, and a send for the answer. */
@@ -129,6 +133,10 @@ export class IngressServer {
   /** Frame read → ack/batch_ack written, as the engine sees it (the client adds its own delays). */
   readonly ackLatency = new LatencyHistogram();
   port = 0;
+  /** Every HTTP route (method + pattern) registered on the server, through the route guard (http/guarded-app.ts). */
+  routes: ReadonlyArray<RouteRecord> = [];
+  /** Requests the route guard answered for a failed handler or refused (duplicate Content-Length). */
+  guardStats: GuardStats = { failures: 0, duplicateContentLength: 0 };
 
   /** What the accept path runs with (the warm-up uses it). */
   readonly acceptContext: AcceptContext;
@@ -145,7 +153,11 @@ export class IngressServer {
 
   async listen(): Promise<number> {
     const o = this.o;
-    const app = uWS.App();
+    // Every route below, the engine's extra routes included, is registered through the one guard.
+    const guarded = guardedApp(uWS.App(), { log: o.log ?? defaultLog });
+    const app = guarded.app;
+    this.routes = guarded.routes;
+    this.guardStats = guarded.stats;
     app.ws<ConnData>('/v1/ws', {
       compression: uWS.DISABLED,
       // uWS closes (1009) past this; frames between maxFrameBytes and it get FRAME_TOO_LARGE.
@@ -392,10 +404,10 @@ export class IngressServer {
     this.o.cancel(tenant, id, ref, done);
   }
 
-  private onHttpSubmit(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+  private onHttpSubmit(res: uWS.HttpResponse, req: uWS.HttpRequest): Promise<void> | undefined {
     const t = this.auth.tenant(res, req);
     if (t === undefined) return;
-    readJsonBody(res, this.o.maxFrameBytes, (body, alive) => {
+    return readJsonBody(res, this.o.maxFrameBytes, (body, alive) => {
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         if (alive()) sendJson(res, '400 Bad Request', errorFrame('BAD_FRAME', 'body must be a JSON object (a submit, or a batch: {"items": [...], "common": {...}})'));
         return;

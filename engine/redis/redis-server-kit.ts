@@ -127,13 +127,14 @@ export function configPath(dir: string): string {
 /**
  * Spawns redis-server on a config file. Started as root it runs at nice -10:
  * every message's state goes through Redis (private-redis.ts says why); the
- * caller renices its forks (reniceForks).
+ * caller renices its forks (reniceForks). It runs with umask 077, so that what
+ * it writes (AOF and RDB files, nodes.conf) is 0600 in its 0700 directory; `sh`
+ * sets the umask and `exec`s it (same pid). A missing redis-server exits 127.
  */
 export function spawnRedisServer(config: string): ChildProcess {
   const elevate = process.getuid?.() === 0;
-  return elevate
-    ? spawn('nice', ['-n', '-10', 'redis-server', config], { stdio: ['ignore', 'ignore', 'inherit'] })
-    : spawn('redis-server', [config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const command = [...(elevate ? ['nice', '-n', '-10'] : []), 'redis-server', config];
+  return spawn('sh', ['-c', 'umask 077; exec "$@"', 'sh', ...command], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 /**
@@ -151,7 +152,7 @@ export async function waitForServer(port: number, child: ChildProcess, password:
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with code ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(child.exitCode === 127 ? 'cannot start redis-server: it is not installed (run scripts/ensure-redis.sh)' : `redis-server on port ${port} exited with code ${child.exitCode}`);
     const r = probeConnection(port, password);
     try {
       await r.connect();

@@ -86,6 +86,12 @@ describe('live analytics', () => {
     const page = await browser.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    // The page runs under its Content-Security-Policy (only its own hashed script and style): nothing it needs is refused.
+    const cspViolations: string[] = [];
+    page.on('console', (m) => /Content Security Policy/i.test(m.text()) && cspViolations.push(m.text()));
+    const served = await fetch(`http://127.0.0.1:${h.engine.port}/v1/analytics/dashboard`);
+    expect(served.headers.get('content-security-policy')).toMatch(/default-src 'none'; script-src 'sha256-[^']+'; style-src 'sha256-[^']+'; connect-src 'self'/);
+    expect(served.headers.get('x-content-type-options')).toBe('nosniff');
     await page.goto(`http://127.0.0.1:${h.engine.port}/v1/analytics/dashboard#key=${encodeURIComponent(ADMIN)}`);
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live', undefined, { timeout: 10_000 });
 
@@ -152,6 +158,15 @@ describe('live analytics', () => {
     expect(inked).toHaveLength(6);
     for (const x of inked) expect(x).toBeGreaterThan(50);
     expect(pageErrors).toEqual([]);
+    expect(cspViolations).toEqual([]);
+    // The policy is enforced: a script the page did not ship is refused.
+    await page.evaluate(() => {
+      const s = (document as unknown as { createElement(t: string): { textContent: string } }).createElement('script');
+      s.textContent = 'document.body.dataset.injected = "yes"';
+      (document.body as unknown as { appendChild(n: unknown): void }).appendChild(s);
+    });
+    expect(await page.evaluate(() => document.body.dataset.injected ?? 'no')).toBe('no');
+    await waitFor(() => cspViolations.length > 0, 5000, 'the refusal reported on the console');
     mkdirSync('test-output', { recursive: true });
     await page.screenshot({ path: 'test-output/analytics-dashboard.png', fullPage: true });
     tenant.ws.close();

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startPrivateRedis, type PrivateRedis } from '../../engine/redis/private-redis.js';
+import { privateRedisUrl, startPrivateRedis, type PrivateRedis } from '../../engine/redis/private-redis.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const dir = 'data/test-private-redis';
@@ -58,7 +58,7 @@ describe('private redis-server', () => {
       child.stdout?.on('data', (d: Buffer) => d.toString().includes('ready') && ok());
       child.once('exit', (code) => fail(new Error(`child exited ${code}`)));
     });
-    const probe = new Redis({ port, host: '127.0.0.1' });
+    const probe = new Redis(privateRedisUrl(dir, port) as string);
     const oldPid = Number(/process_id:(\d+)/.exec(await probe.info('server'))?.[1]);
     probe.disconnect();
     child.kill('SIGKILL');

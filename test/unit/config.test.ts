@@ -164,6 +164,18 @@ describe('config', () => {
     expect(errorOf(() => parseConfig(raw3, 'a.json')).message).toContain('tenants[0].senders: give at least one sender');
   });
 
+  it('analytics.limits: defaults, and each bound refused with its path', () => {
+    expect(parseConfig(base()).analytics.limits).toEqual(DEFAULTS.analytics.limits);
+    const bad = (limits: Record<string, unknown>) => errorOf(() => parseConfig({ ...base(), analytics: { limits } }, 'a.json')).message;
+    expect(bad({ maxEventDays: 0 })).toContain('a.json: analytics.limits.maxEventDays');
+    expect(bad({ maxSliceDays: 1.5 })).toContain('analytics.limits.maxSliceDays');
+    expect(bad({ queryTimeoutSec: 0 })).toContain('analytics.limits.queryTimeoutSec');
+    expect(bad({ maxRowsToRead: 10 })).toContain('analytics.limits.maxRowsToRead');
+    expect(bad({ reportsPerKey: 0 })).toContain('analytics.limits.reportsPerKey');
+    expect(bad({ reportsPerTenant: 1 })).toContain('analytics.limits.reportsPerTenant: unknown key');
+    expect(parseConfig({ ...base(), analytics: { limits: { maxEventDays: 7 } } }).analytics.limits).toMatchObject({ maxEventDays: 7, reportsPerKey: 1 });
+  });
+
   it('status resume keys: defaults, a partial block keeps the other defaults, and each rule refused with its path', () => {
     expect(parseConfig(base()).server.resume).toEqual(DEFAULTS.server.resume);
     expect(parseConfig({ ...base(), server: { port: 0 } }).server.resume).toEqual(DEFAULTS.server.resume);
