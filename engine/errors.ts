@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'NOT_FOUND'
   | 'BAD_REQUEST'
+  // WebSocket connection caps (issue 11): 429 before the upgrade
+  | 'TOO_MANY_CONNECTIONS'
   // message lifecycle (issue 6)
   | 'NOT_CANCELLABLE'
   | 'QUOTA_EXCEEDED'
