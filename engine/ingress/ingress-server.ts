@@ -192,7 +192,7 @@ export class IngressServer {
   private readonly perTenant = new Map<string, number>();
   private readonly perIp = new Map<string, number>();
   /** Connections whose unsent output is over maxBackpressureBytes; swept once a second. */
-  private readonly backlogged = new Set<ConnData>();
+  private readonly overLimit = new Set<ConnData>();
   private sweepTimer: NodeJS.Timeout | undefined;
   /** Rate-limited warnings: last time logged and lines suppressed since, by kind. */
   private readonly warned = new Map<string, { at: number; suppressed: number }>();
@@ -200,6 +200,11 @@ export class IngressServer {
   /** Frame read → ack/batch_ack written, as the engine sees it (the client adds its own delays). */
   readonly ackLatency = new LatencyHistogram();
   port = 0;
+
+  /** Connections whose unsent output is over maxBackpressureBytes right now (their frames are refused THROTTLED). */
+  get backlogged(): number {
+    return this.overLimit.size;
+  }
 
   /** What the accept path runs with (the warm-up uses it). */
   readonly acceptContext: AcceptContext;
@@ -308,7 +313,7 @@ export class IngressServer {
         d.closed = true;
         d.ws = undefined;
         this.sockets.delete(ws);
-        this.backlogged.delete(d);
+        this.overLimit.delete(d);
         this.stats.connections--;
         this.release(this.perTenant, d.tenant);
         this.release(this.perIp, d.ip);
@@ -376,7 +381,7 @@ export class IngressServer {
     if (buffered < this.o.maxBackpressureBytes) return true;
     if (d.overSince === 0) {
       d.overSince = Math.max(1, this.o.clock.now());
-      this.backlogged.add(d);
+      this.overLimit.add(d);
     }
     if (buffered > this.maxBufferedBytes)
       this.drop(d, WS_CLOSE.SLOW_CONSUMER, 'slow_consumer', `${buffered} bytes of output unread, over server.maxBufferedBytes (${this.maxBufferedBytes})`);
@@ -385,16 +390,16 @@ export class IngressServer {
 
   private underLimit(d: ConnData): void {
     d.overSince = 0;
-    this.backlogged.delete(d);
+    this.overLimit.delete(d);
   }
 
   /** Closes connections that have stayed backlogged for slowConsumerCloseSec. */
   private sweepBacklogged(): void {
     const now = this.o.clock.now();
     const limitMs = (this.o.slowConsumerCloseSec ?? BOUNDS.slowConsumerCloseSec) * 1000;
-    for (const d of this.backlogged) {
+    for (const d of this.overLimit) {
       if (d.closed || d.ws === undefined) {
-        this.backlogged.delete(d);
+        this.overLimit.delete(d);
         continue;
       }
       const buffered = d.ws.getBufferedAmount();
@@ -412,7 +417,7 @@ export class IngressServer {
   private drop(d: ConnData, code: number, reason: 'slow_consumer' | 'frame_too_large', why: string): void {
     if (d.dropping || d.closed) return;
     d.dropping = true;
-    this.backlogged.delete(d);
+    this.overLimit.delete(d);
     if (reason === 'slow_consumer') this.stats.slowConsumerCloses++;
     else this.stats.oversizeCloses++;
     this.o.observer?.connectionDropped(d.tenant, reason);
@@ -512,7 +517,7 @@ export class IngressServer {
     const why = `this connection has over ${this.o.maxBackpressureBytes} bytes of unread output: read your acks and status frames; nothing in this frame was processed`;
     if (d.overSince === 0) {
       d.overSince = Math.max(1, this.o.clock.now());
-      this.backlogged.add(d);
+      this.overLimit.add(d);
     }
     if (f.op === 'submit') {
       this.countRefused(d.tenant, 'THROTTLED');
