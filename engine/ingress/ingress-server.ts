@@ -300,7 +300,16 @@ export class IngressServer {
           if (!d.closed) this.send(d, errorFrame('UNAVAILABLE', 'status stream unavailable; reconnect to resume'));
         });
       },
-      message: (ws, message) => this.onMessage(ws, message),
+      message: (ws, message) => {
+        // No frame may take the process down: an exception in a handler is a bug, answered and logged.
+        try {
+          this.onMessage(ws, message);
+        } catch (err) {
+          const d = ws.getUserData();
+          this.o.log?.('error', `WebSocket frame of tenant ${d.tenant} failed: ${(err as Error).stack ?? String(err)}`);
+          this.send(d, errorFrame('UNAVAILABLE', 'the frame could not be processed (an internal error, logged); retry or report it'));
+        }
+      },
       drain: (ws) => {
         const d = ws.getUserData();
         if (ws.getBufferedAmount() < soft) {

@@ -242,15 +242,19 @@ describe('hostile WebSocket clients', () => {
     });
     expect(headers['sec-websocket-protocol']).toBe('switchyard.v1');
     expect(JSON.stringify(headers)).not.toContain(h.apiKey);
-    // A client offering only its key cannot be answered without echoing it: a 400 says what to offer.
+    // A client offering only its key (as the dashboard did) got it echoed back. It cannot be answered
+    // without echoing it (RFC 6455: the answer must be one it offered): a 400 says what to offer.
     const refused = await new Promise<{ status: number; body: string }>((ok) => {
       const ws = new WebSocket(h.wsUrl, [`switchyard.key.${h.apiKey}`]);
+      ws.once('upgrade', (res) => ok({ status: 101, body: JSON.stringify(res.headers) }));
+      ws.once('error', () => undefined);
       ws.once('unexpected-response', (_q, res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
         res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
       });
     });
+    expect(refused.body).not.toContain(h.apiKey);
     expect(refused.status).toBe(400);
     expect(JSON.parse(refused.body)).toMatchObject({ code: 'BAD_REQUEST', error: expect.stringContaining('offer the subprotocol "switchyard.v1"') });
     expect(refused.body).not.toContain(h.apiKey);
