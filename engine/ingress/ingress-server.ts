@@ -512,7 +512,9 @@ export class IngressServer {
           else op(d.t.id, f, reply);
           return;
         }
-        this.send(d, errorFrame('UNKNOWN_OP', `unknown op ${JSON.stringify(typeof f.op === 'string' ? f.op.slice(0, 40) : (f.op === undefined ? null : typeof f.op))}; expected submit, batch, cancel, ping${[...this.wsOps.keys()].map((k) => ', ' + k).join('')}`));
+        // Never JSON.stringify the client's op itself: a deeply nested one overflowed the stack (a crash).
+        const what = typeof f.op === 'string' ? `unknown op ${JSON.stringify(f.op.slice(0, 40))}` : f.op === undefined ? 'no "op"' : `"op" must be a string, got ${f.op === null ? 'null' : Array.isArray(f.op) ? 'an array' : typeof f.op === 'object' ? 'an object' : `a ${typeof f.op}`}`;
+        this.send(d, errorFrame('UNKNOWN_OP', `${what}; expected submit, batch, cancel, ping${[...this.wsOps.keys()].map((k) => ', ' + k).join('')}`));
       }
     }
   }

@@ -107,6 +107,16 @@ describe('hostile WebSocket clients', () => {
     expect(await c.next((f) => f.ref === 'ok')).toMatchObject({ op: 'ack' });
   });
 
+  it('a deeply nested op crashed the process (RangeError from JSON.stringify in the answer): now UNKNOWN_OP', async () => {
+    await start();
+    const c = await session.client();
+    const n = 30_000;
+    c.sendRaw(`{"op":${'{"x":'.repeat(n)}1${'}'.repeat(n)},"ref":"deep"}`);
+    expect(await c.next((f) => f.op === 'error')).toMatchObject({ code: 'UNKNOWN_OP', error: expect.stringContaining('"op" must be a string, got an object; expected submit, batch') });
+    c.send({ op: 'ping', ref: 'alive' });
+    expect(await c.next((f) => f.op === 'pong')).toMatchObject({ ref: 'alive' });
+  });
+
   it('a long ref in a batch\'s common is not echoed in every item\'s nack', async () => {
     await start();
     const c = await session.client();
