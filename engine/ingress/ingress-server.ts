@@ -237,42 +237,13 @@ export class IngressServer {
       maxBackpressure: this.maxBufferedBytes * 2 + 2 ** 20,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
-        const t = this.auth.tenant(res, req);
-        if (t === undefined) return;
-        const sinceQ = req.getQuery('since');
-        if (sinceQ !== undefined && sinceQ !== '' && sinceQ !== '$' && !/^[0-9]{1,15}-[0-9]{1,10}$/.test(sinceQ)) {
-          sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', `"since" must be an event id such as "1732290000000-0" (the eid of a status frame) or "$" for new events only, got ${JSON.stringify(sinceQ.slice(0, 40))}`));
-          return;
+        try {
+          this.onUpgrade(res, req, context);
+        } catch (err) {
+          // Like a frame: a request must never take the process down.
+          this.o.log?.('error', `WebSocket upgrade failed: ${(err as Error).stack ?? String(err)}`);
+          sendJson(res, '500 Internal Server Error', errorFrame('UNAVAILABLE', 'the upgrade could not be processed (an internal error, logged)'));
         }
-        const proto = wsProtocolReply(req.getHeader('sec-websocket-protocol'));
-        if ('error' in proto) {
-          sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', proto.error));
-          return;
-        }
-        const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
-        const capped = this.connectionCap(t.id, ip);
-        if (capped !== undefined) {
-          sendJson(res, '429 Too Many Requests', errorFrame('TOO_MANY_CONNECTIONS', capped));
-          return;
-        }
-        const wantStatus = req.getQuery('statuses') !== '0';
-        const data: ConnData = {
-          t,
-          ip,
-          tenant: t.id,
-          unacked: 0,
-          since: sinceQ === undefined || sinceQ === '' ? undefined : sinceQ,
-          wantStatus,
-          ws: undefined,
-          overSince: 0,
-          dropping: false,
-          lastEid: '0-0',
-          live: false,
-          closed: false,
-          push: () => false,
-          pushMany: () => false,
-        };
-        res.upgrade(data, req.getHeader('sec-websocket-key'), proto.reply, req.getHeader('sec-websocket-extensions'), context);
       },
       open: (ws) => {
         const d = ws.getUserData();
@@ -350,6 +321,46 @@ export class IngressServer {
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
     for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
+  }
+
+  /** The /v1/ws upgrade: key, `since`, subprotocol and connection caps, in that order. */
+  private onUpgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+    const t = this.auth.tenant(res, req);
+    if (t === undefined) return;
+    const sinceQ = req.getQuery('since');
+    if (sinceQ !== undefined && sinceQ !== '' && sinceQ !== '$' && !/^[0-9]{1,15}-[0-9]{1,10}$/.test(sinceQ)) {
+      sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', `"since" must be an event id such as "1732290000000-0" (the eid of a status frame) or "$" for new events only, got ${JSON.stringify(sinceQ.slice(0, 40))}`));
+      return;
+    }
+    const proto = wsProtocolReply(req.getHeader('sec-websocket-protocol'));
+    if ('error' in proto) {
+      sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', proto.error));
+      return;
+    }
+    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const capped = this.connectionCap(t.id, ip);
+    if (capped !== undefined) {
+      sendJson(res, '429 Too Many Requests', errorFrame('TOO_MANY_CONNECTIONS', capped));
+      return;
+    }
+    const wantStatus = req.getQuery('statuses') !== '0';
+    const data: ConnData = {
+      t,
+      ip,
+      tenant: t.id,
+      unacked: 0,
+      since: sinceQ === undefined || sinceQ === '' ? undefined : sinceQ,
+      wantStatus,
+      ws: undefined,
+      overSince: 0,
+      dropping: false,
+      lastEid: '0-0',
+      live: false,
+      closed: false,
+      push: () => false,
+      pushMany: () => false,
+    };
+    res.upgrade(data, req.getHeader('sec-websocket-key'), proto.reply, req.getHeader('sec-websocket-extensions'), context);
   }
 
   /** Why a new connection of this tenant from this IP is refused, or undefined when it is within the caps. */
@@ -499,7 +510,9 @@ export class IngressServer {
         this.runBatch(d, d.t, f, reply);
         return;
       case 'cancel':
-        this.onCancel(d.t.id, f, (r) => this.send(d, r.frame));
+        // A cancel costs a Redis script call like a submit: it counts against the tenant's rate.
+        if (!d.t.bucket.tryTake(1)) this.send(d, cancelReply(ref, typeof f.id === 'string' && f.id.length <= MAX_REF_CHARS ? f.id : '', { code: 'THROTTLED', error: 'tenant rate limit reached; retry later' }).frame);
+        else this.onCancel(d.t.id, f, (r) => this.send(d, r.frame));
         return;
       case 'ping':
         this.send(d, `{"op":"pong"${typeof f.ref === 'string' ? `,"ref":${JSON.stringify(ref)}` : ''}}`);

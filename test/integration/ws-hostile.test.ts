@@ -99,8 +99,9 @@ describe('hostile WebSocket clients', () => {
     expect(new Set(common.map((r) => r.code))).toEqual(new Set(['MESSAGE_TOO_LONG']));
     expect(common[0]?.error).toContain('would render 23000000 characters');
     expect(new Set(text.map((r) => r.code))).toEqual(new Set(['MESSAGE_TOO_LONG']));
-    // Before: seconds per item. Generous for a loaded machine: nothing near the old stalls.
-    expect(loop.max / 1e6).toBeLessThan(1500);
+    // Before: 5-8 s per bomb, and one frame held the loop for all of its items (25 s for the batch of 5).
+    // Generous for a loaded machine (this process also runs the engine's other work): nothing near the old stalls.
+    expect(loop.max / 1e6, 'longest event-loop stall (ms)').toBeLessThan(3000);
     expect(h.engine.ingress.stats.accepted).toBe(0);
     // And the connection still works.
     c.send({ op: 'submit', ref: 'ok', to: '+4791234567', from: 'Acme', text: 'after the bombs' });
