@@ -61,6 +61,9 @@ export async function runHostile(o: HostileOptions): Promise<HostileResult> {
   let hogHeld = 0;
   const open = new Set<WebSocket>();
   let seq = 0;
+  let oversize = 0;
+  /** Connections this process closes itself (at the end of a run): their closes are not counted. */
+  const ours = new WeakSet<WebSocket>();
 
   const bump = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
   const bombSubmit = JSON.stringify({ op: 'submit', ref: 'bomb', to: '+4791234567', from: 'Hostile', template: '{{a}}'.repeat(1600), vars: { a: 'x'.repeat(245_000) } });
@@ -77,7 +80,8 @@ export async function runHostile(o: HostileOptions): Promise<HostileResult> {
     if (k === 6) return JSON.stringify({ op: 'submit', ref: 'n', to: '+4791234567\n', from: 'Hostile', text: 'x' });
     if (k === 7) return '[' + '1,'.repeat(50_000) + '1]';
     if (k === 8) return JSON.stringify({ op: 'cancel', ref: 'c', id: '../../etc' });
-    return seq % 50 === 9 ? Buffer.alloc(o.maxFrameBytes * 4 + 1, 0x20) : JSON.stringify({ op: 'ping', ref: 'p'.repeat(200) });
+    // One in five of these: a frame over 4 × maxFrameBytes (closed 1009).
+    return ++oversize % 5 === 0 ? Buffer.alloc(o.maxFrameBytes * 4 + 1, 0x20) : JSON.stringify({ op: 'ping', ref: 'p'.repeat(200) });
   };
 
   const connect = (kind: Kind): Promise<WebSocket | undefined> =>
@@ -104,7 +108,7 @@ export async function runHostile(o: HostileOptions): Promise<HostileResult> {
       });
       ws.on('close', (code) => {
         open.delete(ws);
-        bump(closes, String(code));
+        if (!ours.has(ws)) bump(closes, String(code));
       });
     });
 
@@ -143,13 +147,19 @@ export async function runHostile(o: HostileOptions): Promise<HostileResult> {
         await sleep(kind === 'bomber' ? interval * 10 : interval);
       }
       if (kind === 'non-reader') (ws as unknown as { _socket: Socket })._socket.resume();
-      if (ws.readyState === WebSocket.OPEN) ws.terminate();
+      if (ws.readyState === WebSocket.OPEN) {
+        ours.add(ws);
+        ws.terminate();
+      }
       await sleep(1000);
     }
   };
 
   await Promise.all(Array.from({ length: o.clients }, (_, i) => client(KINDS[i % KINDS.length] as Kind)));
-  for (const ws of open) ws.terminate();
+  for (const ws of open) {
+    ours.add(ws);
+    ws.terminate();
+  }
   return { clients: o.clients, framesSent, answers, codes, closes, upgradesRefused, connections, hogHeld };
 }
 
