@@ -293,7 +293,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       app.get('/v1/routes/explain', (res, req) => {
         if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });
         const q = new URLSearchParams(req.getQuery() ?? '');
-        const to = q.get('to') ?? '';
+        // An unencoded "+" in a query string reads as a space ("?to=+4791234567"); numbers allow no leading space.
+        const to = (q.get('to') ?? '').replace(/^ (?=[0-9])/, '+');
         const tenant = q.get('tenant') ?? config.tenants[0]?.id ?? '';
         if (to === '') return json(res, '400 Bad Request', { op: 'error', code: 'BAD_REQUEST', error: 'give the number as ?to=+4791234567 (and &tenant=ID)' });
         const x = routing.explain(to, tenant);

@@ -20,13 +20,14 @@ import { waitFor } from '../helpers/wait-for.js';
 
 const session = harnessSession();
 const BETA_KEY = 'beta-key-0123456789abcdef';
+const ADMIN_KEY = 'admin-key-0123456789abcdef';
 const logs: string[] = [];
 
 async function start() {
   logs.length = 0;
   return await session.start({
     smscs: 1,
-    env: { SY_WSH_BETA: BETA_KEY },
+    env: { SY_WSH_BETA: BETA_KEY, SWITCHYARD_ADMIN_KEY: ADMIN_KEY },
     log: (_level, msg) => logs.push(msg),
     configOverrides: (raw) => {
       Object.assign(raw.server as Record<string, unknown>, {
@@ -241,6 +242,19 @@ describe('hostile WebSocket clients', () => {
     await waitFor(() => h.engine.ingress.stats.oversizeCloses === 1, 5000, 'counted');
     expect(logs.some((l) => l.includes(`closed 1009 (frame_too_large): frame of ${max * 4 + 1} bytes is over 4 × server.maxFrameBytes`))).toBe(true);
     expect(await metric(h.engine.port, 'switchyard_ws_connections_dropped_total{tenant="acme",reason="frame_too_large"}')).toBe(1);
+  });
+
+  it('strict numbers over the wire: a trailing newline or a leading "-" is INVALID_NUMBER; an unencoded "+" in ?to= still reads', async () => {
+    const h = await start();
+    const c = await session.client();
+    for (const [ref, to] of [['nl', '+4791234567\n'], ['dash', '-4791234567'], ['tab', '4791234567\t']] as const) {
+      c.send({ op: 'submit', ref, to, from: 'Acme', text: 'x' });
+      expect(await c.next((f) => f.ref === ref)).toMatchObject({ op: 'nack', code: 'INVALID_NUMBER', error: expect.stringContaining('is not a phone number') });
+    }
+    // "?to=+4791234567" decodes to " 4791234567": the explain endpoint reads it as the "+" it was.
+    const res = await fetch(`http://127.0.0.1:${h.engine.port}/v1/routes/explain?to=+4791234567&tenant=acme`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ e164: '4791234567' });
   });
 
   it('the API key sent as a subprotocol is not echoed: the server answers switchyard.v1', async () => {
