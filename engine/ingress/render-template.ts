@@ -105,6 +105,9 @@ function compiled(template: string): Compiled | Refusal {
   return c;
 }
 
+/** Renderings done and the characters they produced: what the bounds above keep small (tests count them). */
+export const templateStats = { rendered: 0, renderedChars: 0 };
+
 /** Entries and estimated bytes in the compiled-template cache (tests). */
 export function templateCacheSize(): { entries: number; bytes: number } {
   return { entries: cache.size, bytes: cache.bytes };
@@ -160,5 +163,7 @@ export function renderTemplate(template: unknown, vars: unknown, maxChars = DEFA
       out += value === undefined || value === null ? (p.fallback as string) : (textOf(value) as string);
     }
   }
+  templateStats.rendered++;
+  templateStats.renderedChars += out.length;
   return out;
 }

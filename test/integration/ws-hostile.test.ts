@@ -14,6 +14,7 @@ import type { Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
+import { templateStats } from '../../engine/ingress/render-template.js';
 import { harnessSession } from '../helpers/harness-session.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -23,7 +24,7 @@ const BETA_KEY = 'beta-key-0123456789abcdef';
 const ADMIN_KEY = 'admin-key-0123456789abcdef';
 const logs: string[] = [];
 
-async function start() {
+async function start(server: Record<string, unknown> = {}) {
   logs.length = 0;
   return await session.start({
     smscs: 1,
@@ -36,6 +37,7 @@ async function start() {
         slowConsumerCloseSec: 2,
         maxConnectionsPerTenant: 3,
         maxConnectionsPerIp: 5,
+        ...server,
       });
       (raw.tenants as Array<Record<string, unknown>>).push({ id: 'beta', apiKey: { env: 'SY_WSH_BETA' } });
     },
@@ -79,6 +81,7 @@ describe('hostile WebSocket clients', () => {
   it('template amplification: bombs in a submit, a batch and a batch\'s common are refused without stalling the event loop', async () => {
     const h = await start();
     const c = await session.client();
+    const rendered = { ...templateStats };
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     // The issue's bomb: {{a}} × 1,600 with a 245 KB variable (8 s before), in a submit and in a batch's common for 5 recipients (25 s).
@@ -100,9 +103,11 @@ describe('hostile WebSocket clients', () => {
     expect(new Set(common.map((r) => r.code))).toEqual(new Set(['MESSAGE_TOO_LONG']));
     expect(common[0]?.error).toContain('would render 23000000 characters');
     expect(new Set(text.map((r) => r.code))).toEqual(new Set(['MESSAGE_TOO_LONG']));
-    // Before: 5-8 s per bomb, and one frame held the loop for all of its items (25 s for the batch of 5).
+    // Nothing was rendered (the engine runs in this process: its template module is this one).
+    expect(templateStats).toEqual(rendered);
+    // Before: 5-8 s per bomb, and one frame held the loop for all of its items (28 s for the batch of 5).
     // Generous for a loaded machine (this process also runs the engine's other work): nothing near the old stalls.
-    expect(loop.max / 1e6, 'longest event-loop stall (ms)').toBeLessThan(3000);
+    expect(loop.max / 1e6, 'longest event-loop stall (ms)').toBeLessThan(5000);
     expect(h.engine.ingress.stats.accepted).toBe(0);
     // And the connection still works.
     c.send({ op: 'submit', ref: 'ok', to: '+4791234567', from: 'Acme', text: 'after the bombs' });
@@ -157,7 +162,7 @@ describe('hostile WebSocket clients', () => {
   });
 
   it('slow consumer: a client that never reads is refused THROTTLED unprocessed, then closed 4008 past maxBufferedBytes', async () => {
-    const h = await start();
+    const h = await start({ slowConsumerCloseSec: 120 }); // only the byte bound closes it here
     const port = h.engine.port;
     const c = await session.client();
     const gone = closed(c);
@@ -202,14 +207,15 @@ describe('hostile WebSocket clients', () => {
     await waitFor(async () => (await throttled()) === before + 1, 5000, 'the submit refused THROTTLED');
     expect(h.engine.ingress.stats.accepted).toBe(accepted);
     await waitFor(() => h.engine.ingress.stats.slowConsumerCloses === 1, 10_000, 'closed after slowConsumerCloseSec');
-    expect(logs.some((l) => /closed 4008 \(slow_consumer\): \d+ bytes of output unread for [23] s \(server.slowConsumerCloseSec\)/.test(l))).toBe(true);
+    expect(logs.some((l) => /closed 4008 \(slow_consumer\): \d+ bytes of output unread for \d+ s \(server.slowConsumerCloseSec\)/.test(l))).toBe(true);
     await waitFor(() => h.engine.ingress.stats.connections === 0, 10_000, 'connection gone');
     // Nothing of that connection reached Redis.
     expect(await h.engine.store.redis.keys(h.config.redis.keyPrefix + 'm:*')).toEqual([]);
   });
 
   it('a reading client that falls behind gets THROTTLED, not dropped, and its status pushes resume', async () => {
-    const h = await start();
+    // Time enough to read its backlog on a busy machine before it would count as a slow consumer.
+    const h = await start({ slowConsumerCloseSec: 120 });
     const c = await session.client();
     stopReading(c);
     const batch = JSON.stringify({ op: 'batch', ref: 'fill', common: { from: 'Acme', text: 'x' }, items: Array.from({ length: 20 }, () => ({ to: 'x' })) });
