@@ -196,8 +196,13 @@ describe('WebSocket frame fuzz', () => {
     console.log(`ws fuzz: RSS ${Math.round(rss0 / 2 ** 20)} → peak ${Math.round(rss / 2 ** 20)} MB`);
     expect(rss - rss0).toBeLessThan(400 * 2 ** 20);
 
-    // Still delivering: a normal message goes through, on a new connection too.
+    // Still delivering: a normal message goes through, on a new connection too (once the SMSC's binds are up and routed:
+    // on a busy machine that may take longer than the fuzz).
     for (const c of conns) c.ws.close();
+    await waitFor(() => {
+      const x = h.engine.routing.explain('+4791234567', 'acme');
+      return 'decision' in x && x.decision.ok;
+    }, 60_000, 'a route for +4791234567');
     const client = await session.client();
     client.send({ op: 'submit', ref: 'after', to: '+4791234567', from: 'Acme', text: 'after the fuzz' });
     const ack = await client.next((f) => f.ref === 'after');

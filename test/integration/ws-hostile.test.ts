@@ -15,6 +15,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { templateStats } from '../../engine/ingress/render-template.js';
+import type { Harness } from '../../engine/loadgen/harness.js';
 import { harnessSession } from '../helpers/harness-session.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -42,6 +43,14 @@ async function start(server: Record<string, unknown> = {}) {
       (raw.tenants as Array<Record<string, unknown>>).push({ id: 'beta', apiKey: { env: 'SY_WSH_BETA' } });
     },
   });
+}
+
+/** Waits until the router sends +4791234567 somewhere: the SMSC's binds are up and the router has seen them (a busy machine takes a while). */
+async function routable(h: Harness): Promise<void> {
+  await waitFor(() => {
+    const x = h.engine.routing.explain('+4791234567', 'acme');
+    return 'decision' in x && x.decision.ok;
+  }, 60_000, 'a route for +4791234567');
 }
 
 async function metric(port: number, line: string): Promise<number> {
@@ -110,6 +119,7 @@ describe('hostile WebSocket clients', () => {
     expect(loop.max / 1e6, 'longest event-loop stall (ms)').toBeLessThan(5000);
     expect(h.engine.ingress.stats.accepted).toBe(0);
     // And the connection still works.
+    await routable(h);
     c.send({ op: 'submit', ref: 'ok', to: '+4791234567', from: 'Acme', text: 'after the bombs' });
     expect(await c.next((f) => f.ref === 'ok')).toMatchObject({ op: 'ack' });
   });
@@ -181,6 +191,7 @@ describe('hostile WebSocket clients', () => {
     (c.ws as unknown as { _socket: Socket })._socket.resume();
     expect(await gone).not.toBe(1000);
     // Other clients of the tenant were never affected.
+    await routable(h);
     const d = await session.client();
     d.send({ op: 'submit', ref: 'fine', to: '+4791234567', from: 'Acme', text: 'still here' });
     expect(await d.next((f) => f.ref === 'fine')).toMatchObject({ op: 'ack' });
@@ -229,6 +240,7 @@ describe('hostile WebSocket clients', () => {
     (c.ws as unknown as { _socket: Socket })._socket.resume();
     expect(await c.next((f) => f.ref === 'late', 20_000)).toMatchObject({ op: 'nack', code: 'THROTTLED', error: expect.stringContaining('unread output') });
     await waitFor(() => h.engine.ingress.backlogged === 0, 10_000, 'drained');
+    await routable(h);
     c.send({ op: 'submit', ref: 'again', to: '+4791234567', from: 'Acme', text: 'back to normal' });
     const ack = await c.next((f) => f.ref === 'again', 20_000);
     expect(ack).toMatchObject({ op: 'ack' });
