@@ -19,6 +19,13 @@
  * (engine/loadgen/webhook-receiver.ts, signatures checked); the figures add
  * what it got (webhookEvents, duplicates, bad signatures, event age).
  *
+ * --hostile N: N hostile clients of their own tenant run alongside the load
+ * (engine/loadgen/hostile-clients.ts, in a process of their own): non-readers,
+ * template bombers, junk frames, connection hogs. The figures are the
+ * well-behaved tenant's as usual, plus what the hostile clients got (answers
+ * by code, closes by code, refused upgrades) and the engine's count of
+ * refused and dropped connections. Compare with a clean run of the same options.
+ *
  * --backlog N: instead, with no SMSC reachable, enqueue N messages as fast as
  * the engine accepts them and report Redis bytes per queued message and the
  * engine's RSS with that backlog.
@@ -30,7 +37,9 @@ import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { DEFAULTS } from '../config/schema.js';
 import { demoRoutePlan } from '../engine/loadgen/harness.js';
+import type { HostileResult } from '../engine/loadgen/hostile-clients.js';
 import { runLoad } from '../engine/loadgen/load-generator.js';
 import { WebhookReceiver } from '../engine/loadgen/webhook-receiver.js';
 import { ENQUEUE_LUA, FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA } from '../engine/queue/lua-scripts.js';
@@ -60,6 +69,8 @@ const { values: a } = parseArgs({
     // Issue 6: a share of the messages scheduled 1 s ahead; the tenant with a daily quota and a sender allowlist.
     'scheduled-share': { type: 'string', default: '0' },
     limits: { type: 'boolean', default: false },
+    // Issue 11: hostile clients alongside the load, on their own tenant.
+    hostile: { type: 'string', default: '0' },
   },
 });
 const num = (k: keyof typeof a) => Number(a[k]);
@@ -163,7 +174,8 @@ async function main(): Promise<void> {
   const hookSecret = randomBytes(24).toString('hex');
   const hook = a.webhooks ? new WebhookReceiver({ secret: hookSecret, keep: false }) : undefined;
   await hook?.up();
-  const env = { ...process.env, SY_BENCH_WH_SECRET: hookSecret, SWITCHYARD_ADMIN_KEY: randomBytes(12).toString('hex'), SY_BENCH_KEY: apiKey, SY_BENCH_SIM_PW: simPw, SWITCHYARD_SIM_PASSWORD: simPw, REDIS_URL: redisUrl };
+  const hostile = num('hostile');
+  const env = { ...process.env, SY_HOSTILE_KEY: randomBytes(18).toString('base64url'), SY_BENCH_WH_SECRET: hookSecret, SWITCHYARD_ADMIN_KEY: randomBytes(12).toString('hex'), SY_BENCH_KEY: apiKey, SY_BENCH_SIM_PW: simPw, SWITCHYARD_SIM_PASSWORD: simPw, REDIS_URL: redisUrl };
   const smscs = num('smscs');
   const backlog = a.backlog === undefined ? undefined : Number(a.backlog);
 
@@ -179,7 +191,8 @@ async function main(): Promise<void> {
     ports = Array.from({ length: smscs }, (_, i) => 1 + i);
   }
   const config = {
-    server: { host: '127.0.0.1', port: 0 },
+    // With --hostile: room for the hostile clients and a few more, so that their connection hogs meet the cap.
+    server: { host: '127.0.0.1', port: 0, ...(hostile > 0 ? { maxConnectionsPerTenant: hostile + 10 } : {}) },
     redis: { keyPrefix: 'syb:' },
     engine: { nodeId: 'bench', metrics: !a['no-metrics'] },
     analytics: { enabled: a.analytics === true, dataDir: `${dir}/analytics` },
@@ -189,7 +202,7 @@ async function main(): Promise<void> {
       ...(a.optout ? { moderation: { urlAllowlist: ['switchyard.example'], volume: { enabled: true, floorPerMinute: 100_000_000 } } } : {}),
       ...(hook ? { webhook: { url: hook.url, secret: { env: 'SY_BENCH_WH_SECRET' } } } : {}),
       ...(a.limits ? { dailyQuota: 1_000_000_000, senders: ['Switchyard'] } : {}),
-    }],
+    }, ...(hostile > 0 ? [{ id: 'hostile', apiKey: { env: 'SY_HOSTILE_KEY' } }] : [])],
     smscs: ports.map((port, i) => ({ id: `sim-${i}`, port, systemId: 'switchyard', password: { env: 'SY_BENCH_SIM_PW' }, binds: num('binds'), window: num('window'), tps: num('tps'), partitions: 2 })),
     // With --backlog no SMSC ever binds: keep them routable (an operator's SMSC down for maintenance
     // while its traffic queues), or the router would refuse every message NO_ROUTE after downAfterMs.
@@ -232,6 +245,14 @@ async function main(): Promise<void> {
   const mem0 = Number((/used_memory:(\d+)/.exec(await r.info('memory')) ?? [])[1]);
   const t0 = performance.now();
 
+  // Hostile clients in a process of their own for the load's sending time (their work must not slow the measuring client).
+  let hostileChild: ChildProcess | undefined;
+  let hostileOut = '';
+  if (hostile > 0 && backlog === undefined) {
+    hostileChild = spawn(process.execPath, ['dist/engine/loadgen/hostile-clients.js', url, String(hostile), String(num('duration') * 1000), String(DEFAULTS.server.maxFrameBytes)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    hostileChild.stdout?.on('data', (d: Buffer) => (hostileOut += d.toString()));
+  }
+
   const res = await runLoad({
     url,
     apiKey,
@@ -247,6 +268,12 @@ async function main(): Promise<void> {
     onTick: (s) => console.log(`t=${(s.elapsedMs / 1000).toFixed(0).padStart(3)}s sent=${s.sent} acked=${s.accepted} refused=${s.refused} finals=${s.finals} engineRssMb=${procStat(engine.pid as number).rssMb.toFixed(0)}`),
   });
   const wallS = (performance.now() - t0) / 1000;
+  let hostileResult: (HostileResult & { cpuMs: number }) | undefined;
+  if (hostileChild) {
+    if (hostileChild.exitCode === null) await new Promise((ok) => hostileChild.once('exit', ok));
+    hostileResult = JSON.parse(hostileOut.trim().split('\n').pop() ?? '{}') as HostileResult & { cpuMs: number };
+  }
+  const hostileCpuMs = hostileResult?.cpuMs ?? 0;
   clearInterval(rssTimer);
   clearInterval(sinkTimer);
   peakRss = Math.max(peakRss, procStat(engine.pid as number).rssMb);
@@ -256,6 +283,7 @@ async function main(): Promise<void> {
     sims: sims ? (procStat(sims.pid as number).cpuMs - cpu0.sims) / 1000 / wallS : 0,
     redis: (procStat(redisPid).cpuMs - cpu0.redis) / 1000 / wallS,
     loadgen: (self.user + self.system) / 1e6 / wallS,
+    hostile: hostileCpuMs / 1000 / wallS,
     machine: (machineBusyMs() - cpu0.machine) / 1000 / wallS,
   };
   // Every status frame the clients got is also a webhook event: wait (bounded) until the receiver has them all.
@@ -282,12 +310,14 @@ async function main(): Promise<void> {
   let receipts = 0;
   let submitP99Ms = 0;
   let engineAckP99Ms = 0;
+  let engineIngress: Record<string, number> = {};
   const statusRes = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${env.SWITCHYARD_ADMIN_KEY ?? ''}` } }).catch(() => undefined);
   if (statusRes?.ok) {
     const body = (await statusRes.json()) as { ingress: Record<string, number>; actors: Array<{ submitted: number; receipts: number; submitP99Ms?: number }> };
     console.log('engine ingress:', JSON.stringify(body.ingress));
     console.log('engine actors:', JSON.stringify(body.actors.map(({ binds: _b, ...s }: Record<string, unknown>) => s)));
     engineAckP99Ms = body.ingress.ackP99Ms ?? 0;
+    engineIngress = body.ingress;
     for (const s of body.actors) {
       submitted += s.submitted;
       receipts += s.receipts;
@@ -331,9 +361,11 @@ async function main(): Promise<void> {
     submitP99Ms: +submitP99Ms.toFixed(2),
     engineAckP99Ms: +engineAckP99Ms.toFixed(2),
     completionP50Ms: +res.completionMs.p50.toFixed(1), completionP99Ms: +res.completionMs.p99.toFixed(1),
-    cpuCores: { engine: +cpu.engine.toFixed(2), simulators: +cpu.sims.toFixed(2), redis: +cpu.redis.toFixed(2), loadgen: +cpu.loadgen.toFixed(2), machine: +cpu.machine.toFixed(2) },
+    cpuCores: { engine: +cpu.engine.toFixed(2), simulators: +cpu.sims.toFixed(2), redis: +cpu.redis.toFixed(2), loadgen: +cpu.loadgen.toFixed(2), ...(hostileChild ? { hostile: +cpu.hostile.toFixed(2) } : {}), machine: +cpu.machine.toFixed(2) },
     // CPU the machine spent outside the benchmark's processes (kernel networking, and anything else running: a disturbed run shows here).
-    otherCpuCores: +(cpu.machine - cpu.engine - cpu.sims - cpu.redis - cpu.loadgen).toFixed(2),
+    otherCpuCores: +(cpu.machine - cpu.engine - cpu.sims - cpu.redis - cpu.loadgen - cpu.hostile).toFixed(2),
+    // --hostile: what the hostile clients got, and what the engine refused or dropped.
+    ...(hostileResult ? { hostile: { ...hostileResult, cpuMs: undefined, engine: { connectionsRefused: engineIngress.connectionsRefused ?? 0, slowConsumerCloses: engineIngress.slowConsumerCloses ?? 0, oversizeCloses: engineIngress.oversizeCloses ?? 0, eventLoopDelayMaxMs: engineIngress.eventLoopDelayMaxMs ?? 0 } } } : {}),
     enginePeakRssMb: Math.round(peakRss),
     redisUsecPerMsg: Math.round(redisUsec / Math.max(1, res.accepted)),
     // CPU time per accepted message (from /proc): unlike commandstats' wall time, not inflated on a busy machine.

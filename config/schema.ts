@@ -14,7 +14,11 @@ export const DEFAULTS = {
     port: 8080, // HTTP + WebSocket port of the ingress
     maxFrameBytes: 256 * 1024, // largest WebSocket frame accepted (bytes)
     idleTimeoutSec: 120, // WebSocket idle timeout (seconds; pings keep it alive)
-    maxBackpressureBytes: 8 * 1024 * 1024, // per-connection unsent bytes before status pushes pause
+    maxBackpressureBytes: 1024 * 1024, // per-connection unsent bytes at which status pushes pause and the connection's frames are refused THROTTLED
+    maxBufferedBytes: 4 * 1024 * 1024, // per-connection unsent bytes beyond which the connection is closed (4008, slow consumer)
+    slowConsumerCloseSec: 30, // a connection over maxBackpressureBytes this long is closed (4008) (seconds)
+    maxConnectionsPerTenant: 100, // open /v1/ws connections per tenant; more are refused 429 TOO_MANY_CONNECTIONS
+    maxConnectionsPerIp: 200, // open /v1/ws connections per remote IP; more are refused 429 TOO_MANY_CONNECTIONS
     maxPendingEnqueue: 50_000, // accepted messages waiting for Redis, all connections; beyond it THROTTLED
     // Status resumes (?since= or the tenant's saved cursor; engine/push/status-dispatcher.ts)
     resume: {
@@ -349,7 +353,11 @@ export const configSchema = z.strictObject({
       port: z.number().int().min(0).max(65535).default(DEFAULTS.server.port),
       maxFrameBytes: z.number().int().min(1024).default(DEFAULTS.server.maxFrameBytes),
       idleTimeoutSec: z.number().int().min(8).default(DEFAULTS.server.idleTimeoutSec),
-      maxBackpressureBytes: z.number().int().positive().default(DEFAULTS.server.maxBackpressureBytes),
+      maxBackpressureBytes: z.number().int().min(16 * 1024).default(DEFAULTS.server.maxBackpressureBytes),
+      maxBufferedBytes: z.number().int().min(64 * 1024).default(DEFAULTS.server.maxBufferedBytes),
+      slowConsumerCloseSec: z.number().int().min(1).default(DEFAULTS.server.slowConsumerCloseSec),
+      maxConnectionsPerTenant: z.number().int().positive().default(DEFAULTS.server.maxConnectionsPerTenant),
+      maxConnectionsPerIp: z.number().int().positive().default(DEFAULTS.server.maxConnectionsPerIp),
       maxPendingEnqueue: z.number().int().positive().default(DEFAULTS.server.maxPendingEnqueue),
       resume: z
         .strictObject({
@@ -359,6 +367,7 @@ export const configSchema = z.strictObject({
         })
         .default({ ...DEFAULTS.server.resume }),
     })
+    .refine((s) => s.maxBufferedBytes > s.maxBackpressureBytes, { message: 'must be larger than server.maxBackpressureBytes (pushes pause at that, the connection is closed beyond this)', path: ['maxBufferedBytes'] })
     .default({ ...DEFAULTS.server, resume: { ...DEFAULTS.server.resume } }),
   redis: z
     .strictObject({

@@ -225,6 +225,11 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     maxFrameBytes: config.server.maxFrameBytes,
     idleTimeoutSec: config.server.idleTimeoutSec,
     maxBackpressureBytes: config.server.maxBackpressureBytes,
+    maxBufferedBytes: config.server.maxBufferedBytes,
+    slowConsumerCloseSec: config.server.slowConsumerCloseSec,
+    maxConnectionsPerTenant: config.server.maxConnectionsPerTenant,
+    maxConnectionsPerIp: config.server.maxConnectionsPerIp,
+    log,
     maxPendingEnqueue: config.server.maxPendingEnqueue,
     maxBatchItems: config.messages.maxBatchItems,
     maxValiditySec: config.messages.maxValiditySec,
@@ -247,7 +252,6 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     clock,
     awaitNetwork: (to) => routing.awaitNetwork(to),
     ...(config.engine.metrics ? { observer: metrics } : {}),
-    log,
     extraRoutes: (app): ReadonlyMap<string, WsOp> => {
       registerAnalyticsRoutes(app, { host: analytics, auth: ingress.auth, idleTimeoutSec: config.server.idleTimeoutSec });
       app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
@@ -295,7 +299,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       app.get('/v1/routes/explain', (res, req) => {
         if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });
         const q = new URLSearchParams(req.getQuery() ?? '');
-        const to = q.get('to') ?? '';
+        // An unencoded "+" in a query string reads as a space ("?to=+4791234567"); numbers allow no leading space.
+        const to = (q.get('to') ?? '').replace(/^ (?=[0-9])/, '+');
         const tenant = q.get('tenant') ?? config.tenants[0]?.id ?? '';
         if (to === '') return json(res, '400 Bad Request', { op: 'error', code: 'BAD_REQUEST', error: 'give the number as ?to=+4791234567 (and &tenant=ID)' });
         const x = routing.explain(to, tenant);

@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'BAD_REQUEST'
   // an HTTP handler failed unexpectedly (500; engine/http/guarded-app.ts)
   | 'INTERNAL'
+  // WebSocket connection caps (issue 11): 429 before the upgrade
+  | 'TOO_MANY_CONNECTIONS'
   // message lifecycle (issue 6)
   | 'NOT_CANCELLABLE'
   | 'QUOTA_EXCEEDED'

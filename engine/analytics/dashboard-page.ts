@@ -117,7 +117,8 @@ function connect(key) {
   if (ws) ws.close();
   const base = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/analytics/ws";
   // The key goes as a subprotocol, not in the URL (URLs end up in logs); a key that is not a valid token falls back to ?key=.
-  try { ws = new WebSocket(base, ["switchyard.key." + key]); } catch { ws = new WebSocket(base + "?key=" + encodeURIComponent(key)); }
+  // The server answers "switchyard.v1" (offered here too) and never echoes the key.
+  try { ws = new WebSocket(base, ["switchyard.v1", "switchyard.key." + key]); } catch { ws = new WebSocket(base + "?key=" + encodeURIComponent(key)); }
   let opened = false;
   ws.onopen = () => { opened = true; refusals = 0; setStatus("live", "live"); };
   ws.onclose = () => {

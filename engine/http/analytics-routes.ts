@@ -18,6 +18,7 @@ import type uWS from 'uWebSockets.js';
 import type { AnalyticsHost, AnalyticsScope } from '../analytics/analytics-host.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from '../analytics/dashboard-page.js';
 import { ApiAuth, sendError, type AuthTenant } from './http-kit.js';
+import { wsProtocolReply } from '../ingress/ws-subprotocol.js';
 
 export interface AnalyticsRoutesOptions {
   /** undefined: analytics is off; every endpoint answers UNAVAILABLE. */
@@ -104,7 +105,10 @@ export function registerAnalyticsRoutes(app: uWS.TemplatedApp, o: AnalyticsRoute
       const scope = scopeOf(o.auth, res, req);
       if (scope === undefined) return;
       if (o.host === undefined) return sendError(res, 'UNAVAILABLE', 'analytics is off (analytics.enabled)');
-      res.upgrade<FeedData>({ scope }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+      // Answers "switchyard.v1", never the switchyard.key.KEY subprotocol the key came in (engine/ingress/ws-subprotocol.ts).
+      const proto = wsProtocolReply(req.getHeader('sec-websocket-protocol'));
+      if ('error' in proto) return sendError(res, 'BAD_REQUEST', proto.error);
+      res.upgrade<FeedData>({ scope }, req.getHeader('sec-websocket-key'), proto.reply, req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
       const { scope } = ws.getUserData();

@@ -13,6 +13,18 @@
  *
  * Protocol: DESIGN.md §9 and README.md "WebSocket protocol". Limits answer
  * with `nack` THROTTLED, never a silent drop.
+ *
+ * Bounds on what one client can make the engine hold (issue 11), README "Limits":
+ *
+ *   upgrade   connections per tenant and per IP (server.maxConnectionsPerTenant / PerIp):
+ *             beyond them 429 TOO_MANY_CONNECTIONS before the upgrade
+ *   frames    over server.maxFrameBytes: FRAME_TOO_LARGE; over 4× it: closed 1009 (by us: uWS
+ *             itself cuts the TCP connection without a close frame, at 16×)
+ *   output    unsent bytes per connection (uWS backpressure):
+ *               ≥ maxBackpressureBytes  status pushes pause (they resume from Redis, by eid, on drain)
+ *                                       and the connection's frames are refused THROTTLED, unprocessed
+ *               > maxBufferedBytes      closed 4008 (slow consumer), logged
+ *               over maxBackpressureBytes for slowConsumerCloseSec: closed 4008 as well
  */
 import uWS from 'uWebSockets.js';
 import { ApiAuth, errorBody as errorFrame, readJsonBody, sendJson } from '../http/http-kit.js';
@@ -27,6 +39,8 @@ import type { EnqueueBatcher } from './enqueue-batcher.js';
 import { isRefusal, parseSubmit, type Refusal, type SubmitFields, type SubmitLimits } from './parse-submit.js';
 import { cancelReply, type CancelReply } from '../lifecycle/cancel-batcher.js';
 import type { SenderCheck } from '../lifecycle/sender-allowlist.js';
+import { maxTextChars } from './parse-submit.js';
+import { wsProtocolReply } from './ws-subprotocol.js';
 
 /** The daily-quota port (lifecycle/quota-tracker.ts). */
 export interface QuotaPort {
@@ -53,7 +67,17 @@ export interface IngressOptions {
   readonly port: number;
   readonly maxFrameBytes: number;
   readonly idleTimeoutSec: number;
+  /** Unsent bytes of a connection at which status pushes pause and its frames are refused THROTTLED. */
   readonly maxBackpressureBytes: number;
+  /** Unsent bytes beyond which a connection is closed (4008); default 4 × maxBackpressureBytes. */
+  readonly maxBufferedBytes?: number;
+  /** A connection over maxBackpressureBytes this long is closed (4008); default 30 s. */
+  readonly slowConsumerCloseSec?: number;
+  /** Open /v1/ws connections per tenant and per remote IP; more are refused 429 TOO_MANY_CONNECTIONS (default 100 / 200). */
+  readonly maxConnectionsPerTenant?: number;
+  readonly maxConnectionsPerIp?: number;
+  /** Where connection refusals and drops, and the HTTP route guard's failed requests, are logged (rate-limited); default the engine's pino log. */
+  readonly log?: LogFn;
   /** Messages waiting for Redis over all connections before submits are refused THROTTLED. */
   readonly maxPendingEnqueue: number;
   readonly maxBatchItems: number;
@@ -79,8 +103,6 @@ export interface IngressOptions {
    * return WebSocket ops of the same features (e.g. optout_add).
    */
   readonly extraRoutes?: (app: uWS.TemplatedApp) => ReadonlyMap<string, WsOp> | void;
-  /** Where the HTTP route guard logs failed requests (rate-limited); default the engine's pino log. */
-  readonly log?: LogFn;
 }
 
 /** A WebSocket op handled by a feature module: the tenant, the frame, and a send for the answer. */
@@ -97,11 +119,17 @@ interface TenantRuntime {
 
 interface ConnData extends StatusSink {
   readonly t: TenantRuntime;
+  /** The remote address as text (per-IP connection cap). */
+  readonly ip: string;
   unacked: number;
   since: string | undefined;
   /** false (?statuses=0): a submit-only connection that gets no status pushes. */
   readonly wantStatus: boolean;
   ws: uWS.WebSocket<ConnData> | undefined;
+  /** When its unsent output went over maxBackpressureBytes (clock ms); 0 while under. */
+  overSince: number;
+  /** Being closed by the server: nothing more is read from it or sent to it. */
+  dropping: boolean;
 }
 
 export interface IngressStats {
@@ -109,18 +137,50 @@ export interface IngressStats {
   accepted: number;
   refused: number;
   framesIn: number;
+  /** Upgrades refused by the connection caps. */
+  connectionsRefused: number;
+  /** Connections closed 4008 (unread output) and 1009 (frame too large). */
+  slowConsumerCloses: number;
+  oversizeCloses: number;
 }
+
+/** Close codes the server ends a /v1/ws connection with (README "WebSocket protocol"). */
+export const WS_CLOSE = {
+  /** RFC 6455: a frame over 4 × server.maxFrameBytes. */
+  TOO_BIG: 1009,
+  /** Ours: the client does not read its output (over server.maxBufferedBytes, or backpressured for slowConsumerCloseSec). */
+  SLOW_CONSUMER: 4008,
+} as const;
+
+/** Defaults of the bounds that IngressOptions leaves optional (config/schema.ts DEFAULTS.server has the same). */
+const BOUNDS = { maxConnectionsPerTenant: 100, maxConnectionsPerIp: 200, slowConsumerCloseSec: 30 } as const;
 
 const HELLO_V = 1;
 
+/** Longest `ref` echoed in answers (a submit's ref is at most 64 characters). */
+const MAX_REF_CHARS = 64;
+
+/**
+ * The ref to echo: the client's if it is a string of at most 64 characters,
+ * else ''. Echoing any string made a batch whose `common.ref` was 200 KB
+ * answer with 200 KB per item (a 100 MB batch_ack).
+ */
+function refOf(ref: unknown): string {
+  return typeof ref === 'string' && ref.length <= MAX_REF_CHARS ? ref : '';
+}
+
 function nackFrame(ref: unknown, r: Refusal): string {
-  return `{"op":"nack","ref":${JSON.stringify(typeof ref === 'string' ? ref : '')},"code":"${r.code}","error":${JSON.stringify(r.error)}}`;
+  return `{"op":"nack","ref":${JSON.stringify(refOf(ref))},"code":"${r.code}","error":${JSON.stringify(r.error)}}`;
 }
 
 export interface IngressObserver {
   accepted(tenant: string): void;
   refused(tenant: string, code: string): void;
   ack(ms: number): void;
+  /** An upgrade refused by a connection cap (reason: tenant_limit, ip_limit). */
+  connectionRefused(tenant: string, reason: 'tenant_limit' | 'ip_limit'): void;
+  /** A connection the server closed (reason: slow_consumer, frame_too_large). */
+  connectionDropped(tenant: string, reason: 'slow_consumer' | 'frame_too_large'): void;
 }
 
 export class IngressServer {
@@ -129,7 +189,16 @@ export class IngressServer {
   /** API keys → tenants and the admin key; the engine's other HTTP routes authenticate with it too. */
   readonly auth: ApiAuth<TenantRuntime>;
   private readonly sockets = new Set<uWS.WebSocket<ConnData>>();
-  readonly stats: IngressStats = { connections: 0, accepted: 0, refused: 0, framesIn: 0 };
+  readonly stats: IngressStats = { connections: 0, accepted: 0, refused: 0, framesIn: 0, connectionsRefused: 0, slowConsumerCloses: 0, oversizeCloses: 0 };
+  /** Open connections per tenant and per remote IP (entries leave at 0). */
+  private readonly perTenant = new Map<string, number>();
+  private readonly perIp = new Map<string, number>();
+  /** Connections whose unsent output is over maxBackpressureBytes; swept once a second. */
+  private readonly overLimit = new Set<ConnData>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  /** Rate-limited warnings: last time logged and lines suppressed since, by kind. */
+  private readonly warned = new Map<string, { at: number; suppressed: number }>();
+  private readonly maxBufferedBytes: number;
   /** Frame read → ack/batch_ack written, as the engine sees it (the client adds its own delays). */
   readonly ackLatency = new LatencyHistogram();
   port = 0;
@@ -138,13 +207,19 @@ export class IngressServer {
   /** Requests the route guard answered for a failed handler or refused (duplicate Content-Length). */
   guardStats: GuardStats = { failures: 0, duplicateContentLength: 0 };
 
+  /** Connections whose unsent output is over maxBackpressureBytes right now (their frames are refused THROTTLED). */
+  get backlogged(): number {
+    return this.overLimit.size;
+  }
+
   /** What the accept path runs with (the warm-up uses it). */
   readonly acceptContext: AcceptContext;
   readonly limits: SubmitLimits;
 
   constructor(private readonly o: IngressOptions) {
     this.acceptContext = o.accept;
-    this.limits = { minValiditySec: o.minValiditySec ?? 60, maxValiditySec: o.maxValiditySec, maxScheduleSec: o.maxScheduleSec ?? 30 * 86_400 };
+    this.limits = { minValiditySec: o.minValiditySec ?? 60, maxValiditySec: o.maxValiditySec, maxScheduleSec: o.maxScheduleSec ?? 30 * 86_400, maxTextChars: maxTextChars(o.accept.maxParts) };
+    this.maxBufferedBytes = o.maxBufferedBytes ?? o.maxBackpressureBytes * 4;
     this.auth = new ApiAuth(
       o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock, t.tps, 'api'), senders: t.senders, accept: t.accept ?? {} })),
       o.adminKey,
@@ -158,70 +233,80 @@ export class IngressServer {
     const app = guarded.app;
     this.routes = guarded.routes;
     this.guardStats = guarded.stats;
+    const soft = o.maxBackpressureBytes;
     app.ws<ConnData>('/v1/ws', {
       compression: uWS.DISABLED,
-      // uWS closes (1009) past this; frames between maxFrameBytes and it get FRAME_TOO_LARGE.
-      maxPayloadLength: o.maxFrameBytes * 4,
+      // Frames up to 4× maxFrameBytes are handed to onMessage (FRAME_TOO_LARGE, or closed 1009 with a
+      // close frame). uWS refuses a frame over maxPayloadLength at its header by cutting the TCP
+      // connection (the client sees 1006), so its limit sits well above ours: 16×, which is also the
+      // most one connection can make it buffer for a frame.
+      maxPayloadLength: o.maxFrameBytes * 16,
       idleTimeout: o.idleTimeoutSec,
-      maxBackpressure: o.maxBackpressureBytes * 2,
+      // Our own bound (maxBufferedBytes, checked after every send) closes a connection long before
+      // uWS's, past which it would silently drop frames (acks included).
+      maxBackpressure: this.maxBufferedBytes * 2 + 2 ** 20,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
-        const t = this.auth.tenant(res, req);
-        if (t === undefined) return;
-        const sinceQ = req.getQuery('since');
-        if (sinceQ !== undefined && sinceQ !== '' && sinceQ !== '$' && !/^[0-9]{1,15}-[0-9]{1,10}$/.test(sinceQ)) {
-          sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', `"since" must be an event id such as "1732290000000-0" (the eid of a status frame) or "$" for new events only, got ${JSON.stringify(sinceQ.slice(0, 40))}`));
-          return;
+        try {
+          this.onUpgrade(res, req, context);
+        } catch (err) {
+          // Like a frame: a request must never take the process down.
+          this.o.log?.('error', `WebSocket upgrade failed: ${(err as Error).stack ?? String(err)}`);
+          sendJson(res, '500 Internal Server Error', errorFrame('INTERNAL', 'the upgrade could not be processed (an internal error, logged)'));
         }
-        const wantStatus = req.getQuery('statuses') !== '0';
-        const data: ConnData = {
-          t,
-          tenant: t.id,
-          unacked: 0,
-          since: sinceQ === undefined || sinceQ === '' ? undefined : sinceQ,
-          wantStatus,
-          ws: undefined,
-          lastEid: '0-0',
-          live: false,
-          closed: false,
-          push: () => false,
-          pushMany: () => false,
-        };
-        res.upgrade(data, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
       },
       open: (ws) => {
         const d = ws.getUserData();
         d.ws = ws;
+        // Status pushes (engine/push/status-dispatcher.ts): false once the output is over
+        // maxBackpressureBytes; the dispatcher then stops pushing and resumes from Redis on drain.
         d.push = (frame: string) => {
-          if (d.closed) return false;
+          if (d.closed || d.dropping) return false;
           ws.send(frame, false);
-          return ws.getBufferedAmount() < o.maxBackpressureBytes;
+          return this.watchOutput(d);
         };
         d.pushMany = (frames: string[]) => {
-          if (d.closed) return false;
+          if (d.closed || d.dropping) return false;
           ws.cork(() => {
             for (const f of frames) ws.send(f, false);
           });
-          return ws.getBufferedAmount() < o.maxBackpressureBytes;
+          return this.watchOutput(d);
         };
         this.sockets.add(ws);
         this.stats.connections++;
+        this.perTenant.set(d.tenant, (this.perTenant.get(d.tenant) ?? 0) + 1);
+        this.perIp.set(d.ip, (this.perIp.get(d.ip) ?? 0) + 1);
         ws.send(`{"op":"hello","v":${HELLO_V},"tenant":"${d.tenant}","window":${d.t.window},"maxFrameBytes":${o.maxFrameBytes},"maxBatchItems":${o.maxBatchItems}}`);
         if (d.wantStatus) this.o.dispatcher.attach(d, d.since).catch(() => {
-          if (!d.closed) ws.send(errorFrame('UNAVAILABLE', 'status stream unavailable; reconnect to resume'));
+          if (!d.closed) this.send(d, errorFrame('UNAVAILABLE', 'status stream unavailable; reconnect to resume'));
         });
       },
-      message: (ws, message) => this.onMessage(ws, message),
+      message: (ws, message) => {
+        // No frame may take the process down: an exception in a handler is a bug, answered and logged.
+        try {
+          this.onMessage(ws, message);
+        } catch (err) {
+          const d = ws.getUserData();
+          this.o.log?.('error', `WebSocket frame of tenant ${d.tenant} failed: ${(err as Error).stack ?? String(err)}`);
+          this.send(d, errorFrame('UNAVAILABLE', 'the frame could not be processed (an internal error, logged); retry or report it'));
+        }
+      },
       drain: (ws) => {
         const d = ws.getUserData();
-        if (ws.getBufferedAmount() < o.maxBackpressureBytes) this.o.dispatcher.resume(d);
+        if (ws.getBufferedAmount() < soft) {
+          this.underLimit(d);
+          this.o.dispatcher.resume(d);
+        }
       },
       close: (ws) => {
         const d = ws.getUserData();
         d.closed = true;
         d.ws = undefined;
         this.sockets.delete(ws);
+        this.overLimit.delete(d);
         this.stats.connections--;
+        this.release(this.perTenant, d.tenant);
+        this.release(this.perIp, d.ip);
         if (d.wantStatus) this.o.dispatcher.detach(d);
       },
     });
@@ -233,6 +318,8 @@ export class IngressServer {
         if (!token) return fail(new Error(`cannot listen on ${o.host}:${o.port}`));
         this.listenSocket = token;
         this.port = uWS.us_socket_local_port(token);
+        this.sweepTimer = setInterval(() => this.sweepBacklogged(), 1000);
+        this.sweepTimer.unref();
         ok(this.port);
       });
     });
@@ -240,59 +327,239 @@ export class IngressServer {
 
   /** Stops accepting and closes every connection. */
   close(): void {
+    clearInterval(this.sweepTimer);
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
     for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
   }
 
+  /** The /v1/ws upgrade: key, `since`, subprotocol and connection caps, in that order. */
+  private onUpgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+    const t = this.auth.tenant(res, req);
+    if (t === undefined) return;
+    const sinceQ = req.getQuery('since');
+    if (sinceQ !== undefined && sinceQ !== '' && sinceQ !== '$' && !/^[0-9]{1,15}-[0-9]{1,10}$/.test(sinceQ)) {
+      sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', `"since" must be an event id such as "1732290000000-0" (the eid of a status frame) or "$" for new events only, got ${JSON.stringify(sinceQ.slice(0, 40))}`));
+      return;
+    }
+    const proto = wsProtocolReply(req.getHeader('sec-websocket-protocol'));
+    if ('error' in proto) {
+      sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', proto.error));
+      return;
+    }
+    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const capped = this.connectionCap(t.id, ip);
+    if (capped !== undefined) {
+      sendJson(res, '429 Too Many Requests', errorFrame('TOO_MANY_CONNECTIONS', capped));
+      return;
+    }
+    const wantStatus = req.getQuery('statuses') !== '0';
+    const data: ConnData = {
+      t,
+      ip,
+      tenant: t.id,
+      unacked: 0,
+      since: sinceQ === undefined || sinceQ === '' ? undefined : sinceQ,
+      wantStatus,
+      ws: undefined,
+      overSince: 0,
+      dropping: false,
+      lastEid: '0-0',
+      live: false,
+      closed: false,
+      push: () => false,
+      pushMany: () => false,
+    };
+    res.upgrade(data, req.getHeader('sec-websocket-key'), proto.reply, req.getHeader('sec-websocket-extensions'), context);
+  }
+
+  /** Why a new connection of this tenant from this IP is refused, or undefined when it is within the caps. */
+  private connectionCap(tenant: string, ip: string): string | undefined {
+    const perTenant = this.o.maxConnectionsPerTenant ?? BOUNDS.maxConnectionsPerTenant;
+    const perIp = this.o.maxConnectionsPerIp ?? BOUNDS.maxConnectionsPerIp;
+    let reason: 'tenant_limit' | 'ip_limit' | undefined;
+    let text = '';
+    if ((this.perTenant.get(tenant) ?? 0) >= perTenant) {
+      reason = 'tenant_limit';
+      text = `tenant ${tenant} has ${perTenant} open WebSocket connections, the most allowed (server.maxConnectionsPerTenant); close one first`;
+    } else if ((this.perIp.get(ip) ?? 0) >= perIp) {
+      reason = 'ip_limit';
+      text = `${ip} has ${perIp} open WebSocket connections, the most allowed (server.maxConnectionsPerIp); close one first`;
+    }
+    if (reason === undefined) return undefined;
+    this.stats.connectionsRefused++;
+    this.o.observer?.connectionRefused(tenant, reason);
+    this.warn(reason, `WebSocket upgrade refused 429 TOO_MANY_CONNECTIONS (${reason}): ${text}`);
+    return text;
+  }
+
+  private release(counts: Map<string, number>, key: string): void {
+    const n = (counts.get(key) ?? 1) - 1;
+    if (n <= 0) counts.delete(key);
+    else counts.set(key, n);
+  }
+
+  /**
+   * Checks a connection's unsent output after a send; returns true while it is
+   * under maxBackpressureBytes. Over it the connection is marked backlogged
+   * (frames refused, status pushes paused); over maxBufferedBytes it is closed.
+   */
+  private watchOutput(d: ConnData): boolean {
+    const ws = d.ws;
+    if (ws === undefined || d.closed) return false;
+    const buffered = ws.getBufferedAmount();
+    if (buffered < this.o.maxBackpressureBytes) return true;
+    if (d.overSince === 0) {
+      d.overSince = Math.max(1, this.o.clock.now());
+      this.overLimit.add(d);
+    }
+    if (buffered > this.maxBufferedBytes)
+      this.drop(d, WS_CLOSE.SLOW_CONSUMER, 'slow_consumer', `${buffered} bytes of output unread, over server.maxBufferedBytes (${this.maxBufferedBytes})`);
+    return false;
+  }
+
+  private underLimit(d: ConnData): void {
+    d.overSince = 0;
+    this.overLimit.delete(d);
+  }
+
+  /** Closes connections that have stayed backlogged for slowConsumerCloseSec. */
+  private sweepBacklogged(): void {
+    const now = this.o.clock.now();
+    const limitMs = (this.o.slowConsumerCloseSec ?? BOUNDS.slowConsumerCloseSec) * 1000;
+    for (const d of this.overLimit) {
+      if (d.closed || d.ws === undefined) {
+        this.overLimit.delete(d);
+        continue;
+      }
+      const buffered = d.ws.getBufferedAmount();
+      if (buffered < this.o.maxBackpressureBytes) this.underLimit(d);
+      else if (now - d.overSince >= limitMs)
+        this.drop(d, WS_CLOSE.SLOW_CONSUMER, 'slow_consumer', `${buffered} bytes of output unread for ${Math.round((now - d.overSince) / 1000)} s (server.slowConsumerCloseSec)`);
+    }
+  }
+
+  /**
+   * Closes a connection the server gives up on, with a close code and a log
+   * line. The close itself waits for the next turn of the event loop: a
+   * caller may be iterating connections (the status dispatcher's push loop).
+   */
+  private drop(d: ConnData, code: number, reason: 'slow_consumer' | 'frame_too_large', why: string): void {
+    if (d.dropping || d.closed) return;
+    d.dropping = true;
+    this.overLimit.delete(d);
+    if (reason === 'slow_consumer') this.stats.slowConsumerCloses++;
+    else this.stats.oversizeCloses++;
+    this.o.observer?.connectionDropped(d.tenant, reason);
+    this.warn(reason, `WebSocket of tenant ${d.tenant} from ${d.ip} closed ${code} (${reason}): ${why}`);
+    const label = reason === 'slow_consumer' ? 'SLOW_CONSUMER: output not read' : 'FRAME_TOO_LARGE: frame over 4 x server.maxFrameBytes';
+    setImmediate(() => {
+      if (!d.closed) d.ws?.end(code, label);
+    });
+  }
+
+  /** A warning at most once a second per kind, with the count of those suppressed meanwhile. */
+  private warn(kind: string, msg: string): void {
+    const log = this.o.log;
+    if (log === undefined) return;
+    const now = Date.now();
+    const w = this.warned.get(kind);
+    if (w !== undefined && now - w.at < 1000) {
+      w.suppressed++;
+      return;
+    }
+    log('warn', w !== undefined && w.suppressed > 0 ? `${msg} (and ${w.suppressed} more like it in the last ${Math.round((now - w.at) / 1000)} s)` : msg);
+    this.warned.set(kind, { at: now, suppressed: 0 });
+  }
+
+  /** Sends a frame on a connection and watches its output. */
+  private send(d: ConnData, frame: string): void {
+    if (d.closed || d.dropping || d.ws === undefined) return;
+    d.ws.send(frame, false);
+    this.watchOutput(d);
+  }
+
   private onMessage(ws: uWS.WebSocket<ConnData>, message: ArrayBuffer): void {
     const d = ws.getUserData();
     this.stats.framesIn++;
-    if (message.byteLength > this.o.maxFrameBytes) {
-      ws.send(errorFrame('FRAME_TOO_LARGE', `frame of ${message.byteLength} bytes exceeds the limit of ${this.o.maxFrameBytes} bytes; nothing in it was accepted`));
+    if (d.dropping) return;
+    const size = message.byteLength;
+    if (size > this.o.maxFrameBytes * 4) {
+      this.drop(d, WS_CLOSE.TOO_BIG, 'frame_too_large', `frame of ${size} bytes is over 4 × server.maxFrameBytes (${this.o.maxFrameBytes})`);
+      return;
+    }
+    if (size > this.o.maxFrameBytes) {
+      this.send(d, errorFrame('FRAME_TOO_LARGE', `frame of ${size} bytes exceeds the limit of ${this.o.maxFrameBytes} bytes; nothing in it was accepted`));
       return;
     }
     let frame: unknown;
     try {
       frame = JSON.parse(Buffer.from(message).toString('utf8'));
     } catch (err) {
-      ws.send(errorFrame('BAD_FRAME', `frame is not valid JSON: ${(err as Error).message}`));
+      this.send(d, errorFrame('BAD_FRAME', `frame is not valid JSON: ${(err as Error).message}`));
       return;
     }
     if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
-      ws.send(errorFrame('BAD_FRAME', 'frame must be a JSON object with an "op" field'));
+      this.send(d, errorFrame('BAD_FRAME', 'frame must be a JSON object with an "op" field'));
       return;
     }
     const f = frame as Record<string, unknown>;
+    const ref = refOf(f.ref);
+    if (ws.getBufferedAmount() >= this.o.maxBackpressureBytes) return this.refuseBacklogged(d, f, ref);
+    const reply = (out: string) => this.send(d, out);
     switch (f.op) {
       case 'submit': {
         const t0 = performance.now();
         this.submitOne(d, f, (out) => {
           this.recordAck(performance.now() - t0);
-          if (!d.closed) ws.send(out);
+          this.send(d, out);
         });
         return;
       }
       case 'batch':
-        this.runBatch(d, d.t, f, (frame) => !d.closed && ws.send(frame));
+        this.runBatch(d, d.t, f, reply);
         return;
       case 'cancel':
-        this.onCancel(d.t.id, f, (r) => !d.closed && ws.send(r.frame));
+        // A cancel costs a Redis script call like a submit: it counts against the tenant's rate.
+        if (!d.t.bucket.tryTake(1)) this.send(d, cancelReply(ref, typeof f.id === 'string' && f.id.length <= MAX_REF_CHARS ? f.id : '', { code: 'THROTTLED', error: 'tenant rate limit reached; retry later' }).frame);
+        else this.onCancel(d.t.id, f, (r) => this.send(d, r.frame));
         return;
       case 'ping':
-        ws.send(`{"op":"pong"${typeof f.ref === 'string' ? `,"ref":${JSON.stringify(f.ref)}` : ''}}`);
+        this.send(d, `{"op":"pong"${typeof f.ref === 'string' ? `,"ref":${JSON.stringify(ref)}` : ''}}`);
         return;
       default: {
         const op = typeof f.op === 'string' ? this.wsOps.get(f.op) : undefined;
         if (op !== undefined) {
           // A feature op counts against the tenant's rate like a submit.
-          if (!d.t.bucket.tryTake(1)) ws.send(errorFrame('THROTTLED', 'tenant rate limit reached; retry later', `,"ref":${JSON.stringify(typeof f.ref === 'string' ? f.ref : '')}`));
-          else op(d.t.id, f, (out) => !d.closed && ws.send(out));
+          if (!d.t.bucket.tryTake(1)) this.send(d, errorFrame('THROTTLED', 'tenant rate limit reached; retry later', `,"ref":${JSON.stringify(ref)}`));
+          else op(d.t.id, f, reply);
           return;
         }
-        ws.send(errorFrame('UNKNOWN_OP', `unknown op ${JSON.stringify(f.op ?? null)}; expected submit, batch, cancel, ping${[...this.wsOps.keys()].map((k) => ', ' + k).join('')}`));
+        // Never JSON.stringify the client's op itself: a deeply nested one overflowed the stack (a crash).
+        const what = typeof f.op === 'string' ? `unknown op ${JSON.stringify(f.op.slice(0, 40))}` : f.op === undefined ? 'no "op"' : `"op" must be a string, got ${f.op === null ? 'null' : Array.isArray(f.op) ? 'an array' : typeof f.op === 'object' ? 'an object' : `a ${typeof f.op}`}`;
+        this.send(d, errorFrame('UNKNOWN_OP', `${what}; expected submit, batch, cancel, ping${[...this.wsOps.keys()].map((k) => ', ' + k).join('')}`));
       }
     }
+  }
+
+  /**
+   * A frame that arrived while the connection's output is over
+   * maxBackpressureBytes: refused THROTTLED without being processed (a submit
+   * gets its nack, anything else an error frame; nothing is enqueued).
+   */
+  private refuseBacklogged(d: ConnData, f: Record<string, unknown>, ref: string): void {
+    const why = `this connection has over ${this.o.maxBackpressureBytes} bytes of unread output: read your acks and status frames; nothing in this frame was processed`;
+    if (d.overSince === 0) {
+      d.overSince = Math.max(1, this.o.clock.now());
+      this.overLimit.add(d);
+    }
+    if (f.op === 'submit') {
+      this.countRefused(d.tenant, 'THROTTLED');
+      this.send(d, nackFrame(ref, { code: 'THROTTLED', error: why }));
+      return;
+    }
+    if (f.op === 'batch' && Array.isArray(f.items)) for (let i = 0; i < Math.min(f.items.length, this.o.maxBatchItems); i++) this.countRefused(d.tenant, 'THROTTLED');
+    this.send(d, errorFrame('THROTTLED', why, `,"ref":${JSON.stringify(ref)}`));
   }
 
   private countRefused(tenant: string, code: string): void {
@@ -368,13 +635,13 @@ export class IngressServer {
   private runBatch(d: ConnData | undefined, t: TenantRuntime, f: Record<string, unknown>, send: (frame: string) => void): void {
     const items = f.items;
     const common = f.common;
-    const bref = typeof f.ref === 'string' ? f.ref : '';
-    const refOf = `,"ref":${JSON.stringify(bref)}`;
-    if (!Array.isArray(items) || items.length === 0) return send(errorFrame('BAD_FRAME', '"items" must be a non-empty array of submits', refOf));
+    const bref = refOf(f.ref);
+    const refField = `,"ref":${JSON.stringify(bref)}`;
+    if (!Array.isArray(items) || items.length === 0) return send(errorFrame('BAD_FRAME', '"items" must be a non-empty array of submits', refField));
     if (items.length > this.o.maxBatchItems)
-      return send(errorFrame('BAD_FRAME', `a batch may hold at most ${this.o.maxBatchItems} items, got ${items.length}; nothing in it was accepted`, refOf));
+      return send(errorFrame('BAD_FRAME', `a batch may hold at most ${this.o.maxBatchItems} items, got ${items.length}; nothing in it was accepted`, refField));
     if (common !== undefined && (common === null || typeof common !== 'object' || Array.isArray(common)))
-      return send(errorFrame('BAD_FRAME', '"common" must be an object of submit fields shared by every item', refOf));
+      return send(errorFrame('BAD_FRAME', '"common" must be an object of submit fields shared by every item', refField));
     const shared = common as Record<string, unknown> | undefined;
     const results: string[] = new Array(items.length);
     let left = items.length;
@@ -396,10 +663,10 @@ export class IngressServer {
 
   /** `{"op":"cancel","ref","id"}` (WebSocket) and POST /v1/messages/:id/cancel share this. */
   onCancel(tenant: string, f: Record<string, unknown>, done: (r: CancelReply) => void): void {
-    const ref = typeof f.ref === 'string' ? f.ref : '';
+    const ref = refOf(f.ref);
     const id = f.id;
     if (typeof id !== 'string' || !/^[0-9a-z]{1,40}$/.test(id))
-      return done(cancelReply(ref, typeof id === 'string' ? id : '', { code: 'INVALID_FIELD', error: '"id" must be the id of a message (from its ack)' }));
+      return done(cancelReply(ref, typeof id === 'string' && id.length <= MAX_REF_CHARS ? id : '', { code: 'INVALID_FIELD', error: '"id" must be the id of a message (from its ack)' }));
     if (this.o.cancel === undefined) return done(cancelReply(ref, id, { code: 'UNAVAILABLE', error: 'cancelling is not available on this engine' }));
     this.o.cancel(tenant, id, ref, done);
   }

@@ -3,6 +3,14 @@
  * record. Every refusal has a stable code and a text that names the field.
  * A `template` with `vars` is rendered here into the text (render-template.ts).
  * Number validation, text encoding and routing come after (accept-message.ts).
+ *
+ * A text far longer than any message may be (`maxTextChars`: twice the 153
+ * GSM-7 characters per segment × messages.maxParts) is refused
+ * MESSAGE_TOO_LONG here, by its length alone: encoding 250 KB of text to find
+ * out cost 6 ms, and a batch's `common.text` made every item pay it again.
+ * Twice, because transliteration may shorten a text (combining marks and
+ * zero-width characters are dropped); texts up to the bound are encoded and
+ * the encoder counts their segments exactly.
  */
 import type { ErrorCode } from '../errors.js';
 import { renderTemplate } from './render-template.js';
@@ -30,6 +38,20 @@ export interface SubmitLimits {
   readonly minValiditySec: number;
   readonly maxValiditySec: number;
   readonly maxScheduleSec: number;
+  /** Most characters a text may have (maxTextChars(messages.maxParts)); default that of 255 parts. */
+  readonly maxTextChars?: number;
+}
+
+/** GSM-7 characters per segment of a multipart message (a single part holds 160). */
+const CHARS_PER_PART = 153;
+
+/**
+ * The longest text (or rendered template) worth encoding for `maxParts`
+ * segments: twice what GSM-7 without escapes, the densest encoding, fits.
+ * Beyond it a text cannot fit even after transliteration shortened it.
+ */
+export function maxTextChars(maxParts: number): number {
+  return 2 * (maxParts <= 1 ? 160 : CHARS_PER_PART * maxParts);
 }
 
 const SENDER_ALNUM = /^[A-Za-z0-9 ._-]{1,11}$/;
@@ -63,6 +85,7 @@ export function parseSubmit(item: unknown, limits: SubmitLimits, now = Date.now(
   const o = item as Record<string, unknown>;
   for (const k in o) if (!KNOWN.has(k)) return refuse(`unknown field "${k}"`);
   const { ref = '', to, from, validity, dlr = true, sendAt, template, vars, transliterate } = o;
+  const maxChars = limits.maxTextChars ?? maxTextChars(255);
   let { text } = o;
   if (typeof ref !== 'string' || ref.length > 64) return refuse('"ref" must be a string of at most 64 characters');
   if (typeof to !== 'string' || to === '') return refuse('"to" is required: the destination number in E.164, e.g. "+4791234567"');
@@ -71,11 +94,13 @@ export function parseSubmit(item: unknown, limits: SubmitLimits, now = Date.now(
     return refuse('"from" must be 1-11 letters, digits, space, ".", "_" or "-", or a number of up to 15 digits');
   if (template !== undefined) {
     if (text !== undefined) return refuse('give either "text" or "template", not both');
-    const r = renderTemplate(template, vars);
+    const r = renderTemplate(template, vars, maxChars);
     if (typeof r !== 'string') return r;
     text = r;
   } else if (vars !== undefined) return refuse('"vars" needs a "template"');
   if (typeof text !== 'string') return refuse('"text" is required and must be a string (or give "template" and "vars")');
+  if (text.length > maxChars)
+    return refuse(`text of ${text.length} characters needs at least ${Math.ceil(text.length / CHARS_PER_PART)} segments, more than messages.maxParts allows (texts over ${maxChars} characters are refused unread)`, 'MESSAGE_TOO_LONG');
   const { minValiditySec: lo, maxValiditySec: hi } = limits;
   if (validity !== undefined && (typeof validity !== 'number' || !Number.isInteger(validity) || validity < lo || validity > hi))
     return refuse(`"validity" must be whole seconds between ${lo} and ${hi}`);

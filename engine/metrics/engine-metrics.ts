@@ -57,6 +57,14 @@ export class EngineMetrics implements IngressObserver {
     this.m.ackLatency.observe(ms / 1000);
   }
 
+  connectionRefused(tenant: string, reason: string): void {
+    this.m.wsConnectionsRefused.inc({ tenant, reason });
+  }
+
+  connectionDropped(tenant: string, reason: string): void {
+    this.m.wsConnectionsDropped.inc({ tenant, reason });
+  }
+
   enqueue(ms: number): void {
     this.m.enqueueLatency.observe(ms / 1000);
   }

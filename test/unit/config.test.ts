@@ -30,6 +30,12 @@ describe('config', () => {
     expect(e.message).toContain('a.json: smscs[0].colour: unknown key');
   });
 
+  it('refuses a connection output bound (server.maxBufferedBytes) not above the backpressure mark', () => {
+    const raw = { ...base(), server: { maxBackpressureBytes: 1024 * 1024, maxBufferedBytes: 1024 * 1024 } };
+    expect(errorOf(() => parseConfig(raw, 'a.json')).message).toContain('a.json: server.maxBufferedBytes: must be larger than server.maxBackpressureBytes');
+    expect(parseConfig({ ...base(), server: { maxBufferedBytes: 2 * 1024 * 1024 } }).server).toMatchObject({ maxBackpressureBytes: DEFAULTS.server.maxBackpressureBytes, maxBufferedBytes: 2 * 1024 * 1024, maxConnectionsPerTenant: 100, maxConnectionsPerIp: 200, slowConsumerCloseSec: 30 });
+  });
+
   it('names the replacement of a renamed key', () => {
     const raw = base() as Record<string, unknown>;
     (raw.smscs as Array<Record<string, unknown>>)[0]!.windowSize = 10;

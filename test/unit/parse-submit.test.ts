@@ -36,6 +36,6 @@ describe('normalizeNumber', () => {
   it('refuses invalid numbers with a clear text', () => {
     const r = normalizeNumber('+4712');
     expect(r.ok).toBe(false);
-    expect(normalizeNumber('hello')).toEqual({ ok: false, error: '"hello" is not a phone number (digits with an optional leading "+")' });
+    expect(normalizeNumber('hello')).toEqual({ ok: false, error: '"hello" is not a phone number (digits with an optional leading "+"; single spaces, dashes, dots or brackets between digits; nothing before or after)' });
   });
 });
