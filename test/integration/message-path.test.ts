@@ -74,11 +74,17 @@ describe('message path', () => {
 
     await waitFor(() => finals(c.frames).size === total, 90_000, 'all final statuses');
 
-    // Exactly once at the simulators: every part once, no duplicates.
+    // Every part reached the simulators. Exactly once, unless an actor resent parts whose submit_sm_resp
+    // did not come within responseTimeoutMs or whose bind was lost (at least once, as documented: on a
+    // heavily loaded machine a resp can come late): then every extra copy is one the actors counted as
+    // a resend (their stats arrive once a second, hence the wait).
     const captured: CapturedSubmit[] = h.sims.flatMap((s) => s.captured);
-    expect(captured.length).toBe(totalParts);
     const keys = new Set(captured.map((s) => `${s.destinationAddr}|${s.shortMessage.toString('hex')}`));
     expect(keys.size).toBe(totalParts);
+    const extra = captured.length - totalParts;
+    expect(extra).toBeGreaterThanOrEqual(0);
+    const retried = (): number => h!.engine.actorStats().reduce((s, a) => s + a.retried, 0);
+    if (extra > 0) await waitFor(() => retried() >= extra, 10_000, `${extra} extra submits, each a counted resend`);
 
     // Encoding as seen by the SMSC.
     const i7 = captured.find((s) => s.destinationAddr === numbers(7).slice(1));

@@ -125,12 +125,16 @@ describe('scheduling', () => {
     h = await session.start({ smscs: 1, tps: 5000, tenantTps: 1_000_000, sim: { capture: true, receiptDelayMs: { min: 0, max: 20 } } });
     const c = await client();
     const n = 5000;
-    const sendAt = Date.now() + 2000;
+    // Far enough ahead that most acks come back `scheduled` even on a loaded machine; a batch acked after
+    // sendAt comes back `queued` (straight into its queue) and is counted apart below.
+    const sendAt = Date.now() + 4000;
     for (let b = 0; b < n; b += 500)
       c.send({ op: 'batch', ref: 'b' + b, common: { from: 'Acme', sendAt }, items: Array.from({ length: 500 }, (_, i) => ({ ref: String(b + i), to: '+4791234567', text: 'restart ' + (b + i) })) });
     await waitFor(() => c.frames.filter((f) => f.op === 'batch_ack').length === n / 500, 20_000, 'acks');
     const results = c.frames.filter((f) => f.op === 'batch_ack').flatMap((f) => f.results as Frame[]);
-    expect(results.filter((r) => r.status !== 'scheduled')).toEqual([]);
+    expect(results.filter((r) => r.status !== 'scheduled' && r.status !== 'queued')).toEqual([]);
+    const scheduled = results.filter((r) => r.status === 'scheduled').length;
+    expect(scheduled).toBeGreaterThan(0);
     // restart as soon as the scheduler has started moving: the moves are 200 per script, 25 calls, so it is (almost always) mid-way
     await waitFor(() => (h as Harness).engine.lifecycle.scheduler.moved > 0, 10_000, 'moves under way');
     const movedBefore = h.engine.lifecycle.scheduler.moved;
@@ -145,7 +149,8 @@ describe('scheduling', () => {
     const r = new Redis(h.redisUrl);
     const ev = await r.xrange(h.engine.store.keys.events(), '-', '+');
     r.disconnect();
-    expect(ev.filter(([, f]) => (f[3] as string).includes('"status":"queued"')).length).toBe(n);
+    // each scheduled message was moved into its queue once: one `queued` event each
+    expect(ev.filter(([, f]) => (f[3] as string).includes('"status":"queued"')).length).toBe(scheduled);
   }, 90_000);
 });
 
