@@ -18,7 +18,7 @@ const CODES = ['INVALID_NUMBER', 'THROTTLED', 'NO_ROUTE', 'INVALID_FIELD', 'INVA
 
 const actors: ActorMetrics[] = [];
 const stats = (smsc: string): ActorStats => ({
-  smsc, threadId: 1, binds: [0, 1, 2, 3].map((index) => ({ index, up: true, since: Date.now(), inFlight: 10 })), submitted: 0, rejected: 0, expired: 0, throttled: 0,
+  smsc, threadId: 1, binds: [0, 1, 2, 3].map((index) => ({ index, up: true, since: Date.now(), inFlight: 10, tried: true })), submitted: 0, rejected: 0, expired: 0, throttled: 0,
   retried: 0, receipts: 0, receiptsEarly: 0, receiptsDelivered: 0, receiptsFailed: 0, receiptsUnmatched: 0, reconnects: 0, badPdus: 0, buffered: 0, tokenWaits: 0, submitP50Ms: 0, submitP99Ms: 0,
 });
 const parts: MetricsJson[] = [];

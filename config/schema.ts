@@ -16,6 +16,12 @@ export const DEFAULTS = {
     idleTimeoutSec: 120, // WebSocket idle timeout (seconds; pings keep it alive)
     maxBackpressureBytes: 8 * 1024 * 1024, // per-connection unsent bytes before status pushes pause
     maxPendingEnqueue: 50_000, // accepted messages waiting for Redis, all connections; beyond it THROTTLED
+    // Status resumes (?since= or the tenant's saved cursor; engine/push/status-dispatcher.ts)
+    resume: {
+      maxAgeSec: 300, // how far back a resume reaches (seconds); older positions resume from there, with a RESUME_LIMITED notice
+      maxCatchUps: 64, // connections catching up at once, all served by one shared scan; more wait their turn
+      maxCatchUpsPerTenant: 2, // of those, connections of one tenant
+    },
   },
   redis: {
     keyPrefix: 'sy:', // prefix of every Redis key this engine writes
@@ -291,8 +297,15 @@ export const configSchema = z.strictObject({
       idleTimeoutSec: z.number().int().min(8).default(DEFAULTS.server.idleTimeoutSec),
       maxBackpressureBytes: z.number().int().positive().default(DEFAULTS.server.maxBackpressureBytes),
       maxPendingEnqueue: z.number().int().positive().default(DEFAULTS.server.maxPendingEnqueue),
+      resume: z
+        .strictObject({
+          maxAgeSec: z.number().int().min(1).default(DEFAULTS.server.resume.maxAgeSec),
+          maxCatchUps: z.number().int().min(1).default(DEFAULTS.server.resume.maxCatchUps),
+          maxCatchUpsPerTenant: z.number().int().min(1).default(DEFAULTS.server.resume.maxCatchUpsPerTenant),
+        })
+        .default({ ...DEFAULTS.server.resume }),
     })
-    .default({ ...DEFAULTS.server }),
+    .default({ ...DEFAULTS.server, resume: { ...DEFAULTS.server.resume } }),
   redis: z
     .strictObject({
       /** Normally from REDIS_URL; a URL here is for tests and must not hold a password. */

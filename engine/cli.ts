@@ -31,6 +31,7 @@ import { startHarness } from './loadgen/harness.js';
 import { analyticsCommand } from './analytics/analytics-cli.js';
 import { runLoad } from './loadgen/load-generator.js';
 import { startPrivateRedis, type PrivateRedis } from './redis/private-redis.js';
+import { redisTargetFromEnv } from './redis/connect-redis.js';
 import { SmscSimulator } from './simulator/index.js';
 import { dayOf, formatDay, MAX_USAGE_DAYS, parseDay, readUsage, type UsageReport } from './lifecycle/usage.js';
 
@@ -323,7 +324,14 @@ if (fn === undefined) {
   console.error(USAGE);
   process.exit(cmd === undefined || cmd === '--help' ? 0 : 2);
 }
-fn(rest).catch((err: Error) => {
+/** Commands that use Redis run on one instance until the keys are sharded (issue 13): a cluster is refused by name, not ignored. */
+const USES_REDIS = new Set(['demo', 'start', 'mnp', 'usage']);
+Promise.resolve().then(() => {
+  if (USES_REDIS.has(cmd as string) && redisTargetFromEnv()?.kind === 'cluster') {
+    throw new SwitchyardError('CONFIG_INVALID', 'REDIS_CLUSTER_NODES is set, but the engine does not run on a Redis Cluster yet (its scripts build keys of many slots inside; issue 13): set REDIS_URL instead');
+  }
+  return fn(rest);
+}).catch((err: Error) => {
   console.error(`switchyard ${cmd}: ${err instanceof SwitchyardError ? `${err.code}: ` : ''}${err.message}`);
   process.exit(1);
 });

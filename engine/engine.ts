@@ -34,6 +34,7 @@ import { registerOptOutRoutes } from './http/optout-routes.js';
 import { registerHeldRoutes } from './http/held-routes.js';
 import { registerPauseRoutes } from './http/pause-routes.js';
 import { registerMoRoutes } from './http/mo-routes.js';
+import { registerReadyzRoute } from './http/readyz-route.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { ANALYTICS_GROUP } from '../analytics/event-sink.js';
 import { WEBHOOK_GROUP } from './webhooks/webhook-dispatcher.js';
@@ -122,7 +123,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log, env });
   const lifecycle = new Lifecycle({ config, redis, keys: store.keys, clock, log });
   const batcher = new EnqueueBatcher(store);
-  const dispatcher = new StatusDispatcher(redis, blocking, store.keys);
+  const r = config.server.resume;
+  const dispatcher = new StatusDispatcher(redis, blocking, store.keys, { resumeMaxAgeMs: r.maxAgeSec * 1000, maxCatchUps: r.maxCatchUps, maxCatchUpsPerTenant: r.maxCatchUpsPerTenant });
   const trimmer = new EventsTrimmer(redis, store.keys, { floorSec: config.messages.statusRetentionSec, cap: config.messages.statusRetention }, log);
   // The consumer groups of the events stream exist before any traffic: the trimmer keeps what a
   // group has not read, so a group created later (the analytics process still opening ClickHouse,
@@ -254,16 +256,13 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
           (err: Error) => !aborted && json(res, '500 Internal Server Error', { op: 'error', code: 'UNAVAILABLE', error: `metrics failed: ${err.message}` }),
         );
       });
-      app.get('/readyz', (res) => {
-        let aborted = false;
-        res.onAborted(() => (aborted = true));
-        const actors = config.smscs.map((s) => ({ smsc: s.id, ...supervisor.actorState(s.id) }));
-        redis.ping().then(
-          // Ready means messages flow (Redis, every actor). Analytics is reported, not required: a
-          // ClickHouse outage delays analytics, it must not take the ingress out of a load balancer.
-          () => !aborted && json(res, actors.every((a) => a.running) ? '200 OK' : '503 Service Unavailable', { redis: 'ok', actors, analytics: analytics === undefined ? 'off' : analytics.state }),
-          (err: Error) => !aborted && json(res, '503 Service Unavailable', { redis: err.message, actors, analytics: analytics === undefined ? 'off' : analytics.state }),
-        );
+      registerReadyzRoute(app, {
+        ping: () => redis.ping(),
+        actors: () => config.smscs.map((s) => ({ smsc: s.id, ...supervisor.actorState(s.id) })),
+        starting: () => routing.startingSmscs,
+        analytics: () => (analytics === undefined ? 'off' : analytics.state),
+        isAdmin,
+        metricsKey,
       });
       app.get('/v1/status', (res, req) => {
         if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });
@@ -277,6 +276,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
             ackP99Ms: ingress.ackLatency.quantile(0.99),
             eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
             eventLoopDelayMaxMs: loopDelay.max / 1e6,
+            statusCatchUps: dispatcher.catchUps,
           },
           actors: supervisor.stats(),
           analytics: analytics?.state ?? 'off',
@@ -321,7 +321,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   analytics?.start();
   await webhooks?.start();
   await routing.start(() => supervisor.stats(), (smsc) => supervisor.actorState(smsc)?.running ?? false);
-  // Messages past validity + grace end as expired (never sent) or unknown (no receipt).
+  // Messages whose validity ran out end expired when nothing of them can reach an SMSC any more;
+  // past validity + grace the rest end expired (never sent) or unknown (no receipt). See queue/lua/sweep.lua.
   // 1,000 messages per script call (each call holds Redis for a few ms), as many calls as are
   // due, up to 20 a second: an SMSC that sends no receipts at full rate ends 10,000 messages a
   // second of them, and a backlog of due messages drains at 20,000/s without starving the rest.
@@ -331,7 +332,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     sweeping = true;
     void (async () => {
       try {
-        for (let calls = 0; calls < 20 && (await store.sweepExpired(Date.now(), 1000)) === 1000; calls++);
+        for (let calls = 0; calls < 20 && (await store.sweepExpired(Date.now(), 1000, config.messages.receiptGraceSec)) === 1000; calls++);
       } catch (err) {
         log('warn', `expiry sweep failed: ${(err as Error).message}`);
       } finally {

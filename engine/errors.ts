@@ -31,6 +31,9 @@ export type ErrorCode =
   | 'MODERATION_REJECTED'
   | 'URL_NOT_ALLOWED'
   | 'VOLUME_ANOMALY'
+  // reasons of `expired` and `unknown` statuses the engine decides (issue 12)
+  | 'VALIDITY_EXPIRED'
+  | 'NO_RECEIPT'
   // configuration
   | 'CONFIG_INVALID'
   // SMPP

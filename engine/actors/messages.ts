@@ -53,6 +53,8 @@ export interface BindState {
   readonly up: boolean;
   readonly since: number;
   readonly inFlight: number;
+  /** Its first bind attempt has ended (bound or failed): routing counts the SMSC's down grace from then. */
+  readonly tried: boolean;
 }
 
 export interface ActorStats {

@@ -64,6 +64,8 @@ interface Bind {
   connecting: boolean;
   since: number;
   attempts: number;
+  /** The first attempt has ended (BindState.tried). */
+  tried: boolean;
 }
 
 type SubmitCb = (err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }) => void;
@@ -109,6 +111,8 @@ export class OperatorActor {
   private retry: QueueEntry[] = [];
   private pausedUntil = 0;
   private throttleStreak = 0;
+  /** Next look for held entries whose validity ran out while no bind is up (expireHeld). */
+  private nextHeldExpiry = 0;
   private reading = false;
   private recovered = false;
   private running = false;
@@ -163,7 +167,7 @@ export class OperatorActor {
     this.bucket = new TokenBucket(smsc.tps, clock);
     this.queueKeys = [];
     for (let p = 0; p < smsc.partitions; p++) this.queueKeys.push(store.keys.queue(smsc.id, p));
-    for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0 });
+    for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0, tried: false });
     this.windowTotal = smsc.window * smsc.binds;
     this.receiptGraceSec = opts.receiptGraceSec;
   }
@@ -206,7 +210,7 @@ export class OperatorActor {
   }
 
   stats(threadId: number): ActorStats {
-    const binds: BindState[] = this.binds.map((b) => ({ index: b.index, up: b.session !== undefined, since: b.since, inFlight: b.session?.inFlight ?? 0 }));
+    const binds: BindState[] = this.binds.map((b) => ({ index: b.index, up: b.session !== undefined, since: b.since, inFlight: b.session?.inFlight ?? 0, tried: b.tried }));
     return {
       smsc: this.smsc.id,
       threadId,
@@ -233,6 +237,7 @@ export class OperatorActor {
         b.since = this.clock.now();
         b.attempts = 0;
         b.connecting = false;
+        b.tried = true;
         session.on('deliver_sm', (d: IncomingDeliver) => this.onDeliver(session, d));
         session.on('bad_pdu', () => {
           this.s.badPdus++;
@@ -251,6 +256,11 @@ export class OperatorActor {
         return;
       } catch (err) {
         b.connecting = false;
+        // The first failed attempt is reported at once: routing counts the SMSC's down grace from it.
+        if (!b.tried) {
+          b.tried = true;
+          this.events.emit('bind', b.index, false);
+        }
         this.events.emit('log', 'warn', `bind ${b.index} to ${this.smsc.host}:${this.smsc.port} failed: ${(err as Error).message}`);
         await new Promise((ok) => setTimeout(ok, this.backoff(this.smsc.reconnectMs, b.attempts++)));
       }
@@ -330,7 +340,7 @@ export class OperatorActor {
           this.s.expired++;
           this.metrics?.expiredInQueue();
           this.resolvedIds.add(e.entryId);
-          this.failedBatch.push({ entry: e, state: 'E', errCode: '', errText: 'validity period ran out before the message could be sent' });
+          this.failedBatch.push({ entry: e, state: 'E', errCode: 'VALIDITY_EXPIRED', errText: 'validity period ran out before the message could be sent' });
           this.scheduleFlush();
           continue;
         }
@@ -352,6 +362,29 @@ export class OperatorActor {
       const chunk = credit >= Math.ceil(this.windowTotal / 4) || credit < slots || inFlight === 0;
       if (credit > 0 && chunk && this.unpersisted < 4 * this.windowTotal && now >= this.pausedUntil) void this.pull(credit);
     } else if (!this.recovered && !this.reading) void this.recover();
+    // No bind at all: nothing goes out, so held entries whose validity ran out end now, not when a
+    // bind comes back or at validity + grace (the expiry sweep leaves entries an actor holds to it).
+    if (now >= this.nextHeldExpiry && this.binds.every((b) => b.session === undefined)) this.expireHeld(now);
+  }
+
+  /** Ends (VALIDITY_EXPIRED) the pulled and retried entries whose validity has run out; at most once a second. */
+  private expireHeld(now: number): void {
+    this.nextHeldExpiry = now + 1000;
+    const before = this.failedBatch.length;
+    const keep = (e: QueueEntry): boolean => {
+      if (e.validUntilSec * 1000 > now) return true;
+      this.s.expired++;
+      this.metrics?.expiredInQueue();
+      this.resolvedIds.add(e.entryId);
+      this.failedBatch.push({ entry: e, state: 'E', errCode: 'VALIDITY_EXPIRED', errText: 'validity period ran out before the message could be sent' });
+      return false;
+    };
+    this.retry = this.retry.filter(keep);
+    if (this.head < this.buf.length) {
+      this.buf = this.buf.slice(this.head).filter(keep);
+      this.head = 0;
+    }
+    if (this.failedBatch.length > before) this.scheduleFlush();
   }
 
   private send(session: SmscSession, e: QueueEntry): void {

@@ -15,6 +15,7 @@ import type uWS from 'uWebSockets.js';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../queue/keys.js';
 import { listHeld, type HeldMessage } from '../moderation/held-messages.js';
+import { isStreamId } from '../queue/stream-id.js';
 import { ApproveResult, type ParkingStore } from '../parking/parking-store.js';
 import { guard, readJsonBody, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
@@ -53,6 +54,16 @@ async function page(d: HeldRouteDeps, tenant: string | undefined, after: string,
   return { items, next: null };
 }
 
+/** A page cursor this API gave out: a stream id, or across tenants "tenant:" / "tenant:streamId". */
+function validAfter(after: string, tenants: ReadonlyArray<string> | undefined): boolean {
+  if (after === '') return true;
+  if (tenants === undefined) return isStreamId(after);
+  const colon = after.indexOf(':');
+  if (colon <= 0 || !tenants.includes(after.slice(0, colon))) return false;
+  const id = after.slice(colon + 1);
+  return id === '' || isStreamId(id);
+}
+
 /** Every held message id of a tenant (for "all": true), oldest first. */
 async function allIds(d: HeldRouteDeps, tenant: string): Promise<string[]> {
   const ids: string[] = [];
@@ -74,6 +85,9 @@ export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): voi
     const limit = req.getQuery('limit') ? Number(req.getQuery('limit')) : 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) return sendError(res, 'INVALID_FIELD', `"limit" must be a whole number from 1 to ${MAX_PAGE}`);
     if (tenant !== undefined && !d.tenants.includes(tenant)) return sendError(res, 'NOT_FOUND', `no tenant "${tenant}"`);
+    // The cursor becomes a Redis stream id: checked here, so a bad one is a 400, not Redis's error as a 503.
+    if (!validAfter(after, tenant === undefined ? d.tenants : undefined))
+      return sendError(res, 'BAD_REQUEST', `"after" must be the "next" value of the previous page (${tenant === undefined ? '"tenant:" or "tenant:1732290000000-0"' : 'an id such as "1732290000000-0"'}), got ${JSON.stringify(after.slice(0, 60))}`);
     const g = guard(res);
     page(d, tenant, after, limit).then(
       (p) => g.alive() && sendJson(res, '200 OK', p),

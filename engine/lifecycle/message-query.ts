@@ -57,6 +57,22 @@ export interface MessageDetail extends MessageSummary {
   readonly events: ReadonlyArray<MessageEvent>;
 }
 
+/**
+ * Statuses that carry the message's error: the final failures. The hash keeps
+ * the worst part's error as soon as that part is final (we, wt), so a
+ * multipart message still in flight (`sent`, `queued`) has one too; shown there
+ * it said "failed" about a message whose other parts were still pending.
+ * `delivered` never carries one (older hashes kept the receipt's 000/DELIVRD).
+ */
+const FAILED = new Set(['undelivered', 'rejected', 'expired', 'unknown', 'stopped']);
+
+/** The message's error for its status: a final failure's, or why a held one is held. */
+function errorOf(h: Readonly<Record<string, string | null | undefined>>): { code: string; text: string } | undefined {
+  if (h.we && FAILED.has(h.s ?? '')) return { code: h.we, text: h.wt ?? '' };
+  if (h.s === 'pending_approval' && h.hr) return { code: h.hr, text: h.ht ?? '' };
+  return undefined;
+}
+
 const SUMMARY_FIELDS = ['t', 'r', 'to', 'fr', 's', 'n', 'sm', 'ac', 'da', 'v', 'rt', 'we', 'wt', 'hr', 'ht'] as const;
 
 function num(v: string | null | undefined): number | undefined {
@@ -71,6 +87,7 @@ function summary(id: string, h: Readonly<Record<string, string | null | undefine
   const perPart = Number(price);
   const hasRoute = h.rt !== undefined && h.rt !== null && h.rt !== '';
   const sendAt = num(h.da);
+  const error = errorOf(h);
   return {
     id,
     ref: h.r ?? '',
@@ -88,8 +105,8 @@ function summary(id: string, h: Readonly<Record<string, string | null | undefine
           route: { country, mcc, mnc, pricePerPart: perPart, currency },
         }
       : {}),
-    // A final message's error; a held one's reason for being held (URL_NOT_ALLOWED, VOLUME_ANOMALY).
-    ...(h.we ? { error: { code: h.we, text: h.wt ?? '' } } : h.s === 'pending_approval' && h.hr ? { error: { code: h.hr, text: h.ht ?? '' } } : {}),
+    // A final failure's error; a held one's reason for being held (URL_NOT_ALLOWED, VOLUME_ANOMALY).
+    ...(error === undefined ? {} : { error }),
   };
 }
 
@@ -113,7 +130,7 @@ function history(h: Readonly<Record<string, string>>): MessageEvent[] {
   const ua = num(h.ua);
   if (ua !== undefined) ev.push({ status: 'unreachable', at: ua });
   const fa = num(h.fa);
-  if (fa !== undefined) ev.push({ status: h.s ?? '', at: fa, ...(h.we ? { error: { code: h.we, text: h.wt ?? '' } } : {}) });
+  if (fa !== undefined) ev.push({ status: h.s ?? '', at: fa, ...(h.we && FAILED.has(h.s ?? '') ? { error: { code: h.we, text: h.wt ?? '' } } : {}) });
   // Stable sort: equal times keep the lifecycle order above.
   return ev.sort((a, b) => a.at - b.at);
 }

@@ -33,6 +33,9 @@ export interface PauseResult {
 export class PauseControl {
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  /** Tenants whose resume() is under way: the tick leaves their parked parts to it (it moved them
+   * first while resume() waited for the actors, and the answer said `parked: 0`). */
+  private readonly resuming = new Map<string, number>();
   private lastReap = 0;
   private readonly reapCursor = new Map<string, string>();
   moved = 0;
@@ -75,11 +78,18 @@ export class PauseControl {
   }
 
   async resume(tenant: string): Promise<PauseResult> {
-    const { version } = await this.store.setPaused(tenant, false);
-    // Actors stop holding the tenant's entries back before its parked ones return (no pointless re-checks).
-    const confirmed = await this.confirmed(version, '0-0');
-    const parked = await this.moveBack(tenant);
-    return { tenant, paused: false, confirmed, parked };
+    this.resuming.set(tenant, (this.resuming.get(tenant) ?? 0) + 1);
+    try {
+      const { version } = await this.store.setPaused(tenant, false);
+      // Actors stop holding the tenant's entries back before its parked ones return (no pointless re-checks).
+      const confirmed = await this.confirmed(version, '0-0');
+      const parked = await this.moveBack(tenant);
+      return { tenant, paused: false, confirmed, parked };
+    } finally {
+      const n = (this.resuming.get(tenant) ?? 1) - 1;
+      if (n > 0) this.resuming.set(tenant, n);
+      else this.resuming.delete(tenant);
+    }
   }
 
   async isPaused(tenant: string): Promise<boolean> {
@@ -110,7 +120,7 @@ export class PauseControl {
       const paused = new Set((res[0]?.[1] as string[] | undefined) ?? []);
       for (let i = 0; i < this.tenants.length; i++) {
         const t = this.tenants[i] as string;
-        if (!paused.has(t) && Number(res[i + 1]?.[1] ?? 0) > 0) await this.moveBack(t);
+        if (!paused.has(t) && !this.resuming.has(t) && Number(res[i + 1]?.[1] ?? 0) > 0) await this.moveBack(t);
       }
       if (Date.now() - this.lastReap >= REAP_EVERY_MS) {
         this.lastReap = Date.now();

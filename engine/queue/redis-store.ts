@@ -35,7 +35,7 @@ export interface NewMessage {
   readonly acceptedAt: number; // ms since epoch
   readonly validUntil: number; // ms since epoch
   readonly ttlSec: number; // message hash TTL: validity + receipt grace (+ margin)
-  readonly finalBy: number; // ms since epoch: no receipt by then means `unknown`
+  readonly finalBy: number; // ms since epoch: no receipt by then means `unknown` (validUntil + grace; the sweep derives it, the enqueue script no longer reads it)
   readonly pushStatus: boolean;
   /** The route's record for billing and analytics: country|mcc|mnc|price|currency (routeRecord). */
   readonly route: string;
@@ -343,9 +343,13 @@ export class RedisStore {
   }
 
   /** Ends messages past validity + grace (expired if never sent, unknown if no receipt). */
-  async sweepExpired(now = Date.now(), limit = 1000): Promise<number> {
+  /**
+   * Ends or re-scores messages whose validity (or validity + grace) has passed
+   * (lua/sweep.lua); `graceSec` is messages.receiptGraceSec. Returns how many it met.
+   */
+  async sweepExpired(now: number, limit: number, graceSec: number): Promise<number> {
     const args = this.head(now);
-    args.push(limit);
+    args.push(limit, graceSec * 1000, GROUP);
     return (await (this.redis as unknown as Scripted).sySweep(...args)) as number;
   }
 }

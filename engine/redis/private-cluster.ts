@@ -23,7 +23,8 @@
  * every replica's link is up with no sync in progress (with all nodes up:
  * each master has its R replicas). killMaster waits for a replica's promotion
  * and the cluster healthy again; restartNode waits until the node has rejoined
- * (a killed master comes back as a replica of the one that replaced it).
+ * (a killed master comes back as a replica of the one that replaced it) and
+ * has written its AOF from the synced data.
  *
  * How long a start takes is in bench/RESULTS.md ("Local Redis Cluster").
  */
@@ -312,6 +313,10 @@ async function startOnce(o: PrivateClusterOptions): Promise<PrivateCluster> {
         const repl = String(await admin(n).info('replication'));
         if (infoField(repl, 'master_link_status') !== 'up') return `replica ${n.port}: master link ${infoField(repl, 'master_link_status')}`;
         if (infoField(repl, 'master_sync_in_progress') !== '0') return `replica ${n.port}: sync in progress`;
+        // After a full sync a replica rewrites its AOF from the new data set; until that is done it is
+        // not durable, and it refuses to shut down.
+        const pers = String(await admin(n).info('persistence'));
+        if (infoField(pers, 'aof_rewrite_in_progress') !== '0' || infoField(pers, 'aof_rewrite_scheduled') !== '0') return `replica ${n.port}: writing its AOF after the sync`;
       }
     }
     const view = seen.get(live[0]?.port ?? 0) ?? [];
@@ -339,13 +344,28 @@ async function startOnce(o: PrivateClusterOptions): Promise<PrivateCluster> {
       .sort((a, b) => a.port - b.port);
   };
 
-  const stop = async () => {
-    for (const n of nodes) {
-      closeAdmin(n);
-      n.stopRenice?.();
-      if (alive(n)) n.child?.kill('SIGTERM');
+  /**
+   * SIGTERM (the AOF is flushed). Redis refuses a SIGTERM while it writes its
+   * initial AOF after a full sync ("Writing initial AOF, can't exit.") and does
+   * not act on it later: seen on a node stopped right after it rejoined. So the
+   * signal is repeated every second until the node exits; SIGKILL after 20 s.
+   */
+  const stopNode = async (n: Node) => {
+    closeAdmin(n);
+    n.stopRenice?.();
+    const child = n.child;
+    if (child === undefined || !alive(n)) return;
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      child.kill(Date.now() < deadline ? 'SIGTERM' : 'SIGKILL');
+      let timer: NodeJS.Timeout | undefined;
+      const gone = await Promise.race([exited(n).then(() => true), new Promise<boolean>((ok) => (timer = setTimeout(() => ok(false), 1000)))]);
+      clearTimeout(timer);
+      if (gone) return;
     }
-    await Promise.all(nodes.map(exited));
+  };
+  const stop = async () => {
+    await Promise.all(nodes.map(stopNode));
     rmSync(join(dir, 'pids'), { force: true });
   };
 

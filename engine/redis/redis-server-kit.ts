@@ -136,9 +136,12 @@ export function spawnRedisServer(config: string): ChildProcess {
     : spawn('redis-server', [config], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
-/** A short-lived connection to a local server for checks (no retries, no reconnect). */
+/**
+ * A connection to a local server for checks: no retries, no reconnect, and no
+ * command waits longer than 5 s (a check must never hang a wait).
+ */
 export function probeConnection(port: number, password?: string): Redis {
-  const r = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000, enableOfflineQueue: false });
+  const r = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000, commandTimeout: 5000, enableOfflineQueue: false });
   r.on('error', () => undefined); // refused while the server starts or after it stopped: the caller sees the failed command
   return r;
 }
@@ -164,19 +167,27 @@ export async function waitForServer(port: number, child: ChildProcess, password:
   throw new Error(`redis-server on port ${port} not ready after ${timeoutMs} ms: ${String(lastErr)}`);
 }
 
-/** Polls `check` until it returns true; on timeout the error names `what` and the last reason `check` gave. */
+/**
+ * Polls `check` until it returns true; on timeout the error names `what` and
+ * the last reason `check` gave. A check still running at the deadline ends the
+ * wait too.
+ */
 export async function pollUntil(check: () => Promise<true | string>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<string>((ok) => (timer = setTimeout(() => ok('a check was still running at the deadline'), Math.max(0, deadline - Date.now()))));
     try {
-      const r = await check();
+      const r = await Promise.race([check(), late]);
       if (r === true) return;
       last = r;
     } catch (err) {
       last = (err as Error).message;
+    } finally {
+      clearTimeout(timer);
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === '' ? '' : ` (${last})`}`);
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === '' ? '' : ` (${last})`}`);
     await new Promise((ok) => setTimeout(ok, 50));
   }
 }

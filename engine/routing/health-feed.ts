@@ -3,8 +3,14 @@
  * sees: bind states and counters from the actors, queue lengths from Redis.
  * Runs once a second (and on every bind change the supervisor reports):
  *   up            any bind of the SMSC is bound, or none has been for less than
- *                 `routing.downAfterMs` (a bind flap or an engine start does not
- *                 turn traffic away: messages wait in the queue meanwhile)
+ *                 `routing.downAfterMs` (a bind flap does not turn traffic away:
+ *                 messages wait in the queue meanwhile); at engine start an SMSC
+ *                 is up until its binds had their first chance (every bind bound
+ *                 or its first attempt failed, or the actor died), and only then
+ *                 does the grace start. Counting it from the feed's creation
+ *                 made a start on a busy machine (accept-path warm-up, worker
+ *                 threads loading, the first bind) refuse thousands of submits
+ *                 NO_ROUTE for an SMSC that was merely not bound yet.
  *   queue lag     entries in its stream partitions (waiting or in flight; sent
  *                 entries are deleted, so XLEN is exactly that)
  *   circuit       within `circuit.windowSec`, at least `circuit.errors` permanent
@@ -19,7 +25,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/index.js';
 import type { RouteHealth } from '../../router/index.js';
-import type { ActorStats } from '../actors/messages.js';
+import type { ActorStats, BindState } from '../actors/messages.js';
 import type { Keys } from '../queue/keys.js';
 
 interface Sample {
@@ -49,8 +55,10 @@ function increase(samples: ReadonlyArray<Sample>, pick: (s: Sample) => number): 
 
 export class HealthFeed {
   private readonly samples = new Map<string, Sample[]>();
-  /** When each SMSC lost its last bind (0 while bound); starts as the feed's creation. */
+  /** When each SMSC lost its last bind (0 while bound, and while starting). */
   private readonly unboundSince = new Map<string, number>();
+  /** SMSCs whose binds have not had their first chance yet: up, their traffic waits in their queue. */
+  private readonly starting = new Set<string>();
 
   constructor(
     private readonly health: RouteHealth,
@@ -62,7 +70,37 @@ export class HealthFeed {
     /** Told when an SMSC loses its last bound session or gets one back. */
     private readonly onBoundChange: (smsc: string, bound: boolean, why: string) => void = () => undefined,
   ) {
-    for (const s of smscs) this.unboundSince.set(s.id, now());
+    for (const s of smscs) {
+      this.unboundSince.set(s.id, 0);
+      this.starting.add(s.id);
+    }
+  }
+
+  /** SMSCs whose binds have not had their first chance yet (/readyz is not ready while there are any). */
+  get startingSmscs(): string[] {
+    return [...this.starting];
+  }
+
+  /**
+   * An SMSC's bind state. While it is starting it stays up until every bind is
+   * bound or has failed its first attempt (or its actor stopped running); then
+   * the down grace starts from that moment.
+   */
+  private observe(smsc: string, binds: ReadonlyArray<BindState> | undefined, running: boolean, now: number, why: string): void {
+    const bound = running && binds !== undefined && binds.some((b) => b.up);
+    if (this.starting.has(smsc)) {
+      if (!bound && running && (binds === undefined || !binds.every((b) => b.tried))) {
+        this.health.setUp(smsc, true, 0);
+        return;
+      }
+      this.starting.delete(smsc);
+      if (bound) this.onBoundChange(smsc, true, why);
+      else {
+        this.unboundSince.set(smsc, now);
+        this.onBoundChange(smsc, false, running ? 'first bind attempts failed' : why);
+      }
+    }
+    this.setBound(smsc, bound, now, why);
   }
 
   private setBound(smsc: string, bound: boolean, now: number, why: string): void {
@@ -81,7 +119,7 @@ export class HealthFeed {
     for (const s of stats) {
       if (!this.health.index.has(s.smsc)) continue;
       seen.add(s.smsc);
-      this.setBound(s.smsc, running(s.smsc) && s.binds.some((b) => b.up), now, running(s.smsc) ? 'binds' : 'actor not running');
+      this.observe(s.smsc, s.binds, running(s.smsc), now, running(s.smsc) ? 'binds' : 'actor not running');
       const list = this.samples.get(s.smsc) ?? [];
       list.push({ at: now, submitted: s.submitted, rejected: s.rejected, delivered: s.receiptsDelivered, failed: s.receiptsFailed });
       const keepFrom = now - Math.max(this.routing.qualityWindowSec, this.routing.circuit.windowSec) * 1000;
@@ -103,13 +141,13 @@ export class HealthFeed {
       const finals = delivered + increase(q, (x) => x.failed);
       this.health.setDeliveryRate(s.smsc, finals >= this.routing.qualityMinReceipts ? delivered / finals : NaN, finals);
     }
-    // An SMSC without an actor reporting is not up.
-    for (const id of this.health.smscs) if (!seen.has(id)) this.setBound(id, false, now, 'no report from its actor');
+    // An SMSC without an actor reporting is not up (unless its actor is still starting: its first report is on its way).
+    for (const id of this.health.smscs) if (!seen.has(id)) this.observe(id, undefined, running(id), now, 'no report from its actor');
   }
 
   /** One actor's bind state, as soon as it changes. */
   applyBinds(s: ActorStats, running: boolean): void {
-    if (this.health.index.has(s.smsc)) this.setBound(s.smsc, running && s.binds.some((b) => b.up), this.now(), running ? 'bind change' : 'actor not running');
+    if (this.health.index.has(s.smsc)) this.observe(s.smsc, s.binds, running, this.now(), running ? 'bind change' : 'actor not running');
   }
 
   /** Queue lengths from Redis, one pipelined round trip. */

@@ -104,6 +104,11 @@ export class RoutingService {
     return this.mnp.size;
   }
 
+  /** SMSCs whose binds have not had their first chance since the engine started (not ready while any). */
+  get startingSmscs(): string[] {
+    return this.feed.startingSmscs;
+  }
+
   async start(stats: () => ReadonlyArray<ActorStats>, running: (smsc: string) => boolean): Promise<void> {
     await this.mnp.refresh();
     this.onStats(stats(), running);

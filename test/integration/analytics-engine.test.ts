@@ -24,7 +24,7 @@ afterEach(async () => {
 describe('analytics in the engine', () => {
   it('every status event of real traffic is inserted once, by its own process, visible in /readyz and /metrics', async () => {
     dir = mkdtempSync(join(tmpdir(), 'sy-an-'));
-    h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 2, analyticsDir: dir, sim: { receiptDelayMs: { min: 0, max: 20 }, outcomes: { delivered: 90, undelivered: 10 } } });
+    h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 2, analyticsDir: dir, env: { SWITCHYARD_ADMIN_KEY: 'analytics-engine-admin' }, sim: { receiptDelayMs: { min: 0, max: 20 }, outcomes: { delivered: 90, undelivered: 10 } } });
     // The sink's consumer group exists as soon as the engine runs, before ClickHouse is open: the
     // events trimmer keeps what a group has not read, so no event can be trimmed before the sink reads it.
     const groups = (await h.engine.store.redis.xinfo('GROUPS', h.engine.store.keys.events())) as unknown[][];
@@ -36,7 +36,8 @@ describe('analytics in the engine', () => {
     // each single-part message: "sent" and one final status
     await waitFor(() => c!.frames.filter((f) => f.op === 'status').length === 2 * n, 15_000, 'statuses');
     await waitFor(() => h!.engine.analytics?.inserted === 2 * n, 15_000, 'events in ClickHouse');
-    const ready = (await (await fetch(`http://127.0.0.1:${h.engine.port}/readyz`)).json()) as { analytics: { ready: boolean } };
+    // /readyz detail needs the admin (or metrics) key
+    const ready = (await (await fetch(`http://127.0.0.1:${h.engine.port}/readyz`, { headers: { authorization: 'Bearer analytics-engine-admin' } })).json()) as { analytics: { ready: boolean } };
     expect(ready.analytics.ready).toBe(true);
     const text = await (await fetch(`http://127.0.0.1:${h.engine.port}/metrics`)).text();
     expect(text).toContain(`switchyard_analytics_events_inserted_total ${2 * n}`);
@@ -73,7 +74,7 @@ describe('analytics in the engine', () => {
         process.kill(pid, 'SIGKILL');
         // Analytics down does not make the engine unready: messages keep flowing.
         await waitFor(() => h!.engine.analytics?.ready === false, 10_000, 'analytics seen down');
-        const ready = await fetch(`http://127.0.0.1:${h.engine.port}/readyz`);
+        const ready = await fetch(`http://127.0.0.1:${h.engine.port}/readyz`, { headers: { authorization: 'Bearer restart-admin' } });
         expect(ready.status).toBe(200);
         expect(((await ready.json()) as { analytics: { ready: boolean } }).analytics.ready).toBe(false);
       }

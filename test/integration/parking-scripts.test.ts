@@ -130,7 +130,7 @@ describe('opt-out, hold and pause scripts', () => {
   it('a held message that expires ends expired and the reaper drops its entries', async () => {
     await store.enqueue([message('x1', '4790000031', { hold: true, validMs: -1000, tenant: 'reap' })]);
     expect(await redis.xlen(store.keys.hold('reap'))).toBe(1);
-    expect(await store.sweepExpired(Date.now(), 100)).toBeGreaterThanOrEqual(1);
+    expect(await store.sweepExpired(Date.now(), 100, 3600)).toBeGreaterThanOrEqual(1);
     expect(await redis.hget(store.keys.message('x1'), 's')).toBe('expired');
     expect(await parking.reap(store.keys.hold('reap'), '0-0', 100, 'hold')).toEqual({ last: '0-0', dropped: 1 });
     expect(await redis.xlen(store.keys.hold('reap'))).toBe(0);

@@ -17,7 +17,8 @@ import { probeConnection } from '../../engine/redis/redis-server-kit.js';
 import { masterOf, tagPerMaster } from '../helpers/redis-cluster.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const dir = `data/test-cluster-failover-${process.pid}`;
+// Named as the run's own cluster is (test-cluster-<pid>, here the worker's pid): a killed run's is removed by the next.
+const dir = `data/test-cluster-${process.pid}`;
 let pc: PrivateCluster;
 let c: Cluster;
 const extra: Cluster[] = [];

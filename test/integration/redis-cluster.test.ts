@@ -5,9 +5,10 @@
  * with a pipeline's keys, auto-pipelining across nodes, and blocking reads
  * holding their node's connection unless they run on a duplicate.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Cluster } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectRedis, duplicateClient, isCluster, masterNodes, type RedisClient } from '../../engine/redis/connect-redis.js';
 import { clusterTarget, masterOf, tagPerMaster } from '../helpers/redis-cluster.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -145,5 +146,18 @@ describe('ioredis Cluster against the local cluster', () => {
     expect(readDone).toBe(false);
     await other.xadd(stream, '*', 'f', '2');
     await read2;
+  });
+
+  it('the engine refuses REDIS_CLUSTER_NODES by name until its keys are sharded (instead of ignoring it)', async () => {
+    const env = { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: inject('redisCluster').seeds };
+    const child = spawn(process.execPath, ['dist/engine/cli.js', 'start', '--config', 'config/demo.json', '--port', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    // Bounded: were it to start an engine instead, it is stopped after 20 s and the test fails.
+    const timer = setTimeout(() => child.kill('SIGTERM'), 20_000);
+    const code = await new Promise<number | null>((ok) => child.once('exit', (c) => ok(c)));
+    clearTimeout(timer);
+    expect(code).toBe(1);
+    expect(err).toContain('CONFIG_INVALID: REDIS_CLUSTER_NODES is set, but the engine does not run on a Redis Cluster yet');
   });
 });

@@ -82,7 +82,9 @@ describe('state scripts', () => {
     expect(await redis.zscore(store.keys.expiry(), 'm2')).not.toBeNull();
     const frames = (await statusFrames()).filter((f) => f.id === 'm1');
     expect(frames.map((f) => f.status)).toEqual(['sent', 'delivered']);
-    expect(frames[1]).toMatchObject({ op: 'status', ref: 'ref-m1', error: { code: '000', text: 'DELIVRD' } });
+    expect(frames[1]).toMatchObject({ op: 'status', ref: 'ref-m1' });
+    // `error` is for failures: the receipt's 000/DELIVRD is none
+    expect(frames[1]).not.toHaveProperty('error');
     // a duplicate receipt changes nothing
     expect(await store.receipts('a', 3600, [{ state: 'U', errCode: '001', errText: 'UNDELIV', key: 'a1b2', raw: '' }])).toEqual([3]);
     expect(await redis.hget(store.keys.message('m1'), 's')).toBe('delivered');
@@ -139,12 +141,17 @@ describe('state scripts', () => {
     const [e6, e7] = (await readAll(2)) as [QueueEntry, QueueEntry];
     await store.submitted('a', 3600, [{ entry: e6, normId: 'x6', rawId: 'X6' }]);
     // not yet due
-    expect(await store.sweepExpired(Date.now())).toBe(0);
-    expect(await store.sweepExpired(Date.now() + 7300_000)).toBeGreaterThanOrEqual(2);
+    expect(await store.sweepExpired(Date.now(), 1000, 3600)).toBe(0);
+    // at validity end (an hour) both are held by someone (m6 sent, m7 read by an actor): re-scored, not ended
+    expect(await store.sweepExpired(Date.now() + 3700_000, 1000, 3600)).toBeGreaterThanOrEqual(2);
+    expect(await redis.hget(store.keys.message('m6'), 's')).toBe('sent');
+    expect(await redis.hget(store.keys.message('m7'), 's')).toBe('queued');
+    expect(await store.sweepExpired(Date.now() + 7300_000, 1000, 3600)).toBeGreaterThanOrEqual(2);
     expect(await redis.hget(store.keys.message('m6'), 's')).toBe('unknown');
     expect(await redis.hget(store.keys.message('m7'), 's')).toBe('expired');
     const frames = await statusFrames();
-    expect(frames.find((f) => f.id === 'm6' && f.status === 'unknown')).toMatchObject({ error: { text: 'no receipt within the validity period and grace' } });
+    expect(frames.find((f) => f.id === 'm6' && f.status === 'unknown')).toMatchObject({ error: { code: 'NO_RECEIPT', text: 'no receipt within the validity period and grace' } });
+    expect(frames.find((f) => f.id === 'm7' && f.status === 'expired')).toMatchObject({ error: { code: 'VALIDITY_EXPIRED' } });
     // a receipt arriving after the sweep changes nothing
     expect(await store.receipts('a', 3600, [{ state: 'D', errCode: '', errText: 'DELIVRD', key: 'x6', raw: '' }])).toEqual([3]);
     // m7's entry is still pending: recovery finds it already final and acknowledges it without sending

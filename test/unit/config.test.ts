@@ -129,6 +129,16 @@ describe('config', () => {
     expect(errorOf(() => parseConfig(raw3, 'a.json')).message).toContain('tenants[0].senders: give at least one sender');
   });
 
+  it('status resume keys: defaults, a partial block keeps the other defaults, and each rule refused with its path', () => {
+    expect(parseConfig(base()).server.resume).toEqual(DEFAULTS.server.resume);
+    expect(parseConfig({ ...base(), server: { port: 0 } }).server.resume).toEqual(DEFAULTS.server.resume);
+    expect(parseConfig({ ...base(), server: { resume: { maxAgeSec: 60 } } }).server.resume).toEqual({ ...DEFAULTS.server.resume, maxAgeSec: 60 });
+    for (const [k, v] of [['maxAgeSec', 0], ['maxCatchUps', 0], ['maxCatchUpsPerTenant', 1.5]] as const) {
+      expect(errorOf(() => parseConfig({ ...base(), server: { resume: { [k]: v } } }, 'a.json')).message).toContain(`a.json: server.resume.${k}:`);
+    }
+    expect(errorOf(() => parseConfig({ ...base(), server: { resume: { maxAge: 1 } } }, 'a.json')).message).toContain('server.resume.maxAge: unknown key');
+  });
+
   it('ships an example config that validates', () => {
     expect(() => loadConfig('config/demo.json')).not.toThrow();
   });

@@ -18,9 +18,9 @@ const config = parseConfig({
   },
 });
 
-function stats(smsc: string, o: Partial<{ up: boolean; submitted: number; rejected: number; delivered: number; failed: number }> = {}): ActorStats {
+function stats(smsc: string, o: Partial<{ up: boolean; tried: boolean; submitted: number; rejected: number; delivered: number; failed: number }> = {}): ActorStats {
   return {
-    smsc, threadId: 1, binds: [{ index: 0, up: o.up ?? true, since: 0, inFlight: 0 }], submitted: o.submitted ?? 0, rejected: o.rejected ?? 0,
+    smsc, threadId: 1, binds: [{ index: 0, up: o.up ?? true, since: 0, inFlight: 0, tried: o.tried ?? true }], submitted: o.submitted ?? 0, rejected: o.rejected ?? 0,
     expired: 0, throttled: 0, retried: 0, receipts: 0, receiptsEarly: 0, receiptsDelivered: o.delivered ?? 0, receiptsFailed: o.failed ?? 0,
     receiptsUnmatched: 0, reconnects: 0, badPdus: 0, buffered: 0, tokenWaits: 0, submitP50Ms: 0, submitP99Ms: 0,
   };
@@ -38,21 +38,60 @@ function setup() {
 const running = () => true;
 
 describe('HealthFeed', () => {
-  it('an SMSC without a bound session is down only after downAfterMs; a start counts as unbound from the feed\'s creation', () => {
+  it('refusals at start: an SMSC whose binds have not had their first chance stays up however long the start takes; the grace counts from its first failed attempt', () => {
     const { health, feed, changes, at } = setup();
+    // Long after the feed was built (a loaded machine: warm-up, worker threads loading): no actor has
+    // reported yet, then a's first bind attempt is still under way. Traffic waits in the queue.
+    at(160_000);
+    feed.applyStats([], running);
+    expect([health.up[0], health.up[1]]).toEqual([1, 1]);
+    expect(feed.startingSmscs).toEqual(['a', 'b']);
+    at(170_000);
+    feed.applyStats([stats('a', { up: false, tried: false }), stats('b')], running);
+    expect([health.up[0], health.up[1]]).toEqual([1, 1]);
+    expect(feed.startingSmscs).toEqual(['a']);
+    // a's first attempt fails: downAfterMs (1 s) counts from now
+    at(180_000);
+    feed.applyBinds(stats('a', { up: false, tried: true }), true);
+    expect(health.up[0]).toBe(1);
+    expect(feed.startingSmscs).toEqual([]);
+    at(180_999);
+    feed.applyStats([stats('a', { up: false }), stats('b')], running);
+    expect(health.up[0]).toBe(1);
+    at(181_001);
+    feed.applyStats([stats('a', { up: false }), stats('b')], running);
+    expect(health.up[0]).toBe(0);
+    expect(health.downSince[0]).toBe(180_000);
+    expect(changes).toEqual(['b bound (binds)', 'a unbound (first bind attempts failed)']);
+  });
+
+  it('an actor that dies before its binds had their chance ends the start: the grace counts from then', () => {
+    const { health, feed, at } = setup();
+    at(150_000);
+    feed.applyStats([], () => false);
+    expect(health.up[0]).toBe(1);
+    expect(feed.startingSmscs).toEqual([]);
+    at(151_001);
+    feed.applyStats([], () => false);
+    expect([health.up[0], health.up[1]]).toEqual([0, 0]);
+  });
+
+  it('an SMSC without a bound session is down only after downAfterMs', () => {
+    const { health, feed, changes, at } = setup();
+    feed.applyStats([stats('a'), stats('b')], running);
     at(100_500);
     feed.applyStats([stats('a', { up: false }), stats('b')], running);
     expect([health.up[0], health.up[1]]).toEqual([1, 1]);
-    at(101_001);
+    at(101_501);
     feed.applyStats([stats('a', { up: false }), stats('b')], running);
     expect([health.up[0], health.up[1]]).toEqual([0, 1]);
-    expect(health.downSince[0]).toBe(100_000);
+    expect(health.downSince[0]).toBe(100_500);
     // a flap shorter than downAfterMs keeps b's traffic
     feed.applyBinds(stats('b', { up: false }), true);
     at(101_800);
     feed.applyBinds(stats('b'), true);
     expect(health.up[1]).toBe(1);
-    expect(changes).toEqual(['b bound (binds)', 'b unbound (bind change)', 'b bound (bind change)']);
+    expect(changes).toEqual(['a bound (binds)', 'b bound (binds)', 'a unbound (binds)', 'b unbound (bind change)', 'b bound (bind change)']);
     // an actor that stops reporting, or is not running, is not up
     at(105_000);
     feed.applyStats([stats('a')], running);

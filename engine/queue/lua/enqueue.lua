@@ -1,6 +1,7 @@
 --[[
   Enqueue at ingress: one call per tick for every message accepted in it.
-  Writes the message hash (TTL), its expiry-sweep entry, its id in the
+  Writes the message hash (TTL), its expiry-sweep entry (scored by its validity
+  end; finalBy is no longer used here: sweep.lua re-scores), its id in the
   tenant's list index (ix:{tenant}:{minute it is due}, a list appended to once
   per batch, tenant and minute; the minute also goes into ixb:{tenant}) and
   puts its parts where they belong, all atomically. That is decided here,
@@ -170,7 +171,8 @@ while i <= #ARGV do
     redis.call('EXPIRE', mkey, finalTtl)
   else
     redis.call('EXPIRE', mkey, ttl)
-    exp[#exp + 1] = fb
+    -- The expiry sweep meets it at its validity end (sweep.lua), not at validity + grace (fb).
+    exp[#exp + 1] = v
     exp[#exp + 1] = id
   end
   i = i + FIELDS + n

@@ -30,7 +30,7 @@ for _, id in ipairs(ids) do
     local bf = {}
     for k = 1, n do bf[k] = 'b' .. k end
     if tonumber(g[1]) <= now then
-      for k = 1, n do apply(id, k, 'E', '', 'validity period ran out before the scheduled message could be sent') end
+      for k = 1, n do apply(id, k, 'E', 'VALIDITY_EXPIRED', 'validity period ran out before the scheduled message could be sent') end
       expired = expired + 1
     elseif redis.call('ZSCORE', P .. 'oo:{' .. f[F.tenant] .. '}', f[F.to]) or redis.call('ZSCORE', P .. 'oo:{*}', f[F.to]) then
       -- The number opted out since the message was accepted (possibly weeks ago, beyond what the

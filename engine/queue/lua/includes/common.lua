@@ -119,7 +119,12 @@ local function apply(id, part, st, err, etxt, raw)
   end
   local w = tonumber(f[F.worstRank] or '-1')
   local we, wt = f[F.worstError] or '', f[F.worstText] or ''
-  if RANK[st] > w then w = RANK[st]; we = err or ''; wt = etxt or '' end
+  -- The worst part's error is the message's. A delivered part has none: a receipt's "000"/"DELIVRD"
+  -- is no error, and frames and lookups carry `error` for failures only (issue 12).
+  if RANK[st] > w then
+    w = RANK[st]
+    if st ~= 'D' then we = err or ''; wt = etxt or '' end
+  end
   local nf = tonumber(f[F.partsFinal] or '0') + 1
   if nf >= tonumber(f[F.parts]) then
     local status = NAMES[w]

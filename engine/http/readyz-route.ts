@@ -1,0 +1,54 @@
+/**
+ * GET /readyz: whether this engine node should get traffic from a load balancer.
+ *
+ * Ready means messages flow: Redis answers, every operator actor runs, and
+ * every SMSC's binds have had their first chance since the engine started
+ * (each bound, or its first attempt failed). Before that a node would take
+ * submits whose SMSCs it cannot judge yet; saying "ready" then put a freshly
+ * started engine behind a load balancer while its routing still guessed.
+ * Analytics is reported, not required: a ClickHouse outage delays analytics,
+ * it must not take the ingress out of a load balancer.
+ *
+ * Without a key the answer says only `{"status":"ready"|"not ready"}` (200 or
+ * 503): SMSC ids, restarts and volumes are for operators, so the detail needs
+ * the metrics key (SWITCHYARD_METRICS_KEY) or the admin key as a bearer token.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type uWS from 'uWebSockets.js';
+import { ApiAuth, sendJson } from './http-kit.js';
+
+export interface ReadyzDeps {
+  /** Answers when Redis does (PING). */
+  readonly ping: () => Promise<unknown>;
+  readonly actors: () => ReadonlyArray<{ readonly smsc: string; readonly running?: boolean }>;
+  /** SMSCs whose binds have not had their first chance yet. */
+  readonly starting: () => ReadonlyArray<string>;
+  readonly analytics: () => unknown;
+  readonly isAdmin: (req: uWS.HttpRequest) => boolean;
+  /** SWITCHYARD_METRICS_KEY (undefined or '': only the admin key shows the detail). */
+  readonly metricsKey: string | undefined;
+}
+
+const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+export function registerReadyzRoute(app: uWS.TemplatedApp, d: ReadyzDeps): void {
+  const metricsHash = d.metricsKey === undefined || d.metricsKey === '' ? undefined : sha256(d.metricsKey);
+  app.get('/readyz', (res, req) => {
+    // Read the request before any await (uWS frees it when the handler returns).
+    const detail = d.isAdmin(req) || (metricsHash !== undefined && timingSafeEqual(sha256(ApiAuth.keyOf(req)), metricsHash));
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    const actors = d.actors();
+    const starting = d.starting();
+    const answer = (redis: string) => {
+      if (aborted) return;
+      const ready = redis === 'ok' && actors.every((a) => a.running === true) && starting.length === 0;
+      const status = ready ? 'ready' : 'not ready';
+      sendJson(res, ready ? '200 OK' : '503 Service Unavailable', detail ? { status, redis, actors, startingSmscs: starting, analytics: d.analytics() } : { status });
+    };
+    d.ping().then(
+      () => answer('ok'),
+      (err: Error) => answer(err.message),
+    );
+  });
+}

@@ -1,0 +1,30 @@
+--[[
+  One page of a catch-up scan of the events stream, filtered in Redis by
+  tenant (engine/push/status-dispatcher.ts). Entries with p=0 (no pushes) are
+  skipped. Each call holds Redis for one page only (500 entries, ~2 ms);
+  between pages everything else runs.
+  KEYS[1] the events stream
+  ARGV[1] the position to read after (exclusive)
+  ARGV[2] how many entries to scan at most
+  ARGV[3..] the tenants wanted
+  Returns: { scanned, last id scanned (ARGV[1] when none), then per frame of a
+    wanted tenant: eid, tenant, frame }.
+]]
+local es = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', tonumber(ARGV[2]))
+local want = {}
+for i = 3, #ARGV do want[ARGV[i]] = true end
+local out = { #es, #es > 0 and es[#es][1] or ARGV[1] }
+for _, e in ipairs(es) do
+  local f = e[2]
+  local t, fr, push = nil, nil, true
+  for k = 1, #f, 2 do
+    local name = f[k]
+    if name == 't' then t = f[k + 1] elseif name == 'f' then fr = f[k + 1] elseif name == 'p' and f[k + 1] == '0' then push = false end
+  end
+  if push and fr and t and want[t] then
+    out[#out + 1] = e[1]
+    out[#out + 1] = t
+    out[#out + 1] = fr
+  end
+end
+return out
