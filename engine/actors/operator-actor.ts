@@ -406,7 +406,7 @@ export class OperatorActor {
         if (e.validUntilSec * 1000 <= now) {
           this.s.expired++;
           this.metrics?.expiredInQueue();
-          this.resolvedIds.add(e.entryId);
+          this.resolvedIds.add(e.ref);
           this.failedBatch.push({ entry: e, state: 'E', errCode: 'VALIDITY_EXPIRED', errText: 'validity period ran out before the message could be sent' });
           this.scheduleFlush();
           continue;
@@ -442,7 +442,7 @@ export class OperatorActor {
       if (e.validUntilSec * 1000 > now) return true;
       this.s.expired++;
       this.metrics?.expiredInQueue();
-      this.resolvedIds.add(e.entryId);
+      this.resolvedIds.add(e.ref);
       this.failedBatch.push({ entry: e, state: 'E', errCode: 'VALIDITY_EXPIRED', errText: 'validity period ran out before the message could be sent' });
       return false;
     };
@@ -485,9 +485,9 @@ export class OperatorActor {
       if (resp !== undefined) this.submitLatency.record(performance.now() - sentAt);
       this.onResp(e, err, resp, performance.now() - sentAt);
     };
-    this.inFlightIds.add(e.entryId);
+    this.inFlightIds.add(e.ref);
     if (!session.submit(sm, cb)) {
-      this.inFlightIds.delete(e.entryId);
+      this.inFlightIds.delete(e.ref);
       this.retry.push(e);
     }
   }
@@ -512,7 +512,7 @@ export class OperatorActor {
   }
 
   private onResp(e: QueueEntry, err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }, latencyMs?: number): void {
-    this.inFlightIds.delete(e.entryId);
+    this.inFlightIds.delete(e.ref);
     if (err !== null || resp === undefined) {
       this.metrics?.submit('timeout');
       // Timeout or bind lost: the SMSC may or may not have it. Resend (at least once).
@@ -526,7 +526,7 @@ export class OperatorActor {
         this.s.submitted++;
         this.throttleStreak = 0;
         this.submittedBatch.push({ entry: e, normId: normalizeSmscId(resp.messageId), rawId: resp.messageId });
-        this.resolvedIds.add(e.entryId);
+        this.resolvedIds.add(e.ref);
         this.unpersisted++;
         this.scheduleFlush();
         // The window slot is free now: refill it without waiting for Redis.
@@ -548,7 +548,7 @@ export class OperatorActor {
       default:
         this.metrics?.submit('rejected', latencyMs);
         this.s.rejected++;
-        this.resolvedIds.add(e.entryId);
+        this.resolvedIds.add(e.ref);
         this.failedBatch.push({
           entry: e,
           state: 'R',
@@ -596,9 +596,9 @@ export class OperatorActor {
           counts[k] = (counts[k] ?? 0) + 1;
           if (compareStreamIds(e.entryId, cursors[k] as string) > 0) cursors[k] = e.entryId;
         }
-        const known = new Set(this.buf.slice(this.head).map((e) => e.entryId));
-        for (const e of this.retry) known.add(e.entryId);
-        const fresh = entries.filter((e) => !known.has(e.entryId) && !this.isInFlight(e.entryId));
+        const known = new Set(this.buf.slice(this.head).map((e) => e.ref));
+        for (const e of this.retry) known.add(e.ref);
+        const fresh = entries.filter((e) => !known.has(e.ref) && !this.isInFlight(e.ref));
         const { unsent } = await this.store.splitUnsent(fresh);
         for (const e of unsent) this.buf.push(e);
         if (counts.every((n) => n < PAGE)) break;
@@ -619,8 +619,8 @@ export class OperatorActor {
     try {
       for (const key of this.queueKeys) {
         const claimed = await this.store.autoclaim(this.consumer, key, this.opts.reclaimIdleMs, 500);
-        const known = new Set(this.buf.slice(this.head).map((e) => e.entryId));
-        const fresh = claimed.filter((e) => !known.has(e.entryId) && !this.isInFlight(e.entryId) && !this.retry.some((r) => r.entryId === e.entryId));
+        const known = new Set(this.buf.slice(this.head).map((e) => e.ref));
+        const fresh = claimed.filter((e) => !known.has(e.ref) && !this.isInFlight(e.ref) && !this.retry.some((r) => r.ref === e.ref));
         const { unsent } = await this.store.splitUnsent(fresh);
         for (const e of unsent) this.retry.push(e);
       }
@@ -636,8 +636,8 @@ export class OperatorActor {
    * take them for unsent (they would be sent twice).
    */
   private readonly resolvedIds = new Set<string>();
-  private isInFlight(entryId: string): boolean {
-    return this.inFlightIds.has(entryId) || this.resolvedIds.has(entryId);
+  private isInFlight(ref: string): boolean {
+    return this.inFlightIds.has(ref) || this.resolvedIds.has(ref);
   }
 
   // ---- receipts ------------------------------------------------------------
@@ -722,7 +722,7 @@ export class OperatorActor {
       this.persist('submits', items, () => this.store.submitted(this.smsc.id, this.receiptGraceSec, items), (early) => {
         this.s.receiptsEarly += early;
         this.unpersisted -= items.length;
-        for (const it of items) this.resolvedIds.delete(it.entry.entryId);
+        for (const it of items) this.resolvedIds.delete(it.entry.ref);
         this.pump();
       }, () => this.submittedBatch.push(...items));
     }
@@ -730,7 +730,7 @@ export class OperatorActor {
       const items = this.failedBatch;
       this.failedBatch = [];
       this.persist('failures', items, () => this.store.failed(items), () => {
-        for (const it of items) this.resolvedIds.delete(it.entry.entryId);
+        for (const it of items) this.resolvedIds.delete(it.entry.ref);
       }, () => this.failedBatch.push(...items));
     }
     if (this.receiptBatch.length > 0) {
@@ -744,10 +744,11 @@ export class OperatorActor {
           for (let i = 0; i < batch.length; i++) {
             const r = results[i];
             const b = batch[i] as (typeof batch)[number];
-            if (r === ReceiptResult.Applied || r === ReceiptResult.Early) {
+            // Early and Parked receipts are recorded too (applied when their submit is: queue/redis-store.ts).
+            if (r === ReceiptResult.Applied || r === ReceiptResult.Early || r === ReceiptResult.Parked) {
               this.s.receipts++;
               // An early receipt (before its resp was recorded) came within the submit's own round trip: 0.
-              this.metrics?.receipt(b.item.state, r === ReceiptResult.Early ? 0 : (latency[i] ?? -1));
+              this.metrics?.receipt(b.item.state, r === ReceiptResult.Applied ? (latency[i] ?? -1) : 0);
               if (b.item.state === 'D') this.s.receiptsDelivered++;
               else if (b.item.state !== 'u') this.s.receiptsFailed++;
             } else if (r === ReceiptResult.Gone) {
