@@ -350,7 +350,7 @@ export class RedisStore {
     if (short !== undefined) {
       throw new RetryableError(
         'REPLICATION_TIMEOUT',
-        `accepted by the Redis primary but confirmed by ${Number(short.after)} of ${this.waitReplicas} replicas within ${this.waitTimeoutMs} ms: it may still be delivered; retry with the same Idempotency-Key`,
+        `was written to the Redis primary, but only ${Number(short.after)} of the ${this.waitReplicas} replicas redis.waitReplicas asks for confirmed it within ${this.waitTimeoutMs} ms: it may still be sent, or be lost if that primary fails now; look it up (GET /v1/messages/{id}) before sending it again`,
       );
     }
     return res.map((r) => r.result);
