@@ -1,9 +1,9 @@
 /**
  * The operator actor: one per SMSC, living in a worker thread. It owns that
- * SMSC's binds, their windows, the TPS token bucket and the stream partitions;
+ * SMSC's binds, their windows, the TPS token bucket and its queue streams (one per shard);
  * nothing outside reaches into its state (DESIGN.md §3–§5).
  *
- *   Redis q:{smsc:p} ──XREADGROUP COUNT=credit──▶ buffer ──▶ bind k (window W)
+ *   Redis q:{T}:{smsc} × S ──XREADGROUP (credit)──▶ buffer ──▶ bind k (window W)
  *        ▲                                                     │ submit_sm
  *        │  Lua: XACK+XDEL, part sent, dlr map, event          ▼
  *        └──────────────── submitted batch ◀── submit_sm_resp ─┘
@@ -31,7 +31,7 @@
  * SMSC's PDUs were refused is logged, rate-limited.
  */
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import { classifySubmitStatus } from '../errors.js';
 import type { SwitchyardError } from '../errors.js';
 import type { Clock } from '../flow/clock.js';
@@ -176,7 +176,7 @@ export class OperatorActor {
     private readonly smsc: ActorSmscConfig,
     private readonly store: RedisStore,
     /** A separate connection for blocking reads. */
-    private readonly reader: Redis,
+    private readonly reader: RedisClient,
     private readonly consumer: string,
     private readonly connect: SessionFactory,
     private readonly clock: Clock,
@@ -199,8 +199,8 @@ export class OperatorActor {
       }, (level, msg) => this.events.emit('log', level, msg));
     }
     this.bucket = new TokenBucket(smsc.tps, clock);
-    this.queueKeys = [];
-    for (let p = 0; p < smsc.partitions; p++) this.queueKeys.push(store.keys.queue(smsc.id, p));
+    // One queue stream per shard (issue 13); store.pull reads them as the Redis deployment allows.
+    this.queueKeys = store.keys.queuesOf(smsc.id);
     for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0, tried: false });
     this.windowTotal = smsc.window * smsc.binds;
     this.receiptGraceSec = opts.receiptGraceSec;
@@ -213,7 +213,7 @@ export class OperatorActor {
 
   async start(): Promise<void> {
     this.running = true;
-    await this.store.ensureGroups(this.smsc.id, this.smsc.partitions);
+    await this.store.ensureGroups(this.smsc.id);
     // The paused tenants and recent opt-outs are known before anything is sent.
     await this.gate?.start();
     for (const b of this.binds) void this.bindLoop(b);
@@ -406,7 +406,7 @@ export class OperatorActor {
         if (e.validUntilSec * 1000 <= now) {
           this.s.expired++;
           this.metrics?.expiredInQueue();
-          this.resolvedIds.add(e.entryId);
+          this.resolvedIds.add(e.ref);
           this.failedBatch.push({ entry: e, state: 'E', errCode: 'VALIDITY_EXPIRED', errText: 'validity period ran out before the message could be sent' });
           this.scheduleFlush();
           continue;
@@ -442,7 +442,7 @@ export class OperatorActor {
       if (e.validUntilSec * 1000 > now) return true;
       this.s.expired++;
       this.metrics?.expiredInQueue();
-      this.resolvedIds.add(e.entryId);
+      this.resolvedIds.add(e.ref);
       this.failedBatch.push({ entry: e, state: 'E', errCode: 'VALIDITY_EXPIRED', errText: 'validity period ran out before the message could be sent' });
       return false;
     };
@@ -485,9 +485,9 @@ export class OperatorActor {
       if (resp !== undefined) this.submitLatency.record(performance.now() - sentAt);
       this.onResp(e, err, resp, performance.now() - sentAt);
     };
-    this.inFlightIds.add(e.entryId);
+    this.inFlightIds.add(e.ref);
     if (!session.submit(sm, cb)) {
-      this.inFlightIds.delete(e.entryId);
+      this.inFlightIds.delete(e.ref);
       this.retry.push(e);
     }
   }
@@ -512,7 +512,7 @@ export class OperatorActor {
   }
 
   private onResp(e: QueueEntry, err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }, latencyMs?: number): void {
-    this.inFlightIds.delete(e.entryId);
+    this.inFlightIds.delete(e.ref);
     if (err !== null || resp === undefined) {
       this.metrics?.submit('timeout');
       // Timeout or bind lost: the SMSC may or may not have it. Resend (at least once).
@@ -526,7 +526,7 @@ export class OperatorActor {
         this.s.submitted++;
         this.throttleStreak = 0;
         this.submittedBatch.push({ entry: e, normId: normalizeSmscId(resp.messageId), rawId: resp.messageId });
-        this.resolvedIds.add(e.entryId);
+        this.resolvedIds.add(e.ref);
         this.unpersisted++;
         this.scheduleFlush();
         // The window slot is free now: refill it without waiting for Redis.
@@ -548,7 +548,7 @@ export class OperatorActor {
       default:
         this.metrics?.submit('rejected', latencyMs);
         this.s.rejected++;
-        this.resolvedIds.add(e.entryId);
+        this.resolvedIds.add(e.ref);
         this.failedBatch.push({
           entry: e,
           state: 'R',
@@ -564,8 +564,7 @@ export class OperatorActor {
   private async pull(credit: number): Promise<void> {
     this.reading = true;
     try {
-      const per = Math.max(1, Math.ceil(credit / this.queueKeys.length));
-      const { entries, malformed } = await this.store.read(this.consumer, this.queueKeys, per, '>', 100, this.reader);
+      const { entries, malformed } = await this.store.pull(this.consumer, this.queueKeys, credit, this.reader);
       for (const e of entries) this.buf.push(e);
       if (malformed.length > 0) {
         this.events.emit('log', 'error', `dropping ${malformed.length} malformed queue entries`);
@@ -597,9 +596,9 @@ export class OperatorActor {
           counts[k] = (counts[k] ?? 0) + 1;
           if (compareStreamIds(e.entryId, cursors[k] as string) > 0) cursors[k] = e.entryId;
         }
-        const known = new Set(this.buf.slice(this.head).map((e) => e.entryId));
-        for (const e of this.retry) known.add(e.entryId);
-        const fresh = entries.filter((e) => !known.has(e.entryId) && !this.isInFlight(e.entryId));
+        const known = new Set(this.buf.slice(this.head).map((e) => e.ref));
+        for (const e of this.retry) known.add(e.ref);
+        const fresh = entries.filter((e) => !known.has(e.ref) && !this.isInFlight(e.ref));
         const { unsent } = await this.store.splitUnsent(fresh);
         for (const e of unsent) this.buf.push(e);
         if (counts.every((n) => n < PAGE)) break;
@@ -620,8 +619,8 @@ export class OperatorActor {
     try {
       for (const key of this.queueKeys) {
         const claimed = await this.store.autoclaim(this.consumer, key, this.opts.reclaimIdleMs, 500);
-        const known = new Set(this.buf.slice(this.head).map((e) => e.entryId));
-        const fresh = claimed.filter((e) => !known.has(e.entryId) && !this.isInFlight(e.entryId) && !this.retry.some((r) => r.entryId === e.entryId));
+        const known = new Set(this.buf.slice(this.head).map((e) => e.ref));
+        const fresh = claimed.filter((e) => !known.has(e.ref) && !this.isInFlight(e.ref) && !this.retry.some((r) => r.ref === e.ref));
         const { unsent } = await this.store.splitUnsent(fresh);
         for (const e of unsent) this.retry.push(e);
       }
@@ -637,8 +636,8 @@ export class OperatorActor {
    * take them for unsent (they would be sent twice).
    */
   private readonly resolvedIds = new Set<string>();
-  private isInFlight(entryId: string): boolean {
-    return this.inFlightIds.has(entryId) || this.resolvedIds.has(entryId);
+  private isInFlight(ref: string): boolean {
+    return this.inFlightIds.has(ref) || this.resolvedIds.has(ref);
   }
 
   // ---- receipts ------------------------------------------------------------
@@ -723,7 +722,7 @@ export class OperatorActor {
       this.persist('submits', items, () => this.store.submitted(this.smsc.id, this.receiptGraceSec, items), (early) => {
         this.s.receiptsEarly += early;
         this.unpersisted -= items.length;
-        for (const it of items) this.resolvedIds.delete(it.entry.entryId);
+        for (const it of items) this.resolvedIds.delete(it.entry.ref);
         this.pump();
       }, () => this.submittedBatch.push(...items));
     }
@@ -731,7 +730,7 @@ export class OperatorActor {
       const items = this.failedBatch;
       this.failedBatch = [];
       this.persist('failures', items, () => this.store.failed(items), () => {
-        for (const it of items) this.resolvedIds.delete(it.entry.entryId);
+        for (const it of items) this.resolvedIds.delete(it.entry.ref);
       }, () => this.failedBatch.push(...items));
     }
     if (this.receiptBatch.length > 0) {
@@ -745,10 +744,11 @@ export class OperatorActor {
           for (let i = 0; i < batch.length; i++) {
             const r = results[i];
             const b = batch[i] as (typeof batch)[number];
-            if (r === ReceiptResult.Applied || r === ReceiptResult.Early) {
+            // Early and Parked receipts are recorded too (applied when their submit is: queue/redis-store.ts).
+            if (r === ReceiptResult.Applied || r === ReceiptResult.Early || r === ReceiptResult.Parked) {
               this.s.receipts++;
               // An early receipt (before its resp was recorded) came within the submit's own round trip: 0.
-              this.metrics?.receipt(b.item.state, r === ReceiptResult.Early ? 0 : (latency[i] ?? -1));
+              this.metrics?.receipt(b.item.state, r === ReceiptResult.Applied ? (latency[i] ?? -1) : 0);
               if (b.item.state === 'D') this.s.receiptsDelivered++;
               else if (b.item.state !== 'u') this.s.receiptsFailed++;
             } else if (r === ReceiptResult.Gone) {

@@ -46,6 +46,7 @@ const STATUS_OF: Partial<Record<ErrorCode, string>> = {
   THROTTLED: '429 Too Many Requests',
   INTERNAL: '500 Internal Server Error',
   UNAVAILABLE: '503 Service Unavailable',
+  REPLICATION_TIMEOUT: '503 Service Unavailable',
 };
 
 /** Replies with an error body and the HTTP status that fits its code (400 by default). */
