@@ -1,14 +1,15 @@
 --[[
-  One page of a catch-up scan of the events stream, filtered in Redis by
-  tenant (engine/push/status-dispatcher.ts). Entries with p=0 (no pushes) are
-  skipped. Each call holds Redis for one page only (500 entries, ~2 ms);
-  between pages everything else runs.
-  KEYS[1] the events stream
+  One page of a catch-up scan of one shard's events stream, filtered in Redis
+  by tenant (engine/push/status-dispatcher.ts calls it once per shard a page,
+  all in one pipeline per master). Entries with p=0 (no pushes) are skipped.
+  Each call holds Redis for one page only (at most a few hundred entries,
+  ~2 ms); between pages everything else runs.
+  KEYS[1] the shard's events stream ev:{T}
   ARGV[1] the position to read after (exclusive)
   ARGV[2] how many entries to scan at most
   ARGV[3..] the tenants wanted
   Returns: { scanned, last id scanned (ARGV[1] when none), then per frame of a
-    wanted tenant: eid, tenant, frame }.
+    wanted tenant: stream id, tenant, frame }.
 ]]
 local es = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', tonumber(ARGV[2]))
 local want = {}
