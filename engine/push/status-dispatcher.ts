@@ -157,9 +157,18 @@ interface TenantState {
 export const CATCH_UP = loadLuaScript(luaPath(import.meta.url, './lua/catch-up.lua'));
 export const CATCH_UP_LUA = CATCH_UP.lua;
 
-/** Entries a catch-up page scans, over the shards it reads (at least MIN_SHARD_PAGE each). */
+/**
+ * Entries a catch-up page aims to scan over the shards it reads: its time
+ * window adapts to that (INITIAL_WINDOW_MS to start, up to MAX_WINDOW_MS);
+ * one shard's part stops at 2 × SCAN_PAGE / shards read (at least
+ * MIN_SHARD_PAGE), so one page holds Redis for a few ms whatever the burst.
+ */
 const SCAN_PAGE = 500;
-const MIN_SHARD_PAGE = 16;
+const MIN_SHARD_PAGE = 64;
+const INITIAL_WINDOW_MS = 1000;
+/** Frames of different shards reach a connection in time order within this (ms); server.resume.marginSec must exceed it. */
+export const ORDER_SLACK_MS = 1000;
+const MAX_WINDOW_MS = 3_600_000;
 /**
  * Entries per live read, over all shards: LIVE_PAGE normally, small enough that
  * parsing a reply and pushing its frames never holds the ingress thread for
@@ -253,8 +262,19 @@ export class StatusDispatcher {
    * snapshot can be kept by reference (TenantState.pushed).
    */
   private cursor: Positions | undefined;
-  /** Positions of connections that are not live (catching up, waiting, backpressured); live ones are at `cursor`. */
+  /**
+   * Positions of connections that are not exactly at the live reader's cursor
+   * (catching up, waiting, backpressured, following); live ones without an
+   * entry here are at `cursor`.
+   */
   private readonly pos = new Map<StatusSink, Positions>();
+  /**
+   * Live connections ahead of the live reader in some shard (a catch-up read
+   * beyond it, or a `$` while its cursor was stale): the reader serves them
+   * frame by frame against their own positions until its cursor has reached
+   * them (moving them back to the cursor re-sent what they had).
+   */
+  private readonly following = new Set<StatusSink>();
   /** Connections waiting for a catch-up, in arrival order. */
   private readonly waiting = new Set<StatusSink>();
   /** Connections the running scan serves. */
@@ -431,6 +451,7 @@ export class StatusDispatcher {
     sink.closed = true;
     this.waiting.delete(sink);
     this.round.delete(sink);
+    this.following.delete(sink);
     this.pos.delete(sink);
     this.settle(sink);
     const t = this.tenants.get(sink.tenant);
@@ -463,19 +484,25 @@ export class StatusDispatcher {
     }
   }
 
-  /** The connection has reached the live reader in every shard: from now on it follows it. */
+  /**
+   * The connection has reached the live reader in every shard: from now on it
+   * follows it (exactly at its cursor, or ahead of it in some shard: following).
+   */
   private goLive(sink: StatusSink): void {
-    this.pos.delete(sink);
     sink.live = true;
+    const p = this.pos.get(sink);
+    if (p !== undefined && this.cursor !== undefined && allAtOrPast(this.cursor, p)) this.pos.delete(sink);
+    else if (p !== undefined) this.following.add(sink);
     const t = this.tenants.get(sink.tenant);
     if (t !== undefined && t.holds.delete(sink)) t.dirty = true;
     this.settle(sink);
   }
 
-  /** A live connection leaves live (backpressure): its position is the cursor it was served to. */
+  /** A live connection leaves live (backpressure): its position is what it was served to. */
   private leaveLive(sink: StatusSink, at: Positions): void {
     sink.live = false;
-    this.pos.set(sink, at.slice());
+    this.following.delete(sink);
+    if (!this.pos.has(sink)) this.pos.set(sink, at.slice());
   }
 
   /** Frames may sit in a backpressured connection's buffer from `from` on: hold the tenant's saved cursor there. */
@@ -608,14 +635,30 @@ export class StatusDispatcher {
     }
   }
 
-  /** One pass over the streams from the round's positions until every connection of it is live. */
+  /**
+   * One pass over the streams from the round's positions until every connection
+   * of it is live. Each page reads one time window [T, T + window) of every
+   * shard that has entries in it (T: the earliest next entry of any shard), so
+   * the shards' frames go out in time order and nothing is read twice; the
+   * window adapts to about SCAN_PAGE entries a page. A shard whose page is
+   * full (a burst) ends the page at its last entry's millisecond for all.
+   */
   private async scan(): Promise<void> {
     const at: Positions = uniform(this.shards, '');
+    /** Per shard: ms of the first entry after at[k] when a page saw it (undefined: not known). */
+    const next: Array<number | undefined> = new Array<number | undefined>(this.shards).fill(undefined);
+    let windowMs = INITIAL_WINDOW_MS;
+    let upToLast = new Map<number, string>();
     const lowest = () => {
-      for (let k = 0; k < this.shards; k++) at[k] = '';
-      for (const s of this.round) {
-        const p = this.pos.get(s) as Positions;
-        for (let k = 0; k < this.shards; k++) if (at[k] === '' || compareEid(p[k] as string, at[k] as string) < 0) at[k] = p[k] as string;
+      for (let k = 0; k < this.shards; k++) {
+        const was = at[k] as string;
+        at[k] = '';
+        for (const s of this.round) {
+          const p = (this.pos.get(s) as Positions)[k] as string;
+          if (at[k] === '' || compareEid(p, at[k] as string) < 0) at[k] = p;
+        }
+        // Moved by a connection that left or joined, not by the page: what comes next is not known.
+        if (at[k] !== was && at[k] !== upToLast.get(k)) next[k] = undefined;
       }
     };
     lowest();
@@ -624,49 +667,78 @@ export class StatusDispatcher {
       const cursor = this.cursor;
       if (cursor === undefined) break;
       // The shards some connection of the round still needs read (the live reader serves the rest).
+      let from = Infinity;
       const need: number[] = [];
-      for (let k = 0; k < this.shards; k++) if (compareEid(at[k] as string, cursor[k] as string) < 0) need.push(k);
+      for (let k = 0; k < this.shards; k++) {
+        if (compareEid(at[k] as string, cursor[k] as string) >= 0) continue;
+        need.push(k);
+        from = Math.min(from, next[k] ?? msOf(at[k] as string));
+      }
       if (need.length === 0) {
         this.promote();
         lowest();
         continue;
       }
+      const endMs = from + windowMs - 1;
+      const read = need.filter((k) => (next[k] ?? 0) <= endMs);
       const tenants = new Set<string>();
       for (const s of this.round) tenants.add(s.tenant);
-      const count = Math.max(MIN_SHARD_PAGE, Math.ceil(SCAN_PAGE / need.length));
-      const replies = await perKey(this.redis, need.map((k) => this.streams.keys[k] as string), (p, key, i) =>
-        (p as unknown as { syCatchUp(...a: Array<string | number>): unknown }).syCatchUp(key, at[need[i] as number] as string, count, ...tenants),
+      const count = Math.max(MIN_SHARD_PAGE, Math.ceil((2 * SCAN_PAGE) / read.length));
+      const end = `${endMs}-${MAX_SEQ}`;
+      const replies = await perKey(this.redis, read.map((k) => this.streams.keys[k] as string), (p, key, i) =>
+        (p as unknown as { syCatchUp(...a: Array<string | number>): unknown }).syCatchUp(key, at[read[i] as number] as string, end, count, ...tenants),
       );
-      // Each shard's page: scanned, last id, frames. A full page ends at its last id; the lowest of those
-      // bounds the page in time (frames of every shard up to it go out, in time order).
-      const pages: Array<{ k: number; scanned: number; last: string; r: Array<string | number> }> = [];
-      need.forEach((k, i) => {
+      // Each shard's page: scanned, last id scanned, the next id after the window ('' none), frames.
+      const pages = read.map((k, i) => {
         const [err, v] = (replies[i] as Reply[])[0] as Reply;
         if (err !== null) throw err;
         const r = v as Array<string | number>;
-        pages.push({ k, scanned: Number(r[0]), last: String(r[1]), r });
+        return { k, scanned: Number(r[0]), last: String(r[1]), next: String(r[2]), r };
       });
-      let bound: string | undefined;
-      for (const pg of pages) if (pg.scanned >= count && (bound === undefined || compareEid(pg.last, bound) < 0)) bound = pg.last;
+      // A full page (a burst bigger than its part) ends the page for every shard ORDER_SLACK_MS after its
+      // last millisecond (when that is before the window's end): frames of different shards reach a
+      // connection in time order within ORDER_SLACK_MS, and a burst in a short window costs no re-reads.
+      let bound = endMs;
+      let full = false;
+      for (const pg of pages) {
+        if (pg.scanned < count) continue;
+        full = true;
+        bound = Math.min(bound, msOf(pg.last) + ORDER_SLACK_MS);
+      }
+      const boundId = `${bound}-${MAX_SEQ}`;
       const frames: PageFrame[] = [];
       const upTo = new Map<number, string>();
+      let scanned = 0;
       for (const pg of pages) {
         this.catchUps.pages++;
         this.catchUps.scanned += pg.scanned;
-        const end = bound === undefined || compareEid(pg.last, bound) <= 0 ? pg.last : maxId(bound, at[pg.k] as string);
-        upTo.set(pg.k, end);
-        for (let i = 2; i + 2 < pg.r.length; i += 3) {
+        scanned += pg.scanned;
+        // Where this shard's page ends: its last entry if full; the window's end if the stream goes on
+        // beyond it (entries added later come after those); else the stream's end (its last entry).
+        let reached = pg.scanned >= count ? pg.last : pg.next !== '' ? end : pg.last;
+        // The next entry's ms, or a lower bound of it, starts the next window (shards with nothing in it are not read).
+        next[pg.k] = pg.scanned < count && pg.next !== '' ? msOf(pg.next) : undefined;
+        if (compareEid(reached, boundId) > 0) {
+          reached = boundId;
+          next[pg.k] = bound + 1;
+        }
+        reached = maxId(reached, at[pg.k] as string);
+        upTo.set(pg.k, reached);
+        for (let i = 3; i + 2 < pg.r.length; i += 3) {
           const id = String(pg.r[i]);
-          if (compareEid(id, end) > 0) {
+          if (compareEid(id, reached) > 0) {
             this.catchUps.rescanned++;
             continue;
           }
           frames.push([pg.k, id, String(pg.r[i + 1]), String(pg.r[i + 2])]);
         }
       }
+      // The next window: about SCAN_PAGE entries at this page's rate; half as long after a burst.
+      windowMs = full ? Math.max(1, Math.floor(windowMs / 2)) : Math.min(MAX_WINDOW_MS, Math.max(1, Math.round((windowMs * SCAN_PAGE) / Math.max(scanned, SCAN_PAGE / 4))));
       if (pages.length > 1) frames.sort((a, b) => compareEid(a[1], b[1]) || a[0] - b[0]);
       this.deliverPage(frames, upTo);
-      for (const [k, end] of upTo) at[k] = maxId(at[k] as string, end);
+      for (const [k, e] of upTo) at[k] = maxId(at[k] as string, e);
+      upToLast = upTo;
       this.requestSave();
       this.promote();
       this.pickJoiners(at);
@@ -788,11 +860,14 @@ export class StatusDispatcher {
         if (t === undefined) continue;
         let out: string | undefined;
         for (const c of t.conns) {
-          if (!c.live) {
-            // Catching up: served here in this shard once its position has reached the reader's (it then has
-            // everything up to `was`), and only with what it does not have yet.
-            if (!this.round.has(c)) continue;
-            const p = (this.pos.get(c) as Positions)[k] as string;
+          const own = this.pos.get(c);
+          if (own === undefined) {
+            if (!c.live) continue;
+          } else {
+            // Catching up or following: served here in this shard once its position has reached the
+            // reader's (it then has everything up to `was`), and only with what it does not have yet.
+            if (!c.live && !this.round.has(c)) continue;
+            const p = own[k] as string;
             if (compareEid(p, was) < 0 || compareEid(id, p) <= 0) continue;
           }
           out ??= frameWithEid(formatEid(k, id), frame);
@@ -804,21 +879,23 @@ export class StatusDispatcher {
       cursor[k] = (list[list.length - 1] as StreamEntry)[0];
     }
     this.cursor = cursor;
-    // Catching-up connections this read reached move in the shards where they were served.
+    // Catching-up and following connections this read reached move in the shards where they were served.
     const before = new Map<StatusSink, Positions>();
-    for (const c of this.round) {
-      const p = this.pos.get(c) as Positions;
-      if (outbox.has(c)) before.set(c, p.slice());
-      for (const k of changed) if (compareEid(p[k] as string, from[k] as string) >= 0) p[k] = maxId(p[k] as string, cursor[k] as string);
+    for (const set of [this.round, this.following]) {
+      for (const c of set) {
+        const p = this.pos.get(c) as Positions;
+        if (outbox.has(c)) before.set(c, p.slice());
+        for (const k of changed) if (compareEid(p[k] as string, from[k] as string) >= 0) p[k] = maxId(p[k] as string, cursor[k] as string);
+      }
     }
     for (const [c, frames] of outbox) {
       this.framesPushed += frames.length;
       this.pushed += frames.length;
       if (c.pushMany(frames)) continue;
       if (c.live) {
-        // It got every frame up to the cursor; unflushed ones may begin at the read's start.
+        // It got every frame up to its position (or the cursor); unflushed ones may begin where it was.
+        this.hold(c, before.get(c) ?? from);
         this.leaveLive(c, cursor);
-        this.hold(c, from);
       } else {
         this.hold(c, before.get(c) as Positions);
         this.round.delete(c);
@@ -831,14 +908,21 @@ export class StatusDispatcher {
       let anyLive = false;
       let frames = false;
       for (const c of t.conns) {
-        if (c.live) anyLive = true;
+        if (c.live && !this.pos.has(c)) anyLive = true;
         if (outbox.has(c)) frames = true;
       }
       if (anyLive) this.reachedCursor(t, cursor, frames);
-      if (!frames && this.round.size === 0) continue;
+      if (!frames && this.round.size === 0 && this.following.size === 0) continue;
       for (const c of t.conns) {
         const p = this.pos.get(c);
-        if (p !== undefined && (outbox.has(c) || this.round.has(c))) this.reached(t, p, outbox.has(c));
+        if (p !== undefined && (outbox.has(c) || this.round.has(c) || this.following.has(c))) this.reached(t, p, outbox.has(c));
+      }
+    }
+    // Following connections the cursor has reached in every shard are simply live now.
+    for (const c of this.following) {
+      if (allAtOrPast(cursor, this.pos.get(c) as Positions)) {
+        this.following.delete(c);
+        this.pos.delete(c);
       }
     }
     this.promote();

@@ -26,18 +26,22 @@ describe.each(modes)('status dispatcher (%s, 4 shards)', (mode) => {
     d.start();
     const got: string[] = [];
     let refuse = 0; // the next `refuse` pushes report backpressure (the frames are still taken, as uWS buffers them)
+    let drained = true;
     const take = (frames: string[]) => {
       for (const f of frames) got.push((/^\{"eid":"([^"]+)"/.exec(f) as RegExpExecArray)[1] as string);
       if (refuse > 0) {
         refuse--;
-        // the buffer drains a moment later, as a socket's does (uWS: drain → resume)
-        setTimeout(() => d.resume(sink), 5);
+        drained = false;
         return false;
       }
       return true;
     };
     const sink: StatusSink = { tenant: 'acme', live: false, closed: false, push: (f) => take([f]), pushMany: take };
+    // Another connection of the tenant that always keeps up: when it has a round's frames, the live reader has passed them.
+    const other: string[] = [];
+    const witness: StatusSink = { tenant: 'acme', live: false, closed: false, push: (f) => witness.pushMany([f]), pushMany: (fs) => (other.push(...fs), true) };
     await d.attach(sink, '$');
+    await d.attach(witness, '$');
     expect(sink.live).toBe(true);
     const total = mode === 'single' ? 30_000 : 12_000;
     const written: string[] = [];
@@ -45,16 +49,31 @@ describe.each(modes)('status dispatcher (%s, 4 shards)', (mode) => {
       // bursts of 64 per shard in turn, as the ingress spreads them
       const items = Array.from({ length: total / 6 }, (_, i) => ({ shard: Math.floor((written.length + i) / 64) % 4, fields: ['t', 'acme', 'f', `{"op":"status","n":${written.length + i}}`] }));
       written.push(...(await w.add(keys, items)));
-      // backpressure now and then: the connection drops out of live and catches up by scan pages
+      // A backpressured connection's buffer drains (uWS: drain → resume) once the live reader has moved on:
+      // it catches up by scan pages, while the reader goes on.
+      await waitFor(() => other.length >= written.length, 30_000, 'the live reader');
+      if (!drained) {
+        drained = true;
+        d.resume(sink);
+      }
+      // backpressure now and then: the connection drops out of live
       refuse = 1;
-      await new Promise((ok) => setTimeout(ok, 5));
     }
-    await waitFor(() => got.length >= total && sink.live, 30_000, 'every frame');
+    refuse = 0;
+    await waitFor(() => {
+      if (!drained) {
+        drained = true;
+        d.resume(sink);
+      }
+      return got.length >= total && sink.live;
+    }, 30_000, 'every frame');
     await new Promise((ok) => setTimeout(ok, 200)); // anything sent twice would come now
     expect(got.length).toBe(total);
     expect(new Set(got).size).toBe(total);
     expect(d.catchUps.pages).toBeGreaterThan(0); // it did catch up by scan pages
     for (let k = 0; k < 4; k++) expect(got.filter((e) => shardOfEid(e) === k)).toEqual(written.filter((e) => shardOfEid(e) === k));
+    witness.closed = true;
+    d.detach(witness);
     sink.closed = true;
     d.detach(sink);
     await d.stop();
