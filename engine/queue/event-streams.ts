@@ -48,7 +48,7 @@ export class EventStreams {
     private readonly client: RedisClient,
     keys: Keys,
   ) {
-    this.keys = keys.shards.all().map((k) => keys.eventsOf(k));
+    this.keys = eventStreamKeys(keys);
     this.keys.forEach((k, i) => this.index.set(k, i));
     this.cluster = isCluster(client);
   }
@@ -65,7 +65,8 @@ export class EventStreams {
       args.push('STREAMS', ...this.keys, ...positions);
       return this.spread((await this.client.call('XREAD', ...args)) as RawReply);
     }
-    return this.each((p, key, i) => p.call('XREAD', 'COUNT', count, 'STREAMS', key, positions[i] as string));
+    // Lower-case names: ioredis finds a command's key (and so its master) by the lower-case name.
+    return this.each((p, key, i) => p.call('xread', 'COUNT', count, 'STREAMS', key, positions[i] as string));
   }
 
   /**
@@ -80,7 +81,7 @@ export class EventStreams {
       args.push('STREAMS', ...this.keys, ...this.keys.map((_, i) => ids(i)));
       return this.spread((await this.client.call('XREADGROUP', ...args)) as RawReply);
     }
-    return this.each((p, key, i) => p.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', key, ids(i)));
+    return this.each((p, key, i) => p.call('xreadgroup', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', key, ids(i)));
   }
 
   private spread(reply: RawReply): ShardReply {
@@ -109,13 +110,18 @@ export class EventStreams {
   }
 }
 
+/** ev:{T} of every shard, in shard order. */
+export function eventStreamKeys(keys: Keys): string[] {
+  return keys.shards.all().map((k) => keys.eventsOf(k));
+}
+
 /**
  * Creates `group` on every shard's stream (MKSTREAM), starting at `from`
  * ('0': everything the stream holds; '$': from now). Existing groups are left
  * as they are. Throws the first other error.
  */
 export async function ensureGroups(client: RedisClient, streamKeys: ReadonlyArray<string>, group: string, from: '0' | '$'): Promise<void> {
-  const res = await perKey(client, streamKeys, (p, key) => p.xgroup('CREATE', key, group, from, 'MKSTREAM'));
+  const res = await perKey(client, streamKeys, (p, key) => p.xgroup('CREATE', key, group, from, 'MKSTREAM'), true);
   for (const r of res) {
     const err = r[0]?.[0];
     if (err && !String(err.message).includes('BUSYGROUP')) throw err;

@@ -28,13 +28,26 @@ export type Reply = [Error | null, unknown];
 /**
  * Runs `add(pipeline, key, i)` for every key (it may add several commands,
  * all on that key) and returns each key's replies, in key order.
+ *
+ * `direct`: on a cluster, send each group on its master's own connection
+ * instead of through the Cluster client. For commands whose key ioredis cannot
+ * find (XGROUP, XINFO: their key follows a subcommand), which a Cluster
+ * pipeline sends to any node and gets MOVED back; also commands named in
+ * upper case through `call` (ioredis looks keys up by the lower-case name).
+ * Scripts defined on the Cluster client are not known to the masters'
+ * connections: those go without `direct`.
  */
-export async function perKey(client: RedisClient, keys: ReadonlyArray<string>, add: (p: ChainableCommander, key: string, i: number) => void): Promise<Reply[][]> {
+export async function perKey(client: RedisClient, keys: ReadonlyArray<string>, add: (p: ChainableCommander, key: string, i: number) => void, direct = false): Promise<Reply[][]> {
   const out: Reply[][] = new Array<Reply[]>(keys.length);
-  const groups = client instanceof Cluster ? byMaster(client, keys) : [keys.map((_, i) => i)];
+  const cluster = client instanceof Cluster ? client : undefined;
+  // A new Cluster client has no slot map until it is ready (commands through it wait for that; its masters' connections do not).
+  if (direct && cluster !== undefined && cluster.status !== 'ready') await cluster.ping().catch(() => undefined);
+  const groups = cluster !== undefined ? byMaster(cluster, keys) : new Map([['', keys.map((_, i) => i)]]);
   await Promise.all(
-    groups.map(async (idx) => {
-      const p = client.pipeline();
+    [...groups].map(async ([node, idx]) => {
+      const target = direct && cluster !== undefined ? cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === node) : client;
+      // No connection to the master the slot map names (being refreshed): its keys' commands fail this time.
+      const p = (target ?? client).pipeline();
       const counts: number[] = [];
       for (const i of idx) {
         const before = p.length;
@@ -43,6 +56,7 @@ export async function perKey(client: RedisClient, keys: ReadonlyArray<string>, a
       }
       let res: Reply[];
       try {
+        if (target === undefined) throw new Error(`CLUSTERDOWN no connection to ${node}, the master of ${keys[idx[0] as number]} (slot map being refreshed)`);
         res = ((await p.exec()) ?? []) as Reply[];
       } catch (err) {
         res = [];
@@ -61,8 +75,8 @@ export async function perKey(client: RedisClient, keys: ReadonlyArray<string>, a
   return out;
 }
 
-/** Key indexes grouped by the master that serves their slot (one group per master; unknown slots alone). */
-function byMaster(c: Cluster, keys: ReadonlyArray<string>): number[][] {
+/** Key indexes grouped by the master ("host:port") that serves their slot; unknown slots alone. */
+function byMaster(c: Cluster, keys: ReadonlyArray<string>): Map<string, number[]> {
   const groups = new Map<string, number[]>();
   keys.forEach((key, i) => {
     const slot = calculateSlot(key);
@@ -71,7 +85,7 @@ function byMaster(c: Cluster, keys: ReadonlyArray<string>): number[][] {
     if (g === undefined) groups.set(node, (g = []));
     g.push(i);
   });
-  return [...groups.values()];
+  return groups;
 }
 
 /** The first reply of a key, or its error thrown. */
