@@ -53,6 +53,9 @@ import { Shards } from './shards.js';
 
 export const GROUP = 'g';
 
+/** How long an opt-out stays in the shards' oor:{T} sets (ms; older entries are trimmed by the writer). */
+export const RECENT_OPT_OUT_MS = 5 * 60_000;
+
 /**
  * The sharded layout (issue 13; DESIGN.md §10, README "Redis Cluster"). `{T}`
  * is the hash tag of a shard (shards.ts), `{c}` the control slot. Every key one
@@ -67,7 +70,9 @@ export const GROUP = 'g';
  *                               {P}hold:{T}:{tenant}, {P}park:{T}:{tenant}      held / parked parts
  *                               {P}oor:{T}          recent opt-outs: number -> ms (closes the acceptance race)
  *   receipt mapping (the shard of the SMSC id: Shards.mappingShard)
- *                               {P}d:{T}:{smsc}:{mid}   {P}de:{T}:{smsc}:{mid} (early receipt)
+ *                               {P}d:{T}:{smsc}:{mid}   "id|part" (lua/link.lua)
+ *                               {P}de:{T}:{smsc}:{mid}  early receipt "state|err|text|raw" (lua/lookup.lua)
+ *                               {P}dex:{T}:{smsc}       set while the shard may hold early receipts of the SMSC
  *   control slot                {P}{c}:<name>       pz, pz:ver, pz:ack, ooev, meta, mou, vol, mnp, mnp:ver, mnp:tmp,
  *                                                   fleet registry and leases
  *   tenant slots                oo:{T}, oom:{T}, qt:{T}:{day}, stc:{T}, whq:{T}:…, whd:{T} as above;
@@ -113,6 +118,11 @@ export class Keys {
   pausedCopy(shard: number): string {
     return `${this.prefix}pz:${this.shards.tag(shard)}`;
   }
+  /**
+   * oor:{T}: a sorted set of the opt-outs of the last RECENT_OPT_OUT_MS, member
+   * the number's E.164 digits, score the ms it was recorded (the opt-out store
+   * writes every shard's before the list itself; enqueue.lua reads it).
+   */
   recentOptOuts(shard: number): string {
     return `${this.prefix}oor:${this.shards.tag(shard)}`;
   }
@@ -146,6 +156,10 @@ export class Keys {
    */
   analyticsBatch(consumer: string): string {
     return `${this.prefix}anb:{${consumer}}`;
+  }
+  /** dex:{T}:{smsc}: set while early receipts of the SMSC may exist in mapping shard `shard` (lua/lookup.lua). */
+  earlyFlagOf(smsc: string, shard: number): string {
+    return `${this.prefix}dex:${this.shards.tag(shard)}:${smsc}`;
   }
   /** A key of the control slot {c}: small, rarely written state every node shares. */
   control(name: string): string {
