@@ -24,6 +24,7 @@
  *   t = tenant (actors hold back paused tenants' entries without a look-up)
  */
 import { RetryableError } from '../errors.js';
+import { systemClock, type Clock } from '../flow/clock.js';
 import { callWithKey, classifyRedisError, isCluster, type RedisClient } from '../redis/connect-redis.js';
 import { defineLuaCommand } from '../redis/lua-loader.js';
 import { GROUP, Keys, RECENT_OPT_OUT_MS } from './keys.js';
@@ -85,6 +86,12 @@ export function routeRecord(r: { network: { country: string; mcc: string; mnc: s
 export interface QueueEntry {
   readonly queueKey: string;
   readonly entryId: string;
+  /**
+   * The entry's identity across streams: "queueKey entryId". Stream ids are
+   * unique per stream only, and one enqueue call writes several shards'
+   * streams in the same millisecond: their first entries share an id.
+   */
+  readonly ref: string;
   readonly id: string;
   readonly part: number;
   readonly total: number;
@@ -137,6 +144,8 @@ export interface StoreOptions {
    */
   readonly waitReplicas?: number;
   readonly waitTimeoutMs?: number;
+  /** The time of the opt-out pre-check (wall clock, ms): enqueue.lua compares it with Redis's TIME. */
+  readonly clock?: Clock;
 }
 
 /** An opt-out in oor:{T} may predate the pre-check by this much and still stop a message (ms): clock skew between nodes. */
@@ -184,6 +193,7 @@ export function parseEntry(queueKey: string, entryId: string, fields: Fields): Q
   return {
     queueKey,
     entryId,
+    ref: `${queueKey} ${entryId}`,
     id: f[0] as string,
     part: Number(f[1]),
     total: Number(f[2]),
@@ -206,6 +216,7 @@ export class RedisStore {
   private readonly smscs: ReadonlyArray<string>;
   private readonly waitReplicas: number;
   private readonly waitTimeoutMs: number;
+  private readonly clock: Clock;
   /** Cluster reads: the next idle poll's wait per consumer (ms; 0 after a read that found entries). */
   private readonly idle = new Map<string, number>();
 
@@ -222,6 +233,7 @@ export class RedisStore {
     this.smscList = this.smscs.join(',');
     this.waitReplicas = o.waitReplicas ?? 0;
     this.waitTimeoutMs = o.waitTimeoutMs ?? 1000;
+    this.clock = o.clock ?? systemClock;
     defineLuaCommand(redis, 'syLink', LINK);
     defineLuaCommand(redis, 'sySubmitted', SUBMITTED);
     defineLuaCommand(redis, 'syFailed', FAILED);
@@ -262,7 +274,7 @@ export class RedisStore {
     const out = new Array<Disposition>(msgs.length);
     let pending = msgs.map((_, i) => i);
     for (let attempt = 0; ; attempt++) {
-      const checkedAt = Date.now();
+      const checkedAt = Math.floor(this.clock.now());
       const listed = await this.optOutPreCheck(pending.map((i) => msgs[i] as NewMessage));
       const groups = new Map<number, { sec: Section; idx: number[] }>();
       pending.forEach((i, j) => {
@@ -338,7 +350,7 @@ export class RedisStore {
     if (short !== undefined) {
       throw new RetryableError(
         'REPLICATION_TIMEOUT',
-        `accepted by the Redis primary but confirmed by ${Number(short.after)} of ${this.waitReplicas} replicas within ${this.waitTimeoutMs} ms: it may still be delivered; retry with the same Idempotency-Key`,
+        `was written to the Redis primary, but only ${Number(short.after)} of the ${this.waitReplicas} replicas redis.waitReplicas asks for confirmed it within ${this.waitTimeoutMs} ms: it may still be sent, or be lost if that primary fails now; look it up (GET /v1/messages/{id}) before sending it again`,
       );
     }
     return res.map((r) => r.result);
@@ -526,15 +538,24 @@ export class RedisStore {
   }
 
   /**
-   * Records submit_sm_resps in two steps (lua/link.lua, then
-   * lua/submitted.lua). A part's receipt mapping lives until its validity ends
-   * plus `receiptGraceSec` (receipts can come that late), at least a minute.
-   * Returns the number of early receipts applied.
+   * Records submit_sm_resps in two steps: link (the receipt mappings, in the
+   * shards of the SMSC's message ids) then recordSubmits (the parts, in their
+   * messages' shards), each idempotent. A part's receipt mapping lives until
+   * its validity ends plus `receiptGraceSec` (receipts can come that late), at
+   * least a minute. Returns the number of early receipts applied.
    */
   async submitted(smsc: string, receiptGraceSec: number, items: ReadonlyArray<SubmittedItem>, now = Date.now()): Promise<number> {
     if (items.length === 0) return 0;
+    const early = await this.link(smsc, receiptGraceSec, items, now);
+    return await this.recordSubmits(smsc, items, early, now);
+  }
+
+  /**
+   * Step 1 of submitted (lua/link.lua): writes each part's receipt mapping and
+   * returns, per item, an early receipt waiting for it ('' for none).
+   */
+  async link(smsc: string, receiptGraceSec: number, items: ReadonlyArray<SubmittedItem>, now = Date.now()): Promise<string[]> {
     const nowSec = Math.floor(now / 1000);
-    // Step 1: the mappings, by the shard of the SMSC's message id.
     const links = new Map<number, { sec: Section; idx: number[] }>();
     items.forEach((it, i) => {
       const j = this.keys.shards.mappingShard(smsc, it.normId);
@@ -550,7 +571,15 @@ export class RedisStore {
       const g = linkList[k] as { idx: number[] };
       (r as string[]).forEach((e, j) => (early[g.idx[j] as number] = e ?? ''));
     });
-    // Step 2: the parts, by the message's shard.
+    return early;
+  }
+
+  /**
+   * Step 2 of submitted (lua/submitted.lua): the parts are sent, their entries
+   * acknowledged, and early receipts (`early`, from link, or parked in the
+   * hash by receipts) applied. Returns how many early receipts were applied.
+   */
+  async recordSubmits(smsc: string, items: ReadonlyArray<SubmittedItem>, early: ReadonlyArray<string>, now = Date.now()): Promise<number> {
     const secs = new Map<number, Section>();
     const foreign: QueueEntry[] = [];
     items.forEach((it, i) => {
@@ -558,7 +587,7 @@ export class RedisStore {
       if (k === undefined) return void foreign.push(it.entry);
       let s = secs.get(k);
       if (s === undefined) secs.set(k, (s = this.shardSection(k, now)));
-      s.push(s.key(it.entry.queueKey), it.entry.entryId, s.key(this.keys.msg(it.entry.id)), it.entry.id, it.entry.part, it.rawId, early[i] as string);
+      s.push(s.key(it.entry.queueKey), it.entry.entryId, s.key(this.keys.msg(it.entry.id)), it.entry.id, it.entry.part, it.rawId, early[i] ?? '');
     });
     await this.dropEntries(foreign);
     const res = await runSections(this.redis, 'sySubmitted', [...this.head(now), GROUP, smsc], [...secs.values()]);
@@ -583,14 +612,22 @@ export class RedisStore {
   }
 
   /**
-   * Records receipts in two steps (lua/lookup.lua in the mapping shard, then
-   * lua/receipts.lua in the message's shard); returns one result per item.
-   * `latencyMs`, when given, gets per item the time from the message's `sent`
-   * to this receipt (-1 if unknown).
+   * Records receipts in two steps: lookup (the mappings, in the shards of the
+   * SMSC's message ids) then applyReceipts (in the messages' shards); returns
+   * one result per item. `latencyMs`, when given, gets per item the time from
+   * the message's `sent` to this receipt (-1 if unknown). The deliver_sm is
+   * answered only after both (a crash between them: the SMSC redelivers).
    */
   async receipts(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>, now = Date.now(), latencyMs?: number[]): Promise<ReceiptResult[]> {
-    const codes = new Array<ReceiptResult>(items.length).fill(ReceiptResult.Early);
-    const lat = new Array<number>(items.length).fill(-1);
+    const found = await this.lookup(smsc, earlyTtlSec, items);
+    return await this.applyReceipts(items, found, now, latencyMs);
+  }
+
+  /**
+   * Step 1 of receipts (lua/lookup.lua): per item the part it is for
+   * ("id|part"), or '' when it has no mapping yet (kept as an early receipt).
+   */
+  async lookup(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>): Promise<string[]> {
     const looks = new Map<number, { sec: Section; idx: number[] }>();
     items.forEach((it, i) => {
       const j = this.keys.shards.mappingShard(smsc, it.key);
@@ -605,9 +642,16 @@ export class RedisStore {
       const g = lookList[k] as { idx: number[] };
       (r as string[]).forEach((f, j) => (found[g.idx[j] as number] = f ?? ''));
     });
+    return found;
+  }
+
+  /** Step 2 of receipts (lua/receipts.lua): applies each found receipt to its part (`found` from lookup). */
+  async applyReceipts(items: ReadonlyArray<ReceiptItem>, found: ReadonlyArray<string>, now = Date.now(), latencyMs?: number[]): Promise<ReceiptResult[]> {
+    const codes = new Array<ReceiptResult>(items.length).fill(ReceiptResult.Early);
+    const lat = new Array<number>(items.length).fill(-1);
     const secs = new Map<number, { sec: Section; idx: number[] }>();
     items.forEach((it, i) => {
-      const f = found[i] as string;
+      const f = found[i] ?? '';
       if (f === '') return;
       const bar = f.indexOf('|');
       const id = f.slice(0, bar);
