@@ -10,11 +10,15 @@
  * A replay moves events in script calls of REPLAY_STEP (each a few ms of
  * Redis time, so message traffic is not held up) to the tail of the queue of
  * this engine node's dispatcher (lane 0), which is then told to drain it.
+ * A tenant's dead letters and queues share its hash tag (whd:{T}, whq:{T}:…),
+ * so each script call, MULTI and command stays in one Redis Cluster slot;
+ * the listing reads every tenant's keys as one command each.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import type uWS from 'uWebSockets.js';
 import type { Keys } from '../queue/keys.js';
 import { loadLuaScript, luaPath } from '../redis/lua-loader.js';
+import { runCommands, type RedisCommand } from '../redis/run-commands.js';
 import { MAX_LANES } from '../webhooks/webhook-dispatcher.js';
 import type { WebhookHost } from '../webhooks/webhook-host.js';
 import { guard, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
@@ -26,7 +30,7 @@ const REPLAY_STEP = 2000;
 
 export interface WebhookRoutesDeps {
   readonly auth: () => ApiAuth<AuthTenant>;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: Keys;
   readonly node: string;
   /** Tenants with a webhook, and their URLs. */
@@ -58,15 +62,16 @@ export function registerWebhookRoutes(app: uWS.TemplatedApp, d: WebhookRoutesDep
     if (!d.auth().admin(res, req)) return;
     const g = guard(res);
     const ids = [...d.tenants.keys()];
-    const p = d.redis.pipeline();
+    // Tenants' keys are in their own slots: one command each (run-commands.ts), not one pipeline.
+    const cmds: RedisCommand[] = [];
     for (const t of ids) {
-      p.llen(d.keys.webhookDeadLetters(t));
-      for (let lane = 0; lane < MAX_LANES; lane++) p.llen(d.keys.webhookQueue(t, d.node, lane));
+      cmds.push(['LLEN', d.keys.webhookDeadLetters(t)]);
+      for (let lane = 0; lane < MAX_LANES; lane++) cmds.push(['LLEN', d.keys.webhookQueue(t, d.node, lane)]);
     }
-    p.exec().then((r) => {
+    runCommands(d.redis, cmds).then((r) => {
       if (!g.alive()) return;
       const live = new Map((d.host?.state.tenants ?? []).map((s) => [s.tenant, s]));
-      const n = (k: number) => Number(r?.[k]?.[1] ?? 0);
+      const n = (k: number) => Number(r[k] ?? 0);
       const tenants = ids.map((t, i) => {
         const at = i * (MAX_LANES + 1);
         let queued = 0;

@@ -20,7 +20,8 @@
  * SELF_STOP_MS sends nothing, so once every actor has confirmed a version,
  * or its last poll is older than SELF_STOP_MS, no actor sends on an older one.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
+import { runCommands } from '../redis/run-commands.js';
 import { defineLuaCommand } from '../redis/lua-loader.js';
 import { loadStateScript } from '../queue/lua-scripts.js';
 import { GROUP, type Keys } from '../queue/keys.js';
@@ -40,6 +41,7 @@ const REJECT = loadStateScript(import.meta.url, './lua/reject.lua');
 const REAP = loadStateScript(import.meta.url, './lua/reap.lua');
 const POLL = loadStateScript(import.meta.url, './lua/poll.lua');
 const SET_PAUSED = loadStateScript(import.meta.url, './lua/set-paused.lua');
+const COPY_PAUSED = loadStateScript(import.meta.url, './lua/copy-paused.lua');
 const PAUSE_CHECK = loadStateScript(import.meta.url, './lua/pause-check.lua');
 
 export interface PollResult {
@@ -57,7 +59,8 @@ interface Scripted {
   syReject(...a: Array<string | number>): Promise<RejectResult[]>;
   syReap(...a: Array<string | number>): Promise<[string, number]>;
   syPoll(...a: Array<string | number>): Promise<[string, string[], Array<[string, string[]]>]>;
-  sySetPaused(...a: Array<string | number>): Promise<[number, number]>;
+  sySetPaused(...a: Array<string | number>): Promise<[number, number, string[]]>;
+  syCopyPaused(...a: Array<string | number>): Promise<number>;
   syPauseCheck(...a: Array<string | number>): Promise<[string[], string[]]>;
 }
 
@@ -65,7 +68,7 @@ export class ParkingStore {
   private readonly s: Scripted;
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly keys: Keys,
     private readonly limits: { readonly eventsMaxLen: number; readonly finalRetentionSec: number },
   ) {
@@ -76,6 +79,7 @@ export class ParkingStore {
     defineLuaCommand(redis, 'syReap', REAP);
     defineLuaCommand(redis, 'syPoll', POLL);
     defineLuaCommand(redis, 'sySetPaused', SET_PAUSED);
+    defineLuaCommand(redis, 'syCopyPaused', COPY_PAUSED);
     defineLuaCommand(redis, 'syPauseCheck', PAUSE_CHECK);
     this.s = redis as unknown as Scripted;
   }
@@ -115,7 +119,8 @@ export class ParkingStore {
   }
 
   async poll(consumer: string, appliedVersion: string, cursor: string, count: number): Promise<PollResult> {
-    const [version, members, ev] = await this.s.syPoll(this.keys.prefix, consumer, appliedVersion, cursor, count);
+    const k = this.keys;
+    const [version, members, ev] = await this.s.syPoll(k.control('pz:ack'), k.control('pz:ver'), k.control('pz'), k.control('ooev'), consumer, appliedVersion, cursor, count);
     const optOuts = ev.map(([eid, f]) => {
       const m: Record<string, string> = {};
       for (let i = 0; i + 1 < f.length; i += 2) m[f[i] as string] = f[i + 1] as string;
@@ -124,18 +129,51 @@ export class ParkingStore {
     return { version, paused: version === appliedVersion ? undefined : members, optOuts };
   }
 
+  /**
+   * Pauses or resumes a tenant: the master copy and its version (control
+   * slot, what the actors poll), then every shard's copy (what the enqueue
+   * scripts read). Returns once every copy holds this version or a later one.
+   */
   async setPaused(tenant: string, paused: boolean): Promise<{ version: number; at: number }> {
-    const [version, at] = await this.s.sySetPaused(this.keys.prefix, tenant, paused ? 1 : 0);
+    const [version, at, members] = await this.s.sySetPaused(this.keys.control('pz'), this.keys.control('pz:ver'), tenant, paused ? 1 : 0);
+    await this.writeCopies(version, members);
     return { version, at };
+  }
+
+  private async writeCopies(version: number, members: ReadonlyArray<string>): Promise<void> {
+    await Promise.all(this.keys.shards.all().map((k) => this.s.syCopyPaused(this.keys.pausedCopy(k), this.keys.pausedCopyVersion(k), version, ...members)));
+  }
+
+  /**
+   * Writes the master copy into every shard's copy again: repairs copies a
+   * crash between the two steps of setPaused left behind (run at start and
+   * now and then). A newer copy is never overwritten (copy-paused.lua).
+   */
+  async repairCopies(): Promise<void> {
+    const r = await this.redis.multi().get(this.keys.control('pz:ver')).smembers(this.keys.control('pz')).exec();
+    const [[e1, ver], [e2, members]] = (r ?? []) as Array<[Error | null, unknown]> as [[Error | null, string | null], [Error | null, string[]]];
+    if (e1 || e2) throw e1 ?? e2;
+    if (ver === null) return;
+    await this.writeCopies(Number(ver), members);
   }
 
   /** Actors that confirmed paused-set `version` and opt-out change `optOutEid`, and those that may not have yet. */
   async pauseCheck(version: number, optOutEid = '0-0'): Promise<{ confirmed: string[]; waiting: string[] }> {
-    const [confirmed, waiting] = await this.s.syPauseCheck(this.keys.prefix, version, SELF_STOP_MS + 200, optOutEid);
+    const [confirmed, waiting] = await this.s.syPauseCheck(this.keys.control('pz:ack'), version, SELF_STOP_MS + 200, optOutEid);
     return { confirmed, waiting };
   }
 
+  /** Parts of the tenant parked now, over every shard. */
+  async parkedCount(tenant: string): Promise<number> {
+    const n = await runCommands(this.redis, this.keys.shards.all().map((k) => ['XLEN', this.keys.parkOf(k, tenant)] as const));
+    return n.reduce<number>((a, b) => a + Number(b), 0);
+  }
+
   async pausedTenants(): Promise<string[]> {
-    return await this.redis.smembers(this.keys.paused());
+    return await this.redis.smembers(this.keys.control('pz'));
+  }
+
+  async isPaused(tenant: string): Promise<boolean> {
+    return (await this.redis.sismember(this.keys.control('pz'), tenant)) === 1;
   }
 }

@@ -66,6 +66,8 @@ export const GROUP = 'g';
  *                               {P}ix:{T}:{tenant}:{min}, {P}ixb:{T}:{tenant}   list index
  *                               {P}hold:{T}:{tenant}, {P}park:{T}:{tenant}      held / parked parts
  *                               {P}oor:{T}          recent opt-outs: number -> ms (closes the acceptance race)
+ *                               {P}pzv:{T}          version of the pz:{T} copy
+ *                               {P}mop:{T}:{concat key}  parts of a concatenated MO message (the shard of its event)
  *   receipt mapping (the shard of the SMSC id: Shards.mappingShard)
  *                               {P}d:{T}:{smsc}:{mid}   {P}de:{T}:{smsc}:{mid} (early receipt)
  *   control slot                {P}{c}:<name>       pz, pz:ver, pz:ack, ooev, meta, mou, vol, mnp, mnp:ver, mnp:tmp,
@@ -111,8 +113,22 @@ export class Keys {
   pausedCopy(shard: number): string {
     return `${this.prefix}pz:${this.shards.tag(shard)}`;
   }
+  /** The paused-set version the shard's copy holds (engine/parking/lua/copy-paused.lua: copies only move forward). */
+  pausedCopyVersion(shard: number): string {
+    return `${this.prefix}pzv:${this.shards.tag(shard)}`;
+  }
+  /**
+   * Recent opt-outs of every tenant and the global list (engine/optout/optout-store.ts), a sorted set:
+   * member = the number's E.164 digits, score = ms (the writer's clock) just after the number went
+   * on the list. Written to every shard AFTER the list itself, so a number found here is already on
+   * its list; trimmed to the last OOR_WINDOW_MS and at most OOR_MAX_ENTRIES (optout-store.ts).
+   */
   recentOptOuts(shard: number): string {
     return `${this.prefix}oor:${this.shards.tag(shard)}`;
+  }
+  /** Parts of a concatenated MO message waiting for the rest (engine/mo/), in the shard of its MO event. */
+  moParts(shard: number, concatKey: string): string {
+    return `${this.prefix}mop:${this.shards.tag(shard)}:${concatKey}`;
   }
   /** `day`: days since 1970-01-01 (UTC); fields <tenant>|m, <tenant>|s, <tenant>|c:<currency>. */
   usageOf(shard: number, day: number): string {
