@@ -28,6 +28,24 @@ export const REPLAY = loadLuaScript(luaPath(import.meta.url, '../webhooks/lua/re
 
 const REPLAY_STEP = 2000;
 
+/**
+ * Moves up to `limit` of the tenant's oldest dead letters back to its queue on
+ * `node` (lane 0), REPLAY_STEP per script call; returns how many moved and how
+ * many are left. Both keys carry the tenant's hash tag: one slot.
+ */
+export async function replayDeadLetters(redis: RedisClient, keys: Keys, tenant: string, node: string, limit: number): Promise<{ replayed: number; remaining: number }> {
+  const k = [keys.webhookDeadLetters(tenant), keys.webhookQueue(tenant, node)];
+  let replayed = 0;
+  let remaining = 0;
+  while (replayed < limit) {
+    const [moved, rest] = (await redis.eval(REPLAY.lua, REPLAY.numberOfKeys, ...k, Math.min(REPLAY_STEP, limit - replayed))) as [number, number];
+    replayed += moved;
+    remaining = rest;
+    if (moved === 0 || rest === 0) break;
+  }
+  return { replayed, remaining };
+}
+
 export interface WebhookRoutesDeps {
   readonly auth: () => ApiAuth<AuthTenant>;
   readonly redis: RedisClient;
@@ -109,18 +127,10 @@ export function registerWebhookRoutes(app: uWS.TemplatedApp, d: WebhookRoutesDep
     const limit = intParam(req, 'limit', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
     if (typeof limit === 'string') return sendError(res, 'BAD_REQUEST', limit);
     const g = guard(res);
-    const keys = [d.keys.webhookDeadLetters(t), d.keys.webhookQueue(t, d.node)];
     void (async () => {
-      let replayed = 0;
-      let left = 0;
-      while (replayed < limit) {
-        const [moved, rest] = (await d.redis.eval(REPLAY.lua, REPLAY.numberOfKeys, ...keys, Math.min(REPLAY_STEP, limit - replayed))) as [number, number];
-        replayed += moved;
-        left = rest;
-        if (moved === 0 || rest === 0) break;
-      }
+      const r = await replayDeadLetters(d.redis, d.keys, t, d.node, limit);
       d.host?.kick(t, true);
-      if (g.alive()) sendJson(res, '200 OK', { tenant: t, replayed, remaining: left });
+      if (g.alive()) sendJson(res, '200 OK', { tenant: t, replayed: r.replayed, remaining: r.remaining });
     })().catch(fail(res, g.alive));
   });
 

@@ -121,7 +121,8 @@ export async function listHeld(redis: RedisClient, keys: Keys, tenant: string, a
   for (let round = 0; round < 200; round++) {
     const dry = shards.filter((s) => s.queue.length === 0 && !s.done);
     if (dry.length > 0) {
-      const pages = (await Promise.all(dry.map((s) => redis.callBuffer('XRANGE', s.key, s.from, '+', 'COUNT', READ)))) as Array<Array<[Buffer, Buffer[]]>>;
+      // xrangeBuffer, not callBuffer: auto-pipelined on a cluster, callBuffer loses its command name (ioredis 5.8).
+      const pages = (await Promise.all(dry.map((s) => redis.xrangeBuffer(s.key, s.from, '+', 'COUNT', READ)))) as unknown as Array<Array<[Buffer, Buffer[]]>>;
       dry.forEach((s, i) => {
         const page = pages[i] as Array<[Buffer, Buffer[]]>;
         const groups = group(page, s.k);

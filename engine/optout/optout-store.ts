@@ -99,12 +99,21 @@ function record(number: string, meta: string | null | undefined): OptOutRecord {
 export class OptOutStore {
   private readonly s: Scripted;
 
+  private readonly clock: () => number;
+  private readonly oorMax: number;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
-    /** The clock of oor scores: the enqueue's pre-check times must come from the same (Date.now on every node). */
-    private readonly clock: () => number = Date.now,
+    o: {
+      /** The clock of oor scores: the enqueue's pre-check times must come from the same (Date.now on every node). */
+      readonly clock?: () => number;
+      /** Most recent opt-outs kept per shard (default OOR_MAX_ENTRIES). */
+      readonly oorMaxEntries?: number;
+    } = {},
   ) {
+    this.clock = o.clock ?? Date.now;
+    this.oorMax = o.oorMaxEntries ?? OOR_MAX_ENTRIES;
     defineLuaCommand(redis, 'syOptOutChange', CHANGE);
     defineLuaCommand(redis, 'syOptOutAnnounce', ANNOUNCE);
     defineLuaCommand(redis, 'syOptOutRecent', RECENT);
@@ -122,7 +131,7 @@ export class OptOutStore {
       // Step 2: the actors (ooev) and, for additions, every shard's recent opt-outs, scored after step 1.
       const at = this.clock();
       const writes: Array<Promise<unknown>> = [this.s.syOptOutAnnounce(this.keys.control('ooev'), op, tenant, ...chunk)];
-      if (op === 'a') for (const k of this.keys.shards.all()) writes.push(this.s.syOptOutRecent(this.keys.recentOptOuts(k), at, OOR_WINDOW_MS, OOR_MAX_ENTRIES, ...chunk));
+      if (op === 'a') for (const k of this.keys.shards.all()) writes.push(this.s.syOptOutRecent(this.keys.recentOptOuts(k), at, OOR_WINDOW_MS, this.oorMax, ...chunk));
       eventId = (await Promise.all(writes))[0] as string;
     }
     return { changed, eventId };
@@ -185,7 +194,7 @@ export class OptOutStore {
   async list(tenant: string, after: string | undefined, limit: number): Promise<{ items: OptOutRecord[]; next: string | undefined; total: number }> {
     const key = this.keys.optOut(tenant);
     const [page, total] = await Promise.all([
-      this.redis.call('ZRANGE', key, after === undefined || after === '' ? '-' : '(' + after, '+', 'BYLEX', 'LIMIT', 0, limit + 1) as Promise<string[]>,
+      this.redis.call('zrange', key, after === undefined || after === '' ? '-' : '(' + after, '+', 'BYLEX', 'LIMIT', 0, limit + 1) as Promise<string[]>,
       this.redis.zcard(key),
     ]);
     const more = page.length > limit;

@@ -11,6 +11,12 @@
  * Each command's own keys must share a slot (a hash tag). Not atomic: for
  * reads that need no snapshot and writes that are each idempotent. Replies
  * are raw (`call`): HGETALL is a flat [field, value, ...] array.
+ *
+ * Command names are sent in lower case: ioredis finds a command's keys (and
+ * so its slot) in a table of lower-case names, and `call('ZSCORE', …)` has no
+ * known keys. Alone, such a command goes to a random master and follows the
+ * MOVED; auto-pipelined, the pipeline goes to a random master and every
+ * command in it fails with MOVED (seen on the local cluster).
  */
 import { isCluster, type RedisClient } from './connect-redis.js';
 
@@ -29,7 +35,7 @@ export async function runCommands(redis: RedisClient, cmds: ReadonlyArray<RedisC
 export async function runCommandsSettled(redis: RedisClient, cmds: ReadonlyArray<RedisCommand>): Promise<Array<[Error | null, unknown]>> {
   if (cmds.length === 0) return [];
   if (isCluster(redis)) {
-    return await Promise.all(cmds.map(([name, ...args]) => redis.call(name, ...args).then((v): [null, unknown] => [null, v], (err: Error): [Error, undefined] => [err, undefined])));
+    return await Promise.all(cmds.map(([name, ...args]) => redis.call(name.toLowerCase(), ...args).then((v): [null, unknown] => [null, v], (err: Error): [Error, undefined] => [err, undefined])));
   }
   const p = redis.pipeline();
   for (const [name, ...args] of cmds) p.call(name, ...args);
