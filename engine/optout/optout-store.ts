@@ -48,9 +48,9 @@ import type { RedisClient } from '../redis/connect-redis.js';
 import type { Keys } from '../queue/keys.js';
 import { loadStateScript } from '../queue/lua-scripts.js';
 import { runCommands } from '../redis/run-commands.js';
+import { GLOBAL, optOutPreCheck } from './pre-check.js';
 
-/** The global list's tenant id (tenant ids cannot contain '*'). */
-export const GLOBAL = '*';
+export { GLOBAL } from './pre-check.js';
 
 /**
  * Opt-out changes kept for the actors (MAXLEN ~, ~100 bytes each): the changes
@@ -165,29 +165,9 @@ export class OptOutStore {
     return { optedOut: false, scope: undefined, record: undefined };
   }
 
-  /**
-   * Which of `items` are on their tenant's list or on the global one, read
-   * now (ZMSCORE, one command per list): the pre-check that a move out of a
-   * waiting place (divert, unpark, approve) makes before its script, which
-   * closes the race against the shard's recent opt-outs (OOR).
-   */
+  /** Which of `items` are on their tenant's list or on the global one, now (pre-check.ts). */
   async listed(items: ReadonlyArray<{ readonly tenant: string; readonly to: string }>): Promise<boolean[]> {
-    if (items.length === 0) return [];
-    const byList = new Map<string, string[]>();
-    const want = (t: string, n: string) => {
-      let l = byList.get(t);
-      if (l === undefined) byList.set(t, (l = []));
-      l.push(n);
-    };
-    for (const it of items) {
-      want(it.tenant, it.to);
-      want(GLOBAL, it.to);
-    }
-    const lists = [...byList];
-    const res = (await runCommands(this.redis, lists.map(([t, ns]) => ['ZMSCORE', this.keys.optOut(t), ...ns] as const))) as Array<Array<string | null>>;
-    const on = new Set<string>();
-    lists.forEach(([t, ns], i) => ns.forEach((n, j) => res[i]?.[j] !== null && res[i]?.[j] !== undefined && on.add(`${t}|${n}`)));
-    return items.map((it) => on.has(`${it.tenant}|${it.to}`) || on.has(`${GLOBAL}|${it.to}`));
+    return (await optOutPreCheck(this.redis, this.keys, items)).listed;
   }
 
   /** One page of a list, ordered by number: numbers after `after` (digits), at most `limit`. */
