@@ -1,9 +1,9 @@
 /**
  * The operator actor: one per SMSC, living in a worker thread. It owns that
- * SMSC's binds, their windows, the TPS token bucket and the stream partitions;
+ * SMSC's binds, their windows, the TPS token bucket and its queue streams (one per shard);
  * nothing outside reaches into its state (DESIGN.md §3–§5).
  *
- *   Redis q:{smsc:p} ──XREADGROUP COUNT=credit──▶ buffer ──▶ bind k (window W)
+ *   Redis q:{T}:{smsc} × S ──XREADGROUP (credit)──▶ buffer ──▶ bind k (window W)
  *        ▲                                                     │ submit_sm
  *        │  Lua: XACK+XDEL, part sent, dlr map, event          ▼
  *        └──────────────── submitted batch ◀── submit_sm_resp ─┘
@@ -22,7 +22,7 @@
  * that is not a receipt is a mobile-originated message (engine/mo/).
  */
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import { classifySubmitStatus } from '../errors.js';
 import type { SwitchyardError } from '../errors.js';
 import type { Clock } from '../flow/clock.js';
@@ -142,7 +142,7 @@ export class OperatorActor {
     private readonly smsc: ActorSmscConfig,
     private readonly store: RedisStore,
     /** A separate connection for blocking reads. */
-    private readonly reader: Redis,
+    private readonly reader: RedisClient,
     private readonly consumer: string,
     private readonly connect: SessionFactory,
     private readonly clock: Clock,
@@ -165,8 +165,8 @@ export class OperatorActor {
       }, (level, msg) => this.events.emit('log', level, msg));
     }
     this.bucket = new TokenBucket(smsc.tps, clock);
-    this.queueKeys = [];
-    for (let p = 0; p < smsc.partitions; p++) this.queueKeys.push(store.keys.queue(smsc.id, p));
+    // One queue stream per shard (issue 13); store.pull reads them as the Redis deployment allows.
+    this.queueKeys = store.keys.queuesOf(smsc.id);
     for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0, tried: false });
     this.windowTotal = smsc.window * smsc.binds;
     this.receiptGraceSec = opts.receiptGraceSec;
@@ -176,7 +176,7 @@ export class OperatorActor {
 
   async start(): Promise<void> {
     this.running = true;
-    await this.store.ensureGroups(this.smsc.id, this.smsc.partitions);
+    await this.store.ensureGroups(this.smsc.id);
     // The paused tenants and recent opt-outs are known before anything is sent.
     await this.gate?.start();
     for (const b of this.binds) void this.bindLoop(b);
@@ -468,8 +468,7 @@ export class OperatorActor {
   private async pull(credit: number): Promise<void> {
     this.reading = true;
     try {
-      const per = Math.max(1, Math.ceil(credit / this.queueKeys.length));
-      const { entries, malformed } = await this.store.read(this.consumer, this.queueKeys, per, '>', 100, this.reader);
+      const { entries, malformed } = await this.store.pull(this.consumer, this.queueKeys, credit, this.reader);
       for (const e of entries) this.buf.push(e);
       if (malformed.length > 0) {
         this.events.emit('log', 'error', `dropping ${malformed.length} malformed queue entries`);

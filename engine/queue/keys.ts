@@ -53,6 +53,9 @@ import { Shards } from './shards.js';
 
 export const GROUP = 'g';
 
+/** How long an opt-out stays in the shards' oor:{T} sets (ms; older entries are trimmed by the writer). */
+export const RECENT_OPT_OUT_MS = 5 * 60_000;
+
 /**
  * The sharded layout (issue 13; DESIGN.md §10, README "Redis Cluster"). `{T}`
  * is the hash tag of a shard (shards.ts), `{c}` the control slot. Every key one
@@ -69,7 +72,9 @@ export const GROUP = 'g';
  *                               {P}pzv:{T}          version of the pz:{T} copy
  *                               {P}mop:{T}:{concat key}  parts of a concatenated MO message (the shard of its event)
  *   receipt mapping (the shard of the SMSC id: Shards.mappingShard)
- *                               {P}d:{T}:{smsc}:{mid}   {P}de:{T}:{smsc}:{mid} (early receipt)
+ *                               {P}d:{T}:{smsc}:{mid}   "id|part" (lua/link.lua)
+ *                               {P}de:{T}:{smsc}:{mid}  early receipt "state|err|text|raw" (lua/lookup.lua)
+ *                               {P}dex:{T}:{smsc}       set while the shard may hold early receipts of the SMSC
  *   control slot                {P}{c}:<name>       pz, pz:ver, pz:ack, ooev, meta, mou, vol, mnp, mnp:ver, mnp:tmp,
  *                                                   fleet registry and leases
  *   tenant slots                oo:{T}, oom:{T}, qt:{T}:{day}, stc:{T}, whq:{T}:…, whd:{T} as above
@@ -118,10 +123,12 @@ export class Keys {
     return `${this.prefix}pzv:${this.shards.tag(shard)}`;
   }
   /**
-   * Recent opt-outs of every tenant and the global list (engine/optout/optout-store.ts), a sorted set:
-   * member = the number's E.164 digits, score = ms (the writer's clock) just after the number went
-   * on the list. Written to every shard AFTER the list itself, so a number found here is already on
-   * its list; trimmed to the last OOR_WINDOW_MS and at most OOR_MAX_ENTRIES (optout-store.ts).
+   * oor:{T}: the opt-outs of every tenant and the global list of the last
+   * RECENT_OPT_OUT_MS, a sorted set: member the number's E.164 digits, score
+   * the ms (the writer's clock) just after the number went on its list. The
+   * opt-out store writes every shard's AFTER the list itself (optout-store.ts
+   * says why), so a number found here is on its list already; at most
+   * OOR_MAX_ENTRIES per shard. enqueue.lua and the parking moves read it.
    */
   recentOptOuts(shard: number): string {
     return `${this.prefix}oor:${this.shards.tag(shard)}`;
@@ -153,6 +160,10 @@ export class Keys {
   }
   earlyDlrOf(smsc: string, mid: string): string {
     return `${this.prefix}de:${this.shards.tag(this.shards.mappingShard(smsc, mid))}:${smsc}:${mid}`;
+  }
+  /** dex:{T}:{smsc}: set while early receipts of the SMSC may exist in mapping shard `shard` (lua/lookup.lua). */
+  earlyFlagOf(smsc: string, shard: number): string {
+    return `${this.prefix}dex:${this.shards.tag(shard)}:${smsc}`;
   }
   /** A key of the control slot {c}: small, rarely written state every node shares. */
   control(name: string): string {

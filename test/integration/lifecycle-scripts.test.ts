@@ -26,10 +26,10 @@ function message(id: string, o: { parts?: number; dueAt?: number; tenant?: strin
   const parts = o.parts ?? 1;
   const start = o.dueAt ?? now;
   return {
-    id, tenant: o.tenant ?? 'acme', ref: o.ref ?? 'ref-' + id, to: o.to ?? '4791234567', from: 'Acme', smsc: 'a', partition: 0,
+    id, tenant: o.tenant ?? 'acme', ref: o.ref ?? 'ref-' + id, to: o.to ?? '4791234567', from: 'Acme', smsc: 'a',
     dataCoding: 8, esmClass: parts > 1 ? 0x40 : 0,
     parts: Array.from({ length: parts }, (_, i) => ({ shortMessage: Buffer.from([0x05, 0x00, 0x03, 0x07, parts, i + 1, 0x04, 0x1f, 0xff, 0x00]) })),
-    acceptedAt: now, validUntil: start + (o.validMs ?? 3600_000), ttlSec: 7200, finalBy: start + 7200_000, pushStatus: true, route: 'NO|242|01|0.031|EUR',
+    acceptedAt: now, validUntil: start + (o.validMs ?? 3600_000), ttlSec: 7200, pushStatus: true, route: 'NO|242|01|0.031|EUR',
     dueAt: o.dueAt ?? 0, billOnDelivery: o.billOnDelivery ?? false,
   };
 }
@@ -57,7 +57,7 @@ beforeAll(async () => {
   redis = new Redis(inject('redisUrl'));
   store = new RedisStore(redis, prefix, LIMITS);
   life = new LifecycleStore(redis, store.keys, LIMITS);
-  await store.ensureGroups('a', 1);
+  await store.ensureGroups('a');
 });
 
 afterAll(async () => {

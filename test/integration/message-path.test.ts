@@ -136,7 +136,7 @@ describe('message path', () => {
       binds: 2,
       window: 10,
       tps: 500,
-      partitions: 1,
+      shards: 1,
       tenantTps: 1_000_000,
       sim: { tps: 500, window: 10, responseLatencyMs: { min: 2, max: 8 }, receiptDelayMs: { min: 0, max: 10 } },
     });
