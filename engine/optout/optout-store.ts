@@ -7,8 +7,9 @@
  *   {P}oom:{T}     hash number -> "atMs|source": when and how it got there
  *   {P}{c}:ooev    stream of changes (control slot), read by the operator
  *                  actors so that messages queued before an opt-out are stopped too
- *   {P}oor:{Ks}    per shard: numbers that went on a list in the last
- *                  OOR_WINDOW_MS, scored by when (keys.ts recentOptOuts)
+ *   {P}oor:{K}     per shard: "tenant|number" ('*' the global list) of the
+ *                  numbers that went on a list in the last OOR_WINDOW_MS,
+ *                  scored by when (keys.ts recentOptOuts)
  *
  * Numbers are E.164 digits without '+', as messages store them.
  *
@@ -36,6 +37,15 @@
  * wait of seconds). A number found in oor is therefore also on its list
  * already (or was removed since).
  *
+ * Why members name the list ("acme|4791234567", "*|4791234567") and not the
+ * number alone (DESIGN.md §10's format): the enqueue script stops what it
+ * finds recorded up to a clock-skew margin (10 s) before its pre-check, so
+ * with bare numbers one tenant's opt-out stopped every other tenant's
+ * messages to that number for those seconds (OPTED_OUT, never sent: a
+ * message lost; the parking test "q2" caught it). The scripts look up the
+ * message's tenant and '*': two ZSCOREs instead of one, only while the
+ * shard has recent opt-outs.
+ *
  * What oor costs: one entry per number per shard for OOR_WINDOW_MS, capped at
  * OOR_MAX_ENTRIES per shard (a bulk import of a million numbers must not hold
  * S million entries). Past the cap only the newest entries are kept; a
@@ -45,7 +55,7 @@
  */
 import { luaConstants, defineLuaCommand } from '../redis/lua-loader.js';
 import type { RedisClient } from '../redis/connect-redis.js';
-import type { Keys } from '../queue/keys.js';
+import { RECENT_OPT_OUT_MS, type Keys } from '../queue/keys.js';
 import { loadStateScript } from '../queue/lua-scripts.js';
 import { runCommands } from '../redis/run-commands.js';
 import { GLOBAL, optOutPreCheck } from './pre-check.js';
@@ -62,8 +72,8 @@ export { GLOBAL } from './pre-check.js';
  */
 export const OPT_OUT_EVENTS_MAX = 5_000_000;
 
-/** How long a number stays in the shards' recent opt-outs (ms): an enqueue's pre-check must be younger. */
-export const OOR_WINDOW_MS = 300_000;
+/** How long a number stays in the shards' recent opt-outs (ms): an enqueue's pre-check must be younger (keys.ts). */
+export const OOR_WINDOW_MS = RECENT_OPT_OUT_MS;
 /** Most recent opt-outs kept per shard (the newest): bounds what a bulk import costs (~70 bytes each). */
 export const OOR_MAX_ENTRIES = 100_000;
 
@@ -131,7 +141,10 @@ export class OptOutStore {
       // Step 2: the actors (ooev) and, for additions, every shard's recent opt-outs, scored after step 1.
       const at = this.clock();
       const writes: Array<Promise<unknown>> = [this.s.syOptOutAnnounce(this.keys.control('ooev'), op, tenant, ...chunk)];
-      if (op === 'a') for (const k of this.keys.shards.all()) writes.push(this.s.syOptOutRecent(this.keys.recentOptOuts(k), at, OOR_WINDOW_MS, this.oorMax, ...chunk));
+      if (op === 'a') {
+        const members = chunk.map((n) => `${tenant}|${n}`);
+        for (const k of this.keys.shards.all()) writes.push(this.s.syOptOutRecent(this.keys.recentOptOuts(k), at, OOR_WINDOW_MS, this.oorMax, ...members));
+      }
       eventId = (await Promise.all(writes))[0] as string;
     }
     return { changed, eventId };

@@ -15,7 +15,7 @@
  *   paused set into the shards' copies again (a pause or resume interrupted
  *   between its two steps; also at start).
  */
-import type { ParkingStore } from './parking-store.js';
+import type { ParkingStore, ReapStream } from './parking-store.js';
 
 const MOVE_BATCH = 1000;
 const HANDSHAKE_POLL_MS = 25;
@@ -114,7 +114,7 @@ export class PauseControl {
       if (r === undefined) break;
       moved += r.moved;
       this.moved += r.moved;
-      if (r.scanned < MOVE_BATCH) break;
+      if (!r.more) break;
     }
     return moved;
   }
@@ -127,22 +127,24 @@ export class PauseControl {
       if (now - this.lastLeftover >= LEFTOVER_EVERY_MS) {
         this.lastLeftover = now;
         const paused = new Set(await this.store.pausedTenants());
-        for (const t of this.tenants) {
-          if (!paused.has(t) && !this.resuming.has(t) && (await this.store.parkedCount(t)) > 0) await this.moveBack(t);
+        const parked = await this.store.parkedCounts(this.tenants);
+        for (let i = 0; i < this.tenants.length; i++) {
+          const t = this.tenants[i] as string;
+          if (!paused.has(t) && !this.resuming.has(t) && (parked[i] as number) > 0) await this.moveBack(t);
         }
       }
       if (now - this.lastReap >= REAP_EVERY_MS) {
         this.lastReap = now;
         await this.store.repairCopies();
-        const keys = this.store.keys;
-        for (const t of this.tenants) {
-          for (const k of keys.shards.all()) {
-            for (const [key, kind] of [[keys.holdOf(k, t), 'hold'], [keys.parkOf(k, t), 'park']] as const) {
-              const r = await this.store.reap(key, this.reapCursor.get(key) ?? '0-0', REAP_BATCH, kind);
-              this.reapCursor.set(key, r.last);
-            }
+        // Every tenant's hold and park stream of every shard: one call on a single Redis.
+        const streams: ReapStream[] = [];
+        for (const tenant of this.tenants) {
+          for (const shard of this.store.keys.shards.all()) {
+            for (const kind of ['hold', 'park'] as const) streams.push({ shard, tenant, kind, after: this.reapCursor.get(`${kind}:${shard}:${tenant}`) ?? '0-0' });
           }
         }
+        const res = await this.store.reap(streams, REAP_BATCH);
+        streams.forEach((r, i) => this.reapCursor.set(`${r.kind}:${r.shard}:${r.tenant}`, res[i]?.last ?? '0-0'));
       }
     } catch (err) {
       this.log('warn', `parking tick failed: ${(err as Error).message}`);

@@ -68,7 +68,7 @@ export const RECENT_OPT_OUT_MS = 5 * 60_000;
  *                               {P}us:{T}:{day}     usage hash: fields <tenant>|m, <tenant>|s, <tenant>|c:<cur>
  *                               {P}ix:{T}:{tenant}:{min}, {P}ixb:{T}:{tenant}   list index
  *                               {P}hold:{T}:{tenant}, {P}park:{T}:{tenant}      held / parked parts
- *                               {P}oor:{T}          recent opt-outs: number -> ms (closes the acceptance race)
+ *                               {P}oor:{T}          recent opt-outs: "tenant|number" -> ms (closes the acceptance race)
  *                               {P}pzv:{T}          version of the pz:{T} copy
  *                               {P}mop:{T}:{concat key}  parts of a concatenated MO message (the shard of its event)
  *   receipt mapping (the shard of the SMSC id: Shards.mappingShard)
@@ -124,8 +124,9 @@ export class Keys {
   }
   /**
    * oor:{T}: the opt-outs of every tenant and the global list of the last
-   * RECENT_OPT_OUT_MS, a sorted set: member the number's E.164 digits, score
-   * the ms (the writer's clock) just after the number went on its list. The
+   * RECENT_OPT_OUT_MS, a sorted set: member "tenant|number" (E.164 digits;
+   * tenant '*' for the global list), score the ms (the writer's clock) just
+   * after the number went on its list. The
    * opt-out store writes every shard's AFTER the list itself (optout-store.ts
    * says why), so a number found here is on its list already; at most
    * OOR_MAX_ENTRIES per shard. enqueue.lua and the parking moves read it.

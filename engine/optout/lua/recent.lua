@@ -4,11 +4,11 @@
   an enqueue whose opt-out pre-check ran before that time stops them (the
   lists live in other slots than the shard). Trimmed to the window and to at
   most a number of entries; the key expires a window after its last write.
-  KEYS[1] the shard's recent opt-outs oor:{T} (sorted set: number -> ms)
+  KEYS[1] the shard's recent opt-outs oor:{T} (sorted set: "tenant|number" -> ms, '*' the global list)
   ARGV[1] ms the numbers went on their lists (the writer's clock, after the list write)
   ARGV[2] window, ms
   ARGV[3] most entries kept (the newest)
-  ARGV[4..] numbers (E.164 digits)
+  ARGV[4..] members: "tenant|number" (E.164 digits)
   Returns: the entries now held.
 ]]
 local at, window, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])

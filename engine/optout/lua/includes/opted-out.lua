@@ -9,15 +9,16 @@
 
   preCheckStale(checkedAt, maxAge): the pre-check is older than oor:{T}
     reaches back (Redis time): the caller must check again.
-  optedOut(oor, to, listed, checkedAt, skew): the pre-check found it listed,
-    or it went on a list since.
+  optedOut(oor, t, to, listed, checkedAt, skew): the pre-check found it
+    listed, or it went on tenant t's list or the global one since (members
+    of oor:{T} are "tenant|number", '*' for the global list).
 ]]
 local function preCheckStale(checkedAt, maxAge)
   local tm = redis.call('TIME')
   return tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000) - checkedAt > maxAge
 end
-local function optedOut(oor, to, listed, checkedAt, skew)
+local function optedOut(oor, t, to, listed, checkedAt, skew)
   if listed == '1' then return true end
-  local at = redis.call('ZSCORE', oor, to)
-  return at ~= false and tonumber(at) >= checkedAt - skew
+  local a1, a2 = redis.call('ZSCORE', oor, t .. '|' .. to), redis.call('ZSCORE', oor, '*|' .. to)
+  return (a1 ~= false and tonumber(a1) >= checkedAt - skew) or (a2 ~= false and tonumber(a2) >= checkedAt - skew)
 end
