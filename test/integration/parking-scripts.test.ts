@@ -116,6 +116,14 @@ describe.each(targets)('opt-out, hold and pause scripts on %s', (_name, target) 
     await parking.setPaused('paused-co', false);
   });
 
+  it('another tenant\'s opt-out of the same number moments ago no longer stops a message (recent opt-outs held bare numbers)', async () => {
+    await optOuts.add('x-a', ['4790000061'], 'api');
+    await optOuts.add(GLOBAL, ['4790000062'], 'admin');
+    // Within the skew margin of x-a's opt-out: x-b's message to the number is not x-a's business; the global list is everyone's.
+    expect(await store.enqueue([message('t1', '4790000061', { tenant: 'x-b' }), message('t2', '4790000061', { tenant: 'x-a' }), message('t3', '4790000062', { tenant: 'x-b' })])).toEqual(['queued', 'stopped', 'stopped']);
+    expect(names(await read(10))).toEqual(['t1']);
+  });
+
   it('divert decides again: a stale view sends; opted out stops; paused parks; unpark refuses while paused', async () => {
     await store.enqueue([message('d1', '4790000011'), message('d2', '4790000012'), message('d3', '4790000013')]);
     const es = await read(3);
