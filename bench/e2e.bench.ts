@@ -49,7 +49,6 @@ const { values: a } = parseArgs({
     rate: { type: 'string', default: '10000' },
     batch: { type: 'string', default: '50' },
     tps: { type: 'string', default: '10000' },
-    threads: { type: 'string', default: '2' },
     'receipt-delay-ms': { type: 'string', default: '200' },
     backlog: { type: 'string' },
     warmup: { type: 'string', default: '0' },
@@ -182,7 +181,7 @@ async function main(): Promise<void> {
   const config = {
     server: { host: '127.0.0.1', port: 0 },
     redis: { keyPrefix: 'syb:' },
-    engine: { workerThreads: num('threads'), nodeId: 'bench', metrics: !a['no-metrics'] },
+    engine: { nodeId: 'bench', metrics: !a['no-metrics'] },
     analytics: { enabled: a.analytics === true, dataDir: `${dir}/analytics` },
     // The default per-connection window (2,000 unacked submits): clients keep to it.
     tenants: [{

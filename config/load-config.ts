@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { SwitchyardError } from '../engine/errors.js';
-import { configSchema, RENAMED_KEYS, type SecretRef, type SwitchyardConfig } from './schema.js';
+import { configSchema, REMOVED_KEYS, RENAMED_KEYS, type SecretRef, type SwitchyardConfig } from './schema.js';
 
 export type Config = Readonly<SwitchyardConfig>;
 
@@ -34,9 +34,12 @@ export function parseConfig(raw: unknown, source = '<config>'): Config {
           .map((k) => {
             const at = formatPath([...issue.path, k]);
             const renamed = RENAMED_KEYS[k];
+            const removed = REMOVED_KEYS[k];
             return renamed
               ? `${source}: ${at}: key was renamed; use "${renamed}"`
-              : `${source}: ${at}: unknown key`;
+              : removed
+                ? `${source}: ${at}: key was removed: ${removed}`
+                : `${source}: ${at}: unknown key`;
           })
           .join('\n');
       }

@@ -31,7 +31,6 @@ export const DEFAULTS = {
     waitTimeoutMs: 1_000, // longest WAIT for them (ms); not confirmed in time: nack REPLICATION_TIMEOUT
   },
   engine: {
-    workerThreads: 2, // piscina threads hosting operator actors
     nodeId: 'node1', // names this engine's stream consumers; unique per engine node
     restartBackoffMs: { min: 100, max: 10_000 }, // supervisor's restart backoff for a crashed actor
     reclaimIdleMs: 30_000, // pending stream entries idle this long are reclaimed (XAUTOCLAIM)
@@ -104,7 +103,16 @@ export const DEFAULTS = {
     throttleBackoffMs: { min: 50, max: 2_000 }, // pause after ESME_RTHROTTLED / ESME_RMSGQFUL
     receiptIdMatch: 'exact', // receipts carry the submit_sm_resp id (case and leading zeros aside)
     concatenation: 'udh', // multipart messages: 8-bit UDH in short_message ('udh') or SAR TLVs ('sar')
-    sourceTon: 5, // alphanumeric sender by default when `from` has letters (see actor)
+    alphabet: 'gsm7', // the SMSC's default alphabet: how GSM-7 text goes on the wire and how its data_coding 0 is read ('gsm7' unpacked septets, 'gsm7-packed', 'latin1', 'ia5')
+    // TON/NPI of submit_sm addresses by sender class (engine/actors/addresses.ts); all-digit senders of at most shortCodeMaxDigits digits are short codes
+    addresses: {
+      shortCodeMaxDigits: 6, // digits
+      alphanumeric: { ton: 5, npi: 0 },
+      shortCode: { ton: 3, npi: 0 },
+      national: { ton: 2, npi: 1 },
+      international: { ton: 1, npi: 1 },
+      destination: { ton: 1, npi: 1 },
+    },
   },
   webhook: {
     timeoutMs: 10_000, // one POST, connect to last response byte (ms); longer counts as a failed attempt
@@ -215,6 +223,33 @@ export const tenantSchema = z.strictObject({
   webhook: webhookSchema.optional(),
 });
 
+/** SMPP 3.4 §5.2.5-6: TON 0-6; NPI 0, 1, 3, 4, 6, 8, 9, 10, 14, 18. */
+const tonNpi = (d: { ton: number; npi: number }) =>
+  z
+    .strictObject({
+      ton: z.number().int().min(0).max(6),
+      npi: z.number().int().refine((n) => [0, 1, 3, 4, 6, 8, 9, 10, 14, 18].includes(n), { message: 'must be an SMPP 3.4 NPI: 0, 1, 3, 4, 6, 8, 9, 10, 14 or 18' }),
+    })
+    .default({ ...d });
+
+const A = DEFAULTS.smsc.addresses;
+const addressesSchema = z
+  .strictObject({
+    shortCodeMaxDigits: z.number().int().min(0).max(15).default(A.shortCodeMaxDigits),
+    alphanumeric: tonNpi(A.alphanumeric),
+    shortCode: tonNpi(A.shortCode),
+    national: tonNpi(A.national),
+    international: tonNpi(A.international),
+    destination: tonNpi(A.destination),
+  })
+  .default({
+    shortCodeMaxDigits: A.shortCodeMaxDigits, alphanumeric: { ...A.alphanumeric }, shortCode: { ...A.shortCode },
+    national: { ...A.national }, international: { ...A.international }, destination: { ...A.destination },
+  });
+
+/** data_coding values each alphabet may be sent with (the first is its default). */
+export const ALPHABET_DATA_CODINGS: Readonly<Record<string, ReadonlyArray<number>>> = { gsm7: [0], 'gsm7-packed': [0], latin1: [3, 0], ia5: [1, 0] };
+
 export const smscSchema = z.strictObject({
   id,
   host: z.string().min(1).default('127.0.0.1'),
@@ -237,6 +272,17 @@ export const smscSchema = z.strictObject({
   concatenation: z
     .enum(['udh', 'sar'], { error: 'must be "udh" (8-bit concatenation header in short_message) or "sar" (sar_msg_ref_num, sar_total_segments, sar_segment_seqnum TLVs)' })
     .default(DEFAULTS.smsc.concatenation),
+  alphabet: z
+    .enum(['gsm7', 'gsm7-packed', 'latin1', 'ia5'], {
+      error: 'must be "gsm7" (GSM 03.38 unpacked, data_coding 0), "gsm7-packed" (packed septets, data_coding 0), "latin1" (ISO-8859-1, data_coding 3) or "ia5" (IA5/ASCII, data_coding 1)',
+    })
+    .default(DEFAULTS.smsc.alphabet),
+  /** data_coding GSM-7 text goes out with in `alphabet` when not the alphabet's own (latin1 3 or 0, ia5 1 or 0). */
+  alphabetDataCoding: z.number().int().min(0).max(255).optional(),
+  addresses: addressesSchema,
+}).refine((s) => s.alphabetDataCoding === undefined || (ALPHABET_DATA_CODINGS[s.alphabet] ?? []).includes(s.alphabetDataCoding), {
+  message: 'alphabetDataCoding does not fit the alphabet: gsm7 and gsm7-packed go as 0, latin1 as 3 or 0, ia5 as 1 or 0',
+  path: ['alphabetDataCoding'],
 });
 
 const candidateSchema = z.strictObject({
@@ -320,7 +366,6 @@ export const configSchema = z.strictObject({
     .default({ ...DEFAULTS.redis }),
   engine: z
     .strictObject({
-      workerThreads: z.number().int().min(1).max(64).default(DEFAULTS.engine.workerThreads),
       nodeId: id.default(DEFAULTS.engine.nodeId),
       restartBackoffMs: backoff(DEFAULTS.engine.restartBackoffMs),
       reclaimIdleMs: z.number().int().positive().default(DEFAULTS.engine.reclaimIdleMs),
@@ -414,4 +459,9 @@ export const RENAMED_KEYS: Readonly<Record<string, string>> = {
   apiKeys: 'tenants[].apiKey',
   routes: 'routing.plans (route plans by MCC/MNC with prices; see README "Routing")',
   partitions: 'redis.shards (every SMSC has one queue stream per shard; see README "Redis Cluster")',
+};
+
+/** Keys that were removed: the error says why and what took their place. */
+export const REMOVED_KEYS: Readonly<Record<string, string>> = {
+  workerThreads: 'every SMSC\'s operator actor now runs in a worker thread of its own, so that one actor\'s crash affects that SMSC only (README "Design notes")',
 };

@@ -168,7 +168,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const tenantIds = new Set(config.tenants.map((t) => t.id));
 
   const supervisor = new Supervisor({
-    threads: Math.min(config.engine.workerThreads, smscs.length),
+    actors: smscs.length,
     redis: target,
     keyPrefix: config.redis.keyPrefix,
     shards: config.redis.shards,
@@ -235,6 +235,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
 
   const isAdmin = (req: uWS.HttpRequest): boolean => ingress.auth.isAdmin(req);
 
+  const narrowAlphabets = new Map(config.smscs.filter((s) => s.alphabet === 'latin1' || s.alphabet === 'ia5').map((s) => [s.id, s.alphabet]));
   const ingress: IngressServer = new IngressServer({
     host: config.server.host,
     port: o.port ?? config.server.port,
@@ -254,6 +255,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       defaultValiditySec: config.messages.defaultValiditySec,
       receiptGraceSec: config.messages.receiptGraceSec,
       flagged: (tenant, e164) => flagged.refuses(tenant, e164),
+      // SMSCs whose alphabet lacks some of GSM-7 (texts with such characters go to them in UCS-2); none: no look-up per message.
+      ...(narrowAlphabets.size > 0 ? { alphabets: narrowAlphabets } : {}),
       ...(moderator.active ? { moderate: (tenant: string, text: string) => moderator.moderate(tenant, text) } : {}),
     },
     batcher,

@@ -91,13 +91,33 @@ export const SmppStatus = {
   ESME_RINVPASWD: 0x0e,
   ESME_RINVSYSID: 0x0f,
   ESME_RMSGQFUL: 0x14,
+  ESME_RINVSERTYP: 0x15,
   ESME_RSUBMITFAIL: 0x45,
   ESME_RTHROTTLED: 0x58,
   ESME_RX_T_APPN: 0x64,
   ESME_RX_P_APPN: 0x65,
   ESME_RX_R_APPN: 0x66,
+  ESME_RINVSCHED: 0x61,
+  ESME_RINVEXPIRY: 0x62,
+  ESME_RINVOPTPARSTREAM: 0xc0,
+  ESME_RINVPARLEN: 0xc2,
   ESME_RUNKNOWNERR: 0xff,
 } as const;
+
+/**
+ * A PDU this side cannot read. `commandStatus` is what the peer is answered
+ * (in the request's own response, or a generic_nack when the header itself
+ * is unusable): the SMPP 3.4 status naming the field that is wrong, so that
+ * the SMSC's logs say why, not merely that something was refused.
+ */
+export class SmppPduError extends SwitchyardError {
+  readonly commandStatus: number;
+  constructor(message: string, commandStatus: number) {
+    super('SMPP_BAD_PDU', message);
+    this.name = 'SmppPduError';
+    this.commandStatus = commandStatus;
+  }
+}
 
 /** How a submit_sm_resp command_status is handled by the operator actor. */
 export type SubmitOutcome = 'ok' | 'throttled' | 'temporary' | 'permanent';

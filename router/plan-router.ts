@@ -62,6 +62,8 @@ export interface RouteRequest {
   readonly tenant: string;
   /** ISO country from number validation, for numbers the plan does not know. */
   readonly country?: string | undefined;
+  /** SMSCs this message may not go to, whatever their health (failover: an SMSC whose alphabet lacks a character of its text). */
+  readonly skip?: (smsc: string) => boolean;
 }
 
 export interface RouteChoice {
@@ -223,7 +225,7 @@ export class PlanRouter implements Router {
       return { ok: false, code: 'NO_ROUTE', reason: `network ${networkName(network)} is blocked for tenant "${t.id}"` };
     const route = this.routeOf(t.plan, network);
     // The refusal's reasons are worked out only when there is a refusal.
-    return this.decide(t, network, ported !== undefined, route) ?? this.explain(req).decision;
+    return this.decide(t, network, ported !== undefined, route, req.skip) ?? this.explain(req).decision;
   }
 
   /** The same steps as `route`, keeping every candidate and every reason. */
@@ -240,6 +242,7 @@ export class PlanRouter implements Router {
     for (const c of route?.candidates ?? []) {
       const reasons: string[] = [];
       if (t.force >= 0 && c.idx !== t.force) reasons.push(`tenant forces SMSC ${this.health.smscs[t.force]}`);
+      if (req.skip?.(c.smsc) === true) reasons.push('excluded for this message (its alphabet lacks a character of the text)');
       const why = this.ineligible(c.idx, t);
       if (why !== Ineligible.No) reasons.push(this.reasonText(why, c.idx, t.plan));
       candidates.push({ smsc: c.smsc, price: c.price, eligible: reasons.length === 0, reasons });
@@ -248,7 +251,7 @@ export class PlanRouter implements Router {
     if (t.blockedNetworks.size > 0 && this.blocked(t, network)) decision = { ok: false, code: 'NO_ROUTE', reason: `network ${networkName(network)} is blocked for tenant "${t.id}"` };
     else if (route === null) decision = { ok: false, code: 'NO_ROUTE', reason: `plan "${t.plan.id}" has no route for network ${networkName(network)} and no "*" route` };
     else {
-      decision = this.decide(t, network, ported !== undefined, route);
+      decision = this.decide(t, network, ported !== undefined, route, req.skip);
       if (decision === undefined) {
         let reason = `no eligible SMSC for ${networkName(network)} in plan "${t.plan.id}": ${candidates.map((c) => `${c.smsc} ${c.reasons.join('; ')}`).join(', ')}`;
         if (t.force >= 0 && !route.candidates.some((c) => c.idx === t.force)) reason += `; forced SMSC ${this.health.smscs[t.force]} ${this.reasonText(this.ineligible(t.force, t), t.force, t.plan)}`;
@@ -259,16 +262,17 @@ export class PlanRouter implements Router {
   }
 
   /** The cheapest eligible candidate of the route, or undefined when there is none. */
-  private decide(t: CompiledTenant, network: Network, ported: boolean, route: CompiledRoute | null): RouteChoice | undefined {
+  private decide(t: CompiledTenant, network: Network, ported: boolean, route: CompiledRoute | null, skip?: (smsc: string) => boolean): RouteChoice | undefined {
     if (route === null) return undefined;
     const cs = route.candidates;
     for (let k = 0; k < cs.length; k++) {
       const c = cs[k] as Candidate;
       if (t.force >= 0 && c.idx !== t.force) continue;
+      if (skip !== undefined && skip(c.smsc)) continue;
       if (this.ineligible(c.idx, t) === Ineligible.No) return { ok: true, smsc: c.smsc, price: c.price, currency: t.plan.currency, plan: t.plan.id, network, ported };
     }
     // A forced SMSC that is not a candidate of the route is charged the route's best price.
-    if (t.force >= 0 && cs.length > 0 && !cs.some((c) => c.idx === t.force) && this.ineligible(t.force, t) === Ineligible.No)
+    if (t.force >= 0 && cs.length > 0 && !cs.some((c) => c.idx === t.force) && skip?.(this.health.smscs[t.force] as string) !== true && this.ineligible(t.force, t) === Ineligible.No)
       return { ok: true, smsc: this.health.smscs[t.force] as string, price: (cs[0] as Candidate).price, currency: t.plan.currency, plan: t.plan.id, network, ported };
     return undefined;
   }

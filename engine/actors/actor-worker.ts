@@ -33,7 +33,7 @@ export default async function runActor(task: ActorTask): Promise<string> {
   const metrics = task.metrics ? new ActorMetrics(task.smsc.id) : undefined;
   const limits = { eventsMaxLen: task.eventsMaxLen, finalRetentionSec: task.finalRetentionSec };
   const logWarn = (_level: 'warn', msg: string) => post({ type: 'log', level: 'warn', smsc: task.smsc.id, msg });
-  const mo = new MoRecorder(task.smsc.id, new MoStore(redis, store.keys, { eventsMaxLen: task.eventsMaxLen, unattributedStop: task.mo.unattributedStop }), task.mo, logWarn, (kind) => metrics?.mo(kind));
+  const mo = new MoRecorder(task.smsc.id, new MoStore(redis, store.keys, { eventsMaxLen: task.eventsMaxLen, unattributedStop: task.mo.unattributedStop }), task.mo, logWarn, (kind) => metrics?.mo(kind), task.smsc.alphabet);
   const actor = new OperatorActor(task.smsc, store, reader, task.consumer, createSmppSession, systemClock, {
     reclaimIdleMs: task.reclaimIdleMs,
     stateFlushMs: task.stateFlushMs,

@@ -8,6 +8,8 @@ import type { MetricsJson } from '../metrics/registry.js';
 import type { ReceiptIdMatch } from './receipt.js';
 import type { ActorMoConfig } from '../mo/mo-recorder.js';
 import type { RedisTarget } from '../redis/connect-redis.js';
+import type { SmscAlphabet } from '../text/index.js';
+import type { AddressPlan } from './addresses.js';
 
 export interface ActorSmscConfig {
   readonly id: string;
@@ -27,6 +29,12 @@ export interface ActorSmscConfig {
   readonly receiptIdMatch: ReceiptIdMatch;
   /** Multipart messages: 8-bit UDH in short_message, or SAR TLVs. */
   readonly concatenation: 'udh' | 'sar';
+  /** The SMSC's default alphabet: how GSM-7 text is sent and its data_coding 0 read (engine/text/smsc-alphabet.ts). */
+  readonly alphabet: SmscAlphabet;
+  /** data_coding of GSM-7 text sent in `alphabet`; absent: the alphabet's own (0, 0, 3, 1). */
+  readonly alphabetDataCoding?: number | undefined;
+  /** TON/NPI per sender class and for the destination (addresses.ts). */
+  readonly addresses: AddressPlan;
 }
 
 /** The piscina task that hosts one actor for its lifetime. */

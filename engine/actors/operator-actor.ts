@@ -19,7 +19,16 @@
  *
  * Before each submit the send gate (send-gate.ts) may hold an entry back: its
  * tenant is paused or its number opted out after it was queued. A deliver_sm
- * that is not a receipt is a mobile-originated message (engine/mo/).
+ * (or data_sm) that is not a receipt is a mobile-originated message
+ * (engine/mo/). Every one is answered; a session hands over nothing before
+ * the actor has attached its listeners and opened it (receipts that came in
+ * the bind_resp's own TCP read were held until then).
+ *
+ * Per SMSC the submit_sm carries the sender's TON/NPI by its class
+ * (addresses.ts) and GSM-7 parts in the SMSC's alphabet (engine/text
+ * smsc-alphabet.ts: queue entries hold unpacked septets, transcoded here).
+ * A bind that dies young does not reset its reconnect backoff, and why the
+ * SMSC's PDUs were refused is logged, rate-limited.
  */
 import { EventEmitter } from 'node:events';
 import type { RedisClient } from '../redis/connect-redis.js';
@@ -33,6 +42,8 @@ import { compareStreamIds, ReceiptResult, type FailedItem, type QueueEntry, type
 import type { ActorSmscConfig, ActorStats, BindState } from './messages.js';
 import type { ActorMetrics } from '../metrics/actor-metrics.js';
 import { normalizeSmscId, readReceipt, receiptKey } from './receipt.js';
+import { senderTonNpi, type TonNpi } from './addresses.js';
+import { ALPHABET_DATA_CODING, decodeShortMessage, transcodeGsmPart, type SmscAlphabet } from '../text/index.js';
 import { SendGate } from './send-gate.js';
 import type { ParkingStore } from '../parking/parking-store.js';
 import type { MoRecorder } from '../mo/mo-recorder.js';
@@ -44,9 +55,13 @@ export interface SmscSession extends EventEmitter {
   readonly inFlight: number;
   readonly writable: boolean;
   submit(sm: OutgoingSubmit, cb: (err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }) => void): boolean;
+  /** Answers a deliver_sm or data_sm (the session knows which it was). */
   replyDeliverSm(sequence: number, commandStatus: number): void;
+  /** Starts handing over inbound deliver_sm/data_sm: those that came with the bind response were held until now. */
+  open(): void;
+  readonly isClosed: boolean;
   close(): void;
-  // events: 'deliver_sm' (IncomingDeliver), 'close', 'bad_pdu' (string)
+  // events: 'deliver_sm' (IncomingDeliver), 'close', 'bad_pdu' (string: why a PDU was refused), 'warn' (string)
 }
 
 /** A deliver_sm as the actor gets it: a receipt (TLVs, text) or an MO message (the MoDeliver fields). */
@@ -54,6 +69,8 @@ export interface IncomingDeliver extends MoDeliver {
   readonly sequence: number;
   readonly receiptedMessageId?: string;
   readonly messageState?: number;
+  /** A data_sm: no short_message, the text (if any) in message_payload. */
+  readonly dataSm?: true;
 }
 
 export type SessionFactory = (smsc: ActorSmscConfig, bindIndex: number) => Promise<SmscSession>;
@@ -63,6 +80,7 @@ interface Bind {
   session: SmscSession | undefined;
   connecting: boolean;
   since: number;
+  /** Failed or short-lived binds in a row: the reconnect backoff's exponent. */
   attempts: number;
   /** The first attempt has ended (BindState.tried). */
   tried: boolean;
@@ -70,7 +88,16 @@ interface Bind {
 
 type SubmitCb = (err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }) => void;
 
-const ALNUM = /[^0-9]/;
+/**
+ * A session must stay up this long before its bind counts as healthy and the
+ * reconnect backoff starts again from its minimum: an SMSC that accepts the
+ * bind and then sends garbage (or drops us at once) is rebound with a growing
+ * backoff, not at the minimum again and again.
+ */
+const HEALTHY_SESSION_MS = 30_000;
+/** At most one log line per this period for refused PDUs (and one for session warnings), per actor. */
+const LOG_EVERY_MS = 10_000;
+const ESME_RX_P_APPN = 0x65;
 /**
  * How long a receipt whose submit_sm_resp is not recorded yet is kept (de: keys).
  * A receipt normally overtakes its resp by milliseconds; one that matches nothing
@@ -130,6 +157,13 @@ export class OperatorActor {
   private pumpScheduled = false;
   private validityCache = { sec: 0, text: '' };
   private readonly receiptGraceSec: number;
+  /** How GSM-7 parts go out to this SMSC (engine/text/smsc-alphabet.ts). */
+  private readonly alphabet: SmscAlphabet;
+  private readonly gsmDataCoding: number;
+  /** The last sender and its TON/NPI: a tenant sends from few senders. */
+  private lastFrom = '';
+  private lastSource: TonNpi;
+  private readonly logLimits = { bad: { at: -Infinity, suppressed: 0 }, warn: { at: -Infinity, suppressed: 0 } };
   readonly events = new EventEmitter();
   /** submit_sm → submit_sm_resp, for every answered submit. */
   readonly submitLatency = new LatencyHistogram();
@@ -170,6 +204,9 @@ export class OperatorActor {
     for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0, tried: false });
     this.windowTotal = smsc.window * smsc.binds;
     this.receiptGraceSec = opts.receiptGraceSec;
+    this.alphabet = smsc.alphabet ?? 'gsm7';
+    this.gsmDataCoding = smsc.alphabetDataCoding ?? ALPHABET_DATA_CODING[this.alphabet];
+    this.lastSource = smsc.addresses.alphanumeric;
   }
 
   private readonly gate: SendGate | undefined;
@@ -235,23 +272,35 @@ export class OperatorActor {
         }
         b.session = session;
         b.since = this.clock.now();
-        b.attempts = 0;
         b.connecting = false;
         b.tried = true;
+        // Listeners first, then open: the receipts an SMSC flushes with its bind_resp were held until now.
         session.on('deliver_sm', (d: IncomingDeliver) => this.onDeliver(session, d));
-        session.on('bad_pdu', () => {
+        session.on('bad_pdu', (why: string) => {
           this.s.badPdus++;
           this.metrics?.badPdu();
+          this.limitedLog('bad', `bind ${b.index}: refused a PDU from the SMSC: ${why}`);
         });
-        session.once('close', () => {
+        session.on('warn', (why: string) => this.limitedLog('warn', `bind ${b.index}: ${why}`));
+        const onClose = () => {
+          // Only a session that stayed up resets the backoff (HEALTHY_SESSION_MS).
+          if (this.clock.now() - b.since >= HEALTHY_SESSION_MS) b.attempts = 0;
           b.session = undefined;
           b.since = this.clock.now();
           this.s.reconnects++;
           this.metrics?.reconnect();
           this.events.emit('bind', b.index, false);
           if (this.running) setTimeout(() => void this.bindLoop(b), this.backoff(this.smsc.reconnectMs, b.attempts++));
-        });
+        };
+        session.once('close', onClose);
+        session.open();
         this.events.emit('bind', b.index, true);
+        // Closed already (the SMSC sent garbage with its bind_resp): its 'close' came before the listener.
+        if (session.isClosed) {
+          session.off('close', onClose);
+          onClose();
+          return;
+        }
         this.pump();
         return;
       } catch (err) {
@@ -265,6 +314,24 @@ export class OperatorActor {
         await new Promise((ok) => setTimeout(ok, this.backoff(this.smsc.reconnectMs, b.attempts++)));
       }
     }
+  }
+
+  /**
+   * Logs at most one line per LOG_EVERY_MS per kind, saying how many were
+   * left out since: a hostile SMSC can make thousands of refusals a second,
+   * and each is counted (badPdus) but must not flood the log.
+   */
+  private limitedLog(kind: 'bad' | 'warn', msg: string): void {
+    const l = this.logLimits[kind];
+    const now = this.clock.now();
+    if (now - l.at < LOG_EVERY_MS) {
+      l.suppressed++;
+      return;
+    }
+    const more = l.suppressed > 0 ? ` (and ${l.suppressed} more like it in the last ${Math.round((now - l.at) / 1000)} s)` : '';
+    l.at = now;
+    l.suppressed = 0;
+    this.events.emit('log', 'warn', msg + more);
   }
 
   private backoff(r: { min: number; max: number }, attempt: number): number {
@@ -339,7 +406,7 @@ export class OperatorActor {
         if (e.validUntilSec * 1000 <= now) {
           this.s.expired++;
           this.metrics?.expiredInQueue();
-          this.resolvedIds.add(e.entryId);
+          this.resolvedIds.add(e.ref);
           this.failedBatch.push({ entry: e, state: 'E', errCode: 'VALIDITY_EXPIRED', errText: 'validity period ran out before the message could be sent' });
           this.scheduleFlush();
           continue;
@@ -375,7 +442,7 @@ export class OperatorActor {
       if (e.validUntilSec * 1000 > now) return true;
       this.s.expired++;
       this.metrics?.expiredInQueue();
-      this.resolvedIds.add(e.entryId);
+      this.resolvedIds.add(e.ref);
       this.failedBatch.push({ entry: e, state: 'E', errCode: 'VALIDITY_EXPIRED', errText: 'validity period ran out before the message could be sent' });
       return false;
     };
@@ -388,12 +455,17 @@ export class OperatorActor {
   }
 
   private send(session: SmscSession, e: QueueEntry): void {
+    if (e.from !== this.lastFrom) {
+      this.lastFrom = e.from;
+      this.lastSource = senderTonNpi(this.smsc.addresses, e.from);
+    }
+    const dest = this.smsc.addresses.destination;
     const sm: { -readonly [K in keyof OutgoingSubmit]: OutgoingSubmit[K] } = {
       sourceAddr: e.from,
-      sourceAddrTon: ALNUM.test(e.from) ? 5 : 1,
-      sourceAddrNpi: ALNUM.test(e.from) ? 0 : 1,
-      destAddrTon: 1,
-      destAddrNpi: 1,
+      sourceAddrTon: this.lastSource.ton,
+      sourceAddrNpi: this.lastSource.npi,
+      destAddrTon: dest.ton,
+      destAddrNpi: dest.npi,
       destinationAddr: e.to,
       esmClass: e.esmClass,
       registeredDelivery: 1,
@@ -401,22 +473,46 @@ export class OperatorActor {
       validityPeriod: this.validity(e.validUntilSec),
       shortMessage: e.shortMessage,
     };
+    // Queue entries carry GSM-7 as unpacked septets; this SMSC may want it packed, in Latin-1 or in IA5.
+    if (e.dataCoding === 0 && this.alphabet !== 'gsm7') {
+      sm.dataCoding = this.gsmDataCoding;
+      sm.shortMessage = this.transcode(e);
+    }
     // Queue entries carry the 8-bit concatenation UDH; an SMSC configured for SAR gets it as TLVs instead.
-    if (this.smsc.concatenation === 'sar' && (e.esmClass & UDHI) !== 0) toSar(sm, e.shortMessage);
+    if (this.smsc.concatenation === 'sar' && (e.esmClass & UDHI) !== 0) toSar(sm, sm.shortMessage);
     const sentAt = performance.now();
     const cb: SubmitCb = (err, resp) => {
       if (resp !== undefined) this.submitLatency.record(performance.now() - sentAt);
       this.onResp(e, err, resp, performance.now() - sentAt);
     };
-    this.inFlightIds.add(e.entryId);
+    this.inFlightIds.add(e.ref);
     if (!session.submit(sm, cb)) {
-      this.inFlightIds.delete(e.entryId);
+      this.inFlightIds.delete(e.ref);
       this.retry.push(e);
     }
   }
 
+  /**
+   * A GSM-7 part in this SMSC's alphabet. Ingress and failover send an SMSC
+   * only texts its alphabet carries; an entry that is not (queued before the
+   * SMSC's alphabet was changed) goes with '?' for what the alphabet lacks,
+   * logged, rather than not at all.
+   */
+  private transcode(e: QueueEntry): Buffer {
+    const t = transcodeGsmPart(this.alphabet, e.shortMessage, e.esmClass);
+    if (t !== undefined) return t;
+    const udhi = (e.esmClass & UDHI) !== 0;
+    const text = decodeShortMessage(e.shortMessage, 0, udhi).text;
+    this.limitedLog('warn', `message ${e.id} part ${e.part} has characters the SMSC's alphabet (${this.alphabet}) lacks; sent with '?' in their place`);
+    const udh = udhi ? e.shortMessage.subarray(0, 1 + (e.shortMessage[0] as number)) : Buffer.alloc(0);
+    const max = this.alphabet === 'ia5' ? 0x7f : 0xff;
+    let plain = '';
+    for (const ch of text) plain += ch.length === 1 && ch.charCodeAt(0) <= max ? ch : '?';
+    return Buffer.concat([udh, Buffer.from(plain, 'latin1')]);
+  }
+
   private onResp(e: QueueEntry, err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }, latencyMs?: number): void {
-    this.inFlightIds.delete(e.entryId);
+    this.inFlightIds.delete(e.ref);
     if (err !== null || resp === undefined) {
       this.metrics?.submit('timeout');
       // Timeout or bind lost: the SMSC may or may not have it. Resend (at least once).
@@ -430,7 +526,7 @@ export class OperatorActor {
         this.s.submitted++;
         this.throttleStreak = 0;
         this.submittedBatch.push({ entry: e, normId: normalizeSmscId(resp.messageId), rawId: resp.messageId });
-        this.resolvedIds.add(e.entryId);
+        this.resolvedIds.add(e.ref);
         this.unpersisted++;
         this.scheduleFlush();
         // The window slot is free now: refill it without waiting for Redis.
@@ -452,7 +548,7 @@ export class OperatorActor {
       default:
         this.metrics?.submit('rejected', latencyMs);
         this.s.rejected++;
-        this.resolvedIds.add(e.entryId);
+        this.resolvedIds.add(e.ref);
         this.failedBatch.push({
           entry: e,
           state: 'R',
@@ -500,9 +596,9 @@ export class OperatorActor {
           counts[k] = (counts[k] ?? 0) + 1;
           if (compareStreamIds(e.entryId, cursors[k] as string) > 0) cursors[k] = e.entryId;
         }
-        const known = new Set(this.buf.slice(this.head).map((e) => e.entryId));
-        for (const e of this.retry) known.add(e.entryId);
-        const fresh = entries.filter((e) => !known.has(e.entryId) && !this.isInFlight(e.entryId));
+        const known = new Set(this.buf.slice(this.head).map((e) => e.ref));
+        for (const e of this.retry) known.add(e.ref);
+        const fresh = entries.filter((e) => !known.has(e.ref) && !this.isInFlight(e.ref));
         const { unsent } = await this.store.splitUnsent(fresh);
         for (const e of unsent) this.buf.push(e);
         if (counts.every((n) => n < PAGE)) break;
@@ -523,8 +619,8 @@ export class OperatorActor {
     try {
       for (const key of this.queueKeys) {
         const claimed = await this.store.autoclaim(this.consumer, key, this.opts.reclaimIdleMs, 500);
-        const known = new Set(this.buf.slice(this.head).map((e) => e.entryId));
-        const fresh = claimed.filter((e) => !known.has(e.entryId) && !this.isInFlight(e.entryId) && !this.retry.some((r) => r.entryId === e.entryId));
+        const known = new Set(this.buf.slice(this.head).map((e) => e.ref));
+        const fresh = claimed.filter((e) => !known.has(e.ref) && !this.isInFlight(e.ref) && !this.retry.some((r) => r.ref === e.ref));
         const { unsent } = await this.store.splitUnsent(fresh);
         for (const e of unsent) this.retry.push(e);
       }
@@ -540,12 +636,17 @@ export class OperatorActor {
    * take them for unsent (they would be sent twice).
    */
   private readonly resolvedIds = new Set<string>();
-  private isInFlight(entryId: string): boolean {
-    return this.inFlightIds.has(entryId) || this.resolvedIds.has(entryId);
+  private isInFlight(ref: string): boolean {
+    return this.inFlightIds.has(ref) || this.resolvedIds.has(ref);
   }
 
   // ---- receipts ------------------------------------------------------------
 
+  /**
+   * A deliver_sm or data_sm: a receipt or an MO message. Every one is
+   * answered: 0 once Redis has it, 0x64 (temporary: redeliver) when that
+   * failed, 0x65 (permanent) when it can never be used.
+   */
   private onDeliver(session: SmscSession, d: IncomingDeliver): void {
     if ((d.esmClass & 0x3c) !== 0x04) {
       // Not a delivery receipt: a mobile-originated message. Its deliver_sm_resp follows once Redis has it.
@@ -553,11 +654,13 @@ export class OperatorActor {
       else session.replyDeliverSm(d.sequence, 0);
       return;
     }
-    const text = d.shortMessage.toString('latin1');
+    // data_sm receipts carry their text (if any) in message_payload.
+    const body = d.shortMessage.length === 0 && d.messagePayload !== undefined ? d.messagePayload : d.shortMessage;
+    const text = body.toString('latin1');
     const r = readReceipt({ receiptedMessageId: d.receiptedMessageId, messageState: d.messageState, text });
     if (r === undefined) {
-      this.events.emit('log', 'warn', 'receipt without a message id; acknowledged and dropped');
-      session.replyDeliverSm(d.sequence, 0);
+      this.limitedLog('warn', 'a receipt without a message id (no receipted_message_id, no "id:" in its text): answered 0x00000065, it can never match');
+      session.replyDeliverSm(d.sequence, ESME_RX_P_APPN);
       return;
     }
     if (r.state === undefined) {
@@ -619,7 +722,7 @@ export class OperatorActor {
       this.persist('submits', items, () => this.store.submitted(this.smsc.id, this.receiptGraceSec, items), (early) => {
         this.s.receiptsEarly += early;
         this.unpersisted -= items.length;
-        for (const it of items) this.resolvedIds.delete(it.entry.entryId);
+        for (const it of items) this.resolvedIds.delete(it.entry.ref);
         this.pump();
       }, () => this.submittedBatch.push(...items));
     }
@@ -627,7 +730,7 @@ export class OperatorActor {
       const items = this.failedBatch;
       this.failedBatch = [];
       this.persist('failures', items, () => this.store.failed(items), () => {
-        for (const it of items) this.resolvedIds.delete(it.entry.entryId);
+        for (const it of items) this.resolvedIds.delete(it.entry.ref);
       }, () => this.failedBatch.push(...items));
     }
     if (this.receiptBatch.length > 0) {
@@ -641,10 +744,11 @@ export class OperatorActor {
           for (let i = 0; i < batch.length; i++) {
             const r = results[i];
             const b = batch[i] as (typeof batch)[number];
-            if (r === ReceiptResult.Applied || r === ReceiptResult.Early) {
+            // Early and Parked receipts are recorded too (applied when their submit is: queue/redis-store.ts).
+            if (r === ReceiptResult.Applied || r === ReceiptResult.Early || r === ReceiptResult.Parked) {
               this.s.receipts++;
               // An early receipt (before its resp was recorded) came within the submit's own round trip: 0.
-              this.metrics?.receipt(b.item.state, r === ReceiptResult.Early ? 0 : (latency[i] ?? -1));
+              this.metrics?.receipt(b.item.state, r === ReceiptResult.Applied ? (latency[i] ?? -1) : 0);
               if (b.item.state === 'D') this.s.receiptsDelivered++;
               else if (b.item.state !== 'u') this.s.receiptsFailed++;
             } else if (r === ReceiptResult.Gone) {

@@ -85,7 +85,7 @@ export class SendGate {
   intercept(e: QueueEntry): boolean {
     if (this.paused.size === 0 && this.optedOut.empty) return false;
     if (!this.paused.has(e.tenant) && (this.optedOut.empty || !this.optedOut.has(e.to))) return false;
-    if (this.cleared.delete(e.entryId)) return false;
+    if (this.cleared.delete(e.ref)) return false;
     this.batch.push(e);
     this.scheduleFlush();
     return true;
@@ -113,7 +113,7 @@ export class SendGate {
           else if (r === DivertResult.Stopped) this.stopped++;
           else {
             const e = items[i] as QueueEntry;
-            this.cleared.add(e.entryId);
+            this.cleared.add(e.ref);
             back.push(e);
           }
         }

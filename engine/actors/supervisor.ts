@@ -4,6 +4,21 @@
  * thread dies. A crash loses nothing: the actor's unacknowledged stream entries
  * stay pending in Redis and the restarted actor (same consumer name) re-reads
  * them first.
+ *
+ * One actor per thread, so that a crash affects one SMSC only. What "crash"
+ * means: an exception nobody catches in the actor's thread (a bug, a hostile
+ * input that slipped through), running out of its heap, or the thread being
+ * terminated. Each ends the whole worker thread, and piscina fails every task
+ * that thread ran. With several actors per thread (concurrentTasksPerWorker
+ * above 1, as before) one SMSC's fault restarted the others, and a restarted
+ * actor could land on a thread hosting another SMSC, tying their fates from
+ * then on. Catching the exception in the thread and guessing whose it was
+ * (async context) would leave the thread running on after a fault with state
+ * nobody can vouch for; a worker thread is the smallest unit Node can throw
+ * away whole. So the pool has exactly one thread per SMSC and each thread
+ * takes one task: piscina replaces a dead thread (minThreads) and the
+ * restarted actor can only go to a free one. Piscina stays: it still owns
+ * thread creation, replacement and shutdown.
  */
 import { EventEmitter } from 'node:events';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
@@ -15,7 +30,8 @@ import type { ActorMoConfig } from '../mo/mo-recorder.js';
 import type { RedisTarget } from '../redis/connect-redis.js';
 
 export interface SupervisorOptions {
-  readonly threads: number;
+  /** How many actors start() will be given: the pool has a thread for each, started at once. */
+  readonly actors: number;
   /** A single Redis or a cluster (connect-redis.ts): each actor thread connects itself. */
   readonly redis: RedisTarget;
   readonly keyPrefix: string;
@@ -54,19 +70,21 @@ export class Supervisor extends EventEmitter {
 
   constructor(private readonly o: SupervisorOptions) {
     super();
+    // Created here, not in start(): the threads load their code while the engine finishes starting.
     this.pool = new Piscina({
       filename: workerScript('./actor-worker.js', import.meta.url),
-      minThreads: o.threads,
-      maxThreads: o.threads,
+      minThreads: o.actors,
+      maxThreads: o.actors,
       idleTimeout: Number.MAX_SAFE_INTEGER,
-      // Actors are long-lived tasks: each thread hosts several.
-      concurrentTasksPerWorker: 1024,
+      // One long-lived actor per thread: a thread's death is one SMSC's restart (see the header).
+      concurrentTasksPerWorker: 1,
       maxQueue: 'auto',
     });
     this.pool.on('error', (err: Error) => this.emit('log', 'error', '*', `worker pool error: ${err.message}`));
   }
 
   start(smscs: ReadonlyArray<ActorSmscConfig>): void {
+    if (smscs.length > this.o.actors) throw new Error(`the supervisor was built for ${this.o.actors} actors, given ${smscs.length}`);
     for (const smsc of smscs) {
       const h: ActorHandle = { smsc, port: undefined, threadId: undefined, running: false, restarts: 0, startedAt: 0, stats: undefined, done: undefined, metrics: [], carried: [] };
       this.actors.set(smsc.id, h);
@@ -167,6 +185,14 @@ export class Supervisor extends EventEmitter {
   actorState(smsc: string): { running: boolean; threadId: number | undefined; restarts: number } | undefined {
     const h = this.actors.get(smsc);
     return h && { running: h.running, threadId: h.threadId, restarts: h.restarts };
+  }
+
+  /** Fault injection (tests, chaos drills): an uncaught exception in the thread hosting an SMSC's actor. */
+  crashActor(smsc: string): boolean {
+    const h = this.actors.get(smsc);
+    if (h === undefined || !h.running || h.port === undefined) return false;
+    h.port.postMessage({ type: 'crash' });
+    return true;
   }
 
   /** Fault injection (tests, chaos drills): terminates the worker thread hosting an SMSC's actor. */

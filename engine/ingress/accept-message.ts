@@ -1,7 +1,8 @@
 /**
  * Turns a checked submit into a message ready to enqueue: E.164 number,
  * GSM-7/UCS-2 encoding (transliterated to GSM-7 when the tenant or the submit
- * asks and every character maps) and segments, route, and an id naming the
+ * asks and every character maps; UCS-2 when the chosen SMSC's alphabet lacks
+ * a character of the GSM-7 text) and segments, route, and an id naming the
  * message's shard (ctx.shard: shard-picker.ts). Pure apart from the id counter
  * and the shard picker; the same function serves WebSocket and HTTP ingress.
  *
@@ -12,7 +13,7 @@
 import type { Router } from '../../router/index.js';
 import { SwitchyardError } from '../errors.js';
 import { routeRecord, type NewMessage } from '../queue/redis-store.js';
-import { encodeMessage, firstNonGsm, transliterateToGsm } from '../text/index.js';
+import { carriesText, encodeMessage, firstNonGsm, transliterateToGsm, type SmscAlphabet } from '../text/index.js';
 import { newShardedMessageId } from './message-id.js';
 import { normalizeNumber } from './normalize-number.js';
 import type { Refusal, SubmitFields } from './parse-submit.js';
@@ -29,6 +30,8 @@ export interface AcceptContext {
   readonly flagged?: (tenant: string, e164: string) => boolean;
   /** Moderation (engine/moderation/): why to hold the message for an admin, or undefined. */
   readonly moderate?: (tenant: string, text: string) => { readonly code: string; readonly text: string } | undefined;
+  /** SMSCs whose default alphabet is not GSM 03.38 (smscs[].alphabet latin1, ia5); absent ones carry all of GSM-7. */
+  readonly alphabets?: ReadonlyMap<string, SmscAlphabet>;
 }
 
 /** Per-tenant options of the accept path (config tenants[]). */
@@ -55,6 +58,17 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
   }
   const route = ctx.router().route({ e164: num.e164, tenant, country: num.country });
   if (!route.ok) return { code: 'NO_ROUTE', error: route.reason };
+  // A GSM-7 text with a character the chosen SMSC's alphabet lacks (Latin-1: Greek, €; IA5: accents, £...)
+  // goes to it in UCS-2: segments are cut here, so the encoding must be the one that SMSC can send.
+  const alphabet = ctx.alphabets?.get(route.smsc);
+  if (alphabet !== undefined && encoded.encoding === 'gsm7' && !carriesText(alphabet, text)) {
+    try {
+      encoded = encodeMessage(text, { concatRef, maxParts: ctx.maxParts, encoding: 'ucs2' });
+    } catch (err) {
+      if (err instanceof SwitchyardError) return { code: err.code, error: `${err.message} (SMSC ${route.smsc} takes this text in UCS-2: its alphabet, ${alphabet}, lacks some of its characters)` };
+      throw err;
+    }
+  }
   const validitySec = s.validitySec ?? ctx.defaultValiditySec;
   const dueAt = s.sendAt !== undefined && s.sendAt > now ? s.sendAt : 0;
   const start = dueAt > 0 ? dueAt : now;

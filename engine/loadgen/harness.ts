@@ -28,7 +28,6 @@ export interface HarnessOptions {
   readonly tps?: number;
   /** redis.shards (default 16). */
   readonly shards?: number;
-  readonly workerThreads?: number;
   readonly tenantTps?: number;
   readonly tenantWindow?: number;
   readonly sim?: Partial<SmscSimulatorOptions>;
@@ -123,7 +122,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const raw: Record<string, unknown> = {
     server: { host: '127.0.0.1', port: 0 },
     redis: { keyPrefix: o.keyPrefix ?? `sy:${randomBytes(4).toString('hex')}:`, ...(o.shards === undefined ? {} : { shards: o.shards }) },
-    engine: { workerThreads: o.workerThreads ?? 2, nodeId: 'harness', restartBackoffMs: { min: 50, max: 2000 } },
+    engine: { nodeId: 'harness', restartBackoffMs: { min: 50, max: 2000 } },
     tenants: [{ id: 'acme', apiKey: { env: 'SY_HARNESS_KEY' }, tps: o.tenantTps ?? 50_000, window: o.tenantWindow ?? 20_000 }],
     smscs: sims.map((s, i) => ({
       id: `sim-${String.fromCharCode(97 + i)}`,

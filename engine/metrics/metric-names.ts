@@ -59,7 +59,7 @@ export const METRICS = {
   bindUp: { name: 'switchyard_bind_up', type: 'gauge', labels: ['smsc', 'bind'], help: '1 when the SMPP session is bound, 0 when down.', thread: 'actor' },
   bindChanged: { name: 'switchyard_bind_state_change_timestamp_seconds', type: 'gauge', labels: ['smsc', 'bind'], help: 'Unix time of the session\'s last up/down change.', thread: 'actor' },
   reconnects: { name: 'switchyard_bind_reconnects_total', type: 'counter', labels: ['smsc'], help: 'SMPP sessions lost and re-established.', thread: 'actor' },
-  badPdus: { name: 'switchyard_smpp_bad_pdus_total', type: 'counter', labels: ['smsc'], help: 'Malformed PDUs received (answered generic_nack, session kept).', thread: 'actor' },
+  badPdus: { name: 'switchyard_smpp_bad_pdus_total', type: 'counter', labels: ['smsc'], help: 'PDUs from the SMSC that were refused (malformed, unknown or out of place; each answered with the status naming why) or ignored (responses nobody asked for).', thread: 'actor' },
   submitLatency: { name: 'switchyard_submit_latency_seconds', type: 'histogram', labels: ['smsc'], help: 'submit_sm to submit_sm_resp.', thread: 'actor' },
   moReceived: { name: 'switchyard_mo_messages_total', type: 'counter', labels: ['smsc', 'kind'], help: 'Mobile-originated (inbound) messages recorded, by kind: message, stop, start (keywords), part (of a concatenated message), unattributed (no tenant).', thread: 'actor' },
   deliveryLatency: { name: 'switchyard_delivery_latency_seconds', type: 'histogram', labels: ['smsc'], help: 'Message sent (last part\'s submit_sm_resp recorded) to each receipt; 0 for a receipt that came before its resp was recorded.', thread: 'actor' },

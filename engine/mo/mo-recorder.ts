@@ -10,6 +10,7 @@
  */
 import { newMessageId } from '../ingress/message-id.js';
 import { readMo, type MoDeliver } from './read-mo.js';
+import type { SmscAlphabet } from '../text/index.js';
 import type { MoItem, MoStore } from './mo-store.js';
 import { KeywordMatcher } from './stop-keywords.js';
 
@@ -30,6 +31,8 @@ export interface MoReplier {
 export type MoKind = 'message' | 'stop' | 'start' | 'part' | 'unattributed';
 
 const ESME_RX_T_APPN = 0x64;
+/** Permanent application error: the SMSC does not send it again (an MO message that can never be read). */
+const ESME_RX_P_APPN = 0x65;
 
 export class MoRecorder {
   private readonly keywords: KeywordMatcher;
@@ -45,6 +48,8 @@ export class MoRecorder {
     private readonly cfg: ActorMoConfig,
     private readonly log: (level: 'warn', msg: string) => void,
     private readonly onRecorded?: (kind: MoKind) => void,
+    /** The SMSC's default alphabet: how its data_coding 0 is read. */
+    private readonly alphabet: SmscAlphabet = 'gsm7',
   ) {
     this.keywords = new KeywordMatcher(cfg.stopKeywords, cfg.startKeywords);
     this.inbound = new Map(Object.entries(cfg.inbound));
@@ -57,10 +62,10 @@ export class MoRecorder {
   onDeliver(session: MoReplier, d: MoDeliver & { readonly sequence: number }): void {
     let m;
     try {
-      m = readMo(d);
+      m = readMo(d, this.alphabet);
     } catch (err) {
-      this.log('warn', `MO message unreadable, acknowledged and dropped: ${(err as Error).message}`);
-      session.replyDeliverSm(d.sequence, 0);
+      this.log('warn', `MO message unreadable, answered 0x00000065 (permanent error) and dropped: ${(err as Error).message}`);
+      session.replyDeliverSm(d.sequence, ESME_RX_P_APPN);
       return;
     }
     const tenant = this.inbound.get(m.to) ?? this.cfg.defaultTenant ?? '';

@@ -1,12 +1,12 @@
 /**
  * A mobile-originated deliver_sm as Switchyard sees it: the text decoded by
  * data_coding (GSM-7, UCS-2, Latin-1/IA5 and the GSM message-class group;
- * engine/text decodeShortMessage), the concatenation of a multipart message
+ * engine/text decodeShortMessage; data_coding 0 in the SMSC's default alphabet), the concatenation of a multipart message
  * from its UDH (8- or 16-bit reference) or its SAR TLVs, the text of a long
  * message carried in message_payload, and the two addresses in the form the
  * rest of the engine uses. Pure.
  */
-import { decodeShortMessage } from '../text/index.js';
+import { decodeShortMessage, type SmscAlphabet } from '../text/index.js';
 import { normalizeNumber } from '../ingress/normalize-number.js';
 
 export interface MoDeliver {
@@ -55,10 +55,11 @@ export function readSender(addr: string, ton: number | undefined): { from: strin
   return { from: d, e164: false };
 }
 
-export function readMo(d: MoDeliver): MoMessage {
+/** `alphabet`: the SMSC's default alphabet, which its data_coding 0 is read in (smscs[].alphabet). */
+export function readMo(d: MoDeliver, alphabet: SmscAlphabet = 'gsm7'): MoMessage {
   const dcs = d.dataCoding ?? 0;
   const body = d.shortMessage.length === 0 && d.messagePayload !== undefined ? d.messagePayload : d.shortMessage;
-  const decoded = decodeShortMessage(body, dcs, (d.esmClass & UDHI) !== 0);
+  const decoded = decodeShortMessage(body, dcs, (d.esmClass & UDHI) !== 0, alphabet);
   const concat = decoded.concat ?? d.sar;
   const sender = readSender(d.sourceAddr ?? '', d.sourceAddrTon);
   const m = { from: sender.from, fromE164: sender.e164, to: digits(d.destinationAddr ?? ''), text: decoded.text };

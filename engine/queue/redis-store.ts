@@ -85,6 +85,12 @@ export function routeRecord(r: { network: { country: string; mcc: string; mnc: s
 export interface QueueEntry {
   readonly queueKey: string;
   readonly entryId: string;
+  /**
+   * The entry's identity across streams: "queueKey entryId". Stream ids are
+   * unique per stream only, and one enqueue call writes several shards'
+   * streams in the same millisecond: their first entries share an id.
+   */
+  readonly ref: string;
   readonly id: string;
   readonly part: number;
   readonly total: number;
@@ -184,6 +190,7 @@ export function parseEntry(queueKey: string, entryId: string, fields: Fields): Q
   return {
     queueKey,
     entryId,
+    ref: `${queueKey} ${entryId}`,
     id: f[0] as string,
     part: Number(f[1]),
     total: Number(f[2]),
@@ -526,15 +533,24 @@ export class RedisStore {
   }
 
   /**
-   * Records submit_sm_resps in two steps (lua/link.lua, then
-   * lua/submitted.lua). A part's receipt mapping lives until its validity ends
-   * plus `receiptGraceSec` (receipts can come that late), at least a minute.
-   * Returns the number of early receipts applied.
+   * Records submit_sm_resps in two steps: link (the receipt mappings, in the
+   * shards of the SMSC's message ids) then recordSubmits (the parts, in their
+   * messages' shards), each idempotent. A part's receipt mapping lives until
+   * its validity ends plus `receiptGraceSec` (receipts can come that late), at
+   * least a minute. Returns the number of early receipts applied.
    */
   async submitted(smsc: string, receiptGraceSec: number, items: ReadonlyArray<SubmittedItem>, now = Date.now()): Promise<number> {
     if (items.length === 0) return 0;
+    const early = await this.link(smsc, receiptGraceSec, items, now);
+    return await this.recordSubmits(smsc, items, early, now);
+  }
+
+  /**
+   * Step 1 of submitted (lua/link.lua): writes each part's receipt mapping and
+   * returns, per item, an early receipt waiting for it ('' for none).
+   */
+  async link(smsc: string, receiptGraceSec: number, items: ReadonlyArray<SubmittedItem>, now = Date.now()): Promise<string[]> {
     const nowSec = Math.floor(now / 1000);
-    // Step 1: the mappings, by the shard of the SMSC's message id.
     const links = new Map<number, { sec: Section; idx: number[] }>();
     items.forEach((it, i) => {
       const j = this.keys.shards.mappingShard(smsc, it.normId);
@@ -550,7 +566,15 @@ export class RedisStore {
       const g = linkList[k] as { idx: number[] };
       (r as string[]).forEach((e, j) => (early[g.idx[j] as number] = e ?? ''));
     });
-    // Step 2: the parts, by the message's shard.
+    return early;
+  }
+
+  /**
+   * Step 2 of submitted (lua/submitted.lua): the parts are sent, their entries
+   * acknowledged, and early receipts (`early`, from link, or parked in the
+   * hash by receipts) applied. Returns how many early receipts were applied.
+   */
+  async recordSubmits(smsc: string, items: ReadonlyArray<SubmittedItem>, early: ReadonlyArray<string>, now = Date.now()): Promise<number> {
     const secs = new Map<number, Section>();
     const foreign: QueueEntry[] = [];
     items.forEach((it, i) => {
@@ -558,7 +582,7 @@ export class RedisStore {
       if (k === undefined) return void foreign.push(it.entry);
       let s = secs.get(k);
       if (s === undefined) secs.set(k, (s = this.shardSection(k, now)));
-      s.push(s.key(it.entry.queueKey), it.entry.entryId, s.key(this.keys.msg(it.entry.id)), it.entry.id, it.entry.part, it.rawId, early[i] as string);
+      s.push(s.key(it.entry.queueKey), it.entry.entryId, s.key(this.keys.msg(it.entry.id)), it.entry.id, it.entry.part, it.rawId, early[i] ?? '');
     });
     await this.dropEntries(foreign);
     const res = await runSections(this.redis, 'sySubmitted', [...this.head(now), GROUP, smsc], [...secs.values()]);
@@ -583,14 +607,22 @@ export class RedisStore {
   }
 
   /**
-   * Records receipts in two steps (lua/lookup.lua in the mapping shard, then
-   * lua/receipts.lua in the message's shard); returns one result per item.
-   * `latencyMs`, when given, gets per item the time from the message's `sent`
-   * to this receipt (-1 if unknown).
+   * Records receipts in two steps: lookup (the mappings, in the shards of the
+   * SMSC's message ids) then applyReceipts (in the messages' shards); returns
+   * one result per item. `latencyMs`, when given, gets per item the time from
+   * the message's `sent` to this receipt (-1 if unknown). The deliver_sm is
+   * answered only after both (a crash between them: the SMSC redelivers).
    */
   async receipts(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>, now = Date.now(), latencyMs?: number[]): Promise<ReceiptResult[]> {
-    const codes = new Array<ReceiptResult>(items.length).fill(ReceiptResult.Early);
-    const lat = new Array<number>(items.length).fill(-1);
+    const found = await this.lookup(smsc, earlyTtlSec, items);
+    return await this.applyReceipts(items, found, now, latencyMs);
+  }
+
+  /**
+   * Step 1 of receipts (lua/lookup.lua): per item the part it is for
+   * ("id|part"), or '' when it has no mapping yet (kept as an early receipt).
+   */
+  async lookup(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>): Promise<string[]> {
     const looks = new Map<number, { sec: Section; idx: number[] }>();
     items.forEach((it, i) => {
       const j = this.keys.shards.mappingShard(smsc, it.key);
@@ -605,9 +637,16 @@ export class RedisStore {
       const g = lookList[k] as { idx: number[] };
       (r as string[]).forEach((f, j) => (found[g.idx[j] as number] = f ?? ''));
     });
+    return found;
+  }
+
+  /** Step 2 of receipts (lua/receipts.lua): applies each found receipt to its part (`found` from lookup). */
+  async applyReceipts(items: ReadonlyArray<ReceiptItem>, found: ReadonlyArray<string>, now = Date.now(), latencyMs?: number[]): Promise<ReceiptResult[]> {
+    const codes = new Array<ReceiptResult>(items.length).fill(ReceiptResult.Early);
+    const lat = new Array<number>(items.length).fill(-1);
     const secs = new Map<number, { sec: Section; idx: number[] }>();
     items.forEach((it, i) => {
-      const f = found[i] as string;
+      const f = found[i] ?? '';
       if (f === '') return;
       const bar = f.indexOf('|');
       const id = f.slice(0, bar);

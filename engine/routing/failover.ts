@@ -9,22 +9,27 @@
  * group's last-delivered id, so an entry cannot be both moved and sent.
  * Entries the down SMSC's actor already holds (at most its window) stay with
  * it and go out when it is back, or expire. New messages never reach a down
- * SMSC: the router does not choose it.
+ * SMSC: the router does not choose it. A GSM-7 message goes only to an SMSC
+ * whose alphabet carries its characters (smscs[].alphabet): its segments were
+ * cut for GSM-7, and an SMSC taking only Latin-1 or IA5 could not send it.
  */
 import type { RedisClient } from '../redis/connect-redis.js';
 import type { RouteHealth, Router } from '../../router/index.js';
 import { routeRecord, type QueueEntry, type RedisStore } from '../queue/redis-store.js';
+import { carriesPart, type SmscAlphabet } from '../text/index.js';
 
 export interface FailoverOptions {
   readonly failoverAfterSec: number;
   readonly batch: number;
-  readonly smscs: ReadonlyArray<{ readonly id: string }>;
+  readonly smscs: ReadonlyArray<{ readonly id: string; readonly alphabet?: SmscAlphabet }>;
 }
 
 export class Failover {
   moved = 0;
   unroutable = 0;
   private running = false;
+  /** SMSCs whose alphabet does not carry all of GSM-7. */
+  private readonly alphabets: ReadonlyMap<string, SmscAlphabet>;
 
   constructor(
     private readonly store: RedisStore,
@@ -33,7 +38,9 @@ export class Failover {
     private readonly router: () => Router,
     private readonly o: FailoverOptions,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.alphabets = new Map(o.smscs.flatMap((s) => (s.alphabet === 'latin1' || s.alphabet === 'ia5' ? [[s.id, s.alphabet] as const] : [])));
+  }
 
   /** One pass over every SMSC down for too long; returns the entries moved. */
   async tick(): Promise<number> {
@@ -74,10 +81,18 @@ export class Failover {
     const router = this.router();
     const dest = new Map<string, { smsc: string; route: string } | null>();
     const toOf = new Map(entries.map((e) => [e.id, e.to]));
+    // GSM-7 parts go only to SMSCs whose alphabet carries every character (engine/text/smsc-alphabet.ts).
+    const gsmParts = new Map<string, QueueEntry[]>();
+    for (const e of entries) if (e.dataCoding === 0) gsmParts.set(e.id, [...(gsmParts.get(e.id) ?? []), e]);
     ids.forEach((id, k) => {
       const tenant = tenants[k];
       const to = toOf.get(id);
-      const d = tenant == null || to === undefined ? undefined : router.route({ e164: to, tenant });
+      const parts = gsmParts.get(id);
+      const skip = parts === undefined ? undefined : (smsc: string) => {
+        const alphabet = this.alphabets.get(smsc);
+        return alphabet !== undefined && !parts.every((e) => carriesPart(alphabet, e.shortMessage, e.esmClass));
+      };
+      const d = tenant == null || to === undefined ? undefined : router.route({ e164: to, tenant, ...(skip === undefined ? {} : { skip }) });
       dest.set(id, d?.ok === true && d.smsc !== from ? { smsc: d.smsc, route: routeRecord(d) } : null);
     });
     const moves = [];

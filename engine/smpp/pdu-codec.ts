@@ -9,10 +9,12 @@
  * (bench/RESULTS.md, bench:smpp). Here a submit_sm is one length computation,
  * one allocation and straight writes.
  *
- * Decoders validate every length against the frame and throw
- * SwitchyardError('SMPP_BAD_PDU') instead of reading past the end.
+ * Decoders validate every length against the frame and throw SmppPduError
+ * (code SMPP_BAD_PDU) instead of reading past the end; its commandStatus names
+ * the faulty field the SMPP 3.4 way (0x0A source address, 0x01 sm_length,
+ * 0xC0 TLV stream...), which is what the peer is answered.
  */
-import { SwitchyardError } from '../errors.js';
+import { SmppPduError, SmppStatus, SwitchyardError } from '../errors.js';
 
 export const CommandId = {
   generic_nack: 0x80000000,
@@ -22,14 +24,26 @@ export const CommandId = {
   bind_transmitter_resp: 0x80000002,
   submit_sm: 0x00000004,
   submit_sm_resp: 0x80000004,
+  query_sm: 0x00000003,
+  query_sm_resp: 0x80000003,
   deliver_sm: 0x00000005,
   deliver_sm_resp: 0x80000005,
   unbind: 0x00000006,
   unbind_resp: 0x80000006,
+  replace_sm: 0x00000007,
+  replace_sm_resp: 0x80000007,
+  cancel_sm: 0x00000008,
+  cancel_sm_resp: 0x80000008,
   bind_transceiver: 0x00000009,
   bind_transceiver_resp: 0x80000009,
+  outbind: 0x0000000b,
   enquire_link: 0x00000015,
   enquire_link_resp: 0x80000015,
+  submit_multi: 0x00000021,
+  submit_multi_resp: 0x80000021,
+  alert_notification: 0x00000102,
+  data_sm: 0x00000103,
+  data_sm_resp: 0x80000103,
 } as const;
 
 export const HEADER_LEN = 16;
@@ -82,6 +96,8 @@ export interface SubmitSm extends ShortMessagePdu {
 }
 
 export interface DeliverSm extends ShortMessagePdu {
+  /** Set when the PDU was a data_sm (SMPP 3.4 §4.7): no short_message, the text (if any) in message_payload. */
+  readonly dataSm?: true;
   readonly receiptedMessageId?: string;
   readonly messageState?: number;
   /** network_error_code TLV: type (1 octet) + error code (2 octets). */
@@ -237,8 +253,8 @@ export function encodeResp(commandId: number, status: number, sequence: number, 
   return b;
 }
 
-function bad(what: string): never {
-  throw new SwitchyardError('SMPP_BAD_PDU', what);
+function bad(what: string, status: number = SmppStatus.ESME_RINVCMDLEN): never {
+  throw new SmppPduError(what, status);
 }
 
 class Reader {
@@ -248,43 +264,50 @@ class Reader {
     readonly end: number,
     readonly name: string,
   ) {}
+  /** A fixed field past the end: the PDU is shorter than its body needs (ESME_RINVCMDLEN). */
   u8(field: string): number {
     if (this.o >= this.end) bad(`${this.name}: ${field} is past the end of the PDU`);
     return this.b[this.o++] as number;
   }
-  cstr(field: string, max: number): string {
+  /** A C-Octet String; `status` is the SMPP error that names this field. */
+  cstr(field: string, max: number, status: number): string {
     const nul = this.b.indexOf(0, this.o);
-    if (nul < 0 || nul >= this.end) bad(`${this.name}: ${field} has no NUL terminator within the PDU`);
-    if (nul - this.o > max) bad(`${this.name}: ${field} is longer than ${max} octets`);
+    if (nul < 0 || nul >= this.end) bad(`${this.name}: ${field} has no NUL terminator within the PDU`, status);
+    if (nul - this.o > max) bad(`${this.name}: ${field} is longer than ${max} octets`, status);
     const s = this.b.toString('latin1', this.o, nul);
     this.o = nul + 1;
     return s;
   }
 }
 
-function readShortMessageBody(frame: Buffer, name: string): { r: Reader; p: ShortMessagePdu } {
+function frameReader(frame: Buffer, name: string): Reader {
   const end = frame.readUInt32BE(0);
   if (end !== frame.length) bad(`${name}: command_length ${end} does not match the frame length ${frame.length}`);
-  const r = new Reader(frame, end, name);
+  return new Reader(frame, end, name);
+}
+
+function readShortMessageBody(frame: Buffer, name: string): { r: Reader; p: ShortMessagePdu } {
+  const r = frameReader(frame, name);
+  const end = r.end;
   const sequence = frame.readUInt32BE(12);
-  const serviceType = r.cstr('service_type', 5);
+  const serviceType = r.cstr('service_type', 5, SmppStatus.ESME_RINVSERTYP);
   const sourceAddrTon = r.u8('source_addr_ton');
   const sourceAddrNpi = r.u8('source_addr_npi');
-  const sourceAddr = r.cstr('source_addr', 20);
+  const sourceAddr = r.cstr('source_addr', 20, SmppStatus.ESME_RINVSRCADR);
   const destAddrTon = r.u8('dest_addr_ton');
   const destAddrNpi = r.u8('dest_addr_npi');
-  const destinationAddr = r.cstr('destination_addr', 20);
+  const destinationAddr = r.cstr('destination_addr', 20, SmppStatus.ESME_RINVDSTADR);
   const esmClass = r.u8('esm_class');
   const protocolId = r.u8('protocol_id');
   const priorityFlag = r.u8('priority_flag');
-  const scheduleDeliveryTime = r.cstr('schedule_delivery_time', 16);
-  const validityPeriod = r.cstr('validity_period', 16);
+  const scheduleDeliveryTime = r.cstr('schedule_delivery_time', 16, SmppStatus.ESME_RINVSCHED);
+  const validityPeriod = r.cstr('validity_period', 16, SmppStatus.ESME_RINVEXPIRY);
   const registeredDelivery = r.u8('registered_delivery');
   const replaceIfPresent = r.u8('replace_if_present_flag');
   const dataCoding = r.u8('data_coding');
   const smDefaultMsgId = r.u8('sm_default_msg_id');
   const smLength = r.u8('sm_length');
-  if (r.o + smLength > end) bad(`${name}: sm_length ${smLength} runs past the end of the PDU`);
+  if (r.o + smLength > end) bad(`${name}: sm_length ${smLength} runs past the end of the PDU`, SmppStatus.ESME_RINVMSGLEN);
   const shortMessage = frame.subarray(r.o, r.o + smLength);
   r.o += smLength;
   return {
@@ -307,7 +330,7 @@ export function decodeSubmitSm(frame: Buffer): SubmitSm {
     const tag = frame.readUInt16BE(r.o);
     const len = frame.readUInt16BE(r.o + 2);
     const v = r.o + 4;
-    if (v + len > r.end) bad(`submit_sm: TLV 0x${tag.toString(16).padStart(4, '0')} of length ${len} runs past the end of the PDU`);
+    if (v + len > r.end) bad(`submit_sm: TLV 0x${tag.toString(16).padStart(4, '0')} of length ${len} runs past the end of the PDU`, SmppStatus.ESME_RINVOPTPARSTREAM);
     if (tag === Tlv.sar_msg_ref_num && len === 2) ref = frame.readUInt16BE(v);
     else if (tag === Tlv.sar_total_segments && len === 1) total = frame[v];
     else if (tag === Tlv.sar_segment_seqnum && len === 1) seq = frame[v];
@@ -319,38 +342,65 @@ export function decodeSubmitSm(frame: Buffer): SubmitSm {
 
 export function decodeDeliverSm(frame: Buffer): DeliverSm {
   const { r, p } = readShortMessageBody(frame, 'deliver_sm');
-  let receiptedMessageId: string | undefined;
-  let messageState: number | undefined;
-  let networkErrorCode: { type: number; code: number } | undefined;
+  // p is a fresh object: extend it rather than copy its 18 fields.
+  return readDeliverTlvs(frame, r, p as Mutable<DeliverSm>);
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * A data_sm (SMPP 3.4 §4.7.1), which SMSCs use for receipts and MO messages
+ * as deliver_sm is used: its fixed fields, then the same TLVs. It has no
+ * short_message (the text, if any, is in message_payload) and addresses of
+ * up to 64 octets. Read into the DeliverSm shape with `dataSm` set, so one
+ * path handles both.
+ */
+export function decodeDataSm(frame: Buffer): DeliverSm {
+  const r = frameReader(frame, 'data_sm');
+  const p: Mutable<DeliverSm> = {
+    sequence: frame.readUInt32BE(12),
+    serviceType: r.cstr('service_type', 5, SmppStatus.ESME_RINVSERTYP),
+    sourceAddrTon: r.u8('source_addr_ton'),
+    sourceAddrNpi: r.u8('source_addr_npi'),
+    sourceAddr: r.cstr('source_addr', 64, SmppStatus.ESME_RINVSRCADR),
+    destAddrTon: r.u8('dest_addr_ton'),
+    destAddrNpi: r.u8('dest_addr_npi'),
+    destinationAddr: r.cstr('destination_addr', 64, SmppStatus.ESME_RINVDSTADR),
+    esmClass: r.u8('esm_class'),
+    registeredDelivery: r.u8('registered_delivery'),
+    dataCoding: r.u8('data_coding'),
+    protocolId: 0, priorityFlag: 0, scheduleDeliveryTime: '', validityPeriod: '', replaceIfPresent: 0, smDefaultMsgId: 0,
+    shortMessage: EMPTY,
+    dataSm: true,
+  };
+  return readDeliverTlvs(frame, r, p);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function readDeliverTlvs(frame: Buffer, r: Reader, out: Mutable<DeliverSm>): DeliverSm {
   let sarRef: number | undefined;
   let sarTotal: number | undefined;
   let sarSeq: number | undefined;
-  let messagePayload: Buffer | undefined;
   while (r.o + 4 <= r.end) {
     const tag = frame.readUInt16BE(r.o);
     const len = frame.readUInt16BE(r.o + 2);
     const v = r.o + 4;
-    if (v + len > r.end) bad(`deliver_sm: TLV 0x${tag.toString(16).padStart(4, '0')} of length ${len} runs past the end of the PDU`);
+    if (v + len > r.end) bad(`${r.name}: TLV 0x${tag.toString(16).padStart(4, '0')} of length ${len} runs past the end of the PDU`, SmppStatus.ESME_RINVOPTPARSTREAM);
     if (tag === Tlv.receipted_message_id) {
       let e = v + len;
       if (len > 0 && frame[e - 1] === 0) e--;
-      receiptedMessageId = frame.toString('latin1', v, e);
-    } else if (tag === Tlv.message_state && len >= 1) messageState = frame[v] as number;
-    else if (tag === Tlv.network_error_code && len >= 3) networkErrorCode = { type: frame[v] as number, code: frame.readUInt16BE(v + 1) };
+      out.receiptedMessageId = frame.toString('latin1', v, e);
+    } else if (tag === Tlv.message_state && len >= 1) out.messageState = frame[v] as number;
+    else if (tag === Tlv.network_error_code && len >= 3) out.networkErrorCode = { type: frame[v] as number, code: frame.readUInt16BE(v + 1) };
     else if (tag === Tlv.sar_msg_ref_num && len === 2) sarRef = frame.readUInt16BE(v);
     else if (tag === Tlv.sar_total_segments && len === 1) sarTotal = frame[v] as number;
     else if (tag === Tlv.sar_segment_seqnum && len === 1) sarSeq = frame[v] as number;
-    else if (tag === Tlv.message_payload) messagePayload = frame.subarray(v, v + len);
+    else if (tag === Tlv.message_payload) out.messagePayload = frame.subarray(v, v + len);
     r.o = v + len;
   }
-  if (r.o !== r.end) bad(`deliver_sm: ${r.end - r.o} stray octets after the TLVs`);
-  // p is a fresh object: extend it rather than copy its 18 fields.
-  const out = p as { -readonly [K in keyof DeliverSm]: DeliverSm[K] };
-  if (receiptedMessageId !== undefined) out.receiptedMessageId = receiptedMessageId;
-  if (messageState !== undefined) out.messageState = messageState;
-  if (networkErrorCode !== undefined) out.networkErrorCode = networkErrorCode;
+  if (r.o !== r.end) bad(`${r.name}: ${r.end - r.o} stray octets after the TLVs`, SmppStatus.ESME_RINVOPTPARSTREAM);
   if (sarRef !== undefined && sarTotal !== undefined && sarSeq !== undefined) out.sar = { ref: sarRef, total: sarTotal, seq: sarSeq };
-  if (messagePayload !== undefined) out.messagePayload = messagePayload;
   return out;
 }
 

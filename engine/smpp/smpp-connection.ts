@@ -6,26 +6,45 @@
  * write() per PDU, no TCP no-delay, and a malformed PDU leaves the session deaf
  * (`_extractPDUs` returns without resetting `_busy`).
  *
- *   socket ─data─▶ framer (16 ≤ command_length ≤ maxPduBytes)
+ *   socket ─data─▶ rx ─▶ framer (16 ≤ command_length ≤ maxPduBytes)   [stops while reading is paused]
  *                    ├─ response ─▶ pending[seq] callback (window slot freed)
- *                    ├─ deliver_sm / submit_sm ─▶ fast codec ─▶ event
- *                    ├─ enquire_link ─▶ answered here
- *                    ├─ other request ─▶ smpp.PDU ─▶ 'request'
- *                    └─ undecodable ─▶ generic_nack, 'bad_pdu', skip (resync by length)
+ *                    ├─ deliver_sm / data_sm ─▶ held until open() ─▶ fast codec ─▶ 'deliver_sm'
+ *                    │      (tracked until the owner answers; no listener or no answer in time: 0x64)
+ *                    ├─ submit_sm (SMSC side) ─▶ fast codec ─▶ 'submit_sm'
+ *                    ├─ enquire_link, unbind ─▶ answered here
+ *                    ├─ what the peer may not ask of this side (ESME side: bind_*, submit_*,
+ *                    │      query_sm, cancel_sm, replace_sm, outbind) ─▶ refused here, with a reason
+ *                    ├─ other request (SMSC side) ─▶ smpp.PDU ─▶ 'request'
+ *                    └─ undecodable ─▶ its resp (or generic_nack) with the status naming the
+ *                                      faulty field, 'bad_pdu', skip (resync by length)
  *   submit()/respond() ─▶ out queue ─▶ one socket.write per tick (coalesced),
  *                          paused while the socket is backpressured
+ *
+ * Every request the peer sends gets exactly one response (alert_notification,
+ * which SMPP gives none, aside). Receipts an SMSC flushes in the same TCP read
+ * as its bind_resp are the reason for holding: the owner attaches its
+ * deliver_sm listener only after bind() resolves, a few microtasks after that
+ * read was dispatched, so the connection keeps what came until the owner says
+ * open() (or attaches a 'deliver_sm' listener).
+ *
+ * Bounded per peer: reading stops (socket.pause, the rest of a read kept
+ * unparsed) while the output not yet taken by the peer is over maxOutputBytes,
+ * or while maxInboundPending requests wait for the owner's answer. A peer that
+ * leaves the output over the bound for a whole response timeout is dropped
+ * with a 'warn' saying so: an SMSC that floods enquire_link and never reads
+ * cannot grow this process.
  *
  * Response timeouts use one sweep timer per connection, not a timer per PDU
  * (undici's low-precision timers idea): pending requests sit in a Map in send
  * order, all with the same timeout, so the sweep stops at the first one that is
- * not yet due.
+ * not yet due. Inbound requests waiting for the owner are swept the same way.
  */
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import smpp, { type PDU } from 'smpp';
-import { RetryableError, SmppStatus, SwitchyardError } from '../errors.js';
+import { RetryableError, SmppPduError, SmppStatus, SwitchyardError } from '../errors.js';
 import {
-  CommandId, HEADER_LEN, decodeDeliverSm, decodeSubmitSm, decodeSubmitSmResp, encodeDeliverSm,
+  CommandId, HEADER_LEN, decodeDataSm, decodeDeliverSm, decodeSubmitSm, decodeSubmitSmResp, encodeDeliverSm,
   encodeEmpty, encodeResp, encodeSubmitSm, type DeliverSm, type SarInfo, type ShortMessageBody,
 } from './pdu-codec.js';
 
@@ -36,6 +55,18 @@ export interface SmppConnectionOptions {
   /** Send enquire_link after this much silence; 0 disables. */
   readonly enquireLinkMs?: number;
   readonly maxPduBytes?: number;
+  /**
+   * 'esme' (default for bind()): refuses the requests only an ESME may make
+   * (binds, submits, queries...) itself; 'smsc' (the simulator) hands them to
+   * the owner as 'request'.
+   */
+  readonly role?: 'esme' | 'smsc';
+  /** Keep inbound deliver_sm/data_sm until open() (bind() sets this). */
+  readonly holdInbound?: boolean;
+  /** Output the peer has not taken (queued + in the socket) beyond which reading stops. Default 1 MiB. */
+  readonly maxOutputBytes?: number;
+  /** Inbound requests waiting for the owner's answer beyond which reading stops. Default 1,000. */
+  readonly maxInboundPending?: number;
 }
 
 export interface SubmitResp {
@@ -51,6 +82,14 @@ interface Pending {
   readonly counts: boolean; // holds a window slot
 }
 
+/** An inbound request the owner has to answer (deliver_sm, data_sm). */
+interface Inbound {
+  readonly respId: number;
+  readonly deadline: number;
+  /** Requests under this sequence number (a peer reusing one before it was answered). */
+  n: number;
+}
+
 /** A submit_sm to send; `sar` adds the SAR concatenation TLVs (SMSCs configured `concatenation: "sar"`). */
 export type OutgoingSubmit = ShortMessageBody & { readonly sar?: SarInfo };
 
@@ -63,23 +102,60 @@ export interface BindOptions extends SmppConnectionOptions {
   readonly connectTimeoutMs?: number;
 }
 
+export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_INBOUND_PENDING = 1000;
+
+/**
+ * Requests an SMSC has no business sending to an ESME, and the status they are
+ * refused with in their own response: binds on a bound session 0x05
+ * (ESME_RALYBND), the rest 0x03 (ESME_RINVCMDID: this side does not take them).
+ */
+const REFUSED_FROM_SMSC = new Map<number, number>([
+  [CommandId.bind_receiver, SmppStatus.ESME_RALYBND],
+  [CommandId.bind_transmitter, SmppStatus.ESME_RALYBND],
+  [CommandId.bind_transceiver, SmppStatus.ESME_RALYBND],
+  [CommandId.submit_sm, SmppStatus.ESME_RINVCMDID],
+  [CommandId.submit_multi, SmppStatus.ESME_RINVCMDID],
+  [CommandId.query_sm, SmppStatus.ESME_RINVCMDID],
+  [CommandId.cancel_sm, SmppStatus.ESME_RINVCMDID],
+  [CommandId.replace_sm, SmppStatus.ESME_RINVCMDID],
+]);
+
 let writesTotal = 0;
 /** socket.write calls made by all connections (for the coalescing test and benchmarks). */
 export const socketWrites = (): number => writesTotal;
+
+const hex8 = (n: number): string => '0x' + (n >>> 0).toString(16).padStart(8, '0');
 
 export class SmppConnection extends EventEmitter {
   readonly socket: Socket;
   readonly window: number;
   private readonly timeoutMs: number;
   private readonly maxPdu: number;
+  private readonly role: 'esme' | 'smsc';
+  private readonly maxOutput: number;
+  private readonly maxInbound: number;
   private readonly pending = new Map<number, Pending>();
+  /** Inbound requests given to the owner and not answered yet, in arrival order. */
+  private readonly inbound = new Map<number, Inbound>();
+  private inboundCount = 0;
+  /** Inbound requests kept until open(), and since when; 'bad_pdu' and 'warn' events of that time. */
+  private held: Buffer[] | undefined;
+  private heldSince = 0;
+  private heldNotices: Array<['bad_pdu' | 'warn', string]> = [];
   private windowUsed = 0;
   private seq = 0;
   private rx: Buffer | undefined;
   private out: Buffer[] = [];
+  private outBytes = 0;
   private flushScheduled = false;
   private backpressured = false;
   private closed = false;
+  private parsing = false;
+  private readPaused = false;
+  private parseScheduled = false;
+  /** Since when the output has been over maxOutputBytes (0: it is not). */
+  private overSince = 0;
   private lastRx = Date.now();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly enquireMs: number;
@@ -94,11 +170,25 @@ export class SmppConnection extends EventEmitter {
     this.timeoutMs = o.responseTimeoutMs;
     this.maxPdu = o.maxPduBytes ?? 16_384;
     this.enquireMs = o.enquireLinkMs ?? 0;
+    this.role = o.role ?? 'smsc';
+    this.maxOutput = o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    this.maxInbound = o.maxInboundPending ?? DEFAULT_MAX_INBOUND_PENDING;
+    if (o.holdInbound === true) {
+      this.held = [];
+      // Attaching the owner's listener opens the connection too (once the attaching code has run).
+      const onListener = (event: string | symbol) => {
+        if (event !== 'deliver_sm') return;
+        this.off('newListener', onListener);
+        queueMicrotask(() => this.open());
+      };
+      this.on('newListener', onListener);
+    }
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
       this.backpressured = false;
       this.flush();
+      this.updateReading();
       this.emit('drain');
     });
     socket.on('error', (err) => this.emit('socket_error', err));
@@ -108,7 +198,12 @@ export class SmppConnection extends EventEmitter {
     this.sweepTimer.unref();
   }
 
-  /** Connects, binds as a transceiver and resolves with the bound connection. */
+  /**
+   * Connects, binds as a transceiver and resolves with the bound connection.
+   * Inbound deliver_sm/data_sm are held until the owner calls open() or
+   * attaches a 'deliver_sm' listener: nothing the SMSC sends with (or right
+   * after) its bind_resp is dispatched to nobody.
+   */
   static async bind(o: BindOptions): Promise<SmppConnection> {
     const socket = netConnect({ host: o.host, port: o.port });
     const timeoutMs = o.connectTimeoutMs ?? 5000;
@@ -126,7 +221,7 @@ export class SmppConnection extends EventEmitter {
         fail(new RetryableError('SMPP_BIND_FAILED', `connect to ${o.host}:${o.port} failed: ${err.message}`, { cause: err }));
       });
     });
-    const conn = new SmppConnection(socket, o);
+    const conn = new SmppConnection(socket, { role: 'esme', holdInbound: true, ...o });
     const pdu = new smpp.PDU('bind_transceiver', {
       system_id: o.systemId,
       password: o.password,
@@ -150,13 +245,28 @@ export class SmppConnection extends EventEmitter {
     });
     if (resp.commandStatus !== 0) {
       conn.destroy();
-      const hex = '0x' + resp.commandStatus.toString(16).padStart(8, '0');
       const why = resp.commandStatus === SmppStatus.ESME_RINVPASWD ? ' (invalid password)' : resp.commandStatus === SmppStatus.ESME_RINVSYSID ? ' (invalid system_id)' : '';
-      throw new SwitchyardError('SMPP_BIND_FAILED', `bind to ${o.host}:${o.port} refused with command_status ${hex}${why}`);
+      throw new SwitchyardError('SMPP_BIND_FAILED', `bind to ${o.host}:${o.port} refused with command_status ${hex8(resp.commandStatus)}${why}`);
     }
     conn.bound = true;
     conn.systemId = o.systemId;
     return conn;
+  }
+
+  /** Dispatches the inbound requests held since the bind, and every later one as it comes. */
+  open(): void {
+    const held = this.held;
+    if (held === undefined) return;
+    this.held = undefined;
+    this.heldSince = 0;
+    const notices = this.heldNotices;
+    this.heldNotices = [];
+    for (const [event, msg] of notices) this.emit(event, msg);
+    for (const frame of held) {
+      if (this.closed) break;
+      this.dispatchInbound(frame);
+    }
+    this.updateReading();
   }
 
   get inFlight(): number {
@@ -174,6 +284,16 @@ export class SmppConnection extends EventEmitter {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Inbound requests held or waiting for the owner's answer. */
+  get inboundPending(): number {
+    return this.inboundCount;
+  }
+
+  /** Output not yet taken by the peer: queued here plus buffered in the socket (bytes). */
+  get outputBytes(): number {
+    return this.outBytes + this.socket.writableLength;
   }
 
   private nextSeq(): number {
@@ -221,8 +341,19 @@ export class SmppConnection extends EventEmitter {
     this.queue(encodeResp(CommandId.submit_sm_resp, status, sequence, messageId));
   }
 
+  /**
+   * Answers an inbound deliver_sm or data_sm (with deliver_sm_resp or
+   * data_sm_resp, whichever it was). An answer to a request that was already
+   * answered (by the timeout below) or never came is dropped: the peer gets
+   * exactly one.
+   */
   replyDeliverSm(sequence: number, status: number): void {
-    this.queue(encodeResp(CommandId.deliver_sm_resp, status, sequence, ''));
+    const r = this.inbound.get(sequence);
+    if (r === undefined) return;
+    if (--r.n === 0) this.inbound.delete(sequence);
+    this.inboundCount--;
+    this.queue(encodeResp(r.respId, status, sequence, ''));
+    if (this.readPaused) this.updateReading();
   }
 
   /** Sends a response built with the `smpp` package (bind responses and the like). */
@@ -237,6 +368,8 @@ export class SmppConnection extends EventEmitter {
   private queue(frame: Buffer): void {
     if (this.closed) return;
     this.out.push(frame);
+    this.outBytes += frame.length;
+    if (this.outBytes > this.maxOutput) this.updateReading();
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -248,22 +381,72 @@ export class SmppConnection extends EventEmitter {
     if (this.closed || this.backpressured || this.out.length === 0) return;
     const data = this.out.length === 1 ? (this.out[0] as Buffer) : Buffer.concat(this.out);
     this.out = [];
+    this.outBytes = 0;
     writesTotal++;
-    if (!this.socket.write(data)) this.backpressured = true;
+    if (!this.socket.write(data)) {
+      this.backpressured = true;
+      this.updateReading();
+    }
+  }
+
+  // ---- flow control towards the peer --------------------------------------
+
+  /**
+   * Reading stops while the peer leaves too much of our output unread or too
+   * many of its requests wait for our owner; it goes on when both are back
+   * under their bounds. What is already read stays in rx, unparsed.
+   */
+  private updateReading(): void {
+    if (this.closed) return;
+    const over = this.outBytes + this.socket.writableLength > this.maxOutput;
+    if (over && this.overSince === 0) this.overSince = Date.now();
+    else if (!over) this.overSince = 0;
+    const pause = over || this.inboundCount >= this.maxInbound;
+    if (pause && !this.readPaused) {
+      this.readPaused = true;
+      this.socket.pause();
+    } else if (!pause && this.readPaused) {
+      this.readPaused = false;
+      this.socket.resume();
+      // What was read before the pause and not parsed yet.
+      if (this.rx !== undefined && !this.parseScheduled) {
+        this.parseScheduled = true;
+        setImmediate(() => {
+          this.parseScheduled = false;
+          this.parse();
+        });
+      }
+    }
   }
 
   // ---- receiving ----------------------------------------------------------
 
   private onData(chunk: Buffer): void {
     this.lastRx = Date.now();
-    let buf = this.rx === undefined ? chunk : Buffer.concat([this.rx, chunk]);
+    this.rx = this.rx === undefined ? chunk : Buffer.concat([this.rx, chunk]);
+    this.parse();
+  }
+
+  private parse(): void {
+    if (this.parsing || this.closed) return;
+    this.parsing = true;
+    try {
+      this.parseFrames();
+    } finally {
+      this.parsing = false;
+    }
+  }
+
+  private parseFrames(): void {
+    const buf = this.rx;
+    if (buf === undefined) return;
     let off = 0;
-    while (buf.length - off >= 4) {
+    while (buf.length - off >= 4 && !this.readPaused) {
       const len = buf.readUInt32BE(off);
       if (len < HEADER_LEN || len > this.maxPdu) {
         // The framing is lost: no way to find the next PDU. Say why and close.
         const seq = buf.length - off >= HEADER_LEN ? buf.readUInt32BE(off + 12) : 0;
-        this.emit('bad_pdu', `command_length ${len} outside ${HEADER_LEN}..${this.maxPdu}; closing the session`);
+        this.notice('bad_pdu', `command_length ${len} outside ${HEADER_LEN}..${this.maxPdu}; closing the session`);
         this.genericNack(seq, SmppStatus.ESME_RINVCMDLEN);
         this.flush();
         this.rx = undefined;
@@ -278,48 +461,37 @@ export class SmppConnection extends EventEmitter {
       if (this.closed) return;
     }
     if (off === buf.length) this.rx = undefined;
-    else {
-      // Keep the partial PDU; copy it so the big chunk can be freed.
-      buf = buf.subarray(off);
-      this.rx = off > 0 ? Buffer.from(buf) : buf;
-    }
+    else if (off > 0) this.rx = Buffer.from(buf.subarray(off)); // keep the rest; copy it so the big chunk can be freed
   }
 
   private dispatch(frame: Buffer): void {
     const id = frame.readUInt32BE(4);
     const status = frame.readUInt32BE(8);
     const sequence = frame.readUInt32BE(12);
+    if (id & 0x80000000) {
+      this.onResponse(frame, id, status, sequence);
+      return;
+    }
     try {
-      if (id & 0x80000000) {
-        const p = this.pending.get(sequence);
-        if (p === undefined) {
-          if (id !== CommandId.generic_nack && id !== CommandId.enquire_link_resp) this.emit('bad_pdu', `response 0x${id.toString(16)} for unknown sequence ${sequence}`);
-          return;
-        }
-        this.pending.delete(sequence);
-        if (p.counts) this.windowUsed--;
-        // Once taken off the pending list the request must be answered, or its
-        // message would wait forever: a resp that cannot be read fails it (retried).
-        let messageId = '';
-        try {
-          if (id === CommandId.submit_sm_resp) messageId = decodeSubmitSmResp(frame);
-        } catch (err) {
-          this.emit('bad_pdu', (err as Error).message);
-          p.cb(new RetryableError('SMPP_BAD_PDU', `unreadable response to sequence ${sequence}: ${(err as Error).message}`));
-          if (p.counts && this.windowUsed === this.window - 1) this.emit('slot');
-          return;
-        }
-        p.cb(null, { commandStatus: status, messageId });
-        if (p.counts && this.windowUsed === this.window - 1) this.emit('slot');
-        return;
-      }
       switch (id) {
         case CommandId.deliver_sm:
-          this.emit('deliver_sm', decodeDeliverSm(frame));
-          return;
+        case CommandId.data_sm:
+          if (this.role === 'esme') {
+            this.inboundCount++;
+            if (this.held !== undefined) {
+              if (this.held.length === 0) this.heldSince = Date.now();
+              this.held.push(frame);
+            } else this.dispatchInbound(frame);
+            if (this.inboundCount >= this.maxInbound) this.updateReading();
+            return;
+          }
+          break;
         case CommandId.submit_sm:
-          this.emit('submit_sm', decodeSubmitSm(frame));
-          return;
+          if (this.role === 'smsc') {
+            this.emit('submit_sm', decodeSubmitSm(frame));
+            return;
+          }
+          break;
         case CommandId.enquire_link:
           this.queue(encodeEmpty(CommandId.enquire_link_resp, 0, sequence));
           return;
@@ -328,21 +500,93 @@ export class SmppConnection extends EventEmitter {
           this.flush();
           this.socket.end();
           return;
-        default: {
-          const pdu = new smpp.PDU(Buffer.from(frame));
-          if (pdu.command === 'unknown') {
-            this.emit('bad_pdu', `unknown command_id 0x${id.toString(16).padStart(8, '0')}`);
-            this.genericNack(sequence, SmppStatus.ESME_RINVCMDID);
-            return;
-          }
-          this.emit('request', pdu);
-        }
+        case CommandId.alert_notification:
+          // SMPP 3.4 §4.12: alert_notification has no response. Nothing here needs it.
+          return;
+        case CommandId.outbind:
+          // outbind has no response PDU either, but on a session it is a request out of place: say so.
+          this.refuse(`outbind on an open session`, sequence, CommandId.generic_nack, SmppStatus.ESME_RINVCMDID);
+          return;
+        default:
+          break;
       }
+      const refusal = this.role === 'esme' ? REFUSED_FROM_SMSC.get(id) : undefined;
+      if (refusal !== undefined) {
+        this.refuse(`request ${hex8(id)} that an SMSC may not send to an ESME`, sequence, (id | 0x80000000) >>> 0, refusal);
+        return;
+      }
+      const pdu = this.role === 'esme' ? undefined : new smpp.PDU(Buffer.from(frame));
+      if (pdu === undefined || pdu.command === 'unknown') {
+        this.refuse(`unknown command_id ${hex8(id)}`, sequence, CommandId.generic_nack, SmppStatus.ESME_RINVCMDID);
+        return;
+      }
+      this.emit('request', pdu);
     } catch (err) {
       // An undecodable PDU: refuse it and carry on with the next one.
-      this.emit('bad_pdu', (err as Error).message);
-      if (!(id & 0x80000000)) this.genericNack(sequence, SmppStatus.ESME_RINVCMDLEN);
+      const st = err instanceof SmppPduError ? err.commandStatus : SmppStatus.ESME_RINVCMDLEN;
+      this.refuse((err as Error).message, sequence, CommandId.generic_nack, st);
     }
+  }
+
+  /** 'bad_pdu' and 'warn' events; until open(), kept while nobody listens (the owner attaches after bind()). */
+  private notice(event: 'bad_pdu' | 'warn', msg: string): void {
+    if (this.held !== undefined && this.listenerCount(event) === 0) {
+      if (this.heldNotices.length < 100) this.heldNotices.push([event, msg]);
+    } else this.emit(event, msg);
+  }
+
+  private refuse(why: string, sequence: number, respId: number, status: number): void {
+    this.notice('bad_pdu', `${why}: answered ${respId === CommandId.generic_nack ? 'generic_nack' : hex8(respId)} with command_status ${hex8(status)}`);
+    this.queue(respId === CommandId.generic_nack ? encodeEmpty(respId, status, sequence) : encodeResp(respId, status, sequence, ''));
+  }
+
+  /** A deliver_sm or data_sm for the owner (ESME side); inboundCount already counts it. */
+  private dispatchInbound(frame: Buffer): void {
+    const id = frame.readUInt32BE(4);
+    const sequence = frame.readUInt32BE(12);
+    const respId = (id | 0x80000000) >>> 0;
+    let d: DeliverSm;
+    try {
+      d = id === CommandId.data_sm ? decodeDataSm(frame) : decodeDeliverSm(frame);
+    } catch (err) {
+      this.inboundCount--;
+      const st = err instanceof SmppPduError ? err.commandStatus : SmppStatus.ESME_RINVCMDLEN;
+      this.refuse((err as Error).message, sequence, respId, st);
+      return;
+    }
+    const r = this.inbound.get(sequence);
+    if (r !== undefined) r.n++;
+    else this.inbound.set(sequence, { respId, deadline: Date.now() + this.timeoutMs, n: 1 });
+    if (this.listenerCount('deliver_sm') === 0) {
+      // Never silence: the SMSC keeps the message and sends it again later.
+      this.notice('warn', `${id === CommandId.data_sm ? 'data_sm' : 'deliver_sm'} ${sequence} arrived with nobody to take it; answered 0x00000064 (redeliver)`);
+      this.replyDeliverSm(sequence, SmppStatus.ESME_RX_T_APPN);
+      return;
+    }
+    this.emit('deliver_sm', d);
+  }
+
+  private onResponse(frame: Buffer, id: number, status: number, sequence: number): void {
+    const p = this.pending.get(sequence);
+    if (p === undefined) {
+      if (id !== CommandId.generic_nack && id !== CommandId.enquire_link_resp) this.notice('bad_pdu', `response ${hex8(id)} for unknown sequence ${sequence}; ignored`);
+      return;
+    }
+    this.pending.delete(sequence);
+    if (p.counts) this.windowUsed--;
+    // Once taken off the pending list the request must be answered, or its
+    // message would wait forever: a resp that cannot be read fails it (retried).
+    let messageId = '';
+    try {
+      if (id === CommandId.submit_sm_resp) messageId = decodeSubmitSmResp(frame);
+    } catch (err) {
+      this.notice('bad_pdu', (err as Error).message);
+      p.cb(new RetryableError('SMPP_BAD_PDU', `unreadable response to sequence ${sequence}: ${(err as Error).message}`));
+      if (p.counts && this.windowUsed === this.window - 1) this.emit('slot');
+      return;
+    }
+    p.cb(null, { commandStatus: status, messageId });
+    if (p.counts && this.windowUsed === this.window - 1) this.emit('slot');
   }
 
   private sweep(): void {
@@ -353,11 +597,40 @@ export class SmppConnection extends EventEmitter {
       if (p.counts) this.windowUsed--;
       p.cb(new RetryableError('SMPP_TIMEOUT', `no response to sequence ${seq} within ${this.timeoutMs} ms`));
     }
+    // Inbound requests the owner did not answer in time (Redis unreachable, say) are
+    // answered 0x64 so that the SMSC redelivers them: none may hold its window for good.
+    let late = 0;
+    if (this.held !== undefined && this.held.length > 0 && now - this.heldSince >= this.timeoutMs) {
+      // Held since the bind and the owner never opened: they are answered like late ones.
+      for (const frame of this.held) {
+        const id = frame.readUInt32BE(4);
+        this.queue(encodeResp((id | 0x80000000) >>> 0, SmppStatus.ESME_RX_T_APPN, frame.readUInt32BE(12), ''));
+      }
+      late += this.held.length;
+      this.inboundCount -= this.held.length;
+      this.held = [];
+    }
+    for (const [seq, r] of this.inbound) {
+      if (r.deadline > now) break;
+      this.inbound.delete(seq);
+      this.inboundCount -= r.n;
+      for (let k = 0; k < r.n; k++) this.queue(encodeResp(r.respId, SmppStatus.ESME_RX_T_APPN, seq, ''));
+      late += r.n;
+    }
+    if (late > 0) {
+      this.notice('warn', `${late} inbound request(s) not answered within ${this.timeoutMs} ms; answered 0x00000064 (redeliver)`);
+      this.updateReading();
+    }
+    if (this.overSince > 0 && now - this.overSince >= this.timeoutMs && !this.closed) {
+      this.notice('warn', `the peer has left ${this.outputBytes} bytes of output unread for ${now - this.overSince} ms (bound ${this.maxOutput}); closing the session`);
+      this.destroy();
+      return;
+    }
     if (this.enquireMs > 0 && this.bound && now - this.lastRx >= this.enquireMs && !this.closed) {
       this.lastRx = now; // one probe per silent period
       this.request(new smpp.PDU('enquire_link'), (err) => {
         if (err) {
-          this.emit('bad_pdu', `enquire_link unanswered: ${err.message}; closing the session`);
+          this.notice('bad_pdu', `enquire_link unanswered: ${err.message}; closing the session`);
           this.destroy();
         }
       });
@@ -370,8 +643,13 @@ export class SmppConnection extends EventEmitter {
     clearInterval(this.sweepTimer);
     const pending = [...this.pending.values()];
     this.pending.clear();
+    this.inbound.clear();
+    this.inboundCount = 0;
+    this.held = undefined;
+    this.rx = undefined;
     this.windowUsed = 0;
     this.out = [];
+    this.outBytes = 0;
     const err = new RetryableError('SMPP_CONNECTION_CLOSED', 'the SMPP session closed before the response arrived');
     for (const p of pending) p.cb(err);
     this.emit('close');

@@ -35,6 +35,7 @@
  */
 import { PermanentError } from '../errors.js';
 import { decodeGsm, encodeGsmInto, ESC, gsmSeptets, notGsmError, writeGsmUnescaped } from './gsm7.js';
+import { decodeDefaultAlphabet, type SmscAlphabet } from './smsc-alphabet.js';
 
 export type TextEncoding = 'gsm7' | 'ucs2';
 
@@ -289,10 +290,12 @@ function alphabetOf(dataCoding: number): Alphabet {
  * UDH length; the IEs are walked and a concatenation IE (0x00 8-bit or 0x08
  * 16-bit reference) is returned as found, without checking seq ≤ total. A
  * truncated UDH or IE is skipped rather than thrown on. An odd trailing octet
- * of UCS-2 is ignored.
+ * of UCS-2 is ignored. data_coding 0 is read in `defaultAlphabet`, the
+ * sending SMSC's (smsc-alphabet.ts; default unpacked GSM 03.38).
  */
-export function decodeShortMessage(shortMessage: Buffer, dataCoding: number, hasUdh: boolean): DecodedShortMessage {
+export function decodeShortMessage(shortMessage: Buffer, dataCoding: number, hasUdh: boolean, defaultAlphabet: SmscAlphabet = 'gsm7'): DecodedShortMessage {
   let body = shortMessage;
+  let udhOctets = 0;
   let concat: ConcatInfo | undefined;
   if (hasUdh && shortMessage.length > 0) {
     const end = Math.min(1 + shortMessage[0], shortMessage.length);
@@ -310,11 +313,13 @@ export function decodeShortMessage(shortMessage: Buffer, dataCoding: number, has
       i = data + len;
     }
     body = shortMessage.subarray(end);
+    udhOctets = end;
   }
   let text: string;
   switch (alphabetOf(dataCoding)) {
     case 'gsm7':
-      text = decodeGsm(body);
+      // data_coding 0 is the SMSC's default alphabet: what smscs[].alphabet says it is.
+      text = dataCoding === DATA_CODING_GSM7 && defaultAlphabet !== 'gsm7' ? decodeDefaultAlphabet(defaultAlphabet, body, udhOctets) : decodeGsm(body);
       break;
     case 'ucs2':
       // Copy before swap16 so the caller's buffer is left as it was.

@@ -81,6 +81,13 @@ for (const [cp, ext] of EXTENSION) {
   EXT_CHAR[ext] = String.fromCharCode(cp);
 }
 
+/** The character of a basic septet (ext false) or of an extension code after ESC (ext true); undefined where there is none. */
+export function gsmCharOf(septet: number, ext: boolean): string | undefined {
+  if (septet < 0 || septet > 0x7f) return undefined;
+  if (ext) return EXT_CHAR[septet];
+  return septet === ESC ? undefined : BASIC_CHAR[septet];
+}
+
 /** Septets one UTF-16 code unit needs: 1, 2 (escaped), or 0 when GSM-7 cannot carry it. */
 export function gsmSeptets(unit: number): 0 | 1 | 2 {
   const v = unit < TABLE_SIZE ? SEPTET_OF[unit] : NONE;

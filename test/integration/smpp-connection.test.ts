@@ -6,9 +6,10 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SmscSimulator } from '../../engine/simulator/index.js';
-import { CommandId, encodeEmpty, encodeResp, encodeSubmitSm, SmppConnection, socketWrites } from '../../engine/smpp/index.js';
+import { CommandId, encodeEmpty, encodeResp, encodeSubmitSm, SmppConnection, socketWrites, type DeliverSm } from '../../engine/smpp/index.js';
 import type { SwitchyardError } from '../../engine/errors.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { cstr, dataSm, deliverSm, Id, pdu, receiptDeliverSm, TAG, tlv } from '../helpers/raw-smpp.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -121,6 +122,7 @@ describe('SmppConnection', () => {
     // and this side recovers from garbage the peer sends: a deliver_sm with a broken TLV
     const events: string[] = [];
     conn.on('bad_pdu', (why: string) => events.push(why));
+    conn.open(); // inbound deliver_sm are held until the owner opens
     const brokenDeliver = Buffer.from('0000001a00000005000000000000000300' + '0000000000', 'hex');
     brokenDeliver.writeUInt32BE(brokenDeliver.length, 0);
     conn.socket.emit('data', brokenDeliver);
@@ -242,4 +244,163 @@ describe('SmppConnection', () => {
     expect(f.readUInt32BE(4)).toBe(CommandId.enquire_link_resp);
     expect(f.readUInt32BE(12)).toBe(4242);
   });
+});
+
+/** A peer that answers the bind as `onBind` says and records every frame it gets. */
+async function scriptedPeer(onBind: (sock: Socket, seq: number) => void, onOther: (sock: Socket, frame: Buffer) => void = () => undefined) {
+  const frames: Buffer[] = [];
+  let peerSock: Socket | undefined;
+  const peer = await rawPeer((sock, f) => {
+    frames.push(Buffer.from(f));
+    if (f.readUInt32BE(4) === Id.bind_transceiver) onBind(sock, f.readUInt32BE(12));
+    else onOther(sock, f);
+  });
+  peer.server.on('connection', (sock) => (peerSock = sock));
+  return { ...peer, frames, sock: () => peerSock as Socket };
+}
+
+const respsTo = (frames: Buffer[], id: number) => frames.filter((f) => f.readUInt32BE(4) === id).map((f) => ({ status: f.readUInt32BE(8), sequence: f.readUInt32BE(12) }));
+
+describe('SmppConnection: every request from the SMSC is answered', () => {
+  it('regression (receipts in the same TCP read as the bind response were dropped): holds them until the owner listens', async () => {
+    const peer = await scriptedPeer((sock, seq) => {
+      const receipts = [1, 2, 3].map((i) => receiptDeliverSm(100 + i, { id: `A${i}`, stat: 'DELIVRD', source: 'Acme', dest: '4791234567' }));
+      sock.write(Buffer.concat([pdu(Id.bind_transceiver_resp, 0, seq, cstr('peer')), ...receipts]));
+    });
+    const conn = await SmppConnection.bind({ host: '127.0.0.1', port: peer.port, systemId: 'sy', password: 'x', window: 10, responseTimeoutMs: 5000 });
+    cleanups.unshift(() => conn.destroy());
+    // The owner attaches after bind() resolved, as the operator actor does.
+    const got: DeliverSm[] = [];
+    conn.on('deliver_sm', (d: DeliverSm) => {
+      got.push(d);
+      conn.replyDeliverSm(d.sequence, 0);
+    });
+    await waitFor(() => respsTo(peer.frames, Id.deliver_sm_resp).length === 3, 5000, 'three deliver_sm_resp');
+    expect(got.map((d) => d.receiptedMessageId)).toEqual(['A1', 'A2', 'A3']);
+    expect(respsTo(peer.frames, Id.deliver_sm_resp)).toEqual([101, 102, 103].map((sequence) => ({ status: 0, sequence })));
+  });
+
+  it('regression (data_sm, query_sm, submit_multi, cancel_sm, replace_sm, outbind and bind_* got no reply): answers each with its proper status', async () => {
+    const peer = await scriptedPeer((sock, seq) => sock.write(pdu(Id.bind_transceiver_resp, 0, seq, cstr('peer'))));
+    const conn = await SmppConnection.bind({ host: '127.0.0.1', port: peer.port, systemId: 'sy', password: 'x', window: 10, responseTimeoutMs: 5000 });
+    cleanups.unshift(() => conn.destroy());
+    const delivered: DeliverSm[] = [];
+    conn.on('deliver_sm', (d: DeliverSm) => {
+      delivered.push(d);
+      conn.replyDeliverSm(d.sequence, 0);
+    });
+    const badSm = deliverSm(20, { source: '4791234567', dest: '2222', esmClass: 0, shortMessage: Buffer.from('hello') });
+    badSm[badSm.length - 6] = 200; // sm_length 200: runs past the end of the PDU
+    peer.sock().write(Buffer.concat([
+      dataSm(10, { source: 'Acme', dest: '4791234567', esmClass: 0x04, tlvs: Buffer.concat([tlv(TAG.receipted_message_id, cstr('B7')), tlv(TAG.message_state, Buffer.from([2]))]) }),
+      pdu(Id.query_sm, 0, 11, Buffer.concat([cstr('B7'), Buffer.from([0, 0]), cstr('')])),
+      pdu(Id.submit_multi, 0, 12),
+      pdu(Id.cancel_sm, 0, 13),
+      pdu(Id.replace_sm, 0, 14),
+      pdu(Id.bind_transceiver, 0, 15, Buffer.concat([cstr('x'), cstr('y'), cstr(''), Buffer.from([0x34, 0, 0]), cstr('')])),
+      pdu(Id.outbind, 0, 16, Buffer.concat([cstr('x'), cstr('')])),
+      pdu(Id.submit_sm, 0, 17),
+      pdu(0x00000077, 0, 18),
+      pdu(Id.alert_notification, 0, 19),
+      badSm,
+      pdu(Id.enquire_link, 0, 21),
+    ]));
+    await waitFor(() => respsTo(peer.frames, Id.enquire_link_resp).some((r) => r.sequence === 21), 5000, 'the enquire_link answered');
+    await waitFor(() => peer.frames.length >= 12, 5000, 'every answer');
+    const answers = peer.frames.slice(1).map((f) => [f.readUInt32BE(4), f.readUInt32BE(8), f.readUInt32BE(12)]);
+    expect(answers).toEqual([
+      [Id.data_sm_resp, 0, 10],
+      [Id.query_sm | 0x80000000, 0x03, 11],
+      [Id.submit_multi | 0x80000000, 0x03, 12],
+      [Id.cancel_sm | 0x80000000, 0x03, 13],
+      [Id.replace_sm | 0x80000000, 0x03, 14],
+      [Id.bind_transceiver_resp, 0x05, 15],
+      [Id.generic_nack, 0x03, 16],
+      [Id.submit_sm_resp, 0x03, 17],
+      [Id.generic_nack, 0x03, 18],
+      [Id.deliver_sm_resp, 0x01, 20],
+      [Id.enquire_link_resp, 0, 21],
+    ].map(([a, b, c]) => [(a as number) >>> 0, b, c]));
+    expect(delivered.map((d) => [d.dataSm, d.receiptedMessageId, d.messageState])).toEqual([[true, 'B7', 2]]);
+    expect(conn.isClosed).toBe(false);
+  });
+
+  it('answers 0x64 (redeliver) a deliver_sm that nobody takes, and one the owner leaves unanswered past the response timeout', async () => {
+    const peer = await scriptedPeer((sock, seq) => sock.write(pdu(Id.bind_transceiver_resp, 0, seq, cstr('peer'))));
+    const conn = await SmppConnection.bind({ host: '127.0.0.1', port: peer.port, systemId: 'sy', password: 'x', window: 10, responseTimeoutMs: 300 });
+    cleanups.unshift(() => conn.destroy());
+    const warnings: string[] = [];
+    conn.on('warn', (w: string) => warnings.push(w));
+    conn.open(); // open, but no listener
+    peer.sock().write(receiptDeliverSm(1, { id: 'C1', stat: 'DELIVRD', source: 'Acme', dest: '4791234567' }));
+    await waitFor(() => respsTo(peer.frames, Id.deliver_sm_resp).length === 1, 5000, 'the answer');
+    expect(respsTo(peer.frames, Id.deliver_sm_resp)).toEqual([{ status: 0x64, sequence: 1 }]);
+    // A listener that never answers: the sweep answers for it, once.
+    const seen: DeliverSm[] = [];
+    conn.on('deliver_sm', (d: DeliverSm) => seen.push(d));
+    peer.sock().write(receiptDeliverSm(2, { id: 'C2', stat: 'DELIVRD', source: 'Acme', dest: '4791234567' }));
+    await waitFor(() => respsTo(peer.frames, Id.deliver_sm_resp).length === 2, 5000, 'the timeout answer');
+    expect(respsTo(peer.frames, Id.deliver_sm_resp)[1]).toEqual({ status: 0x64, sequence: 2 });
+    conn.replyDeliverSm(2, 0); // too late: dropped, the SMSC got its one answer
+    peer.sock().write(pdu(Id.enquire_link, 0, 3));
+    await waitFor(() => respsTo(peer.frames, Id.enquire_link_resp).length === 1, 5000, 'a later answer');
+    expect(respsTo(peer.frames, Id.deliver_sm_resp)).toHaveLength(2);
+    expect(seen).toHaveLength(1);
+    expect(warnings.some((w) => w.includes('nobody to take it'))).toBe(true);
+    expect(warnings.some((w) => w.includes('not answered within 300 ms'))).toBe(true);
+  });
+
+  it('stops reading while maxInboundPending requests wait for the owner, and answers every one of a flood', async () => {
+    const total = 3000;
+    const peer = await scriptedPeer((sock, seq) => {
+      const flood = Array.from({ length: total }, (_, i) => receiptDeliverSm(1 + i, { id: `F${i}`, stat: 'DELIVRD', source: 'Acme', dest: '4791234567' }));
+      sock.write(Buffer.concat([pdu(Id.bind_transceiver_resp, 0, seq, cstr('peer')), ...flood]));
+    });
+    const conn = await SmppConnection.bind({ host: '127.0.0.1', port: peer.port, systemId: 'sy', password: 'x', window: 10, responseTimeoutMs: 10_000, maxInboundPending: 100 });
+    cleanups.unshift(() => conn.destroy());
+    let maxPending = 0;
+    let waiting: number[] = [];
+    conn.on('deliver_sm', (d: DeliverSm) => {
+      maxPending = Math.max(maxPending, conn.inboundPending);
+      waiting.push(d.sequence);
+    });
+    // The owner answers in batches, as the actor does after each Redis write.
+    const timer = setInterval(() => {
+      for (const s of waiting) conn.replyDeliverSm(s, 0);
+      waiting = [];
+    }, 5);
+    cleanups.unshift(() => clearInterval(timer));
+    await waitFor(() => respsTo(peer.frames, Id.deliver_sm_resp).length === total, 20_000, 'every deliver_sm answered');
+    expect(maxPending).toBeLessThanOrEqual(100);
+    expect(new Set(respsTo(peer.frames, Id.deliver_sm_resp).map((r) => r.status))).toEqual(new Set([0]));
+  });
+
+  it('regression (an SMSC flooding enquire_link without reading grew the output without bound): stops reading, then drops the peer saying why', async () => {
+    let peerSock: Socket | undefined;
+    const peer = await scriptedPeer((sock, seq) => {
+      peerSock = sock;
+      sock.write(pdu(Id.bind_transceiver_resp, 0, seq, cstr('peer')));
+    });
+    const conn = await SmppConnection.bind({ host: '127.0.0.1', port: peer.port, systemId: 'sy', password: 'x', window: 10, responseTimeoutMs: 1000, maxOutputBytes: 256 * 1024 });
+    cleanups.unshift(() => conn.destroy());
+    const warnings: string[] = [];
+    conn.on('warn', (w: string) => warnings.push(w));
+    const closed = new Promise<void>((ok) => conn.once('close', () => ok()));
+    const sock = peerSock as Socket;
+    sock.pause(); // never reads again
+    // Floods: 4,096 enquire_link per write while the socket takes them, at most 64 MiB (the engine stops it long before).
+    const chunk = Buffer.concat(Array.from({ length: 4096 }, (_, i) => pdu(Id.enquire_link, 0, i + 1)));
+    let written = 0;
+    let maxOutput = 0;
+    while (!conn.isClosed && written < 64 * 1024 * 1024) {
+      maxOutput = Math.max(maxOutput, conn.outputBytes);
+      if (!sock.write(chunk)) await new Promise<void>((ok) => { sock.once('drain', () => ok()); sock.once('close', () => ok()); });
+      written += chunk.length;
+      await new Promise((ok) => setImmediate(ok));
+    }
+    await closed;
+    expect(warnings.some((w) => /left \d+ bytes of output unread for \d+ ms \(bound 262144\); closing the session/.test(w))).toBe(true);
+    // At most the bound plus one read's worth of answers (64 KiB of enquire_link → 64 KiB of resps) and what the socket holds.
+    expect(maxOutput).toBeLessThan(256 * 1024 + 2 * 65536);
+  }, 30_000);
 });

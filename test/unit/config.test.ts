@@ -36,6 +36,41 @@ describe('config', () => {
     expect(errorOf(() => parseConfig(raw, 'a.json')).message).toContain('smscs[0].windowSize: key was renamed; use "window"');
   });
 
+  it('says why a removed key went: engine.workerThreads (one thread per actor now)', () => {
+    const raw = base() as Record<string, unknown>;
+    raw.engine = { workerThreads: 2 };
+    expect(errorOf(() => parseConfig(raw, 'a.json')).message).toContain('a.json: engine.workerThreads: key was removed: every SMSC\'s operator actor now runs in a worker thread of its own');
+  });
+
+  it('an SMSC\'s alphabet and addresses: defaults, overrides, and data_coding that must fit the alphabet', () => {
+    const c = parseConfig(base());
+    expect(c.smscs[0]?.alphabet).toBe('gsm7');
+    expect(c.smscs[0]?.alphabetDataCoding).toBeUndefined();
+    expect(c.smscs[0]?.addresses).toEqual(DEFAULTS.smsc.addresses);
+    expect('sourceTon' in DEFAULTS.smsc).toBe(false); // no default that nothing reads
+    const raw = base() as Record<string, unknown>;
+    const smsc = (raw.smscs as Array<Record<string, unknown>>)[0]!;
+    smsc.alphabet = 'latin1';
+    smsc.alphabetDataCoding = 0;
+    smsc.addresses = { shortCodeMaxDigits: 8, shortCode: { ton: 3, npi: 1 } };
+    const o = parseConfig(raw).smscs[0];
+    expect(o?.alphabetDataCoding).toBe(0);
+    expect(o?.addresses.shortCode).toEqual({ ton: 3, npi: 1 });
+    expect(o?.addresses.shortCodeMaxDigits).toBe(8);
+    expect(o?.addresses.international).toEqual({ ton: 1, npi: 1 });
+    smsc.alphabet = 'gsm7-packed';
+    smsc.alphabetDataCoding = 3;
+    expect(errorOf(() => parseConfig(raw, 'a.json')).message).toContain('a.json: smscs[0].alphabetDataCoding: alphabetDataCoding does not fit the alphabet');
+    smsc.alphabet = 'ebcdic';
+    expect(errorOf(() => parseConfig(raw, 'a.json')).message).toContain('a.json: smscs[0].alphabet: must be "gsm7"');
+    smsc.alphabet = 'ia5';
+    smsc.alphabetDataCoding = 1;
+    smsc.addresses = { destination: { ton: 9, npi: 2 } };
+    const m = errorOf(() => parseConfig(raw, 'a.json')).message;
+    expect(m).toContain('a.json: smscs[0].addresses.destination.ton');
+    expect(m).toContain('a.json: smscs[0].addresses.destination.npi: must be an SMPP 3.4 NPI');
+  });
+
   it('refuses a wrong type with the path', () => {
     const raw = base() as Record<string, unknown>;
     (raw.smscs as Array<Record<string, unknown>>)[0]!.tps = 'fast';

@@ -50,6 +50,15 @@ function setup(now = 1_000_000, mnp?: MnpTable) {
 const smscOf = (d: RouteDecision) => (d.ok ? d.smsc : `refused: ${d.reason}`);
 
 describe('PlanRouter', () => {
+  it('skips the SMSCs a request excludes (failover: an alphabet that lacks a character of the text), and says so when none is left', () => {
+    const { router } = setup();
+    expect(smscOf(router.route({ e164: '4741234567', tenant: 'acme', skip: (s) => s === 'cheap' }))).toBe('mid');
+    expect(smscOf(router.route({ e164: '4741234567', tenant: 'acme', skip: (s) => s !== 'dear' }))).toBe('dear');
+    expect(smscOf(router.route({ e164: '4741234567', tenant: 'forced', skip: (s) => s === 'mid' }))).toMatch(/^refused: /);
+    const none = router.route({ e164: '4741234567', tenant: 'acme', skip: () => true });
+    expect(smscOf(none)).toContain('excluded for this message');
+  });
+
   it('picks the cheapest candidate of the most specific route and records price, currency and network', () => {
     const { router } = setup();
     const d = router.route({ e164: '4741234567', tenant: 'acme' });

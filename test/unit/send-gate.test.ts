@@ -17,7 +17,7 @@ class FakeClock {
 }
 
 const entry = (id: string, tenant: string, to: string): QueueEntry => ({
-  queueKey: 'q', entryId: id + '-0', id, part: 1, total: 1, to, from: 'Acme', validUntilSec: 0, dataCoding: 0, esmClass: 0, shortMessage: Buffer.alloc(0), tenant,
+  queueKey: 'q', entryId: id + '-0', ref: `q ${id}-0`, id, part: 1, total: 1, to, from: 'Acme', validUntilSec: 0, dataCoding: 0, esmClass: 0, shortMessage: Buffer.alloc(0), tenant,
 });
 
 function fakeStore(polls: Array<PollResult | Error>, divert: (e: ReadonlyArray<QueueEntry>) => DivertResult[]): { store: ParkingStore; diverted: QueueEntry[][] } {
