@@ -21,7 +21,8 @@ import { Shards } from './queue/shards.js';
 import { checkShardLayout } from './queue/shard-layout.js';
 import { ShardPicker } from './ingress/shard-picker.js';
 import { connectRedis, type RedisTarget } from './redis/connect-redis.js';
-import { EventsTrimmer } from './queue/events-trimmer.js';
+import { EventsTrimmer, type EventGroup } from './queue/events-trimmer.js';
+import { ensureGroups, eventStreamKeys } from './queue/event-streams.js';
 import { onRedisError } from './redis/on-redis-error.js';
 import { RoutingService } from './routing/routing-service.js';
 import { log as defaultLog } from './log.js';
@@ -144,20 +145,17 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const shardPicker = new ShardPicker(config.redis.shards);
   const r = config.server.resume;
   const dispatcher = new StatusDispatcher(redis, blocking, store.keys, { resumeMaxAgeMs: r.maxAgeSec * 1000, maxCatchUps: r.maxCatchUps, maxCatchUpsPerTenant: r.maxCatchUpsPerTenant });
-  const trimmer = new EventsTrimmer(redis, store.keys, { floorSec: config.messages.statusRetentionSec, cap: config.messages.statusRetention }, log);
-  // The consumer groups of the events stream exist before any traffic: the trimmer keeps what a
-  // group has not read, so a group created later (the analytics process still opening ClickHouse,
-  // the webhook thread starting) would find the first events trimmed. Analytics reads from the
-  // start of the stream; webhooks from now on (not the history of before they were configured).
-  const ensureGroup = async (group: string, from: '0' | '$') => {
-    try {
-      await redis.xgroup('CREATE', store.keys.events(), group, from, 'MKSTREAM');
-    } catch (err) {
-      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
-    }
-  };
-  if (config.analytics.enabled) await ensureGroup(ANALYTICS_GROUP, '0');
-  if (webhookTenants.length > 0) await ensureGroup(WEBHOOK_GROUP, '$');
+
+  // The consumer groups of every shard's events stream exist before any traffic: the trimmer keeps
+  // what a group has not read (and leaves a stream alone while a group it expects is missing), so a
+  // group created later (the analytics process still opening ClickHouse, the webhook thread
+  // starting) would find the first events trimmed. Analytics reads from the start of the streams;
+  // webhooks from now on (not the history of before they were configured).
+  const eventGroups: EventGroup[] = [];
+  if (config.analytics.enabled) eventGroups.push({ name: ANALYTICS_GROUP, from: '0' });
+  if (webhookTenants.length > 0) eventGroups.push({ name: WEBHOOK_GROUP, from: '$' });
+  for (const g of eventGroups) await ensureGroups(redis, eventStreamKeys(store.keys), g.name, g.from);
+  const trimmer = new EventsTrimmer(redis, store.keys, { floorSec: config.messages.statusRetentionSec, cap: config.messages.statusRetention, groups: eventGroups }, log);
   for (const s of config.smscs) await store.ensureGroups(s.id);
   // Opt-out lists, held and paused messages, moderation (issue 6).
   const optOuts = new OptOutStore(redis, store.keys);
@@ -213,7 +211,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const analytics = an.enabled
     ? new AnalyticsHost({
         redis: target,
-        streamKey: store.keys.events(),
+        keyPrefix: config.redis.keyPrefix,
+        shards: store.keys.shards.count,
         consumer: `sink-${config.engine.nodeId}`,
         batchMax: an.batchMax,
         flushMs: an.flushMs,

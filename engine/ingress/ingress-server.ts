@@ -157,8 +157,9 @@ export class IngressServer {
         const t = this.auth.tenant(res, req);
         if (t === undefined) return;
         const sinceQ = req.getQuery('since');
-        if (sinceQ !== undefined && sinceQ !== '' && sinceQ !== '$' && !/^[0-9]{1,15}-[0-9]{1,10}$/.test(sinceQ)) {
-          sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', `"since" must be an event id such as "1732290000000-0" (the eid of a status frame) or "$" for new events only, got ${JSON.stringify(sinceQ.slice(0, 40))}`));
+        const badSince = sinceQ === undefined || sinceQ === '' ? undefined : this.o.dispatcher.checkSince(sinceQ);
+        if (badSince !== undefined) {
+          sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', badSince));
           return;
         }
         const wantStatus = req.getQuery('statuses') !== '0';
@@ -169,7 +170,6 @@ export class IngressServer {
           since: sinceQ === undefined || sinceQ === '' ? undefined : sinceQ,
           wantStatus,
           ws: undefined,
-          lastEid: '0-0',
           live: false,
           closed: false,
           push: () => false,

@@ -77,7 +77,9 @@ export const RECENT_OPT_OUT_MS = 5 * 60_000;
  *                               {P}dex:{T}:{smsc}       set while the shard may hold early receipts of the SMSC
  *   control slot                {P}{c}:<name>       pz, pz:ver, pz:ack, ooev, meta, mou, vol, mnp, mnp:ver, mnp:tmp,
  *                                                   fleet registry and leases
- *   tenant slots                oo:{T}, oom:{T}, qt:{T}:{day}, stc:{T}, whq:{T}:…, whd:{T} as above
+ *   tenant slots                oo:{T}, oom:{T}, qt:{T}:{day}, stc:{T}, whq:{T}:…, whd:{T} as above;
+ *                               stc:{T} is a hash shard → last stream id pushed (status-dispatcher.ts)
+ *   analytics sink              {P}anb:{consumer}   the batch being inserted (analytics/event-sink.ts)
  */
 export class Keys {
   constructor(
@@ -161,6 +163,13 @@ export class Keys {
   }
   earlyDlrOf(smsc: string, mid: string): string {
     return `${this.prefix}de:${this.shards.tag(this.shards.mappingShard(smsc, mid))}:${smsc}:${mid}`;
+  }
+  /**
+   * The description of the batch an analytics sink consumer is inserting (its
+   * shards' first|last|count; analytics/event-sink.ts), in the consumer's own slot.
+   */
+  analyticsBatch(consumer: string): string {
+    return `${this.prefix}anb:{${consumer}}`;
   }
   /** dex:{T}:{smsc}: set while early receipts of the SMSC may exist in mapping shard `shard` (lua/lookup.lua). */
   earlyFlagOf(smsc: string, shard: number): string {
