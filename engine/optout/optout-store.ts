@@ -18,8 +18,11 @@
  * Redis Cluster slots and no script can reach them all:
  *
  *   1. the list and its records (lua/change.lua, one call in the tenant's slot)
- *   2. an entry per number in ooev (lua/announce.lua) and, for additions,
- *      the numbers scored with the time into every shard's oor (lua/recent.lua)
+ *   2. an entry per number in ooev (lua/announce.lua) and every shard's oor
+ *      (lua/recent.lua): an addition scored with the time, a removal taken
+ *      out (the scripts stop what oor holds from a little before their
+ *      pre-check: a clock-skew margin, during which an opt-out just removed
+ *      would otherwise still stop the number)
  *
  * Both steps are idempotent and an addition repeats step 2 even for numbers
  * already listed, so a call retried after a crash between the steps (the
@@ -98,7 +101,7 @@ const CHUNK = 1000;
 interface Scripted {
   syOptOutChange(list: string, meta: string, op: string, at: number, src: string, ...numbers: string[]): Promise<number>;
   syOptOutAnnounce(ooev: string, kind: string, tenant: string, ...numbers: string[]): Promise<string>;
-  syOptOutRecent(oor: string, at: number, window: number, max: number, ...numbers: string[]): Promise<number>;
+  syOptOutRecent(oor: string, op: string, at: number, window: number, max: number, ...members: string[]): Promise<number>;
 }
 
 function record(number: string, meta: string | null | undefined): OptOutRecord {
@@ -138,13 +141,11 @@ export class OptOutStore {
       const chunk = numbers.slice(i, i + CHUNK);
       // Step 1: the list.
       changed += await this.s.syOptOutChange(this.keys.optOut(tenant), this.keys.optOutMeta(tenant), op, now, source, ...chunk);
-      // Step 2: the actors (ooev) and, for additions, every shard's recent opt-outs, scored after step 1.
+      // Step 2: the actors (ooev) and every shard's recent opt-outs (an addition scored after step 1; a removal taken out).
       const at = this.clock();
       const writes: Array<Promise<unknown>> = [this.s.syOptOutAnnounce(this.keys.control('ooev'), op, tenant, ...chunk)];
-      if (op === 'a') {
-        const members = chunk.map((n) => `${tenant}|${n}`);
-        for (const k of this.keys.shards.all()) writes.push(this.s.syOptOutRecent(this.keys.recentOptOuts(k), at, OOR_WINDOW_MS, this.oorMax, ...members));
-      }
+      const members = chunk.map((n) => `${tenant}|${n}`);
+      for (const k of this.keys.shards.all()) writes.push(this.s.syOptOutRecent(this.keys.recentOptOuts(k), op, at, OOR_WINDOW_MS, this.oorMax, ...members));
       eventId = (await Promise.all(writes))[0] as string;
     }
     return { changed, eventId };

@@ -128,7 +128,7 @@ export class Keys {
    * oor:{T}: the opt-outs of every tenant and the global list of the last
    * RECENT_OPT_OUT_MS, a sorted set: member "tenant|number" (E.164 digits;
    * tenant '*' for the global list), score the ms (the writer's clock) just
-   * after the number went on its list. The
+   * after the number went on its list (a removal takes it out). The
    * opt-out store writes every shard's AFTER the list itself (optout-store.ts
    * says why), so a number found here is on its list already; at most
    * OOR_MAX_ENTRIES per shard. enqueue.lua and the parking moves read it.

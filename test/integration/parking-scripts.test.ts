@@ -124,6 +124,15 @@ describe.each(targets)('opt-out, hold and pause scripts on %s', (_name, target) 
     expect(names(await read(10))).toEqual(['t1']);
   });
 
+  it('a number removed from the list moments after its opt-out is sent again (the removal left it in the recent opt-outs)', async () => {
+    await optOuts.add('acme', ['4790000071'], 'api');
+    expect(await store.enqueue([message('v1', '4790000071')])).toEqual(['stopped']);
+    await optOuts.remove('acme', ['4790000071']);
+    // Within the clock-skew margin of the addition: the removal answered, so the message goes.
+    expect(await store.enqueue([message('v2', '4790000071')])).toEqual(['queued']);
+    expect(names(await read(10))).toEqual(['v2']);
+  });
+
   it('divert decides again: a stale view sends; opted out stops; paused parks; unpark refuses while paused', async () => {
     await store.enqueue([message('d1', '4790000011'), message('d2', '4790000012'), message('d3', '4790000013')]);
     const es = await read(3);
