@@ -24,6 +24,7 @@
  *   t = tenant (actors hold back paused tenants' entries without a look-up)
  */
 import { RetryableError } from '../errors.js';
+import { systemClock, type Clock } from '../flow/clock.js';
 import { callWithKey, classifyRedisError, isCluster, type RedisClient } from '../redis/connect-redis.js';
 import { defineLuaCommand } from '../redis/lua-loader.js';
 import { GROUP, Keys, RECENT_OPT_OUT_MS } from './keys.js';
@@ -143,6 +144,8 @@ export interface StoreOptions {
    */
   readonly waitReplicas?: number;
   readonly waitTimeoutMs?: number;
+  /** The time of the opt-out pre-check (wall clock, ms): enqueue.lua compares it with Redis's TIME. */
+  readonly clock?: Clock;
 }
 
 /** An opt-out in oor:{T} may predate the pre-check by this much and still stop a message (ms): clock skew between nodes. */
@@ -213,6 +216,7 @@ export class RedisStore {
   private readonly smscs: ReadonlyArray<string>;
   private readonly waitReplicas: number;
   private readonly waitTimeoutMs: number;
+  private readonly clock: Clock;
   /** Cluster reads: the next idle poll's wait per consumer (ms; 0 after a read that found entries). */
   private readonly idle = new Map<string, number>();
 
@@ -229,6 +233,7 @@ export class RedisStore {
     this.smscList = this.smscs.join(',');
     this.waitReplicas = o.waitReplicas ?? 0;
     this.waitTimeoutMs = o.waitTimeoutMs ?? 1000;
+    this.clock = o.clock ?? systemClock;
     defineLuaCommand(redis, 'syLink', LINK);
     defineLuaCommand(redis, 'sySubmitted', SUBMITTED);
     defineLuaCommand(redis, 'syFailed', FAILED);
@@ -269,7 +274,7 @@ export class RedisStore {
     const out = new Array<Disposition>(msgs.length);
     let pending = msgs.map((_, i) => i);
     for (let attempt = 0; ; attempt++) {
-      const checkedAt = Date.now();
+      const checkedAt = Math.floor(this.clock.now());
       const listed = await this.optOutPreCheck(pending.map((i) => msgs[i] as NewMessage));
       const groups = new Map<number, { sec: Section; idx: number[] }>();
       pending.forEach((i, j) => {
@@ -345,7 +350,7 @@ export class RedisStore {
     if (short !== undefined) {
       throw new RetryableError(
         'REPLICATION_TIMEOUT',
-        `accepted by the Redis primary but confirmed by ${Number(short.after)} of ${this.waitReplicas} replicas within ${this.waitTimeoutMs} ms: it may still be delivered; retry with the same Idempotency-Key`,
+        `was written to the Redis primary, but only ${Number(short.after)} of the ${this.waitReplicas} replicas redis.waitReplicas asks for confirmed it within ${this.waitTimeoutMs} ms: it may still be sent, or be lost if that primary fails now; look it up (GET /v1/messages/{id}) before sending it again`,
       );
     }
     return res.map((r) => r.result);
