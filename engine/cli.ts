@@ -17,8 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, type Config } from '../config/index.js';
 import { networkName, RouteHealth, type RouteExplanation } from '../router/index.js';
 import { normalizeNumber } from './ingress/normalize-number.js';
 import { Keys } from './queue/keys.js';
@@ -31,7 +30,8 @@ import { startHarness } from './loadgen/harness.js';
 import { analyticsCommand } from './analytics/analytics-cli.js';
 import { runLoad } from './loadgen/load-generator.js';
 import { startPrivateRedis, type PrivateRedis } from './redis/private-redis.js';
-import { redisTargetFromEnv } from './redis/connect-redis.js';
+import { connectRedis, redisTargetFromEnv, type RedisClient } from './redis/connect-redis.js';
+import { Shards } from './queue/shards.js';
 import { SmscSimulator } from './simulator/index.js';
 import { dayOf, formatDay, MAX_USAGE_DAYS, parseDay, readUsage, type UsageReport } from './lifecycle/usage.js';
 
@@ -46,8 +46,8 @@ const USAGE = `usage:
   switchyard analytics delivery|failures|statuses [--by smsc,country] [--bucket hour] [--from T --to T] [filters] [--url URL]
   switchyard analytics message ID | number +4791234567 | bad-numbers | report events|messages [--out FILE]
   switchyard usage --tenant ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--url http://127.0.0.1:8080 | --config FILE] [--json]
-Environment: REDIS_URL (else a private redis-server is started under ./data/redis),
-  API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
+Environment: REDIS_URL (else a private redis-server is started under ./data/redis) or REDIS_CLUSTER_NODES
+  (a Redis Cluster; mnp and usage), API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
 
 
 const MO_TEXTS = ['Hello, is the shop open on Sunday?', 'Can I move my appointment to Friday?', 'Yes', 'Takk!', 'Ваш ответ: да 🙂'];
@@ -258,18 +258,40 @@ async function route(args: string[]): Promise<void> {
   else printExplanation(x, values.url === undefined);
 }
 
+/**
+ * The Redis the engines of a config use, for a CLI command: REDIS_CLUSTER_NODES
+ * or REDIS_URL (connect-redis.ts), else the config's redis.url.
+ */
+function cliRedis(config: Config): RedisClient {
+  const target = redisTargetFromEnv() ?? (config.redis.url ? { kind: 'single' as const, url: config.redis.url } : undefined);
+  if (target === undefined) throw new SwitchyardError('CONFIG_INVALID', 'set REDIS_URL (or REDIS_CLUSTER_NODES) to the Redis the engines use');
+  return connectRedis(target, { connectionName: 'sy-cli' });
+}
+
+/**
+ * The key names of the deployment at the config's prefix, with the shard count
+ * its first engine recorded (queue/shard-layout.ts): a report summed over
+ * another count would silently miss shards. Undefined when no engine ever ran there.
+ */
+async function deploymentKeys(redis: RedisClient, config: Config): Promise<Keys | undefined> {
+  const prefix = config.redis.keyPrefix;
+  const recorded = await redis.hget(new Keys(prefix).control('meta'), 'shards');
+  if (recorded === null) return undefined;
+  return new Keys(prefix, new Shards(Number(recorded)));
+}
+
 async function mnp(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' } } });
   const [sub, file] = positionals;
   if (sub !== 'load' || file === undefined || values.config === undefined) throw new SwitchyardError('BAD_REQUEST', 'usage: switchyard mnp load PORTED.csv --config FILE');
   const config = loadConfig(values.config);
-  const redisUrl = process.env.REDIS_URL ?? config.redis.url;
-  if (redisUrl === undefined || redisUrl === '') throw new SwitchyardError('CONFIG_INVALID', 'set REDIS_URL to the Redis the engines use');
   const rows = parseMnpCsv(readFileSync(file, 'utf8'), file);
-  const redis = new Redis(redisUrl);
+  const redis = cliRedis(config);
   try {
-    const n = await storeMnp(redis, new Keys(config.redis.keyPrefix), rows);
-    console.log(`loaded ${n} ported numbers into ${config.redis.keyPrefix}mnp; running engines pick them up within seconds`);
+    // The table lives in the control slot: its name does not depend on the shard count.
+    const keys = new Keys(config.redis.keyPrefix);
+    const n = await storeMnp(redis, keys, rows);
+    console.log(`loaded ${n} ported numbers into ${keys.control('mnp')}; running engines pick them up within seconds`);
   } finally {
     redis.disconnect();
   }
@@ -305,11 +327,11 @@ async function usage(args: string[]): Promise<void> {
     const f = parseDay(from);
     const e = parseDay(to);
     if (f === undefined || e === undefined || e < f || e - f + 1 > MAX_USAGE_DAYS) throw new SwitchyardError('BAD_REQUEST', `--from and --to must be days (YYYY-MM-DD), in order, at most ${MAX_USAGE_DAYS} apart`);
-    const redisUrl = process.env.REDIS_URL ?? config.redis.url;
-    if (redisUrl === undefined || redisUrl === '') throw new SwitchyardError('CONFIG_INVALID', 'set REDIS_URL to the Redis the engines use');
-    const redis = new Redis(redisUrl);
+    const redis = cliRedis(config);
     try {
-      r = await readUsage(redis, new Keys(config.redis.keyPrefix), t.id, f, e, t.billOn);
+      const keys = await deploymentKeys(redis, config);
+      if (keys === undefined) throw new SwitchyardError('CONFIG_INVALID', `no Switchyard deployment in this Redis under the key prefix "${config.redis.keyPrefix}" (no engine has started there)`);
+      r = await readUsage(redis, keys, t.id, f, e, t.billOn);
     } finally {
       redis.disconnect();
     }
@@ -325,7 +347,7 @@ if (fn === undefined) {
   process.exit(cmd === undefined || cmd === '--help' ? 0 : 2);
 }
 /** Commands that use Redis run on one instance until the keys are sharded (issue 13): a cluster is refused by name, not ignored. */
-const USES_REDIS = new Set(['demo', 'start', 'mnp', 'usage']);
+const USES_REDIS = new Set(['demo', 'start']);
 Promise.resolve().then(() => {
   if (USES_REDIS.has(cmd as string) && redisTargetFromEnv()?.kind === 'cluster') {
     throw new SwitchyardError('CONFIG_INVALID', 'REDIS_CLUSTER_NODES is set, but the engine does not run on a Redis Cluster yet (its scripts build keys of many slots inside; issue 13): set REDIS_URL instead');

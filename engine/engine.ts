@@ -162,7 +162,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   // Opt-out lists, held and paused messages, moderation (issue 6).
   const optOuts = new OptOutStore(redis, store.keys);
   const parking = new ParkingStore(redis, store.keys, { eventsMaxLen, finalRetentionSec: config.messages.finalRetentionSec });
-  const pauses = new PauseControl(parking, redis, config.tenants.map((t) => t.id), (level, m) => log(level, m));
+  const pauses = new PauseControl(parking, config.tenants.map((t) => t.id), (level, m) => log(level, m));
   const moderator = new Moderator(config, clock, redis, store.keys);
   await moderator.start();
   const tenantIds = new Set(config.tenants.map((t) => t.id));
@@ -329,7 +329,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       });
       lifecycle.routes(app, ingress.auth, (tenant, f, done) => ingress.onCancel(tenant, f, done), analytics === undefined ? undefined : (tenant, id) => analyticsHistory(analytics, tenant, id));
       registerHeldRoutes(app, { redis, keys: store.keys, parking, auth: ingress.auth, tenants: config.tenants.map((t) => t.id), maxBodyBytes: config.server.maxFrameBytes });
-      registerPauseRoutes(app, { control: pauses, redis, keys: store.keys, auth: ingress.auth, tenants: tenantIds });
+      registerPauseRoutes(app, { control: pauses, auth: ingress.auth, tenants: tenantIds });
       registerMoRoutes(app, { redis, keys: store.keys, auth: ingress.auth });
       return registerOptOutRoutes(app, { store: optOuts, auth: ingress.auth, tenants: tenantIds, maxBodyBytes: config.server.maxFrameBytes, confirm: (eid) => pauses.confirmed(0, eid) });
     },
