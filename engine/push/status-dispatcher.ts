@@ -72,7 +72,7 @@
  *     shards reach a connection in time order, as the live reader gives them,
  *     so the resume margin above holds after a catch-up too; entries of other
  *     shards beyond that point are read again by the next page (the price of
- *     the order: measured in bench:readers);
+ *     the order);
  *   - it reaches back `resumeMaxAgeMs` at most.
  * The trade-offs, measured with `npm run bench:resume` (bench/RESULTS.md; a
  * loaded two-core box, so ratios rather than absolutes):
