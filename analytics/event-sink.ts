@@ -1,28 +1,70 @@
 /**
- * The events sink: reads the Redis events stream (`{prefix}ev`, one entry per
- * status change, status-events.ts) with its own consumer group and inserts
- * the events into ClickHouse in batches bounded by size and time, XACKing
- * only after ClickHouse has the batch.
+ * The events sink: reads the events streams (one per shard, `ev:{T}`, one
+ * entry per status change, status-events.ts) with its own consumer group on
+ * each, through an EventSource (the port: engine/analytics/redis-event-source.ts
+ * adapts Redis or a Redis Cluster), and inserts the events into ClickHouse in
+ * batches bounded by size and time, acknowledging only after ClickHouse has
+ * the batch.
+ *
+ *   ev:{T0}..ev:{TS-1} ──read (pending first)──▶ one batch (entries of any shards) ──insert──▶ ClickHouse
+ *                                                     │ description: per shard first|last|count
+ *                                                     └─ saved before the insert; acknowledged per shard after it
  *
  * Nothing lost, nothing doubled:
- * - an insert that fails leaves the batch pending in the consumer group; the
+ * - an insert that fails leaves the batch pending in the consumer groups; the
  *   sink re-reads its pending entries before new ones and tries again;
  * - a batch that reached ClickHouse but was not acknowledged (a crash between
  *   the two) is re-read as exactly the same entries, so it carries the same
- *   insert_deduplication_token (first id, last id, count) and ClickHouse drops
- *   the repeat (the table keeps a deduplication window); the table is also a
- *   ReplacingMergeTree keyed on the event's stream id, a second net.
- * The stream keeps what this group has not acknowledged (engine/queue/events-trimmer.ts),
- * up to messages.statusRetention entries: a sink stopped for longer than that
- * loses the oldest events; its lag is reported (switchyard_events_group_lag).
+ *   insert_deduplication_token (a hash of its per-shard ranges) and ClickHouse
+ *   drops the repeat (the table keeps a deduplication window); the table is
+ *   also a ReplacingMergeTree keyed on the event's eid, a second net;
+ * - the acknowledgements of one batch go to several shards, which on a cluster
+ *   live on several masters: a crash (or a master failing over) between them
+ *   leaves part of the batch pending. Re-read, that part would carry another
+ *   token and be inserted twice, so the sink saves each batch's description
+ *   before inserting it; pending entries that are a strict part of the saved
+ *   batch (some of its shards acknowledged) were inserted: they are only
+ *   acknowledged. One insert per batch rather than one per shard: with 16-48
+ *   shards, per-shard inserts would create that many ClickHouse parts per
+ *   second.
+ * The streams keep what this group has not acknowledged (engine/queue/events-trimmer.ts),
+ * up to messages.statusRetention entries each: a sink stopped for longer than
+ * that loses the oldest events; its lag is reported (switchyard_events_group_lag).
  */
+import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Redis } from 'ioredis';
 import { isMoEntry, parseStatusEvent } from './status-events.js';
 
+/** One entry of the events streams, as an EventSource gives it. */
+export interface SourceEntry {
+  /** The public event id, `s<K>-<ms>-<seq>`: the row's eid. */
+  readonly eid: string;
+  /** The shard whose stream holds it, and its id there (what acknowledgements and batch descriptions name). */
+  readonly shard: number;
+  readonly id: string;
+  /** null: a pending entry its stream no longer holds (trimmed before it was inserted). */
+  readonly fields: ReadonlyArray<string> | null;
+}
+
+/** What the sink needs from the events streams and its consumer group on each (the port). */
+export interface EventSource {
+  /** Names the streams in deduplication tokens (the key prefix): two deployments never share a token. */
+  readonly name: string;
+  /** Creates the consumer group on every stream, at its start, where it does not exist. */
+  ensureGroup(): Promise<void>;
+  /** This consumer's pending entries, every shard's, whole (the batch a failure or a crash left). */
+  pending(): Promise<SourceEntry[]>;
+  /** New entries, about `count` at most over all shards; waits up to `waitMs` for the first ones. */
+  read(count: number, waitMs: number): Promise<SourceEntry[]>;
+  /** Acknowledges entries in their shards. */
+  ack(entries: ReadonlyArray<SourceEntry>): Promise<void>;
+  /** Keeps the description of the batch about to be inserted, until the next one. */
+  saveBatch(description: string): Promise<void>;
+  /** The description saved last, if any. */
+  savedBatch(): Promise<string | undefined>;
+}
+
 export interface EventSinkOptions {
-  readonly streamKey: string;
-  readonly group?: string;
   readonly consumer: string;
   /** Most events per insert. */
   readonly batchMax?: number;
@@ -66,7 +108,7 @@ export interface EventRow {
 /** Most events in one batch, whatever the config says (config/schema.ts caps analytics.batchMax at it). */
 export const MAX_BATCH = 100_000;
 
-/** The sink's consumer group on the events stream (the engine creates it before any traffic: engine.ts). */
+/** The sink's consumer group on every events stream (the engine creates them before any traffic: engine.ts). */
 export const ANALYTICS_GROUP = 'analytics';
 
 /**
@@ -158,18 +200,56 @@ export function toRow(eid: string, fields: ReadonlyArray<string>, operatorOf?: (
   };
 }
 
-type Entries = Array<[string, string[]]>;
 /** Columns of `events` the sink writes (EventRow without atMs). */
 const COLUMNS = ['time', 'eid', 'message_id', 'tenant', 'client_ref', 'status', 'error_code', 'error_text', 'smsc', 'destination', 'country', 'mcc', 'mnc', 'operator', 'price', 'currency', 'parts', 'accepted_at', 'smpp_stat', 'raw_reply', 'latency_ms'] as const;
+
+/**
+ * Per shard with entries, in shard order: `shard:first:last:count`. Exactly the
+ * same for the same entries whatever order they were read in.
+ */
+export function describeBatch(entries: ReadonlyArray<SourceEntry>): string {
+  const parts = new Map<number, { first: string; last: string; n: number }>();
+  for (const e of entries) {
+    const p = parts.get(e.shard);
+    if (p === undefined) parts.set(e.shard, { first: e.id, last: e.id, n: 1 });
+    else {
+      if (idBefore(e.id, p.first)) p.first = e.id;
+      if (idBefore(p.last, e.id)) p.last = e.id;
+      p.n++;
+    }
+  }
+  return [...parts].sort((a, b) => a[0] - b[0]).map(([k, p]) => `${k}:${p.first}:${p.last}:${p.n}`).join(',');
+}
+
+/** a < b for stream ids "ms-seq" (as numbers). */
+function idBefore(a: string, b: string): boolean {
+  const [am, as] = a.split('-');
+  const [bm, bs] = b.split('-');
+  const d = Number(am) - Number(bm);
+  return d !== 0 ? d < 0 : Number(as) < Number(bs);
+}
+
+/**
+ * Whether pending entries described by `pending` are a strict part of the
+ * batch `saved`: each of their shards with the same range, some of its shards
+ * missing (acknowledged, which happens only after the insert).
+ */
+export function isAckedPart(pending: string, saved: string): boolean {
+  if (pending === '' || pending === saved) return false;
+  const all = new Set(saved.split(','));
+  const mine = pending.split(',');
+  return mine.length < all.size && mine.every((p) => all.has(p));
+}
 
 export class EventSink {
   inserted = 0;
   batches = 0;
   failures = 0;
   lastBatchSize = 0;
+  /** Pending entries found already inserted (their batch partly acknowledged before a crash): only acknowledged. */
+  acknowledgedOnly = 0;
   /** Age of the newest event inserted when it was inserted (ms): how far analytics trails. */
   lagMs = 0;
-  private readonly group: string;
   private readonly batchMax: number;
   private readonly flushMs: number;
   private pendingFirst = true;
@@ -179,22 +259,17 @@ export class EventSink {
   crashAfterInsert = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly source: EventSource,
     private readonly ch: ClickHouseClient,
     private readonly o: EventSinkOptions,
   ) {
-    this.group = o.group ?? ANALYTICS_GROUP;
     this.batchMax = Math.min(MAX_BATCH, o.batchMax ?? 20_000);
     this.flushMs = o.flushMs ?? 1000;
   }
 
-  /** The consumer group starts at the stream's beginning: everything still in it is ingested once. */
-  async ensureGroup(): Promise<void> {
-    try {
-      await this.redis.xgroup('CREATE', this.o.streamKey, this.group, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
-    }
+  /** The consumer groups start at the streams' beginnings: everything still in them is ingested once. */
+  ensureGroup(): Promise<void> {
+    return this.source.ensureGroup();
   }
 
   start(): void {
@@ -224,31 +299,50 @@ export class EventSink {
   async runOnce(): Promise<number> {
     const { entries, fresh } = await this.collect();
     if (entries.length === 0) return 0;
-    const rows: EventRow[] = [];
-    for (const [eid, fields] of entries) {
-      const r = toRow(eid, fields, this.o.operatorOf);
-      if (r !== undefined) rows.push(r);
-      else if (!isMoEntry(fields)) this.o.log?.('warn', `analytics sink: entry ${eid} is not a status event; skipped`);
+    const description = describeBatch(entries);
+    if (!fresh) {
+      // A pending batch: a strict part of the batch saved last was inserted (some of its shards were acknowledged).
+      const saved = await this.source.savedBatch();
+      if (saved !== undefined && isAckedPart(description, saved)) {
+        await this.source.ack(entries);
+        this.acknowledgedOnly += entries.length;
+        this.o.log?.('info', `analytics sink: ${entries.length} pending event(s) of a batch inserted before a restart were acknowledged, not inserted again`);
+        return 0;
+      }
     }
+    const rows: EventRow[] = [];
+    let trimmed = 0;
+    for (const e of entries) {
+      if (e.fields === null) {
+        trimmed++;
+        continue;
+      }
+      const r = toRow(e.eid, e.fields, this.o.operatorOf);
+      if (r !== undefined) rows.push(r);
+      else if (!isMoEntry(e.fields)) this.o.log?.('warn', `analytics sink: entry ${e.eid} is not a status event; skipped`);
+    }
+    if (trimmed > 0) this.o.log?.('error', `analytics sink: ${trimmed} pending event(s) were trimmed from the events streams before they were inserted (messages.statusRetention); lost to analytics`);
     if (fresh && rows.length > 0) this.o.onFresh?.(rows);
-    const first = (entries[0] as [string, string[]])[0];
-    const last = (entries[entries.length - 1] as [string, string[]])[0];
+    let newest = 0;
+    for (const e of entries) newest = Math.max(newest, Number(e.id.slice(0, e.id.indexOf('-'))));
     if (rows.length > 0) {
+      // Saved before the insert (the same description again for a pending batch): see the module header.
+      await this.source.saveBatch(description);
       await this.ch.insert({
         table: 'events',
         // Positional rows (no key names repeated per row): a third less JSON to write and to parse.
         values: rows.map((r) => COLUMNS.map((c) => r[c])),
         columns: [...COLUMNS],
         format: 'JSONCompactEachRow',
-        clickhouse_settings: { insert_deduplication_token: `${this.o.streamKey}:${first}:${last}:${entries.length}`, deduplicate_blocks_in_dependent_materialized_views: 1 },
+        clickhouse_settings: { insert_deduplication_token: `${this.source.name}:${createHash('sha1').update(description).digest('hex')}`, deduplicate_blocks_in_dependent_materialized_views: 1 },
       });
     }
     if (this.crashAfterInsert) throw new Error('simulated crash after insert');
-    await this.redis.xack(this.o.streamKey, this.group, ...entries.map((e) => e[0]));
+    await this.source.ack(entries);
     this.inserted += rows.length;
     this.batches++;
     this.lastBatchSize = rows.length;
-    this.lagMs = Math.max(0, Date.now() - Number(last.split('-')[0]));
+    this.lagMs = Math.max(0, Date.now() - newest);
     if (rows.length > 0) this.o.onInserted?.(rows);
     return rows.length;
   }
@@ -256,33 +350,23 @@ export class EventSink {
   /**
    * Pending entries first (exactly the batch that failed or was cut off by a crash: the sink reads
    * nothing new while any are pending, so they are at most one batch), else new ones until the
-   * batch is full or flushMs passed. The pending batch is read whole whatever batchMax is now (at
-   * most MAX_BATCH): a batch inserted before a crash must come back as the same entries, with the
-   * same deduplication token, even if the config changed meanwhile.
+   * batch is full or flushMs passed. The pending batch is read whole whatever batchMax is now: a
+   * batch inserted before a crash must come back as the same entries, with the same
+   * deduplication token, even if the config changed meanwhile.
    */
-  private async collect(): Promise<{ entries: Entries; fresh: boolean }> {
+  private async collect(): Promise<{ entries: SourceEntry[]; fresh: boolean }> {
     if (this.pendingFirst) {
-      const pending = await this.read('0', MAX_BATCH, 0);
+      const pending = await this.source.pending();
       if (pending.length > 0) return { entries: pending, fresh: false };
       this.pendingFirst = false;
     }
-    const out = await this.read('>', this.batchMax, this.flushMs);
+    const out = await this.source.read(this.batchMax, this.flushMs);
     const until = Date.now() + this.flushMs;
     while (out.length > 0 && out.length < this.batchMax && Date.now() < until && this.running) {
-      const more = await this.read('>', this.batchMax - out.length, Math.max(1, until - Date.now()));
+      const more = await this.source.read(this.batchMax - out.length, Math.max(1, until - Date.now()));
       if (more.length === 0) break;
       out.push(...more);
     }
     return { entries: out, fresh: true };
-  }
-
-  private async read(from: '0' | '>', count: number, blockMs: number): Promise<Entries> {
-    const args: Array<string | number> = ['GROUP', this.group, this.o.consumer, 'COUNT', count];
-    if (blockMs > 0) args.push('BLOCK', blockMs);
-    args.push('STREAMS', this.o.streamKey, from);
-    const reply = (await this.redis.call('XREADGROUP', ...args)) as Array<[string, Array<[string, string[] | null]>]> | null;
-    const out: Entries = [];
-    for (const [, items] of reply ?? []) for (const [id, fields] of items) out.push([id, fields ?? []]);
-    return out;
   }
 }

@@ -16,6 +16,8 @@
  *    queryP99Ms is the worst p99.
  * The LAST line is one JSON object of the figures.
  */
+import { Keys } from '../engine/queue/keys.js';
+import { Shards } from '../engine/queue/shards.js';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -138,10 +140,12 @@ async function main(): Promise<void> {
   cleanup.push(async () => redisSrv?.stop());
   const redisUrl = process.env.REDIS_URL ?? (redisSrv as NonNullable<typeof redisSrv>).url;
   const r = new Redis(redisUrl);
-  const key = `bench-an:${Date.now()}:ev`;
+  // One shard (the sink's cost per event; bench:readers compares shard counts).
+  const keyPrefix = `bench-an:${Date.now()}:`;
+  const key = new Keys(keyPrefix, new Shards(1)).eventsOf(0);
   for (let i = 0; i < N; i += 5000) await xadd(r, key, i, Math.min(5000, N - i));
   const host = new AnalyticsHost({
-    redis: { kind: 'single', url: redisUrl }, streamKey: key, consumer: 'bench', clickhouse, batchMax: Number(a['batch-max']), flushMs: Number(a['flush-ms']), badNumbers: undefined, reportPageRows: 20_000,
+    redis: { kind: 'single', url: redisUrl }, keyPrefix, shards: 1, consumer: 'bench', clickhouse, batchMax: Number(a['batch-max']), flushMs: Number(a['flush-ms']), badNumbers: undefined, reportPageRows: 20_000,
     routing: { rangeFiles: [] }, baseDir: process.cwd(),
   }, (level, msg) => level !== 'info' && console.error(`[analytics ${level}] ${msg}`));
   host.start();

@@ -17,7 +17,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../config/index.js';
 import { networkName, RouteHealth, type RouteExplanation } from '../router/index.js';
 import { normalizeNumber } from './ingress/normalize-number.js';
@@ -31,7 +30,8 @@ import { startHarness } from './loadgen/harness.js';
 import { analyticsCommand } from './analytics/analytics-cli.js';
 import { runLoad } from './loadgen/load-generator.js';
 import { privateRedisUrl, redactedUrl, startPrivateRedis, type PrivateRedis } from './redis/private-redis.js';
-import { redisTargetFromEnv, type RedisTarget } from './redis/connect-redis.js';
+import { connectRedis, redisTargetFromEnv, type RedisClient, type RedisTarget } from './redis/connect-redis.js';
+import { Shards } from './queue/shards.js';
 import { SmscSimulator } from './simulator/index.js';
 import { dayOf, formatDay, MAX_USAGE_DAYS, parseDay, readUsage, type UsageReport } from './lifecycle/usage.js';
 
@@ -47,8 +47,8 @@ const USAGE = `usage:
   switchyard analytics message ID | number +4791234567 | bad-numbers | report events|messages [--out FILE]
   switchyard usage --tenant ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--url http://127.0.0.1:8080 | --config FILE] [--json]
 Environment: REDIS_URL (else \`start\` runs a private redis-server under ./data/redis, with a password
-  kept there, which \`mnp load\` and \`usage --config\` then use) or REDIS_CLUSTER_NODES (a Redis Cluster:
-  start and demo), API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
+  kept there, which \`mnp load\` and \`usage --config\` then use) or REDIS_CLUSTER_NODES (a Redis Cluster),
+  API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
 
 
 const MO_TEXTS = ['Hello, is the shop open on Sunday?', 'Can I move my appointment to Friday?', 'Yes', 'Takk!', 'Ваш ответ: да 🙂'];
@@ -145,12 +145,6 @@ const START_REDIS = { dir: 'data/redis', port: 6390 } as const;
  * `switchyard start` run from this directory (its URL, password included,
  * read from its data directory, which only this user can read).
  */
-function commandRedisUrl(config: Config): string {
-  const url = process.env.REDIS_URL || config.redis.url || privateRedisUrl(START_REDIS.dir, START_REDIS.port);
-  if (url === undefined || url === '') throw new SwitchyardError('CONFIG_INVALID', `set REDIS_URL to the Redis the engines use (no private Redis of \`switchyard start\` in ${START_REDIS.dir} either)`);
-  return url;
-}
-
 async function start(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' } } });
   if (values.config === undefined) throw new SwitchyardError('CONFIG_INVALID', 'start needs --config FILE');
@@ -278,17 +272,42 @@ async function route(args: string[]): Promise<void> {
   else printExplanation(x, values.url === undefined);
 }
 
+/**
+ * The Redis the engines of a config use, for a CLI command: REDIS_CLUSTER_NODES
+ * or REDIS_URL (connect-redis.ts), else the config's redis.url.
+ */
+function cliRedis(config: Config): RedisClient {
+  // REDIS_CLUSTER_NODES or REDIS_URL, else the config's redis.url, else the private Redis of `switchyard start` here.
+  const url = config.redis.url || privateRedisUrl(START_REDIS.dir, START_REDIS.port);
+  const target = redisTargetFromEnv() ?? (url ? { kind: 'single' as const, url } : undefined);
+  if (target === undefined) throw new SwitchyardError('CONFIG_INVALID', `set REDIS_URL (or REDIS_CLUSTER_NODES) to the Redis the engines use (no private Redis of \`switchyard start\` in ${START_REDIS.dir} either)`);
+  return connectRedis(target, { connectionName: 'sy-cli' });
+}
+
+/**
+ * The key names of the deployment at the config's prefix, with the shard count
+ * its first engine recorded (queue/shard-layout.ts): a report summed over
+ * another count would silently miss shards. Undefined when no engine ever ran there.
+ */
+async function deploymentKeys(redis: RedisClient, config: Config): Promise<Keys | undefined> {
+  const prefix = config.redis.keyPrefix;
+  const recorded = await redis.hget(new Keys(prefix).control('meta'), 'shards');
+  if (recorded === null) return undefined;
+  return new Keys(prefix, new Shards(Number(recorded)));
+}
+
 async function mnp(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' } } });
   const [sub, file] = positionals;
   if (sub !== 'load' || file === undefined || values.config === undefined) throw new SwitchyardError('BAD_REQUEST', 'usage: switchyard mnp load PORTED.csv --config FILE');
   const config = loadConfig(values.config);
-  const redisUrl = commandRedisUrl(config);
   const rows = parseMnpCsv(readFileSync(file, 'utf8'), file);
-  const redis = new Redis(redisUrl);
+  const redis = cliRedis(config);
   try {
-    const n = await storeMnp(redis, new Keys(config.redis.keyPrefix), rows);
-    console.log(`loaded ${n} ported numbers into ${config.redis.keyPrefix}mnp; running engines pick them up within seconds`);
+    // The table lives in the control slot: its name does not depend on the shard count.
+    const keys = new Keys(config.redis.keyPrefix);
+    const n = await storeMnp(redis, keys, rows);
+    console.log(`loaded ${n} ported numbers into ${keys.control('mnp')}; running engines pick them up within seconds`);
   } finally {
     redis.disconnect();
   }
@@ -324,9 +343,11 @@ async function usage(args: string[]): Promise<void> {
     const f = parseDay(from);
     const e = parseDay(to);
     if (f === undefined || e === undefined || e < f || e - f + 1 > MAX_USAGE_DAYS) throw new SwitchyardError('BAD_REQUEST', `--from and --to must be days (YYYY-MM-DD), in order, at most ${MAX_USAGE_DAYS} apart`);
-    const redis = new Redis(commandRedisUrl(config));
+    const redis = cliRedis(config);
     try {
-      r = await readUsage(redis, new Keys(config.redis.keyPrefix), t.id, f, e, t.billOn);
+      const keys = await deploymentKeys(redis, config);
+      if (keys === undefined) throw new SwitchyardError('CONFIG_INVALID', `no Switchyard deployment in this Redis under the key prefix "${config.redis.keyPrefix}" (no engine has started there)`);
+      r = await readUsage(redis, keys, t.id, f, e, t.billOn);
     } finally {
       redis.disconnect();
     }
@@ -341,14 +362,7 @@ if (fn === undefined) {
   console.error(USAGE);
   process.exit(cmd === undefined || cmd === '--help' ? 0 : 2);
 }
-/** mnp and usage run on one instance until their commands are ported (shard-features): a cluster is refused by name, not ignored. */
-const SINGLE_REDIS_ONLY = new Set(['mnp', 'usage']);
-Promise.resolve().then(() => {
-  if (SINGLE_REDIS_ONLY.has(cmd as string) && redisTargetFromEnv()?.kind === 'cluster') {
-    throw new SwitchyardError('CONFIG_INVALID', `REDIS_CLUSTER_NODES is set, but "${cmd}" does not run on a Redis Cluster yet: set REDIS_URL instead`);
-  }
-  return fn(rest);
-}).catch((err: Error) => {
+Promise.resolve().then(() => fn(rest)).catch((err: Error) => {
   console.error(`switchyard ${cmd}: ${err instanceof SwitchyardError ? `${err.code}: ` : ''}${err.message}`);
   process.exit(1);
 });

@@ -21,7 +21,8 @@ import { Shards } from './queue/shards.js';
 import { checkShardLayout } from './queue/shard-layout.js';
 import { ShardPicker } from './ingress/shard-picker.js';
 import { connectRedis, type RedisTarget } from './redis/connect-redis.js';
-import { EventsTrimmer } from './queue/events-trimmer.js';
+import { EventsTrimmer, type EventGroup } from './queue/events-trimmer.js';
+import { ensureGroups, eventsCapPerShard, eventStreamKeys } from './queue/event-streams.js';
 import { onRedisError } from './redis/on-redis-error.js';
 import { RoutingService } from './routing/routing-service.js';
 import { log as defaultLog } from './log.js';
@@ -133,7 +134,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const keys = new Keys(config.redis.keyPrefix, new Shards(config.redis.shards));
   // The shard count names every key: a start with another count, or on the unsharded layout, is refused.
   await checkShardLayout(redis, keys);
-  const store = new RedisStore(queueRedis, keys, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec }, {
+  // messages.statusRetention bounds the events streams together: each shard's stream is capped at its share.
+  const eventsMaxLen = eventsCapPerShard(config.messages.statusRetention, config.redis.shards);
+  const store = new RedisStore(queueRedis, keys, { eventsMaxLen, finalRetentionSec: config.messages.finalRetentionSec }, {
     smscs: config.smscs.map((s) => s.id),
     waitReplicas: config.redis.waitReplicas,
     waitTimeoutMs: config.redis.waitTimeoutMs,
@@ -144,25 +147,22 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const shardPicker = new ShardPicker(config.redis.shards);
   const r = config.server.resume;
   const dispatcher = new StatusDispatcher(redis, blocking, store.keys, { resumeMaxAgeMs: r.maxAgeSec * 1000, maxCatchUps: r.maxCatchUps, maxCatchUpsPerTenant: r.maxCatchUpsPerTenant });
-  const trimmer = new EventsTrimmer(redis, store.keys, { floorSec: config.messages.statusRetentionSec, cap: config.messages.statusRetention }, log);
-  // The consumer groups of the events stream exist before any traffic: the trimmer keeps what a
-  // group has not read, so a group created later (the analytics process still opening ClickHouse,
-  // the webhook thread starting) would find the first events trimmed. Analytics reads from the
-  // start of the stream; webhooks from now on (not the history of before they were configured).
-  const ensureGroup = async (group: string, from: '0' | '$') => {
-    try {
-      await redis.xgroup('CREATE', store.keys.events(), group, from, 'MKSTREAM');
-    } catch (err) {
-      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
-    }
-  };
-  if (config.analytics.enabled) await ensureGroup(ANALYTICS_GROUP, '0');
-  if (webhookTenants.length > 0) await ensureGroup(WEBHOOK_GROUP, '$');
+
+  // The consumer groups of every shard's events stream exist before any traffic: the trimmer keeps
+  // what a group has not read (and leaves a stream alone while a group it expects is missing), so a
+  // group created later (the analytics process still opening ClickHouse, the webhook thread
+  // starting) would find the first events trimmed. Analytics reads from the start of the streams;
+  // webhooks from now on (not the history of before they were configured).
+  const eventGroups: EventGroup[] = [];
+  if (config.analytics.enabled) eventGroups.push({ name: ANALYTICS_GROUP, from: '0' });
+  if (webhookTenants.length > 0) eventGroups.push({ name: WEBHOOK_GROUP, from: '$' });
+  for (const g of eventGroups) await ensureGroups(redis, eventStreamKeys(store.keys), g.name, g.from);
+  const trimmer = new EventsTrimmer(redis, store.keys, { floorSec: config.messages.statusRetentionSec, cap: config.messages.statusRetention, groups: eventGroups }, log);
   for (const s of config.smscs) await store.ensureGroups(s.id);
   // Opt-out lists, held and paused messages, moderation (issue 6).
   const optOuts = new OptOutStore(redis, store.keys);
-  const parking = new ParkingStore(redis, store.keys, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec });
-  const pauses = new PauseControl(parking, redis, config.tenants.map((t) => t.id), (level, m) => log(level, m));
+  const parking = new ParkingStore(redis, store.keys, { eventsMaxLen, finalRetentionSec: config.messages.finalRetentionSec });
+  const pauses = new PauseControl(parking, config.tenants.map((t) => t.id), (level, m) => log(level, m));
   const moderator = new Moderator(config, clock, redis, store.keys);
   await moderator.start();
   const tenantIds = new Set(config.tenants.map((t) => t.id));
@@ -177,7 +177,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     stateFlushMs: config.engine.stateFlushMs,
     metrics: config.engine.metrics,
     receiptGraceSec: config.messages.receiptGraceSec,
-    eventsMaxLen: config.messages.statusRetention,
+    eventsMaxLen,
     finalRetentionSec: config.messages.finalRetentionSec,
     restartBackoffMs: config.engine.restartBackoffMs,
     mo: {
@@ -213,7 +213,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const analytics = an.enabled
     ? new AnalyticsHost({
         redis: target,
-        streamKey: store.keys.events(),
+        keyPrefix: config.redis.keyPrefix,
+        shards: store.keys.shards.count,
         consumer: `sink-${config.engine.nodeId}`,
         batchMax: an.batchMax,
         flushMs: an.flushMs,
@@ -337,7 +338,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       });
       lifecycle.routes(app, ingress.auth, (tenant, f, done) => ingress.onCancel(tenant, f, done), analytics === undefined ? undefined : (tenant, id) => analyticsHistory(analytics, tenant, id));
       registerHeldRoutes(app, { redis, keys: store.keys, parking, auth: ingress.auth, tenants: config.tenants.map((t) => t.id), maxBodyBytes: config.server.maxFrameBytes });
-      registerPauseRoutes(app, { control: pauses, redis, keys: store.keys, auth: ingress.auth, tenants: tenantIds });
+      registerPauseRoutes(app, { control: pauses, auth: ingress.auth, tenants: tenantIds });
       registerMoRoutes(app, { redis, keys: store.keys, auth: ingress.auth });
       return registerOptOutRoutes(app, { store: optOuts, auth: ingress.auth, tenants: tenantIds, maxBodyBytes: config.server.maxFrameBytes, confirm: (eid) => pauses.confirmed(0, eid) });
     },

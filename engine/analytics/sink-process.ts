@@ -8,15 +8,14 @@
  * thread: chdb's native library crashes the whole process (SIGSEGV) when a
  * worker thread that loaded it exits.
  *
- *   Redis ev ──▶ EventSink ──insert──▶ ClickHouse ◀── QueryServer ◀── engine (unix socket, HTTP)
+ *   Redis ev:{T}… ──▶ EventSink ──insert──▶ ClickHouse ◀── QueryServer ◀── engine (unix socket, HTTP)
+ *   (RedisEventSource: a consumer group per shard stream, on Redis or a Redis Cluster)
  *                   │ fresh rows ──▶ LiveRollup ──IPC 'rollups' (1/s)──▶ engine ─▶ /v1/analytics/ws
  *                   └ inserted rows ─▶ BadNumberDetector ──IPC 'flagged' deltas──▶ engine (ingress set)
  *
  * Reports its state to the engine once a second over IPC; stops on
  * { type: 'stop' } or when the engine goes away.
  */
-import type { Redis } from 'ioredis';
-import { connectRedis, type RedisTarget } from '../redis/connect-redis.js';
 import { BadNumberDetector, type BadNumberOptions } from '../../analytics/bad-numbers.js';
 import { openClickHouse, type ClickHouseOptions } from '../../analytics/clickhouse.js';
 import { EventSink } from '../../analytics/event-sink.js';
@@ -26,11 +25,17 @@ import { migrate } from '../../analytics/schema.js';
 import type { Config } from '../../config/index.js';
 import type { NumberingPlan } from '../../router/index.js';
 import { loadNumberingPlan } from '../routing/load-routing.js';
+import { Keys } from '../queue/keys.js';
+import { Shards } from '../queue/shards.js';
+import { connectRedis, duplicateClient, type RedisTarget } from '../redis/connect-redis.js';
+import { RedisEventSource } from './redis-event-source.js';
 
 export interface SinkWorkerData {
-  /** A single Redis or a cluster (connect-redis.ts). */
+  /** The engine's Redis (a single one or a cluster's seed nodes; connect-redis.ts). */
   readonly redis: RedisTarget;
-  readonly streamKey: string;
+  readonly keyPrefix: string;
+  /** redis.shards: one events stream per shard. */
+  readonly shards: number;
   readonly consumer: string;
   readonly clickhouse: ClickHouseOptions;
   readonly batchMax: number;
@@ -51,7 +56,7 @@ export type SinkReport =
   | { readonly type: 'ready'; readonly migrated: number[] }
   | {
       readonly type: 'stats'; readonly inserted: number; readonly batches: number; readonly failures: number; readonly lagMs: number; readonly lastBatchSize: number;
-      /** Entries in the stream the sink has not read yet (XINFO GROUPS lag), -1 when unknown. */
+      /** Entries in the streams the sink has not read yet (XINFO GROUPS lag, summed over shards), -1 when unknown. */
       readonly backlog: number; readonly rssMb: number; readonly flagged: number; readonly queries: number; readonly reportPages: number;
     }
   | { readonly type: 'rollups'; readonly frames: ReadonlyArray<{ readonly scope: string; readonly frame: RollupFrame }> }
@@ -100,14 +105,16 @@ function operatorNames(): (mcc: string, mnc: string, e164: string) => string {
 }
 const operatorOf = operatorNames();
 
-// The sink's reads block: a client of its own. Typed as a single client for the sink until it reads the shards (issue 13).
-const redis = connectRedis(d.redis, { connectionName: 'sy-analytics', blocking: true }) as Redis;
+// Commands, and the sink's reads on connections of their own (they block on a single Redis).
+const redis = connectRedis(d.redis, { connectionName: 'sy-analytics', maxRetriesPerRequest: null });
 redis.on('error', () => undefined); // reconnects; the sink logs failed batches
+const reader = duplicateClient(redis, 'sy-analytics-read');
+reader.on('error', () => undefined);
+const source = new RedisEventSource(reader, redis, new Keys(d.keyPrefix, new Shards(d.shards)), d.consumer);
 const ch = openClickHouse(d.clickhouse);
 const rollup = new LiveRollup();
 const detector = d.badNumbers === undefined ? undefined : new BadNumberDetector(ch, d.badNumbers);
-const sink = new EventSink(redis, ch, {
-  streamKey: d.streamKey,
+const sink = new EventSink(source, ch, {
   consumer: d.consumer,
   batchMax: d.batchMax,
   flushMs: d.flushMs,
@@ -134,17 +141,7 @@ sink.start();
 
 let backlog = -1;
 async function readBacklog(): Promise<void> {
-  try {
-    const groups = (await redis.call('XINFO', 'GROUPS', d.streamKey)) as Array<Array<string | number | null>>;
-    for (const g of groups) {
-      const i = g.indexOf('name');
-      if (g[i + 1] !== 'analytics') continue;
-      const l = g.indexOf('lag');
-      backlog = l >= 0 && g[l + 1] !== null ? Number(g[l + 1]) : -1;
-    }
-  } catch {
-    backlog = -1;
-  }
+  backlog = await source.backlog().catch(() => -1);
 }
 const stats = (): SinkReport => ({
   type: 'stats', inserted: sink.inserted, batches: sink.batches, failures: sink.failures, lagMs: sink.lagMs, lastBatchSize: sink.lastBatchSize,
@@ -186,12 +183,14 @@ process.on('message', (m: { type: string }) => {
   if (m.type !== 'stop') return;
   clearInterval(timer);
   clearInterval(detectTimer);
+  source.interrupt();
   void sink.stop().then(async () => {
     post(stats());
     await queries.close();
     await detecting;
     await ch.close();
     redis.disconnect();
+    reader.disconnect();
     process.disconnect();
   });
 });

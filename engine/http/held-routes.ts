@@ -8,14 +8,16 @@
  *   POST /v1/admin/held/reject   {"ids":[…], "reason":"…"}  or {"tenant":"acme","all":true,"reason":"…"}
  *        → `stopped`, error MODERATION_REJECTED with the reason
  *
- * Without ?tenant the list walks every tenant in config order; its cursor
- * then names the tenant ("acme:1732290000000-0").
+ * A page merges the tenant's held messages of every shard, oldest first; its
+ * cursor names the last message looked at ("1732290000000-0.5": its first
+ * part's stream id and its shard, moderation/held-messages.ts). Without
+ * ?tenant the list walks every tenant in config order; its cursor then names
+ * the tenant too ("acme:1732290000000-0.5").
  */
 import type uWS from 'uWebSockets.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import type { Keys } from '../queue/keys.js';
-import { listHeld, type HeldMessage } from '../moderation/held-messages.js';
-import { isStreamId } from '../queue/stream-id.js';
+import { encodeHeldCursor, listHeld, parseHeldCursor, type HeldCursor, type HeldMessage } from '../moderation/held-messages.js';
 import { ApproveResult, type ParkingStore } from '../parking/parking-store.js';
 import { guard, readJsonBody, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
@@ -23,7 +25,7 @@ const MAX_IDS = 1000;
 const MAX_PAGE = 500;
 
 export interface HeldRouteDeps {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: Keys;
   readonly parking: ParkingStore;
   readonly auth: ApiAuth<AuthTenant>;
@@ -31,15 +33,17 @@ export interface HeldRouteDeps {
   readonly maxBodyBytes: number;
 }
 
+const cursorOf = (s: string): HeldCursor | undefined => (s === '' ? undefined : parseHeldCursor(s));
+
 async function page(d: HeldRouteDeps, tenant: string | undefined, after: string, limit: number): Promise<{ items: HeldMessage[]; next: string | null }> {
   if (tenant !== undefined) {
-    const r = await listHeld(d.redis, d.keys, tenant, after, limit);
-    return { items: r.items, next: r.next ?? null };
+    const r = await listHeld(d.redis, d.keys, tenant, cursorOf(after), limit);
+    return { items: r.items, next: r.next === undefined ? null : encodeHeldCursor(r.next) };
   }
-  // Across tenants: "tenant:streamId" cursors.
+  // Across tenants: "tenant:cursor" cursors.
   const colon = after.indexOf(':');
   let ti = colon > 0 ? d.tenants.indexOf(after.slice(0, colon)) : 0;
-  let cursor: string | undefined = colon > 0 ? after.slice(colon + 1) : undefined;
+  let cursor: HeldCursor | undefined = colon > 0 ? cursorOf(after.slice(colon + 1)) : undefined;
   if (ti < 0) ti = 0;
   const items: HeldMessage[] = [];
   for (; ti < d.tenants.length; ti++, cursor = undefined) {
@@ -47,27 +51,27 @@ async function page(d: HeldRouteDeps, tenant: string | undefined, after: string,
     const r = await listHeld(d.redis, d.keys, t, cursor, limit - items.length);
     items.push(...r.items);
     if (items.length >= limit) {
-      const next = r.next !== undefined ? `${t}:${r.next}` : ti + 1 < d.tenants.length ? `${d.tenants[ti + 1]}:` : null;
+      const next = r.next !== undefined ? `${t}:${encodeHeldCursor(r.next)}` : ti + 1 < d.tenants.length ? `${d.tenants[ti + 1]}:` : null;
       return { items, next };
     }
   }
   return { items, next: null };
 }
 
-/** A page cursor this API gave out: a stream id, or across tenants "tenant:" / "tenant:streamId". */
+/** A page cursor this API gave out: "1732290000000-0.5", or across tenants "tenant:" / "tenant:1732290000000-0.5". */
 function validAfter(after: string, tenants: ReadonlyArray<string> | undefined): boolean {
   if (after === '') return true;
-  if (tenants === undefined) return isStreamId(after);
+  if (tenants === undefined) return parseHeldCursor(after) !== undefined;
   const colon = after.indexOf(':');
   if (colon <= 0 || !tenants.includes(after.slice(0, colon))) return false;
-  const id = after.slice(colon + 1);
-  return id === '' || isStreamId(id);
+  const c = after.slice(colon + 1);
+  return c === '' || parseHeldCursor(c) !== undefined;
 }
 
 /** Every held message id of a tenant (for "all": true), oldest first. */
 async function allIds(d: HeldRouteDeps, tenant: string): Promise<string[]> {
   const ids: string[] = [];
-  let after: string | undefined;
+  let after: HeldCursor | undefined;
   for (let i = 0; i < 1000; i++) {
     const r = await listHeld(d.redis, d.keys, tenant, after, MAX_PAGE);
     for (const m of r.items) ids.push(m.id);
@@ -87,7 +91,7 @@ export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): voi
     if (tenant !== undefined && !d.tenants.includes(tenant)) return sendError(res, 'NOT_FOUND', `no tenant "${tenant}"`);
     // The cursor becomes a Redis stream id: checked here, so a bad one is a 400, not Redis's error as a 503.
     if (!validAfter(after, tenant === undefined ? d.tenants : undefined))
-      return sendError(res, 'BAD_REQUEST', `"after" must be the "next" value of the previous page (${tenant === undefined ? '"tenant:" or "tenant:1732290000000-0"' : 'an id such as "1732290000000-0"'}), got ${JSON.stringify(after.slice(0, 60))}`);
+      return sendError(res, 'BAD_REQUEST', `"after" must be the "next" value of the previous page (${tenant === undefined ? '"tenant:" or "tenant:1732290000000-0.5"' : 'such as "1732290000000-0.5"'}), got ${JSON.stringify(after.slice(0, 60))}`);
     const g = guard(res);
     return page(d, tenant, after, limit).then(
       (p) => void (g.alive() && sendJson(res, '200 OK', p)),

@@ -9,7 +9,7 @@
  * Tenant API key as for the WebSocket; another tenant's message is 404, never
  * 403 (its existence is not revealed).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import type uWS from 'uWebSockets.js';
 import type { CancelReply } from '../lifecycle/cancel-batcher.js';
 import { decodeCursor, listMessages, lookupMessage, type ListQuery } from '../lifecycle/message-query.js';
@@ -18,7 +18,7 @@ import { guard, sendError, sendJson, type ApiAuth, type AuthTenant } from './htt
 
 export interface MessageRoutesOptions {
   readonly auth: ApiAuth<AuthTenant>;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: Keys;
   /** The ingress's cancel (IngressServer.onCancel). */
   readonly cancel: (tenant: string, f: Record<string, unknown>, done: (r: CancelReply) => void) => void;

@@ -8,15 +8,11 @@
  *   GET  /v1/admin/tenants/ID/pause    {"tenant","paused","parked"}
  */
 import type uWS from 'uWebSockets.js';
-import type { Redis } from 'ioredis';
 import type { PauseControl } from '../parking/pause-control.js';
-import type { Keys } from '../queue/keys.js';
 import { guard, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
 export interface PauseRouteDeps {
   readonly control: PauseControl;
-  readonly redis: Redis;
-  readonly keys: Keys;
   readonly auth: ApiAuth<AuthTenant>;
   readonly tenants: ReadonlySet<string>;
 }
@@ -53,7 +49,7 @@ export function registerPauseRoutes(app: uWS.TemplatedApp, d: PauseRouteDeps): v
     const t = tenantOf(res, req);
     if (t === undefined) return;
     const g = guard(res);
-    return Promise.all([d.control.isPaused(t), d.redis.xlen(d.keys.park(t))]).then(
+    return Promise.all([d.control.isPaused(t), d.control.parked(t)]).then(
       ([paused, parked]) => void (g.alive() && sendJson(res, '200 OK', { tenant: t, paused, parked })),
       (err: Error) => void (g.alive() && sendError(res, 'UNAVAILABLE', err.message)),
     );

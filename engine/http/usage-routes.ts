@@ -4,7 +4,7 @@
  * key: its own; with the admin key: any tenant's, named by `tenant=ID`.
  * Both days default to today; a range is at most 366 days.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import type uWS from 'uWebSockets.js';
 import type { Clock } from '../flow/clock.js';
 import { dayOf, MAX_USAGE_DAYS, parseDay, readUsage } from '../lifecycle/usage.js';
@@ -13,7 +13,7 @@ import { ApiAuth, guard, sendError, sendJson, type AuthTenant } from './http-kit
 
 export interface UsageRoutesOptions {
   readonly auth: ApiAuth<AuthTenant>;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: Keys;
   readonly clock: Clock;
   /** Every tenant's id → its billOn. */

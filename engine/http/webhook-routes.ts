@@ -10,11 +10,15 @@
  * A replay moves events in script calls of REPLAY_STEP (each a few ms of
  * Redis time, so message traffic is not held up) to the tail of the queue of
  * this engine node's dispatcher (lane 0), which is then told to drain it.
+ * A tenant's dead letters and queues share its hash tag (whd:{T}, whq:{T}:…),
+ * so each script call, MULTI and command stays in one Redis Cluster slot;
+ * the listing reads every tenant's keys as one command each.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import type uWS from 'uWebSockets.js';
 import type { Keys } from '../queue/keys.js';
 import { loadLuaScript, luaPath } from '../redis/lua-loader.js';
+import { runCommands, type RedisCommand } from '../redis/run-commands.js';
 import { MAX_LANES } from '../webhooks/webhook-dispatcher.js';
 import type { WebhookHost } from '../webhooks/webhook-host.js';
 import { guard, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
@@ -24,9 +28,27 @@ export const REPLAY = loadLuaScript(luaPath(import.meta.url, '../webhooks/lua/re
 
 const REPLAY_STEP = 2000;
 
+/**
+ * Moves up to `limit` of the tenant's oldest dead letters back to its queue on
+ * `node` (lane 0), REPLAY_STEP per script call; returns how many moved and how
+ * many are left. Both keys carry the tenant's hash tag: one slot.
+ */
+export async function replayDeadLetters(redis: RedisClient, keys: Keys, tenant: string, node: string, limit: number): Promise<{ replayed: number; remaining: number }> {
+  const k = [keys.webhookDeadLetters(tenant), keys.webhookQueue(tenant, node)];
+  let replayed = 0;
+  let remaining = 0;
+  while (replayed < limit) {
+    const [moved, rest] = (await redis.eval(REPLAY.lua, REPLAY.numberOfKeys, ...k, Math.min(REPLAY_STEP, limit - replayed))) as [number, number];
+    replayed += moved;
+    remaining = rest;
+    if (moved === 0 || rest === 0) break;
+  }
+  return { replayed, remaining };
+}
+
 export interface WebhookRoutesDeps {
   readonly auth: () => ApiAuth<AuthTenant>;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: Keys;
   readonly node: string;
   /** Tenants with a webhook, and their URLs. */
@@ -58,15 +80,16 @@ export function registerWebhookRoutes(app: uWS.TemplatedApp, d: WebhookRoutesDep
     if (!d.auth().admin(res, req)) return;
     const g = guard(res);
     const ids = [...d.tenants.keys()];
-    const p = d.redis.pipeline();
+    // Tenants' keys are in their own slots: one command each (run-commands.ts), not one pipeline.
+    const cmds: RedisCommand[] = [];
     for (const t of ids) {
-      p.llen(d.keys.webhookDeadLetters(t));
-      for (let lane = 0; lane < MAX_LANES; lane++) p.llen(d.keys.webhookQueue(t, d.node, lane));
+      cmds.push(['LLEN', d.keys.webhookDeadLetters(t)]);
+      for (let lane = 0; lane < MAX_LANES; lane++) cmds.push(['LLEN', d.keys.webhookQueue(t, d.node, lane)]);
     }
-    return p.exec().then((r) => {
+    return runCommands(d.redis, cmds).then((r) => {
       if (!g.alive()) return;
       const live = new Map((d.host?.state.tenants ?? []).map((s) => [s.tenant, s]));
-      const n = (k: number) => Number(r?.[k]?.[1] ?? 0);
+      const n = (k: number) => Number(r[k] ?? 0);
       const tenants = ids.map((t, i) => {
         const at = i * (MAX_LANES + 1);
         let queued = 0;
@@ -104,18 +127,10 @@ export function registerWebhookRoutes(app: uWS.TemplatedApp, d: WebhookRoutesDep
     const limit = intParam(req, 'limit', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
     if (typeof limit === 'string') return sendError(res, 'BAD_REQUEST', limit);
     const g = guard(res);
-    const keys = [d.keys.webhookDeadLetters(t), d.keys.webhookQueue(t, d.node)];
     return (async () => {
-      let replayed = 0;
-      let left = 0;
-      while (replayed < limit) {
-        const [moved, rest] = (await d.redis.eval(REPLAY.lua, REPLAY.numberOfKeys, ...keys, Math.min(REPLAY_STEP, limit - replayed))) as [number, number];
-        replayed += moved;
-        left = rest;
-        if (moved === 0 || rest === 0) break;
-      }
+      const r = await replayDeadLetters(d.redis, d.keys, t, d.node, limit);
       d.host?.kick(t, true);
-      if (g.alive()) sendJson(res, '200 OK', { tenant: t, replayed, remaining: left });
+      if (g.alive()) sendJson(res, '200 OK', { tenant: t, replayed: r.replayed, remaining: r.remaining });
     })().catch(fail(res, g.alive));
   });
 

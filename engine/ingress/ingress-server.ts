@@ -338,8 +338,9 @@ export class IngressServer {
     const t = this.auth.tenant(res, req);
     if (t === undefined) return;
     const sinceQ = req.getQuery('since');
-    if (sinceQ !== undefined && sinceQ !== '' && sinceQ !== '$' && !/^[0-9]{1,15}-[0-9]{1,10}$/.test(sinceQ)) {
-      sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', `"since" must be an event id such as "1732290000000-0" (the eid of a status frame) or "$" for new events only, got ${JSON.stringify(sinceQ.slice(0, 40))}`));
+    const badSince = sinceQ === undefined || sinceQ === '' ? undefined : this.o.dispatcher.checkSince(sinceQ);
+    if (badSince !== undefined) {
+      sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', badSince));
       return;
     }
     const proto = wsProtocolReply(req.getHeader('sec-websocket-protocol'));
@@ -364,7 +365,6 @@ export class IngressServer {
       ws: undefined,
       overSince: 0,
       dropping: false,
-      lastEid: '0-0',
       live: false,
       closed: false,
       push: () => false,

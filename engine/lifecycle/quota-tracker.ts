@@ -14,7 +14,8 @@
  * and is given back if Redis then refuses the message, so a quota is never
  * spent on messages that were not accepted.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
+import { runCommandsSettled, type RedisCommand } from '../redis/run-commands.js';
 import type { Clock } from '../flow/clock.js';
 import type { Keys } from '../queue/keys.js';
 
@@ -37,7 +38,7 @@ export class QuotaTracker {
   private syncing: Promise<void> | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     quotas: ReadonlyArray<{ id: string; dailyQuota?: number | undefined }>,
     private readonly clock: Clock,
@@ -103,20 +104,21 @@ export class QuotaTracker {
 
   private async syncOnce(): Promise<void> {
     if (this.tenants.size === 0) return;
-    const p = this.redis.pipeline();
+    // One command per tenant's key (each in its tenant's slot): run-commands.ts.
+    const cmds: RedisCommand[] = [];
     const order: Array<[TenantQuota, number, number]> = [];
     for (const [id, q] of this.tenants) {
       const key = this.keys.quota(id, q.day);
       const delta = q.local;
       q.local = 0;
       q.sending = delta;
-      if (delta !== 0) p.incrby(key, delta).expire(key, 2 * 86_400);
-      else p.get(key);
+      if (delta !== 0) cmds.push(['INCRBY', key, delta], ['EXPIRE', key, 2 * 86_400]);
+      else cmds.push(['GET', key]);
       order.push([q, delta, q.day]);
     }
     let res: Array<[Error | null, unknown]>;
     try {
-      res = (await p.exec()) ?? [];
+      res = await runCommandsSettled(this.redis, cmds);
     } catch (err) {
       for (const [q, delta] of order) {
         q.local += delta;

@@ -4,9 +4,9 @@
  * not on the tenant's allowlist (url-check.ts), or a volume far above the
  * tenant's normal (volume-detector.ts). Synchronous and in memory; the hold
  * itself is written by the enqueue script. The volume baselines are saved
- * to Redis once a minute and loaded at start.
+ * to Redis once a minute (the hash `{P}{c}:vol`, control slot) and loaded at start.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import type { Config } from '../../config/index.js';
 import type { Clock } from '../flow/clock.js';
 import type { Keys } from '../queue/keys.js';
@@ -32,7 +32,7 @@ export class Moderator {
   constructor(
     config: Config,
     clock: Clock,
-    private readonly redis?: Redis,
+    private readonly redis?: RedisClient,
     private readonly keys?: Keys,
   ) {
     const rules = new Map<string, VolumeRule>();
@@ -74,7 +74,7 @@ export class Moderator {
   /** Loads saved volume baselines and saves them once a minute from then on. */
   async start(): Promise<void> {
     if (this.redis === undefined || this.keys === undefined || this.volume.watching === 0) return;
-    const saved = await this.redis.hgetall(this.keys.volume());
+    const saved = await this.redis.hgetall(this.keys.control('vol'));
     const m = new Map<string, number>();
     for (const [t, v] of Object.entries(saved)) m.set(t, Number(v.split('|')[0]));
     this.volume.restore(m);
@@ -88,7 +88,7 @@ export class Moderator {
     const now = Date.now();
     const args: string[] = [];
     for (const [t, v] of b) args.push(t, `${v.toFixed(3)}|${now}`);
-    await this.redis.hset(this.keys.volume(), ...args).catch(() => undefined);
+    await this.redis.hset(this.keys.control('vol'), ...args).catch(() => undefined);
   }
 
   async stop(): Promise<void> {

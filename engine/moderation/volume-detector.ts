@@ -14,7 +14,7 @@
  * A message arriving while rate ≥ limit is held. A new tenant has no baseline:
  * its limit is the floor, and it grows only as its traffic proves normal over
  * hours (the slow half-life), so a new account cannot ramp a spam run up in
- * minutes. Baselines are saved to Redis each minute ({P}vol) and loaded at
+ * minutes. Baselines are saved to Redis each minute ({P}{c}:vol) and loaded at
  * start, so a restart does not make every tenant new. Each engine node
  * counts its own traffic: with N nodes behind a balancer, set the floor per node.
  */

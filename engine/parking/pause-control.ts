@@ -7,17 +7,21 @@
  *   "Pause handshake"). When it resolves, no actor starts a submit_sm for T.
  * - resume(T): removes T from the set, then moves T's parked parts back to
  *   their SMSC queues in batches (`queued` again).
- * - a tick every second moves back what is parked for tenants that are not
- *   paused (a resume interrupted by a restart, entries parked by an actor
- *   that had not seen the resume yet: parking re-checks the set, so these
- *   are only what it parked before), and every 30 s drops entries of the
- *   hold and park streams whose message ended meanwhile (expired).
+ * - a tick every 5 s moves back what is parked, in any shard, for tenants
+ *   that are not paused (a resume interrupted by a restart: every park
+ *   re-checks the shard's copy of the paused set, which a resume clears
+ *   before it moves anything back), and every 30 s drops entries of the hold
+ *   and park streams whose message ended meanwhile (expired) and writes the
+ *   paused set into the shards' copies again (a pause or resume interrupted
+ *   between its two steps; also at start).
  */
-import type { Redis } from 'ioredis';
-import type { ParkingStore } from './parking-store.js';
+import type { ParkingStore, ReapStream } from './parking-store.js';
 
 const MOVE_BATCH = 1000;
 const HANDSHAKE_POLL_MS = 25;
+/** Leftover parked parts are looked for this often (ms): S × tenants XLENs. */
+const LEFTOVER_EVERY_MS = 5_000;
+/** Entries of ended messages are reaped, and the shards' paused-set copies repaired, this often (ms). */
 const REAP_EVERY_MS = 30_000;
 const REAP_BATCH = 2000;
 
@@ -37,17 +41,18 @@ export class PauseControl {
    * first while resume() waited for the actors, and the answer said `parked: 0`). */
   private readonly resuming = new Map<string, number>();
   private lastReap = 0;
+  private lastLeftover = 0;
   private readonly reapCursor = new Map<string, string>();
   moved = 0;
 
   constructor(
     private readonly store: ParkingStore,
-    private readonly redis: Redis,
     private readonly tenants: ReadonlyArray<string>,
     private readonly log: (level: 'warn', msg: string) => void,
   ) {}
 
   start(): void {
+    this.store.repairCopies().catch((err: Error) => this.log('warn', `repairing the paused-set copies failed: ${err.message}`));
     this.timer = setInterval(() => void this.tick(), 1000);
   }
 
@@ -58,7 +63,7 @@ export class PauseControl {
   async pause(tenant: string): Promise<PauseResult> {
     const { version } = await this.store.setPaused(tenant, true);
     const confirmed = await this.confirmed(version, '0-0');
-    return { tenant, paused: true, confirmed, parked: await this.redis.xlen(this.store.keys.park(tenant)) };
+    return { tenant, paused: true, confirmed, parked: await this.store.parkedCount(tenant) };
   }
 
   /**
@@ -92,8 +97,13 @@ export class PauseControl {
     }
   }
 
-  async isPaused(tenant: string): Promise<boolean> {
-    return (await this.redis.sismember(this.store.keys.paused(), tenant)) === 1;
+  isPaused(tenant: string): Promise<boolean> {
+    return this.store.isPaused(tenant);
+  }
+
+  /** Parts of the tenant parked now (every shard). */
+  parked(tenant: string): Promise<number> {
+    return this.store.parkedCount(tenant);
   }
 
   /** Moves a tenant's parked parts back until none are left (or it is paused again). */
@@ -104,7 +114,7 @@ export class PauseControl {
       if (r === undefined) break;
       moved += r.moved;
       this.moved += r.moved;
-      if (r.scanned < MOVE_BATCH) break;
+      if (!r.more) break;
     }
     return moved;
   }
@@ -113,23 +123,28 @@ export class PauseControl {
     if (this.ticking) return;
     this.ticking = true;
     try {
-      const p = this.redis.pipeline();
-      p.smembers(this.store.keys.paused());
-      for (const t of this.tenants) p.xlen(this.store.keys.park(t));
-      const res = (await p.exec()) ?? [];
-      const paused = new Set((res[0]?.[1] as string[] | undefined) ?? []);
-      for (let i = 0; i < this.tenants.length; i++) {
-        const t = this.tenants[i] as string;
-        if (!paused.has(t) && !this.resuming.has(t) && Number(res[i + 1]?.[1] ?? 0) > 0) await this.moveBack(t);
+      const now = Date.now();
+      if (now - this.lastLeftover >= LEFTOVER_EVERY_MS) {
+        this.lastLeftover = now;
+        const paused = new Set(await this.store.pausedTenants());
+        const parked = await this.store.parkedCounts(this.tenants);
+        for (let i = 0; i < this.tenants.length; i++) {
+          const t = this.tenants[i] as string;
+          if (!paused.has(t) && !this.resuming.has(t) && (parked[i] as number) > 0) await this.moveBack(t);
+        }
       }
-      if (Date.now() - this.lastReap >= REAP_EVERY_MS) {
-        this.lastReap = Date.now();
-        for (const t of this.tenants) {
-          for (const [key, kind] of [[this.store.keys.hold(t), 'hold'], [this.store.keys.park(t), 'park']] as const) {
-            const r = await this.store.reap(key, this.reapCursor.get(key) ?? '0-0', REAP_BATCH, kind);
-            this.reapCursor.set(key, r.last);
+      if (now - this.lastReap >= REAP_EVERY_MS) {
+        this.lastReap = now;
+        await this.store.repairCopies();
+        // Every tenant's hold and park stream of every shard: one call on a single Redis.
+        const streams: ReapStream[] = [];
+        for (const tenant of this.tenants) {
+          for (const shard of this.store.keys.shards.all()) {
+            for (const kind of ['hold', 'park'] as const) streams.push({ shard, tenant, kind, after: this.reapCursor.get(`${kind}:${shard}:${tenant}`) ?? '0-0' });
           }
         }
+        const res = await this.store.reap(streams, REAP_BATCH);
+        streams.forEach((r, i) => this.reapCursor.set(`${r.kind}:${r.shard}:${r.tenant}`, res[i]?.last ?? '0-0'));
       }
     } catch (err) {
       this.log('warn', `parking tick failed: ${(err as Error).message}`);

@@ -68,14 +68,18 @@ export const RECENT_OPT_OUT_MS = 5 * 60_000;
  *                               {P}us:{T}:{day}     usage hash: fields <tenant>|m, <tenant>|s, <tenant>|c:<cur>
  *                               {P}ix:{T}:{tenant}:{min}, {P}ixb:{T}:{tenant}   list index
  *                               {P}hold:{T}:{tenant}, {P}park:{T}:{tenant}      held / parked parts
- *                               {P}oor:{T}          recent opt-outs: number -> ms (closes the acceptance race)
+ *                               {P}oor:{T}          recent opt-outs: "tenant|number" -> ms (closes the acceptance race)
+ *                               {P}pzv:{T}          version of the pz:{T} copy
+ *                               {P}mop:{T}:{concat key}  parts of a concatenated MO message (the shard of its event)
  *   receipt mapping (the shard of the SMSC id: Shards.mappingShard)
  *                               {P}d:{T}:{smsc}:{mid}   "id|part" (lua/link.lua)
  *                               {P}de:{T}:{smsc}:{mid}  early receipt "state|err|text|raw" (lua/lookup.lua)
  *                               {P}dex:{T}:{smsc}       set while the shard may hold early receipts of the SMSC
  *   control slot                {P}{c}:<name>       pz, pz:ver, pz:ack, ooev, meta, mou, vol, mnp, mnp:ver, mnp:tmp,
  *                                                   fleet registry and leases
- *   tenant slots                oo:{T}, oom:{T}, qt:{T}:{day}, stc:{T}, whq:{T}:…, whd:{T} as above
+ *   tenant slots                oo:{T}, oom:{T}, qt:{T}:{day}, stc:{T}, whq:{T}:…, whd:{T} as above;
+ *                               stc:{T} is a hash shard → last stream id pushed (status-dispatcher.ts)
+ *   analytics sink              {P}anb:{consumer}   the batch being inserted (analytics/event-sink.ts)
  */
 export class Keys {
   constructor(
@@ -116,13 +120,25 @@ export class Keys {
   pausedCopy(shard: number): string {
     return `${this.prefix}pz:${this.shards.tag(shard)}`;
   }
+  /** The paused-set version the shard's copy holds (engine/parking/lua/copy-paused.lua: copies only move forward). */
+  pausedCopyVersion(shard: number): string {
+    return `${this.prefix}pzv:${this.shards.tag(shard)}`;
+  }
   /**
-   * oor:{T}: a sorted set of the opt-outs of the last RECENT_OPT_OUT_MS, member
-   * the number's E.164 digits, score the ms it was recorded (the opt-out store
-   * writes every shard's before the list itself; enqueue.lua reads it).
+   * oor:{T}: the opt-outs of every tenant and the global list of the last
+   * RECENT_OPT_OUT_MS, a sorted set: member "tenant|number" (E.164 digits;
+   * tenant '*' for the global list), score the ms (the writer's clock) just
+   * after the number went on its list (a removal takes it out). The
+   * opt-out store writes every shard's AFTER the list itself (optout-store.ts
+   * says why), so a number found here is on its list already; at most
+   * OOR_MAX_ENTRIES per shard. enqueue.lua and the parking moves read it.
    */
   recentOptOuts(shard: number): string {
     return `${this.prefix}oor:${this.shards.tag(shard)}`;
+  }
+  /** Parts of a concatenated MO message waiting for the rest (engine/mo/), in the shard of its MO event. */
+  moParts(shard: number, concatKey: string): string {
+    return `${this.prefix}mop:${this.shards.tag(shard)}:${concatKey}`;
   }
   /** `day`: days since 1970-01-01 (UTC); fields <tenant>|m, <tenant>|s, <tenant>|c:<currency>. */
   usageOf(shard: number, day: number): string {
@@ -147,6 +163,13 @@ export class Keys {
   }
   earlyDlrOf(smsc: string, mid: string): string {
     return `${this.prefix}de:${this.shards.tag(this.shards.mappingShard(smsc, mid))}:${smsc}:${mid}`;
+  }
+  /**
+   * The description of the batch an analytics sink consumer is inserting (its
+   * shards' first|last|count; analytics/event-sink.ts), in the consumer's own slot.
+   */
+  analyticsBatch(consumer: string): string {
+    return `${this.prefix}anb:{${consumer}}`;
   }
   /** dex:{T}:{smsc}: set while early receipts of the SMSC may exist in mapping shard `shard` (lua/lookup.lua). */
   earlyFlagOf(smsc: string, shard: number): string {

@@ -118,7 +118,12 @@ export class Shards {
 
   /** The shard holding the receipt mapping of an SMSC's message id (normalised, as receipts key it). */
   mappingShard(smsc: string, smscMessageId: string): number {
-    return fnv1a(`${smsc}:${smscMessageId}`) % this.count;
+    return this.byHash(`${smsc}:${smscMessageId}`);
+  }
+
+  /** The shard a string hashes to (FNV-1a): e.g. an MO sender's, so one phone's MO events share a stream. */
+  byHash(s: string): number {
+    return fnv1a(s) % this.count;
   }
 }
 

@@ -1,14 +1,16 @@
 /**
  * Number portability: ported numbers and the network they now belong to, kept
- * in Redis (hash `{P}mnp`: E.164 digits → "MCC-MNC", loaded from CSV by
+ * in Redis (hash `{P}{c}:mnp`: E.164 digits → "MCC-MNC", loaded from CSV by
  * `switchyard mnp load FILE`) and copied into each engine's memory, where the
- * router reads it synchronously. A load bumps `{P}mnp:ver`; engines poll that
+ * router reads it synchronously. A load bumps `{P}{c}:mnp:ver`; engines poll that
  * version and reload their copy when it changes, so a decision never waits on
- * Redis. Memory: ~150 bytes per ported number in the engine (a few million
- * numbers fit; a national MNP database of tens of millions would need the
- * lookup-hook design instead, see README "Routing").
+ * Redis. The table, its version and the load's temporary key share the control
+ * slot `{c}`, so the swap (RENAME + INCR in one MULTI) works on a Redis Cluster.
+ * Memory: ~150 bytes per ported number in the engine (a few million numbers
+ * fit; a national MNP database of tens of millions would need the lookup-hook
+ * design instead, see README "Routing").
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import type { MnpTable, Network } from '../../router/index.js';
 import { SwitchyardError } from '../errors.js';
 import type { Keys } from '../queue/keys.js';
@@ -41,8 +43,8 @@ export function parseMnpCsv(text: string, source: string): MnpRow[] {
  * Replaces the MNP table in Redis atomically (written to a temporary key, then
  * RENAME) and bumps its version. Returns how many numbers it holds.
  */
-export async function storeMnp(redis: Redis, keys: Keys, rows: ReadonlyArray<MnpRow>): Promise<number> {
-  const tmp = `${keys.mnp()}:loading`;
+export async function storeMnp(redis: RedisClient, keys: Keys, rows: ReadonlyArray<MnpRow>): Promise<number> {
+  const tmp = keys.control('mnp:tmp');
   await redis.del(tmp);
   for (let i = 0; i < rows.length; i += 5000) {
     const args: string[] = [];
@@ -50,10 +52,11 @@ export async function storeMnp(redis: Redis, keys: Keys, rows: ReadonlyArray<Mnp
     await redis.hset(tmp, ...args);
   }
   const multi = redis.multi();
-  if (rows.length > 0) multi.rename(tmp, keys.mnp());
-  else multi.del(keys.mnp());
-  multi.incr(keys.mnpVersion());
-  await multi.exec();
+  if (rows.length > 0) multi.rename(tmp, keys.control('mnp'));
+  else multi.del(keys.control('mnp'));
+  multi.incr(keys.control('mnp:ver'));
+  const res = (await multi.exec()) ?? [];
+  for (const [err] of res) if (err) throw err;
   return rows.length;
 }
 
@@ -63,7 +66,7 @@ export class MnpCache {
   private version: string | null = null;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     /** "MCC-MNC" → the Network object the router knows (operator name etc.). */
     private readonly networkOf: (id: string) => Network,
@@ -79,12 +82,12 @@ export class MnpCache {
 
   /** Reloads when the version changed; returns whether it did. */
   async refresh(): Promise<boolean> {
-    const v = await this.redis.get(this.keys.mnpVersion());
+    const v = await this.redis.get(this.keys.control('mnp:ver'));
     if (v === this.version) return false;
     const next = new Map<string, Network>();
     let cursor = '0';
     do {
-      const [c, flat] = await this.redis.hscan(this.keys.mnp(), cursor, 'COUNT', 10_000);
+      const [c, flat] = await this.redis.hscan(this.keys.control('mnp'), cursor, 'COUNT', 10_000);
       cursor = c;
       for (let i = 0; i + 1 < flat.length; i += 2) next.set(flat[i] as string, this.networkOf(flat[i + 1] as string));
     } while (cursor !== '0');

@@ -40,6 +40,9 @@ describe('malformed cursors', () => {
       '/v1/admin/held?after=acme:abc',
       '/v1/admin/held?after=nobody:1-0',
       '/v1/admin/held?after=1-0',
+      // the stream id alone was the cursor before the hold streams were sharded
+      '/v1/admin/held?tenant=acme&after=1732290000000-0',
+      '/v1/admin/held?tenant=acme&after=1732290000000-0.x',
     ];
     for (const path of bad) {
       const r = await get(port, path, ADMIN);
@@ -48,7 +51,7 @@ describe('malformed cursors', () => {
       expect(String(r.body.error)).not.toMatch(/ERR|stream ID/);
     }
     // the cursors it gives out still work
-    for (const path of ['/v1/admin/held?tenant=acme&after=1732290000000-0', '/v1/admin/held?after=acme:', '/v1/admin/held?after=acme:1732290000000-0']) {
+    for (const path of ['/v1/admin/held?tenant=acme&after=1732290000000-0.3', '/v1/admin/held?after=acme:', '/v1/admin/held?after=acme:1732290000000-0.0']) {
       expect((await get(port, path, ADMIN)).status).toBe(200);
     }
     const list = await get(port, '/v1/messages?cursor=%25%25not-a-cursor', h.apiKey);

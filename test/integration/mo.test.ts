@@ -5,11 +5,15 @@
  * tenant owning the number, records them on the events stream (k = mo) and
  * pushes an `mo` frame to the tenant's connections. A STOP opts the sender
  * out of that tenant's messages (never sent to again, counted at the
- * simulator), a START opts back in.
+ * simulator), a START opts back in. With the state in 4 shards, on a single
+ * Redis and on the local Redis Cluster: an MO event goes to the shard of its
+ * sender, a concatenated message's parts wait in that shard's slot, an
+ * unattributed one in the control slot.
  */
-import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import type { Harness } from '../../engine/loadgen/harness.js';
+import type { Harness, HarnessOptions } from '../../engine/loadgen/harness.js';
+import { connectRedis, type RedisTarget } from '../../engine/redis/connect-redis.js';
+import { clusterTarget } from '../helpers/redis-cluster.js';
 import { type TestClient } from '../helpers/ws-client.js';
 import { harnessSession } from '../helpers/harness-session.js';
 import { api } from '../helpers/http.js';
@@ -19,8 +23,14 @@ const OTHER = 'other-key-mo-0123456789';
 const ADMIN = 'admin-key-mo-0123456789';
 const session = harnessSession();
 
-async function start(): Promise<Harness> {
+const targets: Array<[string, () => Partial<HarnessOptions>]> = [
+  ['a single Redis', () => ({ shards: 4 })],
+  ['the Redis Cluster', () => ({ shards: 4, redis: clusterTarget() as RedisTarget })],
+];
+
+async function start(o: Partial<HarnessOptions>): Promise<Harness> {
   return await session.start({
+    ...o,
     smscs: 1,
     sim: { capture: true, receiptDelayMs: { min: 0, max: 10 } },
     env: { SY_OTHER_KEY: OTHER, SWITCHYARD_ADMIN_KEY: ADMIN },
@@ -36,9 +46,9 @@ const client = (key: string): Promise<TestClient> => session.client(key);
 
 const moFrames = (c: TestClient) => c.frames.filter((f) => f.op === 'mo');
 
-describe('MO messages', () => {
+describe.each(targets)('MO messages on %s', (_name, target) => {
   it('a STOP to the tenant\'s short code opts the sender out: mo frame with optOut, later messages stopped and never sent; START opts back in', async () => {
-    const hh = await start();
+    const hh = await start(target());
     const c = await client(hh.apiKey);
     const o = await client(OTHER);
     await hh.sims[0]!.sendMo({ from: '+4791000041', to: '2222', text: '  Stop! ' });
@@ -71,7 +81,7 @@ describe('MO messages', () => {
   });
 
   it('other MO messages are forwarded as mo frames with their text: UCS-2, concatenated by UDH (out of order), SAR and message_payload, Latin-1', async () => {
-    const hh = await start();
+    const hh = await start(target());
     const c = await client(hh.apiKey);
     const long = 'Hei! Kan jeg flytte timen min til fredag? Jeg kommer ikke på torsdag likevel, beklager så mye. Takk for svar og ha en fin dag videre. Hilsen Kari';
     const ucs = 'Привет! Можно перенести встречу на пятницу? 🙂 Спасибо большое за помощь, до встречи!';
@@ -84,9 +94,10 @@ describe('MO messages', () => {
     await waitFor(() => moFrames(c).length === 6, 10_000, 'six mo frames');
     expect(moFrames(c).map((f) => f.text)).toEqual(['Hello, is the shop open on Sunday?', 'Ваш ответ: да 🙂', long + ' ' + long, ucs, long + ' (payload)', 'Café ouvert?']);
     expect(moFrames(c).every((f) => f.optOut === false && f.from === '+4791000051')).toBe(true);
-    // Each is one entry of the events stream, kind mo, for tenant acme.
-    const r = new Redis(hh.redisUrl);
-    const ev = await r.xrange(hh.engine.store.keys.events(), '-', '+');
+    // Each is one entry of the events stream of the sender's shard, kind mo, for tenant acme.
+    const keys = hh.engine.store.keys;
+    const r = connectRedis(hh.target, { connectionName: 'sy-test' });
+    const ev = await r.xrange(keys.eventsOf(keys.shards.byHash('4791000051')), '-', '+');
     r.disconnect();
     const mos = ev.map(([, f]) => f).filter((f) => f[f.indexOf('k') + 1] === 'mo');
     expect(mos).toHaveLength(6);
@@ -102,7 +113,7 @@ describe('MO messages', () => {
   });
 
   it('an MO to a number no tenant owns reaches no tenant; a STOP to it goes on the global list', async () => {
-    const hh = await start();
+    const hh = await start(target());
     const c = await client(hh.apiKey);
     await hh.sims[0]!.sendMo({ from: '+4791000061', to: '9999', text: 'hello?' });
     await hh.sims[0]!.sendMo({ from: '+4791000062', to: '9999', text: 'STOP' });
@@ -110,8 +121,8 @@ describe('MO messages', () => {
     await waitFor(() => moFrames(c).length === 1, 10_000, 'marker');
     expect(moFrames(c)[0]!.text).toBe('marker');
     expect((await api(hh.engine.port, ADMIN, 'GET', '/v1/admin/optouts/+4791000062')).body).toMatchObject({ optedOut: true, scope: 'global', source: 'mo' });
-    const r = new Redis(hh.redisUrl);
-    expect(await r.xlen(hh.engine.store.keys.unattributedMo())).toBe(2);
+    const r = connectRedis(hh.target, { connectionName: 'sy-test' });
+    expect(await r.xlen(hh.engine.store.keys.control('mou'))).toBe(2);
     r.disconnect();
     // The admin sees them, newest first; tenants cannot.
     const un = await api(hh.engine.port, ADMIN, 'GET', '/v1/admin/mo/unattributed');

@@ -5,24 +5,30 @@
  * holds no other tenant back and costs Redis, not engine memory; engine
  * restarts and worker crashes mid-backlog lose nothing; refused and expired
  * events go to the dead letters, which an admin lists and replays; bad
- * webhook config stops the engine at boot.
+ * webhook config stops the engine at boot. The first and the re-read tests
+ * run on a single Redis and on the Redis Cluster (16 shards each).
  */
-import { Redis } from 'ioredis';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { parseConfig } from '../../config/index.js';
 import { startEngine } from '../../engine/engine.js';
 import { startHarness, type Harness, type HarnessOptions } from '../../engine/loadgen/harness.js';
 import type { ChannelState } from '../../engine/webhooks/tenant-channel.js';
 import { errorOf } from '../helpers/error-of.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { formatEid } from '../../engine/queue/event-id.js';
 import { eventsOf, startReceiver, waitForEvents, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
+import { modes, ShardWorld, targetOf, type Mode } from '../helpers/event-shards.js';
+import { connectRedis, type RedisClient } from '../../engine/redis/connect-redis.js';
 
 const ADMIN = 'webhook-test-admin-key';
 let h: Harness | undefined;
 let clients: TestClient[] = [];
 let receivers: WebhookReceiver[] = [];
-let redis: Redis | undefined;
+let redis: RedisClient | undefined;
+/** The Redis the next harness runs on (the cluster tests set it), and its key cleanup. */
+let mode: Mode = 'single';
+let world: ShardWorld | undefined;
 
 afterEach(async () => {
   for (const c of clients) await c.close();
@@ -33,6 +39,9 @@ afterEach(async () => {
   receivers = [];
   redis?.disconnect();
   redis = undefined;
+  await world?.close();
+  world = undefined;
+  mode = 'single';
 });
 
 interface Hook {
@@ -45,8 +54,10 @@ interface Hook {
 async function harness(acme: Hook, beta?: Hook, extra: Partial<HarnessOptions> = {}): Promise<Harness> {
   const env: Record<string, string> = { SWITCHYARD_ADMIN_KEY: ADMIN, SY_BETA_KEY: 'beta-api-key-0123456789' };
   const hook = ({ url, secretEnv, ...rest }: Hook) => ({ url, secret: { env: secretEnv }, backoffMs: { min: 50, max: 400 }, ...rest });
+  world = new ShardWorld(mode);
   h = await startHarness({
-    redisUrl: inject('redisUrl'),
+    redis: mode === 'single' ? { kind: 'single', url: inject('redisUrl') } : targetOf(mode),
+    keyPrefix: world.keys(16).prefix,
     smscs: 1,
     sim: { receiptDelayMs: { min: 0, max: 20 } },
     ...extra,
@@ -113,7 +124,11 @@ function wsStatuses(c: TestClient): Map<string, Frame> {
   return new Map(c.frames.filter((f) => f.op === 'status').map((f) => [f.eid as string, f]));
 }
 
-describe('webhooks', () => {
+describe.each(modes)('webhooks on a %s Redis (16 shards)', (m) => {
+  beforeEach(() => {
+    mode = m;
+  });
+
   it('a receiver that is down gets every event once it is back: signed, in order per message, none lost, none doubled; no dlr:false events; MO entries too', async () => {
     const { receiver: rx, secret } = await receiver({ down: true });
     await harness({ url: rx.url, secretEnv: 'SY_WH_ACME', maxBatch: 50 }, undefined, { env: { SY_WH_ACME: secret } });
@@ -128,9 +143,9 @@ describe('webhooks', () => {
     expect(channel('acme')?.mode).toBe('queued');
     expect(rx.postCount).toBe(0);
     // An MO message entry on the events stream, as engine/mo/mo-store.ts writes it (analytics/status-events.ts).
-    redis = new Redis(h!.redisUrl);
+    redis = connectRedis(h!.target, { connectionName: 'sy-test-webhooks' });
     const mo = { op: 'mo', id: 'mo-1', from: '+4791234567', to: '2222', text: 'Hei på deg 🙂', at: Date.now(), smsc: 'sim-a', optOut: false };
-    const moEid = await redis.xadd(h!.engine.store.keys.events(), '*', 't', 'acme', 'k', 'mo', 'f', JSON.stringify(mo));
+    const moEid = formatEid(3, (await redis.xadd(h!.engine.store.keys.eventsOf(3), '*', 't', 'acme', 'k', 'mo', 'f', JSON.stringify(mo))) as string);
 
     await rx.up();
     await waitForEvents(rx, 2 * withDlr + 1, 20_000);
@@ -160,6 +175,31 @@ describe('webhooks', () => {
     expect(m).toContain('switchyard_webhook_queue_depth{tenant="acme"} 0');
   });
 
+  it('events held in memory (a POST hangs, the rest wait behind it) survive an engine restart: re-read from the events stream', async () => {
+    const { receiver: rx, secret } = await receiver();
+    rx.hang();
+    await harness({ url: rx.url, secretEnv: 'SY_WH_ACME', maxBatch: 20, timeoutMs: 30_000 }, undefined, { env: { SY_WH_ACME: secret } });
+    let c = await client(h!.apiKey);
+    const n = 200;
+    const ids = await submit(c, n, 'm');
+    // Every event read, all in memory (pending on ev), none in Redis's list: the receiver is slow, not failing.
+    await waitFor(() => channel('acme')?.inMemory === 2 * n, 20_000, 'events read');
+    expect(channel('acme')).toMatchObject({ mode: 'direct', queued: 0, failures: 0 });
+    expect(rx.waitingPosts).toBeGreaterThan(0);
+    await c.close();
+    await h!.restartEngine(); // aborts the hanging POSTs
+    c = await client(h!.apiKey);
+    await rx.down();
+    await rx.up();
+    await waitForEvents(rx, 2 * n, 30_000);
+    expect(rx.badSignatures).toBe(0);
+    expect(rx.duplicates).toBe(0); // nothing was answered before the restart
+    // In order per message.
+    for (const id of ids) expect(eventsOf(rx, id).map((e) => e.status)).toEqual(['sent', 'delivered']);
+  });
+});
+
+describe('webhooks', () => {
   it('a hanging receiver holds no other tenant back, and its backlog goes to Redis, not engine memory', async () => {
     const a = await receiver();
     const b = await receiver();
@@ -224,29 +264,6 @@ describe('webhooks', () => {
     // At least once: a repeat is a batch that was in flight (25 events per lane, 4 lanes) at the restart or the crash.
     expect(rx.duplicates).toBeLessThanOrEqual(2 * 4 * 25);
     await waitFor(() => channel('acme')?.mode === 'direct' && channel('acme')?.queued === 0, 10_000, 'backlog drained');
-  });
-
-  it('events held in memory (a POST hangs, the rest wait behind it) survive an engine restart: re-read from the events stream', async () => {
-    const { receiver: rx, secret } = await receiver();
-    rx.hang();
-    await harness({ url: rx.url, secretEnv: 'SY_WH_ACME', maxBatch: 20, timeoutMs: 30_000 }, undefined, { env: { SY_WH_ACME: secret } });
-    let c = await client(h!.apiKey);
-    const n = 200;
-    const ids = await submit(c, n, 'm');
-    // Every event read, all in memory (pending on ev), none in Redis's list: the receiver is slow, not failing.
-    await waitFor(() => channel('acme')?.inMemory === 2 * n, 20_000, 'events read');
-    expect(channel('acme')).toMatchObject({ mode: 'direct', queued: 0, failures: 0 });
-    expect(rx.waitingPosts).toBeGreaterThan(0);
-    await c.close();
-    await h!.restartEngine(); // aborts the hanging POSTs
-    c = await client(h!.apiKey);
-    await rx.down();
-    await rx.up();
-    await waitForEvents(rx, 2 * n, 30_000);
-    expect(rx.badSignatures).toBe(0);
-    expect(rx.duplicates).toBe(0); // nothing was answered before the restart
-    // In order per message.
-    for (const id of ids) expect(eventsOf(rx, id).map((e) => e.status)).toEqual(['sent', 'delivered']);
   });
 
   it('refused events go to the dead letters at once, expired ones after retryForSec; an admin lists and replays them', async () => {

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LuaLoadError, loadLuaScript, luaConstants, luaPath } from '../../engine/redis/lua-loader.js';
 import { STATE_FRAGMENTS } from '../../engine/queue/lua-scripts.js';
 import { OPT_OUT_FRAGMENTS } from '../../engine/optout/optout-store.js';
+import { PRE_CHECK_FRAGMENTS } from '../../engine/optout/pre-check.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sy-lua-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -141,9 +142,9 @@ describe('shipped scripts', () => {
 
   it('every command loads with a header, every fragment is included by some command', () => {
     const commands = all.filter((p) => !p.includes('/includes/'));
-    expect(commands.length).toBe(22);
+    expect(commands.length).toBe(25);
     const used = new Set<string>();
-    const gen = { ...STATE_FRAGMENTS, ...OPT_OUT_FRAGMENTS, MoLimits: 'local MoLimits = {}\n' };
+    const gen = { ...STATE_FRAGMENTS, ...OPT_OUT_FRAGMENTS, ...PRE_CHECK_FRAGMENTS, MoLimits: 'local MoLimits = {}\n' };
     for (const p of commands) {
       const s = loadLuaScript(p, gen);
       expect(s.argv.length, p).toBeGreaterThan(0);

@@ -1,57 +1,62 @@
 --[[
-  Records MO messages: each complete message becomes one entry of the events
-  stream `ev` (t tenant, k 'mo', f the MO frame); a STOP adds the sender to
-  the tenant's opt-out list and a START removes it, in the same call. Parts of
-  a concatenated message wait in mop:{key} (TTL 1 h) until the last one is in;
-  the frame is then built from the parts' texts in order. MO messages no
-  tenant could be attributed go to mou instead (capped).
-  KEYS: none (every key is built from ARGV[1], the prefix, so that one call can
-    touch many messages; on Redis Cluster they move into KEYS by slot, issue 13)
-  ARGV[1] key prefix
-  ARGV[2] MAXLEN ~ of the events stream
-  ARGV[3] now, ms since epoch
-  ARGV[4] unattributed STOP: global | ignore
-  ARGV[5..] 9 per item: tenant, action (S|A|''), number, head, body, tail, concat key (''), seq, total
-  Returns: a MoResult per item (Recorded: a whole message, PartStored: a part waiting for the rest).
+  Records MO messages, per section: a shard (its events stream, where the
+  status dispatcher and the webhook dispatcher read them; the shard is the
+  sender's, so one phone's MO messages share a stream and keep their order)
+  or the control slot (the stream of MO messages no tenant could be
+  attributed, capped). Each complete message becomes one entry (t tenant,
+  k 'mo', f the MO frame; unattributed: f only). Parts of a concatenated
+  message wait in a hash of the same slot (TTL 1 h) until the last one is
+  in; the frame is then built from the parts' texts in order, in the same
+  call that writes the entry (a crash cannot lose the parts between the two).
+  STOP/START keywords go through the opt-out store before this call.
+  KEYS: per section (a shard, or the control slot; includes/sections.lua)
+  KEYS[s+1] the stream: events ev:{T}, or the unattributed MO stream {c}:mou
+  KEYS[s+2..] the hashes of concatenated messages' parts, mop:{T}:… or {c}:mop:…, named by index (from s)
+  ARGV[1] MAXLEN ~ of the events streams
+  ARGV[2..] sections: key count, ARGV count, then 7 per item: parts hash key (0: not concatenated), seq,
+    total, tenant ('' unattributed), head, body, tail
+  Returns: per section, a MoResult per item (Recorded: a whole message, PartStored: a part waiting for the rest).
 ]]
 --- @include "@MoLimits"
-local P, evMax, now, ua = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
---- @include "../../optout/lua/includes/optout-functions"
 --- @include "@MoResult"
-local out = {}
-for i = 5, #ARGV, 9 do
-  local t, act, num, head, body, tail, ck = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
-  local complete = true
-  if ck ~= '' then
-    local key = P .. 'mop:' .. ck
-    local total = tonumber(ARGV[i + 8])
-    redis.call('HSET', key, ARGV[i + 7], body)
-    redis.call('EXPIRE', key, 3600)
-    complete = false
-    if redis.call('HLEN', key) >= total then
-      local seqs = {}
-      for k = 1, total do seqs[k] = tostring(k) end
-      local parts = redis.call('HMGET', key, unpack(seqs))
-      complete = true
-      for k = 1, total do if not parts[k] then complete = false end end
-      if complete then
-        body = table.concat(parts)
-        redis.call('DEL', key)
+--- @include "../../queue/lua/includes/sections"
+local evMax = ARGV[1]
+local res = {}
+for s, a, b in sections(2) do
+  local stream = KEYS[s + 1]
+  local out = {}
+  for i = a, b, 7 do
+    local ck, seq, total, t, head, body, tail = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+    local complete = true
+    if ck > 0 then
+      local key = KEYS[s + ck]
+      redis.call('HSET', key, seq, body)
+      redis.call('EXPIRE', key, 3600)
+      complete = false
+      if redis.call('HLEN', key) >= total then
+        local seqs = {}
+        for k = 1, total do seqs[k] = tostring(k) end
+        local parts = redis.call('HMGET', key, unpack(seqs))
+        complete = true
+        for k = 1, total do if not parts[k] then complete = false end end
+        if complete then
+          body = table.concat(parts)
+          redis.call('DEL', key)
+        end
       end
     end
-  end
-  if complete then
-    local frame = head .. body .. tail
-    if t == '' then
-      redis.call('XADD', P .. 'mou', 'MAXLEN', '~', MoLimits.UnattributedMax, '*', 'f', frame)
-      if act == 'S' and ua == 'global' then optOutAdd('*', num, now, 'mo') end
+    if complete then
+      local frame = head .. body .. tail
+      if t == '' then
+        redis.call('XADD', stream, 'MAXLEN', '~', MoLimits.UnattributedMax, '*', 'f', frame)
+      else
+        redis.call('XADD', stream, 'MAXLEN', '~', evMax, '*', 't', t, 'k', 'mo', 'f', frame)
+      end
+      out[#out + 1] = MoResult.Recorded
     else
-      if act == 'S' then optOutAdd(t, num, now, 'mo') elseif act == 'A' then optOutRemove(t, num) end
-      redis.call('XADD', P .. 'ev', 'MAXLEN', '~', evMax, '*', 't', t, 'k', 'mo', 'f', frame)
+      out[#out + 1] = MoResult.PartStored
     end
-    out[#out + 1] = MoResult.Recorded
-  else
-    out[#out + 1] = MoResult.PartStored
   end
+  res[#res + 1] = out
 end
-return out
+return res

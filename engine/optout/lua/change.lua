@@ -1,20 +1,27 @@
 --[[
-  Adds numbers to, or removes them from, a tenant's opt-out list ('*': the
-  global one), each with its record and change event.
-  KEYS: none (every key is built from ARGV[1], the prefix, so that one call can
-    touch many messages; on Redis Cluster they move into KEYS by slot, issue 13)
-  ARGV[1] key prefix
-  ARGV[2] tenant
-  ARGV[3] op: a add, r remove
-  ARGV[4] now, ms since epoch
-  ARGV[5] source (api, admin, mo)
-  ARGV[6..] numbers (E.164 digits)
-  Returns: { how many changed, the last change's event id }.
+  Step 1 of an opt-out change (optout-store.ts): adds numbers to, or removes
+  them from, one list (a tenant's, or '*' the global one) with their records.
+  Step 2 (announce.lua, recent.lua) tells the actors and the enqueue scripts.
+  KEYS[1] the list oo:{T} (sorted set, score 0: ordered by number)
+  KEYS[2] its records oom:{T} (hash number -> "atMs|source")
+  ARGV[1] op: a add, r remove
+  ARGV[2] now, ms since epoch (the record's time)
+  ARGV[3] source (api, admin, mo)
+  ARGV[4..] numbers (E.164 digits)
+  Returns: how many changed the list (added: were not on it; removed: were on it).
 ]]
-local P, t, op, at, src = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
---- @include "includes/optout-functions"
+local op, at, src = ARGV[1], ARGV[2], ARGV[3]
 local changed = 0
-for i = 6, #ARGV do
-  if op == 'a' then changed = changed + optOutAdd(t, ARGV[i], at, src) else changed = changed + optOutRemove(t, ARGV[i]) end
+for i = 4, #ARGV do
+  local n = ARGV[i]
+  if op == 'a' then
+    if redis.call('ZADD', KEYS[1], 'NX', 0, n) == 1 then
+      redis.call('HSET', KEYS[2], n, at .. '|' .. src)
+      changed = changed + 1
+    end
+  elseif redis.call('ZREM', KEYS[1], n) == 1 then
+    redis.call('HDEL', KEYS[2], n)
+    changed = changed + 1
+  end
 end
-return { changed, lastOptOutEvent }
+return changed

@@ -3,15 +3,13 @@
   opt-out change: those that have not confirmed both and whose last poll is
   younger than the self-stop time (plus a margin). Forgets consumers silent
   for a day.
-  KEYS: none (every key is built from ARGV[1], the prefix, so that one call can
-    touch many messages; on Redis Cluster they move into KEYS by slot, issue 13)
-  ARGV[1] key prefix
-  ARGV[2] paused-set version
-  ARGV[3] self-stop time, ms
-  ARGV[4] opt-out change (ooev entry id)
+  KEYS[1] pz:ack (control slot; hash consumer -> "version|ms|ooev id", poll.lua)
+  ARGV[1] paused-set version
+  ARGV[2] self-stop time, ms
+  ARGV[3] opt-out change (ooev entry id)
   Returns: { confirmed consumers, waiting consumers }.
 ]]
-local P, ver, stop, eid = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local ver, stop, eid = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local function sid(s)
   local a, b = string.match(s or '', '^(%d+)-(%d+)$')
   return tonumber(a or '0'), tonumber(b or '0')
@@ -19,7 +17,7 @@ end
 local em, es = sid(eid)
 local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
-local acks = redis.call('HGETALL', P .. 'pz:ack')
+local acks = redis.call('HGETALL', KEYS[1])
 local ok, waiting = {}, {}
 for k = 1, #acks, 2 do
   local c, v = acks[k], acks[k + 1]
@@ -29,7 +27,7 @@ for k = 1, #acks, 2 do
   local cm, cs = sid(f[3])
   if av >= ver and (cm > em or (cm == em and cs >= es)) then ok[#ok + 1] = c
   elseif h + stop <= now then
-    if h < now - 86400000 then redis.call('HDEL', P .. 'pz:ack', c) end
+    if h < now - 86400000 then redis.call('HDEL', KEYS[1], c) end
   else waiting[#waiting + 1] = c end
 end
 return { ok, waiting }

@@ -34,7 +34,7 @@
   KEYS[s+2] expiry index exp:{T}
   KEYS[s+3] schedule sch:{T}
   KEYS[s+4] paused tenants, the shard's copy pz:{T}
-  KEYS[s+5] recent opt-outs oor:{T} (number -> ms recorded)
+  KEYS[s+5] recent opt-outs oor:{T} ("tenant|number" -> ms recorded; '*' the global list)
   KEYS[s+6..] message hashes m:{T}:{id}, queues q:{T}:{smsc}, hold:/park:{T}:{tenant}, ix:{T}:{tenant}:{minute},
     ixb:{T}:{tenant}, named by index (from s) in the items
   ARGV[1] MAXLEN ~ of the events streams
@@ -112,8 +112,9 @@ local function enqueueSection(s, a, b)
     ixl[#ixl + 1] = id
     local stopped = listed == '1'
     if not stopped and anyRecent then
-      local at = redis.call('ZSCORE', OOR, to)
-      stopped = at ~= false and tonumber(at) >= checkedAt - skew
+      -- Members are "tenant|number" ('*' the global list): another tenant's opt-out is not this message's.
+      local a1, a2 = redis.call('ZSCORE', OOR, t .. '|' .. to), redis.call('ZSCORE', OOR, '*|' .. to)
+      stopped = (a1 ~= false and tonumber(a1) >= checkedAt - skew) or (a2 ~= false and tonumber(a2) >= checkedAt - skew)
     end
     local q, status, code, text
     if stopped then

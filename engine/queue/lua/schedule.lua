@@ -17,7 +17,7 @@
   KEYS[s+2] expiry index exp:{T}
   KEYS[s+3] usage us:{T}:{day of now}
   KEYS[s+4] schedule sch:{T}
-  KEYS[s+5] recent opt-outs oor:{T} (number -> ms recorded)
+  KEYS[s+5] recent opt-outs oor:{T} ("tenant|number" -> ms recorded; '*' the global list)
   KEYS[s+6..] the shard's queue q:{T}:{smsc} of each SMSC in ARGV[7] (in that order), then message hashes
     m:{T}:{id}, named by index (from s)
   ARGV[1] now, ms since epoch
@@ -64,8 +64,9 @@ for s, a, b in sections(8) do
           for k = 1, n do bf[k] = 'b' .. k end
           local optedOut = listed == '1'
           if not optedOut and anyRecent then
-            local at = redis.call('ZSCORE', OOR, f[F.to])
-            optedOut = at ~= false and tonumber(at) >= checkedAt - skew
+            -- Members are "tenant|number" ('*' the global list): another tenant's opt-out is not this message's.
+            local a1, a2 = redis.call('ZSCORE', OOR, f[F.tenant] .. '|' .. f[F.to]), redis.call('ZSCORE', OOR, '*|' .. f[F.to])
+            optedOut = (a1 ~= false and tonumber(a1) >= checkedAt - skew) or (a2 ~= false and tonumber(a2) >= checkedAt - skew)
           end
           local qi = smscIndex[f[F.smsc] or '']
           if tonumber(g[1]) <= now then

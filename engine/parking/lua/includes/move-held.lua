@@ -1,13 +1,12 @@
 --[[
-  takeHeld(t, id, he, n, dst): moves a held message's entries (consecutive in
-  hold:{T}, from `he`) to dst: 'queue' (its SMSC partition; the hash gets
-  qe = "partition|first entry id", so that a cancel can still find them
-  unread), 'park', 'schedule' (the part bytes into the hash, b<k>, for the
-  scheduler) or 'none'. Returns how many. Needs P and fieldOf.
+  takeHeld(hk, mkey, id, he, n, dst, dstKey): moves a held message's entries
+  (consecutive in its hold stream hk, from `he`) to dst: 'queue' (dstKey, its
+  SMSC queue in the shard; the hash gets qe = the first entry id, so that a
+  cancel can still find them unread), 'park' (dstKey, the tenant's park
+  stream in the shard), 'schedule' (the part bytes into the hash, b<k>, for
+  the scheduler) or 'none'. Returns how many. Needs fieldOf.
 ]]
-local function takeHeld(t, id, he, n, dst)
-  local hk = P .. 'hold:{' .. t .. '}'
-  local mkey = P .. 'm:' .. id
+local function takeHeld(hk, mkey, id, he, n, dst, dstKey)
   local es = redis.call('XRANGE', hk, he, '+', 'COUNT', n)
   local moved = 0
   for _, e in ipairs(es) do
@@ -15,11 +14,10 @@ local function takeHeld(t, id, he, n, dst)
     local h = fieldOf(f, 'h')
     if string.sub(h, 1, #id + 1) == id .. '|' then
       if dst == 'queue' then
-        local q = fieldOf(f, 'q')
-        local eid = redis.call('XADD', q, '*', 'h', h, 'b', fieldOf(f, 'b'), 't', t)
-        if moved == 0 then redis.call('HSET', mkey, 'qe', (string.match(q, ':(%d+)}$') or '0') .. '|' .. eid) end
+        local eid = redis.call('XADD', dstKey, '*', 'h', h, 'b', fieldOf(f, 'b'), 't', fieldOf(f, 't'))
+        if moved == 0 then redis.call('HSET', mkey, 'qe', eid) end
       elseif dst == 'park' then
-        redis.call('XADD', P .. 'park:{' .. t .. '}', '*', 'h', h, 'b', fieldOf(f, 'b'), 't', t, 'q', fieldOf(f, 'q'))
+        redis.call('XADD', dstKey, '*', 'h', h, 'b', fieldOf(f, 'b'), 't', fieldOf(f, 't'), 'q', fieldOf(f, 'q'))
       elseif dst == 'schedule' then
         local a = string.find(h, '|', 1, true)
         local b = string.find(h, '|', a + 1, true)
