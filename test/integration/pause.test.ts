@@ -5,9 +5,14 @@
  * other tenants' messages keep flowing; new messages are acked `paused`;
  * queued ones become `paused`; after resume every message is delivered,
  * each exactly once (counted at the simulator). A pause survives a restart.
+ * With the state in 4 shards, on a single Redis and on the local Redis
+ * Cluster (the paused set's master copy in the control slot, a copy in every
+ * shard, parked parts per shard).
  */
 import { describe, expect, it } from 'vitest';
-import type { Harness } from '../../engine/loadgen/harness.js';
+import type { Harness, HarnessOptions } from '../../engine/loadgen/harness.js';
+import type { RedisTarget } from '../../engine/redis/connect-redis.js';
+import { clusterTarget } from '../helpers/redis-cluster.js';
 import { type Frame, type TestClient } from '../helpers/ws-client.js';
 import { harnessSession } from '../helpers/harness-session.js';
 import { api } from '../helpers/http.js';
@@ -19,13 +24,19 @@ const BINDS = 2;
 const WINDOW = 5;
 const session = harnessSession();
 
-async function start(): Promise<Harness> {
+const targets: Array<[string, () => Partial<HarnessOptions>]> = [
+  ['a single Redis', () => ({})],
+  ['the Redis Cluster', () => ({ redis: clusterTarget() as RedisTarget })],
+];
+
+async function start(target: Partial<HarnessOptions>): Promise<Harness> {
   return await session.start({
+    ...target,
     smscs: 1,
     binds: BINDS,
     window: WINDOW,
     tps: 300,
-    shards: 2,
+    shards: 4,
     sim: { capture: true, receiptDelayMs: { min: 0, max: 10 }, responseLatencyMs: { min: 1, max: 3 } },
     env: { SWITCHYARD_ADMIN_KEY: ADMIN, SY_OTHER_KEY: OTHER },
     configOverrides: (raw) => {
@@ -48,9 +59,9 @@ function acks(c: TestClient): Frame[] {
 
 const atSmsc = (hh: Harness, prefix: string) => hh.sims[0]!.captured.filter((s) => s.shortMessage.toString('latin1').startsWith(prefix + ' '));
 
-describe('pause and resume', () => {
+describe.each(targets)('pause and resume on %s', (_name, target) => {
   it('with a backlog: nothing sent while paused, other tenants unaffected, everything after resume, none twice', async () => {
-    const hh = await start();
+    const hh = await start(target());
     const a = await client(hh.apiKey);
     const o = await client(OTHER);
     send(a, 'p', 0, 1000);
@@ -92,7 +103,7 @@ describe('pause and resume', () => {
   }, 90_000);
 
   it('a pause survives an engine restart; resume after it delivers everything once', async () => {
-    const hh = await start();
+    const hh = await start(target());
     expect((await api(hh.engine.port, ADMIN, 'POST', '/v1/admin/tenants/acme/pause')).status).toBe(200);
     const a = await client(hh.apiKey);
     send(a, 'r', 0, 50);
