@@ -3,10 +3,14 @@
  * or beyond the tenant's volume limit, is held (`pending_approval`, never at
  * the SMSC), survives an engine restart, and goes on when an admin approves
  * it (`queued`, then delivered once) or ends `stopped` (MODERATION_REJECTED,
- * with the admin's reason) when rejected.
+ * with the admin's reason) when rejected. With the state in 4 shards, on a
+ * single Redis and on the local Redis Cluster: held parts per shard, listings
+ * merged over the shards, the volume detector's baselines in the control slot.
  */
 import { describe, expect, it } from 'vitest';
-import type { Harness } from '../../engine/loadgen/harness.js';
+import type { Harness, HarnessOptions } from '../../engine/loadgen/harness.js';
+import type { RedisTarget } from '../../engine/redis/connect-redis.js';
+import { clusterTarget } from '../helpers/redis-cluster.js';
 import { type Frame, type TestClient } from '../helpers/ws-client.js';
 import { harnessSession } from '../helpers/harness-session.js';
 import { api } from '../helpers/http.js';
@@ -16,8 +20,14 @@ const ADMIN = 'admin-key-moderation-0123456789';
 const BULK = 'bulk-key-moderation-0123456789';
 const session = harnessSession();
 
-async function start(): Promise<Harness> {
+const targets: Array<[string, () => Partial<HarnessOptions>]> = [
+  ['a single Redis', () => ({ shards: 4 })],
+  ['the Redis Cluster', () => ({ shards: 4, redis: clusterTarget() as RedisTarget })],
+];
+
+async function start(target: Partial<HarnessOptions>): Promise<Harness> {
   return await session.start({
+    ...target,
     smscs: 1,
     sim: { capture: true, receiptDelayMs: { min: 0, max: 10 } },
     env: { SWITCHYARD_ADMIN_KEY: ADMIN, SY_BULK_KEY: BULK },
@@ -34,9 +44,9 @@ const client = (key: string): Promise<TestClient> => session.client(key);
 const statuses = (c: TestClient, id: string) => c.frames.filter((f) => f.op === 'status' && f.id === id).map((f) => f.status);
 const texts = (hh: Harness) => hh.sims.flatMap((s) => s.captured).map((s) => s.shortMessage.toString('latin1'));
 
-describe('moderation', () => {
+describe.each(targets)('moderation on %s', (_name, target) => {
   it('a link off the allowlist is held until approved, across a restart, then delivered once; a rejected one is stopped with the reason', async () => {
-    const hh = await start();
+    const hh = await start(target());
     const c = await client(hh.apiKey);
     c.send({ op: 'batch', ref: 'b', items: [
       { ref: 'ok', to: '+4791000071', from: 'Acme', text: 'See https://shop.acme.com/offer today' },
@@ -82,7 +92,7 @@ describe('moderation', () => {
   });
 
   it('a new tenant far above its volume limit has the excess held; approving them all delivers each once', async () => {
-    const hh = await start();
+    const hh = await start(target());
     const c = await client(BULK);
     c.send({ op: 'batch', ref: 'b', items: Array.from({ length: 50 }, (_, i) => ({ ref: 'v' + i, to: '+4791000080', from: 'Bulk', text: 'volume ' + i })) });
     const ack = await c.next((f) => f.op === 'batch_ack');
