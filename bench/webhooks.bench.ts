@@ -59,7 +59,7 @@ for (let i = 0; i < n; ) {
   const p = r.pipeline();
   for (; i < due && (rate > 0 || p.length < 1000); i++) {
     const f = '{"op":"status","id":"01JD' + i.toString(36).padStart(8, '0') + 'QWERTYUIOPAS","ref":"r' + i + '","status":"' + (i % 2 ? 'delivered' : 'sent') + '","at":' + Date.now() + '}';
-    p.xadd('sywb:ev', '*', 't', 'bench', 'f', f, 'x', 'sim-0|4791234567|1|1732290000000|NO|242|01|0.032|EUR');
+    p.xadd(process.env.SY_WB_KEY, '*', 't', 'bench', 'f', f, 'x', 'sim-0|4791234567|1|1732290000000|NO|242|01|0.032|EUR');
   }
   await p.exec();
 }
@@ -91,9 +91,11 @@ async function main(): Promise<void> {
   );
   await portKnown;
 
-  await r.xgroup('CREATE', keys.events(), WEBHOOK_GROUP, '0', 'MKSTREAM');
+  // One shard: the dispatcher's cost per event (bench:readers compares shard counts).
+  const evKey = keys.eventsOf(0);
+  await r.xgroup('CREATE', evKey, WEBHOOK_GROUP, '0', 'MKSTREAM');
   if (a.backlog) {
-    const p = spawn(process.execPath, ['--input-type=module', '-e', PRODUCER], { env: { ...process.env, SY_WB_REDIS: redis.url, SY_WB_N: String(N), SY_WB_RATE: '0' }, stdio: 'inherit' });
+    const p = spawn(process.execPath, ['--input-type=module', '-e', PRODUCER], { env: { ...process.env, SY_WB_REDIS: redis.url, SY_WB_KEY: evKey, SY_WB_N: String(N), SY_WB_RATE: '0' }, stdio: 'inherit' });
     await new Promise((ok) => p.once('exit', ok));
   }
   await r.config('RESETSTAT');
@@ -107,7 +109,7 @@ async function main(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await d.start();
-  if (!a.backlog) spawn(process.execPath, ['--input-type=module', '-e', PRODUCER], { env: { ...process.env, SY_WB_REDIS: redis.url, SY_WB_N: String(N), SY_WB_RATE: a.rate }, stdio: 'inherit' });
+  if (!a.backlog) spawn(process.execPath, ['--input-type=module', '-e', PRODUCER], { env: { ...process.env, SY_WB_REDIS: redis.url, SY_WB_KEY: evKey, SY_WB_N: String(N), SY_WB_RATE: a.rate }, stdio: 'inherit' });
   let readS = 0;
   if (a.backlog) {
     // Everything read and moved to the lists while the receiver is down; then it comes up.

@@ -22,7 +22,7 @@ import { checkShardLayout } from './queue/shard-layout.js';
 import { ShardPicker } from './ingress/shard-picker.js';
 import { connectRedis, type RedisTarget } from './redis/connect-redis.js';
 import { EventsTrimmer, type EventGroup } from './queue/events-trimmer.js';
-import { ensureGroups, eventStreamKeys } from './queue/event-streams.js';
+import { ensureGroups, eventsCapPerShard, eventStreamKeys } from './queue/event-streams.js';
 import { onRedisError } from './redis/on-redis-error.js';
 import { RoutingService } from './routing/routing-service.js';
 import { log as defaultLog } from './log.js';
@@ -134,7 +134,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const keys = new Keys(config.redis.keyPrefix, new Shards(config.redis.shards));
   // The shard count names every key: a start with another count, or on the unsharded layout, is refused.
   await checkShardLayout(redis, keys);
-  const store = new RedisStore(queueRedis, keys, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec }, {
+  // messages.statusRetention bounds the events streams together: each shard's stream is capped at its share.
+  const eventsMaxLen = eventsCapPerShard(config.messages.statusRetention, config.redis.shards);
+  const store = new RedisStore(queueRedis, keys, { eventsMaxLen, finalRetentionSec: config.messages.finalRetentionSec }, {
     smscs: config.smscs.map((s) => s.id),
     waitReplicas: config.redis.waitReplicas,
     waitTimeoutMs: config.redis.waitTimeoutMs,
@@ -159,7 +161,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   for (const s of config.smscs) await store.ensureGroups(s.id);
   // Opt-out lists, held and paused messages, moderation (issue 6).
   const optOuts = new OptOutStore(redis, store.keys);
-  const parking = new ParkingStore(redis, store.keys, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec });
+  const parking = new ParkingStore(redis, store.keys, { eventsMaxLen, finalRetentionSec: config.messages.finalRetentionSec });
   const pauses = new PauseControl(parking, config.tenants.map((t) => t.id), (level, m) => log(level, m));
   const moderator = new Moderator(config, clock, redis, store.keys);
   await moderator.start();
@@ -175,7 +177,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     stateFlushMs: config.engine.stateFlushMs,
     metrics: config.engine.metrics,
     receiptGraceSec: config.messages.receiptGraceSec,
-    eventsMaxLen: config.messages.statusRetention,
+    eventsMaxLen,
     finalRetentionSec: config.messages.finalRetentionSec,
     restartBackoffMs: config.engine.restartBackoffMs,
     mo: {

@@ -4,6 +4,7 @@
  * index trimming, and the HTTP routes for messages and usage. The engine
  * makes one of these and hands its parts to the ingress.
  */
+import { eventsCapPerShard } from '../queue/event-streams.js';
 import type { Redis } from 'ioredis';
 import type uWS from 'uWebSockets.js';
 import type { Config } from '../../config/index.js';
@@ -40,7 +41,7 @@ export class Lifecycle {
 
   constructor(private readonly o: LifecycleOptions) {
     const c = o.config;
-    this.store = new LifecycleStore(o.redis, o.keys, { eventsMaxLen: c.messages.statusRetention, finalRetentionSec: c.messages.finalRetentionSec }, c.smscs.map((s) => s.id));
+    this.store = new LifecycleStore(o.redis, o.keys, { eventsMaxLen: eventsCapPerShard(c.messages.statusRetention, c.redis.shards), finalRetentionSec: c.messages.finalRetentionSec }, c.smscs.map((s) => s.id));
     this.scheduler = new Scheduler(this.store, o.clock, o.log);
     this.quota = new QuotaTracker(o.redis, o.keys, c.tenants, o.clock);
     this.cancels = new CancelBatcher(this.store, () => o.clock.now());

@@ -2,22 +2,25 @@
  * The main (ingress) thread's metrics and the /metrics exposition: this
  * thread's registry merged with every actor's latest snapshot (sent from its
  * worker thread) and what crashed incarnations counted before them. Queue
- * gauges are read from Redis at scrape time (one pipelined round trip:
- * XLEN and XINFO GROUPS per partition); counters fed by the ingress are
+ * gauges are read from Redis at scrape time (one pipeline per master: XLEN
+ * and XINFO GROUPS per queue stream, summed per SMSC over its shards; the
+ * events streams' length and groups' lag come from the trimmer's pass, summed
+ * over the shards likewise); counters fed by the ingress are
  * incremented where things happen; the rest is read from the engine's parts
  * when scraped.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import type { Redis } from 'ioredis';
 import type { RouteHealth } from '../../router/index.js';
 import type { IngressObserver } from '../ingress/ingress-server.js';
 import type { Keys } from '../queue/keys.js';
 import type { EventsStreamStats } from '../queue/events-trimmer.js';
 import { GROUP } from '../queue/keys.js';
 import { buildMetrics, keysOf, merge, type MetricsJson } from './registry.js';
+import { perKey, type Reply } from '../redis/node-pipelines.js';
+import type { RedisClient } from '../redis/connect-redis.js';
 
 export interface EngineMetricSources {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: Keys;
   readonly smscs: ReadonlyArray<{ readonly id: string }>;
   readonly health: () => RouteHealth;
@@ -104,6 +107,7 @@ export class EngineMetrics implements IngressObserver {
     if (ev !== undefined) {
       this.m.eventsLength.set(ev.length);
       for (const g of ev.groups) this.m.eventsGroupLag.set({ group: g.name }, g.lag);
+      this.m.eventsMissingGroups.set(ev.missingGroups);
     }
     const life = s.lifecycle?.();
     if (life !== undefined) {
@@ -126,30 +130,58 @@ export class EngineMetrics implements IngressObserver {
       this.m.smscEligible.set({ smsc }, h.up[i] === 1 && !open ? 1 : 0);
       this.m.deliveryRate.set({ smsc }, h.deliveryRate[i] as number);
     });
-    const p = s.redis.pipeline();
-    p.zcard(s.keys.schedule());
-    for (const c of s.smscs) for (const q of s.keys.queuesOf(c.id)) p.xlen(q).xinfo('GROUPS', q);
-    const res = (await p.exec().catch(() => null)) ?? [];
-    const [ez, scheduled] = res[0] ?? [new Error('no reply'), null];
-    if (ez === null) this.m.scheduled.set(Number(scheduled));
-    let k = 1;
+    await this.refreshQueues();
+  }
+
+  /**
+   * Queue gauges per SMSC, summed over its shard streams (an SMSC has one queue
+   * stream per shard: a label per shard would be S series per SMSC and gauge),
+   * and the scheduled count over the shards' schedules: XLEN and XINFO GROUPS per
+   * queue stream, ZCARD per schedule, one pipeline per master.
+   */
+  private async refreshQueues(): Promise<void> {
+    const s = this.src;
+    const shards = s.keys.shards.all();
+    const queues = s.smscs.flatMap((c) => s.keys.queuesOf(c.id));
+    const [sched, qs] = await Promise.all([
+      perKey(s.redis, shards.map((k) => s.keys.scheduleOf(k)), (p, key) => p.zcard(key)).catch(() => []),
+      perKey(s.redis, queues, (p, key) => p.xlen(key).xinfo('GROUPS', key), true).catch(() => []),
+    ]);
+    if (sched.length === shards.length && sched.every((r) => r[0]?.[0] === null)) this.m.scheduled.set(sched.reduce((n, r) => n + Number(r[0]?.[1]), 0));
+    if (qs.length !== queues.length) return;
+    let k = 0;
     for (const c of s.smscs) {
-      for (let i = 0; i < s.keys.shards.count; i++) {
-        const labels = { smsc: c.id, partition: String(i) };
-        const [e1, len] = res[k++] ?? [new Error('no reply'), null];
-        const [e2, groups] = res[k++] ?? [new Error('no reply'), null];
-        if (e1 === null) this.m.queueDepth.set(labels, Number(len));
-        if (e2 === null && Array.isArray(groups)) {
-          for (const g of groups as unknown[][]) {
-            if (g[g.indexOf('name') + 1] !== GROUP) continue;
-            this.m.queuePending.set(labels, Number(g[g.indexOf('pending') + 1] ?? 0));
-            const lag = g[g.indexOf('lag') + 1];
-            // Redis reports no lag after deletions it cannot account for: then depth − pending is exact here
-            // (sent entries are deleted), so use that.
-            this.m.queueLag.set(labels, lag === null || lag === undefined ? Math.max(0, Number(len) - Number(g[g.indexOf('pending') + 1] ?? 0)) : Number(lag));
-          }
+      let depth = 0;
+      let pending = 0;
+      let lag = 0;
+      let complete = true;
+      for (let i = 0; i < shards.length; i++) {
+        const [[e1, len], [e2, groups]] = (qs[k++] ?? []) as [Reply, Reply];
+        if (e1 !== null) {
+          complete = false;
+          continue;
+        }
+        depth += Number(len);
+        if (e2 !== null || !Array.isArray(groups)) {
+          lag += Number(len); // no group yet: nothing read
+          continue;
+        }
+        for (const g of groups as unknown[][]) {
+          if (g[g.indexOf('name') + 1] !== GROUP) continue;
+          const pend = Number(g[g.indexOf('pending') + 1] ?? 0);
+          pending += pend;
+          const l = g[g.indexOf('lag') + 1];
+          // Redis reports no lag after deletions it cannot account for: then depth − pending is exact here
+          // (sent entries are deleted), so use that.
+          lag += l === null || l === undefined ? Math.max(0, Number(len) - pend) : Number(l);
         }
       }
+      // A master that did not answer: the last complete figures stay.
+      if (!complete) continue;
+      const labels = { smsc: c.id };
+      this.m.queueDepth.set(labels, depth);
+      this.m.queuePending.set(labels, pending);
+      this.m.queueLag.set(labels, lag);
     }
   }
 

@@ -5,7 +5,7 @@
  * alert rules in ops/ are checked against it (test/unit/ops-files.test.ts).
  * Conventions: `switchyard_` prefix, `_total` counters, base units (seconds,
  * bytes), labels of bounded cardinality only (SMSC, bind index, tenant,
- * status, code, partition — never a number or a message id).
+ * status, code — never a shard, a number or a message id).
  */
 export interface MetricSpec {
   readonly name: string;
@@ -25,9 +25,9 @@ export const METRICS = {
   statusPushes: { name: 'switchyard_status_pushes_total', type: 'counter', labels: [], help: 'Status frames pushed to WebSocket clients.', thread: 'main' },
   ackLatency: { name: 'switchyard_ack_latency_seconds', type: 'histogram', labels: [], help: 'Submit frame received to ack sent (includes the Redis write).', thread: 'main' },
   enqueueLatency: { name: 'switchyard_enqueue_latency_seconds', type: 'histogram', labels: [], help: 'One enqueue script call to Redis and back.', thread: 'main' },
-  queueDepth: { name: 'switchyard_queue_depth', type: 'gauge', labels: ['smsc', 'partition'], help: 'Entries in an SMSC stream partition (waiting or in flight).', thread: 'main' },
-  queueLag: { name: 'switchyard_queue_consumer_lag', type: 'gauge', labels: ['smsc', 'partition'], help: 'Entries of a partition not yet read by its actor.', thread: 'main' },
-  queuePending: { name: 'switchyard_queue_pending', type: 'gauge', labels: ['smsc', 'partition'], help: 'Entries read by the actor and not yet acknowledged (sending or awaiting the resp).', thread: 'main' },
+  queueDepth: { name: 'switchyard_queue_depth', type: 'gauge', labels: ['smsc'], help: 'Entries in an SMSC\'s queue streams, over its shards (waiting or in flight).', thread: 'main' },
+  queueLag: { name: 'switchyard_queue_consumer_lag', type: 'gauge', labels: ['smsc'], help: 'Entries of an SMSC\'s queue streams not yet read by its actor, over its shards.', thread: 'main' },
+  queuePending: { name: 'switchyard_queue_pending', type: 'gauge', labels: ['smsc'], help: 'Entries read by the actor and not yet acknowledged (sending or awaiting the resp), over its shards.', thread: 'main' },
   smscEligible: { name: 'switchyard_smsc_eligible', type: 'gauge', labels: ['smsc'], help: 'The router may choose this SMSC (up, queue within its limit, circuit closed).', thread: 'main' },
   circuitOpen: { name: 'switchyard_smsc_circuit_open', type: 'gauge', labels: ['smsc'], help: 'The circuit breaker keeps the SMSC out of routing (repeated permanent submit errors).', thread: 'main' },
   deliveryRate: { name: 'switchyard_smsc_delivery_rate', type: 'gauge', labels: ['smsc'], help: 'Delivered / final receipts over the routing quality window (NaN without enough receipts).', thread: 'main' },
@@ -38,8 +38,9 @@ export const METRICS = {
   sinkLag: { name: 'switchyard_analytics_sink_lag_seconds', type: 'gauge', labels: [], help: 'Age of the newest event in the last batch inserted into ClickHouse.', thread: 'main' },
   sinkBatch: { name: 'switchyard_analytics_batch_size', type: 'gauge', labels: [], help: 'Events in the last analytics insert.', thread: 'main' },
   sinkReady: { name: 'switchyard_analytics_ready', type: 'gauge', labels: [], help: '1 when the analytics worker has ClickHouse open and migrated.', thread: 'main' },
-  eventsLength: { name: 'switchyard_events_stream_entries', type: 'gauge', labels: [], help: 'Entries in the events stream (status changes kept for consumer groups and resuming clients).', thread: 'main' },
-  eventsGroupLag: { name: 'switchyard_events_group_lag', type: 'gauge', labels: ['group'], help: 'Events a consumer group (analytics sink, webhooks) has not yet read or acknowledged; beyond messages.statusRetention they are trimmed unread.', thread: 'main' },
+  eventsLength: { name: 'switchyard_events_stream_entries', type: 'gauge', labels: [], help: 'Entries in the events streams, over the shards (status changes kept for consumer groups and resuming clients).', thread: 'main' },
+  eventsGroupLag: { name: 'switchyard_events_group_lag', type: 'gauge', labels: ['group'], help: 'Events a consumer group (analytics sink, webhooks) has not yet read or acknowledged, over the shards; beyond a shard\'s share of messages.statusRetention they are trimmed unread.', thread: 'main' },
+  eventsMissingGroups: { name: 'switchyard_events_streams_missing_group', type: 'gauge', labels: [], help: 'Events streams left untrimmed because a consumer group the engine reads with is missing on them (its reader creates it again).', thread: 'main' },
   sinkBacklog: { name: 'switchyard_analytics_backlog_entries', type: 'gauge', labels: [], help: 'Events-stream entries the analytics sink has not read yet.', thread: 'main' },
   analyticsRss: { name: 'switchyard_analytics_process_rss_bytes', type: 'gauge', labels: [], help: 'Resident memory of the analytics process (embedded ClickHouse included).', thread: 'main' },
   flaggedNumbers: { name: 'switchyard_analytics_flagged_numbers', type: 'gauge', labels: [], help: 'Numbers flagged by bad-number detection (repeated permanent failures).', thread: 'main' },

@@ -110,6 +110,15 @@ export class EventStreams {
   }
 }
 
+/**
+ * The XADD cap (MAXLEN ~) of each shard's events stream: messages.statusRetention
+ * is the bound over all of them (memory: ~190 bytes an entry), so each stream
+ * takes its share.
+ */
+export function eventsCapPerShard(statusRetention: number, shards: number): number {
+  return Math.max(1, Math.ceil(statusRetention / shards));
+}
+
 /** ev:{T} of every shard, in shard order. */
 export function eventStreamKeys(keys: Keys): string[] {
   return keys.shards.all().map((k) => keys.eventsOf(k));

@@ -11,8 +11,8 @@
  *                 made a start on a busy machine (accept-path warm-up, worker
  *                 threads loading, the first bind) refuse thousands of submits
  *                 NO_ROUTE for an SMSC that was merely not bound yet.
- *   queue lag     entries in its stream partitions (waiting or in flight; sent
- *                 entries are deleted, so XLEN is exactly that)
+ *   queue lag     entries in its queue streams, one per shard (waiting or in
+ *                 flight; sent entries are deleted, so XLEN is exactly that)
  *   circuit       within `circuit.windowSec`, at least `circuit.errors` permanent
  *                 submit errors that are at least `circuit.errorRate` of the
  *                 submits open it for `circuit.openSec` (a share, not a count:
@@ -22,7 +22,8 @@
  * Counters restart from zero when an actor restarts; a counter that went
  * backwards is taken as a restart, never as a negative count.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
+import { perKey, type Reply } from '../redis/node-pipelines.js';
 import type { Config } from '../../config/index.js';
 import type { RouteHealth } from '../../router/index.js';
 import type { ActorStats, BindState } from '../actors/messages.js';
@@ -64,7 +65,7 @@ export class HealthFeed {
     private readonly health: RouteHealth,
     private readonly routing: Config['routing'],
     private readonly smscs: ReadonlyArray<{ readonly id: string }>,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly now: () => number = Date.now,
     /** Told when an SMSC loses its last bound session or gets one back. */
@@ -150,16 +151,24 @@ export class HealthFeed {
     if (this.health.index.has(s.smsc)) this.observe(s.smsc, s.binds, running, this.now(), running ? 'bind change' : 'actor not running');
   }
 
-  /** Queue lengths from Redis, one pipelined round trip. */
+  /**
+   * Queue lengths from Redis: XLEN of each SMSC's S queue streams (one per
+   * shard), one pipeline per master. A master that does not answer leaves its
+   * SMSCs' last figures (a failover is no reason to route around them).
+   */
   async refreshQueues(): Promise<void> {
-    const p = this.redis.pipeline();
-    for (const s of this.smscs) for (const q of this.keys.queuesOf(s.id)) p.xlen(q);
-    const res = (await p.exec()) ?? [];
+    const shards = this.keys.shards.count;
+    const res = await perKey(this.redis, this.smscs.flatMap((s) => this.keys.queuesOf(s.id)), (p, key) => p.xlen(key));
     let k = 0;
     for (const s of this.smscs) {
       let lag = 0;
-      for (let i = 0; i < this.keys.shards.count; i++) lag += Number((res[k++] as [Error | null, unknown])[1] ?? 0);
-      this.health.setQueueLag(s.id, lag);
+      let complete = true;
+      for (let i = 0; i < shards; i++) {
+        const [err, n] = (res[k++] as Reply[])[0] as Reply;
+        if (err !== null) complete = false;
+        else lag += Number(n);
+      }
+      if (complete) this.health.setQueueLag(s.id, lag);
     }
   }
 }

@@ -56,7 +56,7 @@ export interface WebhookTenant {
   readonly concurrency: number;
 }
 
-/** An events-stream entry of a tenant with a webhook: its id and the event as posted. */
+/** An events-stream entry of a tenant with a webhook: its public eid (s<K>-<ms>-<seq>: shard and stream id) and the event as posted. */
 export interface PendingEvent {
   readonly eid: string;
   readonly event: string;
@@ -65,8 +65,6 @@ export interface PendingEvent {
 /** What a channel needs from its dispatcher. */
 export interface ChannelHost {
   readonly redis: Redis;
-  readonly evKey: string;
-  readonly group: string;
   readonly clock: Clock;
   readonly post: Poster;
   readonly metrics: WebhookMetrics | undefined;
@@ -74,6 +72,12 @@ export interface ChannelHost {
   readonly stopSignal: AbortSignal;
   readonly random: () => number;
   ackLater(events: ReadonlyArray<{ readonly eid: string }>): void;
+  /**
+   * Runs `build`'s commands on the tenant's lists in one MULTI and acknowledges
+   * `events` on the events streams: in that MULTI on a single Redis; after it
+   * on a cluster (other slots). Returns the replies of `build`'s commands.
+   */
+  commitAndAck(build: (m: ReturnType<Redis['multi']>) => void, events: ReadonlyArray<{ readonly eid: string }>): Promise<unknown[]>;
   /** Moves what channels give up (takeSpill) to their lists; resolves once that and any earlier append is done. */
   flushAppends(): Promise<void>;
   log(level: 'info' | 'warn' | 'error', msg: string): void;
@@ -395,14 +399,13 @@ export class TenantChannel {
     if (k > 0) await this.persist(() => this.deadLetterFromQueue(items, k, 'expired', out));
   }
 
-  /** A failed batch from the buffer goes to the head of the list, and its ev entries are acknowledged, atomically. */
+  /** A failed batch from the buffer goes to the head of the list, and its ev entries are acknowledged (commitAndAck). */
   private async queueAtHead(batch: ReadonlyArray<PendingEvent>): Promise<void> {
-    const m = this.host.redis.multi();
-    // LPUSH k e3 e2 e1 leaves e1 e2 e3 at the head.
-    for (const c of chunks(batch.map((e) => e.event).reverse())) m.lpush(this.queueKey, ...c);
-    for (const c of chunks(batch.map((e) => e.eid))) m.xack(this.host.evKey, this.host.group, ...c);
-    m.llen(this.queueKey);
-    const res = await execOrThrow(m);
+    const res = await this.host.commitAndAck((m) => {
+      // LPUSH k e3 e2 e1 leaves e1 e2 e3 at the head.
+      for (const c of chunks(batch.map((e) => e.event).reverse())) m.lpush(this.queueKey, ...c);
+      m.llen(this.queueKey);
+    }, batch);
     this.queueLen = Number(res[res.length - 1]);
   }
 
@@ -424,12 +427,11 @@ export class TenantChannel {
   }
 
   private async deadLetterFromEv(batch: ReadonlyArray<PendingEvent>, out: PostOutcome): Promise<void> {
-    const m = this.host.redis.multi();
     const pushes = chunks(this.asDeadLetters(batch.map((e) => e.event), 'refused', out));
-    for (const c of pushes) m.rpush(this.deadKey, ...c);
-    m.llen(this.deadKey).ltrim(this.deadKey, -this.cfg.maxDeadLetters, -1);
-    for (const c of chunks(batch.map((e) => e.eid))) m.xack(this.host.evKey, this.host.group, ...c);
-    const res = await execOrThrow(m);
+    const res = await this.host.commitAndAck((m) => {
+      for (const c of pushes) m.rpush(this.deadKey, ...c);
+      m.llen(this.deadKey).ltrim(this.deadKey, -this.cfg.maxDeadLetters, -1);
+    }, batch);
     this.noteDeadLetters(batch.length, 'refused', Number(res[pushes.length]), out);
   }
 

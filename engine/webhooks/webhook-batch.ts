@@ -6,7 +6,7 @@
  *
  * where each <event> is the entry's frame (`f`, analytics/status-events.ts)
  * with its stream id spliced in first — exactly the frame a WebSocket client
- * gets: {"eid":"1732290000000-0","op":"status","id":…} or {"eid":…,"op":"mo",…}.
+ * gets: {"eid":"s3-1732290000000-0","op":"status","id":…} or {"eid":…,"op":"mo",…}.
  * The Redis queue and the dead-letter list hold events in this form, so a
  * queued batch is posted as stored.
  */
@@ -41,9 +41,15 @@ export function laneOf(frame: string, lanes: number): number {
 
 const EID_AT = '{"eid":"'.length;
 
-/** When the event happened: the milliseconds of its stream id (NaN when it has none). */
+/**
+ * When the event happened: the milliseconds of its eid, `s<K>-<ms>-<seq>` or
+ * the unsharded `<ms>-<seq>` of events queued before the streams were sharded
+ * (NaN when it has none). Read as `<K>-` of the first form, the shard number
+ * made every event look 50 years old or none expire.
+ */
 export function eventTime(event: string): number {
-  return Number(event.slice(EID_AT, event.indexOf('-', EID_AT)));
+  const at = event.charCodeAt(EID_AT) === 0x73 /* s */ ? event.indexOf('-', EID_AT) + 1 : EID_AT;
+  return Number(event.slice(at, event.indexOf('-', at)));
 }
 
 export type DeadLetterReason = 'refused' | 'expired' | 'queue_full';

@@ -1,15 +1,28 @@
 /**
- * The webhook dispatcher: reads the events stream `ev` with its own consumer
- * group ("webhooks", consumer "webhooks-<node>") and hands each entry of a
- * tenant with a webhook to that tenant's channel (tenant-channel.ts), which
- * posts it. Everything else (tenants without a webhook, entries with
- * p='0', i.e. the client asked for no status reports) is acknowledged at once.
+ * The webhook dispatcher: reads every shard's events stream ev:{T} with its
+ * own consumer group ("webhooks", consumer "webhooks-<node>", on each stream)
+ * and hands each entry of a tenant with a webhook to that tenant's channel
+ * (tenant-channel.ts), which posts it. Everything else (tenants without a
+ * webhook, entries with p='0', i.e. the client asked for no status reports) is
+ * acknowledged at once.
  *
- *   ev ──XREADGROUP (≤ 1,000 per read; own pending entries first after a restart)──▶ by tenant
- *        ├─ acme ─▶ buffer ─POST─▶ 2xx: XACK (batched per tick)
+ *   ev:{T}… ──XREADGROUP (≤ 1,000 per read over the shards; own pending entries first after a restart)──▶ by tenant
+ *        ├─ acme ─▶ buffer ─POST─▶ 2xx: XACK (batched per tick, per shard)
  *        ├─ beta ─▶ buffer ─┐ (receiver failing, or behind)
  *        └─ no webhook / p=0 ─▶ XACK
- *                           ▼ after each read: one MULTI { RPUSH whq:{t}:{node} …; XACK … } for all such tenants
+ *                           ▼ after each read: RPUSH whq:{t}:{node} …, then XACK on the shards
+ *
+ * Reads (engine/queue/event-streams.ts): on a single Redis one XREADGROUP over
+ * all S streams, BLOCK 1 s; on a Redis Cluster one per stream, pipelined per
+ * master, polled (5 ms doubling to 100 ms while all are empty). Events keep
+ * their order per message (a message's events are all in its shard's stream);
+ * one phone's MO messages also share a shard (chosen by the sender).
+ *
+ * Moving events to a tenant's Redis list and acknowledging them on ev: one
+ * MULTI on a single Redis (atomic); on a cluster the list is in the tenant's
+ * slot and the entries in the shards' slots, so the MULTI of the list goes
+ * first and the XACKs after it: a crash between the two re-reads those events
+ * and queues them again (posted twice; at least once, as after any crash).
  *
  * The reader never waits for a receiver: it waits only for Redis (the append
  * of what it read), so a tenant whose receiver is down or slow holds nobody
@@ -24,13 +37,17 @@
 import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from '../flow/clock.js';
 import type { Keys } from '../queue/keys.js';
+import { msOf, splitEid, uniform, formatEid, type Positions } from '../queue/event-id.js';
+import { ensureGroups, EventStreams, IdlePoll, isNoGroup, type StreamEntry } from '../queue/event-streams.js';
+import { isCluster, type RedisClient } from '../redis/connect-redis.js';
+import { perKey } from '../redis/node-pipelines.js';
 import { postWebhook, type Poster } from './post-webhook.js';
 import { execOrThrow, TenantChannel, type ChannelHost, type ChannelState, type PendingEvent, type TenantPace, type WebhookTenant } from './tenant-channel.js';
 import { deadLetter, laneOf, webhookEvent } from './webhook-batch.js';
 import type { WebhookMetrics } from './webhook-metrics.js';
 
 export const WEBHOOK_GROUP = 'webhooks';
-/** Entries per read of ev. */
+/** Entries per read of ev, over all shards (XREADGROUP's COUNT is per stream: each takes its share). */
 const PAGE = 1000;
 /** After a read that found less than a quarter page, wait this long (ms): fewer, fuller reads under steady traffic. */
 const READ_LINGER_MS = 10;
@@ -42,9 +59,9 @@ export const MAX_LANES = 16;
 
 export interface WebhookDispatcherOptions {
   /** Commands (appends, acknowledgements, the lists). */
-  readonly redis: Redis;
-  /** Blocking reads of ev only. */
-  readonly reader: Redis;
+  readonly redis: RedisClient;
+  /** Reads of ev only (they block on a single Redis). */
+  readonly reader: RedisClient;
   readonly keys: Keys;
   readonly node: string;
   readonly tenants: ReadonlyArray<WebhookTenant>;
@@ -55,27 +72,37 @@ export interface WebhookDispatcherOptions {
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
 }
 
-type Entry = [string, string[] | null];
+/** Creates the consumer group on every shard's stream at its end: webhooks get what happens from the first start on. */
+export async function ensureWebhookGroup(redis: RedisClient, keys: Keys): Promise<void> {
+  await ensureGroups(redis, keys.shards.all().map((k) => keys.eventsOf(k)), WEBHOOK_GROUP, '$');
+}
 
-/** Creates the consumer group at the stream's end: webhooks get what happens from the first start on. */
-export async function ensureWebhookGroup(redis: Redis, evKey: string): Promise<void> {
-  try {
-    await redis.xgroup('CREATE', evKey, WEBHOOK_GROUP, '$', 'MKSTREAM');
-  } catch (err) {
-    if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+/** Public eids grouped by shard: shard → stream ids. */
+function byShard(eids: ReadonlyArray<string>): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const e of eids) {
+    const { shard, id } = splitEid(e);
+    let l = out.get(shard);
+    if (l === undefined) out.set(shard, (l = []));
+    l.push(id);
   }
+  return out;
 }
 
 export class WebhookDispatcher implements ChannelHost {
   /** Tenant → its lanes (the first webhook.concurrency get new events; any after them only drain old lists). */
   readonly channels = new Map<string, TenantChannel[]>();
-  readonly evKey: string;
   readonly group = WEBHOOK_GROUP;
   readonly clock: Clock;
   readonly post: Poster;
   readonly metrics: WebhookMetrics | undefined;
   readonly random: () => number;
+  /** Typed as a single client for the channels' list commands (one tenant's slot each, routed alike on a cluster). */
   readonly redis: Redis;
+  private readonly client: RedisClient;
+  private readonly streams: EventStreams;
+  private readonly cluster: boolean;
+  private readonly idle = new IdlePoll();
   /** Age of the newest entry read (ms); 0 when the last read found nothing new. */
   lagMs = 0;
   /** Pending entries found trimmed from ev (messages.statusRetention) before they were handled: lost to webhooks. */
@@ -94,8 +121,10 @@ export class WebhookDispatcher implements ChannelHost {
   private pauseWake: (() => void) | undefined;
 
   constructor(private readonly o: WebhookDispatcherOptions) {
-    this.redis = o.redis;
-    this.evKey = o.keys.events();
+    this.redis = o.redis as Redis;
+    this.client = o.redis;
+    this.streams = new EventStreams(o.reader, o.keys);
+    this.cluster = isCluster(o.redis);
     this.clock = o.clock ?? systemClock;
     this.post = o.post ?? postWebhook;
     this.metrics = o.metrics;
@@ -127,8 +156,8 @@ export class WebhookDispatcher implements ChannelHost {
 
   async start(): Promise<void> {
     this.running = true;
-    await ensureWebhookGroup(this.redis, this.evKey);
-    this.readerId = Number(await this.o.reader.client('ID'));
+    await ensureWebhookGroup(this.client, this.o.keys);
+    if (!this.cluster) this.readerId = Number(await (this.o.reader as Redis).client('ID'));
     // Lists left by a run with more lanes are drained by lanes that take no new events.
     const p = this.redis.pipeline();
     for (const t of this.o.tenants) for (let i = t.concurrency; i < MAX_LANES; i++) p.llen(this.o.keys.webhookQueue(t.id, this.o.node, i));
@@ -155,6 +184,7 @@ export class WebhookDispatcher implements ChannelHost {
     this.running = false;
     clearInterval(this.refreshTimer);
     this.pauseWake?.();
+    this.idle.interrupt();
     if (this.readerId !== undefined) await this.redis.client('UNBLOCK', this.readerId).catch(() => undefined);
     const loops = Promise.all(this.lanes().map((c) => c.stop()));
     await Promise.race([loops, new Promise((ok) => setTimeout(ok, graceMs))]);
@@ -209,11 +239,7 @@ export class WebhookDispatcher implements ChannelHost {
     this.acks = [];
     this.acksInFlight = ids;
     try {
-      const p = this.redis.pipeline();
-      for (let i = 0; i < ids.length; i += CHUNK) p.xack(this.evKey, WEBHOOK_GROUP, ...ids.slice(i, i + CHUNK));
-      const res = await p.exec();
-      const err = res?.find(([e]) => e !== null)?.[0];
-      if (err) throw err;
+      await this.ack(ids);
     } catch (err) {
       // Delivered, not yet acknowledged: keep trying (a crash meanwhile sends them again).
       this.acks = ids.concat(this.acks);
@@ -226,7 +252,44 @@ export class WebhookDispatcher implements ChannelHost {
     }
   }
 
-  /** Moves what the channels give up (takeSpill) to their lists and acknowledges it on ev, in one MULTI; serialised. */
+  /** XACKs public eids on their shards' streams (one pipeline per master); throws the first failure. */
+  private async ack(eids: ReadonlyArray<string>): Promise<void> {
+    const groups = [...byShard(eids)];
+    const res = await perKey(this.client, groups.map(([k]) => this.o.keys.eventsOf(k)), (p, key, i) => {
+      const ids = (groups[i] as [number, string[]])[1];
+      for (let j = 0; j < ids.length; j += CHUNK) p.xack(key, WEBHOOK_GROUP, ...ids.slice(j, j + CHUNK));
+    });
+    for (const r of res) for (const [e] of r) if (e !== null) throw e;
+  }
+
+  /** XACK commands for public eids, added to a MULTI (a single Redis: keys of any slot). */
+  private addAcks(m: ReturnType<Redis['multi']>, eids: ReadonlyArray<string>): number {
+    let n = 0;
+    for (const [k, ids] of byShard(eids)) {
+      for (let j = 0; j < ids.length; j += CHUNK) {
+        m.xack(this.o.keys.eventsOf(k), WEBHOOK_GROUP, ...ids.slice(j, j + CHUNK));
+        n++;
+      }
+    }
+    return n;
+  }
+
+  async commitAndAck(build: (m: ReturnType<Redis['multi']>) => void, events: ReadonlyArray<{ readonly eid: string }>): Promise<unknown[]> {
+    const m = this.redis.multi();
+    build(m);
+    const eids = events.map((e) => e.eid);
+    if (!this.cluster) {
+      const n = this.addAcks(m, eids);
+      const res = await execOrThrow(m);
+      return res.slice(0, res.length - n);
+    }
+    const res = await execOrThrow(m);
+    // The lists have them: a failed acknowledgement is retried (a crash meanwhile queues them twice).
+    await this.ack(eids).catch(() => this.ackIds(eids));
+    return res;
+  }
+
+  /** Moves what the channels give up (takeSpill) to their lists and acknowledges it on ev (commitAndAck per lane on a cluster); serialised. */
   async flushAppends(): Promise<void> {
     while (this.flushing !== undefined) await this.flushing;
     const work: Array<{ ch: TenantChannel; evs: PendingEvent[] }> = [];
@@ -240,41 +303,69 @@ export class WebhookDispatcher implements ChannelHost {
   }
 
   private async append(work: Array<{ ch: TenantChannel; evs: PendingEvent[] }>): Promise<void> {
-    const m = this.redis.multi();
+    // Past maxQueued (the tenant's, shared by its lanes) the list takes no more: the rest go to the
+    // dead letters (the receiver has been failing long).
     const taken = work.map(({ ch, evs }) => {
-      // Past maxQueued (the tenant's, shared by its lanes) the list takes no more: the rest go to the
-      // dead letters (the receiver has been failing long).
       const room = Math.max(0, Math.ceil(ch.cfg.maxQueued / Math.max(1, ch.cfg.concurrency)) - ch.queueLen);
-      const q = evs.length <= room ? evs : evs.slice(0, room);
-      const full = evs.length <= room ? [] : evs.slice(room);
-      for (let i = 0; i < q.length; i += CHUNK) m.rpush(ch.queueKey, ...q.slice(i, i + CHUNK).map((e) => e.event));
-      if (full.length > 0) {
-        const now = this.clock.now();
-        for (let i = 0; i < full.length; i += CHUNK) m.rpush(ch.deadKey, ...full.slice(i, i + CHUNK).map((e) => deadLetter(e.event, now, 'queue_full', undefined, `more than maxQueued (${ch.cfg.maxQueued}) events waiting`)));
-        m.ltrim(ch.deadKey, -ch.cfg.maxDeadLetters, -1);
-      }
-      return { ch, evs, q: q.length, full: full.length };
+      return { ch, evs, q: evs.slice(0, room), full: evs.slice(room) };
     });
-    const eids = taken.flatMap((t) => t.evs.map((e) => e.eid));
-    for (let i = 0; i < eids.length; i += CHUNK) m.xack(this.evKey, WEBHOOK_GROUP, ...eids.slice(i, i + CHUNK));
-    for (const t of taken) m.llen(t.ch.queueKey).llen(t.ch.deadKey);
+    const build = (m: ReturnType<Redis['multi']>, t: (typeof taken)[number]) => {
+      for (let i = 0; i < t.q.length; i += CHUNK) m.rpush(t.ch.queueKey, ...t.q.slice(i, i + CHUNK).map((e) => e.event));
+      if (t.full.length > 0) {
+        const now = this.clock.now();
+        for (let i = 0; i < t.full.length; i += CHUNK) m.rpush(t.ch.deadKey, ...t.full.slice(i, i + CHUNK).map((e) => deadLetter(e.event, now, 'queue_full', undefined, `more than maxQueued (${t.ch.cfg.maxQueued}) events waiting`)));
+        m.ltrim(t.ch.deadKey, -t.ch.cfg.maxDeadLetters, -1);
+      }
+      m.llen(t.ch.queueKey).llen(t.ch.deadKey);
+    };
+    const done = (t: (typeof taken)[number], res: unknown[]) => {
+      t.ch.queueLen = Number(res[res.length - 2]);
+      t.ch.deadLetters = Number(res[res.length - 1]);
+      if (t.full.length > 0) {
+        this.metrics?.deadLettered(t.ch.cfg.id, 'queue_full', t.full.length);
+        this.log('error', `webhooks [${t.ch.cfg.id}]: queue full (maxQueued ${t.ch.cfg.maxQueued}); ${t.full.length} event(s) dead-lettered`);
+      }
+      t.ch.spilled(t.evs, true);
+    };
     this.appendInFlight = taken.flatMap((t) => t.evs);
     try {
-      const res = await execOrThrow(m);
-      let k = res.length - 2 * taken.length;
-      for (const t of taken) {
-        t.ch.queueLen = Number(res[k++]);
-        t.ch.deadLetters = Number(res[k++]);
-        if (t.full > 0) {
-          this.metrics?.deadLettered(t.ch.cfg.id, 'queue_full', t.full);
-          this.log('error', `webhooks [${t.ch.cfg.id}]: queue full (maxQueued ${t.ch.cfg.maxQueued}); ${t.full} event(s) dead-lettered`);
+      if (!this.cluster) {
+        // One MULTI for every tenant's list and the acknowledgements: all or nothing.
+        const m = this.redis.multi();
+        const sizes: number[] = [];
+        for (const t of taken) {
+          const before = m.length;
+          build(m, t);
+          sizes.push(m.length - before);
         }
+        const n = this.addAcks(m, this.appendInFlight.map((e) => e.eid));
+        let res: unknown[];
+        try {
+          res = (await execOrThrow(m)).slice(0, -n || undefined);
+        } catch (err) {
+          // Nothing written: the events go back to the buffers' heads, in order, and stay pending on ev.
+          for (const t of taken) t.ch.spilled(t.evs, false);
+          throw err;
+        }
+        let k = 0;
+        taken.forEach((t, i) => {
+          done(t, res.slice(k, k + (sizes[i] as number)));
+          k += sizes[i] as number;
+        });
+        return;
       }
-      for (const t of taken) t.ch.spilled(t.evs, true);
-    } catch (err) {
-      // Nothing written: the events go back to the buffers' heads, in order, and stay pending on ev.
-      for (const t of taken) t.ch.spilled(t.evs, false);
-      throw err;
+      // A cluster: each lane's lists in one MULTI on its tenant's slot, then its events acknowledged on their shards.
+      const results = await Promise.allSettled(taken.map((t) => this.commitAndAck((m) => build(m, t), t.evs)));
+      let failure: unknown;
+      results.forEach((r, i) => {
+        const t = taken[i] as (typeof taken)[number];
+        if (r.status === 'fulfilled') done(t, r.value);
+        else {
+          t.ch.spilled(t.evs, false);
+          failure ??= r.reason;
+        }
+      });
+      if (failure !== undefined) throw failure;
     } finally {
       this.appendInFlight = [];
     }
@@ -300,41 +391,58 @@ export class WebhookDispatcher implements ChannelHost {
   }
 
   private async read(): Promise<void> {
-    // This consumer's pending entries first: what an earlier run read and did not finish.
-    let from = '0';
+    // This consumer's pending entries first (per shard, after the last one seen): what an earlier run
+    // read and did not finish.
+    let pendingFrom: Positions | undefined = uniform(this.streams.shards, '0');
     let held: Set<string> | undefined = new Set();
+    const perStream = Math.max(1, Math.ceil(PAGE / this.streams.shards));
     while (this.running) {
       try {
-        const args: Array<string | number> = ['GROUP', WEBHOOK_GROUP, this.consumer, 'COUNT', PAGE];
-        if (from === '>') args.push('BLOCK', 1000);
-        args.push('STREAMS', this.evKey, from);
-        const reply = (await this.o.reader.call('XREADGROUP', ...args)) as Array<[string, Entry[]]> | null;
+        const reply = await this.streams.readGroup(WEBHOOK_GROUP, this.consumer, pendingFrom ?? '>', perStream, pendingFrom === undefined && !this.cluster ? 1000 : 0);
+        if (reply.error !== undefined) throw reply.error;
         if (!this.running) return;
-        const entries = reply?.[0]?.[1] ?? [];
-        if (from !== '>') {
+        const entries: Array<[string, string[] | null]> = [];
+        reply.entries.forEach((list: StreamEntry[], k) => {
+          for (const [id, fields] of list) entries.push([formatEid(k, id), fields]);
+        });
+        if (pendingFrom !== undefined) {
           if (entries.length === 0) {
-            from = '>';
+            pendingFrom = undefined;
             held = undefined;
             continue;
           }
-          from = (entries[entries.length - 1] as Entry)[0];
+          const from: Positions = pendingFrom;
+          reply.entries.forEach((list, k) => {
+            const last = list[list.length - 1];
+            if (last !== undefined) from[k] = last[0];
+          });
         }
         if (entries.length === 0) this.lagMs = 0;
         else this.handle(entries, held);
         await this.flushAppends();
-        if (from === '>' && entries.length < PAGE / 4) await this.pause(READ_LINGER_MS);
+        if (pendingFrom === undefined) {
+          if (this.cluster && entries.length === 0) await this.idle.wait(this.idle.next(false));
+          else {
+            this.idle.next(entries.length > 0);
+            if (entries.length < PAGE / 4) await this.pause(READ_LINGER_MS);
+          }
+        }
       } catch (err) {
         if (!this.running) return;
-        this.log('warn', `webhooks: reading the events stream failed (${(err as Error).message}); retrying in 1 s`);
+        if (isNoGroup(err)) {
+          // The group vanished (the stream deleted and written again, or a failover lost its creation).
+          this.log('error', `webhooks: the consumer group of an events stream was missing; created again from now (${(err as Error).message})`);
+          await ensureWebhookGroup(this.client, this.o.keys).catch(() => undefined);
+        } else this.log('warn', `webhooks: reading the events streams failed (${(err as Error).message}); retrying in 1 s`);
         await this.pause(1000);
         // A read whose reply was lost leaves entries pending that nobody holds: read them again.
-        from = '0';
+        pendingFrom = uniform(this.streams.shards, '0');
         held = this.held();
       }
     }
   }
 
-  private handle(entries: Entry[], held: Set<string> | undefined): void {
+  private handle(entries: Array<[string, string[] | null]>, held: Set<string> | undefined): void {
     const skip: string[] = [];
     let trimmed = 0;
     for (const [eid, fields] of entries) {
@@ -366,8 +474,9 @@ export class WebhookDispatcher implements ChannelHost {
       this.trimmed += trimmed;
       this.log('error', `webhooks: ${trimmed} pending event(s) were trimmed from the events stream before they were posted (messages.statusRetention); lost to webhooks`);
     }
-    const last = (entries[entries.length - 1] as Entry)[0];
-    this.lagMs = Math.max(0, this.clock.now() - Number(last.slice(0, last.indexOf('-'))));
+    let newest = 0;
+    for (const [eid] of entries) newest = Math.max(newest, msOf(splitEid(eid).id));
+    this.lagMs = Math.max(0, this.clock.now() - newest);
   }
 
   /** Reads the lists' lengths (gauges; a replay may have added events while a tenant posts from memory). */

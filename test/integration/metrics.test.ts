@@ -85,7 +85,7 @@ describe('/metrics', () => {
     expect(sum(s, 'switchyard_messages_refused_total', { tenant: 'acme', code: 'INVALID_NUMBER' })).toBe(1);
     expect(sum(s, 'switchyard_ws_connections')).toBe(1);
     expect(sum(s, 'switchyard_ack_latency_seconds_count')).toBeGreaterThan(0);
-    expect(s.has('switchyard_queue_depth{partition="0",smsc="sim-a"}')).toBe(true);
+    expect(s.has('switchyard_queue_depth{smsc="sim-a"}')).toBe(true); // summed over the shards: no shard label
     expect(sum(s, 'nodejs_eventloop_lag_seconds', { thread: 'main' })).toBeGreaterThan(0);
     expect([...s.keys()].some((k) => k.startsWith('nodejs_heap_size_used_bytes{') && k.includes('thread="actor-'))).toBe(true);
 

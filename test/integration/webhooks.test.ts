@@ -15,6 +15,7 @@ import { startHarness, type Harness, type HarnessOptions } from '../../engine/lo
 import type { ChannelState } from '../../engine/webhooks/tenant-channel.js';
 import { errorOf } from '../helpers/error-of.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { formatEid } from '../../engine/queue/event-id.js';
 import { eventsOf, startReceiver, waitForEvents, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
 
@@ -130,7 +131,7 @@ describe('webhooks', () => {
     // An MO message entry on the events stream, as engine/mo/mo-store.ts writes it (analytics/status-events.ts).
     redis = new Redis(h!.redisUrl);
     const mo = { op: 'mo', id: 'mo-1', from: '+4791234567', to: '2222', text: 'Hei på deg 🙂', at: Date.now(), smsc: 'sim-a', optOut: false };
-    const moEid = await redis.xadd(h!.engine.store.keys.events(), '*', 't', 'acme', 'k', 'mo', 'f', JSON.stringify(mo));
+    const moEid = formatEid(3, (await redis.xadd(h!.engine.store.keys.eventsOf(3), '*', 't', 'acme', 'k', 'mo', 'f', JSON.stringify(mo))) as string);
 
     await rx.up();
     await waitForEvents(rx, 2 * withDlr + 1, 20_000);

@@ -58,6 +58,11 @@ describe('webhook events', () => {
     expect(eventTime(e)).toBe(1732290000123);
   });
 
+  it('expired events were never dead-lettered with sharded eids: the time of s<K>-<ms>-<seq> is its ms', () => {
+    expect(eventTime(webhookEvent('s13-1732290000123-7', '{"op":"status","id":"x"}'))).toBe(1732290000123);
+    expect(eventTime(webhookEvent('s0-5-0', '{"op":"mo"}'))).toBe(5);
+  });
+
   it('a dead letter keeps the event last and unchanged, readable as JSON', () => {
     const e = webhookEvent('5-0', '{"op":"mo","id":"m","text":"say \\"event\\":, ok"}');
     const d = deadLetter(e, 1234, 'refused', 400, 'HTTP 400 "bad"');
