@@ -4,7 +4,8 @@
  * every event once back, in order per message, none lost; a hanging one
  * holds no other tenant back and costs Redis, not engine memory; engine
  * restarts and worker crashes mid-backlog lose nothing; refused and expired
- * events go to the dead letters, which an admin lists and replays; bad
+ * events go to the dead letters, which an admin lists and replays (also on
+ * the Redis Cluster with 4 shards); bad
  * webhook config stops the engine at boot.
  */
 import { Redis } from 'ioredis';
@@ -16,6 +17,8 @@ import type { ChannelState } from '../../engine/webhooks/tenant-channel.js';
 import { errorOf } from '../helpers/error-of.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { formatEid } from '../../engine/queue/event-id.js';
+import type { RedisTarget } from '../../engine/redis/connect-redis.js';
+import { clusterTarget } from '../helpers/redis-cluster.js';
 import { eventsOf, startReceiver, waitForEvents, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
 
@@ -250,12 +253,16 @@ describe('webhooks', () => {
     for (const id of ids) expect(eventsOf(rx, id).map((e) => e.status)).toEqual(['sent', 'delivered']);
   });
 
-  it('refused events go to the dead letters at once, expired ones after retryForSec; an admin lists and replays them', async () => {
+  // The dead letters and the replay script live in the tenant's slot; the events come from every shard: also on the cluster.
+  it.each<[string, () => Partial<HarnessOptions>]>([
+    ['a single Redis', () => ({})],
+    ['the Redis Cluster with 4 shards', () => ({ shards: 4, redis: clusterTarget() as RedisTarget })],
+  ])('refused events go to the dead letters at once, expired ones after retryForSec; an admin lists and replays them (%s)', async (_name, target) => {
     const a = await receiver();
     const b = await receiver();
     a.receiver.respond(400);
     b.receiver.respond(503);
-    await harness({ url: a.receiver.url, secretEnv: 'SY_WH_A' }, { url: b.receiver.url, secretEnv: 'SY_WH_B', retryForSec: 1 }, { env: { SY_WH_A: a.secret, SY_WH_B: b.secret } });
+    await harness({ url: a.receiver.url, secretEnv: 'SY_WH_A' }, { url: b.receiver.url, secretEnv: 'SY_WH_B', retryForSec: 1 }, { ...target(), env: { SY_WH_A: a.secret, SY_WH_B: b.secret } });
     const ca = await client(h!.apiKey);
     const cb = await client('beta-api-key-0123456789');
     await submit(ca, 20, 'x');
