@@ -51,10 +51,13 @@ describe.each(targets)('moderation on %s', (_name, target) => {
     c.send({ op: 'batch', ref: 'b', items: [
       { ref: 'ok', to: '+4791000071', from: 'Acme', text: 'See https://shop.acme.com/offer today' },
       { ref: 'held1', to: '+4791000072', from: 'Acme', text: 'Win now at evil-prizes.xyz/claim' },
-      { ref: 'held2', to: '+4791000073', from: 'Acme', text: 'Your parcel: http://bit.ly/3xYz' },
     ] });
-    const ack = await c.next((f) => f.op === 'batch_ack');
-    const [ok, held1, held2] = ack.results as Frame[];
+    const [ok, held1] = (await c.next((f) => f.op === 'batch_ack' && f.ref === 'b')).results as Frame[];
+    // Another tick: the ingress puts it in the next shard, so the listings merge two shards.
+    c.send({ op: 'batch', ref: 'b2', items: [{ ref: 'held2', to: '+4791000073', from: 'Acme', text: 'Your parcel: http://bit.ly/3xYz' }] });
+    const [held2] = (await c.next((f) => f.op === 'batch_ack' && f.ref === 'b2')).results as Frame[];
+    const shardOf = (x: Frame | undefined) => hh.engine.store.keys.shardOf(x!.id as string);
+    expect(shardOf(held2)).not.toBe(shardOf(held1));
     expect(ok).toMatchObject({ status: 'queued' });
     expect(held1).toMatchObject({ status: 'pending_approval' });
     expect(held2).toMatchObject({ status: 'pending_approval' });
@@ -94,9 +97,14 @@ describe.each(targets)('moderation on %s', (_name, target) => {
   it('a new tenant far above its volume limit has the excess held; approving them all delivers each once', async () => {
     const hh = await start(target());
     const c = await client(BULK);
-    c.send({ op: 'batch', ref: 'b', items: Array.from({ length: 50 }, (_, i) => ({ ref: 'v' + i, to: '+4791000080', from: 'Bulk', text: 'volume ' + i })) });
-    const ack = await c.next((f) => f.op === 'batch_ack');
-    const results = ack.results as Frame[];
+    // Two batches, two ticks: the held ones are in two shards (5 and 25), and the pages cross them.
+    const batch = (ref: string, from: number) => ({ op: 'batch', ref, items: Array.from({ length: 25 }, (_, i) => ({ ref: 'v' + (from + i), to: '+4791000080', from: 'Bulk', text: 'volume ' + (from + i) })) });
+    c.send(batch('b1', 0));
+    const first = (await c.next((f) => f.op === 'batch_ack' && f.ref === 'b1')).results as Frame[];
+    c.send(batch('b2', 25));
+    const second = (await c.next((f) => f.op === 'batch_ack' && f.ref === 'b2')).results as Frame[];
+    expect(hh.engine.store.keys.shardOf(second[0]!.id as string)).not.toBe(hh.engine.store.keys.shardOf(first[0]!.id as string));
+    const results = [...first, ...second];
     expect(results.filter((r) => r.status === 'queued')).toHaveLength(20);
     expect(results.filter((r) => r.status === 'pending_approval')).toHaveLength(30);
     const held = await api(hh.engine.port, ADMIN, 'GET', '/v1/admin/held?tenant=bulk&limit=10');
