@@ -111,7 +111,8 @@ describe('lifecycle joins', () => {
     // script level in parking-scripts.test.ts, as here the actor may take it first), and its history shows the pause.
     const look = await api(port, hh.apiKey, 'GET', `/v1/messages/${p2.id as string}`);
     expect((look.body.events as Frame[]).map((e) => e.status).slice(0, 2)).toEqual(['paused', 'queued']);
-    expect(await hh.engine.store.redis.hget(hh.engine.store.keys.message(p2.id as string), 'qe')).toMatch(/^\d+\|\d+-\d+$/);
+    // qe: its first part's entry id in the queue stream of its shard (before the shards: "partition|id").
+    expect(await hh.engine.store.redis.hget(hh.engine.store.keys.msg(p2.id as string), 'qe')).toMatch(/^\d+-\d+$/);
     expect(hh.sims.flatMap((x) => x.captured)).toEqual([]);
   });
 

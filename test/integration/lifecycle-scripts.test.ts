@@ -1,7 +1,8 @@
 /**
  * The lifecycle readers against a real Redis: usage totals (billed when sent,
- * or only when delivered), the list index and the daily quota. (Scheduling and
- * cancel, on shards: schedule-cancel-scripts.test.ts.)
+ * or only when delivered), the list index and the daily quota, with messages
+ * spread over 4 shards (on the cluster too: readers-shards.test.ts).
+ * (Scheduling and cancel, on shards: schedule-cancel-scripts.test.ts.)
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -9,20 +10,34 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decodeCursor, listMessages, SCAN_BUDGET, trimListIndexes } from '../../engine/lifecycle/message-query.js';
 import { QuotaTracker } from '../../engine/lifecycle/quota-tracker.js';
 import { readUsage, dayOf } from '../../engine/lifecycle/usage.js';
+import { newShardedMessageId } from '../../engine/ingress/message-id.js';
+import { Keys } from '../../engine/queue/keys.js';
 import { RedisStore, type NewMessage, type QueueEntry } from '../../engine/queue/redis-store.js';
+import { Shards } from '../../engine/queue/shards.js';
 
 let redis: Redis;
 let store: RedisStore;
 const prefix = `tl:${randomBytes(3).toString('hex')}:`;
 const CONSUMER = 'test:c1';
 const LIMITS = { eventsMaxLen: 100_000, finalRetentionSec: 3600 };
+const S = 4;
 
-function message(id: string, o: { parts?: number; dueAt?: number; tenant?: string; billOnDelivery?: boolean; validMs?: number; to?: string; ref?: string } = {}): NewMessage {
-  const now = Date.now();
+/** The ids given to the test's names: each in the next shard (round-robin), timed at its acceptance as the ingress's are. */
+const ids = new Map<string, string>();
+let nextShard = 0;
+function idOf(name: string, at = Date.now()): string {
+  let id = ids.get(name);
+  if (id === undefined) ids.set(name, (id = newShardedMessageId(nextShard++ % S, at)));
+  return id;
+}
+const idsOf = (names: string[]) => names.map((n) => idOf(n));
+
+function message(name: string, o: { parts?: number; dueAt?: number; tenant?: string; billOnDelivery?: boolean; validMs?: number; to?: string; ref?: string; at?: number } = {}): NewMessage {
+  const now = o.at ?? Date.now();
   const parts = o.parts ?? 1;
   const start = o.dueAt ?? now;
   return {
-    id, tenant: o.tenant ?? 'acme', ref: o.ref ?? 'ref-' + id, to: o.to ?? '4791234567', from: 'Acme', smsc: 'a',
+    id: idOf(name, now), tenant: o.tenant ?? 'acme', ref: o.ref ?? 'ref-' + name, to: o.to ?? '4791234567', from: 'Acme', smsc: 'a',
     dataCoding: 8, esmClass: parts > 1 ? 0x40 : 0,
     parts: Array.from({ length: parts }, (_, i) => ({ shortMessage: Buffer.from([0x05, 0x00, 0x03, 0x07, parts, i + 1, 0x04, 0x1f, 0xff, 0x00]) })),
     acceptedAt: now, validUntil: start + (o.validMs ?? 3600_000), ttlSec: 7200, pushStatus: true, route: 'NO|242|01|0.031|EUR',
@@ -33,7 +48,7 @@ function message(id: string, o: { parts?: number; dueAt?: number; tenant?: strin
 async function readAll(n: number, consumer = CONSUMER): Promise<QueueEntry[]> {
   const out: QueueEntry[] = [];
   for (let i = 0; i < 20 && out.length < n; i++) {
-    const r = await store.read(consumer, [store.keys.queue('a', 0)], n - out.length, '>');
+    const r = await store.read(consumer, store.keys.queuesOf('a'), n - out.length, '>');
     out.push(...r.entries);
   }
   return out;
@@ -41,7 +56,7 @@ async function readAll(n: number, consumer = CONSUMER): Promise<QueueEntry[]> {
 
 beforeAll(async () => {
   redis = new Redis(inject('redisUrl'));
-  store = new RedisStore(redis, prefix, LIMITS);
+  store = new RedisStore(redis, new Keys(prefix, new Shards(S)), LIMITS);
   await store.ensureGroups('a');
 });
 
@@ -54,9 +69,11 @@ afterAll(async () => {
 describe('usage', () => {
   it('counts segments and cost when sent, or only delivered messages for tenants billed on delivery', async () => {
     await store.enqueue([message('u1', { parts: 2, tenant: 'bill' }), message('u2', { tenant: 'bill' }), message('u3', { parts: 2, tenant: 'dlv', billOnDelivery: true }), message('u4', { tenant: 'dlv', billOnDelivery: true })]);
-    const entries = (await readAll(6)).filter((e) => e.id.startsWith('u'));
+    const mine = new Set(idsOf(['u1', 'u2', 'u3', 'u4']));
+    const entries = (await readAll(6)).filter((e) => mine.has(e.id));
     expect(entries).toHaveLength(6);
-    const u2 = entries.find((e) => e.id === 'u2') as QueueEntry;
+    expect(new Set(entries.map((e) => store.keys.shardOf(e.id))).size).toBe(4);
+    const u2 = entries.find((e) => e.id === idOf('u2')) as QueueEntry;
     await store.submitted('a', 3600, entries.filter((e) => e !== u2).map((e) => ({ entry: e, normId: `${e.id}p${e.part}`, rawId: 'X' })));
     await store.failed([{ entry: u2, state: 'R', errCode: '0x00000045', errText: 'refused' }]);
     const today = dayOf(Date.now());
@@ -65,17 +82,17 @@ describe('usage', () => {
     // tenant dlv: nothing yet (sent, not delivered)
     expect((await readUsage(redis, store.keys, 'dlv', today, today, 'delivered')).days).toEqual([]);
     await store.receipts('a', 3600, [
-      { state: 'D', errCode: '', errText: 'DELIVRD', key: 'u3p1', raw: '' },
-      { state: 'D', errCode: '', errText: 'DELIVRD', key: 'u3p2', raw: '' },
-      { state: 'U', errCode: '011', errText: 'UNDELIV', key: 'u4p1', raw: '' },
+      { state: 'D', errCode: '', errText: 'DELIVRD', key: `${idOf('u3')}p1`, raw: '' },
+      { state: 'D', errCode: '', errText: 'DELIVRD', key: `${idOf('u3')}p2`, raw: '' },
+      { state: 'U', errCode: '011', errText: 'UNDELIV', key: `${idOf('u4')}p1`, raw: '' },
       // receipts for tenant bill change nothing in its usage
-      { state: 'D', errCode: '', errText: 'DELIVRD', key: 'u1p1', raw: '' },
+      { state: 'D', errCode: '', errText: 'DELIVRD', key: `${idOf('u1')}p1`, raw: '' },
     ]);
     const dlv = await readUsage(redis, store.keys, 'dlv', today - 1, today, 'delivered');
     expect(dlv.total).toEqual({ messages: 1, segments: 2, cost: { EUR: 0.062 } });
     expect(dlv.days.map((d) => d.day)).toEqual([new Date(today * 86_400_000).toISOString().slice(0, 10)]);
     expect((await readUsage(redis, store.keys, 'bill', today, today, 'sent')).total.segments).toBe(2);
-    expect(await redis.ttl(store.keys.usage('dlv', today))).toBeGreaterThan(399 * 86_400);
+    expect(await redis.ttl(store.keys.usageOf(store.keys.shardOf(idOf('u3')) as number, today))).toBeGreaterThan(399 * 86_400);
   });
 });
 
@@ -86,11 +103,11 @@ describe('list index', () => {
     const nowMinute = Math.floor(now / 60_000);
     // 30 messages, each in a minute of its own, from 40 minutes ago on
     const base = (nowMinute - 40) * 60_000;
-    const msgs = Array.from({ length: 30 }, (_, i) => ({ ...message('l' + String(i).padStart(2, '0'), { tenant: t, to: i % 3 === 0 ? '4790000000' : '4791111111', ref: 'r' + (i % 5) }), acceptedAt: base + i * 61_000 }));
+    const msgs = Array.from({ length: 30 }, (_, i) => message('l' + String(i).padStart(2, '0'), { tenant: t, to: i % 3 === 0 ? '4790000000' : '4791111111', ref: 'r' + (i % 5), at: base + i * 61_000 }));
     await store.enqueue(msgs);
     await store.enqueue([message('lsched', { tenant: t, dueAt: now + 3600_000 }), message('lother', { tenant: 'someone-else' })]);
     const all = await listMessages(redis, store.keys, t, { limit: 100 });
-    expect(all.messages.map((m) => m.id)).toEqual(['lsched', ...msgs.map((m) => m.id).reverse()]);
+    expect(all.messages.map((m) => m.id)).toEqual([idOf('lsched'), ...msgs.map((m) => m.id).reverse()]);
     expect(all.next).toBeNull();
     expect(all.messages[0]).toMatchObject({ status: 'scheduled', sendAt: now + 3600_000, price: { perPart: 0.031, total: 0.031, currency: 'EUR' } });
     // pages of 7 through everything, no duplicates, no gaps
@@ -102,7 +119,7 @@ describe('list index', () => {
       if (page.next === null) break;
       cursor = decodeCursor(page.next);
       // a message arriving between pages does not disturb them
-      if (k === 0) await store.enqueue([{ ...message('lnew', { tenant: t }), acceptedAt: Date.now() }]);
+      if (k === 0) await store.enqueue([message('lnew', { tenant: t })]);
     }
     expect(seen).toEqual(all.messages.map((m) => m.id));
     // filters
@@ -112,9 +129,9 @@ describe('list index', () => {
     expect(ref.messages.every((m) => m.ref === 'r2')).toBe(true);
     expect(ref.messages).toHaveLength(6);
     const sched = await listMessages(redis, store.keys, t, { limit: 100, statuses: new Set(['scheduled']) });
-    expect(sched.messages.map((m) => m.id)).toEqual(['lsched']);
+    expect(sched.messages.map((m) => m.id)).toEqual([idOf('lsched')]);
     const range = await listMessages(redis, store.keys, t, { limit: 100, since: base + 10 * 61_000, until: base + 14 * 61_000 });
-    expect(range.messages.map((m) => m.id)).toEqual(['l14', 'l13', 'l12', 'l11', 'l10']);
+    expect(range.messages.map((m) => m.id)).toEqual(idsOf(['l14', 'l13', 'l12', 'l11', 'l10']));
     // a narrow filter looks at everything when it is small...
     expect(await listMessages(redis, store.keys, t, { limit: 100, ref: 'no-such-ref' })).toMatchObject({ messages: [], next: null, scanned: 32 });
     // ...and over many entries stops at the scan budget and says where to go on
@@ -125,12 +142,12 @@ describe('list index', () => {
     expect(p1.next).not.toBeNull();
     const p2 = await listMessages(redis, store.keys, 'busy', { limit: 10, ref: 'needle', cursor: decodeCursor(p1.next as string) as NonNullable<ReturnType<typeof decodeCursor>> });
     expect(p2).toMatchObject({ next: null, scanned: 150 });
-    expect(p2.messages.map((m) => m.id)).toEqual(['b5']);
+    expect(p2.messages.map((m) => m.id)).toEqual([idOf('b5')]);
     // trimming drops whole minutes that ended more than the retention ago, never the scheduled one
     expect(await trimListIndexes(redis, store.keys, [t], now, 20 * 60)).toBe(20);
     const left = await listMessages(redis, store.keys, t, { limit: 100 });
-    expect(left.messages.map((m) => m.id)).toEqual(['lsched', 'lnew', ...msgs.slice(20).map((m) => m.id).reverse()]);
-    expect(await redis.exists(store.keys.listIndex(t, nowMinute - 40))).toBe(0);
+    expect(left.messages.map((m) => m.id)).toEqual([idOf('lsched'), idOf('lnew'), ...msgs.slice(20).map((m) => m.id).reverse()]);
+    expect(await redis.exists(store.keys.listIndexOf(store.keys.shardOf(idOf('l00')) as number, t, nowMinute - 40))).toBe(0);
   });
 });
 

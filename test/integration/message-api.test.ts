@@ -4,18 +4,25 @@
  * per-part receipts, templates, transliteration, daily quota and sender
  * allowlist, usage totals against what the SMSC took, and the HTTP API
  * (submit one or many, lookup, list with filters and cursor, cancel) with
- * tenant isolation.
+ * tenant isolation. Quota, usage and the HTTP API also with the state in 4
+ * shards on a single Redis and on the local Redis Cluster (lists merged over
+ * the shards' indexes, usage summed over the shards).
  */
 import { spawn } from 'node:child_process';
-import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import type { Harness } from '../../engine/loadgen/harness.js';
+import type { Harness, HarnessOptions } from '../../engine/loadgen/harness.js';
+import { connectRedis, type RedisTarget } from '../../engine/redis/connect-redis.js';
+import { clusterTarget } from '../helpers/redis-cluster.js';
 import { decodeShortMessage } from '../../engine/text/index.js';
 import type { Frame, TestClient } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { harnessSession } from '../helpers/harness-session.js';
 
 const session = harnessSession();
+const targets: Array<[string, () => Partial<HarnessOptions>]> = [
+  ['a single Redis', () => ({ shards: 4 })],
+  ['the Redis Cluster', () => ({ shards: 4, redis: clusterTarget() as RedisTarget })],
+];
 let h: Harness | undefined;
 
 const OTHER_KEY = 'other-key-0123456789';
@@ -157,9 +164,10 @@ describe('templates', () => {
   }, 60_000);
 });
 
-describe('tenant limits', () => {
+describe.each(targets)('tenant limits on %s', (_name, target) => {
   it('nacks senders off the allowlist (SENDER_NOT_ALLOWED) and submits over the daily quota (QUOTA_EXCEEDED), across a restart', async () => {
     h = await session.start({
+      ...target(),
       smscs: 1,
       sim: { receiptDelayMs: 0 },
       configOverrides: (raw) => {
@@ -194,7 +202,7 @@ describe('tenant limits', () => {
     // another tenant has no quota and no allowlist
     expect(await json(api('/v1/messages', { key: OTHER_KEY, body: { ref: 'o', to: '+4791234567', from: 'Evil', text: 'x' } }), 202)).toMatchObject({ op: 'ack' });
     // the count is in Redis, so a restarted engine keeps to it
-    const r = new Redis(h.redisUrl);
+    const r = connectRedis(h.target, { connectionName: 'sy-test-quota' });
     const key = h.engine.store.keys.quota('acme', Math.floor(Date.now() / 86_400_000));
     await waitFor(async () => (await r.get(key)) === '5', 5000, 'quota synced');
     r.disconnect();
@@ -205,9 +213,10 @@ describe('tenant limits', () => {
   }, 60_000);
 });
 
-describe('billing', () => {
+describe.each(targets)('billing on %s', (_name, target) => {
   it('usage totals equal what the SMSC took; a tenant billed on delivery pays for delivered messages only (HTTP and CLI)', async () => {
     h = await session.start({
+      ...target(),
       smscs: 1,
       sim: { capture: true, receiptDelayMs: { min: 0, max: 10 }, outcomes: { delivered: 70, undelivered: 20, rejected: 10 }, seed: 7 },
       configOverrides: (raw) => (raw.tenants as unknown[]).push({ id: 'dlv', apiKey: { env: 'SY_OTHER_KEY' }, billOn: 'delivered' }),
@@ -265,9 +274,10 @@ describe('billing', () => {
   }, 90_000);
 });
 
-describe('HTTP API', () => {
+describe.each(targets)('HTTP API on %s', (_name, target) => {
   it('submit one or many, look up, list with filters and cursor, cancel — each tenant sees only its own messages', async () => {
     h = await session.start({
+      ...target(),
       smscs: 1,
       sim: { receiptDelayMs: { min: 0, max: 10 } },
       configOverrides: (raw) => (raw.tenants as unknown[]).push({ id: 'other', apiKey: { env: 'SY_OTHER_KEY' } }),

@@ -3,10 +3,14 @@
  * or beyond the tenant's volume limit, is held (`pending_approval`, never at
  * the SMSC), survives an engine restart, and goes on when an admin approves
  * it (`queued`, then delivered once) or ends `stopped` (MODERATION_REJECTED,
- * with the admin's reason) when rejected.
+ * with the admin's reason) when rejected. With the state in 4 shards, on a
+ * single Redis and on the local Redis Cluster: held parts per shard, listings
+ * merged over the shards, the volume detector's baselines in the control slot.
  */
 import { describe, expect, it } from 'vitest';
-import type { Harness } from '../../engine/loadgen/harness.js';
+import type { Harness, HarnessOptions } from '../../engine/loadgen/harness.js';
+import type { RedisTarget } from '../../engine/redis/connect-redis.js';
+import { clusterTarget } from '../helpers/redis-cluster.js';
 import { type Frame, type TestClient } from '../helpers/ws-client.js';
 import { harnessSession } from '../helpers/harness-session.js';
 import { api } from '../helpers/http.js';
@@ -16,8 +20,14 @@ const ADMIN = 'admin-key-moderation-0123456789';
 const BULK = 'bulk-key-moderation-0123456789';
 const session = harnessSession();
 
-async function start(): Promise<Harness> {
+const targets: Array<[string, () => Partial<HarnessOptions>]> = [
+  ['a single Redis', () => ({ shards: 4 })],
+  ['the Redis Cluster', () => ({ shards: 4, redis: clusterTarget() as RedisTarget })],
+];
+
+async function start(target: Partial<HarnessOptions>): Promise<Harness> {
   return await session.start({
+    ...target,
     smscs: 1,
     sim: { capture: true, receiptDelayMs: { min: 0, max: 10 } },
     env: { SWITCHYARD_ADMIN_KEY: ADMIN, SY_BULK_KEY: BULK },
@@ -34,17 +44,20 @@ const client = (key: string): Promise<TestClient> => session.client(key);
 const statuses = (c: TestClient, id: string) => c.frames.filter((f) => f.op === 'status' && f.id === id).map((f) => f.status);
 const texts = (hh: Harness) => hh.sims.flatMap((s) => s.captured).map((s) => s.shortMessage.toString('latin1'));
 
-describe('moderation', () => {
+describe.each(targets)('moderation on %s', (_name, target) => {
   it('a link off the allowlist is held until approved, across a restart, then delivered once; a rejected one is stopped with the reason', async () => {
-    const hh = await start();
+    const hh = await start(target());
     const c = await client(hh.apiKey);
     c.send({ op: 'batch', ref: 'b', items: [
       { ref: 'ok', to: '+4791000071', from: 'Acme', text: 'See https://shop.acme.com/offer today' },
       { ref: 'held1', to: '+4791000072', from: 'Acme', text: 'Win now at evil-prizes.xyz/claim' },
-      { ref: 'held2', to: '+4791000073', from: 'Acme', text: 'Your parcel: http://bit.ly/3xYz' },
     ] });
-    const ack = await c.next((f) => f.op === 'batch_ack');
-    const [ok, held1, held2] = ack.results as Frame[];
+    const [ok, held1] = (await c.next((f) => f.op === 'batch_ack' && f.ref === 'b')).results as Frame[];
+    // Another tick: the ingress puts it in the next shard, so the listings merge two shards.
+    c.send({ op: 'batch', ref: 'b2', items: [{ ref: 'held2', to: '+4791000073', from: 'Acme', text: 'Your parcel: http://bit.ly/3xYz' }] });
+    const [held2] = (await c.next((f) => f.op === 'batch_ack' && f.ref === 'b2')).results as Frame[];
+    const shardOf = (x: Frame | undefined) => hh.engine.store.keys.shardOf(x!.id as string);
+    expect(shardOf(held2)).not.toBe(shardOf(held1));
     expect(ok).toMatchObject({ status: 'queued' });
     expect(held1).toMatchObject({ status: 'pending_approval' });
     expect(held2).toMatchObject({ status: 'pending_approval' });
@@ -82,11 +95,16 @@ describe('moderation', () => {
   });
 
   it('a new tenant far above its volume limit has the excess held; approving them all delivers each once', async () => {
-    const hh = await start();
+    const hh = await start(target());
     const c = await client(BULK);
-    c.send({ op: 'batch', ref: 'b', items: Array.from({ length: 50 }, (_, i) => ({ ref: 'v' + i, to: '+4791000080', from: 'Bulk', text: 'volume ' + i })) });
-    const ack = await c.next((f) => f.op === 'batch_ack');
-    const results = ack.results as Frame[];
+    // Two batches, two ticks: the held ones are in two shards (5 and 25), and the pages cross them.
+    const batch = (ref: string, from: number) => ({ op: 'batch', ref, items: Array.from({ length: 25 }, (_, i) => ({ ref: 'v' + (from + i), to: '+4791000080', from: 'Bulk', text: 'volume ' + (from + i) })) });
+    c.send(batch('b1', 0));
+    const first = (await c.next((f) => f.op === 'batch_ack' && f.ref === 'b1')).results as Frame[];
+    c.send(batch('b2', 25));
+    const second = (await c.next((f) => f.op === 'batch_ack' && f.ref === 'b2')).results as Frame[];
+    expect(hh.engine.store.keys.shardOf(second[0]!.id as string)).not.toBe(hh.engine.store.keys.shardOf(first[0]!.id as string));
+    const results = [...first, ...second];
     expect(results.filter((r) => r.status === 'queued')).toHaveLength(20);
     expect(results.filter((r) => r.status === 'pending_approval')).toHaveLength(30);
     const held = await api(hh.engine.port, ADMIN, 'GET', '/v1/admin/held?tenant=bulk&limit=10');

@@ -4,10 +4,16 @@
  * (beyond what was already on the wire: at most the binds' windows), while
  * other tenants' messages keep flowing; new messages are acked `paused`;
  * queued ones become `paused`; after resume every message is delivered,
- * each exactly once (counted at the simulator). A pause survives a restart.
+ * each exactly once (counted at the simulator). A pause survives a restart;
+ * scheduled messages falling due during a pause are parked.
+ * With the state in 4 shards, on a single Redis and on the local Redis
+ * Cluster (the paused set's master copy in the control slot, a copy in every
+ * shard, parked parts per shard).
  */
 import { describe, expect, it } from 'vitest';
-import type { Harness } from '../../engine/loadgen/harness.js';
+import type { Harness, HarnessOptions } from '../../engine/loadgen/harness.js';
+import type { RedisTarget } from '../../engine/redis/connect-redis.js';
+import { clusterTarget } from '../helpers/redis-cluster.js';
 import { type Frame, type TestClient } from '../helpers/ws-client.js';
 import { harnessSession } from '../helpers/harness-session.js';
 import { api } from '../helpers/http.js';
@@ -19,13 +25,19 @@ const BINDS = 2;
 const WINDOW = 5;
 const session = harnessSession();
 
-async function start(): Promise<Harness> {
+const targets: Array<[string, () => Partial<HarnessOptions>]> = [
+  ['a single Redis', () => ({})],
+  ['the Redis Cluster', () => ({ redis: clusterTarget() as RedisTarget })],
+];
+
+async function start(target: Partial<HarnessOptions>): Promise<Harness> {
   return await session.start({
+    ...target,
     smscs: 1,
     binds: BINDS,
     window: WINDOW,
     tps: 300,
-    shards: 2,
+    shards: 4,
     sim: { capture: true, receiptDelayMs: { min: 0, max: 10 }, responseLatencyMs: { min: 1, max: 3 } },
     env: { SWITCHYARD_ADMIN_KEY: ADMIN, SY_OTHER_KEY: OTHER },
     configOverrides: (raw) => {
@@ -48,9 +60,9 @@ function acks(c: TestClient): Frame[] {
 
 const atSmsc = (hh: Harness, prefix: string) => hh.sims[0]!.captured.filter((s) => s.shortMessage.toString('latin1').startsWith(prefix + ' '));
 
-describe('pause and resume', () => {
+describe.each(targets)('pause and resume on %s', (_name, target) => {
   it('with a backlog: nothing sent while paused, other tenants unaffected, everything after resume, none twice', async () => {
-    const hh = await start();
+    const hh = await start(target());
     const a = await client(hh.apiKey);
     const o = await client(OTHER);
     send(a, 'p', 0, 1000);
@@ -92,7 +104,7 @@ describe('pause and resume', () => {
   }, 90_000);
 
   it('a pause survives an engine restart; resume after it delivers everything once', async () => {
-    const hh = await start();
+    const hh = await start(target());
     expect((await api(hh.engine.port, ADMIN, 'POST', '/v1/admin/tenants/acme/pause')).status).toBe(200);
     const a = await client(hh.apiKey);
     send(a, 'r', 0, 50);
@@ -109,4 +121,26 @@ describe('pause and resume', () => {
     await waitFor(() => hh.sims[0]!.captured.length === 60, 20_000, 'all sent');
     expect(new Set(hh.sims[0]!.captured.map((s) => s.shortMessage.toString('latin1'))).size).toBe(60);
   }, 60_000);
+
+  it('scheduled messages that fall due while their tenant is paused are parked, not sent; resume sends each once', async () => {
+    const hh = await start(target());
+    expect((await api(hh.engine.port, ADMIN, 'POST', '/v1/admin/tenants/acme/pause')).status).toBe(200);
+    const a = await client(hh.apiKey);
+    // 4 × 64 messages in one batch: the ingress puts them in every shard's schedule.
+    const sendAt = Date.now() + 3000;
+    a.send({ op: 'batch', ref: 'sch', items: Array.from({ length: 256 }, (_, i) => ({ ref: `t${i}`, to: '+4791000090', from: 'Acme', text: `t ${i}`, sendAt })) });
+    await waitFor(() => acks(a).length === 256, 10_000, 'acks');
+    expect(acks(a).every((r) => r.status === 'scheduled')).toBe(true);
+    const ids = acks(a).map((r) => r.id as string);
+    expect(new Set(ids.map((id) => hh.engine.store.keys.shardOf(id))).size).toBe(4);
+    const statusOf = (id: string) => a.frames.filter((f) => f.op === 'status' && f.id === id).map((f) => f.status as string);
+    await waitFor(() => ids.every((id) => statusOf(id).includes('paused')), 30_000, 'all parked when due');
+    expect(atSmsc(hh, 't')).toHaveLength(0);
+    expect((await api(hh.engine.port, ADMIN, 'GET', '/v1/admin/tenants/acme/pause')).body).toMatchObject({ paused: true, parked: 256 });
+    expect((await api(hh.engine.port, ADMIN, 'POST', '/v1/admin/tenants/acme/resume')).body).toMatchObject({ parked: 256 });
+    await waitFor(() => ids.every((id) => statusOf(id).includes('delivered')), 30_000, 'all delivered');
+    const texts = atSmsc(hh, 't').map((x) => x.shortMessage.toString('latin1'));
+    expect(texts).toHaveLength(256);
+    expect(new Set(texts).size).toBe(256);
+  }, 90_000);
 });

@@ -6,7 +6,8 @@
  * restarts and worker crashes mid-backlog lose nothing; refused and expired
  * events go to the dead letters, which an admin lists and replays; bad
  * webhook config stops the engine at boot. The first and the re-read tests
- * run on a single Redis and on the Redis Cluster (16 shards each).
+ * run on a single Redis and on the Redis Cluster (16 shards each), the dead
+ * letters' test on a single Redis and on the cluster with 4 shards.
  */
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { parseConfig } from '../../config/index.js';
@@ -16,6 +17,8 @@ import type { ChannelState } from '../../engine/webhooks/tenant-channel.js';
 import { errorOf } from '../helpers/error-of.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { formatEid } from '../../engine/queue/event-id.js';
+import type { RedisTarget } from '../../engine/redis/connect-redis.js';
+import { clusterTarget } from '../helpers/redis-cluster.js';
 import { eventsOf, startReceiver, waitForEvents, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
 import { modes, ShardWorld, targetOf, type Mode } from '../helpers/event-shards.js';
@@ -266,12 +269,16 @@ describe('webhooks', () => {
     await waitFor(() => channel('acme')?.mode === 'direct' && channel('acme')?.queued === 0, 10_000, 'backlog drained');
   });
 
-  it('refused events go to the dead letters at once, expired ones after retryForSec; an admin lists and replays them', async () => {
+  // The dead letters and the replay script live in the tenant's slot; the events come from every shard: also on the cluster.
+  it.each<[string, () => Partial<HarnessOptions>]>([
+    ['a single Redis', () => ({})],
+    ['the Redis Cluster with 4 shards', () => ({ shards: 4, redis: clusterTarget() as RedisTarget })],
+  ])('refused events go to the dead letters at once, expired ones after retryForSec; an admin lists and replays them (%s)', async (_name, target) => {
     const a = await receiver();
     const b = await receiver();
     a.receiver.respond(400);
     b.receiver.respond(503);
-    await harness({ url: a.receiver.url, secretEnv: 'SY_WH_A' }, { url: b.receiver.url, secretEnv: 'SY_WH_B', retryForSec: 1 }, { env: { SY_WH_A: a.secret, SY_WH_B: b.secret } });
+    await harness({ url: a.receiver.url, secretEnv: 'SY_WH_A' }, { url: b.receiver.url, secretEnv: 'SY_WH_B', retryForSec: 1 }, { ...target(), env: { SY_WH_A: a.secret, SY_WH_B: b.secret } });
     const ca = await client(h!.apiKey);
     const cb = await client('beta-api-key-0123456789');
     await submit(ca, 20, 'x');
