@@ -135,6 +135,13 @@ describe.each(modes)('webhooks on a %s Redis (16 shards)', (m) => {
   it('a receiver that is down gets every event once it is back: signed, in order per message, none lost, none doubled; no dlr:false events; MO entries too', async () => {
     const { receiver: rx, secret } = await receiver({ down: true });
     await harness({ url: rx.url, secretEnv: 'SY_WH_ACME', maxBatch: 50 }, undefined, { env: { SY_WH_ACME: secret } });
+    // The webhooks group exists on every shard's events stream before any traffic (the trimmer keeps what it has not read).
+    redis = connectRedis(h!.target, { connectionName: 'sy-test-webhooks' });
+    const keys = h!.engine.store.keys;
+    for (const k of keys.shards.all()) {
+      const groups = (await redis.call('xinfo', 'GROUPS', keys.eventsOf(k))) as unknown[][];
+      expect(groups.map((g) => g[g.indexOf('name') + 1])).toContain('webhooks');
+    }
     const c = await client(h!.apiKey);
     const n = 300;
     const ids = await submit(c, n, 'd', { dlr: (i) => i % 15 !== 0 });
@@ -146,7 +153,6 @@ describe.each(modes)('webhooks on a %s Redis (16 shards)', (m) => {
     expect(channel('acme')?.mode).toBe('queued');
     expect(rx.postCount).toBe(0);
     // An MO message entry on the events stream, as engine/mo/mo-store.ts writes it (analytics/status-events.ts).
-    redis = connectRedis(h!.target, { connectionName: 'sy-test-webhooks' });
     const mo = { op: 'mo', id: 'mo-1', from: '+4791234567', to: '2222', text: 'Hei på deg 🙂', at: Date.now(), smsc: 'sim-a', optOut: false };
     const moEid = formatEid(3, (await redis.xadd(h!.engine.store.keys.eventsOf(3), '*', 't', 'acme', 'k', 'mo', 'f', JSON.stringify(mo))) as string);
 
