@@ -33,6 +33,8 @@ import { messageField } from './message-fields.js';
 import { EnqueueCode, ReceiptResult } from './script-codes.js';
 import { runSections, runSectionsThen, Section } from './sections.js';
 
+/** Early receipts (no mapping yet) kept per SMSC within their lifetime; beyond it they are answered and counted unmatched. */
+export const MAX_EARLY_RECEIPTS = 100_000;
 export { ReceiptResult } from './script-codes.js';
 
 export interface QueuedPart {
@@ -132,6 +134,8 @@ export interface StoreLimits {
   readonly eventsMaxLen: number;
   /** Seconds a message hash is kept once its status is final (lookups, late duplicates). */
   readonly finalRetentionSec: number;
+  /** Early receipts kept per SMSC within their lifetime (default MAX_EARLY_RECEIPTS). */
+  readonly maxEarlyReceipts?: number;
 }
 
 export interface StoreOptions {
@@ -210,6 +214,8 @@ export function parseEntry(queueKey: string, entryId: string, fields: Fields): Q
 export class RedisStore {
   readonly keys: Keys;
   private readonly limits: StoreLimits;
+  /** Per SMSC: [minute, early receipts kept in it] (earlyKept). */
+  private readonly early = new Map<string, Array<[number, number]>>();
   private readonly cluster: boolean;
   /** The configured SMSC ids, comma-separated (sweep.lua's queue table). */
   private readonly smscList: string;
@@ -628,6 +634,8 @@ export class RedisStore {
    * ("id|part"), or '' when it has no mapping yet (kept as an early receipt).
    */
   async lookup(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>): Promise<string[]> {
+    const kept = this.earlyKept(smsc, earlyTtlSec);
+    const keep = kept.total < (this.limits.maxEarlyReceipts ?? MAX_EARLY_RECEIPTS);
     const looks = new Map<number, { sec: Section; idx: number[] }>();
     items.forEach((it, i) => {
       const j = this.keys.shards.mappingShard(smsc, it.key);
@@ -638,11 +646,38 @@ export class RedisStore {
     });
     const lookList = [...looks.values()];
     const found = new Array<string>(items.length).fill('');
-    (await runSections(this.redis, 'syLookup', [this.limits.finalRetentionSec, earlyTtlSec], lookList.map((g) => g.sec))).forEach((r, k) => {
+    (await runSections(this.redis, 'syLookup', [this.limits.finalRetentionSec, keep ? earlyTtlSec : 0], lookList.map((g) => g.sec))).forEach((r, k) => {
       const g = lookList[k] as { idx: number[] };
       (r as string[]).forEach((f, j) => (found[g.idx[j] as number] = f ?? ''));
     });
+    kept.add(found.reduce((n, f) => (f === '' ? n + 1 : n), 0));
     return found;
+  }
+
+  /**
+   * Early receipts this store kept for an SMSC within their lifetime (minute
+   * buckets): a receipt with no mapping is kept (de:) for `earlyTtlSec` in case
+   * its submit_sm_resp is late, but an SMSC that sends receipts for ids it never
+   * gave (a broken or hostile one) must not fill Redis: past MAX_EARLY_RECEIPTS
+   * such receipts (StoreLimits.maxEarlyReceipts) are answered and counted
+   * unmatched, not kept. One store per
+   * actor thread, so the count is per SMSC and node.
+   */
+  private earlyKept(smsc: string, earlyTtlSec: number): { total: number; add: (n: number) => void } {
+    let w = this.early.get(smsc);
+    if (w === undefined) this.early.set(smsc, (w = []));
+    const minute = Math.floor(Date.now() / 60_000);
+    while (w.length > 0 && (w[0] as [number, number])[0] < minute - Math.ceil(earlyTtlSec / 60)) w.shift();
+    const win = w;
+    return {
+      total: win.reduce((a, [, n]) => a + n, 0),
+      add: (n) => {
+        if (n === 0) return;
+        const last = win[win.length - 1];
+        if (last !== undefined && last[0] === minute) last[1] += n;
+        else win.push([minute, n]);
+      },
+    };
   }
 
   /** Step 2 of receipts (lua/receipts.lua): applies each found receipt to its part (`found` from lookup). */
@@ -653,6 +688,7 @@ export class RedisStore {
     items.forEach((it, i) => {
       const f = found[i] ?? '';
       if (f === '') return;
+      if (f === '-') return void (codes[i] = ReceiptResult.Gone);
       const bar = f.indexOf('|');
       const id = f.slice(0, bar);
       const k = this.keys.shardOf(id);

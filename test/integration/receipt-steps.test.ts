@@ -167,4 +167,20 @@ describe.each(targets)('two-step submit and receipt records on %s', (_name, targ
     expect(st).toEqual(es.map((_, i) => (i % 2 === 0 ? 'delivered' : 'undelivered')));
     expect(new Set(es.map((_, i) => keys.shards.mappingShard('a', `batch${i}`))).size).toBeGreaterThan(2);
   });
+
+  it('unmatched receipts grow Redis only up to a cap: an SMSC sending receipts for ids it never gave gets them answered as unmatched, not kept', async () => {
+    const capped = new RedisStore(redis, keys, { eventsMaxLen: 100_000, finalRetentionSec: 3600, maxEarlyReceipts: 5 }, { smscs: ['a'] });
+    const junk = (from: number, n: number): ReceiptItem[] => Array.from({ length: n }, (_, i) => ({ ...delivered(`never${from + i}`), key: `never${from + i}` }));
+    // the first 5 are kept (their submit_sm_resp might be late), the rest of the burst too (the cap is checked per call)
+    expect(await capped.receipts('a', 600, junk(0, 3))).toEqual([ReceiptResult.Early, ReceiptResult.Early, ReceiptResult.Early]);
+    expect(await capped.receipts('a', 600, junk(3, 4))).toEqual(Array(4).fill(ReceiptResult.Early));
+    // past the cap: answered unmatched (Gone), nothing written
+    expect(await capped.receipts('a', 600, junk(7, 50))).toEqual(Array(50).fill(ReceiptResult.Gone));
+    const kept = await Promise.all(junk(0, 57).map((r) => redis.exists(keys.earlyDlrOf('a', r.key))));
+    expect(kept.reduce((a, b) => a + b, 0)).toBe(7);
+    // a receipt that has its mapping is still applied past the cap
+    const e = await queued();
+    await capped.submitted('a', 3600, [{ entry: e, normId: 'capped-known', rawId: 'CK' }]);
+    expect(await capped.receipts('a', 600, [delivered('capped-known')])).toEqual([ReceiptResult.Applied]);
+  });
 });

@@ -12,10 +12,11 @@
   KEYS[s+1] dex:{T}:{smsc}, set while early receipts of the SMSC may exist in the shard
   KEYS[s+2..] mappings d:{T}:{smsc}:{mid} and early receipts de:{T}:{smsc}:{mid}, named by index (from s)
   ARGV[1] seconds a final message hash is kept (the mapping of a final part lives as long)
-  ARGV[2] seconds an early receipt is kept
+  ARGV[2] seconds an early receipt is kept; 0: none is kept (the SMSC has as many kept as
+    redis-store.ts allows: an SMSC sending receipts for ids it never gave must not fill Redis)
   ARGV[3..] sections: key count, ARGV count, then 4 per receipt: mapping key, early receipt key,
     state (D|U|E|K|u), the receipt as "state|err|text|raw" (kept if early)
-  Returns: per section, per receipt "id|part" (found) or '' (kept as early).
+  Returns: per section, per receipt "id|part" (found), '' (kept as early) or '-' (not found, not kept).
 ]]
 --- @include "includes/sections"
 local finalTtl, earlyTtl = ARGV[1], ARGV[2]
@@ -29,6 +30,8 @@ for s, a, b in sections(3) do
     if found then
       if ARGV[i + 2] ~= 'u' then redis.call('EXPIRE', dkey, finalTtl, 'LT') end
       r[#r + 1] = found
+    elseif earlyTtl == '0' then
+      r[#r + 1] = '-'
     else
       redis.call('SET', KEYS[s + tonumber(ARGV[i + 1])], ARGV[i + 3], 'EX', earlyTtl)
       early = true
