@@ -70,9 +70,9 @@ describe.each(targets)('enqueue guards on %s', (_name, target) => {
     const early = message('4790000012', { shard: 1 });
     const elsewhere = message('4790000011', { shard: 2 });
     const now = Date.now();
-    // as the opt-out store writes it: every shard's oor first (here: shard 1 only), then the list (here: never)
-    await redis.zadd(keys.recentOptOuts(1), now + 2000, '4790000011');
-    await redis.zadd(keys.recentOptOuts(1), now - RECENT_OPT_OUT_MS / 2, '4790000012');
+    // as the opt-out store writes it after the list (here: no list, so only this copy can stop it): members "tenant|number"
+    await redis.zadd(keys.recentOptOuts(1), now + 2000, 'acme|4790000011');
+    await redis.zadd(keys.recentOptOuts(1), now - RECENT_OPT_OUT_MS / 2, 'acme|4790000012');
     expect(await store.enqueue([late, early, elsewhere])).toEqual(['stopped', 'queued', 'queued']);
     expect(await status(late)).toEqual(['stopped', 'OPTED_OUT']);
   });

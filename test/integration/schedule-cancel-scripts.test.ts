@@ -164,7 +164,7 @@ describe.each(targets)('lifecycle scripts on %s', (_name, target) => {
       // o1: on the tenant's list by the time it is due (read by the scheduler's check)
       await redis.zadd(keys.optOut('acme'), 0, '4790000001');
       // o2: recorded in its shard's recent opt-outs "just after" the check (now): the script stops it
-      await redis.zadd(keys.recentOptOuts(keys.shardOf(id('o2')) as number), Date.now() + 5000, '4790000002');
+      await redis.zadd(keys.recentOptOuts(keys.shardOf(id('o2')) as number), Date.now() + 5000, 'acme|4790000002');
       const q0 = await queueLength();
       expect(await life.moveDue(Date.now(), 100)).toMatchObject({ moved: 0, stopped: 2 });
       expect(await queueLength()).toBe(q0);
