@@ -44,8 +44,7 @@ describe('actor recovery', () => {
     expect(acked.filter((r) => r.op === 'ack').length).toBe(total);
     // The actor "had pulled" them all when it died: they are pending for its consumer.
     redis = new Redis(inject('redisUrl'));
-    const prefix = h.config.redis.keyPrefix;
-    const q = `${prefix}q:{sim-a:0}`;
+    const q = h.engine.store.keys.queueOf('sim-a', 0);
     const read = (await redis.xreadgroup('GROUP', 'g', 'harness:sim-a', 'COUNT', total, 'STREAMS', q, '>')) as Array<[string, unknown[]]>;
     expect(read[0]?.[1].length).toBe(total);
     await c.close();
