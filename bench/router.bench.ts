@@ -14,18 +14,7 @@ import { buildRouting } from '../engine/routing/load-routing.js';
 import { parseConfig } from '../config/index.js';
 import { NumberingPlan, PlanRouter, RouteHealth, type RouterConfig } from '../router/index.js';
 import { networkLookupOf } from '../engine/routing/load-routing.js';
-
-/** mulberry32: the same pseudo-random numbers every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../engine/prng.js';
 
 const PREFIXES = 100_000;
 const SMSCS = 50;

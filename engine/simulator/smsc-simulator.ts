@@ -28,6 +28,7 @@ import { SmppStatus } from '../errors.js';
 import { formatReceiptText, type DeliverSm, type SarInfo, type ShortMessageBody, type SubmitSm } from '../smpp/pdu-codec.js';
 import { encodeMessage } from '../text/index.js';
 import { SmppConnection } from '../smpp/smpp-connection.js';
+import { prng } from '../prng.js';
 
 export interface Range {
   readonly min: number;
@@ -175,7 +176,8 @@ export class SmscSimulator {
   private readonly receipts: SimReceipt[] = [];
   private readonly recent: number[] = []; // accepted submit times, last second
   private recentHead = 0;
-  private rndState: number;
+  /** Deterministic outcomes for a given seed. */
+  private readonly rnd: () => number;
   private idCounter = 0x1000;
   private refuseBinds = false;
   private throttleAll = false;
@@ -188,7 +190,7 @@ export class SmscSimulator {
 
   constructor(options: Partial<SmscSimulatorOptions> & Pick<SmscSimulatorOptions, 'systemId' | 'password'>) {
     this.o = { ...SIMULATOR_DEFAULTS, ...options };
-    this.rndState = this.o.seed >>> 0;
+    this.rnd = prng(this.o.seed);
     this.stats = {
       submitsAccepted: 0, submitsRejected: 0, throttled: 0, windowViolations: 0, receiptsSent: 0, receiptsAcked: 0,
       receiptsRetried: 0, receiptsPending: 0, moSent: 0, moAcked: 0, moRetried: 0, maxInFlightPerBind: 0, maxSubmitsPerSecond: 0, binds: 0, bindRefusals: 0,
@@ -199,14 +201,6 @@ export class SmscSimulator {
     this.weightTotal = this.weights.reduce((s, [, x]) => s + x, 0);
   }
 
-  /** mulberry32: deterministic outcomes for a given seed. */
-  private rnd = (): number => {
-    this.rndState = (this.rndState + 0x6d2b79f5) >>> 0;
-    let t = this.rndState;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 
   async start(): Promise<void> {
     if (this.server) return;

@@ -22,6 +22,7 @@ import type { RouteRecord } from '../../engine/http/guarded-app.js';
 import { harnessSession } from '../helpers/harness-session.js';
 import { parseResponses, rawHttp } from '../helpers/raw-http.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { prng as rng } from '../../engine/prng.js';
 
 const ADMIN = 'admin-key-fuzz-0123456789';
 const METRICS = 'metrics-key-fuzz-0123456789';
@@ -40,18 +41,6 @@ function documentedCodes(): Set<string> {
 const STATUSES = new Set([200, 202, 400, 401, 403, 404, 409, 413, 429, 503]);
 /** Text no 5xx may carry: a stack frame, Redis or ClickHouse error text. */
 const LEAK = /\bat \S+:\d+|node:internal|ReplyError|\bERR |WRONGTYPE|NOAUTH|NOSCRIPT|ioredis|ClickHouse|Code: \d+|DB::Exception/i;
-
-/** A small deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Probe {
   readonly what: string;

@@ -14,6 +14,7 @@ import { cstr, dataSm, deliverSm, header, Id, pdu, receiptDeliverSm, TAG, tlv } 
 import { startRawEngine, type RawEngine } from '../helpers/raw-engine.js';
 import { connectClient, type TestClient } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { prng as rng } from '../../engine/prng.js';
 
 let smsc: RawSmsc | undefined;
 let e: RawEngine | undefined;
@@ -23,18 +24,6 @@ afterAll(async () => {
   await e?.stop();
   await smsc?.stop();
 });
-
-/** mulberry32: the same cases every run. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Field = { kind: 'cstr'; status: number; bytes: Buffer } | { kind: 'u8'; bytes: Buffer } | { kind: 'sm'; bytes: Buffer } | { kind: 'tlv'; bytes: Buffer };
 

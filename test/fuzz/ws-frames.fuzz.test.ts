@@ -20,22 +20,11 @@ import { numberCacheSize } from '../../engine/ingress/normalize-number.js';
 import { templateCacheSize } from '../../engine/ingress/render-template.js';
 import { harnessSession } from '../helpers/harness-session.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { prng } from '../../engine/prng.js';
 
 const session = harnessSession();
 const SEED = Number(process.env.FUZZ_SEED ?? 11_2025);
 const FRAMES = 2000;
-
-/** mulberry32: small, seedable, good enough for fuzzing. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Every code in the README's "Error codes" table. */
 function documentedCodes(): Set<string> {

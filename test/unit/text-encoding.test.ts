@@ -16,6 +16,7 @@ import {
   isGsmEncodable,
   type EncodedMessage,
 } from '../../engine/text/index.js';
+import { prng } from '../../engine/prng.js';
 
 const opts = { concatRef: 0x2a, maxParts: 10 };
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -33,18 +34,6 @@ function errorOf(fn: () => unknown): PermanentError {
     throw e;
   }
   throw new Error('expected a PermanentError');
-}
-
-/** Deterministic PRNG (mulberry32), so the property loop is reproducible. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 // 3GPP TS 23.038 §6.2.1, transcribed as the positions that are NOT the ASCII

@@ -1,0 +1,15 @@
+/**
+ * mulberry32: a small seedable pseudo-random generator, so that simulators,
+ * load runs, benchmarks and fuzz tests repeat the same numbers for a seed.
+ * Not for anything secret (node:crypto is).
+ */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
