@@ -33,7 +33,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import {
-  configPath, freePorts, generatePassword, pollUntil, privateDir, probeConnection, reniceForks, spawnRedisServer, waitForServer, writeServerConfig,
+  AOF_SETTINGS, configPath, freePorts, generatePassword, pollUntil, privateDir, probeConnection, reniceForks, spawnRedisServer, waitForServer, writeServerConfig,
 } from './redis-server-kit.js';
 
 export interface ClusterNodeAddress {
@@ -263,13 +263,8 @@ async function startOnce(o: PrivateClusterOptions): Promise<PrivateCluster> {
       ['cluster-port', n.busPort],
       ['cluster-config-file', 'nodes.conf'],
       ['cluster-node-timeout', nodeTimeoutMs],
-      // As the single private Redis (private-redis.ts): AOF everysec, no RDB snapshots.
-      ['appendonly', 'yes'],
-      ['appendfsync', 'everysec'],
-      ['save', ''],
-      ['auto-aof-rewrite-min-size', '1gb'],
-      ['auto-aof-rewrite-percentage', 200],
-      ['no-appendfsync-on-rewrite', 'yes'],
+      // As the single private Redis: AOF everysec, no RDB snapshots.
+      ...AOF_SETTINGS,
       // A replica's first sync starts at once (the default waits 5 s for more replicas).
       ['repl-diskless-sync', 'yes'],
       ['repl-diskless-sync-delay', 0],

@@ -15,7 +15,7 @@ import { type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { configPath, freePort, generatePassword, privateDir, reniceForks, spawnRedisServer, waitForServer, writeServerConfig } from './redis-server-kit.js';
+import { AOF_SETTINGS, configPath, freePort, generatePassword, privateDir, reniceForks, spawnRedisServer, waitForServer, writeServerConfig } from './redis-server-kit.js';
 
 export interface PrivateRedis {
   readonly url: string;
@@ -115,18 +115,7 @@ export async function startPrivateRedis(options: { dir: string; port?: number; m
     ['port', port],
     ['dir', dir],
     ['requirepass', password],
-    ['appendonly', 'yes'],
-    ['appendfsync', 'everysec'],
-    ['save', ''],
-    // AOF rewrites (a fork plus a child writing the whole data set) are the
-    // largest source of Redis latency spikes on a 2-core box (bench/RESULTS.md:
-    // ack p99 150-280 ms in the seconds of a rewrite, 15-50 ms between them).
-    // At 10,000 msg/s the AOF grows ~15 MB/s; rewriting at 1 GB and 3x the last
-    // base keeps rewrites minutes apart, at the price of a longer replay after
-    // a crash (~1 GB of commands at most).
-    ['auto-aof-rewrite-min-size', '1gb'],
-    ['auto-aof-rewrite-percentage', 200],
-    ['no-appendfsync-on-rewrite', 'yes'],
+    ...AOF_SETTINGS,
     ['protected-mode', 'yes'],
     ['daemonize', 'no'],
     ['logfile', ''],

@@ -98,6 +98,24 @@ export function privateDir(dir: string): void {
 }
 
 /**
+ * Durability of every private redis-server (single or cluster node): AOF with
+ * fsync every second, no RDB snapshots. AOF rewrites (a fork plus a child
+ * writing the whole data set) are the largest source of Redis latency spikes
+ * on a 2-core box (bench/RESULTS.md: ack p99 150-280 ms in the seconds of a
+ * rewrite, 15-50 ms between them). At 10,000 msg/s the AOF grows ~15 MB/s;
+ * rewriting at 1 GB and 3x the last base keeps rewrites minutes apart, at the
+ * price of a longer replay after a crash (~1 GB of commands at most).
+ */
+export const AOF_SETTINGS: ReadonlyArray<readonly [string, string | number]> = [
+  ['appendonly', 'yes'],
+  ['appendfsync', 'everysec'],
+  ['save', ''],
+  ['auto-aof-rewrite-min-size', '1gb'],
+  ['auto-aof-rewrite-percentage', 200],
+  ['no-appendfsync-on-rewrite', 'yes'],
+];
+
+/**
  * Writes a redis.conf only its owner can read (0600, created so: no moment at
  * which another user could read the password). Values are quoted as redis.conf
  * strings; `''` is an empty argument (e.g. `save ''`).
