@@ -135,8 +135,6 @@ export interface StoreLimits {
 }
 
 export interface StoreOptions {
-  /** The configured SMSC ids: the queues the sweep may take unread entries from. */
-  readonly smscs?: ReadonlyArray<string>;
   /**
    * Durability (config redis.waitReplicas, waitTimeoutMs): after each enqueue
    * call, WAIT until this many replicas have it, at most waitTimeoutMs; fewer
@@ -211,9 +209,6 @@ export class RedisStore {
   readonly keys: Keys;
   private readonly limits: StoreLimits;
   private readonly cluster: boolean;
-  /** The configured SMSC ids, comma-separated (sweep.lua's queue table). */
-  private readonly smscList: string;
-  private readonly smscs: ReadonlyArray<string>;
   private readonly waitReplicas: number;
   private readonly waitTimeoutMs: number;
   private readonly clock: Clock;
@@ -229,8 +224,6 @@ export class RedisStore {
     this.keys = typeof keys === 'string' ? new Keys(keys) : keys;
     this.limits = limits;
     this.cluster = isCluster(redis);
-    this.smscs = o.smscs ?? [];
-    this.smscList = this.smscs.join(',');
     this.waitReplicas = o.waitReplicas ?? 0;
     this.waitTimeoutMs = o.waitTimeoutMs ?? 1000;
     this.clock = o.clock ?? systemClock;
@@ -684,18 +677,22 @@ export class RedisStore {
   async sweepExpired(now: number, limit: number, graceSec: number): Promise<number> {
     const shards = this.keys.shards.all();
     const due = await Promise.all(shards.map((k) => this.redis.zrangebyscore(this.keys.expiryOf(k), '-inf', now, 'LIMIT', 0, limit)));
+    // An id that is not one of this deployment's (a stray member) is still met: the script finds no hash.
+    const hashOf = (id: string, k: number) => (this.keys.shardOf(id) === k ? this.keys.msg(id) : `${this.keys.prefix}m:${this.keys.shards.tag(k)}:${id}`);
+    // Each message's SMSC names the queue its unread entries are in (sweep.lua re-checks it).
+    const smscOf = await Promise.all(shards.map((k, i) => Promise.all((due[i] as string[]).map((id) => this.redis.hget(hashOf(id, k), messageField('smsc'))))));
     const secs: Section[] = [];
     shards.forEach((k, i) => {
       const ids = due[i] as string[];
       if (ids.length === 0) return;
-      const s = this.shardSection(k, now, [this.keys.scheduleOf(k), ...this.smscs.map((sm) => this.keys.queueOf(sm, k))]);
-      for (const id of ids) {
-        // An id that is not one of this deployment's (a stray member) is still met: the script finds no hash.
-        s.push(s.key(this.keys.shardOf(id) === k ? this.keys.msg(id) : `${this.keys.prefix}m:${this.keys.shards.tag(k)}:${id}`), id);
-      }
+      const s = this.shardSection(k, now, [this.keys.scheduleOf(k)]);
+      ids.forEach((id, j) => {
+        const sm = smscOf[i]?.[j] ?? '';
+        s.push(s.key(hashOf(id, k)), id, sm === '' ? 0 : s.key(this.keys.queueOf(sm, k)), sm);
+      });
       secs.push(s);
     });
-    const met = await runSections(this.redis, 'sySweep', [...this.head(now), graceSec * 1000, GROUP, this.smscList], secs);
+    const met = await runSections(this.redis, 'sySweep', [...this.head(now), graceSec * 1000, GROUP], secs);
     return met.reduce<number>((a, r) => Math.max(a, Number(r)), 0);
   }
 }

@@ -45,7 +45,7 @@ describe.each(targets)('actor reads on %s', (name, target) => {
   beforeAll(async () => {
     redis = connectRedis(target(), { connectionName: 'sy-test-reads' });
     reader = duplicateClient(redis, 'sy-test-reads-block');
-    store = new RedisStore(redis, keys, LIMITS, { smscs: ['burst', 'spread', 'idle', 'rec'] });
+    store = new RedisStore(redis, keys, LIMITS);
     for (const s of ['burst', 'spread', 'idle', 'rec']) await store.ensureGroups(s);
   });
 

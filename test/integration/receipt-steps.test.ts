@@ -72,7 +72,7 @@ describe.each(targets)('two-step submit and receipt records on %s', (_name, targ
 
   beforeAll(async () => {
     redis = connectRedis(target(), { connectionName: 'sy-test-steps' });
-    store = new RedisStore(redis, keys, { eventsMaxLen: 100_000, finalRetentionSec: 3600 }, { smscs: ['a'] });
+    store = new RedisStore(redis, keys, { eventsMaxLen: 100_000, finalRetentionSec: 3600 });
     await store.ensureGroups('a');
   });
 
