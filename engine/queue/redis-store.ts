@@ -214,6 +214,8 @@ export class RedisStore {
   private readonly clock: Clock;
   /** Cluster reads: the next idle poll's wait per consumer (ms; 0 after a read that found entries). */
   private readonly idle = new Map<string, number>();
+  /** Reads with less credit than streams: the stream the consumer's next pull starts at (pullInTurn). */
+  private readonly turn = new Map<string, number>();
 
   constructor(
     readonly redis: RedisClient,
@@ -403,26 +405,39 @@ export class RedisStore {
    * S queue streams. Every stream gets floor(credit / S) (at least 1) first;
    * what is left of the credit goes to the streams that filled their share,
    * so a burst in one shard is read in a few pulls, not credit / S-sized ones.
+   * With less credit than streams (a slow SMSC's tokens) it reads one entry
+   * from each of `credit` streams, in turn from where the consumer's last pull
+   * stopped, and moves on to the next ones only for what is left: a read of
+   * one per stream took up to S entries, more than the credit, and entries an
+   * actor holds cannot fail over when its SMSC goes down (an actor of an SMSC
+   * at 20/s held one per busy shard, up to S, instead of its few).
    * Single Redis: the first read is one XREADGROUP over all streams, blocking
-   * up to blockMs. Cluster: one per stream, and when every stream was empty it
+   * up to blockMs (with less credit than streams the turns do not block; when
+   * every stream was empty, one blocking read of one entry per stream waits).
+   * Cluster: one per stream, and when every stream was empty it
    * waits before returning (5 ms, doubling to 100 ms while idle) instead of
    * blocking: a poll of S streams per tick would cost Redis S commands.
    */
   async pull(consumer: string, queueKeys: ReadonlyArray<string>, credit: number, conn: RedisClient = this.redis, blockMs = 100): Promise<ReadResult> {
     const n = queueKeys.length;
     const share = Math.max(1, Math.floor(credit / n));
-    const first = await this.read(consumer, queueKeys, share, '>', this.cluster ? 0 : blockMs, conn);
-    let got = first.entries.length + first.malformed.length;
     const idleKey = `${consumer}|${queueKeys[0] ?? ''}`;
+    const few = credit < n;
+    const first = few ? await this.pullInTurn(consumer, queueKeys, credit, conn, idleKey) : await this.read(consumer, queueKeys, share, '>', this.cluster ? 0 : blockMs, conn);
+    let got = first.entries.length + first.malformed.length;
     if (got === 0) {
       if (this.cluster) {
         const wait = Math.min(100, Math.max(5, (this.idle.get(idleKey) ?? 0) * 2));
         this.idle.set(idleKey, wait);
         await sleep(wait);
+      } else if (few && blockMs > 0) {
+        // Every stream was empty a moment ago: more than the credit comes only if several fill during the wait.
+        return await this.read(consumer, queueKeys, 1, '>', blockMs, conn);
       }
       return first;
     }
     this.idle.set(idleKey, 0);
+    if (few) return first;
     const perKey = (r: ReadResult): Map<string, number> => {
       const m = new Map<string, number>();
       for (const e of r.entries) m.set(e.queueKey, (m.get(e.queueKey) ?? 0) + 1);
@@ -442,6 +457,31 @@ export class RedisStore {
       full = full.filter((k) => (counts.get(k) ?? 0) >= asked);
     }
     return first;
+  }
+
+  /**
+   * pull with less credit than streams: one entry from each of `credit`
+   * streams, starting where the consumer's last such pull stopped (every stream
+   * gets its turn), then from the next streams for what is left of the credit,
+   * until the credit is read or every stream was tried once. Never blocks.
+   */
+  private async pullInTurn(consumer: string, queueKeys: ReadonlyArray<string>, credit: number, conn: RedisClient, turnKey: string): Promise<ReadResult> {
+    const n = queueKeys.length;
+    const start = this.turn.get(turnKey) ?? 0;
+    const out: ReadResult = { entries: [], malformed: [] };
+    let tried = 0;
+    let got = 0;
+    while (tried < n && got < credit) {
+      const m = Math.min(credit - got, n - tried);
+      const keys = Array.from({ length: m }, (_, j) => queueKeys[(start + tried + j) % n] as string);
+      tried += m;
+      const r = await this.read(consumer, keys, 1, '>', 0, conn);
+      out.entries.push(...r.entries);
+      out.malformed.push(...r.malformed);
+      got += r.entries.length + r.malformed.length;
+    }
+    this.turn.set(turnKey, (start + tried) % n);
+    return out;
   }
 
   /** Up to `count` entries of a queue stream that no consumer has read yet (failover candidates). */

@@ -5,6 +5,8 @@
  *   - the credit is shared: a burst in one shard is read in credit-sized pulls,
  *     not credit / S-sized ones;
  *   - entries spread over every shard come in one pull;
+ *   - with less credit than shards a pull takes its credit, not one entry per
+ *     busy shard, and the shards take turns;
  *   - on a cluster, empty pulls back off (5 ms doubling to 100 ms) and an
  *     entry added after that is read at the next poll;
  *   - recovery re-reads a consumer's pending entries per stream from its own
@@ -46,7 +48,7 @@ describe.each(targets)('actor reads on %s', (name, target) => {
     redis = connectRedis(target(), { connectionName: 'sy-test-reads' });
     reader = duplicateClient(redis, 'sy-test-reads-block');
     store = new RedisStore(redis, keys, LIMITS);
-    for (const s of ['burst', 'spread', 'idle', 'rec']) await store.ensureGroups(s);
+    for (const s of ['burst', 'spread', 'few', 'idle', 'rec']) await store.ensureGroups(s);
   });
 
   afterAll(async () => {
@@ -67,6 +69,23 @@ describe.each(targets)('actor reads on %s', (name, target) => {
     const got = await store.pull('c', keys.queuesOf('spread'), 4 * SHARDS, reader, 50);
     expect(got.entries).toHaveLength(4 * SHARDS);
     expect(new Set(got.entries.map((e) => e.queueKey)).size).toBe(SHARDS);
+  });
+
+  it('a pull with less credit than shards took one entry per busy shard, past its credit: it takes its credit, each shard in turn', async () => {
+    await store.enqueue(messages(2 * SHARDS, (i) => i % SHARDS, 'few'));
+    const q = keys.queuesOf('few');
+    const got: QueueEntry[] = [];
+    for (let i = 0; i < SHARDS / 4; i++) {
+      const r = await store.pull('c', q, 3, reader, 50);
+      expect(r.entries).toHaveLength(3);
+      got.push(...r.entries);
+    }
+    // 3 per pull from streams in turn: the first 12 pulled cover 12 different shards
+    expect(new Set(got.map((e) => e.queueKey)).size).toBe(got.length);
+    // what no pull took stays unread (a failover can move it): 2 per shard minus what was pulled
+    let unread = 0;
+    for (const k of q) unread += (await store.unread(k, 100)).length;
+    expect(unread).toBe(2 * SHARDS - got.length);
   });
 
   it.runIf(name === 'the Redis Cluster')('empty pulls back off from 5 to 100 ms, and the next entry is read at the next poll', async () => {
