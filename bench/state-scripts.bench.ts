@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   const server = await startPrivateRedis({ dir });
   const redis = new Redis(server.url);
-  const store = new RedisStore(redis, new Keys('bs:', new Shards(shardCount)), { eventsMaxLen: 2_000_000, finalRetentionSec: 3600 }, { smscs: ['a'] });
+  const store = new RedisStore(redis, new Keys('bs:', new Shards(shardCount)), { eventsMaxLen: 2_000_000, finalRetentionSec: 3600 });
   await store.ensureGroups('a');
   // The lifecycle store exists from issue 6 on; a variable specifier lets this file also build in older trees (to compare).
   const lifecycleModule = '../engine/queue/lifecycle-store.js';

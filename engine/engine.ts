@@ -137,7 +137,6 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   // messages.statusRetention bounds the events streams together: each shard's stream is capped at its share.
   const eventsMaxLen = eventsCapPerShard(config.messages.statusRetention, config.redis.shards);
   const store = new RedisStore(queueRedis, keys, { eventsMaxLen, finalRetentionSec: config.messages.finalRetentionSec }, {
-    smscs: config.smscs.map((s) => s.id),
     waitReplicas: config.redis.waitReplicas,
     waitTimeoutMs: config.redis.waitTimeoutMs,
   });

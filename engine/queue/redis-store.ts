@@ -139,8 +139,6 @@ export interface StoreLimits {
 }
 
 export interface StoreOptions {
-  /** The configured SMSC ids: the queues the sweep may take unread entries from. */
-  readonly smscs?: ReadonlyArray<string>;
   /**
    * Durability (config redis.waitReplicas, waitTimeoutMs): after each enqueue
    * call, WAIT until this many replicas have it, at most waitTimeoutMs; fewer
@@ -217,14 +215,13 @@ export class RedisStore {
   /** Per SMSC: [minute, early receipts kept in it] (earlyKept). */
   private readonly early = new Map<string, Array<[number, number]>>();
   private readonly cluster: boolean;
-  /** The configured SMSC ids, comma-separated (sweep.lua's queue table). */
-  private readonly smscList: string;
-  private readonly smscs: ReadonlyArray<string>;
   private readonly waitReplicas: number;
   private readonly waitTimeoutMs: number;
   private readonly clock: Clock;
   /** Cluster reads, per consumer and stream: when to poll it next (performance.now ms) and its current wait after empty reads. */
   private readonly polls = new Map<string, { at: number; wait: number }>();
+  /** Reads with less credit than streams: the stream the consumer's next pull starts at (pullInTurn). */
+  private readonly turn = new Map<string, number>();
 
   constructor(
     readonly redis: RedisClient,
@@ -235,8 +232,6 @@ export class RedisStore {
     this.keys = typeof keys === 'string' ? new Keys(keys) : keys;
     this.limits = limits;
     this.cluster = isCluster(redis);
-    this.smscs = o.smscs ?? [];
-    this.smscList = this.smscs.join(',');
     this.waitReplicas = o.waitReplicas ?? 0;
     this.waitTimeoutMs = o.waitTimeoutMs ?? 1000;
     this.clock = o.clock ?? systemClock;
@@ -417,13 +412,20 @@ export class RedisStore {
    * least 1) first; what is left of the credit goes to the streams that filled
    * their share, so a burst in one shard is read in a few pulls, not
    * credit / S-sized ones.
+   * With less credit than streams (a slow SMSC's tokens) it reads one entry
+   * from each of `credit` streams, in turn from where the consumer's last pull
+   * stopped, and moves on to the next ones only for what is left: a read of
+   * one per stream took up to S entries, more than the credit, and entries an
+   * actor holds cannot fail over when its SMSC goes down.
    * Single Redis: the first read is one XREADGROUP over all streams, blocking
-   * up to blockMs. Cluster: one XREADGROUP per stream (a command's keys share a
-   * slot), no blocking, and each stream is polled on its own schedule: again at
-   * once after a read that found entries, else after a wait that doubles from
-   * 5 to 100 ms while it stays empty; a pull first waits until some stream is
-   * due. Polling all S streams whenever one had entries cost Redis S commands
-   * per pull: with traffic spread thin over S = 48 shards that was about 20
+   * up to blockMs (with less credit than streams the turns do not block; when
+   * every stream was empty, one blocking read of one entry per stream waits).
+   * Cluster: one XREADGROUP per stream (a command's keys share a slot), no
+   * blocking, and each stream is polled on its own schedule: again at once
+   * after a read that found entries, else after a wait that doubles from 5 to
+   * 100 ms while it stays empty; a pull first waits until some stream is due.
+   * Polling all S streams whenever one had entries cost Redis S commands per
+   * pull: with traffic spread thin over S = 48 shards that was about 20
    * commands per message; per-stream schedules make reads follow the streams
    * that have traffic, at the price of up to 100 ms more latency for the first
    * message in a quiet shard.
@@ -442,8 +444,11 @@ export class RedisStore {
       keys = queueKeys.filter((k) => (this.polls.get(`${consumer}|${k}`)?.at ?? 0) <= now + 5);
       if (keys.length === 0) return { entries: [], malformed: [] };
     }
+    const few = credit < keys.length;
     const share = Math.max(1, Math.floor(credit / keys.length));
-    const first = await this.read(consumer, keys, share, '>', this.cluster ? 0 : blockMs, conn);
+    const { out: first, tried } = few
+      ? await this.pullInTurn(consumer, keys, credit, conn, `${consumer}|${queueKeys[0] ?? ''}`)
+      : { out: await this.read(consumer, keys, share, '>', this.cluster ? 0 : blockMs, conn), tried: keys };
     let got = first.entries.length + first.malformed.length;
     const perKey = (r: ReadResult): Map<string, number> => {
       const m = new Map<string, number>();
@@ -454,7 +459,7 @@ export class RedisStore {
     let counts = perKey(first);
     if (this.cluster) {
       const at = performance.now();
-      for (const k of keys) {
+      for (const k of tried) {
         const id = `${consumer}|${k}`;
         if ((counts.get(k) ?? 0) > 0) this.polls.set(id, { at: 0, wait: 0 });
         else {
@@ -463,7 +468,12 @@ export class RedisStore {
         }
       }
     }
-    if (got === 0) return first;
+    if (got === 0) {
+      // Every stream was empty a moment ago: more than the credit comes only if several fill during the wait.
+      if (!this.cluster && few && blockMs > 0) return await this.read(consumer, queueKeys, 1, '>', blockMs, conn);
+      return first;
+    }
+    if (few) return first;
     let asked = share;
     let full = keys.filter((k) => (counts.get(k) ?? 0) >= asked);
     for (let round = 0; round < 3 && full.length > 0 && credit - got > 0; round++) {
@@ -476,6 +486,34 @@ export class RedisStore {
       full = full.filter((k) => (counts.get(k) ?? 0) >= asked);
     }
     return first;
+  }
+
+  /**
+   * pull with less credit than streams: one entry from each of `credit`
+   * streams, starting where the consumer's last such pull stopped (every stream
+   * gets its turn), then from the next streams for what is left of the credit,
+   * until the credit is read or every stream was tried once. Never blocks.
+   * Returns the streams it read (their poll schedules on a cluster).
+   */
+  private async pullInTurn(consumer: string, queueKeys: ReadonlyArray<string>, credit: number, conn: RedisClient, turnKey: string): Promise<{ out: ReadResult; tried: string[] }> {
+    const n = queueKeys.length;
+    const start = this.turn.get(turnKey) ?? 0;
+    const out: ReadResult = { entries: [], malformed: [] };
+    let tried = 0;
+    const names: string[] = [];
+    let got = 0;
+    while (tried < n && got < credit) {
+      const m = Math.min(credit - got, n - tried);
+      const keys = Array.from({ length: m }, (_, j) => queueKeys[(start + tried + j) % n] as string);
+      tried += m;
+      names.push(...keys);
+      const r = await this.read(consumer, keys, 1, '>', 0, conn);
+      out.entries.push(...r.entries);
+      out.malformed.push(...r.malformed);
+      got += r.entries.length + r.malformed.length;
+    }
+    this.turn.set(turnKey, (start + tried) % n);
+    return { out, tried: names };
   }
 
   /** Up to `count` entries of a queue stream that no consumer has read yet (failover candidates). */
@@ -741,18 +779,22 @@ export class RedisStore {
   async sweepExpired(now: number, limit: number, graceSec: number): Promise<number> {
     const shards = this.keys.shards.all();
     const due = await Promise.all(shards.map((k) => this.redis.zrangebyscore(this.keys.expiryOf(k), '-inf', now, 'LIMIT', 0, limit)));
+    // An id that is not one of this deployment's (a stray member) is still met: the script finds no hash.
+    const hashOf = (id: string, k: number) => (this.keys.shardOf(id) === k ? this.keys.msg(id) : `${this.keys.prefix}m:${this.keys.shards.tag(k)}:${id}`);
+    // Each message's SMSC names the queue its unread entries are in (sweep.lua re-checks it).
+    const smscOf = await Promise.all(shards.map((k, i) => Promise.all((due[i] as string[]).map((id) => this.redis.hget(hashOf(id, k), messageField('smsc'))))));
     const secs: Section[] = [];
     shards.forEach((k, i) => {
       const ids = due[i] as string[];
       if (ids.length === 0) return;
-      const s = this.shardSection(k, now, [this.keys.scheduleOf(k), ...this.smscs.map((sm) => this.keys.queueOf(sm, k))]);
-      for (const id of ids) {
-        // An id that is not one of this deployment's (a stray member) is still met: the script finds no hash.
-        s.push(s.key(this.keys.shardOf(id) === k ? this.keys.msg(id) : `${this.keys.prefix}m:${this.keys.shards.tag(k)}:${id}`), id);
-      }
+      const s = this.shardSection(k, now, [this.keys.scheduleOf(k)]);
+      ids.forEach((id, j) => {
+        const sm = smscOf[i]?.[j] ?? '';
+        s.push(s.key(hashOf(id, k)), id, sm === '' ? 0 : s.key(this.keys.queueOf(sm, k)), sm);
+      });
       secs.push(s);
     });
-    const met = await runSections(this.redis, 'sySweep', [...this.head(now), graceSec * 1000, GROUP, this.smscList], secs);
+    const met = await runSections(this.redis, 'sySweep', [...this.head(now), graceSec * 1000, GROUP], secs);
     return met.reduce<number>((a, r) => Math.max(a, Number(r)), 0);
   }
 }

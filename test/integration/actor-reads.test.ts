@@ -5,6 +5,8 @@
  *   - the credit is shared: a burst in one shard is read in credit-sized pulls,
  *     not credit / S-sized ones;
  *   - entries spread over every shard come in one pull;
+ *   - with less credit than shards a pull takes its credit, not one entry per
+ *     busy shard, and the shards take turns;
  *   - on a cluster, empty pulls back off (5 ms doubling to 100 ms) and an
  *     entry added after that is read at the next poll;
  *   - recovery re-reads a consumer's pending entries per stream from its own
@@ -45,8 +47,8 @@ describe.each(targets)('actor reads on %s', (name, target) => {
   beforeAll(async () => {
     redis = connectRedis(target(), { connectionName: 'sy-test-reads' });
     reader = duplicateClient(redis, 'sy-test-reads-block');
-    store = new RedisStore(redis, keys, LIMITS, { smscs: ['burst', 'spread', 'idle', 'rec'] });
-    for (const s of ['burst', 'spread', 'idle', 'rec']) await store.ensureGroups(s);
+    store = new RedisStore(redis, keys, LIMITS);
+    for (const s of ['burst', 'spread', 'few', 'idle', 'rec']) await store.ensureGroups(s);
   });
 
   afterAll(async () => {
@@ -69,6 +71,23 @@ describe.each(targets)('actor reads on %s', (name, target) => {
     expect(new Set(got.entries.map((e) => e.queueKey)).size).toBe(SHARDS);
   });
 
+  it('a pull with less credit than shards took one entry per busy shard, past its credit: it takes its credit, each shard in turn', async () => {
+    await store.enqueue(messages(2 * SHARDS, (i) => i % SHARDS, 'few'));
+    const q = keys.queuesOf('few');
+    const got: QueueEntry[] = [];
+    for (let i = 0; i < SHARDS / 4; i++) {
+      const r = await store.pull('c', q, 3, reader, 50);
+      expect(r.entries).toHaveLength(3);
+      got.push(...r.entries);
+    }
+    // 3 per pull from streams in turn: the first 12 pulled cover 12 different shards
+    expect(new Set(got.map((e) => e.queueKey)).size).toBe(got.length);
+    // what no pull took stays unread (a failover can move it): 2 per shard minus what was pulled
+    let unread = 0;
+    for (const k of q) unread += (await store.unread(k, 100)).length;
+    expect(unread).toBe(2 * SHARDS - got.length);
+  });
+
   it.runIf(name === 'the Redis Cluster')('empty pulls back off from 5 to 100 ms, and the next entry is read at the next poll', async () => {
     const q = keys.queuesOf('idle');
     const t0 = performance.now();
@@ -82,7 +101,7 @@ describe.each(targets)('actor reads on %s', (name, target) => {
   it.runIf(name === 'the Redis Cluster')('traffic in one shard is read from that shard\'s stream alone, not by polling every stream', async () => {
     const q = keys.queuesOf('one');
     const reads: number[] = [];
-    const spy = new RedisStore(redis, keys, LIMITS, { smscs: ['one'] });
+    const spy = new RedisStore(redis, keys, LIMITS);
     await spy.ensureGroups('one');
     const read = spy.read.bind(spy);
     spy.read = (...a: Parameters<RedisStore['read']>) => {

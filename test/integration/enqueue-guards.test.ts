@@ -46,7 +46,7 @@ describe.each(targets)('enqueue guards on %s', (_name, target) => {
 
   beforeAll(async () => {
     redis = connectRedis(target(), { connectionName: 'sy-test-guards' });
-    store = new RedisStore(redis, keys, LIMITS, { smscs: ['a'] });
+    store = new RedisStore(redis, keys, LIMITS);
     await store.ensureGroups('a');
   });
 
@@ -81,13 +81,13 @@ describe.each(targets)('enqueue guards on %s', (_name, target) => {
     let calls = 0;
     // The first pre-check "took" longer than the window (a stall): its time is that old.
     const clock = { now: () => (calls++ === 0 ? Date.now() - RECENT_OPT_OUT_MS : Date.now()) };
-    const slow = new RedisStore(redis, keys, LIMITS, { smscs: ['a'], clock });
+    const slow = new RedisStore(redis, keys, LIMITS, { clock });
     await redis.zadd(keys.optOut('acme'), 0, '4790000021');
     const ms = [message('4790000021', { shard: 3 }), message('4790000022', { shard: 3 })];
     expect(await slow.enqueue(ms)).toEqual(['stopped', 'queued']);
     expect(calls).toBe(2);
     // a clock that never catches up: refused every time, the submit is refused as retryable (nothing written)
-    const stuck = new RedisStore(redis, keys, LIMITS, { smscs: ['a'], clock: { now: () => Date.now() - RECENT_OPT_OUT_MS } });
+    const stuck = new RedisStore(redis, keys, LIMITS, { clock: { now: () => Date.now() - RECENT_OPT_OUT_MS } });
     const m = message('4790000023', { shard: 0 });
     await expect(stuck.enqueue([m])).rejects.toMatchObject({ code: 'UNAVAILABLE', retryable: true });
     expect(await redis.exists(keys.msg(m.id))).toBe(0);

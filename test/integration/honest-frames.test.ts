@@ -62,6 +62,8 @@ async function framesOf(name: string): Promise<Array<Record<string, unknown>>> {
 
 beforeAll(async () => {
   redis = new Redis(inject('redisUrl'));
+  // No SMSC list: the sweep finds a due message's queue by its SMSC (it once knew only the queues of the
+  // SMSCs its store was given, and left every other queued message `queued` until validity + grace).
   store = new RedisStore(redis, prefix, { eventsMaxLen: 100_000, finalRetentionSec: 3600 });
   await store.ensureGroups('a');
 });

@@ -64,7 +64,7 @@ function keyOf(args: ReadonlyArray<string>): string | undefined {
 
 it('after a load run every master holds its share of keys and commands (±15 %), and no key takes over 5 % of operations', async () => {
   const keys = new Keys('ks:', new Shards(SHARDS));
-  const store = new RedisStore(r, keys, { eventsMaxLen: 1_000_000, finalRetentionSec: 3600 }, { smscs: ['a'] });
+  const store = new RedisStore(r, keys, { eventsMaxLen: 1_000_000, finalRetentionSec: 3600 });
   await store.ensureGroups('a');
   const queues = keys.queuesOf('a');
   for (const m of masters) await m.config('RESETSTAT');

@@ -84,7 +84,7 @@ describe.each(targets)('opt-out, hold and pause scripts on %s', (_name, target) 
 
   beforeAll(async () => {
     redis = connectRedis(target(), { connectionName: 'sy-test' });
-    store = new RedisStore(redis, keys, limits, { smscs: ['a'] });
+    store = new RedisStore(redis, keys, limits);
     parking = new ParkingStore(redis, keys, limits);
     optOuts = new OptOutStore(redis, keys);
     await store.ensureGroups('a');

@@ -72,7 +72,7 @@ describe.each(targets)('two-step submit and receipt records on %s', (_name, targ
 
   beforeAll(async () => {
     redis = connectRedis(target(), { connectionName: 'sy-test-steps' });
-    store = new RedisStore(redis, keys, { eventsMaxLen: 100_000, finalRetentionSec: 3600 }, { smscs: ['a'] });
+    store = new RedisStore(redis, keys, { eventsMaxLen: 100_000, finalRetentionSec: 3600 });
     await store.ensureGroups('a');
   });
 
@@ -169,7 +169,7 @@ describe.each(targets)('two-step submit and receipt records on %s', (_name, targ
   });
 
   it('unmatched receipts grow Redis only up to a cap: an SMSC sending receipts for ids it never gave gets them answered as unmatched, not kept', async () => {
-    const capped = new RedisStore(redis, keys, { eventsMaxLen: 100_000, finalRetentionSec: 3600, maxEarlyReceipts: 5 }, { smscs: ['a'] });
+    const capped = new RedisStore(redis, keys, { eventsMaxLen: 100_000, finalRetentionSec: 3600, maxEarlyReceipts: 5 });
     const junk = (from: number, n: number): ReceiptItem[] => Array.from({ length: n }, (_, i) => ({ ...delivered(`never${from + i}`), key: `never${from + i}` }));
     // the first 5 are kept (their submit_sm_resp might be late), the rest of the burst too (the cap is checked per call)
     expect(await capped.receipts('a', 600, junk(0, 3))).toEqual([ReceiptResult.Early, ReceiptResult.Early, ReceiptResult.Early]);

@@ -71,7 +71,7 @@ describe.each(targets)('lifecycle scripts on %s', (_name, target) => {
 
   beforeAll(async () => {
     redis = connectRedis(target(), { connectionName: 'sy-test-lifecycle' });
-    store = new RedisStore(redis, keys, LIMITS, { smscs: ['a', 'b'] });
+    store = new RedisStore(redis, keys, LIMITS);
     life = new LifecycleStore(redis, keys, LIMITS, ['a', 'b']);
     await store.ensureGroups('a');
     await store.ensureGroups('b');

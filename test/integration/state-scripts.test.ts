@@ -85,7 +85,7 @@ describe.each(targets)('state scripts on %s', (_name, target) => {
 
   beforeAll(async () => {
     redis = connectRedis(target(), { connectionName: 'sy-test-state' });
-    store = new RedisStore(redis, keys, { eventsMaxLen: 100_000, finalRetentionSec: 3600 }, { smscs: ['a'] });
+    store = new RedisStore(redis, keys, { eventsMaxLen: 100_000, finalRetentionSec: 3600 });
     await store.ensureGroups('a');
   });
 

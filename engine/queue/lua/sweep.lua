@@ -17,25 +17,26 @@
   down `queued` for validity + grace (54 h by default) instead of ending it at
   its validity. The re-score costs one ZADD for a message still without its
   final receipt at validity end, and nothing on the hot path.
-  The caller reads the due ids (ZRANGEBYSCORE) and passes their hashes; each
-  is met only if it is still due (another node's sweep may have met it). The
-  queues are the shard's streams of the configured SMSCs: a message of an
-  SMSC no longer configured is not taken from its queue here, and ends at
-  validity + grace.
+  The caller reads the due ids (ZRANGEBYSCORE) and each one's SMSC (field
+  sm), and passes their hashes and the shard's queues of those SMSCs; each id
+  is met only if it is still due (another node's sweep may have met it). A
+  queued message whose SMSC changed since that read (a failover move) is left
+  due, unchanged, for the next sweep to read again. (The queues were once the
+  configured SMSCs' only: a store built without that list, or a message of an
+  SMSC no longer configured, stayed `queued` until validity + grace.)
   KEYS: per section (one per shard; includes/sections.lua)
   KEYS[s+1] events stream ev:{T}
   KEYS[s+2] expiry index exp:{T}
   KEYS[s+3] usage us:{T}:{day of now}
   KEYS[s+4] schedule sch:{T}
-  KEYS[s+5..] the shard's queue q:{T}:{smsc} of each SMSC in ARGV[6] (in that order), then message hashes
-    m:{T}:{id}, named by index (from s)
+  KEYS[s+5..] queues q:{T}:{smsc} and message hashes m:{T}:{id}, named by index (from s)
   ARGV[1] now, ms since epoch
   ARGV[2] MAXLEN ~ of the events streams
   ARGV[3] seconds a final message hash is kept
   ARGV[4] receipt grace, ms
   ARGV[5] consumer group
-  ARGV[6] the configured SMSC ids, comma-separated
-  ARGV[7..] sections: key count, ARGV count, then 2 per due message: message hash key, message id
+  ARGV[6..] sections: key count, ARGV count, then 4 per due message: message hash key, message id,
+    its queue key (0: none) and the SMSC it was read with ('' if none)
   Returns: per section, how many messages it met.
 ]]
 --- @include "includes/common"
@@ -44,13 +45,8 @@
 local grace = tonumber(ARGV[4])
 local grp = ARGV[5]
 local EXPIRED_TEXT = 'validity period ran out before the message could be sent'
-local smscIndex = {}
-do
-  local k = 0
-  for sm in string.gmatch(ARGV[6], '[^,]+') do k = k + 1; smscIndex[sm] = k end
-end
 local out = {}
-for s, a, b in sections(7) do
+for s, a, b in sections(6) do
   section(KEYS[s + 1], KEYS[s + 2], KEYS[s + 3])
   local EXP, SCH = KEYS[s + 2], KEYS[s + 4]
   local later = {}
@@ -58,10 +54,8 @@ for s, a, b in sections(7) do
   -- Last-delivered id per queue (false: no group), read once per section.
   local lastOf = {}
   -- True when every part of a queued message is still unread in its SMSC queue; deletes those entries.
-  local function takeUnread(id, n, sm, qe)
-    local qi = smscIndex[sm or '']
-    if not qi or not qe then return false end
-    local q = KEYS[s + 4 + qi]
+  local function takeUnread(id, n, q, qe)
+    if not q or not qe then return false end
     -- qe: the first part's entry id ("partition|id" before issue 13: the id is last).
     local eid = string.match(qe, '([^|]*)$')
     local last = lastOf[q]
@@ -79,8 +73,9 @@ for s, a, b in sections(7) do
     redis.call('XDEL', q, unpack(del))
     return true
   end
-  for i = a, b, 2 do
+  for i = a, b, 4 do
     local mkey, id = KEYS[s + tonumber(ARGV[i])], ARGV[i + 1]
+    local qi, smRead = tonumber(ARGV[i + 2]), ARGV[i + 3]
     local score = redis.call('ZSCORE', EXP, id)
     if score and tonumber(score) <= now then
       met = met + 1
@@ -92,15 +87,19 @@ for s, a, b in sections(7) do
       elseif now < v + grace then
         local st = g[3]
         local ends = st == 'pending_approval' or st == 'scheduled' or (st == 'paused' and g[6] ~= false)
+        local moved = false
         if st == 'queued' then
           local pf = {}
           for k = 1, n do pf[k] = 'p' .. k end
           local ps = redis.call('HMGET', mkey, unpack(pf))
           local allQueued = true
           for k = 1, n do if ps[k] ~= 'q' then allQueued = false end end
-          ends = allQueued and takeUnread(id, n, g[5], g[4])
+          moved = allQueued and g[5] and g[5] ~= smRead
+          ends = allQueued and not moved and takeUnread(id, n, qi > 0 and KEYS[s + qi] or nil, g[4])
         end
-        if ends then
+        if moved then
+          -- its SMSC changed since the caller read it: left due for the next sweep
+        elseif ends then
           if st == 'scheduled' then redis.call('ZREM', SCH, id) end
           for part = 1, n do
             if redis.call('HGET', mkey, 'p' .. part) == 'q' then apply(mkey, id, part, 'E', 'VALIDITY_EXPIRED', EXPIRED_TEXT) end
