@@ -393,7 +393,7 @@ export class RedisStore {
     const out: ReadResult = { entries: [], malformed: [] };
     if (this.cluster || typeof count !== 'number') {
       const replies = await Promise.all(
-        queueKeys.map((k, i) => conn.callBuffer('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', countOf(i), ...(!this.cluster && blockMs > 0 && queueKeys.length === 1 ? ['BLOCK', blockMs] : []), 'STREAMS', k, from(i)) as Promise<StreamReply>),
+        queueKeys.map((k, i) => conn.callBuffer('xreadgroup', 'GROUP', GROUP, consumer, 'COUNT', countOf(i), ...(!this.cluster && blockMs > 0 && queueKeys.length === 1 ? ['BLOCK', blockMs] : []), 'STREAMS', k, from(i)) as Promise<StreamReply>),
       );
       for (const r of replies) collect(r, out);
       return out;
@@ -402,7 +402,7 @@ export class RedisStore {
     if (blockMs > 0) args.push('BLOCK', blockMs);
     args.push('STREAMS', ...queueKeys);
     for (let i = 0; i < queueKeys.length; i++) args.push(from(i));
-    collect((await conn.callBuffer('XREADGROUP', ...args)) as StreamReply, out);
+    collect((await conn.callBuffer('xreadgroup', ...args)) as StreamReply, out);
     return out;
   }
 
@@ -525,7 +525,7 @@ export class RedisStore {
       if (name === GROUP) last = g[g.indexOf('last-delivered-id') + 1] as string;
     }
     const from = after !== undefined && compareStreamIds(after, last) > 0 ? after : last;
-    const reply = (await this.redis.callBuffer('XRANGE', queueKey, '(' + from, '+', 'COUNT', count)) as Array<[Buffer, Fields]>;
+    const reply = (await this.redis.xrangeBuffer(queueKey, '(' + from, '+', 'COUNT', count)) as Array<[Buffer, Fields]>;
     const out: QueueEntry[] = [];
     for (const [idBuf, fields] of reply) {
       const e = parseEntry(queueKey, idBuf.toString('latin1'), fields);
@@ -548,7 +548,7 @@ export class RedisStore {
 
   /** Claims entries idle longer than minIdleMs from any consumer (a dead engine node). */
   async autoclaim(consumer: string, queueKey: string, minIdleMs: number, count: number): Promise<QueueEntry[]> {
-    const reply = (await this.redis.callBuffer('XAUTOCLAIM', queueKey, GROUP, consumer, minIdleMs, '0-0', 'COUNT', count)) as [Buffer, Array<[Buffer, Fields] | null>, Buffer[]?];
+    const reply = (await this.redis.callBuffer('xautoclaim', queueKey, GROUP, consumer, minIdleMs, '0-0', 'COUNT', count)) as [Buffer, Array<[Buffer, Fields] | null>, Buffer[]?];
     const out: QueueEntry[] = [];
     for (const item of reply[1]) {
       if (!item) continue;
