@@ -1,7 +1,7 @@
 /**
  * The operator actor: one per SMSC, living in a worker thread. It owns that
- * SMSC's binds, their windows, the TPS token bucket and the stream partitions;
- * nothing outside reaches into its state (DESIGN.md §3–§5).
+ * SMSC's binds, their windows, the TPS token bucket and the entries it took
+ * from its queue; nothing outside reaches into its state (DESIGN.md §3–§5).
  *
  *   store.pull(credit) ──▶ buffer ──▶ bind k (window W)
  *        ▲                                  │ submit_sm
@@ -12,8 +12,10 @@
  *
  * The actor depends on ports it declares: its queue and the message state
  * (ActorStore, actor-store.ts; Redis in engine/queue/redis-actor-store.ts),
- * its binds (SmscSession, below) and time (TimerClock: every timer and
- * timestamp goes through it, so the unit tests run it on a manual clock).
+ * its binds (SmscSession, below) and time (TimerClock: its timers and clock
+ * readings go through it, so the unit tests run it on a manual clock; batching
+ * to the end of the tick stays setImmediate, which is not time). The send
+ * gate brings its own store port (GateStore); the MO recorder its own store.
  *
  * Credit = free window slots over all bound sessions, capped by the token
  * bucket: the actor never pulls more than it can send now, so a slow SMSC's
@@ -170,7 +172,7 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
   private flushScheduled = false;
   private flushing = 0;
   private readonly windowTotal: number;
-  /** Submitted parts whose resp is not yet in Redis (batched or being written). */
+  /** Submitted parts whose resp is not yet in the store (batched or being written). */
   private unpersisted = 0;
   private pumpScheduled = false;
   private validityCache = { sec: 0, text: '' };
@@ -393,7 +395,7 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
   private pump(): void {
     if (!this.running) return;
     const now = this.clock.now();
-    // A stale view of the paused tenants (Redis unreachable) stops sending: see send-gate.ts.
+    // A stale view of the paused tenants (its store unreachable) stops sending: see send-gate.ts.
     if (now >= this.pausedUntil && (this.gate === undefined || this.gate.fresh)) {
       let session: SmscSession | undefined;
       while ((this.retry.length > 0 || this.head < this.buf.length) && (session = this.nextSession()) !== undefined) {
@@ -428,8 +430,8 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
       }
       const credit = Math.min(slots, this.bucket.available() + this.bucket.burst);
       // Pull in chunks (a quarter of the window at least, unless the tokens or an idle
-      // window say otherwise): one XREADGROUP per free slot would cost Redis a call per message.
-      // Resps not yet in Redis are bounded too, so a slow Redis slows the sending.
+      // window say otherwise): one pull per free slot would cost the store (Redis) a call per message.
+      // Resps not yet in the store are bounded too, so a slow store slows the sending.
       const chunk = credit >= Math.ceil(this.windowTotal / 4) || credit < slots || inFlight === 0;
       if (credit > 0 && chunk && this.unpersisted < 4 * this.windowTotal && now >= this.pausedUntil) void this.pull(credit);
     } else if (!this.recovered && !this.reading) void this.recover();
@@ -534,7 +536,7 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
         this.resolvedIds.add(e.ref);
         this.unpersisted++;
         this.scheduleFlush();
-        // The window slot is free now: refill it without waiting for Redis.
+        // The window slot is free now: refill it without waiting for the store.
         this.schedulePump();
         break;
       case 'throttled':
@@ -640,12 +642,12 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
 
   /**
    * A deliver_sm or data_sm: a receipt or an MO message. Every one is
-   * answered: 0 once Redis has it, 0x64 (temporary: redeliver) when that
+   * answered: 0 once the store has it, 0x64 (temporary: redeliver) when that
    * failed, 0x65 (permanent) when it can never be used.
    */
   private onDeliver(session: SmscSession, d: IncomingDeliver): void {
     if ((d.esmClass & 0x3c) !== 0x04) {
-      // Not a delivery receipt: a mobile-originated message. Its deliver_sm_resp follows once Redis has it.
+      // Not a delivery receipt: a mobile-originated message. Its deliver_sm_resp follows once Redis has it (mo-recorder.ts).
       if (this.opts.mo !== undefined) this.opts.mo.onDeliver(session, d);
       else session.replyDeliverSm(d.sequence, 0);
       return;
