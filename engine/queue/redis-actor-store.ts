@@ -48,21 +48,22 @@ const PULL_BLOCK_MS = 100;
 /** Entries taken over per partition per call. */
 const TAKE_OVER_COUNT = 500;
 
-const OUTCOME: Readonly<Record<number, ReceiptOutcome>> = {
+/** Every result code named for the actor: a code added to ReceiptResult does not compile until it is mapped here. */
+const OUTCOME: Readonly<Record<ReceiptResult, ReceiptOutcome>> = {
   [ReceiptResult.Applied]: 'applied',
   [ReceiptResult.Early]: 'early',
   [ReceiptResult.Duplicate]: 'duplicate',
   [ReceiptResult.Gone]: 'gone',
 };
 
-/** Stream ids have no space; the key may (it starts with the configured prefix). */
+/** "<stream key> <stream id>": a stream id has no space (the key may: it starts with the configured prefix). */
 function refOf(queueKey: string, entryId: string): string {
-  return entryId + ' ' + queueKey;
+  return queueKey + ' ' + entryId;
 }
 
 function entryOfRef(ref: string): { queueKey: string; entryId: string } {
-  const sp = ref.indexOf(' ');
-  return { entryId: ref.slice(0, sp), queueKey: ref.slice(sp + 1) };
+  const sp = ref.lastIndexOf(' ');
+  return { queueKey: ref.slice(0, sp), entryId: ref.slice(sp + 1) };
 }
 
 /** Names an entry RedisStore just parsed (a fresh object no one else holds yet). */
@@ -153,6 +154,6 @@ export class RedisActorStore implements ActorStore<RedisQueuedPart> {
   async receipts(items: ReadonlyArray<ReceiptRecord>): Promise<ReceiptResults> {
     const latencyMs: number[] = [];
     const codes = await this.store.receipts(this.o.smsc, EARLY_RECEIPT_TTL_SEC, items, Date.now(), latencyMs);
-    return { outcomes: codes.map((c) => OUTCOME[c] ?? 'duplicate'), latencyMs };
+    return { outcomes: codes.map((c) => OUTCOME[c]), latencyMs };
   }
 }
