@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   const key = `bench-an:${Date.now()}:ev`;
   for (let i = 0; i < N; i += 5000) await xadd(r, key, i, Math.min(5000, N - i));
   const host = new AnalyticsHost({
-    redisUrl, streamKey: key, consumer: 'bench', clickhouse, batchMax: Number(a['batch-max']), flushMs: Number(a['flush-ms']), badNumbers: undefined, reportPageRows: 20_000,
+    redis: { kind: 'single', url: redisUrl }, streamKey: key, consumer: 'bench', clickhouse, batchMax: Number(a['batch-max']), flushMs: Number(a['flush-ms']), badNumbers: undefined, reportPageRows: 20_000,
     routing: { rangeFiles: [] }, baseDir: process.cwd(),
   }, (level, msg) => level !== 'info' && console.error(`[analytics ${level}] ${msg}`));
   host.start();

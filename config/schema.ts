@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_START_KEYWORDS, DEFAULT_STOP_KEYWORDS } from '../engine/mo/stop-keywords.js';
+import { MAX_SHARDS } from '../engine/queue/shards.js';
 
 /** Every default in one place. */
 export const DEFAULTS = {
@@ -25,6 +26,9 @@ export const DEFAULTS = {
   },
   redis: {
     keyPrefix: 'sy:', // prefix of every Redis key this engine writes
+    shards: 16, // shards of the Redis state (1..256), fixed for a deployment; on a cluster a multiple of the master count (48 for up to 16 masters)
+    waitReplicas: 0, // ack a submit only after WAIT confirms this many replicas have it (0: on the primary's word)
+    waitTimeoutMs: 1_000, // longest WAIT for them (ms); not confirmed in time: nack REPLICATION_TIMEOUT
   },
   engine: {
     nodeId: 'node1', // names this engine's stream consumers; unique per engine node
@@ -92,7 +96,6 @@ export const DEFAULTS = {
     binds: 2, // SMPP transceiver sessions
     window: 100, // unanswered submit_sm per bind
     tps: 5_000, // submit_sm per second, shared by the binds (the operator's cap)
-    partitions: 2, // Redis stream partitions q:{smsc:p}
     responseTimeoutMs: 10_000, // submit_sm without a resp after this is retried
     enquireLinkSec: 30, // keep-alive period (seconds)
     connectTimeoutMs: 5_000, // TCP connect + bind timeout
@@ -258,7 +261,6 @@ export const smscSchema = z.strictObject({
   window: z.number().int().min(1).max(10_000).default(DEFAULTS.smsc.window),
   tps: z.number().int().positive().default(DEFAULTS.smsc.tps),
   maxQueueLag: z.number().int().positive().default(DEFAULTS.smsc.maxQueueLag),
-  partitions: z.number().int().min(1).max(64).default(DEFAULTS.smsc.partitions),
   responseTimeoutMs: z.number().int().positive().default(DEFAULTS.smsc.responseTimeoutMs),
   enquireLinkSec: z.number().int().positive().default(DEFAULTS.smsc.enquireLinkSec),
   connectTimeoutMs: z.number().int().positive().default(DEFAULTS.smsc.connectTimeoutMs),
@@ -357,6 +359,9 @@ export const configSchema = z.strictObject({
       /** Normally from REDIS_URL; a URL here is for tests and must not hold a password. */
       url: z.string().optional(),
       keyPrefix: z.string().default(DEFAULTS.redis.keyPrefix),
+      shards: z.number().int().min(1).max(MAX_SHARDS).default(DEFAULTS.redis.shards),
+      waitReplicas: z.number().int().min(0).max(16).default(DEFAULTS.redis.waitReplicas),
+      waitTimeoutMs: z.number().int().min(1).max(60_000).default(DEFAULTS.redis.waitTimeoutMs),
     })
     .default({ ...DEFAULTS.redis }),
   engine: z
@@ -453,6 +458,7 @@ export const RENAMED_KEYS: Readonly<Record<string, string>> = {
   bindCount: 'binds',
   apiKeys: 'tenants[].apiKey',
   routes: 'routing.plans (route plans by MCC/MNC with prices; see README "Routing")',
+  partitions: 'redis.shards (every SMSC has one queue stream per shard; see README "Redis Cluster")',
 };
 
 /** Keys that were removed: the error says why and what took their place. */

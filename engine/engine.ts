@@ -5,7 +5,7 @@
  */
 import { dirname, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type uWS from 'uWebSockets.js';
 import { resolveSecret, type Config } from '../config/index.js';
 import type { ActorSmscConfig, ActorStats } from './actors/messages.js';
@@ -16,6 +16,11 @@ import { warmUpAcceptPath } from './ingress/warm-up.js';
 import { IngressServer, type WsOp } from './ingress/ingress-server.js';
 import { StatusDispatcher } from './push/status-dispatcher.js';
 import { RedisStore } from './queue/redis-store.js';
+import { Keys } from './queue/keys.js';
+import { Shards } from './queue/shards.js';
+import { checkShardLayout } from './queue/shard-layout.js';
+import { ShardPicker } from './ingress/shard-picker.js';
+import { connectRedis, type RedisTarget } from './redis/connect-redis.js';
 import { EventsTrimmer } from './queue/events-trimmer.js';
 import { onRedisError } from './redis/on-redis-error.js';
 import { RoutingService } from './routing/routing-service.js';
@@ -43,7 +48,10 @@ import { WebhookHost } from './webhooks/webhook-host.js';
 import { resolveWebhookTenants } from './webhooks/webhook-tenants.js';
 
 export interface EngineOptions {
-  readonly redisUrl: string;
+  /** A single Redis (redis://…), unless `redis` names the target (a cluster). */
+  readonly redisUrl?: string;
+  /** The Redis to use: a single instance or a cluster's seed nodes (connect-redis.ts). */
+  readonly redis?: RedisTarget;
   readonly clock?: Clock;
   readonly env?: NodeJS.ProcessEnv;
   /** Overrides config.server.port (tests use 0). */
@@ -111,18 +119,29 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const webhookTenants = resolveWebhookTenants(config.tenants, env);
   const adminKey = env.SWITCHYARD_ADMIN_KEY;
 
-  const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2, connectionName: 'sy-ingress' });
-  const blocking = new Redis(o.redisUrl, { maxRetriesPerRequest: null, connectionName: 'sy-dispatch' });
+  const target: RedisTarget = o.redis ?? { kind: 'single', url: o.redisUrl ?? 'redis://127.0.0.1:6379' };
+  // Typed as the single-instance client for the modules that have not moved to the sharded layout yet
+  // (issue 13): on a cluster the same calls are routed per key by ioredis.
+  const redis = connectRedis(target, { connectionName: 'sy-ingress' }) as Redis;
+  const blocking = connectRedis(target, { connectionName: 'sy-dispatch', blocking: true }) as Redis;
   // Enqueue scripts get a connection of their own: nothing else waits in front of an ack.
-  const queueRedis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2, connectionName: 'sy-enqueue' });
+  const queueRedis = connectRedis(target, { connectionName: 'sy-enqueue' });
   onRedisError(queueRedis, 'enqueue', (m) => log('warn', m));
   onRedisError(redis, 'ingress', (m) => log('warn', m));
   onRedisError(blocking, 'dispatch', (m) => log('warn', m));
   await redis.ping();
-  const store = new RedisStore(queueRedis, config.redis.keyPrefix, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec });
+  const keys = new Keys(config.redis.keyPrefix, new Shards(config.redis.shards));
+  // The shard count names every key: a start with another count, or on the unsharded layout, is refused.
+  await checkShardLayout(redis, keys);
+  const store = new RedisStore(queueRedis, keys, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec }, {
+    smscs: config.smscs.map((s) => s.id),
+    waitReplicas: config.redis.waitReplicas,
+    waitTimeoutMs: config.redis.waitTimeoutMs,
+  });
   const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log, env });
   const lifecycle = new Lifecycle({ config, redis, keys: store.keys, clock, log });
   const batcher = new EnqueueBatcher(store);
+  const shardPicker = new ShardPicker(config.redis.shards);
   const r = config.server.resume;
   const dispatcher = new StatusDispatcher(redis, blocking, store.keys, { resumeMaxAgeMs: r.maxAgeSec * 1000, maxCatchUps: r.maxCatchUps, maxCatchUpsPerTenant: r.maxCatchUpsPerTenant });
   const trimmer = new EventsTrimmer(redis, store.keys, { floorSec: config.messages.statusRetentionSec, cap: config.messages.statusRetention }, log);
@@ -139,7 +158,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   };
   if (config.analytics.enabled) await ensureGroup(ANALYTICS_GROUP, '0');
   if (webhookTenants.length > 0) await ensureGroup(WEBHOOK_GROUP, '$');
-  for (const s of config.smscs) await store.ensureGroups(s.id, s.partitions);
+  for (const s of config.smscs) await store.ensureGroups(s.id);
   // Opt-out lists, held and paused messages, moderation (issue 6).
   const optOuts = new OptOutStore(redis, store.keys);
   const parking = new ParkingStore(redis, store.keys, { eventsMaxLen: config.messages.statusRetention, finalRetentionSec: config.messages.finalRetentionSec });
@@ -150,8 +169,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
 
   const supervisor = new Supervisor({
     actors: smscs.length,
-    redisUrl: o.redisUrl,
+    redis: target,
     keyPrefix: config.redis.keyPrefix,
+    shards: config.redis.shards,
     nodeId: config.engine.nodeId,
     reclaimIdleMs: config.engine.reclaimIdleMs,
     stateFlushMs: config.engine.stateFlushMs,
@@ -192,7 +212,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const an = config.analytics;
   const analytics = an.enabled
     ? new AnalyticsHost({
-        redisUrl: o.redisUrl,
+        redis: target,
         streamKey: store.keys.events(),
         consumer: `sink-${config.engine.nodeId}`,
         batchMax: an.batchMax,
@@ -207,7 +227,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const flagged = new FlaggedNumbers(new Set(config.tenants.filter((t) => t.refuseFlaggedNumbers ?? an.badNumbers.refuse).map((t) => t.id)));
   analytics?.onFlagged((d) => flagged.apply(d));
   // Signed POSTs of status events and MO messages to tenants' receivers, in their own worker thread (engine/webhooks/).
-  const webhooks = webhookTenants.length === 0 ? undefined : new WebhookHost({ redisUrl: o.redisUrl, keyPrefix: config.redis.keyPrefix, node: config.engine.nodeId, metrics: config.engine.metrics, tenants: webhookTenants }, log);
+  const webhooks = webhookTenants.length === 0 ? undefined : new WebhookHost({ redis: target, keyPrefix: config.redis.keyPrefix, shards: config.redis.shards, node: config.engine.nodeId, metrics: config.engine.metrics, tenants: webhookTenants }, log);
   if (config.engine.metrics) batcher.onLatency = (ms) => metrics.enqueue(ms);
   if (config.engine.metrics) moderator.onHold = (tenant, code) => metrics.held(tenant, code);
   supervisor.on('restart', (smsc: string) => metrics.actorRestarted(smsc));
@@ -230,7 +250,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     adminKey,
     accept: {
       router: () => routing.router,
-      partitions: new Map(config.smscs.map((s) => [s.id, s.partitions])),
+      shard: () => shardPicker.next(),
       maxParts: config.messages.maxParts,
       defaultValiditySec: config.messages.defaultValiditySec,
       receiptGraceSec: config.messages.receiptGraceSec,
@@ -326,9 +346,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   await routing.start(() => supervisor.stats(), (smsc) => supervisor.actorState(smsc)?.running ?? false);
   // Messages whose validity ran out end expired when nothing of them can reach an SMSC any more;
   // past validity + grace the rest end expired (never sent) or unknown (no receipt). See queue/lua/sweep.lua.
-  // 1,000 messages per script call (each call holds Redis for a few ms), as many calls as are
-  // due, up to 20 a second: an SMSC that sends no receipts at full rate ends 10,000 messages a
-  // second of them, and a backlog of due messages drains at 20,000/s without starving the rest.
+  // 1,000 messages per shard and script call (each call holds Redis for a few ms), as many calls as
+  // are due, up to 20 a second: an SMSC that sends no receipts at full rate ends 10,000 messages a
+  // second of them, and a backlog of due messages drains at 20,000/s per shard without starving the rest.
   let sweeping = false;
   const sweepTimer = setInterval(() => {
     if (sweeping) return;

@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'THROTTLED'
   | 'UNAUTHORIZED'
   | 'UNAVAILABLE'
+  // durability on a Redis Cluster (issue 13): accepted by the primary, not confirmed by redis.waitReplicas replicas in time
+  | 'REPLICATION_TIMEOUT'
   | 'NOT_FOUND'
   | 'BAD_REQUEST'
   // message lifecycle (issue 6)

@@ -4,10 +4,13 @@
  * when the actor crashes or its thread is terminated.
  */
 import { threadId } from 'node:worker_threads';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { systemClock } from '../flow/clock.js';
+import { Keys } from '../queue/keys.js';
 import { RedisStore } from '../queue/redis-store.js';
 import { RedisActorStore, type RedisQueuedPart } from '../queue/redis-actor-store.js';
+import { Shards } from '../queue/shards.js';
+import { connectRedis, duplicateClient } from '../redis/connect-redis.js';
 import { onRedisError } from '../redis/on-redis-error.js';
 import type { ActorCommand, ActorReport, ActorTask } from './messages.js';
 import { ActorMetrics, threadMetrics } from '../metrics/actor-metrics.js';
@@ -20,19 +23,20 @@ import { MoStore } from '../mo/mo-store.js';
 export default async function runActor(task: ActorTask): Promise<string> {
   const { port } = task;
   const post = (r: ActorReport) => port.postMessage(r);
-  const redisOpts = { maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName: `sy-actor-${task.smsc.id}` };
-  const redis = new Redis(task.redisUrl, redisOpts);
-  const reader = new Redis(task.redisUrl, redisOpts);
+  // State writes wait through a reconnect (the actor retries them anyway); reads get their own client (they block).
+  const client = connectRedis(task.redis, { connectionName: `sy-actor-${task.smsc.id}`, maxRetriesPerRequest: null });
+  const reader = duplicateClient(client, `sy-actor-${task.smsc.id}-read`);
+  // The parking and MO stores take a single client until they move to the sharded layout (issue 13).
+  const redis = client as Redis;
   onRedisError(redis, `actor ${task.smsc.id}`, (msg) => post({ type: 'log', level: 'warn', smsc: task.smsc.id, msg }));
   onRedisError(reader, `actor ${task.smsc.id} reader`, (msg) => post({ type: 'log', level: 'warn', smsc: task.smsc.id, msg }));
-  const store = new RedisStore(redis, task.keyPrefix, { eventsMaxLen: task.eventsMaxLen, finalRetentionSec: task.finalRetentionSec });
+  const store = new RedisStore(client, new Keys(task.keyPrefix, new Shards(task.shards)), { eventsMaxLen: task.eventsMaxLen, finalRetentionSec: task.finalRetentionSec });
   const metrics = task.metrics ? new ActorMetrics(task.smsc.id) : undefined;
   const limits = { eventsMaxLen: task.eventsMaxLen, finalRetentionSec: task.finalRetentionSec };
   const logWarn = (_level: 'warn', msg: string) => post({ type: 'log', level: 'warn', smsc: task.smsc.id, msg });
   const mo = new MoRecorder(task.smsc.id, new MoStore(redis, store.keys, { eventsMaxLen: task.eventsMaxLen, unattributedStop: task.mo.unattributedStop }), task.mo, logWarn, (kind) => metrics?.mo(kind), task.smsc.alphabet);
   const queue = new RedisActorStore(store, reader, {
     smsc: task.smsc.id,
-    partitions: task.smsc.partitions,
     consumer: task.consumer,
     reclaimIdleMs: task.reclaimIdleMs,
     receiptGraceSec: task.receiptGraceSec,

@@ -7,6 +7,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { MetricsJson } from '../metrics/registry.js';
 import type { ReceiptIdMatch } from './receipt.js';
 import type { ActorMoConfig } from '../mo/mo-recorder.js';
+import type { RedisTarget } from '../redis/connect-redis.js';
 import type { SmscAlphabet } from '../text/index.js';
 import type { AddressPlan } from './addresses.js';
 
@@ -20,7 +21,6 @@ export interface ActorSmscConfig {
   readonly binds: number;
   readonly window: number;
   readonly tps: number;
-  readonly partitions: number;
   readonly responseTimeoutMs: number;
   readonly enquireLinkSec: number;
   readonly connectTimeoutMs: number;
@@ -40,8 +40,11 @@ export interface ActorSmscConfig {
 /** The piscina task that hosts one actor for its lifetime. */
 export interface ActorTask {
   readonly smsc: ActorSmscConfig;
-  readonly redisUrl: string;
+  /** A single Redis or a cluster (connect-redis.ts). */
+  readonly redis: RedisTarget;
   readonly keyPrefix: string;
+  /** redis.shards: names the keys. */
+  readonly shards: number;
   readonly consumer: string;
   readonly reclaimIdleMs: number;
   readonly stateFlushMs: number;

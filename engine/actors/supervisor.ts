@@ -27,12 +27,16 @@ import { workerScript } from '../worker-script.js';
 import { cumulativeOnly, merge, type MetricsJson } from '../metrics/registry.js';
 import type { ActorReport, ActorSmscConfig, ActorStats, ActorTask } from './messages.js';
 import type { ActorMoConfig } from '../mo/mo-recorder.js';
+import type { RedisTarget } from '../redis/connect-redis.js';
 
 export interface SupervisorOptions {
   /** How many actors start() will be given: the pool has a thread for each, started at once. */
   readonly actors: number;
-  readonly redisUrl: string;
+  /** A single Redis or a cluster (connect-redis.ts): each actor thread connects itself. */
+  readonly redis: RedisTarget;
   readonly keyPrefix: string;
+  /** redis.shards: names the keys. */
+  readonly shards: number;
   readonly nodeId: string;
   readonly reclaimIdleMs: number;
   readonly stateFlushMs: number;
@@ -106,8 +110,9 @@ export class Supervisor extends EventEmitter {
     });
     const task: ActorTask = {
       smsc: h.smsc,
-      redisUrl: this.o.redisUrl,
+      redis: this.o.redis,
       keyPrefix: this.o.keyPrefix,
+      shards: this.o.shards,
       consumer: `${this.o.nodeId}:${h.smsc.id}`,
       reclaimIdleMs: this.o.reclaimIdleMs,
       stateFlushMs: this.o.stateFlushMs,

@@ -15,7 +15,8 @@
  * Reports its state to the engine once a second over IPC; stops on
  * { type: 'stop' } or when the engine goes away.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis, type RedisTarget } from '../redis/connect-redis.js';
 import { BadNumberDetector, type BadNumberOptions } from '../../analytics/bad-numbers.js';
 import { openClickHouse, type ClickHouseOptions } from '../../analytics/clickhouse.js';
 import { EventSink } from '../../analytics/event-sink.js';
@@ -27,7 +28,8 @@ import type { NumberingPlan } from '../../router/index.js';
 import { loadNumberingPlan } from '../routing/load-routing.js';
 
 export interface SinkWorkerData {
-  readonly redisUrl: string;
+  /** A single Redis or a cluster (connect-redis.ts). */
+  readonly redis: RedisTarget;
   readonly streamKey: string;
   readonly consumer: string;
   readonly clickhouse: ClickHouseOptions;
@@ -94,7 +96,8 @@ function operatorNames(): (mcc: string, mnc: string, e164: string) => string {
 }
 const operatorOf = operatorNames();
 
-const redis = new Redis(d.redisUrl, { maxRetriesPerRequest: null, connectionName: 'sy-analytics' });
+// The sink's reads block: a client of its own. Typed as a single client for the sink until it reads the shards (issue 13).
+const redis = connectRedis(d.redis, { connectionName: 'sy-analytics', blocking: true }) as Redis;
 redis.on('error', () => undefined); // reconnects; the sink logs failed batches
 const ch = openClickHouse(d.clickhouse);
 const rollup = new LiveRollup();

@@ -28,6 +28,7 @@ const STATUS_OF: Partial<Record<ErrorCode, string>> = {
   FRAME_TOO_LARGE: '413 Payload Too Large',
   THROTTLED: '429 Too Many Requests',
   UNAVAILABLE: '503 Service Unavailable',
+  REPLICATION_TIMEOUT: '503 Service Unavailable',
 };
 
 /** Replies with an error body and the HTTP status that fits its code (400 by default). */

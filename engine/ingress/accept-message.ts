@@ -2,8 +2,9 @@
  * Turns a checked submit into a message ready to enqueue: E.164 number,
  * GSM-7/UCS-2 encoding (transliterated to GSM-7 when the tenant or the submit
  * asks and every character maps; UCS-2 when the chosen SMSC's alphabet lacks
- * a character of the GSM-7 text) and segments, route, id and partition. Pure
- * apart from the id counter; the same function serves WebSocket and HTTP ingress.
+ * a character of the GSM-7 text) and segments, route, and an id naming the
+ * message's shard (ctx.shard: shard-picker.ts). Pure apart from the id counter
+ * and the shard picker; the same function serves WebSocket and HTTP ingress.
  *
  * A message with `sendAt` in the future is routed and encoded now (the ack
  * gives its parts and price; NO_ROUTE is a nack, not a later failure) and its
@@ -13,14 +14,15 @@ import type { Router } from '../../router/index.js';
 import { SwitchyardError } from '../errors.js';
 import { routeRecord, type NewMessage } from '../queue/redis-store.js';
 import { carriesText, encodeMessage, firstNonGsm, transliterateToGsm, type SmscAlphabet } from '../text/index.js';
-import { newMessageId } from './message-id.js';
+import { newShardedMessageId } from './message-id.js';
 import { normalizeNumber } from './normalize-number.js';
 import type { Refusal, SubmitFields } from './parse-submit.js';
 
 export interface AcceptContext {
   /** The current router: hot reload swaps it, so it is read per message. */
   readonly router: () => Router;
-  readonly partitions: ReadonlyMap<string, number>;
+  /** The shard of the next message (ShardPicker.next): written into its id. */
+  readonly shard: () => number;
   readonly maxParts: number;
   readonly defaultValiditySec: number;
   readonly receiptGraceSec: number;
@@ -39,7 +41,6 @@ export interface TenantAcceptOptions {
 }
 
 let concatRef = 0;
-let rr = 0;
 
 export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitFields, now: number, opts: TenantAcceptOptions = {}): NewMessage | Refusal {
   const num = normalizeNumber(s.to);
@@ -68,20 +69,17 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
       throw err;
     }
   }
-  const partitions = ctx.partitions.get(route.smsc) ?? 1;
   const validitySec = s.validitySec ?? ctx.defaultValiditySec;
   const dueAt = s.sendAt !== undefined && s.sendAt > now ? s.sendAt : 0;
   const start = dueAt > 0 ? dueAt : now;
-  rr = (rr + 1) % 1_000_000;
   const hold = ctx.moderate?.(tenant, s.text);
   return {
-    id: newMessageId(now),
+    id: newShardedMessageId(ctx.shard(), now),
     tenant,
     ref: s.ref,
     to: num.e164,
     from: s.from,
     smsc: route.smsc,
-    partition: rr % partitions,
     dataCoding: encoded.dataCoding,
     esmClass: encoded.esmClass,
     parts: encoded.parts,
@@ -89,7 +87,6 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
     validUntil: start + validitySec * 1000,
     // The hash outlives the sweep that ends it by an hour, so the final status is readable.
     ttlSec: Math.ceil((start - now) / 1000) + validitySec + ctx.receiptGraceSec + 3600,
-    finalBy: start + (validitySec + ctx.receiptGraceSec) * 1000,
     pushStatus: s.dlr,
     route: routeRecord(route),
     hold,

@@ -335,6 +335,12 @@ export class IngressServer {
       if (d !== undefined) d.unacked--;
       if (err) {
         quota?.giveBack(t.id);
+        // redis.waitReplicas: the primary has it, too few replicas confirmed it in time (queue/redis-store.ts).
+        if ((err as { code?: string }).code === 'REPLICATION_TIMEOUT') {
+          this.countRefused(t.id, 'REPLICATION_TIMEOUT');
+          done(nackFrame(f.ref, { code: 'REPLICATION_TIMEOUT', error: `message ${msg.id} ${err.message}` }));
+          return;
+        }
         this.countRefused(t.id, 'UNAVAILABLE');
         done(nackFrame(f.ref, { code: 'UNAVAILABLE', error: 'the queue is unavailable; the message was not accepted, retry' }));
         return;
@@ -414,7 +420,7 @@ export class IngressServer {
           : frame.includes('"THROTTLED"') ? '429 Too Many Requests'
             : frame.includes('"QUOTA_EXCEEDED"') ? '429 Too Many Requests'
               : frame.includes('"SENDER_NOT_ALLOWED"') ? '403 Forbidden'
-                : frame.includes('"UNAVAILABLE"') ? '503 Service Unavailable' : '400 Bad Request';
+                : frame.includes('"UNAVAILABLE"') || frame.includes('"REPLICATION_TIMEOUT"') ? '503 Service Unavailable' : '400 Bad Request';
         sendJson(res, code, frame);
       }, t);
     });

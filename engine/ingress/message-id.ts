@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { MessageId } from '../ids.js';
+import { shardSuffix } from '../queue/shards.js';
 
 const node = (randomBytes(4).readUInt32BE(0) % 36 ** 4).toString(36).padStart(4, '0');
 let counter = 0;
@@ -12,4 +13,13 @@ let counter = 0;
 export function newMessageId(now = Date.now()): MessageId {
   counter = (counter + 1) % 36 ** 4;
   return (now.toString(36).padStart(8, '0') + node + counter.toString(36).padStart(4, '0')) as MessageId;
+}
+
+/**
+ * A message id of shard `shard` (queue/shards.ts): newMessageId's 16 characters
+ * and the shard in two base-36 characters, so that the id alone names the
+ * message's keys. Still sortable by acceptance time (the first 8 characters).
+ */
+export function newShardedMessageId(shard: number, now = Date.now()): MessageId {
+  return (newMessageId(now) + shardSuffix(shard)) as MessageId;
 }

@@ -40,7 +40,7 @@ export class Lifecycle {
 
   constructor(private readonly o: LifecycleOptions) {
     const c = o.config;
-    this.store = new LifecycleStore(o.redis, o.keys, { eventsMaxLen: c.messages.statusRetention, finalRetentionSec: c.messages.finalRetentionSec });
+    this.store = new LifecycleStore(o.redis, o.keys, { eventsMaxLen: c.messages.statusRetention, finalRetentionSec: c.messages.finalRetentionSec }, c.smscs.map((s) => s.id));
     this.scheduler = new Scheduler(this.store, o.clock, o.log);
     this.quota = new QuotaTracker(o.redis, o.keys, c.tenants, o.clock);
     this.cancels = new CancelBatcher(this.store, () => o.clock.now());

@@ -1,5 +1,6 @@
 /**
- * A whole Switchyard on one machine: a private Redis (unless a URL is given),
+ * A whole Switchyard on one machine: a private Redis (unless a URL or a
+ * cluster is given),
  * N simulated SMSCs on loopback, and an engine routing to them. Serves the
  * demo, the end-to-end benchmark and the integration tests, so all three run
  * the same wiring.
@@ -11,18 +12,22 @@ import { join } from 'node:path';
 import { parseConfig, type Config } from '../../config/index.js';
 import { startEngine, type Engine } from '../engine.js';
 import { startPrivateRedis, type PrivateRedis } from '../redis/private-redis.js';
+import type { RedisTarget } from '../redis/connect-redis.js';
 import type { ReceiptIdMatch } from '../actors/receipt.js';
 import { SIMULATOR_DEFAULTS, SmscSimulator, type SmscSimulatorOptions } from '../simulator/index.js';
 
 export interface HarnessOptions {
   readonly redisUrl?: string;
+  /** A Redis Cluster (or a single Redis) to use instead of redisUrl. */
+  readonly redis?: RedisTarget;
   readonly redisDir?: string;
   readonly keyPrefix?: string;
   readonly smscs?: number;
   readonly binds?: number;
   readonly window?: number;
   readonly tps?: number;
-  readonly partitions?: number;
+  /** redis.shards (default 16). */
+  readonly shards?: number;
   readonly tenantTps?: number;
   readonly tenantWindow?: number;
   readonly sim?: Partial<SmscSimulatorOptions>;
@@ -43,7 +48,10 @@ export interface HarnessOptions {
 export interface Harness {
   readonly engine: Engine;
   readonly sims: SmscSimulator[];
+  /** The single Redis's URL ('' on a cluster: use `target`). */
   readonly redisUrl: string;
+  /** The Redis the engine uses. */
+  readonly target: RedisTarget;
   readonly redis: PrivateRedis | undefined;
   readonly apiKey: string;
   readonly tenant: string;
@@ -94,8 +102,8 @@ function receiptIdMatchOf(sim: Partial<SmscSimulatorOptions>): ReceiptIdMatch {
 
 export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   let redis: PrivateRedis | undefined;
-  let redisUrl = o.redisUrl;
-  if (redisUrl === undefined) {
+  let redisUrl = o.redis?.kind === 'single' ? o.redis.url : o.redisUrl;
+  if (redisUrl === undefined && o.redis === undefined) {
     const dir = o.redisDir ?? 'data/harness-redis';
     rmSync(dir, { recursive: true, force: true });
     redis = await startPrivateRedis({ dir });
@@ -113,7 +121,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   }
   const raw: Record<string, unknown> = {
     server: { host: '127.0.0.1', port: 0 },
-    redis: { keyPrefix: o.keyPrefix ?? `sy:${randomBytes(4).toString('hex')}:` },
+    redis: { keyPrefix: o.keyPrefix ?? `sy:${randomBytes(4).toString('hex')}:`, ...(o.shards === undefined ? {} : { shards: o.shards }) },
     engine: { nodeId: 'harness', restartBackoffMs: { min: 50, max: 2000 } },
     tenants: [{ id: 'acme', apiKey: { env: 'SY_HARNESS_KEY' }, tps: o.tenantTps ?? 50_000, window: o.tenantWindow ?? 20_000 }],
     smscs: sims.map((s, i) => ({
@@ -124,7 +132,6 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       binds: o.binds ?? 2,
       window: o.window ?? 100,
       tps: o.tps ?? 10_000,
-      partitions: o.partitions ?? 2,
       reconnectMs: { min: 50, max: 1000 },
       responseTimeoutMs: 5000,
       receiptIdMatch: receiptIdMatchOf({ ...o.sim, ...o.simBySmsc?.[i] }),
@@ -134,20 +141,21 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   };
   o.configOverrides?.(raw);
   const config = parseConfig(raw, 'harness');
-  const url = redisUrl;
+  const target: RedisTarget = o.redis ?? { kind: 'single', url: redisUrl as string };
   let configFile: string | undefined;
   if (o.configFile === true) {
     configFile = join(mkdtempSync(join(tmpdir(), 'sy-harness-')), 'config.json');
     writeFileSync(configFile, JSON.stringify(raw, null, 2));
   }
-  const start = () => startEngine(config, { redisUrl: url, env, log: o.log ?? (() => undefined), ...(configFile === undefined ? {} : { configFile }) });
+  const start = () => startEngine(config, { redis: target, env, log: o.log ?? (() => undefined), ...(configFile === undefined ? {} : { configFile }) });
   let engine = await start();
   const h = {
     get engine() {
       return engine;
     },
     sims,
-    redisUrl,
+    redisUrl: redisUrl ?? '',
+    target,
     redis,
     apiKey,
     tenant: 'acme',

@@ -19,7 +19,7 @@ import { buildMetrics, keysOf, merge, type MetricsJson } from './registry.js';
 export interface EngineMetricSources {
   readonly redis: Redis;
   readonly keys: Keys;
-  readonly smscs: ReadonlyArray<{ readonly id: string; readonly partitions: number }>;
+  readonly smscs: ReadonlyArray<{ readonly id: string }>;
   readonly health: () => RouteHealth;
   readonly wsConnections: () => number;
   readonly framesIn: () => number;
@@ -128,13 +128,13 @@ export class EngineMetrics implements IngressObserver {
     });
     const p = s.redis.pipeline();
     p.zcard(s.keys.schedule());
-    for (const c of s.smscs) for (let i = 0; i < c.partitions; i++) p.xlen(s.keys.queue(c.id, i)).xinfo('GROUPS', s.keys.queue(c.id, i));
+    for (const c of s.smscs) for (const q of s.keys.queuesOf(c.id)) p.xlen(q).xinfo('GROUPS', q);
     const res = (await p.exec().catch(() => null)) ?? [];
     const [ez, scheduled] = res[0] ?? [new Error('no reply'), null];
     if (ez === null) this.m.scheduled.set(Number(scheduled));
     let k = 1;
     for (const c of s.smscs) {
-      for (let i = 0; i < c.partitions; i++) {
+      for (let i = 0; i < s.keys.shards.count; i++) {
         const labels = { smsc: c.id, partition: String(i) };
         const [e1, len] = res[k++] ?? [new Error('no reply'), null];
         const [e2, groups] = res[k++] ?? [new Error('no reply'), null];

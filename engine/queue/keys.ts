@@ -49,10 +49,115 @@
  * The Lua scripts (engine/queue/lua/, engine/parking/lua/, ...) build the m:, d:, de:, ev, exp, sch, ix:, ixb: and us: names
  * from the same prefix; keep both in step. The fields every state change reads are listed once in message-fields.ts.
  */
+import { Shards } from './shards.js';
+
 export const GROUP = 'g';
 
+/** How long an opt-out stays in the shards' oor:{T} sets (ms; older entries are trimmed by the writer). */
+export const RECENT_OPT_OUT_MS = 5 * 60_000;
+
+/**
+ * The sharded layout (issue 13; DESIGN.md §10, README "Redis Cluster"). `{T}`
+ * is the hash tag of a shard (shards.ts), `{c}` the control slot. Every key one
+ * script call touches shares one tag:
+ *
+ *   per message (its shard)     {P}m:{T}:{id}
+ *   per shard                   {P}q:{T}:{smsc}     an SMSC's queue stream in that shard (group "g")
+ *                               {P}ev:{T}           events stream          {P}exp:{T} expiry index
+ *                               {P}sch:{T}          schedule               {P}pz:{T} copy of the paused set
+ *                               {P}us:{T}:{day}     usage hash: fields <tenant>|m, <tenant>|s, <tenant>|c:<cur>
+ *                               {P}ix:{T}:{tenant}:{min}, {P}ixb:{T}:{tenant}   list index
+ *                               {P}hold:{T}:{tenant}, {P}park:{T}:{tenant}      held / parked parts
+ *                               {P}oor:{T}          recent opt-outs: number -> ms (closes the acceptance race)
+ *   receipt mapping (the shard of the SMSC id: Shards.mappingShard)
+ *                               {P}d:{T}:{smsc}:{mid}   "id|part" (lua/link.lua)
+ *                               {P}de:{T}:{smsc}:{mid}  early receipt "state|err|text|raw" (lua/lookup.lua)
+ *                               {P}dex:{T}:{smsc}       set while the shard may hold early receipts of the SMSC
+ *   control slot                {P}{c}:<name>       pz, pz:ver, pz:ack, ooev, meta, mou, vol, mnp, mnp:ver, mnp:tmp,
+ *                                                   fleet registry and leases
+ *   tenant slots                oo:{T}, oom:{T}, qt:{T}:{day}, stc:{T}, whq:{T}:…, whd:{T} as above
+ */
 export class Keys {
-  constructor(readonly prefix: string) {}
+  constructor(
+    readonly prefix: string,
+    readonly shards: Shards = new Shards(1),
+  ) {
+    if (/[{}]/.test(prefix)) throw new Error(`redis.keyPrefix "${prefix}" must not contain "{" or "}": they would change every key's Redis Cluster slot`);
+  }
+
+  // ---- the sharded layout (issue 13) ----------------------------------------
+
+  /** The shard of a message id; undefined for an id that cannot be this deployment's. */
+  shardOf(id: string): number | undefined {
+    return this.shards.ofId(id);
+  }
+  /** m:{T}:{id}. The id must be one of this deployment's (shardOf defined): callers check client ids first. */
+  msg(id: string): string {
+    const k = this.shards.ofId(id);
+    if (k === undefined) throw new RangeError(`"${id.slice(0, 40)}" is not a message id of this deployment`);
+    return `${this.prefix}m:${this.shards.tag(k)}:${id}`;
+  }
+  queueOf(smsc: string, shard: number): string {
+    return `${this.prefix}q:${this.shards.tag(shard)}:${smsc}`;
+  }
+  /** Every queue stream of an SMSC, in shard order. */
+  queuesOf(smsc: string): string[] {
+    return this.shards.all().map((k) => this.queueOf(smsc, k));
+  }
+  eventsOf(shard: number): string {
+    return `${this.prefix}ev:${this.shards.tag(shard)}`;
+  }
+  expiryOf(shard: number): string {
+    return `${this.prefix}exp:${this.shards.tag(shard)}`;
+  }
+  scheduleOf(shard: number): string {
+    return `${this.prefix}sch:${this.shards.tag(shard)}`;
+  }
+  pausedCopy(shard: number): string {
+    return `${this.prefix}pz:${this.shards.tag(shard)}`;
+  }
+  /**
+   * oor:{T}: a sorted set of the opt-outs of the last RECENT_OPT_OUT_MS, member
+   * the number's E.164 digits, score the ms it was recorded (the opt-out store
+   * writes every shard's before the list itself; enqueue.lua reads it).
+   */
+  recentOptOuts(shard: number): string {
+    return `${this.prefix}oor:${this.shards.tag(shard)}`;
+  }
+  /** `day`: days since 1970-01-01 (UTC); fields <tenant>|m, <tenant>|s, <tenant>|c:<currency>. */
+  usageOf(shard: number, day: number): string {
+    return `${this.prefix}us:${this.shards.tag(shard)}:${day}`;
+  }
+  /** `minute`: minutes since 1970 (UTC) of when the messages are due. */
+  listIndexOf(shard: number, tenant: string, minute: number): string {
+    return `${this.prefix}ix:${this.shards.tag(shard)}:${tenant}:${minute}`;
+  }
+  listMinutesOf(shard: number, tenant: string): string {
+    return `${this.prefix}ixb:${this.shards.tag(shard)}:${tenant}`;
+  }
+  holdOf(shard: number, tenant: string): string {
+    return `${this.prefix}hold:${this.shards.tag(shard)}:${tenant}`;
+  }
+  parkOf(shard: number, tenant: string): string {
+    return `${this.prefix}park:${this.shards.tag(shard)}:${tenant}`;
+  }
+  /** The receipt mapping of an SMSC's (normalised) message id, in that id's own shard. */
+  dlrOf(smsc: string, mid: string): string {
+    return `${this.prefix}d:${this.shards.tag(this.shards.mappingShard(smsc, mid))}:${smsc}:${mid}`;
+  }
+  earlyDlrOf(smsc: string, mid: string): string {
+    return `${this.prefix}de:${this.shards.tag(this.shards.mappingShard(smsc, mid))}:${smsc}:${mid}`;
+  }
+  /** dex:{T}:{smsc}: set while early receipts of the SMSC may exist in mapping shard `shard` (lua/lookup.lua). */
+  earlyFlagOf(smsc: string, shard: number): string {
+    return `${this.prefix}dex:${this.shards.tag(shard)}:${smsc}`;
+  }
+  /** A key of the control slot {c}: small, rarely written state every node shares. */
+  control(name: string): string {
+    return `${this.prefix}{c}:${name}`;
+  }
+
+  // ---- the unsharded layout (until every module has moved) -------------------
   queue(smsc: string, partition: number): string {
     return `${this.prefix}q:{${smsc}:${partition}}`;
   }

@@ -10,9 +10,13 @@
  *   @message-fields   hm(mkey, part) and F, the field indexes (message-fields.ts)
  *   @ReceiptResult, @EnqueueCode, ...   result codes with their TypeScript names (script-codes.ts)
  *
- * Keys are still built inside the scripts from ARGV[1] (the prefix), so a batch
- * can touch many messages. That is fine on one Redis; on Redis Cluster a batch
- * has to be split by slot and its keys passed in KEYS (DESIGN.md §10, issue 13).
+ * Every script works in sections, one per shard (lua/includes/sections.lua,
+ * sections.ts): each declares every key it touches in KEYS, and a batch is
+ * one call on a single Redis and one call per shard on a Redis Cluster.
+ * A submit_sm_resp is recorded in two steps, link.lua (the receipt mapping, in
+ * the shard of the SMSC's message id) then submitted.lua (the message's
+ * shard); a receipt in two, lookup.lua then receipts.lua. Each step is
+ * idempotent (README "Redis Cluster", receipts across slots).
  */
 import { loadLuaScript, luaPath, type LuaScript } from '../redis/lua-loader.js';
 import { messageFieldsLua } from './message-fields.js';
@@ -29,15 +33,19 @@ export function loadStateScript(callerUrl: string, relative: string, extra: Read
   return loadLuaScript(luaPath(callerUrl, relative), { ...STATE_FRAGMENTS, ...extra });
 }
 
+export const LINK = loadStateScript(import.meta.url, './lua/link.lua');
 export const SUBMITTED = loadStateScript(import.meta.url, './lua/submitted.lua');
 export const FAILED = loadStateScript(import.meta.url, './lua/failed.lua');
+export const LOOKUP = loadStateScript(import.meta.url, './lua/lookup.lua');
 export const RECEIPTS = loadStateScript(import.meta.url, './lua/receipts.lua');
 export const SWEEP = loadStateScript(import.meta.url, './lua/sweep.lua');
 export const ENQUEUE = loadStateScript(import.meta.url, './lua/enqueue.lua');
 export const MOVE = loadStateScript(import.meta.url, './lua/move.lua');
 
 // The scripts' texts (as sent to Redis; the benchmarks name EVALSHA calls by their SHA-1).
+export const LINK_LUA = LINK.lua;
 export const SUBMITTED_LUA = SUBMITTED.lua;
+export const LOOKUP_LUA = LOOKUP.lua;
 export const FAILED_LUA = FAILED.lua;
 export const RECEIPTS_LUA = RECEIPTS.lua;
 export const SWEEP_LUA = SWEEP.lua;

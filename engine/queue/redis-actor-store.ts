@@ -1,34 +1,38 @@
 /**
  * The operator actor's store (engine/actors/actor-store.ts) on Redis: a thin
- * adapter over RedisStore. An SMSC's queue is its stream partitions
- * q:{smsc:p}, read by the consumer group GROUP under this actor's consumer
- * name; "unsettled" is Redis's pending entries list; a settled entry is
- * XACKed and XDELed (by the state scripts, or here).
+ * adapter over RedisStore. An SMSC's queue is its S queue streams
+ * q:{T}:{smsc}, one per shard (issue 13), read by the consumer group GROUP
+ * under this actor's consumer name; "unsettled" is Redis's pending entries
+ * list; a settled entry is XACKed and XDELed (by the state scripts, or here).
  *
- * What is Redis's business and stays here:
- * - an entry's ref is its stream id and its stream: ids of different
- *   streams coincide all the time (each stream numbers the entries of a
- *   millisecond from 0, and the ingress spreads a tick's messages over the
- *   partitions), so the id alone does not name an entry;
- * - a pull reads every partition in one XREADGROUP (credit split evenly,
- *   rounded up) and BLOCKs up to 100 ms on a connection of its own, so that
- *   it never holds back the state scripts pipelined on the other one;
- * - pending entries are paged per partition, each from its own cursor;
+ * What is Redis's business and stays here (or in RedisStore):
+ * - an entry's ref is its stream key and stream id (QueueEntry.ref): ids of
+ *   different streams coincide all the time (each stream numbers the entries
+ *   of a millisecond from 0, and one enqueue call writes several shards'
+ *   streams in the same millisecond), so the id alone does not name an entry;
+ * - a pull reads every stream (RedisStore.pull: the credit split over the
+ *   streams, then the rest to those that filled their share; one XREADGROUP
+ *   blocking up to 100 ms on a single Redis, one per stream and an adaptive
+ *   idle poll on a cluster) on a connection of its own, so that it never
+ *   holds back the state scripts pipelined on the other one;
+ * - pending entries are paged per stream, each from its own cursor;
  * - entries are taken over (XAUTOCLAIM) once idle for `reclaimIdleMs`,
  *   whichever consumer held them;
+ * - submits and receipts are recorded in two idempotent steps each (the
+ *   receipt mapping in its own shard, then the message's shard: RedisStore
+ *   submitted and receipts); a call that fails between them is retried whole;
  * - receipt keys live for validity + receipt grace, early receipts ten
  *   minutes; times written are this machine's wall clock (Date.now()).
  */
-import type { Redis } from 'ioredis';
 import type { ActorStore, FailureRecord, ReceiptOutcome, ReceiptRecord, ReceiptResults, SubmitRecord, TakenEntries } from '../actors/actor-store.js';
-import { compareStreamIds, ReceiptResult, type QueueEntry, type RedisStore } from './redis-store.js';
+import { isCluster, type RedisClient } from '../redis/connect-redis.js';
+import { compareStreamIds, ReceiptResult, type QueueEntry, type ReadResult, type RedisStore } from './redis-store.js';
 
-/** A queue entry as RedisStore reads it, named for the actor by `ref`. */
-export type RedisQueuedPart = QueueEntry & { readonly ref: string };
+/** A queue entry as RedisStore reads it: its `ref` is "<stream key> <stream id>". */
+export type RedisQueuedPart = QueueEntry;
 
 export interface RedisActorStoreOptions {
   readonly smsc: string;
-  readonly partitions: number;
   /** This actor's consumer name in the group ("node:smsc"): a restarted actor takes the same. */
   readonly consumer: string;
   /** Unsettled entries idle this long, whoever holds them, are taken over (engine.reclaimIdleMs). */
@@ -45,7 +49,7 @@ export interface RedisActorStoreOptions {
 const EARLY_RECEIPT_TTL_SEC = 600;
 /** How long an empty pull waits for new entries (XREADGROUP BLOCK). */
 const PULL_BLOCK_MS = 100;
-/** Entries taken over per partition per call. */
+/** Entries taken over per stream per call. */
 const TAKE_OVER_COUNT = 500;
 
 /** Every result code named for the actor: a code added to ReceiptResult does not compile until it is mapped here. */
@@ -54,70 +58,69 @@ const OUTCOME: Readonly<Record<ReceiptResult, ReceiptOutcome>> = {
   [ReceiptResult.Early]: 'early',
   [ReceiptResult.Duplicate]: 'duplicate',
   [ReceiptResult.Gone]: 'gone',
+  // Mapped, but its part's submit not recorded yet: kept in the message and applied when it is.
+  [ReceiptResult.Parked]: 'early',
 };
 
-/** "<stream key> <stream id>": a stream id has no space (the key may: it starts with the configured prefix). */
-function refOf(queueKey: string, entryId: string): string {
-  return queueKey + ' ' + entryId;
+function taken(r: ReadResult): TakenEntries<RedisQueuedPart> {
+  return { entries: r.entries, unreadable: r.malformed.map((m) => `${m.queueKey} ${m.entryId}`) };
 }
 
+/** The stream and id of a ref ("<stream key> <stream id>": a stream id has no space, the key may). */
 function entryOfRef(ref: string): { queueKey: string; entryId: string } {
   const sp = ref.lastIndexOf(' ');
   return { queueKey: ref.slice(0, sp), entryId: ref.slice(sp + 1) };
 }
 
-/** Names an entry RedisStore just parsed (a fresh object no one else holds yet). */
-function named(e: QueueEntry): RedisQueuedPart {
-  const n = e as QueueEntry & { ref: string };
-  n.ref = refOf(e.queueKey, e.entryId);
-  return n;
-}
-
-function taken(r: { entries: QueueEntry[]; malformed: ReadonlyArray<{ queueKey: string; entryId: string }> }): TakenEntries<RedisQueuedPart> {
-  return { entries: r.entries.map(named), unreadable: r.malformed.map((m) => refOf(m.queueKey, m.entryId)) };
-}
-
 export class RedisActorStore implements ActorStore<RedisQueuedPart> {
-  private readonly queueKeys: string[] = [];
+  /** The SMSC's queue streams, one per shard. */
+  private readonly queueKeys: ReadonlyArray<string>;
 
   constructor(
     private readonly store: RedisStore,
-    /** A connection of its own for blocking reads. */
-    private readonly reader: Redis,
+    /** A client of its own for blocking reads (duplicateClient). */
+    private readonly reader: RedisClient,
     private readonly o: RedisActorStoreOptions,
   ) {
-    for (let p = 0; p < o.partitions; p++) this.queueKeys.push(store.keys.queue(o.smsc, p));
+    this.queueKeys = store.keys.queuesOf(o.smsc);
   }
 
   async open(): Promise<void> {
-    await this.store.ensureGroups(this.o.smsc, this.o.partitions);
+    await this.store.ensureGroups(this.o.smsc);
   }
 
   async pull(max: number): Promise<TakenEntries<RedisQueuedPart>> {
-    const per = Math.max(1, Math.ceil(max / this.queueKeys.length));
-    return taken(await this.store.read(this.o.consumer, this.queueKeys, per, '>', PULL_BLOCK_MS, this.reader));
+    return taken(await this.store.pull(this.o.consumer, this.queueKeys, max, this.reader, PULL_BLOCK_MS));
   }
 
   async *pending(pageSize: number): AsyncIterable<TakenEntries<RedisQueuedPart>> {
-    // Pending entries come back in id order, per partition: page through each
-    // partition's list from its own cursor until every partition is read out.
-    const cursors = this.queueKeys.map(() => '0');
-    for (;;) {
-      const r = await this.store.read(this.o.consumer, this.queueKeys, pageSize, cursors);
-      const counts = this.queueKeys.map(() => 0);
+    // Pending entries come back in id order, per stream: page through each
+    // stream's list from its own cursor; a stream that gave less than a page
+    // is read out and not asked again.
+    let open = this.queueKeys.map((key) => ({ key, cursor: '0' }));
+    while (open.length > 0) {
+      const r = await this.store.read(this.o.consumer, open.map((s) => s.key), pageSize, open.map((s) => s.cursor));
+      const counts = new Map<string, number>();
       for (const e of [...r.entries, ...r.malformed]) {
-        const k = this.queueKeys.indexOf(e.queueKey);
-        counts[k] = (counts[k] ?? 0) + 1;
-        if (compareStreamIds(e.entryId, cursors[k] as string) > 0) cursors[k] = e.entryId;
+        counts.set(e.queueKey, (counts.get(e.queueKey) ?? 0) + 1);
+        const s = open.find((o) => o.key === e.queueKey);
+        if (s !== undefined && compareStreamIds(e.entryId, s.cursor) > 0) s.cursor = e.entryId;
       }
       yield taken(r);
-      if (counts.every((n) => n < pageSize)) return;
+      open = open.filter((s) => (counts.get(s.key) ?? 0) >= pageSize);
     }
   }
 
   onReadsLost(listener: () => void): void {
     // After a lost connection, a read's reply may have been lost with it: the
-    // entries it delivered sit in this consumer's pending list.
+    // entries it delivered sit in this consumer's pending list. A cluster
+    // client ends a node's connection when it drops (and opens a new one when
+    // the node is back): each end is a loss. A single client reconnects: each
+    // `ready` after the first is one.
+    if (isCluster(this.reader)) {
+      this.reader.on('-node', () => listener());
+      return;
+    }
     let first = this.reader.status !== 'ready';
     this.reader.on('ready', () => {
       if (first) first = false;
@@ -127,8 +130,7 @@ export class RedisActorStore implements ActorStore<RedisQueuedPart> {
 
   async *takeOver(): AsyncIterable<ReadonlyArray<RedisQueuedPart>> {
     for (const key of this.queueKeys) {
-      const claimed = await this.store.autoclaim(this.o.consumer, key, this.o.reclaimIdleMs, TAKE_OVER_COUNT);
-      yield claimed.map(named);
+      yield await this.store.autoclaim(this.o.consumer, key, this.o.reclaimIdleMs, TAKE_OVER_COUNT);
     }
   }
 

@@ -1,19 +1,37 @@
 /**
- * The Redis adapter behind the message path: enqueue at ingress (one MULTI per
- * tick), credit-based reads and reclaim for operator actors, and the batched Lua
- * state changes (submitted, failed, receipts). Domain code sees plain records.
+ * The Redis adapter behind the message path: enqueue at ingress (one script
+ * call per tick), credit-based reads and reclaim for operator actors, and the
+ * batched Lua state changes (submitted, failed, receipts, sweep). Domain code
+ * sees plain records.
+ *
+ * The state is sharded (issue 13; keys.ts, shards.ts): a message lives in the
+ * shard its id names, every SMSC has one queue stream per shard, and each
+ * script call is organised in sections, one per shard (sections.ts). On a
+ * single Redis a batch is one call, as before sharding; on a Redis Cluster
+ * it is one call per shard it touches, sent together (ioredis pipelines them
+ * per master). That, and how queues are read (`pull`: one XREADGROUP over
+ * every stream with BLOCK on a single Redis, one per stream without BLOCK and
+ * an adaptive idle poll on a cluster), are the only cluster-specific choices.
+ *
+ *   ingress ──enqueue──▶ m:{T}:{id}, q:{T}:{smsc}, ev:{T}, exp:{T}, …     (shard T of the id)
+ *   actor   ──pull────▶ q:{T}:{smsc} × S
+ *           ──submitted: link (d:{J}:{smsc}:{mid}, shard J of the SMSC id) ─▶ submitted (shard T)
+ *           ──receipts:  lookup (shard J) ─▶ receipts (shard T)
  *
  * Stream entry layout (binary-safe, compact for big backlogs):
  *   h = "id|part|total|to|from|validUntilSec|dataCoding|esmClass"
  *   b = short_message bytes (UDH + payload)
  *   t = tenant (actors hold back paused tenants' entries without a look-up)
  */
-import type { Redis } from 'ioredis';
+import { RetryableError } from '../errors.js';
+import { systemClock, type Clock } from '../flow/clock.js';
+import { callWithKey, classifyRedisError, isCluster, type RedisClient } from '../redis/connect-redis.js';
 import { defineLuaCommand } from '../redis/lua-loader.js';
-import { GROUP, Keys } from './keys.js';
-import { ENQUEUE, FAILED, MOVE, RECEIPTS, SUBMITTED, SWEEP } from './lua-scripts.js';
+import { GROUP, Keys, RECENT_OPT_OUT_MS } from './keys.js';
+import { ENQUEUE, FAILED, LINK, LOOKUP, MOVE, RECEIPTS, SUBMITTED, SWEEP } from './lua-scripts.js';
 import { messageField } from './message-fields.js';
 import { EnqueueCode, ReceiptResult } from './script-codes.js';
+import { runSections, runSectionsThen, Section } from './sections.js';
 
 export { ReceiptResult } from './script-codes.js';
 
@@ -28,14 +46,12 @@ export interface NewMessage {
   readonly to: string;
   readonly from: string;
   readonly smsc: string;
-  readonly partition: number;
   readonly dataCoding: number;
   readonly esmClass: number;
   readonly parts: ReadonlyArray<QueuedPart>;
   readonly acceptedAt: number; // ms since epoch
   readonly validUntil: number; // ms since epoch
   readonly ttlSec: number; // message hash TTL: validity + receipt grace (+ margin)
-  readonly finalBy: number; // ms since epoch: no receipt by then means `unknown` (validUntil + grace; the sweep derives it, the enqueue script no longer reads it)
   readonly pushStatus: boolean;
   /** The route's record for billing and analytics: country|mcc|mnc|price|currency (routeRecord). */
   readonly route: string;
@@ -54,7 +70,7 @@ export interface NewMessage {
 
 /** Where the enqueue script put a message (lua/enqueue.lua): its status in the ack. */
 export type Disposition = 'queued' | 'stopped' | 'pending_approval' | 'paused' | 'scheduled';
-const DISPOSITION: Readonly<Record<EnqueueCode, Disposition>> = {
+const DISPOSITION: Readonly<Record<Exclude<EnqueueCode, typeof EnqueueCode.Recheck>, Disposition>> = {
   [EnqueueCode.Queued]: 'queued',
   [EnqueueCode.Stopped]: 'stopped',
   [EnqueueCode.Held]: 'pending_approval',
@@ -70,6 +86,12 @@ export function routeRecord(r: { network: { country: string; mcc: string; mnc: s
 export interface QueueEntry {
   readonly queueKey: string;
   readonly entryId: string;
+  /**
+   * The entry's identity across streams: "queueKey entryId". Stream ids are
+   * unique per stream only, and one enqueue call writes several shards'
+   * streams in the same millisecond: their first entries share an id.
+   */
+  readonly ref: string;
   readonly id: string;
   readonly part: number;
   readonly total: number;
@@ -106,14 +128,46 @@ export interface ReceiptItem {
 }
 
 export interface StoreLimits {
-  /** MAXLEN ~ of the events stream (status pushes, resume and the analytics sink read it). */
+  /** MAXLEN ~ of each shard's events stream (status pushes, resume and the analytics sink read it). */
   readonly eventsMaxLen: number;
   /** Seconds a message hash is kept once its status is final (lookups, late duplicates). */
   readonly finalRetentionSec: number;
 }
 
+export interface StoreOptions {
+  /** The configured SMSC ids: the queues the sweep may take unread entries from. */
+  readonly smscs?: ReadonlyArray<string>;
+  /**
+   * Durability (config redis.waitReplicas, waitTimeoutMs): after each enqueue
+   * call, WAIT until this many replicas have it, at most waitTimeoutMs; fewer
+   * is REPLICATION_TIMEOUT (the submit is nacked). 0: no WAIT.
+   */
+  readonly waitReplicas?: number;
+  readonly waitTimeoutMs?: number;
+  /** The time of the opt-out pre-check (wall clock, ms): enqueue.lua compares it with Redis's TIME. */
+  readonly clock?: Clock;
+}
+
+/** An opt-out in oor:{T} may predate the pre-check by this much and still stop a message (ms): clock skew between nodes. */
+export const OPT_OUT_SKEW_MS = 10_000;
+/** A pre-check older than this when the script runs is refused and redone (ms): oor:{T} reaches RECENT_OPT_OUT_MS back. */
+export const PRE_CHECK_MAX_AGE_MS = RECENT_OPT_OUT_MS - 3 * OPT_OUT_SKEW_MS;
+
 type Fields = Buffer[];
 type StreamReply = Array<[Buffer, Array<[Buffer, Fields]>]> | null;
+
+export interface ReadResult {
+  entries: QueueEntry[];
+  malformed: Array<{ queueKey: string; entryId: string }>;
+}
+
+/** An early receipt as link.lua returns it ("state|err|text|raw"). */
+function receiptText(it: ReceiptItem): string {
+  return `${it.state}|${it.errCode}|${it.errText}|${it.raw}`;
+}
+
+const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
+const DAY_MS = 86_400_000;
 
 /** Orders two stream ids ("ms-seq"). */
 export function compareStreamIds(a: string, b: string): number {
@@ -139,6 +193,7 @@ export function parseEntry(queueKey: string, entryId: string, fields: Fields): Q
   return {
     queueKey,
     entryId,
+    ref: `${queueKey} ${entryId}`,
     id: f[0] as string,
     part: Number(f[1]),
     total: Number(f[2]),
@@ -155,86 +210,250 @@ export function parseEntry(queueKey: string, entryId: string, fields: Fields): Q
 export class RedisStore {
   readonly keys: Keys;
   private readonly limits: StoreLimits;
+  private readonly cluster: boolean;
+  /** The configured SMSC ids, comma-separated (sweep.lua's queue table). */
+  private readonly smscList: string;
+  private readonly smscs: ReadonlyArray<string>;
+  private readonly waitReplicas: number;
+  private readonly waitTimeoutMs: number;
+  private readonly clock: Clock;
+  /** Cluster reads: the next idle poll's wait per consumer (ms; 0 after a read that found entries). */
+  private readonly idle = new Map<string, number>();
 
   constructor(
-    readonly redis: Redis,
-    prefix: string,
+    readonly redis: RedisClient,
+    keys: Keys | string,
     limits: StoreLimits,
+    o: StoreOptions = {},
   ) {
-    this.keys = new Keys(prefix);
+    this.keys = typeof keys === 'string' ? new Keys(keys) : keys;
     this.limits = limits;
+    this.cluster = isCluster(redis);
+    this.smscs = o.smscs ?? [];
+    this.smscList = this.smscs.join(',');
+    this.waitReplicas = o.waitReplicas ?? 0;
+    this.waitTimeoutMs = o.waitTimeoutMs ?? 1000;
+    this.clock = o.clock ?? systemClock;
+    defineLuaCommand(redis, 'syLink', LINK);
     defineLuaCommand(redis, 'sySubmitted', SUBMITTED);
     defineLuaCommand(redis, 'syFailed', FAILED);
+    defineLuaCommand(redis, 'syLookup', LOOKUP);
     defineLuaCommand(redis, 'syReceipts', RECEIPTS);
     defineLuaCommand(redis, 'sySweep', SWEEP);
     defineLuaCommand(redis, 'syEnqueue', ENQUEUE);
     defineLuaCommand(redis, 'syMove', MOVE);
   }
 
-  /** Creates the consumer group of every partition (from the start of the stream). */
-  async ensureGroups(smsc: string, partitions: number): Promise<void> {
-    for (let p = 0; p < partitions; p++) {
-      try {
-        await this.redis.xgroup('CREATE', this.keys.queue(smsc, p), GROUP, '0', 'MKSTREAM');
-      } catch (err) {
-        if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
-      }
+  /** Whether the client is a Redis Cluster's (one call per shard, no blocking reads). */
+  get isCluster(): boolean {
+    return this.cluster;
+  }
+
+  /** Creates the consumer group of each of the SMSC's queue streams, one per shard (from the start of the stream). */
+  async ensureGroups(smsc: string): Promise<void> {
+    await Promise.all(
+      this.keys.queuesOf(smsc).map((k) =>
+        callWithKey(this.redis, k, ['XGROUP', 'CREATE'], [GROUP, '0', 'MKSTREAM']).catch((err: Error) => {
+          if (!String(err.message).includes('BUSYGROUP')) throw err;
+        }),
+      ),
+    );
+  }
+
+  // ---- enqueue ----------------------------------------------------------------
+
+  /**
+   * Enqueues messages atomically per shard (lua/enqueue.lua): resolves once
+   * Redis has them all, with where each went (opted-out numbers are stopped,
+   * held and paused tenants' messages parked). The opt-out lists are read
+   * first (optOutPreCheck: they live in their tenants' slots); a section the
+   * script refuses because that read is too old is read and sent again. With
+   * redis.waitReplicas, each call is followed by WAIT on the same master.
+   */
+  async enqueue(msgs: ReadonlyArray<NewMessage>): Promise<Disposition[]> {
+    const out = new Array<Disposition>(msgs.length);
+    let pending = msgs.map((_, i) => i);
+    for (let attempt = 0; ; attempt++) {
+      const checkedAt = Math.floor(this.clock.now());
+      const listed = await this.optOutPreCheck(pending.map((i) => msgs[i] as NewMessage));
+      const groups = new Map<number, { sec: Section; idx: number[] }>();
+      pending.forEach((i, j) => {
+        const m = msgs[i] as NewMessage;
+        const k = this.keys.shardOf(m.id);
+        if (k === undefined) throw new RangeError(`enqueue: "${m.id}" is not a message id of this deployment`);
+        let g = groups.get(k);
+        if (g === undefined) {
+          g = { sec: new Section(k, [this.keys.eventsOf(k), this.keys.expiryOf(k), this.keys.scheduleOf(k), this.keys.pausedCopy(k), this.keys.recentOptOuts(k)]), idx: [] };
+          groups.set(k, g);
+        }
+        g.idx.push(i);
+        const s = g.sec;
+        const due = m.dueAt ?? 0;
+        const minute = Math.floor((due > 0 ? due : m.acceptedAt) / 60_000);
+        s.push(
+          s.key(this.keys.msg(m.id)), s.key(this.keys.queueOf(m.smsc, k)), s.key(this.keys.parkOf(k, m.tenant)), m.hold === undefined ? 0 : s.key(this.keys.holdOf(k, m.tenant)),
+          s.key(this.keys.listIndexOf(k, m.tenant, minute)), s.key(this.keys.listMinutesOf(k, m.tenant)),
+          m.id, m.tenant, m.ref, m.to, m.from, m.smsc, m.dataCoding, m.esmClass, m.parts.length,
+          m.acceptedAt, m.validUntil, m.ttlSec, m.pushStatus ? 1 : 0, m.route, due, m.billOnDelivery === true ? 1 : 0,
+          m.hold?.code ?? '', m.hold?.text ?? '', listed[j] === true ? 1 : 0, minute,
+        );
+        for (const p of m.parts) s.push(p.shortMessage);
+      });
+      const list = [...groups.values()];
+      const codes = await this.runEnqueue(list.map((g) => g.sec), checkedAt);
+      const again: number[] = [];
+      list.forEach((g, k) => {
+        const c = String(codes[k]);
+        if (c === EnqueueCode.Recheck) again.push(...g.idx);
+        else g.idx.forEach((i, j) => (out[i] = DISPOSITION[c[j] as keyof typeof DISPOSITION] ?? 'queued'));
+      });
+      if (again.length === 0) return out;
+      // Only a call delayed for minutes between its pre-check and Redis (a failover, a stall) gets here.
+      if (attempt >= 2) throw new RetryableError('UNAVAILABLE', 'the opt-out check could not be completed in time; retry');
+      pending = again;
     }
   }
 
   /**
-   * Enqueues messages atomically, one script call for the whole batch
-   * (lua/enqueue.lua): resolves once Redis has them all, with where each went
-   * (opted-out numbers are stopped, held and paused tenants' messages parked).
+   * Which numbers are on their tenant's or the global opt-out list, read just
+   * before the enqueue call (ZMSCORE per tenant and one for the global list,
+   * sent together; a list that does not exist costs Redis a key look-up).
    */
-  async enqueue(msgs: ReadonlyArray<NewMessage>): Promise<Disposition[]> {
-    const args: Array<string | number | Buffer> = [this.keys.prefix, this.limits.eventsMaxLen, this.limits.finalRetentionSec];
+  private async optOutPreCheck(msgs: ReadonlyArray<{ tenant: string; to: string }>): Promise<boolean[]> {
+    const byTenant = new Map<string, string[]>();
+    const all = new Set<string>();
     for (const m of msgs) {
-      args.push(
-        m.id, m.tenant, m.ref, m.to, m.from, m.smsc, m.partition, m.dataCoding, m.esmClass, m.parts.length,
-        m.acceptedAt, m.validUntil, m.ttlSec, m.finalBy, m.pushStatus ? 1 : 0, m.route, m.dueAt ?? 0, m.billOnDelivery === true ? 1 : 0,
-        m.hold?.code ?? '', m.hold?.text ?? '',
-      );
-      for (const p of m.parts) args.push(p.shortMessage);
+      all.add(m.to);
+      let l = byTenant.get(m.tenant);
+      if (l === undefined) byTenant.set(m.tenant, (l = []));
+      l.push(m.to);
     }
-    const codes = String(await (this.redis as unknown as Scripted).syEnqueue(...args));
-    const out = new Array<Disposition>(msgs.length);
-    for (let i = 0; i < msgs.length; i++) out[i] = DISPOSITION[codes[i] as EnqueueCode] ?? 'queued';
+    const globalNums = [...all];
+    const tenants = [...byTenant.keys()];
+    const [global, ...per] = await this.retrying(() =>
+      Promise.all([this.redis.zmscore(this.keys.optOut('*'), ...globalNums), ...tenants.map((t) => this.redis.zmscore(this.keys.optOut(t), ...(byTenant.get(t) as string[])))]),
+    );
+    const listedGlobal = new Set(globalNums.filter((_, i) => (global as Array<string | null>)[i] !== null));
+    const listedTenant = new Map<string, Set<string>>();
+    tenants.forEach((t, i) => {
+      const nums = byTenant.get(t) as string[];
+      listedTenant.set(t, new Set(nums.filter((_, k) => (per[i] as Array<string | null>)[k] !== null)));
+    });
+    return msgs.map((m) => listedGlobal.has(m.to) || listedTenant.get(m.tenant)?.has(m.to) === true);
+  }
+
+  private async runEnqueue(list: ReadonlyArray<Section>, checkedAt: number): Promise<unknown[]> {
+    const head = [this.limits.eventsMaxLen, this.limits.finalRetentionSec, checkedAt, PRE_CHECK_MAX_AGE_MS, OPT_OUT_SKEW_MS];
+    if (this.waitReplicas <= 0) return await this.retrying(() => runSections(this.redis, 'syEnqueue', head, list));
+    const res = await this.retrying(() => runSectionsThen(this.redis, 'syEnqueue', head, list, (p) => p.wait(this.waitReplicas, this.waitTimeoutMs)));
+    const short = res.find((r) => Number(r.after) < this.waitReplicas);
+    if (short !== undefined) {
+      throw new RetryableError(
+        'REPLICATION_TIMEOUT',
+        `was written to the Redis primary, but only ${Number(short.after)} of the ${this.waitReplicas} replicas redis.waitReplicas asks for confirmed it within ${this.waitTimeoutMs} ms: it may still be sent, or be lost if that primary fails now; look it up (GET /v1/messages/{id}) before sending it again`,
+      );
+    }
+    return res.map((r) => r.result);
+  }
+
+  /**
+   * On a cluster, retries a call that failed on a failover (the master died
+   * with it, or the slot moved) for up to ~5 s: every call made through this
+   * is idempotent (enqueue sections are, reads are). On a single Redis ioredis's
+   * own per-command retries apply.
+   */
+  private async retrying<R>(call: () => Promise<R>): Promise<R> {
+    if (!this.cluster) return await call();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        const kind = classifyRedisError(err);
+        if (kind === 'failed' || attempt >= 20) throw err;
+        await sleep(250);
+      }
+    }
+  }
+
+  // ---- reads -----------------------------------------------------------------
+
+  /**
+   * Reads up to `count` entries per stream. `fromId` '>' reads new entries;
+   * '0' (or one id per stream: after that id) re-reads this consumer's own
+   * pending entries (recovery after a restart). On a single Redis this is one
+   * XREADGROUP over every stream (BLOCK allowed); on a cluster one per stream
+   * (their slots differ: CROSSSLOT), sent together, never blocking.
+   * Blocking reads must use their own connection (`conn`), or they would hold
+   * back the state scripts pipelined behind them.
+   */
+  async read(consumer: string, queueKeys: ReadonlyArray<string>, count: number | ReadonlyArray<number>, fromId: '>' | '0' | ReadonlyArray<string>, blockMs = 0, conn: RedisClient = this.redis): Promise<ReadResult> {
+    const from = (i: number) => (typeof fromId === 'string' ? fromId : (fromId[i] ?? '0'));
+    const countOf = (i: number) => (typeof count === 'number' ? count : (count[i] ?? 1));
+    const out: ReadResult = { entries: [], malformed: [] };
+    if (this.cluster || typeof count !== 'number') {
+      const replies = await Promise.all(
+        queueKeys.map((k, i) => conn.callBuffer('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', countOf(i), ...(!this.cluster && blockMs > 0 && queueKeys.length === 1 ? ['BLOCK', blockMs] : []), 'STREAMS', k, from(i)) as Promise<StreamReply>),
+      );
+      for (const r of replies) collect(r, out);
+      return out;
+    }
+    const args: Array<string | number> = ['GROUP', GROUP, consumer, 'COUNT', count];
+    if (blockMs > 0) args.push('BLOCK', blockMs);
+    args.push('STREAMS', ...queueKeys);
+    for (let i = 0; i < queueKeys.length; i++) args.push(from(i));
+    collect((await conn.callBuffer('XREADGROUP', ...args)) as StreamReply, out);
     return out;
   }
 
   /**
-   * Reads up to `count` entries per partition. `fromId` '>' reads new entries;
-   * '0' (or one id per partition: after that id) re-reads this consumer's own
-   * pending entries (recovery after a restart).
-   * Blocking reads must use their own connection (`conn`), or they would hold
-   * back the state scripts pipelined behind them.
+   * New entries for an actor with `credit` free window slots, from an SMSC's
+   * S queue streams. Every stream gets floor(credit / S) (at least 1) first;
+   * what is left of the credit goes to the streams that filled their share,
+   * so a burst in one shard is read in a few pulls, not credit / S-sized ones.
+   * Single Redis: the first read is one XREADGROUP over all streams, blocking
+   * up to blockMs. Cluster: one per stream, and when every stream was empty it
+   * waits before returning (5 ms, doubling to 100 ms while idle) instead of
+   * blocking: a poll of S streams per tick would cost Redis S commands.
    */
-  async read(consumer: string, queueKeys: ReadonlyArray<string>, count: number, fromId: '>' | '0' | ReadonlyArray<string>, blockMs = 0, conn: Redis = this.redis): Promise<{ entries: QueueEntry[]; malformed: Array<{ queueKey: string; entryId: string }> }> {
-    const args: Array<string | number> = ['GROUP', GROUP, consumer, 'COUNT', count];
-    if (blockMs > 0) args.push('BLOCK', blockMs);
-    args.push('STREAMS', ...queueKeys);
-    for (let i = 0; i < queueKeys.length; i++) args.push(typeof fromId === 'string' ? fromId : (fromId[i] ?? '0'));
-    const reply = (await conn.callBuffer('XREADGROUP', ...args)) as StreamReply;
-    const entries: QueueEntry[] = [];
-    const malformed: Array<{ queueKey: string; entryId: string }> = [];
-    if (reply === null) return { entries, malformed };
-    for (const [keyBuf, items] of reply) {
-      const queueKey = keyBuf.toString('latin1');
-      for (const [idBuf, fields] of items) {
-        const entryId = idBuf.toString('latin1');
-        // A pending entry deleted meanwhile comes back with nil fields.
-        const e = fields ? parseEntry(queueKey, entryId, fields) : undefined;
-        if (e) entries.push(e);
-        else malformed.push({ queueKey, entryId });
+  async pull(consumer: string, queueKeys: ReadonlyArray<string>, credit: number, conn: RedisClient = this.redis, blockMs = 100): Promise<ReadResult> {
+    const n = queueKeys.length;
+    const share = Math.max(1, Math.floor(credit / n));
+    const first = await this.read(consumer, queueKeys, share, '>', this.cluster ? 0 : blockMs, conn);
+    let got = first.entries.length + first.malformed.length;
+    const idleKey = `${consumer}|${queueKeys[0] ?? ''}`;
+    if (got === 0) {
+      if (this.cluster) {
+        const wait = Math.min(100, Math.max(5, (this.idle.get(idleKey) ?? 0) * 2));
+        this.idle.set(idleKey, wait);
+        await sleep(wait);
       }
+      return first;
     }
-    return { entries, malformed };
+    this.idle.set(idleKey, 0);
+    const perKey = (r: ReadResult): Map<string, number> => {
+      const m = new Map<string, number>();
+      for (const e of r.entries) m.set(e.queueKey, (m.get(e.queueKey) ?? 0) + 1);
+      for (const e of r.malformed) m.set(e.queueKey, (m.get(e.queueKey) ?? 0) + 1);
+      return m;
+    };
+    let asked = share;
+    let counts = perKey(first);
+    let full = queueKeys.filter((k) => (counts.get(k) ?? 0) >= asked);
+    for (let round = 0; round < 3 && full.length > 0 && credit - got > 0; round++) {
+      asked = Math.ceil((credit - got) / full.length);
+      const more = await this.read(consumer, full, full.map(() => asked), '>', 0, conn);
+      first.entries.push(...more.entries);
+      first.malformed.push(...more.malformed);
+      got += more.entries.length + more.malformed.length;
+      counts = perKey(more);
+      full = full.filter((k) => (counts.get(k) ?? 0) >= asked);
+    }
+    return first;
   }
 
-  /** Up to `count` entries of a partition that no consumer has read yet (failover candidates). */
+  /** Up to `count` entries of a queue stream that no consumer has read yet (failover candidates). */
   async unread(queueKey: string, count: number, after?: string): Promise<QueueEntry[]> {
-    const groups = (await this.redis.call('XINFO', 'GROUPS', queueKey).catch(() => [])) as Array<Array<string>>;
+    const groups = (await callWithKey(this.redis, queueKey, ['XINFO', 'GROUPS']).catch(() => [])) as Array<Array<string>>;
     let last = '0-0';
     for (const g of groups) {
       const name = g[g.indexOf('name') + 1];
@@ -250,12 +469,16 @@ export class RedisStore {
     return out;
   }
 
-  /** Moves unread entries to other queues (lua/move.lua); returns how many moved. */
-  async move(srcKey: string, moves: ReadonlyArray<{ entryId: string; dstKey: string; id: string; smsc: string; route: string }>): Promise<number> {
+  /**
+   * Moves unread entries of one queue stream to other SMSCs' streams of the
+   * same shard (lua/move.lua); returns how many moved.
+   */
+  async move(srcKey: string, shard: number, moves: ReadonlyArray<{ entryId: string; dstKey: string; id: string; smsc: string; route: string }>): Promise<number> {
     if (moves.length === 0) return 0;
-    const args: string[] = [this.keys.prefix, GROUP, srcKey];
-    for (const m of moves) args.push(m.entryId, m.dstKey, m.id, m.smsc, m.route);
-    return (await (this.redis as unknown as Scripted).syMove(...args)) as number;
+    const sec = new Section(shard, [srcKey]);
+    for (const m of moves) sec.push(m.entryId, sec.key(m.dstKey), sec.key(this.keys.msg(m.id)), m.smsc, m.route);
+    const [moved] = await runSections(this.redis, 'syMove', [GROUP], [sec]);
+    return Number(moved);
   }
 
   /** Claims entries idle longer than minIdleMs from any consumer (a dead engine node). */
@@ -278,87 +501,215 @@ export class RedisStore {
    */
   async splitUnsent(entries: ReadonlyArray<QueueEntry>): Promise<{ unsent: QueueEntry[]; done: QueueEntry[] }> {
     if (entries.length === 0) return { unsent: [], done: [] };
-    const p = this.redis.pipeline();
-    for (const e of entries) p.hget(this.keys.message(e.id), messageField('partState', e.part));
-    const res = (await p.exec()) ?? [];
+    // One HGET each, sent together (their keys are in many slots: no MULTI, no single pipeline on a cluster).
+    const res = await Promise.all(entries.map((e) => (this.keys.shardOf(e.id) === undefined ? Promise.resolve(null) : this.redis.hget(this.keys.msg(e.id), messageField('partState', e.part)))));
     const unsent: QueueEntry[] = [];
     const done: QueueEntry[] = [];
-    entries.forEach((e, i) => ((res[i]?.[1] ?? 'q') === 'q' ? unsent : done).push(e));
+    entries.forEach((e, i) => (this.keys.shardOf(e.id) !== undefined && (res[i] ?? 'q') === 'q' ? unsent : done).push(e));
     await this.dropEntries(done);
     return { unsent, done };
   }
 
-  /** Acknowledges and deletes entries that cannot be parsed (they can never be sent). */
+  /** Acknowledges and deletes entries that cannot be sent (malformed, or done): one XACK and one XDEL per stream. */
   async dropEntries(items: ReadonlyArray<{ queueKey: string; entryId: string }>): Promise<void> {
     if (items.length === 0) return;
-    const p = this.redis.pipeline();
+    const byKey = new Map<string, string[]>();
     for (const it of items) {
-      p.xack(it.queueKey, GROUP, it.entryId);
-      p.xdel(it.queueKey, it.entryId);
+      let l = byKey.get(it.queueKey);
+      if (l === undefined) byKey.set(it.queueKey, (l = []));
+      l.push(it.entryId);
     }
-    await p.exec();
+    await Promise.all([...byKey].map(async ([k, ids]) => {
+      await this.redis.xack(k, GROUP, ...ids);
+      await this.redis.xdel(k, ...ids);
+    }));
   }
 
+  // ---- state changes ---------------------------------------------------------
+
+  /** now, evMax, finalTtl: the fixed ARGV every script including common.lua starts with. */
   private head(now: number): Array<string | number> {
-    return [this.keys.prefix, now, this.limits.eventsMaxLen, this.limits.finalRetentionSec];
+    return [now, this.limits.eventsMaxLen, this.limits.finalRetentionSec];
+  }
+
+  /** A section of message shard k: events stream, expiry index, usage of the day of `now`. */
+  private shardSection(k: number, now: number, more: ReadonlyArray<string> = []): Section {
+    return new Section(k, [this.keys.eventsOf(k), this.keys.expiryOf(k), this.keys.usageOf(k, Math.floor(now / DAY_MS)), ...more]);
   }
 
   /**
-   * Records submit_sm_resps. A part's receipt key lives until its validity ends
-   * plus `receiptGraceSec` (receipts can come that late), at least a minute.
+   * Records submit_sm_resps in two steps: link (the receipt mappings, in the
+   * shards of the SMSC's message ids) then recordSubmits (the parts, in their
+   * messages' shards), each idempotent. A part's receipt mapping lives until
+   * its validity ends plus `receiptGraceSec` (receipts can come that late), at
+   * least a minute. Returns the number of early receipts applied.
    */
   async submitted(smsc: string, receiptGraceSec: number, items: ReadonlyArray<SubmittedItem>, now = Date.now()): Promise<number> {
-    const args = this.head(now);
-    args.push(GROUP, smsc, 0);
+    if (items.length === 0) return 0;
+    const early = await this.link(smsc, receiptGraceSec, items, now);
+    return await this.recordSubmits(smsc, items, early, now);
+  }
+
+  /**
+   * Step 1 of submitted (lua/link.lua): writes each part's receipt mapping and
+   * returns, per item, an early receipt waiting for it ('' for none).
+   */
+  async link(smsc: string, receiptGraceSec: number, items: ReadonlyArray<SubmittedItem>, now = Date.now()): Promise<string[]> {
     const nowSec = Math.floor(now / 1000);
-    for (const it of items) {
+    const links = new Map<number, { sec: Section; idx: number[] }>();
+    items.forEach((it, i) => {
+      const j = this.keys.shards.mappingShard(smsc, it.normId);
+      let g = links.get(j);
+      if (g === undefined) links.set(j, (g = { sec: new Section(j, [this.keys.earlyFlagOf(smsc, j)]), idx: [] }));
+      g.idx.push(i);
       const ttl = Math.max(60, it.entry.validUntilSec - nowSec + receiptGraceSec);
-      args.push(it.entry.queueKey, it.entry.entryId, it.entry.id, it.entry.part, `${it.normId}|${it.rawId}`, ttl);
-    }
-    return (await (this.redis as unknown as Scripted).sySubmitted(...args)) as number;
+      g.sec.push(g.sec.key(this.keys.dlrOf(smsc, it.normId)), g.sec.key(this.keys.earlyDlrOf(smsc, it.normId)), `${it.entry.id}|${it.entry.part}`, ttl);
+    });
+    const linkList = [...links.values()];
+    const early = new Array<string>(items.length).fill('');
+    (await runSections(this.redis, 'syLink', [], linkList.map((g) => g.sec))).forEach((r, k) => {
+      const g = linkList[k] as { idx: number[] };
+      (r as string[]).forEach((e, j) => (early[g.idx[j] as number] = e ?? ''));
+    });
+    return early;
+  }
+
+  /**
+   * Step 2 of submitted (lua/submitted.lua): the parts are sent, their entries
+   * acknowledged, and early receipts (`early`, from link, or parked in the
+   * hash by receipts) applied. Returns how many early receipts were applied.
+   */
+  async recordSubmits(smsc: string, items: ReadonlyArray<SubmittedItem>, early: ReadonlyArray<string>, now = Date.now()): Promise<number> {
+    const secs = new Map<number, Section>();
+    const foreign: QueueEntry[] = [];
+    items.forEach((it, i) => {
+      const k = this.keys.shardOf(it.entry.id);
+      if (k === undefined) return void foreign.push(it.entry);
+      let s = secs.get(k);
+      if (s === undefined) secs.set(k, (s = this.shardSection(k, now)));
+      s.push(s.key(it.entry.queueKey), it.entry.entryId, s.key(this.keys.msg(it.entry.id)), it.entry.id, it.entry.part, it.rawId, early[i] ?? '');
+    });
+    await this.dropEntries(foreign);
+    const res = await runSections(this.redis, 'sySubmitted', [...this.head(now), GROUP, smsc], [...secs.values()]);
+    return res.reduce<number>((a, r) => a + Number(r), 0);
   }
 
   async failed(items: ReadonlyArray<FailedItem>, now = Date.now()): Promise<void> {
-    const args = this.head(now);
-    args.push(GROUP);
-    for (const it of items) args.push(it.entry.queueKey, it.entry.entryId, it.entry.id, it.entry.part, it.state, it.errCode, it.errText);
-    await (this.redis as unknown as Scripted).syFailed(...args);
+    const secs = new Map<number, Section>();
+    const foreign: QueueEntry[] = [];
+    for (const it of items) {
+      const k = this.keys.shardOf(it.entry.id);
+      if (k === undefined) {
+        foreign.push(it.entry);
+        continue;
+      }
+      let s = secs.get(k);
+      if (s === undefined) secs.set(k, (s = this.shardSection(k, now)));
+      s.push(s.key(it.entry.queueKey), it.entry.entryId, s.key(this.keys.msg(it.entry.id)), it.entry.id, it.entry.part, it.state, it.errCode, it.errText);
+    }
+    await this.dropEntries(foreign);
+    await runSections(this.redis, 'syFailed', [...this.head(now), GROUP], [...secs.values()]);
   }
 
   /**
-   * Records receipts; returns one result per item. `latencyMs`, when given, gets
-   * per item the time from the message's `sent` to this receipt (-1 if unknown).
+   * Records receipts in two steps: lookup (the mappings, in the shards of the
+   * SMSC's message ids) then applyReceipts (in the messages' shards); returns
+   * one result per item. `latencyMs`, when given, gets per item the time from
+   * the message's `sent` to this receipt (-1 if unknown). The deliver_sm is
+   * answered only after both (a crash between them: the SMSC redelivers).
    */
   async receipts(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>, now = Date.now(), latencyMs?: number[]): Promise<ReceiptResult[]> {
-    const args = this.head(now);
-    args.push(smsc, earlyTtlSec);
-    for (const it of items) args.push(it.state, it.errCode, it.errText, it.key, it.raw);
-    const flat = (await (this.redis as unknown as Scripted).syReceipts(...args)) as number[];
-    const codes: ReceiptResult[] = [];
-    for (let i = 0; i < flat.length; i += 2) {
-      codes.push(flat[i] as ReceiptResult);
-      latencyMs?.push(flat[i + 1] as number);
-    }
+    const found = await this.lookup(smsc, earlyTtlSec, items);
+    return await this.applyReceipts(items, found, now, latencyMs);
+  }
+
+  /**
+   * Step 1 of receipts (lua/lookup.lua): per item the part it is for
+   * ("id|part"), or '' when it has no mapping yet (kept as an early receipt).
+   */
+  async lookup(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>): Promise<string[]> {
+    const looks = new Map<number, { sec: Section; idx: number[] }>();
+    items.forEach((it, i) => {
+      const j = this.keys.shards.mappingShard(smsc, it.key);
+      let g = looks.get(j);
+      if (g === undefined) looks.set(j, (g = { sec: new Section(j, [this.keys.earlyFlagOf(smsc, j)]), idx: [] }));
+      g.idx.push(i);
+      g.sec.push(g.sec.key(this.keys.dlrOf(smsc, it.key)), g.sec.key(this.keys.earlyDlrOf(smsc, it.key)), it.state, receiptText(it));
+    });
+    const lookList = [...looks.values()];
+    const found = new Array<string>(items.length).fill('');
+    (await runSections(this.redis, 'syLookup', [this.limits.finalRetentionSec, earlyTtlSec], lookList.map((g) => g.sec))).forEach((r, k) => {
+      const g = lookList[k] as { idx: number[] };
+      (r as string[]).forEach((f, j) => (found[g.idx[j] as number] = f ?? ''));
+    });
+    return found;
+  }
+
+  /** Step 2 of receipts (lua/receipts.lua): applies each found receipt to its part (`found` from lookup). */
+  async applyReceipts(items: ReadonlyArray<ReceiptItem>, found: ReadonlyArray<string>, now = Date.now(), latencyMs?: number[]): Promise<ReceiptResult[]> {
+    const codes = new Array<ReceiptResult>(items.length).fill(ReceiptResult.Early);
+    const lat = new Array<number>(items.length).fill(-1);
+    const secs = new Map<number, { sec: Section; idx: number[] }>();
+    items.forEach((it, i) => {
+      const f = found[i] ?? '';
+      if (f === '') return;
+      const bar = f.indexOf('|');
+      const id = f.slice(0, bar);
+      const k = this.keys.shardOf(id);
+      if (k === undefined) return void (codes[i] = ReceiptResult.Gone);
+      let g = secs.get(k);
+      if (g === undefined) secs.set(k, (g = { sec: this.shardSection(k, now), idx: [] }));
+      g.idx.push(i);
+      g.sec.push(g.sec.key(this.keys.msg(id)), id, f.slice(bar + 1), it.state, it.errCode, it.errText, it.raw);
+    });
+    const list = [...secs.values()];
+    (await runSections(this.redis, 'syReceipts', this.head(now), list.map((g) => g.sec))).forEach((r, k) => {
+      const g = list[k] as { idx: number[] };
+      const flat = r as number[];
+      g.idx.forEach((i, j) => {
+        codes[i] = flat[2 * j] as ReceiptResult;
+        lat[i] = flat[2 * j + 1] as number;
+      });
+    });
+    latencyMs?.push(...lat);
     return codes;
   }
 
-  /** Ends messages past validity + grace (expired if never sent, unknown if no receipt). */
   /**
    * Ends or re-scores messages whose validity (or validity + grace) has passed
-   * (lua/sweep.lua); `graceSec` is messages.receiptGraceSec. Returns how many it met.
+   * (lua/sweep.lua), up to `limit` per shard; `graceSec` is
+   * messages.receiptGraceSec. Returns the most messages one shard met: `limit`
+   * means that shard may have more due.
    */
   async sweepExpired(now: number, limit: number, graceSec: number): Promise<number> {
-    const args = this.head(now);
-    args.push(limit, graceSec * 1000, GROUP);
-    return (await (this.redis as unknown as Scripted).sySweep(...args)) as number;
+    const shards = this.keys.shards.all();
+    const due = await Promise.all(shards.map((k) => this.redis.zrangebyscore(this.keys.expiryOf(k), '-inf', now, 'LIMIT', 0, limit)));
+    const secs: Section[] = [];
+    shards.forEach((k, i) => {
+      const ids = due[i] as string[];
+      if (ids.length === 0) return;
+      const s = this.shardSection(k, now, [this.keys.scheduleOf(k), ...this.smscs.map((sm) => this.keys.queueOf(sm, k))]);
+      for (const id of ids) {
+        // An id that is not one of this deployment's (a stray member) is still met: the script finds no hash.
+        s.push(s.key(this.keys.shardOf(id) === k ? this.keys.msg(id) : `${this.keys.prefix}m:${this.keys.shards.tag(k)}:${id}`), id);
+      }
+      secs.push(s);
+    });
+    const met = await runSections(this.redis, 'sySweep', [...this.head(now), graceSec * 1000, GROUP, this.smscList], secs);
+    return met.reduce<number>((a, r) => Math.max(a, Number(r)), 0);
   }
 }
 
-export interface Scripted {
-  syEnqueue(...args: Array<string | number | Buffer>): Promise<unknown>;
-  sySweep(...args: Array<string | number>): Promise<unknown>;
-  sySubmitted(...args: Array<string | number>): Promise<unknown>;
-  syFailed(...args: Array<string | number>): Promise<unknown>;
-  syReceipts(...args: Array<string | number>): Promise<unknown>;
-  syMove(...args: string[]): Promise<unknown>;
+/** Adds an XREADGROUP reply's entries to `out` (a pending entry deleted meanwhile comes back with nil fields). */
+function collect(reply: StreamReply, out: ReadResult): void {
+  if (reply === null) return;
+  for (const [keyBuf, items] of reply) {
+    const queueKey = keyBuf.toString('latin1');
+    for (const [idBuf, fields] of items) {
+      const entryId = idBuf.toString('latin1');
+      const e = fields ? parseEntry(queueKey, entryId, fields) : undefined;
+      if (e) out.entries.push(e);
+      else out.malformed.push({ queueKey, entryId });
+    }
+  }
 }

@@ -9,12 +9,20 @@
  */
 import { luaConstants } from '../redis/lua-loader.js';
 
-/** A receipt (RECEIPTS) or a part state applied by `apply` (common.lua). */
-export const ReceiptResult = { Applied: 1, Early: 2, Duplicate: 3, Gone: 4 } as const;
+/**
+ * A receipt (lookup.lua + receipts.lua) or a part state applied by `apply`
+ * (common.lua). Early: no mapping yet, kept for its submit (link.lua); Parked:
+ * mapped, but its part's submit not yet recorded, kept in the hash for
+ * submitted.lua. Both are recorded: the deliver_sm is answered.
+ */
+export const ReceiptResult = { Applied: 1, Early: 2, Duplicate: 3, Gone: 4, Parked: 5 } as const;
 export type ReceiptResult = (typeof ReceiptResult)[keyof typeof ReceiptResult];
 
-/** Where the enqueue script put a message (one character per message). */
-export const EnqueueCode = { Queued: 'q', Stopped: 's', Held: 'h', Paused: 'p', Scheduled: 'd' } as const;
+/**
+ * Where the enqueue script put a message (one character per message), or
+ * Recheck: the whole section was refused, its opt-out pre-check too old.
+ */
+export const EnqueueCode = { Queued: 'q', Stopped: 's', Held: 'h', Paused: 'p', Scheduled: 'd', Recheck: 'r' } as const;
 export type EnqueueCode = (typeof EnqueueCode)[keyof typeof EnqueueCode];
 
 /** A cancel, per item. */

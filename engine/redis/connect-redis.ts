@@ -39,7 +39,11 @@
  *   aborts the transaction: EXECABORT).
  * - Auto-pipelining (enableAutoPipelining, on for command clients): commands of
  *   one tick are grouped per master and sent as one pipeline per node; commands
- *   to different nodes in one tick are fine.
+ *   to different nodes in one tick are fine. The group is chosen by the slot of
+ *   a command's first argument, so commands whose first argument is not their
+ *   key (EVAL/EVALSHA, scripts with a dynamic key count, XREADGROUP, XGROUP,
+ *   XINFO) are left out of it (NOT_KEY_FIRST) and sent on their own, routed by
+ *   their keys.
  * - Blocking commands (XREADGROUP BLOCK). A Cluster client has one connection
  *   per node; a blocking command holds its node's connection, and every later
  *   command to that node waits behind it (other nodes are unaffected). Blocking
@@ -179,9 +183,31 @@ export function connectRedis(target: RedisTarget, o: ConnectOptions): RedisClien
   return new Cluster([...target.nodes], clusterOptions(target, o.connectionName, blocking, o.lazyConnect === true, o.slotsRefreshMs ?? 1000));
 }
 
+/**
+ * Commands a Cluster client must not auto-pipeline (ioredis 5.8.2,
+ * autoPipelining.js):
+ * - ioredis groups an auto-pipelined command by the slot of its FIRST argument,
+ *   which is the key for most commands but not for these (a script's text or
+ *   key count, a subcommand, "GROUP"): grouped under the wrong node, the
+ *   pipeline is refused ("All keys in the pipeline should belong to the same
+ *   slots allocation group"). Scripts in sections (lua-loader.ts: their first
+ *   argument is the key count) are added by defineLuaCommand.
+ * - `call('CMD', …)` / `callBuffer` loses the command's name on the way into
+ *   the pipeline ("ERR unknown command '<its key>'"), so every built-in
+ *   command's UPPERCASE name is listed: code calls `call('XRANGE', …)` in
+ *   upper case, and the typed methods (lower case) stay auto-pipelined.
+ * Sent on their own they are routed by their real keys, one write each.
+ */
+export const NOT_KEY_FIRST: readonly string[] = [
+  'eval', 'evalsha', 'xreadgroup', 'xread', 'xgroup', 'xinfo',
+  ...Cluster.prototype.getBuiltinCommands().map((c) => c.toUpperCase()),
+];
+
 function clusterOptions(target: Extract<RedisTarget, { kind: 'cluster' }>, connectionName: string, blocking: boolean, lazyConnect: boolean, slotsRefreshMs: number): ClusterOptions {
   return {
     ...CLUSTER_RETRY,
+    // A fresh array per client: defineLuaCommand adds to it.
+    autoPipeliningIgnoredCommands: [...NOT_KEY_FIRST],
     scaleReads: 'master',
     enableAutoPipelining: !blocking,
     enableReadyCheck: true,
@@ -218,6 +244,26 @@ export function duplicateClient(c: RedisClient, connectionName: string, blocking
     });
   }
   return c.duplicate({ connectionName, maxRetriesPerRequest: blocking ? null : 2, enableAutoPipelining: !blocking && c.options.enableAutoPipelining === true });
+}
+
+const KEYED_LUA = `local a = {}
+local n = tonumber(ARGV[1])
+for i = 2, n + 1 do a[#a + 1] = ARGV[i] end
+a[#a + 1] = KEYS[1]
+for i = n + 2, #ARGV do a[#a + 1] = ARGV[i] end
+return redis.call(unpack(a))`;
+
+/**
+ * Runs `before… key after…` on the master serving `key`. For the commands
+ * ioredis cannot find the key of (XGROUP, XINFO: the key follows a
+ * subcommand), which a Cluster client would send to a random node: inside a
+ * one-line script with the key in KEYS, routed (and redirected, and retried
+ * through a failover) like any keyed command. On a single Redis, the command
+ * itself.
+ */
+export async function callWithKey(c: RedisClient, key: string, before: ReadonlyArray<string>, after: ReadonlyArray<string | number> = []): Promise<unknown> {
+  if (!(c instanceof Cluster)) return await c.call(before[0] as string, ...before.slice(1), key, ...after);
+  return await c.eval(KEYED_LUA, 1, key, before.length, ...before, ...after);
 }
 
 /** The masters to ask per node (INFO, DBSIZE, SCAN): every master of a cluster, or the one instance. */

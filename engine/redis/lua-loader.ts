@@ -25,6 +25,20 @@
  * includes are resolved, a literal KEYS[n] or ARGV[n] beyond what the header
  * declares is an error, so the header cannot drift from the body.
  *
+ * Scripts in SECTIONS (issue 13: one section per Redis Cluster slot, e.g. a
+ * shard; many sections in one call on a single Redis, one per call on a
+ * cluster) declare their keys per section, numbered from the section's key
+ * offset `s`, and end with a variable tail for the section's item keys:
+ *
+ *     KEYS[s+1] events stream ev:{T}
+ *     KEYS[s+2..] the section's message hashes, named by index (from s) in its items
+ *
+ * Such a script has no fixed key count (`sectioned`: the caller passes the
+ * count first, ioredis's dynamic keys); its body reads
+ * `KEYS[s + n]`, checked against the header like a literal KEYS[n], and may
+ * not read a literal KEYS[n] at all. engine/queue/lua/includes/sections.lua
+ * walks the sections.
+ *
  * Includes: a line `--- @include "path"` is replaced by that file (relative to
  * the including file, `.lua` added), without its own leading `--[[ ]]` comment.
  * Each file is included once per script (a second include of it is dropped, as
@@ -45,10 +59,16 @@ export interface LuaScript {
   readonly file: string;
   /** The text sent to Redis: the file with its includes resolved. */
   readonly lua: string;
-  /** Number of KEYS entries in the header (ioredis `numberOfKeys`). */
+  /**
+   * Number of KEYS entries in the header (ioredis `numberOfKeys`); 0 for a
+   * script in sections (`sectioned`), whose caller passes the key count first.
+   */
   readonly numberOfKeys: number;
   /** The header's KEYS and ARGV descriptions, in order (ARGV ends with the variable tail, if any). */
   readonly keys: readonly string[];
+  /** A script in sections: its per-section keys (KEYS[s+n]), the last one a tail when `sectioned`. */
+  readonly sectionKeys: readonly string[];
+  readonly sectioned: boolean;
   readonly argv: readonly string[];
   /** Whether the header ends ARGV with a variable tail (`ARGV[n..]`). */
   readonly variadic: boolean;
@@ -92,9 +112,11 @@ interface Numbered {
   readonly variadic: boolean;
 }
 
-function numbered(file: string, header: string, what: 'KEYS' | 'ARGV'): Numbered {
-  const re = new RegExp(`^\\s*${what}\\[(\\d+)(\\.\\.)?\\][ \\t]+(.+?)\\s*$`);
-  const none = new RegExp(`^\\s*${what}:\\s*none\\b`);
+function numbered(file: string, header: string, what: 'KEYS' | 'ARGV' | 'section KEYS'): Numbered {
+  const section = what === 'section KEYS';
+  const re = section ? /^\s*KEYS\[s\+(\d+)(\.\.)?\][ \t]+(.+?)\s*$/ : new RegExp(`^\\s*${what}\\[(\\d+)(\\.\\.)?\\][ \\t]+(.+?)\\s*$`);
+  const none = new RegExp(`^\\s*${section ? 'KEYS' : what}:\\s*none\\b`);
+  const name = (n: number) => (section ? `KEYS[s+${n}]` : `${what}[${n}]`);
   const entries: string[] = [];
   let variadic = false;
   let saidNone = false;
@@ -106,23 +128,24 @@ function numbered(file: string, header: string, what: 'KEYS' | 'ARGV'): Numbered
     const m = re.exec(line);
     if (m === null) continue;
     const n = Number(m[1]);
-    if (variadic) throw new LuaLoadError(`${file}: header: ${what}[${n}] follows the variable tail ${what}[${entries.length}..]; the tail must be last`);
-    if (n !== entries.length + 1) throw new LuaLoadError(`${file}: header: ${what}[${n}] out of order (expected ${what}[${entries.length + 1}])`);
+    if (variadic) throw new LuaLoadError(`${file}: header: ${name(n)} follows the variable tail ${name(entries.length)}..; the tail must be last`);
+    if (n !== entries.length + 1) throw new LuaLoadError(`${file}: header: ${name(n)} out of order (expected ${name(entries.length + 1)})`);
     if (m[2] !== undefined) {
-      if (what === 'KEYS') throw new LuaLoadError(`${file}: header: KEYS[${n}..]: scripts declare every key, no variable tail of keys`);
+      if (what === 'KEYS') throw new LuaLoadError(`${file}: header: KEYS[${n}..]: scripts declare every key, no variable tail of keys (a script in sections ends its section's keys with KEYS[s+n..])`);
       variadic = true;
     }
     entries.push(m[3] as string);
   }
+  if (section) return { entries, variadic };
   if (saidNone && entries.length > 0) throw new LuaLoadError(`${file}: header: says "${what}: none" and lists ${what} entries`);
   if (!saidNone && entries.length === 0) throw new LuaLoadError(`${file}: header names no ${what} (list ${what}[1] ... or say "${what}: none")`);
   return { entries, variadic };
 }
 
-/** Highest literal index used as `name[<digits>]` in Lua code (comments left out). */
-function highestLiteral(code: string, name: 'KEYS' | 'ARGV'): number {
+/** Highest literal index used as `name[<digits>]` (or `KEYS[s + <digits>]`) in Lua code (comments left out). */
+function highestLiteral(code: string, name: 'KEYS' | 'ARGV' | 'section KEYS'): number {
   let max = 0;
-  const re = new RegExp(`\\b${name}\\[(\\d+)\\]`, 'g');
+  const re = name === 'section KEYS' ? /\bKEYS\[s \+ (\d+)\]/g : new RegExp(`\\b${name}\\[(\\d+)\\]`, 'g');
   for (const line of code.split('\n')) {
     const dash = line.indexOf('--');
     const c = dash >= 0 ? line.slice(0, dash) : line;
@@ -141,14 +164,22 @@ export function loadLuaScript(file: string, generated: Readonly<Record<string, s
   const text = read(path, undefined);
   const { header, body } = splitHeader(text);
   if (header === undefined) throw new LuaLoadError(`${path}: no header comment (--[[ ... ]]) naming its KEYS and ARGV`);
-  const keys = numbered(path, header, 'KEYS');
+  const section = numbered(path, header, 'section KEYS');
+  const sectioned = section.entries.length > 0;
+  const keys = sectioned ? { entries: [] as string[], variadic: false } : numbered(path, header, 'KEYS');
+  if (sectioned && !/^\s*KEYS: per section\b/m.test(header)) throw new LuaLoadError(`${path}: header: a script in sections says "KEYS: per section ..." before its KEYS[s+n] entries`);
   const argv = numbered(path, header, 'ARGV');
   const seen = new Set<string>([path]);
   const resolved = resolveIncludes(path, body, generated, [path], seen);
   const lua = `--[[${header}]]\n${resolved}`;
   const usedKeys = highestLiteral(resolved, 'KEYS');
+  if (sectioned && usedKeys > 0) throw new LuaLoadError(`${path}: uses KEYS[${usedKeys}] but it is a script in sections: every key is a section's, KEYS[s + n]`);
   if (usedKeys > keys.entries.length) {
     throw new LuaLoadError(`${path}: uses KEYS[${usedKeys}] but its header declares ${keys.entries.length} key${keys.entries.length === 1 ? '' : 's'}`);
+  }
+  const usedSection = highestLiteral(resolved, 'section KEYS');
+  if (usedSection > 0 && !section.variadic && usedSection > section.entries.length) {
+    throw new LuaLoadError(`${path}: uses KEYS[s + ${usedSection}] but its header declares ${section.entries.length} key${section.entries.length === 1 ? '' : 's'} per section`);
   }
   const usedArgv = highestLiteral(resolved, 'ARGV');
   if (!argv.variadic && usedArgv > argv.entries.length) {
@@ -160,6 +191,8 @@ export function loadLuaScript(file: string, generated: Readonly<Record<string, s
     lua,
     numberOfKeys: keys.entries.length,
     keys: keys.entries,
+    sectionKeys: section.entries,
+    sectioned,
     argv: argv.entries,
     variadic: argv.variadic,
   };
@@ -227,9 +260,23 @@ export function luaString(s: string): string {
 
 /**
  * Registers a script as a command of an ioredis client (Redis or Cluster):
- * EVALSHA with the header's numberOfKeys (ioredis sends EVAL once per
- * connection, then EVALSHA). A name already defined on the client is kept.
+ * EVALSHA with the header's numberOfKeys, or with the count passed first for a
+ * script in sections (ioredis sends EVAL once per connection, then EVALSHA).
+ * A name already defined on the client is kept.
  */
-export function defineLuaCommand(redis: { defineCommand(name: string, def: { numberOfKeys: number; lua: string }): void }, name: string, script: LuaScript): void {
-  if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+export function defineLuaCommand(
+  redis: { defineCommand(name: string, def: { numberOfKeys?: number; lua: string }): void; options?: { autoPipeliningIgnoredCommands?: string[] } },
+  name: string,
+  script: LuaScript,
+): void {
+  if (name in redis) return;
+  // A script in sections has no fixed key count: the caller passes it first (ioredis's dynamic keys).
+  // A Cluster client must not auto-pipeline it: it would group it by that count, not by its keys
+  // (connect-redis.ts, NOT_KEY_FIRST).
+  if (script.sectioned) {
+    const ignored = redis.options?.autoPipeliningIgnoredCommands;
+    if (ignored !== undefined && !ignored.includes(name)) ignored.push(name);
+    redis.defineCommand(name, { lua: script.lua });
+  }
+  else redis.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
 }

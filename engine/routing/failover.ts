@@ -3,7 +3,9 @@
  * longer than `routing.failoverAfterSec`, the messages waiting in its queue
  * that no actor has read yet are re-routed (the router skips the down SMSC)
  * and moved to the chosen SMSC's queue, keeping their ids and statuses. The
- * move is one script per batch and takes only entries after the consumer
+ * move is one script per batch and shard (an SMSC has a queue stream per
+ * shard; the entries move to the chosen SMSC's stream of the same shard, so
+ * the script's keys share a slot) and takes only entries after the consumer
  * group's last-delivered id, so an entry cannot be both moved and sent.
  * Entries the down SMSC's actor already holds (at most its window) stay with
  * it and go out when it is back, or expire. New messages never reach a down
@@ -11,7 +13,7 @@
  * whose alphabet carries its characters (smscs[].alphabet): its segments were
  * cut for GSM-7, and an SMSC taking only Latin-1 or IA5 could not send it.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import type { RouteHealth, Router } from '../../router/index.js';
 import { routeRecord, type QueueEntry, type RedisStore } from '../queue/redis-store.js';
 import { carriesPart, type SmscAlphabet } from '../text/index.js';
@@ -19,7 +21,7 @@ import { carriesPart, type SmscAlphabet } from '../text/index.js';
 export interface FailoverOptions {
   readonly failoverAfterSec: number;
   readonly batch: number;
-  readonly smscs: ReadonlyArray<{ readonly id: string; readonly partitions: number; readonly alphabet?: SmscAlphabet }>;
+  readonly smscs: ReadonlyArray<{ readonly id: string; readonly alphabet?: SmscAlphabet }>;
 }
 
 export class Failover {
@@ -31,7 +33,7 @@ export class Failover {
 
   constructor(
     private readonly store: RedisStore,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly health: RouteHealth,
     private readonly router: () => Router,
     private readonly o: FailoverOptions,
@@ -50,7 +52,7 @@ export class Failover {
         const i = this.health.index.get(s.id) as number;
         const since = this.health.downSince[i] as number;
         if (this.health.up[i] === 1 || since === 0 || this.now() - since < this.o.failoverAfterSec * 1000) continue;
-        for (let p = 0; p < s.partitions; p++) moved += await this.movePartition(this.store.keys.queue(s.id, p), s.id, p);
+        for (const k of this.store.keys.shards.all()) moved += await this.moveStream(this.store.keys.queueOf(s.id, k), s.id, k);
       }
     } finally {
       this.running = false;
@@ -60,24 +62,22 @@ export class Failover {
   }
 
   /** Up to 10 batches per pass; entries that cannot be re-routed now are stepped over. */
-  private async movePartition(key: string, from: string, partition: number): Promise<number> {
+  private async moveStream(key: string, from: string, shard: number): Promise<number> {
     let moved = 0;
     let after: string | undefined;
     for (let k = 0; k < 10; k++) {
       const entries = await this.store.unread(key, this.o.batch, after);
       if (entries.length === 0) break;
       after = (entries[entries.length - 1] as QueueEntry).entryId;
-      moved += await this.moveBatch(key, from, partition, entries);
+      moved += await this.moveBatch(key, from, shard, entries);
       if (entries.length < this.o.batch) break;
     }
     return moved;
   }
 
-  private async moveBatch(key: string, from: string, partition: number, entries: ReadonlyArray<QueueEntry>): Promise<number> {
-    const ids = [...new Set(entries.map((e) => e.id))];
-    const p = this.redis.pipeline();
-    for (const id of ids) p.hget(this.store.keys.message(id), 't');
-    const tenants = ((await p.exec()) ?? []).map(([, v]) => v as string | null);
+  private async moveBatch(key: string, from: string, shard: number, entries: ReadonlyArray<QueueEntry>): Promise<number> {
+    const ids = [...new Set(entries.map((e) => e.id))].filter((id) => this.store.keys.shardOf(id) === shard);
+    const tenants = await Promise.all(ids.map((id) => this.redis.hget(this.store.keys.msg(id), 't')));
     const router = this.router();
     const dest = new Map<string, { smsc: string; route: string } | null>();
     const toOf = new Map(entries.map((e) => [e.id, e.to]));
@@ -102,9 +102,8 @@ export class Failover {
         this.unroutable++;
         continue;
       }
-      const parts = this.o.smscs.find((s) => s.id === d.smsc)?.partitions ?? 1;
-      moves.push({ entryId: e.entryId, dstKey: this.store.keys.queue(d.smsc, partition % parts), id: e.id, smsc: d.smsc, route: d.route });
+      moves.push({ entryId: e.entryId, dstKey: this.store.keys.queueOf(d.smsc, shard), id: e.id, smsc: d.smsc, route: d.route });
     }
-    return await this.store.move(key, moves);
+    return await this.store.move(key, shard, moves);
   }
 }

@@ -63,7 +63,7 @@ export class HealthFeed {
   constructor(
     private readonly health: RouteHealth,
     private readonly routing: Config['routing'],
-    private readonly smscs: ReadonlyArray<{ readonly id: string; readonly partitions: number }>,
+    private readonly smscs: ReadonlyArray<{ readonly id: string }>,
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly now: () => number = Date.now,
@@ -153,12 +153,12 @@ export class HealthFeed {
   /** Queue lengths from Redis, one pipelined round trip. */
   async refreshQueues(): Promise<void> {
     const p = this.redis.pipeline();
-    for (const s of this.smscs) for (let i = 0; i < s.partitions; i++) p.xlen(this.keys.queue(s.id, i));
+    for (const s of this.smscs) for (const q of this.keys.queuesOf(s.id)) p.xlen(q);
     const res = (await p.exec()) ?? [];
     let k = 0;
     for (const s of this.smscs) {
       let lag = 0;
-      for (let i = 0; i < s.partitions; i++) lag += Number((res[k++] as [Error | null, unknown])[1] ?? 0);
+      for (let i = 0; i < this.keys.shards.count; i++) lag += Number((res[k++] as [Error | null, unknown])[1] ?? 0);
       this.health.setQueueLag(s.id, lag);
     }
   }

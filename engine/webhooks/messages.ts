@@ -1,10 +1,14 @@
 /** The messages between the engine's main thread and the webhook worker thread (webhook-host.ts ↔ webhook-worker.ts). */
 import type { MetricsJson } from '../metrics/registry.js';
+import type { RedisTarget } from '../redis/connect-redis.js';
 import type { ChannelState, WebhookTenant } from './tenant-channel.js';
 
 export interface WebhookWorkerData {
-  readonly redisUrl: string;
+  /** A single Redis or a cluster (connect-redis.ts). */
+  readonly redis: RedisTarget;
   readonly keyPrefix: string;
+  /** redis.shards: names the keys. */
+  readonly shards: number;
   readonly node: string;
   readonly metrics: boolean;
   /** With resolved secrets (in memory only; never logged). */

@@ -7,8 +7,10 @@
  * second; stops on { type: 'stop' }.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Keys } from '../queue/keys.js';
+import { Shards } from '../queue/shards.js';
+import { connectRedis } from '../redis/connect-redis.js';
 import { onRedisError } from '../redis/on-redis-error.js';
 import type { WebhookCommand, WebhookReport, WebhookWorkerData } from './messages.js';
 import { WebhookDispatcher } from './webhook-dispatcher.js';
@@ -21,12 +23,13 @@ const post = (r: WebhookReport): void => port.postMessage(r);
 const log = (level: 'info' | 'warn' | 'error', msg: string): void => post({ type: 'log', level, msg });
 
 // Commands fail fast while Redis is away (the dispatcher retries them); the reader waits for it.
-const redis = new Redis(d.redisUrl, { maxRetriesPerRequest: 2, connectionName: 'sy-webhooks' });
-const reader = new Redis(d.redisUrl, { maxRetriesPerRequest: null, connectionName: 'sy-webhooks-read' });
+// Typed as single clients for the dispatcher until it reads the shards (issue 13).
+const redis = connectRedis(d.redis, { connectionName: 'sy-webhooks' }) as Redis;
+const reader = connectRedis(d.redis, { connectionName: 'sy-webhooks-read', blocking: true }) as Redis;
 onRedisError(redis, 'webhooks', (m) => log('warn', m));
 onRedisError(reader, 'webhooks reader', (m) => log('warn', m));
 const metrics = d.metrics ? new WebhookMetrics() : undefined;
-const dispatcher = new WebhookDispatcher({ redis, reader, keys: new Keys(d.keyPrefix), node: d.node, tenants: d.tenants, ...(metrics ? { metrics } : {}), log });
+const dispatcher = new WebhookDispatcher({ redis, reader, keys: new Keys(d.keyPrefix, new Shards(d.shards)), node: d.node, tenants: d.tenants, ...(metrics ? { metrics } : {}), log });
 
 const report = async (): Promise<void> => {
   const tenants = dispatcher.state();

@@ -8,7 +8,7 @@ import { startHarness, type Harness, type HarnessOptions } from '../../engine/lo
 import { connectClient, type TestClient } from './ws-client.js';
 
 export interface HarnessSession {
-  /** Starts the test's harness on the shared test Redis (redisUrl defaults to it). */
+  /** Starts the test's harness on the shared test Redis (redisUrl defaults to it), or on `o.redis` (e.g. the test cluster: clusterTarget()). */
   start(o?: HarnessOptions): Promise<Harness>;
   /** A WebSocket client of the running harness (its tenant's key unless given), closed after the test. */
   client(key?: string, since?: string): Promise<TestClient>;
@@ -27,7 +27,7 @@ export function harnessSession(): HarnessSession {
   });
   return {
     async start(o = {}) {
-      h = await startHarness({ redisUrl: inject('redisUrl'), ...o });
+      h = await startHarness(o.redis === undefined ? { redisUrl: inject('redisUrl'), ...o } : o);
       return h;
     },
     async client(key, since) {

@@ -25,7 +25,7 @@ describe('actor recovery', () => {
   it('re-reads all 2,500 entries a dead actor held, at once, and sends each once', async () => {
     const total = 2500;
     h = await startHarness({
-      redisUrl: inject('redisUrl'), smscs: 1, partitions: 1, tenantTps: 1_000_000,
+      redisUrl: inject('redisUrl'), smscs: 1, shards: 1, tenantTps: 1_000_000,
       sim: { capture: true, receiptDelayMs: { min: 0, max: 5 } },
       // Reclaim of idle entries must not be what saves them: far beyond the test's time.
       configOverrides: (raw) => void ((raw.engine as Record<string, unknown>).reclaimIdleMs = 600_000),

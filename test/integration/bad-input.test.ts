@@ -15,7 +15,7 @@ let c: TestClient;
 async function enqueuedCount(): Promise<number> {
   const keys = await redis.keys(h.config.redis.keyPrefix + 'm:*');
   let entries = 0;
-  for (const s of h.config.smscs) for (let p = 0; p < s.partitions; p++) entries += await redis.xlen(h.engine.store.keys.queue(s.id, p));
+  for (const s of h.config.smscs) for (const q of h.engine.store.keys.queuesOf(s.id)) entries += await redis.xlen(q);
   return keys.length + entries;
 }
 

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { lookupMessage } from '../../engine/lifecycle/message-query.js';
+import { newShardedMessageId } from '../../engine/ingress/message-id.js';
 import { RedisStore, type NewMessage, type QueueEntry } from '../../engine/queue/redis-store.js';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { harnessSession } from '../helpers/harness-session.js';
@@ -22,27 +23,37 @@ const prefix = `t:${randomBytes(3).toString('hex')}:`;
 const CONSUMER = 'test:c1';
 const GRACE_SEC = 6 * 3600;
 
-function message(id: string, o: { parts?: number; validMs?: number } = {}): NewMessage {
+/** Test names → message ids of this deployment (one shard here). */
+const ids = new Map<string, string>();
+function sid(name: string): string {
+  let v = ids.get(name);
+  if (v === undefined) ids.set(name, (v = newShardedMessageId(0)));
+  return v;
+}
+
+function message(name: string, o: { parts?: number; validMs?: number } = {}): NewMessage {
+  const id = sid(name);
   const now = Date.now();
   const parts = o.parts ?? 1;
   const validUntil = now + (o.validMs ?? 3600_000);
   return {
-    id, tenant: 'acme', ref: 'ref-' + id, to: '4791234567', from: 'Acme', smsc: 'a', partition: 0,
+    id, tenant: 'acme', ref: 'ref-' + name, to: '4791234567', from: 'Acme', smsc: 'a',
     dataCoding: 0, esmClass: parts > 1 ? 0x40 : 0,
     parts: Array.from({ length: parts }, (_, i) => ({ shortMessage: Buffer.from([0x05, 0x00, 0x03, 0x01, parts, i + 1, 0x48, 0x00]) })),
-    acceptedAt: now, validUntil, ttlSec: Math.ceil((validUntil - now) / 1000) + GRACE_SEC + 600, finalBy: validUntil + GRACE_SEC * 1000, pushStatus: true, route: 'NO|242|01|0.031|EUR',
+    acceptedAt: now, validUntil, ttlSec: Math.ceil((validUntil - now) / 1000) + GRACE_SEC + 600, pushStatus: true, route: 'NO|242|01|0.031|EUR',
   };
 }
 
 async function readAll(n: number): Promise<QueueEntry[]> {
   const out: QueueEntry[] = [];
-  for (let i = 0; i < 20 && out.length < n; i++) out.push(...(await store.read(CONSUMER, [store.keys.queue('a', 0)], n - out.length, '>')).entries);
+  for (let i = 0; i < 20 && out.length < n; i++) out.push(...(await store.read(CONSUMER, store.keys.queuesOf('a'), n - out.length, '>')).entries);
   return out;
 }
 
 /** The status frames of a message, in order. */
-async function framesOf(id: string): Promise<Array<Record<string, unknown>>> {
-  const entries = await redis.xrange(store.keys.events(), '-', '+');
+async function framesOf(name: string): Promise<Array<Record<string, unknown>>> {
+  const id = sid(name);
+  const entries = await redis.xrange(store.keys.eventsOf(0), '-', '+');
   return entries.flatMap(([, f]) => {
     const frame = JSON.parse(f[f.indexOf('f') + 1] as string) as Record<string, unknown>;
     return frame.id === id ? [frame] : [];
@@ -52,7 +63,7 @@ async function framesOf(id: string): Promise<Array<Record<string, unknown>>> {
 beforeAll(async () => {
   redis = new Redis(inject('redisUrl'));
   store = new RedisStore(redis, prefix, { eventsMaxLen: 100_000, finalRetentionSec: 3600 });
-  await store.ensureGroups('a', 1);
+  await store.ensureGroups('a');
 });
 
 afterAll(async () => {
@@ -70,7 +81,7 @@ describe('honest frames', () => {
     const frames = await framesOf('d1');
     expect(frames.map((f) => f.status)).toEqual(['sent', 'delivered']);
     expect(frames[1]).not.toHaveProperty('error');
-    const m = await lookupMessage(redis, store.keys, 'acme', 'd1');
+    const m = await lookupMessage(redis, store.keys, 'acme', sid('d1'));
     expect(m?.status).toBe('delivered');
     expect(m).not.toHaveProperty('error');
     expect(m?.events.at(-1)).toEqual({ status: 'delivered', at: expect.any(Number) as number });
@@ -81,29 +92,29 @@ describe('honest frames', () => {
     const [p1, p2] = (await readAll(2)) as [QueueEntry, QueueEntry];
     await store.submitted('a', 3600, [{ entry: p1, normId: 'ks1', rawId: 'KS1' }, { entry: p2, normId: 'ks2', rawId: 'KS2' }]);
     await store.receipts('a', 3600, [{ state: 'U', errCode: '011', errText: 'UNDELIV', key: 'ks1', raw: 'stat:UNDELIV err:011' }]);
-    const pending = await lookupMessage(redis, store.keys, 'acme', 's2');
+    const pending = await lookupMessage(redis, store.keys, 'acme', sid('s2'));
     expect(pending?.status).toBe('sent');
     expect(pending).not.toHaveProperty('error');
     expect(pending?.partStates.map((p) => p.state)).toEqual(['undelivered', 'sent']);
     await store.receipts('a', 3600, [{ state: 'D', errCode: '000', errText: 'DELIVRD', key: 'ks2', raw: '' }]);
-    const final = await lookupMessage(redis, store.keys, 'acme', 's2');
+    const final = await lookupMessage(redis, store.keys, 'acme', sid('s2'));
     expect(final).toMatchObject({ status: 'undelivered', error: { code: '011', text: 'UNDELIV' } });
     expect((await framesOf('s2')).at(-1)).toMatchObject({ status: 'undelivered', error: { code: '011', text: 'UNDELIV' } });
   });
 
   it('a message whose validity ended while its SMSC read nothing stayed queued until validity + grace: it ends expired (VALIDITY_EXPIRED) at its validity', async () => {
     await store.enqueue([message('v1', { validMs: 1000, parts: 2 })]);
-    expect(await redis.xlen(store.keys.queue('a', 0))).toBe(2);
+    expect(await redis.xlen(store.keys.queueOf('a', 0))).toBe(2);
     // before its validity ends: nothing
     expect(await store.sweepExpired(Date.now(), 1000, GRACE_SEC)).toBe(0);
     expect(await store.sweepExpired(Date.now() + 1500, 1000, GRACE_SEC)).toBe(1);
-    expect(await redis.hget(store.keys.message('v1'), 's')).toBe('expired');
+    expect(await redis.hget(store.keys.msg(sid('v1')), 's')).toBe('expired');
     const frames = await framesOf('v1');
     expect(frames).toEqual([expect.objectContaining({ status: 'expired', error: { code: 'VALIDITY_EXPIRED', text: 'validity period ran out before the message could be sent' } })]);
     // its entries are gone from the queue (no actor will read them) and it left the expiry index
-    expect(await redis.xlen(store.keys.queue('a', 0))).toBe(0);
-    expect(await redis.zscore(store.keys.expiry(), 'v1')).toBeNull();
-    expect(await lookupMessage(redis, store.keys, 'acme', 'v1')).toMatchObject({ status: 'expired', error: { code: 'VALIDITY_EXPIRED' } });
+    expect(await redis.xlen(store.keys.queueOf('a', 0))).toBe(0);
+    expect(await redis.zscore(store.keys.expiryOf(0), sid('v1'))).toBeNull();
+    expect(await lookupMessage(redis, store.keys, 'acme', sid('v1'))).toMatchObject({ status: 'expired', error: { code: 'VALIDITY_EXPIRED' } });
   });
 
   it('at its validity end a message an actor holds or sent waits for validity + grace: a late receipt still counts', async () => {
@@ -112,12 +123,12 @@ describe('honest frames', () => {
     await store.submitted('a', 3600, [{ entry: e1, normId: 'kr1', rawId: 'KR1' }]);
     // r1 sent, r2 read by an actor (it may be on the wire): both re-scored to validity + grace
     expect(await store.sweepExpired(Date.now() + 1500, 1000, GRACE_SEC)).toBe(2);
-    expect(await redis.hget(store.keys.message('r1'), 's')).toBe('sent');
-    expect(await redis.hget(store.keys.message('r2'), 's')).toBe('queued');
-    expect(Number(await redis.zscore(store.keys.expiry(), 'r1'))).toBeGreaterThan(Date.now() + (GRACE_SEC - 60) * 1000);
+    expect(await redis.hget(store.keys.msg(sid('r1')), 's')).toBe('sent');
+    expect(await redis.hget(store.keys.msg(sid('r2')), 's')).toBe('queued');
+    expect(Number(await redis.zscore(store.keys.expiryOf(0), sid('r1')))).toBeGreaterThan(Date.now() + (GRACE_SEC - 60) * 1000);
     expect(await store.sweepExpired(Date.now() + 2000, 1000, GRACE_SEC)).toBe(0);
     expect(await store.receipts('a', 3600, [{ state: 'D', errCode: '000', errText: 'DELIVRD', key: 'kr1', raw: '' }])).toEqual([1]);
-    expect(await redis.hget(store.keys.message('r1'), 's')).toBe('delivered');
+    expect(await redis.hget(store.keys.msg(sid('r1')), 's')).toBe('delivered');
     // at validity + grace: r2 ends expired with its code
     expect(await store.sweepExpired(Date.now() + 1000 + GRACE_SEC * 1000 + 500, 1000, GRACE_SEC)).toBe(1);
     expect((await framesOf('r2')).at(-1)).toMatchObject({ status: 'expired', error: { code: 'VALIDITY_EXPIRED' } });
@@ -178,7 +189,9 @@ describe('honest frames, end to end', () => {
     expect(ack).toMatchObject({ op: 'ack', status: 'queued' });
     const expired = await c.next((f) => f.op === 'status', 20_000);
     expect(expired).toMatchObject({ id: ack.id, status: 'expired', error: { code: 'VALIDITY_EXPIRED' } });
-    expect(await h.engine.store.redis.xlen(h.engine.store.keys.queue('sim-a', 0)) + (await h.engine.store.redis.xlen(h.engine.store.keys.queue('sim-a', 1)))).toBe(0);
+    let queued = 0;
+    for (const q of h.engine.store.keys.queuesOf('sim-a')) queued += await h.engine.store.redis.xlen(q);
+    expect(queued).toBe(0);
   });
 
   it('a message its actor holds when the SMSC goes away (on the wire, bind lost) ends expired at its validity, not at validity + grace', async () => {

@@ -1,22 +1,18 @@
 /**
- * The lifecycle scripts against a real Redis: scheduling (enqueue, the move
- * when due, two schedulers at once, validity ending before the move), cancel
- * (scheduled, queued and unread, queued and read, sent, another tenant's),
- * usage totals (billed when sent, or only when delivered) and the list index.
+ * The lifecycle readers against a real Redis: usage totals (billed when sent,
+ * or only when delivered), the list index and the daily quota. (Scheduling and
+ * cancel, on shards: schedule-cancel-scripts.test.ts.)
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { decodeCursor, listMessages, lookupMessage, SCAN_BUDGET, trimListIndexes } from '../../engine/lifecycle/message-query.js';
+import { decodeCursor, listMessages, SCAN_BUDGET, trimListIndexes } from '../../engine/lifecycle/message-query.js';
 import { QuotaTracker } from '../../engine/lifecycle/quota-tracker.js';
-import { Scheduler } from '../../engine/lifecycle/scheduler.js';
 import { readUsage, dayOf } from '../../engine/lifecycle/usage.js';
-import { LifecycleStore } from '../../engine/queue/lifecycle-store.js';
 import { RedisStore, type NewMessage, type QueueEntry } from '../../engine/queue/redis-store.js';
 
 let redis: Redis;
 let store: RedisStore;
-let life: LifecycleStore;
 const prefix = `tl:${randomBytes(3).toString('hex')}:`;
 const CONSUMER = 'test:c1';
 const LIMITS = { eventsMaxLen: 100_000, finalRetentionSec: 3600 };
@@ -26,10 +22,10 @@ function message(id: string, o: { parts?: number; dueAt?: number; tenant?: strin
   const parts = o.parts ?? 1;
   const start = o.dueAt ?? now;
   return {
-    id, tenant: o.tenant ?? 'acme', ref: o.ref ?? 'ref-' + id, to: o.to ?? '4791234567', from: 'Acme', smsc: 'a', partition: 0,
+    id, tenant: o.tenant ?? 'acme', ref: o.ref ?? 'ref-' + id, to: o.to ?? '4791234567', from: 'Acme', smsc: 'a',
     dataCoding: 8, esmClass: parts > 1 ? 0x40 : 0,
     parts: Array.from({ length: parts }, (_, i) => ({ shortMessage: Buffer.from([0x05, 0x00, 0x03, 0x07, parts, i + 1, 0x04, 0x1f, 0xff, 0x00]) })),
-    acceptedAt: now, validUntil: start + (o.validMs ?? 3600_000), ttlSec: 7200, finalBy: start + 7200_000, pushStatus: true, route: 'NO|242|01|0.031|EUR',
+    acceptedAt: now, validUntil: start + (o.validMs ?? 3600_000), ttlSec: 7200, pushStatus: true, route: 'NO|242|01|0.031|EUR',
     dueAt: o.dueAt ?? 0, billOnDelivery: o.billOnDelivery ?? false,
   };
 }
@@ -43,151 +39,16 @@ async function readAll(n: number, consumer = CONSUMER): Promise<QueueEntry[]> {
   return out;
 }
 
-async function events(id: string): Promise<Array<Record<string, unknown>>> {
-  const entries = await redis.xrange(store.keys.events(), '-', '+');
-  return entries.flatMap(([, f]) => {
-    const m = new Map<string, string>();
-    for (let i = 0; i + 1 < f.length; i += 2) m.set(f[i] as string, f[i + 1] as string);
-    const fr = JSON.parse(m.get('f') as string) as Record<string, unknown>;
-    return fr.id === id ? [{ ...fr, tenant: m.get('t') }] : [];
-  });
-}
-
 beforeAll(async () => {
   redis = new Redis(inject('redisUrl'));
   store = new RedisStore(redis, prefix, LIMITS);
-  life = new LifecycleStore(redis, store.keys, LIMITS);
-  await store.ensureGroups('a', 1);
+  await store.ensureGroups('a');
 });
 
 afterAll(async () => {
   const keys = await redis.keys(prefix + '*');
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
-});
-
-describe('scheduling', () => {
-  it('keeps a scheduled message out of its queue until due, then moves it with its parts intact', async () => {
-    const due = Date.now() + 60_000;
-    await store.enqueue([message('s1', { parts: 3, dueAt: due })]);
-    const h = await redis.hgetall(store.keys.message('s1'));
-    expect(h).toMatchObject({ s: 'scheduled', da: String(due), qp: '0', p1: 'q', p3: 'q' });
-    expect(await redis.xlen(store.keys.queue('a', 0))).toBe(0);
-    expect(await redis.zscore(store.keys.schedule(), 's1')).toBe(String(due));
-    expect((await events('s1')).map((e) => e.status)).toEqual(['scheduled']);
-    // not due yet: nothing moves
-    expect(await life.moveDue(due - 1, 100)).toEqual({ moved: 0, expired: 0, taken: 0, stopped: 0 });
-    expect(await life.moveDue(due, 100)).toEqual({ moved: 1, expired: 0, taken: 1, stopped: 0 });
-    const entries = await readAll(3);
-    expect(entries.map((e) => `${e.id}/${e.part}/${e.total}/${e.dataCoding}/${e.esmClass}`)).toEqual(['s1/1/3/8/64', 's1/2/3/8/64', 's1/3/3/8/64']);
-    expect(entries[1]?.shortMessage).toEqual(Buffer.from([0x05, 0x00, 0x03, 0x07, 3, 2, 0x04, 0x1f, 0xff, 0x00]));
-    expect(entries[0]?.validUntilSec).toBe(Math.floor((due + 3600_000) / 1000));
-    const after = await redis.hgetall(store.keys.message('s1'));
-    expect(after).toMatchObject({ s: 'queued', qa: String(due), qe: `0|${entries[0]?.entryId}` });
-    expect(after.b1).toBeUndefined();
-    expect(await redis.zscore(store.keys.schedule(), 's1')).toBeNull();
-    expect((await events('s1')).map((e) => e.status)).toEqual(['scheduled', 'queued']);
-    // moving again finds nothing: the schedule entry went with the move
-    expect((await life.moveDue(due + 10_000, 100)).taken).toBe(0);
-    await store.submitted('a', 3600, entries.map((e, i) => ({ entry: e, normId: 'sx' + i, rawId: 'SX' + i })), due + 5);
-    const m = await lookupMessage(redis, store.keys, 'acme', 's1');
-    expect(m?.events.map((e) => e.status)).toEqual(['scheduled', 'queued', 'sent']);
-    expect(m?.partStates.map((p) => p.state)).toEqual(['sent', 'sent', 'sent']);
-  });
-
-  it('two schedulers moving the same due messages at once move each exactly once', async () => {
-    const due = Date.now() - 1;
-    const n = 1500;
-    const msgs = Array.from({ length: n }, (_, i) => message('d' + i, { parts: 1 + (i % 3), dueAt: due }));
-    for (let i = 0; i < n; i += 500) await store.enqueue(msgs.slice(i, i + 500));
-    const parts = msgs.reduce((s, m) => s + m.parts.length, 0);
-    const q0 = await redis.xlen(store.keys.queue('a', 0));
-    const r2 = new Redis(inject('redisUrl'));
-    const r3 = new Redis(inject('redisUrl'));
-    const keys = store.keys;
-    const a = new Scheduler(new LifecycleStore(r2, keys, LIMITS), { now: () => Date.now() }, () => undefined, { batch: 50 });
-    const b = new Scheduler(new LifecycleStore(r3, keys, LIMITS), { now: () => Date.now() }, () => undefined, { batch: 50 });
-    await Promise.all([a.tick(), b.tick(), a.tick(), b.tick()]);
-    r2.disconnect();
-    r3.disconnect();
-    expect(a.moved + b.moved).toBe(n);
-    // both took part (neither had them all), and every part is in the queue once
-    expect(a.moved).toBeGreaterThan(0);
-    expect(b.moved).toBeGreaterThan(0);
-    expect((await redis.xlen(keys.queue('a', 0))) - q0).toBe(parts);
-    const entries = await redis.xrange(keys.queue('a', 0), '-', '+');
-    const heads = entries.map(([, f]) => f[1] as string).filter((h) => h.startsWith('d'));
-    expect(new Set(heads.map((h) => h.split('|').slice(0, 2).join('|'))).size).toBe(parts);
-    const queued = (await redis.xrange(keys.events(), '-', '+')).filter(([, f]) => (f[3] as string).includes('"queued"'));
-    expect(queued.filter(([, f]) => /"id":"d\d+"/.test(f[3] as string)).length).toBe(n);
-    await store.dropEntries(entries.filter(([, f]) => (f[1] as string).startsWith('d')).map(([eid]) => ({ queueKey: keys.queue('a', 0), entryId: eid })));
-  });
-
-  it('a scheduled message whose validity ended before it could be moved ends expired and is never queued', async () => {
-    const due = Date.now() - 120_000;
-    await store.enqueue([message('s2', { parts: 2, dueAt: due, validMs: 60_000 })]);
-    const q0 = await redis.xlen(store.keys.queue('a', 0));
-    expect(await life.moveDue(Date.now(), 100)).toMatchObject({ moved: 0, expired: 1 });
-    expect(await redis.xlen(store.keys.queue('a', 0))).toBe(q0);
-    const h = await redis.hgetall(store.keys.message('s2'));
-    expect(h).toMatchObject({ s: 'expired', p1: 'E', p2: 'E' });
-    expect(h.b1).toBeUndefined();
-    expect(await redis.zscore(store.keys.expiry(), 's2')).toBeNull();
-    const ev = await events('s2');
-    expect(ev.map((e) => e.status)).toEqual(['scheduled', 'expired']);
-    expect(ev[1]).toMatchObject({ error: { text: 'validity period ran out before the scheduled message could be sent' } });
-  });
-});
-
-describe('cancel', () => {
-  it('stops scheduled and unread queued messages; refuses read, sent, final and other tenants\' ones', async () => {
-    const due = Date.now() + 60_000;
-    await store.enqueue([message('c1', { parts: 2, dueAt: due }), message('c3')]);
-    // c3 is read by an actor (held, maybe on the wire): no longer cancellable
-    expect((await readAll(1)).map((e) => e.id)).toEqual(['c3']);
-    await store.enqueue([message('c2', { parts: 3 }), message('c4')]);
-    const q0 = await redis.xlen(store.keys.queue('a', 0));
-    const res = await life.cancel(
-      [{ tenant: 'acme', id: 'c1' }, { tenant: 'acme', id: 'c2' }, { tenant: 'acme', id: 'c3' }, { tenant: 'other', id: 'c4' }, { tenant: 'acme', id: 'nope' }],
-      Date.now(),
-    );
-    expect(res).toEqual([
-      { code: 'stopped', status: 'stopped' },
-      { code: 'stopped', status: 'stopped' },
-      { code: 'not_cancellable', status: 'queued' },
-      { code: 'not_found', status: '' },
-      { code: 'not_found', status: '' },
-    ]);
-    // c2's three entries are gone from the queue; c4's is still there
-    expect(await redis.xlen(store.keys.queue('a', 0))).toBe(q0 - 3);
-    const rest = await readAll(1);
-    expect(rest.map((e) => e.id)).toEqual(['c4']);
-    expect(await redis.zscore(store.keys.schedule(), 'c1')).toBeNull();
-    for (const id of ['c1', 'c2']) {
-      const h = await redis.hgetall(store.keys.message(id));
-      expect(h).toMatchObject({ s: 'stopped', we: 'CANCELLED', p1: 'S', p2: 'S' });
-      expect(await redis.ttl(store.keys.message(id))).toBeLessThanOrEqual(3600);
-      expect(await redis.zscore(store.keys.expiry(), id)).toBeNull();
-      expect((await events(id)).at(-1)).toMatchObject({ status: 'stopped', error: { code: 'CANCELLED', text: 'cancelled by the client' } });
-    }
-    // the scheduler finds nothing to move for c1
-    expect((await life.moveDue(due + 1, 100)).moved).toBe(0);
-    // once sent, a message cannot be cancelled; nor a final one twice
-    await store.submitted('a', 3600, [{ entry: rest[0] as QueueEntry, normId: 'c4x', rawId: 'C4X' }]);
-    expect(await life.cancel([{ tenant: 'acme', id: 'c4' }, { tenant: 'acme', id: 'c1' }], Date.now())).toEqual([
-      { code: 'not_cancellable', status: 'sent' },
-      { code: 'not_cancellable', status: 'stopped' },
-    ]);
-    // recovery after a crash treats a stopped message's parts as done, never as unsent
-    const like = (part: number) => ({ ...(rest[0] as QueueEntry), id: 'c2', part });
-    const { unsent, done } = await store.splitUnsent([like(1), like(2), like(3)]);
-    expect(unsent).toEqual([]);
-    expect(done).toHaveLength(3);
-    const hist = await lookupMessage(redis, store.keys, 'acme', 'c1');
-    expect(hist?.events.map((e) => e.status)).toEqual(['scheduled', 'stopped']);
-    expect(hist?.events[1]).toMatchObject({ error: { code: 'CANCELLED' } });
-    expect(await lookupMessage(redis, store.keys, 'other', 'c1')).toBeUndefined();
-  });
 });
 
 describe('usage', () => {

@@ -3,7 +3,7 @@
  * operator actors in worker threads → SMPP over loopback → simulated SMSCs →
  * receipts → status frames. Counts are taken at the simulators.
  */
-import { Redis } from 'ioredis';
+import { connectRedis } from '../../engine/redis/connect-redis.js';
 import { describe, expect, it } from 'vitest';
 import type { Harness } from '../../engine/loadgen/harness.js';
 import type { CapturedSubmit, Outcome } from '../../engine/simulator/index.js';
@@ -95,15 +95,13 @@ describe('message path', () => {
     }
 
     // Final status = the worst outcome the simulator chose for the message's parts.
-    const redis = new Redis(h.redisUrl);
+    const redis = connectRedis(h.target, { connectionName: 'sy-test-path' });
     const bySimId = new Map<string, CapturedSubmit>();
     for (const s of captured) if (s.messageId !== '') bySimId.set(`${s.destinationAddr}|${s.messageId}`, s);
     const got = finals(c.frames);
     let checked = 0;
-    const pipeline = redis.pipeline();
     const ids = [...idByRef.values()];
-    for (const id of ids) pipeline.hgetall(h.engine.store.keys.message(id));
-    const hashes = ((await pipeline.exec()) ?? []).map((r) => r[1] as Record<string, string>);
+    const hashes = await Promise.all(ids.map((id) => redis.hgetall(h!.engine.store.keys.msg(id))));
     ids.forEach((id, k) => {
       const m = hashes[k] as Record<string, string>;
       const n = Number(m.n);
@@ -136,7 +134,7 @@ describe('message path', () => {
       binds: 2,
       window: 10,
       tps: 500,
-      partitions: 1,
+      shards: 1,
       tenantTps: 1_000_000,
       sim: { tps: 500, window: 10, responseLatencyMs: { min: 2, max: 8 }, receiptDelayMs: { min: 0, max: 10 } },
     });
@@ -147,8 +145,9 @@ describe('message path', () => {
     }
     await waitFor(() => acks(c.frames).length === total, 20_000, 'acks');
     // While the SMSC drains at 500/s the backlog sits in the Redis stream, not in the engine.
-    const redis = new Redis(h.redisUrl);
-    const backlog = await redis.xlen(h.engine.store.keys.queue('sim-a', 0));
+    const redis = connectRedis(h.target, { connectionName: 'sy-test-path' });
+    let backlog = 0;
+    for (const q of h.engine.store.keys.queuesOf('sim-a')) backlog += await redis.xlen(q);
     expect(backlog).toBeGreaterThan(500);
     await waitFor(() => h!.engine.actorStats().length > 0, 5000, 'actor stats');
     const stats = h.engine.actorStats()[0]!;
@@ -232,8 +231,8 @@ describe('message path', () => {
     // disconnect before the receipts come back
     await a.close();
     await waitFor(async () => {
-      const r = new Redis(h!.redisUrl);
-      const st = await Promise.all(ids.map((id) => r.hget(h!.engine.store.keys.message(id), 's')));
+      const r = connectRedis(h!.target, { connectionName: 'sy-test-path' });
+      const st = await Promise.all(ids.map((id) => r.hget(h!.engine.store.keys.msg(id), 's')));
       r.disconnect();
       return st.every((s) => s === 'delivered');
     }, 20_000, 'delivered in Redis');

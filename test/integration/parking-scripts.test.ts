@@ -25,9 +25,9 @@ function message(id: string, to: string, o: { tenant?: string; hold?: boolean; p
   const now = Date.now();
   const parts = o.parts ?? 1;
   return {
-    id, tenant: o.tenant ?? 'acme', ref: 'ref-' + id, to, from: 'Acme', smsc: 'a', partition: 0, dataCoding: 0, esmClass: parts > 1 ? 0x40 : 0,
+    id, tenant: o.tenant ?? 'acme', ref: 'ref-' + id, to, from: 'Acme', smsc: 'a', dataCoding: 0, esmClass: parts > 1 ? 0x40 : 0,
     parts: Array.from({ length: parts }, (_, i) => ({ shortMessage: Buffer.from(`part ${i + 1}`) })),
-    acceptedAt: now, validUntil: now + (o.validMs ?? 3600_000), ttlSec: 7200, finalBy: now + (o.validMs ?? 3600_000), pushStatus: true, route: 'NO|242|01|0.031|EUR',
+    acceptedAt: now, validUntil: now + (o.validMs ?? 3600_000), ttlSec: 7200, pushStatus: true, route: 'NO|242|01|0.031|EUR',
     hold: o.hold ? { code: 'URL_NOT_ALLOWED', text: 'link to x.xyz' } : undefined,
   };
 }
@@ -46,7 +46,7 @@ beforeAll(async () => {
   store = new RedisStore(redis, prefix, limits);
   parking = new ParkingStore(redis, store.keys, limits);
   optOuts = new OptOutStore(redis, store.keys);
-  await store.ensureGroups('a', 1);
+  await store.ensureGroups('a');
 });
 
 afterAll(async () => {

@@ -25,7 +25,7 @@ async function start(): Promise<Harness> {
     binds: BINDS,
     window: WINDOW,
     tps: 300,
-    partitions: 2,
+    shards: 2,
     sim: { capture: true, receiptDelayMs: { min: 0, max: 10 }, responseLatencyMs: { min: 1, max: 3 } },
     env: { SWITCHYARD_ADMIN_KEY: ADMIN, SY_OTHER_KEY: OTHER },
     configOverrides: (raw) => {

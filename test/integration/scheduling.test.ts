@@ -3,7 +3,7 @@
  * scheduler → operator actors → SMPP → simulated SMSCs. What reaches an SMSC
  * is counted at the simulator.
  */
-import { Redis } from 'ioredis';
+import { connectRedis } from '../../engine/redis/connect-redis.js';
 import { describe, expect, it } from 'vitest';
 import type { Harness } from '../../engine/loadgen/harness.js';
 import type { Frame, TestClient } from '../helpers/ws-client.js';
@@ -39,9 +39,9 @@ async function bindsDown(): Promise<void> {
 }
 
 async function messageHash(id: string): Promise<Record<string, string>> {
-  const r = new Redis((h as Harness).redisUrl);
+  const r = connectRedis((h as Harness).target, { connectionName: 'sy-test-sched' });
   try {
-    return await r.hgetall((h as Harness).engine.store.keys.message(id));
+    return await r.hgetall((h as Harness).engine.store.keys.msg(id));
   } finally {
     r.disconnect();
   }
@@ -142,10 +142,13 @@ describe('scheduling', () => {
     const texts = h.sims[0]!.captured.map((s) => s.shortMessage.toString('latin1'));
     expect(texts).toHaveLength(n);
     expect(new Set(texts).size).toBe(n);
-    const r = new Redis(h.redisUrl);
-    const ev = await r.xrange(h.engine.store.keys.events(), '-', '+');
+    const r = connectRedis(h.target, { connectionName: 'sy-test-sched' });
+    let queued = 0;
+    for (const k of h.engine.store.keys.shards.all()) {
+      queued += (await r.xrange(h.engine.store.keys.eventsOf(k), '-', '+')).filter(([, f]) => (f[3] as string).includes('"status":"queued"')).length;
+    }
     r.disconnect();
-    expect(ev.filter(([, f]) => (f[3] as string).includes('"status":"queued"')).length).toBe(n);
+    expect(queued).toBe(n);
   }, 90_000);
 });
 

@@ -86,6 +86,20 @@ describe('lua loader', () => {
     expect(none.variadic).toBe(false);
   });
 
+  it('parses a script in sections: per-section keys KEYS[s+n] with a tail, no fixed key count, checked against the body', () => {
+    const head = '  KEYS: per section (one per shard)\n  KEYS[s+1] events stream\n  KEYS[s+2..] message hashes, by index';
+    const s = loadLuaScript(file('sec.lua', HEAD(head, '  ARGV[1] now\n  ARGV[2..] sections') + 'return { KEYS[s + 1], KEYS[s + tonumber(ARGV[2])] }\n'));
+    expect(s.sectioned).toBe(true);
+    expect(s.numberOfKeys).toBe(0);
+    expect(s.keys).toEqual([]);
+    expect(s.sectionKeys).toEqual(['events stream', 'message hashes, by index']);
+    // a literal KEYS[n] in a script in sections, a section key beyond a header without a tail, or no "KEYS: per section"
+    expect(loadError(file('seclit.lua', HEAD(head, '  ARGV[1..] x') + 'return KEYS[1]\n'))).toMatch(/seclit\.lua: uses KEYS\[1\] but it is a script in sections/);
+    expect(loadError(file('secmore.lua', HEAD('  KEYS: per section\n  KEYS[s+1] a', '  ARGV[1..] x') + 'return KEYS[s + 2]\n'))).toMatch(/secmore\.lua: uses KEYS\[s \+ 2\] but its header declares 1 key per section/);
+    expect(loadError(file('secsay.lua', HEAD('  KEYS[s+1] a', '  ARGV[1..] x') + 'return 1\n'))).toMatch(/secsay\.lua: header: a script in sections says "KEYS: per section/);
+    expect(loadError(file('secgap.lua', HEAD('  KEYS: per section\n  KEYS[s+2] a', '  ARGV[1..] x') + 'return 1\n'))).toMatch(/secgap\.lua: header: KEYS\[s\+2\] out of order/);
+  });
+
   it('refuses a header that is missing, incomplete, out of order or contradicted by the body', () => {
     expect(loadError(file('nohead.lua', 'return 1\n'))).toMatch(/nohead\.lua: no header comment/);
     expect(loadError(file('nokeys.lua', HEAD('', '  ARGV[1] x') + 'return 1\n'))).toMatch(/nokeys\.lua: header names no KEYS/);
@@ -127,7 +141,7 @@ describe('shipped scripts', () => {
 
   it('every command loads with a header, every fragment is included by some command', () => {
     const commands = all.filter((p) => !p.includes('/includes/'));
-    expect(commands.length).toBe(20);
+    expect(commands.length).toBe(22);
     const used = new Set<string>();
     const gen = { ...STATE_FRAGMENTS, ...OPT_OUT_FRAGMENTS, MoLimits: 'local MoLimits = {}\n' };
     for (const p of commands) {

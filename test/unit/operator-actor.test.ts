@@ -25,7 +25,7 @@ const ESME_RINVDSTADR = 0x0b;
 
 function smscConfig(o: Partial<ActorSmscConfig> = {}): ActorSmscConfig {
   return {
-    id: 'sim', host: '127.0.0.1', port: 2775, systemId: 'sy', password: 'pw', systemType: '', binds: 1, window: 10, tps: 100_000, partitions: 1,
+    id: 'sim', host: '127.0.0.1', port: 2775, systemId: 'sy', password: 'pw', systemType: '', binds: 1, window: 10, tps: 100_000,
     responseTimeoutMs: 5000, enquireLinkSec: 30, connectTimeoutMs: 5000, reconnectMs: { min: 100, max: 10_000 }, throttleBackoffMs: { min: 100, max: 5000 },
     receiptIdMatch: 'exact', concatenation: 'udh', alphabet: 'gsm7', addresses: DEFAULTS.smsc.addresses, ...o,
   };

@@ -12,7 +12,7 @@ import { waitFor } from '../helpers/wait-for.js';
 
 /** An entry of stream `stream` with stream id `entryId` (the fields the gate once keyed by are kept, see the last test). */
 const entry = (id: string, tenant: string, to: string, stream = 'q', entryId = id + '-0'): QueuedPart => {
-  const e = { ref: `${entryId} ${stream}`, queueKey: stream, entryId, id, part: 1, total: 1, to, from: 'Acme', validUntilSec: 0, dataCoding: 0, esmClass: 0, shortMessage: Buffer.alloc(0), tenant };
+  const e = { ref: `${stream} ${entryId}`, queueKey: stream, entryId, id, part: 1, total: 1, to, from: 'Acme', validUntilSec: 0, dataCoding: 0, esmClass: 0, shortMessage: Buffer.alloc(0), tenant };
   return e;
 };
 

@@ -1,45 +1,46 @@
 --[[
-  Delivery receipts: each is matched by d:{smsc}:{id} and applied to its part;
-  a receipt with no mapping yet (before its submit_sm_resp) is kept as
-  de:{smsc}:{id} for submitted.lua, with dex:{smsc} set while any may exist.
-  KEYS: none (every key is built from ARGV[1], the prefix, so that one call can
-    touch many messages; on Redis Cluster they move into KEYS by slot, issue 13)
-  ARGV[1] key prefix (keys are built from it inside the script: see KEYS)
-  ARGV[2] now, ms since epoch
-  ARGV[3] MAXLEN ~ of the events stream
-  ARGV[4] seconds a final message hash is kept
-  ARGV[5] smsc id
-  ARGV[6] seconds an early receipt is kept
-  ARGV[7..] 5 per item: state (D|U|E|K|u), error code, error text, SMSC message id (normalised,
-    receiptKey), the receipt's raw text for analytics ('' for delivered ones)
-  Returns: two numbers per item: a ReceiptResult (Applied, Early: stored as early, Duplicate,
-    Gone: message gone) and the ms from the message's `sent` to now (-1 when unknown).
+  Step 2 of recording delivery receipts (after lookup.lua), in the message's
+  shard: each receipt is applied to its part. A part still queued has its
+  submit_sm_resp linked (link.lua) but not yet recorded (submitted.lua): the
+  receipt is parked in the hash (rc<part> = "state|err|text|raw") and
+  submitted.lua applies it when it marks the part sent. A parked final
+  receipt is not replaced by a later temporary one. Idempotent: applying a
+  receipt twice finds the part final (Duplicate) or parks the same text again.
+  KEYS: per section (one per shard; includes/sections.lua)
+  KEYS[s+1] events stream ev:{T}
+  KEYS[s+2] expiry index exp:{T}
+  KEYS[s+3] usage us:{T}:{day of now}
+  KEYS[s+4..] message hashes m:{T}:{id}, named by index (from s)
+  ARGV[1] now, ms since epoch
+  ARGV[2] MAXLEN ~ of the events streams
+  ARGV[3] seconds a final message hash is kept
+  ARGV[4..] sections: key count, ARGV count, then 7 per receipt: message hash key, message id, part,
+    state (D|U|E|K|u), error code, error text, the receipt's raw text for analytics ('' for delivered ones)
+  Returns: per section, two numbers per receipt: a ReceiptResult (Applied, Parked, Duplicate, Gone:
+    message gone) and the ms from the message's `sent` to now (-1 when unknown).
 ]]
 --- @include "includes/common"
-local smsc = ARGV[5]
-local earlyTtl = ARGV[6]
+--- @include "includes/sections"
 local out = {}
-local i = 7
-while i <= #ARGV do
-  local st, err, etxt, key, raw = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local dkey = P .. 'd:' .. smsc .. ':' .. key
-  local found = redis.call('GET', dkey)
-  if found then
-    local bar = string.find(found, '|', 1, true)
-    local r = apply(string.sub(found, 1, bar - 1), string.sub(found, bar + 1), st, err, etxt, raw)
-    -- A final part needs its receipt key only to recognise redelivered receipts.
-    if r == ReceiptResult.Applied and st ~= 'u' then redis.call('EXPIRE', dkey, finalTtl, 'LT') end
-    out[#out + 1] = r
-    out[#out + 1] = lastSa and (now - lastSa) or -1
-  else
-    redis.call('SET', P .. 'de:' .. smsc .. ':' .. key, st .. '|' .. err .. '|' .. etxt .. '|' .. raw, 'EX', earlyTtl)
-    -- Tells SUBMITTED_LUA to look for early receipts while any may exist.
-    redis.call('SET', P .. 'dex:' .. smsc, 1, 'EX', earlyTtl)
-    out[#out + 1] = ReceiptResult.Early
-    out[#out + 1] = -1
+for s, a, b in sections(4) do
+  section(KEYS[s + 1], KEYS[s + 2], KEYS[s + 3])
+  local r = {}
+  for i = a, b, 7 do
+    local mkey, id, part, st, err, etxt, raw = KEYS[s + tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+    local f = hm(mkey, part)
+    if f[F.partState] == 'q' then
+      local prev = f[F.parkedReceipt]
+      if not (st == 'u' and prev and string.sub(prev, 1, 1) ~= 'u') then
+        redis.call('HSET', mkey, 'rc' .. part, st .. '|' .. err .. '|' .. etxt .. '|' .. raw)
+      end
+      r[#r + 1] = ReceiptResult.Parked
+      r[#r + 1] = -1
+    else
+      r[#r + 1] = apply(mkey, id, part, st, err, etxt, raw, f)
+      r[#r + 1] = lastSa and (now - lastSa) or -1
+    end
   end
-  i = i + 5
+  endSection()
+  out[#out + 1] = r
 end
-leaveExpiryIndex()
-flushUsage()
 return out

@@ -2,8 +2,22 @@
   The state machine shared by every script that changes a message's state
   (queue/, parking/ scripts): message-hash reads (hm, F), `emit` (one events
   entry per status change), `apply` (a part's new state, the message's when
-  every part is final), usage billing (`bill`, `flushUsage`) and the expiry
-  index (`leaveExpiryIndex`).
+  every part is final), usage billing (`bill`) and the expiry index.
+
+  Scripts work in sections (includes/sections.lua), one per shard; the keys a
+  state change writes besides the message hash are the shard's, and are named
+  once per section:
+
+    section(ev, exp, us)     starts a section: its events stream ev:{T}, expiry
+                             index exp:{T} and usage hash us:{T}:{day of now}
+                             (us may be nil for a script that never bills)
+    hm(mkey, part) / F       the fields every state change reads (message-fields.ts)
+    emit(id, f, status, err, etxt, raw)      one entry in the section's events stream
+    apply(mkey, id, part, st, err, etxt, raw) a part's new state; returns a ReceiptResult
+    bill(f, msgs, segs)      usage, gathered over the section
+    finish(id)               the message leaves the section's expiry index
+    endSection()             writes what the section gathered: one ZREM on exp, the usage
+                             HINCRBYs (every script calls it after each section)
 
   Part states in the message hash (field p<i>):
     q queued (also while scheduled, held or paused) · s sent (awaiting receipt) · u unreachable (temporary, SMSC retrying)
@@ -13,7 +27,7 @@
   (rank D < K < E < U < R < S), with that part's error code and text.
 
   Each state change reads the message hash once (HMGET), writes it once (HSET)
-  and appends one entry to the events stream `ev` (analytics/status-events.ts):
+  and appends one entry to the events stream (analytics/status-events.ts):
     t = tenant, f = the status frame JSON (the dispatcher forwards it as is),
     x = what analytics needs beyond the frame, positional
         "smsc|to|parts|acceptedAt|country|mcc|mnc|price|currency|latencyMs|raw":
@@ -21,38 +35,43 @@
         for failures only: delivered receipts say nothing a row does not) are
         filled only on events a receipt caused; raw is last and may hold '|',
     p = '0' when the client asked for no status pushes.
-  Usage (billing): per call, one HINCRBY per tenant and field on
-  us:{tenant}:{day}, never one per message.
+  Usage (billing): us:{T}:{day} holds fields <tenant>|m messages, <tenant>|s
+  segments, <tenant>|c:<currency> cost in millionths (kept 400 days); one
+  HINCRBY per tenant and field per section, never one per message. Readers
+  sum the S shards' hashes (engine/lifecycle/usage.ts).
 
-  Reads ARGV[1] prefix, ARGV[2] now (ms), ARGV[3] evMax (MAXLEN ~ of ev),
-  ARGV[4] finalTtl (s): every script including it declares those four first.
+  Reads ARGV[1] now (ms), ARGV[2] evMax (MAXLEN ~ of the events streams),
+  ARGV[3] finalTtl (s): every script including it declares those three first.
 ]]
 --- @include "@ReceiptResult"
-local P = ARGV[1]
-local now = tonumber(ARGV[2])
-local evMax = ARGV[3]
-local finalTtl = ARGV[4]
+local now = tonumber(ARGV[1])
+local evMax = ARGV[2]
+local finalTtl = ARGV[3]
 local RANK = { D = 0, K = 1, E = 2, U = 3, R = 4, S = 5 }
 local NAMES = { [0] = 'delivered', [1] = 'unknown', [2] = 'expired', [3] = 'undelivered', [4] = 'rejected', [5] = 'stopped' }
-local EV = P .. 'ev'
--- Messages that became final in this call leave the expiry index in one ZREM at the end.
-local finished = {}
-local function leaveExpiryIndex()
-  for k = 1, #finished, 5000 do
-    redis.call('ZREM', P .. 'exp', unpack(finished, k, math.min(k + 4999, #finished)))
-  end
-end
 
 local function nz(v) if v == false or v == nil or v == '' then return nil end return v end
 
 --- @include "@message-fields"
 
--- Usage (billing) totals, gathered per tenant and currency over the whole call and
--- written at its end (flushUsage): us:{tenant}:{UTC day number} holds
--- m messages, s segments, c:<currency> cost in millionths. Kept 400 days.
--- A route record's price is read once per call (most messages of a call share a few).
-local rtInfo = {}
+-- The current section's keys, and what it gathers until endSection.
+local EV, EXP, US
+-- Messages that became final in this section leave the expiry index in one ZREM at its end.
+local finished = {}
+-- Usage totals per tenant and currency; a route record's price is read once per call.
 local usage = {}
+local rtInfo = {}
+
+local function section(ev, exp, us)
+  EV, EXP, US = ev, exp, us
+  finished = {}
+  usage = {}
+end
+
+local function finish(id)
+  finished[#finished + 1] = id
+end
+
 local function bill(f, msgs, segs)
   local rt = f[F.route] or ''
   local info = rtInfo[rt]
@@ -69,18 +88,23 @@ local function bill(f, msgs, segs)
   u[2] = u[2] + segs
   u[3] = u[3] + info[1] * segs
 end
-local function flushUsage()
+
+local function endSection()
+  for k = 1, #finished, 5000 do
+    redis.call('ZREM', EXP, unpack(finished, k, math.min(k + 4999, #finished)))
+  end
+  finished = {}
   if next(usage) == nil then return end
-  local day = string.format('%d', math.floor(now / 86400000))
   for t, byCur in pairs(usage) do
-    local key = P .. 'us:{' .. t .. '}:' .. day
     for cur, u in pairs(byCur) do
-      if u[1] > 0 then redis.call('HINCRBY', key, 'm', u[1]) end
-      -- Every write adds segments: a total equal to this call's means the key is new.
-      if redis.call('HINCRBY', key, 's', u[2]) == u[2] then redis.call('EXPIRE', key, 400 * 86400) end
-      if u[3] > 0 then redis.call('HINCRBY', key, 'c:' .. cur, string.format('%d', u[3])) end
+      if u[1] > 0 then redis.call('HINCRBY', US, t .. '|m', u[1]) end
+      redis.call('HINCRBY', US, t .. '|s', u[2])
+      if u[3] > 0 then redis.call('HINCRBY', US, t .. '|c:' .. cur, string.format('%d', u[3])) end
     end
   end
+  -- Kept 400 days from the first write of the day.
+  redis.call('EXPIRE', US, 400 * 86400, 'NX')
+  usage = {}
 end
 
 -- f: the HMGET above. One XADD per status change. raw ~= nil: a receipt caused it (raw: its text, '' for delivered).
@@ -97,12 +121,13 @@ local function emit(id, f, status, err, etxt, raw)
   end
 end
 
--- Applies a final or temporary part state. Returns ReceiptResult.Applied, .Duplicate or .Gone (message gone).
 -- Sent time of the message last applied to (for receipt latency), or nil.
 local lastSa = nil
-local function apply(id, part, st, err, etxt, raw)
-  local mkey = P .. 'm:' .. id
-  local f = hm(mkey, part)
+-- Applies a final or temporary part state to message `id` (hash mkey). Returns ReceiptResult.Applied,
+-- .Duplicate (the part is final already) or .Gone (no such message). `f`, when given, is hm(mkey, part)
+-- read by the caller just before.
+local function apply(mkey, id, part, st, err, etxt, raw, f)
+  f = f or hm(mkey, part)
   local cur = f[F.partState]
   lastSa = tonumber(f[F.sentAt] or '')
   if not cur then return ReceiptResult.Gone end
@@ -131,7 +156,7 @@ local function apply(id, part, st, err, etxt, raw)
     redis.call('HSET', mkey, pf, st, 'w', w, 'we', we, 'wt', wt, 'nf', nf, 's', status, 'fa', now)
     -- Final: keep the hash for the reporting window only, and leave the expiry sweep.
     redis.call('EXPIRE', mkey, finalTtl)
-    finished[#finished + 1] = id
+    finish(id)
     emit(id, f, status, we, wt, raw)
     -- Tenants billed on delivery (bd=1) pay for delivered messages only, every part.
     if w == 0 and f[F.billOnDelivery] == '1' then bill(f, 1, tonumber(f[F.parts])) end
