@@ -19,6 +19,12 @@
  * (engine/loadgen/webhook-receiver.ts, signatures checked); the figures add
  * what it got (webhookEvents, duplicates, bad signatures, event age).
  *
+ * --cluster: the engine runs on a private local Redis Cluster (3 masters, no
+ * replicas; engine/redis/private-cluster.ts) with redis.shards = --shards
+ * (default 48 there, 16 on a single Redis); the figures add, per master, its
+ * CPU per message and its share of commands, keys and Redis time
+ * (`cluster.perMaster`), and the Redis figures are summed over the masters.
+ *
  * --backlog N: instead, with no SMSC reachable, enqueue N messages as fast as
  * the engine accepts them and report Redis bytes per queued message and the
  * engine's RSS with that backlog.
@@ -30,10 +36,13 @@ import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { connectRedis, type RedisTarget } from '../engine/redis/connect-redis.js';
+import { startPrivateCluster, type PrivateCluster } from '../engine/redis/private-cluster.js';
+import { Shards } from '../engine/queue/shards.js';
 import { demoRoutePlan } from '../engine/loadgen/harness.js';
 import { runLoad } from '../engine/loadgen/load-generator.js';
 import { WebhookReceiver } from '../engine/loadgen/webhook-receiver.js';
-import { ENQUEUE_LUA, FAILED_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA } from '../engine/queue/lua-scripts.js';
+import { ENQUEUE_LUA, FAILED_LUA, LINK_LUA, LOOKUP_LUA, MOVE_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA } from '../engine/queue/lua-scripts.js';
 import { CANCEL_LUA, SCHEDULE_LUA } from '../engine/queue/lifecycle-scripts.js';
 import { startPrivateRedis } from '../engine/redis/private-redis.js';
 import { GLOBAL, OptOutStore } from '../engine/optout/optout-store.js';
@@ -60,6 +69,8 @@ const { values: a } = parseArgs({
     // Issue 6: a share of the messages scheduled 1 s ahead; the tenant with a daily quota and a sender allowlist.
     'scheduled-share': { type: 'string', default: '0' },
     limits: { type: 'boolean', default: false },
+    cluster: { type: 'boolean', default: false },
+    shards: { type: 'string' },
   },
 });
 const num = (k: keyof typeof a) => Number(a[k]);
@@ -106,12 +117,13 @@ async function waitLine(child: ChildProcess, re: RegExp, timeoutMs: number, logF
   });
 }
 
-const SCRIPTS: Record<string, string> = { enqueue: ENQUEUE_LUA, submitted: SUBMITTED_LUA, receipts: RECEIPTS_LUA, failed: FAILED_LUA, sweep: SWEEP_LUA, schedule: SCHEDULE_LUA, cancel: CANCEL_LUA };
+const SCRIPTS: Record<string, string> = { enqueue: ENQUEUE_LUA, link: LINK_LUA, submitted: SUBMITTED_LUA, lookup: LOOKUP_LUA, receipts: RECEIPTS_LUA, failed: FAILED_LUA, sweep: SWEEP_LUA, move: MOVE_LUA, schedule: SCHEDULE_LUA, cancel: CANCEL_LUA };
 
 /** SLOWLOG grouped by script (or command): count, max and mean duration, mean argument count. */
-async function slowCalls(r: Redis): Promise<string> {
+async function slowCalls(masters: ReadonlyArray<Redis>): Promise<string> {
   const names = new Map(Object.entries(SCRIPTS).map(([k, lua]) => [createHash('sha1').update(lua).digest('hex'), k]));
-  const log = (await r.slowlog('GET', 100000)) as Array<[number, number, number, string[]]>;
+  const log: Array<[number, number, number, string[]]> = [];
+  for (const r of masters) log.push(...((await r.slowlog('GET', 100000)) as Array<[number, number, number, string[]]>));
   const by = new Map<string, { n: number; max: number; sum: number; args: number }>();
   for (const [, , usec, args] of log) {
     const cmd = (args[0] ?? '').toLowerCase();
@@ -155,15 +167,26 @@ async function main(): Promise<void> {
   const dir = 'data/bench';
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  let redisUrl = process.env.REDIS_URL;
-  const redis = redisUrl ? undefined : await startPrivateRedis({ dir: `${dir}/redis` });
-  redisUrl ??= (redis as NonNullable<typeof redis>).url;
+  if (a.cluster && a.optout) throw new Error('--optout preloads the lists through the single-Redis opt-out store: not with --cluster');
+  let cluster: PrivateCluster | undefined;
+  let redis: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
+  let target: RedisTarget;
+  if (a.cluster) {
+    cluster = await startPrivateCluster({ dir: `${dir}/cluster`, masters: 3, replicas: 0 });
+    target = { kind: 'cluster', nodes: cluster.nodes, password: cluster.password };
+  } else {
+    const given = process.env.REDIS_URL;
+    redis = given ? undefined : await startPrivateRedis({ dir: `${dir}/redis` });
+    target = { kind: 'single', url: given || (redis as NonNullable<typeof redis>).url };
+  }
+  const redisUrl = target.kind === 'single' ? target.url : '';
+  const shards = a.shards === undefined ? (a.cluster ? 48 : 16) : Number(a.shards);
   const apiKey = randomBytes(18).toString('base64url');
   const simPw = randomBytes(4).toString('hex');
   const hookSecret = randomBytes(24).toString('hex');
   const hook = a.webhooks ? new WebhookReceiver({ secret: hookSecret, keep: false }) : undefined;
   await hook?.up();
-  const env = { ...process.env, SY_BENCH_WH_SECRET: hookSecret, SWITCHYARD_ADMIN_KEY: randomBytes(12).toString('hex'), SY_BENCH_KEY: apiKey, SY_BENCH_SIM_PW: simPw, SWITCHYARD_SIM_PASSWORD: simPw, REDIS_URL: redisUrl };
+  const env = { ...process.env, SY_BENCH_WH_SECRET: hookSecret, SWITCHYARD_ADMIN_KEY: randomBytes(12).toString('hex'), SY_BENCH_KEY: apiKey, SY_BENCH_SIM_PW: simPw, SWITCHYARD_SIM_PASSWORD: simPw, REDIS_URL: redisUrl, REDIS_CLUSTER_NODES: cluster?.seeds ?? '', REDIS_PASSWORD: cluster?.password ?? '' };
   const smscs = num('smscs');
   const backlog = a.backlog === undefined ? undefined : Number(a.backlog);
 
@@ -180,7 +203,7 @@ async function main(): Promise<void> {
   }
   const config = {
     server: { host: '127.0.0.1', port: 0 },
-    redis: { keyPrefix: 'syb:' },
+    redis: { keyPrefix: 'syb:', shards },
     engine: { nodeId: 'bench', metrics: !a['no-metrics'] },
     analytics: { enabled: a.analytics === true, dataDir: `${dir}/analytics` },
     // The default per-connection window (2,000 unacked submits): clients keep to it.
@@ -190,7 +213,7 @@ async function main(): Promise<void> {
       ...(hook ? { webhook: { url: hook.url, secret: { env: 'SY_BENCH_WH_SECRET' } } } : {}),
       ...(a.limits ? { dailyQuota: 1_000_000_000, senders: ['Switchyard'] } : {}),
     }],
-    smscs: ports.map((port, i) => ({ id: `sim-${i}`, port, systemId: 'switchyard', password: { env: 'SY_BENCH_SIM_PW' }, binds: num('binds'), window: num('window'), tps: num('tps'), partitions: 2 })),
+    smscs: ports.map((port, i) => ({ id: `sim-${i}`, port, systemId: 'switchyard', password: { env: 'SY_BENCH_SIM_PW' }, binds: num('binds'), window: num('window'), tps: num('tps') })),
     // With --backlog no SMSC ever binds: keep them routable (an operator's SMSC down for maintenance
     // while its traffic queues), or the router would refuse every message NO_ROUTE after downAfterMs.
     routing: { plans: [demoRoutePlan(smscs, (i) => `sim-${i}`, true)], ...(backlog === undefined ? {} : { downAfterMs: 86_400_000, failoverAfterSec: 86_400 }) },
@@ -204,12 +227,21 @@ async function main(): Promise<void> {
   const port = Number(lm[1]);
   const url = `ws://127.0.0.1:${port}/v1/ws`;
   if (backlog === undefined) await waitForBinds(port, env.SWITCHYARD_ADMIN_KEY, smscs * num('binds'));
-  const r = new Redis(redisUrl);
-  const redisPid = Number((/process_id:(\d+)/.exec(await r.info('server')) ?? [])[1] ?? 0);
-  // Every Redis call over 2 ms is logged: a long script holds up every other client (ingress acks wait on Redis).
-  await r.config('SET', 'slowlog-log-slower-than', '2000');
-  await r.config('SET', 'slowlog-max-len', '100000');
-  await r.slowlog('RESET');
+  // The engine's keys through the same client factory; the masters (or the one instance) asked directly for their figures.
+  const r = connectRedis(target, { connectionName: 'sy-bench' });
+  const masters: Redis[] = cluster
+    ? (await cluster.topology()).filter((n) => n.role === 'master').sort((x, y) => x.port - y.port).map((n) => new Redis({ host: '127.0.0.1', port: n.port, password: cluster?.password }))
+    : [new Redis(redisUrl)];
+  const redisPids = await Promise.all(masters.map(async (m) => Number((/process_id:(\d+)/.exec(await m.info('server')) ?? [])[1] ?? 0)));
+  const sumInfo = async (section: string, k: string) => (await Promise.all(masters.map(async (m) => Number(new RegExp(`${k}:(\\d+)`).exec(await m.info(section))?.[1] ?? 0)))).reduce((x, y) => x + y, 0);
+  for (const m of masters) {
+    // Every Redis call over 2 ms is logged: a long script holds up every other client (ingress acks wait on Redis).
+    await m.config('SET', 'slowlog-log-slower-than', '2000');
+    await m.config('SET', 'slowlog-max-len', '100000');
+    await m.slowlog('RESET');
+    // Per-master command counts cover the load only (the start's layout check and group creation aside).
+    if (cluster) await m.config('RESETSTAT');
+  }
 
   let peakRss = 0;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, procStat(engine.pid as number).rssMb)), 500);
@@ -228,8 +260,8 @@ async function main(): Promise<void> {
           }, () => undefined);
       }, 1000)
     : undefined;
-  const cpu0 = { engine: procStat(engine.pid as number).cpuMs, sims: sims ? procStat(sims.pid as number).cpuMs : 0, redis: procStat(redisPid).cpuMs, self: process.cpuUsage(), machine: machineBusyMs() };
-  const mem0 = Number((/used_memory:(\d+)/.exec(await r.info('memory')) ?? [])[1]);
+  const cpu0 = { engine: procStat(engine.pid as number).cpuMs, sims: sims ? procStat(sims.pid as number).cpuMs : 0, redis: redisPids.map((pid) => procStat(pid).cpuMs), self: process.cpuUsage(), machine: machineBusyMs() };
+  const mem0 = await sumInfo('memory', 'used_memory');
   const t0 = performance.now();
 
   const res = await runLoad({
@@ -254,7 +286,7 @@ async function main(): Promise<void> {
   const cpu = {
     engine: (procStat(engine.pid as number).cpuMs - cpu0.engine) / 1000 / wallS,
     sims: sims ? (procStat(sims.pid as number).cpuMs - cpu0.sims) / 1000 / wallS : 0,
-    redis: (procStat(redisPid).cpuMs - cpu0.redis) / 1000 / wallS,
+    redis: redisPids.reduce((x, pid, i) => x + procStat(pid).cpuMs - (cpu0.redis[i] as number), 0) / 1000 / wallS,
     loadgen: (self.user + self.system) / 1e6 / wallS,
     machine: (machineBusyMs() - cpu0.machine) / 1000 / wallS,
   };
@@ -262,18 +294,41 @@ async function main(): Promise<void> {
   const statusFrames = Object.values(res.statuses).reduce((x, y) => x + y, 0);
   const hookDeadline = Date.now() + 30_000;
   while (hook && hook.eids.size < statusFrames && Date.now() < hookDeadline) await new Promise((ok) => setTimeout(ok, 100));
-  const mem1 = Number((/used_memory:(\d+)/.exec(await r.info('memory')) ?? [])[1]);
-  // Where Redis spent its time: microseconds per command type, and per completed message.
-  const cmdstats = (await r.info('commandstats')).split('\n').flatMap((line) => {
-    const m = /^cmdstat_(\w+):calls=(\d+),usec=(\d+)/.exec(line);
-    return m ? [{ cmd: m[1] as string, calls: Number(m[2]), usec: Number(m[3]) }] : [];
-  });
+  const mem1 = await sumInfo('memory', 'used_memory');
+  // Where Redis spent its time: microseconds per command type (summed over the masters), and per completed message.
+  const perMasterStats = await Promise.all(masters.map(async (m) => (await m.info('commandstats')).split('\n').flatMap((line) => {
+    const x = /^cmdstat_(\w+):calls=(\d+),usec=(\d+)/.exec(line);
+    return x ? [{ cmd: x[1] as string, calls: Number(x[2]), usec: Number(x[3]) }] : [];
+  })));
+  const byCmd = new Map<string, { cmd: string; calls: number; usec: number }>();
+  for (const c of perMasterStats.flat()) {
+    const g = byCmd.get(c.cmd) ?? { cmd: c.cmd, calls: 0, usec: 0 };
+    g.calls += c.calls;
+    g.usec += c.usec;
+    byCmd.set(c.cmd, g);
+  }
+  const cmdstats = [...byCmd.values()];
   const redisUsec = cmdstats.reduce((s, c) => s + c.usec, 0);
-  const info = (await r.info('stats')) + (await r.info('persistence'));
-  const infoNum = (k: string) => Number(new RegExp(`${k}:(\\d+)`).exec(info)?.[1] ?? 0);
-  const redisAof = { rewrites: infoNum('aof_rewrites'), lastForkMs: infoNum('latest_fork_usec') / 1000, delayedFsync: infoNum('aof_delayed_fsync') };
+  const redisAof = { rewrites: await sumInfo('stats', 'aof_rewrites'), lastForkMs: (await sumInfo('stats', 'latest_fork_usec')) / 1000, delayedFsync: await sumInfo('persistence', 'aof_delayed_fsync') };
+  // --cluster: how evenly the masters share the work (CPU from /proc, commands and Redis time from INFO commandstats, keys from DBSIZE).
+  const callsOf = (i: number) => (perMasterStats[i] ?? []).reduce((x, c) => x + c.calls, 0);
+  const usecOf = (i: number) => (perMasterStats[i] ?? []).reduce((x, c) => x + c.usec, 0);
+  const totalCalls = masters.reduce((x, _m, i) => x + callsOf(i), 0);
+  const dbsizes = await Promise.all(masters.map((m) => m.dbsize()));
+  const totalKeys = dbsizes.reduce((x, y) => x + y, 0);
+  const perMaster = cluster
+    ? await Promise.all(masters.map(async (m, i) => ({
+        port: m.options.port,
+        cpuCores: +((procStat(redisPids[i] as number).cpuMs - (cpu0.redis[i] as number)) / 1000 / wallS).toFixed(2),
+        cpuUsPerMsg: Math.round(((procStat(redisPids[i] as number).cpuMs - (cpu0.redis[i] as number)) * 1000) / Math.max(1, res.accepted)),
+        commandShare: +(callsOf(i) / Math.max(1, totalCalls)).toFixed(3),
+        redisUsecShare: +(usecOf(i) / Math.max(1, redisUsec)).toFixed(3),
+        keyShare: +((dbsizes[i] as number) / Math.max(1, totalKeys)).toFixed(3),
+      })))
+    : undefined;
+  if (perMaster) console.log('per master:', JSON.stringify(perMaster));
   console.log('ack p99 by second of sending (ms):', res.ackP99BySecondMs.join(' '));
-  console.log('redis calls over 2 ms:', await slowCalls(r));
+  console.log('redis calls over 2 ms:', await slowCalls(masters));
   console.log('redis AOF:', JSON.stringify(redisAof));
   console.log('redis time by command (ms):', cmdstats.sort((x, y) => y.usec - x.usec).slice(0, 8).map((c) => `${c.cmd}=${Math.round(c.usec / 1000)} (${c.calls} calls)`).join(' '));
 
@@ -300,16 +355,21 @@ async function main(): Promise<void> {
   if (webhooks) console.log('webhooks:', JSON.stringify(webhooks));
   await hook?.stop();
   // A message without a final status is a defect: show what Redis knows of it.
-  if (backlog === undefined) for (const id of res.lostIds) console.log(`no final status for ${id}:`, JSON.stringify(await r.hgetall(`syb:m:${id}`)));
+  const benchKeys = new Keys(config.redis.keyPrefix, new Shards(shards));
+  if (backlog === undefined) for (const id of res.lostIds) console.log(`no final status for ${id}:`, JSON.stringify(await r.hgetall(benchKeys.msg(id))));
   engine.kill('SIGTERM');
   await new Promise((ok) => engine.once('exit', ok));
   sims?.kill('SIGTERM');
   r.disconnect();
+  for (const m of masters) m.disconnect();
   await redis?.stop();
+  await cluster?.stop();
 
   const completedS = res.completedWithinMs / 1000;
   const figures = {
     bench: backlog === undefined ? 'e2e' : 'e2e-backlog',
+    redis: cluster ? `cluster of ${masters.length} masters` : 'single',
+    shards,
     durationS: num('duration'),
     smscs, binds: num('binds'), window: num('window'), clients: num('clients'), targetRate: num('rate'),
     msgsPerSec: backlog === undefined ? Math.round(res.finals / completedS) : 0,
@@ -341,6 +401,7 @@ async function main(): Promise<void> {
     engineCpuUsPerMsg: Math.round((cpu.engine * wallS * 1e6) / Math.max(1, res.accepted)),
     redisAofRewrites: redisAof.rewrites,
     redisLastForkMs: redisAof.lastForkMs,
+    ...(perMaster ? { cluster: { masters: masters.length, perMaster } } : {}),
     redisBytesPerQueuedMsg: backlog === undefined ? undefined : Math.round((mem1 - mem0) / Math.max(1, res.accepted)),
     ...(a.analytics ? { sinkMaxLagMs: sink.maxLagMs, sinkLagP50Ms: [...sink.lags].sort((x, y) => x - y)[Math.floor(sink.lags.length / 2)] ?? 0, sinkMaxBacklog: sink.maxBacklog, sinkPeakRssMb: sink.maxRssMb, sinkInserted: sink.inserted } : {}),
     machine: `${cpus().length} cores ${cpus()[0]?.model ?? ''}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,

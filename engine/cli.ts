@@ -3,7 +3,7 @@
  * The one command-line entry point:
  *
  *   switchyard demo [--duration S] [--rate N] [--clients N] [--mo-rate N]   everything on embedded defaults
- *   switchyard start --config FILE [--port N]                  an engine node (REDIS_URL or a private Redis)
+ *   switchyard start --config FILE [--port N]                  an engine node (REDIS_URL, REDIS_CLUSTER_NODES or a private Redis)
  *   switchyard simulate-smsc [--port N] [--tps N] [--window N] [--mo-rate N --mo-to NUMBER]
  *                                                              an SMSC simulator (password: SWITCHYARD_SIM_PASSWORD)
  *   switchyard status [--url URL]                              actor and bind state of a running engine
@@ -31,7 +31,7 @@ import { startHarness } from './loadgen/harness.js';
 import { analyticsCommand } from './analytics/analytics-cli.js';
 import { runLoad } from './loadgen/load-generator.js';
 import { startPrivateRedis, type PrivateRedis } from './redis/private-redis.js';
-import { redisTargetFromEnv } from './redis/connect-redis.js';
+import { redisTargetFromEnv, type RedisTarget } from './redis/connect-redis.js';
 import { SmscSimulator } from './simulator/index.js';
 import { dayOf, formatDay, MAX_USAGE_DAYS, parseDay, readUsage, type UsageReport } from './lifecycle/usage.js';
 
@@ -46,8 +46,8 @@ const USAGE = `usage:
   switchyard analytics delivery|failures|statuses [--by smsc,country] [--bucket hour] [--from T --to T] [filters] [--url URL]
   switchyard analytics message ID | number +4791234567 | bad-numbers | report events|messages [--out FILE]
   switchyard usage --tenant ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--url http://127.0.0.1:8080 | --config FILE] [--json]
-Environment: REDIS_URL (else a private redis-server is started under ./data/redis),
-  API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
+Environment: REDIS_URL (else a private redis-server is started under ./data/redis) or REDIS_CLUSTER_NODES
+  (a Redis Cluster: start and demo), API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
 
 
 const MO_TEXTS = ['Hello, is the shop open on Sunday?', 'Can I move my appointment to Friday?', 'Yes', 'Takk!', 'Ваш ответ: да 🙂'];
@@ -93,8 +93,9 @@ async function demo(args: string[]): Promise<void> {
   const durationS = Number(values.duration);
   const rate = Number(values.rate);
   console.log(`Switchyard demo: private Redis, 2 simulated SMSCs, an engine and ${values.clients} WebSocket clients at ${rate} msg/s for ${durationS} s\n`);
+  const target = redisTargetFromEnv();
   const h = await startHarness({
-    redisUrl: process.env.REDIS_URL || undefined,
+    ...(target === undefined ? {} : { redis: target }),
     redisDir: 'data/demo-redis',
     sim: { receiptDelayMs: { min: 50, max: 1500 }, outcomes: { delivered: 90, undelivered: 6, expired: 3, rejected: 1 } },
     backupRoutes: true,
@@ -139,13 +140,16 @@ async function start(args: string[]): Promise<void> {
   if (values.config === undefined) throw new SwitchyardError('CONFIG_INVALID', 'start needs --config FILE');
   const config = loadConfig(values.config);
   let redis: PrivateRedis | undefined;
-  let redisUrl = process.env.REDIS_URL ?? config.redis.url;
-  if (redisUrl === undefined || redisUrl === '') {
+  // REDIS_CLUSTER_NODES (a cluster) or REDIS_URL, else the config's redis.url, else a private redis-server.
+  let target: RedisTarget | undefined = redisTargetFromEnv() ?? (config.redis.url ? { kind: 'single', url: config.redis.url } : undefined);
+  if (target === undefined) {
     redis = await startPrivateRedis({ dir: 'data/redis', port: 6390 });
-    redisUrl = redis.url;
-    log('info', `started private redis-server at ${redisUrl} (data in data/redis, AOF on)`);
+    target = { kind: 'single', url: redis.url };
+    log('info', `started private redis-server at ${redis.url} (data in data/redis, AOF on)`);
+  } else if (target.kind === 'cluster') {
+    log('info', `Redis Cluster, seed nodes ${target.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`);
   }
-  const engine = await startEngine(config, { redisUrl, port: values.port === undefined ? undefined : Number(values.port), log, configFile: values.config });
+  const engine = await startEngine(config, { redis: target, port: values.port === undefined ? undefined : Number(values.port), log, configFile: values.config });
   onSignal(async () => {
     await engine.stop();
     await redis?.stop();
@@ -324,11 +328,11 @@ if (fn === undefined) {
   console.error(USAGE);
   process.exit(cmd === undefined || cmd === '--help' ? 0 : 2);
 }
-/** Commands that use Redis run on one instance until the keys are sharded (issue 13): a cluster is refused by name, not ignored. */
-const USES_REDIS = new Set(['demo', 'start', 'mnp', 'usage']);
+/** mnp and usage run on one instance until their commands are ported (shard-features): a cluster is refused by name, not ignored. */
+const SINGLE_REDIS_ONLY = new Set(['mnp', 'usage']);
 Promise.resolve().then(() => {
-  if (USES_REDIS.has(cmd as string) && redisTargetFromEnv()?.kind === 'cluster') {
-    throw new SwitchyardError('CONFIG_INVALID', 'REDIS_CLUSTER_NODES is set, but the engine does not run on a Redis Cluster yet (its scripts build keys of many slots inside; issue 13): set REDIS_URL instead');
+  if (SINGLE_REDIS_ONLY.has(cmd as string) && redisTargetFromEnv()?.kind === 'cluster') {
+    throw new SwitchyardError('CONFIG_INVALID', `REDIS_CLUSTER_NODES is set, but "${cmd}" does not run on a Redis Cluster yet: set REDIS_URL instead`);
   }
   return fn(rest);
 }).catch((err: Error) => {
