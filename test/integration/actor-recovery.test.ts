@@ -1,6 +1,6 @@
 /**
  * A restarted actor takes back every entry it held when it died, however many:
- * its pending list is paged per partition (regression: only the first 1,000
+ * its pending list is paged per stream (regression: only the first 1,000
  * were re-read, the rest waited for XAUTOCLAIM after engine.reclaimIdleMs).
  */
 import { Redis } from 'ioredis';
@@ -44,8 +44,7 @@ describe('actor recovery', () => {
     expect(acked.filter((r) => r.op === 'ack').length).toBe(total);
     // The actor "had pulled" them all when it died: they are pending for its consumer.
     redis = new Redis(inject('redisUrl'));
-    const prefix = h.config.redis.keyPrefix;
-    const q = `${prefix}q:{sim-a:0}`;
+    const q = h.engine.store.keys.queueOf('sim-a', 0);
     const read = (await redis.xreadgroup('GROUP', 'g', 'harness:sim-a', 'COUNT', total, 'STREAMS', q, '>')) as Array<[string, unknown[]]>;
     expect(read[0]?.[1].length).toBe(total);
     await c.close();
