@@ -181,7 +181,7 @@ describe.each(targets)('RedisActorStore on %s', (_name, target) => {
     expect(await pendingCount('parked', 1)).toBe(0);
   });
 
-  it('tells when replies to pulls may have been lost: a reading connection closed', async () => {
+  it('regression (a cluster reader never reported lost reads: its node connections end, the client stays ready): tells when replies to pulls may have been lost, a reading connection closed', async () => {
     const own = duplicateClient(redis, 'sy-test-ras-lost');
     try {
       const s = actorStore('lost', { reader: own });
