@@ -149,11 +149,13 @@ async function start(args: string[]): Promise<void> {
   } else if (target.kind === 'cluster') {
     log('info', `Redis Cluster, seed nodes ${target.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`);
   }
-  const engine = await startEngine(config, { redis: target, port: values.port === undefined ? undefined : Number(values.port), log, configFile: values.config });
+  const starting = startEngine(config, { redis: target, port: values.port === undefined ? undefined : Number(values.port), log, configFile: values.config });
+  // Before the start resolves: a SIGTERM that arrives as the engine comes up (it already listens) waits for it, then stops it cleanly.
   onSignal(async () => {
-    await engine.stop();
+    await (await starting).stop();
     await redis?.stop();
   });
+  await starting;
 }
 
 async function simulate(args: string[]): Promise<void> {
