@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { systemClock } from '../flow/clock.js';
 import { Keys } from '../queue/keys.js';
 import { RedisStore } from '../queue/redis-store.js';
+import { RedisActorStore, type RedisQueuedPart } from '../queue/redis-actor-store.js';
 import { Shards } from '../queue/shards.js';
 import { connectRedis, duplicateClient } from '../redis/connect-redis.js';
 import { onRedisError } from '../redis/on-redis-error.js';
@@ -34,11 +35,17 @@ export default async function runActor(task: ActorTask): Promise<string> {
   const limits = { eventsMaxLen: task.eventsMaxLen, finalRetentionSec: task.finalRetentionSec };
   const logWarn = (_level: 'warn', msg: string) => post({ type: 'log', level: 'warn', smsc: task.smsc.id, msg });
   const mo = new MoRecorder(task.smsc.id, new MoStore(redis, store.keys, { eventsMaxLen: task.eventsMaxLen, unattributedStop: task.mo.unattributedStop }), task.mo, logWarn, (kind) => metrics?.mo(kind), task.smsc.alphabet);
-  const actor = new OperatorActor(task.smsc, store, reader, task.consumer, createSmppSession, systemClock, {
+  const queue = new RedisActorStore(store, reader, {
+    smsc: task.smsc.id,
+    consumer: task.consumer,
     reclaimIdleMs: task.reclaimIdleMs,
-    stateFlushMs: task.stateFlushMs,
     receiptGraceSec: task.receiptGraceSec,
-    gate: { store: new ParkingStore(redis, store.keys, limits), pollMs: 250, optOutHorizonMs: (task.optOutHorizonSec + 3600) * 1000 },
+  });
+  const actor = new OperatorActor<RedisQueuedPart>(task.smsc, queue, createSmppSession, systemClock, {
+    // Entries idle reclaimIdleMs are taken over: looking twice per period finds them at most half a period late.
+    takeOverEveryMs: Math.max(1000, Math.floor(task.reclaimIdleMs / 2)),
+    stateFlushMs: task.stateFlushMs,
+    gate: { store: new ParkingStore(redis, store.keys, limits), consumer: task.consumer, pollMs: 250, optOutHorizonMs: (task.optOutHorizonSec + 3600) * 1000 },
     mo,
   }, metrics);
   actor.events.on('log', (level: 'info' | 'warn' | 'error', msg: string) => post({ type: 'log', level, smsc: task.smsc.id, msg }));

@@ -1,20 +1,28 @@
 /**
  * The operator actor: one per SMSC, living in a worker thread. It owns that
- * SMSC's binds, their windows, the TPS token bucket and its queue streams (one per shard);
- * nothing outside reaches into its state (DESIGN.md §3–§5).
+ * SMSC's binds, their windows, the TPS token bucket and the entries it took
+ * from its queue; nothing outside reaches into its state (DESIGN.md §3–§5).
  *
- *   Redis q:{T}:{smsc} × S ──XREADGROUP (credit)──▶ buffer ──▶ bind k (window W)
- *        ▲                                                     │ submit_sm
- *        │  Lua: XACK+XDEL, part sent, dlr map, event          ▼
- *        └──────────────── submitted batch ◀── submit_sm_resp ─┘
- *   deliver_sm (receipt) ─▶ receipt batch ─▶ Lua (match, status, event) ─▶ deliver_sm_resp
+ *   store.pull(credit) ──▶ buffer ──▶ bind k (window W)
+ *        ▲                                  │ submit_sm
+ *        │  store.submitted: settles the    ▼
+ *        │  entry, part sent, dlr map  submit_sm_resp
+ *        └──────────── submitted batch ◀────┘
+ *   deliver_sm (receipt) ─▶ receipt batch ─▶ store.receipts ─▶ deliver_sm_resp
+ *
+ * The actor depends on ports it declares: its queue and the message state
+ * (ActorStore, actor-store.ts; Redis in engine/queue/redis-actor-store.ts),
+ * its binds (SmscSession, below) and time (TimerClock: its timers and clock
+ * readings go through it, so the unit tests run it on a manual clock; batching
+ * to the end of the tick stays setImmediate, which is not time). The send
+ * gate brings its own store port (GateStore); the MO recorder its own store.
  *
  * Credit = free window slots over all bound sessions, capped by the token
  * bucket: the actor never pulls more than it can send now, so a slow SMSC's
- * backlog stays in Redis. Entries stay pending in the consumer group until
+ * backlog stays in the store. Entries stay unsettled in the store until
  * their submit_sm_resp (or a final failure) is recorded: a crashed actor loses
  * nothing, and its restart re-reads its own pending entries. deliver_sm_resp is
- * sent only after the receipt is in Redis, so the SMSC retries receipts that a
+ * sent only after the store has the receipt, so the SMSC retries receipts that a
  * crash interrupted.
  *
  * Before each submit the send gate (send-gate.ts) may hold an entry back: its
@@ -31,21 +39,19 @@
  * SMSC's PDUs were refused is logged, rate-limited.
  */
 import { EventEmitter } from 'node:events';
-import type { RedisClient } from '../redis/connect-redis.js';
 import { classifySubmitStatus } from '../errors.js';
 import type { SwitchyardError } from '../errors.js';
-import type { Clock } from '../flow/clock.js';
+import type { TimerClock, TimerHandle } from '../flow/clock.js';
 import { LatencyHistogram } from '../flow/latency-histogram.js';
 import { TokenBucket } from '../flow/token-bucket.js';
 import type { OutgoingSubmit } from '../smpp/index.js';
-import { compareStreamIds, ReceiptResult, type FailedItem, type QueueEntry, type ReceiptItem, type RedisStore, type SubmittedItem } from '../queue/redis-store.js';
+import type { ActorStore, FailureRecord, QueuedPart, ReceiptRecord, SubmitRecord } from './actor-store.js';
 import type { ActorSmscConfig, ActorStats, BindState } from './messages.js';
 import type { ActorMetrics } from '../metrics/actor-metrics.js';
 import { normalizeSmscId, readReceipt, receiptKey } from './receipt.js';
 import { senderTonNpi, type TonNpi } from './addresses.js';
 import { ALPHABET_DATA_CODING, decodeShortMessage, transcodeGsmPart, type SmscAlphabet } from '../text/index.js';
-import { SendGate } from './send-gate.js';
-import type { ParkingStore } from '../parking/parking-store.js';
+import { SendGate, type GateStore } from './send-gate.js';
 import type { MoRecorder } from '../mo/mo-recorder.js';
 import type { MoDeliver } from '../mo/read-mo.js';
 
@@ -98,13 +104,14 @@ const HEALTHY_SESSION_MS = 30_000;
 /** At most one log line per this period for refused PDUs (and one for session warnings), per actor. */
 const LOG_EVERY_MS = 10_000;
 const ESME_RX_P_APPN = 0x65;
-/**
- * How long a receipt whose submit_sm_resp is not recorded yet is kept (de: keys).
- * A receipt normally overtakes its resp by milliseconds; one that matches nothing
- * for ten minutes belongs to no message of ours (another engine's, or lost state).
- */
-const EARLY_RECEIPT_TTL_SEC = 600;
+/** ESME_RX_T_APPN: temporary application error, the SMSC redelivers later. */
+const ESME_RX_T_APPN = 0x64;
 const TICK_MS = 5;
+/** Pending entries re-read per page after a (re)start. */
+const RECOVERY_PAGE = 1000;
+/** How long to wait before trying a failed read again, and a failed state write. */
+const READ_RETRY_MS = 250;
+const WRITE_RETRY_MS = 500;
 
 /** SMPP absolute time "YYMMDDhhmmss000+" (UTC, tenths 0, offset 00). */
 function smppTime(sec: number): string {
@@ -127,15 +134,28 @@ function toSar(sm: { esmClass: number; shortMessage: Buffer; sar?: OutgoingSubmi
   sm.esmClass &= ~UDHI;
 }
 
-export class OperatorActor {
+/** What the actor needs of the MO recorder (engine/mo/mo-recorder.ts). */
+export type ActorMo = Pick<MoRecorder, 'onDeliver' | 'pending'>;
+
+export interface OperatorActorOptions<E extends QueuedPart> {
+  /** How often to ask the store for entries dead actors left (takeOver). */
+  readonly takeOverEveryMs: number;
+  /** How long state changes are gathered into one store call (0: at the end of the tick). */
+  readonly stateFlushMs?: number;
+  /** Paused tenants and opt-outs are checked before each submit (send-gate.ts); `consumer` names this actor in the pause handshake. */
+  readonly gate?: { readonly store: GateStore<E>; readonly consumer: string; readonly pollMs: number; readonly optOutHorizonMs: number };
+  /** Records mobile-originated messages; without it they are acknowledged and dropped. */
+  readonly mo?: ActorMo;
+}
+
+export class OperatorActor<E extends QueuedPart = QueuedPart> {
   private readonly binds: Bind[] = [];
   private readonly bucket: TokenBucket;
-  private readonly queueKeys: string[];
   /** Pulled entries not yet sent: a simple array used as a FIFO with a head index. */
-  private buf: QueueEntry[] = [];
+  private buf: E[] = [];
   private head = 0;
   /** Entries to resend (throttled, timed out, bind lost), ahead of new ones. */
-  private retry: QueueEntry[] = [];
+  private retry: E[] = [];
   private pausedUntil = 0;
   private throttleStreak = 0;
   /** Next look for held entries whose validity ran out while no bind is up (expireHeld). */
@@ -144,19 +164,18 @@ export class OperatorActor {
   private recovered = false;
   private running = false;
   private rr = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private reclaimTimer: NodeJS.Timeout | undefined;
-  private submittedBatch: SubmittedItem[] = [];
-  private failedBatch: FailedItem[] = [];
-  private receiptBatch: Array<{ item: ReceiptItem; session: SmscSession; sequence: number }> = [];
+  private timer: TimerHandle | undefined;
+  private reclaimTimer: TimerHandle | undefined;
+  private submittedBatch: Array<SubmitRecord<E>> = [];
+  private failedBatch: Array<FailureRecord<E>> = [];
+  private receiptBatch: Array<{ item: ReceiptRecord; session: SmscSession; sequence: number }> = [];
   private flushScheduled = false;
   private flushing = 0;
   private readonly windowTotal: number;
-  /** Submitted parts whose resp is not yet in Redis (batched or being written). */
+  /** Submitted parts whose resp is not yet in the store (batched or being written). */
   private unpersisted = 0;
   private pumpScheduled = false;
   private validityCache = { sec: 0, text: '' };
-  private readonly receiptGraceSec: number;
   /** How GSM-7 parts go out to this SMSC (engine/text/smsc-alphabet.ts). */
   private readonly alphabet: SmscAlphabet;
   private readonly gsmDataCoding: number;
@@ -174,70 +193,57 @@ export class OperatorActor {
 
   constructor(
     private readonly smsc: ActorSmscConfig,
-    private readonly store: RedisStore,
-    /** A separate connection for blocking reads. */
-    private readonly reader: RedisClient,
-    private readonly consumer: string,
+    private readonly store: ActorStore<E>,
     private readonly connect: SessionFactory,
-    private readonly clock: Clock,
-    private readonly opts: {
-      reclaimIdleMs: number;
-      receiptGraceSec: number;
-      stateFlushMs?: number;
-      /** Paused tenants and opt-outs are checked before each submit (send-gate.ts). */
-      gate?: { store: ParkingStore; pollMs: number; optOutHorizonMs: number };
-      /** Records mobile-originated messages; without it they are acknowledged and dropped. */
-      mo?: MoRecorder;
-    },
+    private readonly clock: TimerClock,
+    private readonly opts: OperatorActorOptions<E>,
     /** Prometheus metrics of this actor (none in unit tests). */
     private readonly metrics?: ActorMetrics,
   ) {
     if (opts.gate !== undefined) {
-      this.gate = new SendGate(opts.gate.store, consumer, clock, opts.gate, (back) => {
+      this.gate = new SendGate<E>(opts.gate.store, opts.gate.consumer, clock, opts.gate, (back) => {
         for (const e of back) this.retry.push(e);
         this.schedulePump();
       }, (level, msg) => this.events.emit('log', level, msg));
     }
     this.bucket = new TokenBucket(smsc.tps, clock);
-    // One queue stream per shard (issue 13); store.pull reads them as the Redis deployment allows.
-    this.queueKeys = store.keys.queuesOf(smsc.id);
     for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0, tried: false });
     this.windowTotal = smsc.window * smsc.binds;
-    this.receiptGraceSec = opts.receiptGraceSec;
     this.alphabet = smsc.alphabet ?? 'gsm7';
     this.gsmDataCoding = smsc.alphabetDataCoding ?? ALPHABET_DATA_CODING[this.alphabet];
     this.lastSource = smsc.addresses.alphanumeric;
   }
 
-  private readonly gate: SendGate | undefined;
+  private readonly gate: SendGate<E> | undefined;
 
   async start(): Promise<void> {
     this.running = true;
-    await this.store.ensureGroups(this.smsc.id);
+    await this.store.open();
     // The paused tenants and recent opt-outs are known before anything is sent.
     await this.gate?.start();
     for (const b of this.binds) void this.bindLoop(b);
-    this.timer = setInterval(() => this.pump(), TICK_MS);
-    this.reclaimTimer = setInterval(() => void this.reclaim(), Math.max(1000, Math.floor(this.opts.reclaimIdleMs / 2)));
-    // After a lost Redis connection, a read's reply may have been lost with it: the
-    // entries it delivered sit in this consumer's pending list. Re-read that list.
-    let first = this.reader.status !== 'ready';
-    this.reader.on('ready', () => {
-      if (first) first = false;
-      else this.recovered = false;
+    this.timer = this.clock.setInterval(() => this.pump(), TICK_MS);
+    this.reclaimTimer = this.clock.setInterval(() => void this.reclaim(), this.opts.takeOverEveryMs);
+    // Entries whose pull reply was lost are pending for this actor: re-read them.
+    this.store.onReadsLost(() => {
+      this.recovered = false;
     });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((ok) => this.clock.setTimeout(ok, ms));
   }
 
   /** Stops pulling, waits for in-flight submits and state writes (bounded), closes binds. */
   async stop(graceMs = 5_000): Promise<void> {
     this.running = false;
-    clearInterval(this.timer);
-    clearInterval(this.reclaimTimer);
+    this.clock.clear(this.timer);
+    this.clock.clear(this.reclaimTimer);
     this.gate?.stop();
     const deadline = this.clock.now() + graceMs;
     while (this.clock.now() < deadline && (this.binds.some((b) => (b.session?.inFlight ?? 0) > 0) || this.flushing > 0 || this.pendingWrites() > 0)) {
       this.flush();
-      await new Promise((ok) => setTimeout(ok, 10));
+      await this.sleep(10);
     }
     for (const b of this.binds) b.session?.close();
   }
@@ -290,7 +296,7 @@ export class OperatorActor {
           this.s.reconnects++;
           this.metrics?.reconnect();
           this.events.emit('bind', b.index, false);
-          if (this.running) setTimeout(() => void this.bindLoop(b), this.backoff(this.smsc.reconnectMs, b.attempts++));
+          if (this.running) this.clock.setTimeout(() => void this.bindLoop(b), this.backoff(this.smsc.reconnectMs, b.attempts++));
         };
         session.once('close', onClose);
         session.open();
@@ -311,7 +317,7 @@ export class OperatorActor {
           this.events.emit('bind', b.index, false);
         }
         this.events.emit('log', 'warn', `bind ${b.index} to ${this.smsc.host}:${this.smsc.port} failed: ${(err as Error).message}`);
-        await new Promise((ok) => setTimeout(ok, this.backoff(this.smsc.reconnectMs, b.attempts++)));
+        await this.sleep(this.backoff(this.smsc.reconnectMs, b.attempts++));
       }
     }
   }
@@ -354,10 +360,10 @@ export class OperatorActor {
     return undefined;
   }
 
-  private nextEntry(): QueueEntry | undefined {
+  private nextEntry(): E | undefined {
     if (this.retry.length > 0) return this.retry.shift();
     if (this.head < this.buf.length) {
-      const e = this.buf[this.head++] as QueueEntry;
+      const e = this.buf[this.head++] as E;
       if (this.head === this.buf.length) {
         this.buf = [];
         this.head = 0;
@@ -367,8 +373,8 @@ export class OperatorActor {
     return undefined;
   }
 
-  private peekEntry(): QueueEntry {
-    return (this.retry.length > 0 ? this.retry[0] : this.buf[this.head]) as QueueEntry;
+  private peekEntry(): E {
+    return (this.retry.length > 0 ? this.retry[0] : this.buf[this.head]) as E;
   }
 
   private validity(sec: number): string {
@@ -389,7 +395,7 @@ export class OperatorActor {
   private pump(): void {
     if (!this.running) return;
     const now = this.clock.now();
-    // A stale view of the paused tenants (Redis unreachable) stops sending: see send-gate.ts.
+    // A stale view of the paused tenants (its store unreachable) stops sending: see send-gate.ts.
     if (now >= this.pausedUntil && (this.gate === undefined || this.gate.fresh)) {
       let session: SmscSession | undefined;
       while ((this.retry.length > 0 || this.head < this.buf.length) && (session = this.nextSession()) !== undefined) {
@@ -402,7 +408,7 @@ export class OperatorActor {
           this.metrics?.tpsWait();
           break;
         }
-        const e = this.nextEntry() as QueueEntry;
+        const e = this.nextEntry() as E;
         if (e.validUntilSec * 1000 <= now) {
           this.s.expired++;
           this.metrics?.expiredInQueue();
@@ -424,8 +430,8 @@ export class OperatorActor {
       }
       const credit = Math.min(slots, this.bucket.available() + this.bucket.burst);
       // Pull in chunks (a quarter of the window at least, unless the tokens or an idle
-      // window say otherwise): one XREADGROUP per free slot would cost Redis a call per message.
-      // Resps not yet in Redis are bounded too, so a slow Redis slows the sending.
+      // window say otherwise): one pull per free slot would cost the store (Redis) a call per message.
+      // Resps not yet in the store are bounded too, so a slow store slows the sending.
       const chunk = credit >= Math.ceil(this.windowTotal / 4) || credit < slots || inFlight === 0;
       if (credit > 0 && chunk && this.unpersisted < 4 * this.windowTotal && now >= this.pausedUntil) void this.pull(credit);
     } else if (!this.recovered && !this.reading) void this.recover();
@@ -438,7 +444,7 @@ export class OperatorActor {
   private expireHeld(now: number): void {
     this.nextHeldExpiry = now + 1000;
     const before = this.failedBatch.length;
-    const keep = (e: QueueEntry): boolean => {
+    const keep = (e: E): boolean => {
       if (e.validUntilSec * 1000 > now) return true;
       this.s.expired++;
       this.metrics?.expiredInQueue();
@@ -454,7 +460,7 @@ export class OperatorActor {
     if (this.failedBatch.length > before) this.scheduleFlush();
   }
 
-  private send(session: SmscSession, e: QueueEntry): void {
+  private send(session: SmscSession, e: E): void {
     if (e.from !== this.lastFrom) {
       this.lastFrom = e.from;
       this.lastSource = senderTonNpi(this.smsc.addresses, e.from);
@@ -480,10 +486,11 @@ export class OperatorActor {
     }
     // Queue entries carry the 8-bit concatenation UDH; an SMSC configured for SAR gets it as TLVs instead.
     if (this.smsc.concatenation === 'sar' && (e.esmClass & UDHI) !== 0) toSar(sm, sm.shortMessage);
-    const sentAt = performance.now();
+    const sentAt = this.clock.now();
     const cb: SubmitCb = (err, resp) => {
-      if (resp !== undefined) this.submitLatency.record(performance.now() - sentAt);
-      this.onResp(e, err, resp, performance.now() - sentAt);
+      const ms = this.clock.now() - sentAt;
+      if (resp !== undefined) this.submitLatency.record(ms);
+      this.onResp(e, err, resp, ms);
     };
     this.inFlightIds.add(e.ref);
     if (!session.submit(sm, cb)) {
@@ -498,7 +505,7 @@ export class OperatorActor {
    * SMSC's alphabet was changed) goes with '?' for what the alphabet lacks,
    * logged, rather than not at all.
    */
-  private transcode(e: QueueEntry): Buffer {
+  private transcode(e: E): Buffer {
     const t = transcodeGsmPart(this.alphabet, e.shortMessage, e.esmClass);
     if (t !== undefined) return t;
     const udhi = (e.esmClass & UDHI) !== 0;
@@ -511,7 +518,7 @@ export class OperatorActor {
     return Buffer.concat([udh, Buffer.from(plain, 'latin1')]);
   }
 
-  private onResp(e: QueueEntry, err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }, latencyMs?: number): void {
+  private onResp(e: E, err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }, latencyMs?: number): void {
     this.inFlightIds.delete(e.ref);
     if (err !== null || resp === undefined) {
       this.metrics?.submit('timeout');
@@ -529,7 +536,7 @@ export class OperatorActor {
         this.resolvedIds.add(e.ref);
         this.unpersisted++;
         this.scheduleFlush();
-        // The window slot is free now: refill it without waiting for Redis.
+        // The window slot is free now: refill it without waiting for the store.
         this.schedulePump();
         break;
       case 'throttled':
@@ -564,65 +571,59 @@ export class OperatorActor {
   private async pull(credit: number): Promise<void> {
     this.reading = true;
     try {
-      const { entries, malformed } = await this.store.pull(this.consumer, this.queueKeys, credit, this.reader);
+      const { entries, unreadable } = await this.store.pull(credit);
       for (const e of entries) this.buf.push(e);
-      if (malformed.length > 0) {
-        this.events.emit('log', 'error', `dropping ${malformed.length} malformed queue entries`);
-        await this.store.dropEntries(malformed);
+      if (unreadable.length > 0) {
+        this.events.emit('log', 'error', `dropping ${unreadable.length} malformed queue entries`);
+        await this.store.drop(unreadable);
       }
     } catch (err) {
       this.events.emit('log', 'warn', `queue read failed: ${(err as Error).message}`);
-      await new Promise((ok) => setTimeout(ok, 250));
+      await this.sleep(READ_RETRY_MS);
     } finally {
       this.reading = false;
     }
     this.pump();
   }
 
-  /** After a (re)start: re-read this consumer's own pending entries first. */
+  /** Entries this actor holds: buffered, to be resent, on the wire, or resolved and not yet recorded. */
+  private held(): Set<string> {
+    const known = new Set<string>();
+    for (let i = this.head; i < this.buf.length; i++) known.add((this.buf[i] as E).ref);
+    for (const e of this.retry) known.add(e.ref);
+    for (const ref of this.inFlightIds) known.add(ref);
+    for (const ref of this.resolvedIds) known.add(ref);
+    return known;
+  }
+
+  /** After a (re)start or lost reads: re-read this actor's own pending entries first. */
   private async recover(): Promise<void> {
     this.reading = true;
-    const PAGE = 1000;
     try {
-      // Pending entries come back in id order, per partition: page through each
-      // partition's list from its own cursor until every partition is read out.
-      const cursors = this.queueKeys.map(() => '0');
-      for (;;) {
-        const { entries, malformed } = await this.store.read(this.consumer, this.queueKeys, PAGE, cursors);
-        if (malformed.length > 0) await this.store.dropEntries(malformed);
-        const counts = this.queueKeys.map(() => 0);
-        for (const e of [...entries, ...malformed]) {
-          const k = this.queueKeys.indexOf(e.queueKey);
-          counts[k] = (counts[k] ?? 0) + 1;
-          if (compareStreamIds(e.entryId, cursors[k] as string) > 0) cursors[k] = e.entryId;
-        }
-        const known = new Set(this.buf.slice(this.head).map((e) => e.ref));
-        for (const e of this.retry) known.add(e.ref);
-        const fresh = entries.filter((e) => !known.has(e.ref) && !this.isInFlight(e.ref));
-        const { unsent } = await this.store.splitUnsent(fresh);
-        for (const e of unsent) this.buf.push(e);
-        if (counts.every((n) => n < PAGE)) break;
+      for await (const { entries, unreadable } of this.store.pending(RECOVERY_PAGE)) {
+        if (unreadable.length > 0) await this.store.drop(unreadable);
+        const known = this.held();
+        const fresh = entries.filter((e) => !known.has(e.ref));
+        for (const e of await this.store.keepUnsent(fresh)) this.buf.push(e);
       }
       this.recovered = true;
     } catch (err) {
       this.events.emit('log', 'warn', `pending recovery failed: ${(err as Error).message}`);
-      await new Promise((ok) => setTimeout(ok, 250));
+      await this.sleep(READ_RETRY_MS);
     } finally {
       this.reading = false;
     }
     this.pump();
   }
 
-  /** Takes over entries left pending by another consumer (a dead engine node). */
+  /** Takes over entries other actors left unsettled (a dead engine node; the store's rule says which). */
   private async reclaim(): Promise<void> {
     if (!this.running || !this.recovered) return;
     try {
-      for (const key of this.queueKeys) {
-        const claimed = await this.store.autoclaim(this.consumer, key, this.opts.reclaimIdleMs, 500);
-        const known = new Set(this.buf.slice(this.head).map((e) => e.ref));
-        const fresh = claimed.filter((e) => !known.has(e.ref) && !this.isInFlight(e.ref) && !this.retry.some((r) => r.ref === e.ref));
-        const { unsent } = await this.store.splitUnsent(fresh);
-        for (const e of unsent) this.retry.push(e);
+      for await (const claimed of this.store.takeOver()) {
+        const known = this.held();
+        const fresh = claimed.filter((e) => !known.has(e.ref));
+        for (const e of await this.store.keepUnsent(fresh)) this.retry.push(e);
       }
     } catch (err) {
       this.events.emit('log', 'warn', `reclaim failed: ${(err as Error).message}`);
@@ -631,25 +632,22 @@ export class OperatorActor {
 
   private readonly inFlightIds = new Set<string>();
   /**
-   * Entries whose outcome (resp or final failure) is known but not yet in Redis:
-   * their part still reads "queued" there, so recovery and reclaim must not
-   * take them for unsent (they would be sent twice).
+   * Entries whose outcome (resp or final failure) is known but not yet in the
+   * store: their part still reads "queued" there, so recovery and reclaim must
+   * not take them for unsent (they would be sent twice).
    */
   private readonly resolvedIds = new Set<string>();
-  private isInFlight(ref: string): boolean {
-    return this.inFlightIds.has(ref) || this.resolvedIds.has(ref);
-  }
 
   // ---- receipts ------------------------------------------------------------
 
   /**
    * A deliver_sm or data_sm: a receipt or an MO message. Every one is
-   * answered: 0 once Redis has it, 0x64 (temporary: redeliver) when that
+   * answered: 0 once the store has it, 0x64 (temporary: redeliver) when that
    * failed, 0x65 (permanent) when it can never be used.
    */
   private onDeliver(session: SmscSession, d: IncomingDeliver): void {
     if ((d.esmClass & 0x3c) !== 0x04) {
-      // Not a delivery receipt: a mobile-originated message. Its deliver_sm_resp follows once Redis has it.
+      // Not a delivery receipt: a mobile-originated message. Its deliver_sm_resp follows once Redis has it (mo-recorder.ts).
       if (this.opts.mo !== undefined) this.opts.mo.onDeliver(session, d);
       else session.replyDeliverSm(d.sequence, 0);
       return;
@@ -679,7 +677,7 @@ export class OperatorActor {
   // ---- state writes ---------------------------------------------------------
 
   /**
-   * State changes are gathered for stateFlushMs and written in one Redis call:
+   * State changes are gathered for stateFlushMs and written in one store call:
    * every call costs Redis a script start and a wake-up whatever its size, and
    * on a busy machine each call's write gives the CPU away to Redis.
    */
@@ -687,14 +685,14 @@ export class OperatorActor {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     const ms = this.opts.stateFlushMs ?? 0;
-    if (ms > 0) setTimeout(() => this.flush(), ms);
+    if (ms > 0) this.clock.setTimeout(() => this.flush(), ms);
     else setImmediate(() => this.flush());
   }
 
   /**
-   * Runs one state write. On failure (Redis down or restarting) the items go
-   * back into their batch and are written again later: their stream entries
-   * stay pending meanwhile, so nothing is lost even if this actor dies first.
+   * Runs one state write. On failure (the store down or restarting) the items go
+   * back into their batch and are written again later: their entries stay
+   * unsettled meanwhile, so nothing is lost even if this actor dies first.
    */
   private persist<R>(what: string, items: ReadonlyArray<unknown>, write: () => Promise<R>, done: (r: R) => void, requeue: () => void): void {
     this.flushing++;
@@ -706,10 +704,10 @@ export class OperatorActor {
       (err: Error) => {
         this.flushing--;
         this.events.emit('log', 'warn', `recording ${items.length} ${what} failed, will retry: ${err.message}`);
-        setTimeout(() => {
+        this.clock.setTimeout(() => {
           requeue();
           this.scheduleFlush();
-        }, 500);
+        }, WRITE_RETRY_MS);
       },
     );
   }
@@ -719,7 +717,7 @@ export class OperatorActor {
     if (this.submittedBatch.length > 0) {
       const items = this.submittedBatch;
       this.submittedBatch = [];
-      this.persist('submits', items, () => this.store.submitted(this.smsc.id, this.receiptGraceSec, items), (early) => {
+      this.persist('submits', items, () => this.store.submitted(items), (early) => {
         this.s.receiptsEarly += early;
         this.unpersisted -= items.length;
         for (const it of items) this.resolvedIds.delete(it.entry.ref);
@@ -737,21 +735,19 @@ export class OperatorActor {
       const batch = this.receiptBatch;
       this.receiptBatch = [];
       this.flushing++;
-      const latency: number[] = [];
-      this.store.receipts(this.smsc.id, EARLY_RECEIPT_TTL_SEC, batch.map((b) => b.item), Date.now(), latency).then(
-        (results) => {
+      this.store.receipts(batch.map((b) => b.item)).then(
+        ({ outcomes, latencyMs }) => {
           this.flushing--;
           for (let i = 0; i < batch.length; i++) {
-            const r = results[i];
+            const r = outcomes[i];
             const b = batch[i] as (typeof batch)[number];
-            // Early and Parked receipts are recorded too (applied when their submit is: queue/redis-store.ts).
-            if (r === ReceiptResult.Applied || r === ReceiptResult.Early || r === ReceiptResult.Parked) {
+            if (r === 'applied' || r === 'early') {
               this.s.receipts++;
               // An early receipt (before its resp was recorded) came within the submit's own round trip: 0.
-              this.metrics?.receipt(b.item.state, r === ReceiptResult.Applied ? (latency[i] ?? -1) : 0);
+              this.metrics?.receipt(b.item.state, r === 'early' ? 0 : (latencyMs[i] ?? -1));
               if (b.item.state === 'D') this.s.receiptsDelivered++;
               else if (b.item.state !== 'u') this.s.receiptsFailed++;
-            } else if (r === ReceiptResult.Gone) {
+            } else if (r === 'gone') {
               this.s.receiptsUnmatched++;
               this.metrics?.unmatched();
             }
@@ -761,8 +757,7 @@ export class OperatorActor {
         (err: Error) => {
           this.flushing--;
           this.events.emit('log', 'warn', `recording ${batch.length} receipts failed; SMSC will retry: ${err.message}`);
-          // ESME_RX_T_APPN: temporary application error, the SMSC redelivers later.
-          for (const b of batch) b.session.replyDeliverSm(b.sequence, 0x64);
+          for (const b of batch) b.session.replyDeliverSm(b.sequence, ESME_RX_T_APPN);
         },
       );
     }

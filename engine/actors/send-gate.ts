@@ -12,11 +12,25 @@
  * Freshness is part of the contract with the pause call: `fresh` is false
  * when the last successful poll was sent more than SELF_STOP_MS ago, and the
  * actor sends nothing then (see parking-store.ts, "Pause handshake").
+ * Freshness and the poll timer run on the injected clock; the opt-out
+ * filter's times are the wall clock (Date.now()), as they are compared with
+ * the ids of the opt-out change stream, which Redis stamps.
+ *
+ * The gate knows an entry by its `ref` (actor-store.ts): stream ids repeat
+ * across an SMSC's streams, and letting one entry through on another's
+ * clearance would send a paused tenant's or an opted-out number's message.
  */
-import type { Clock } from '../flow/clock.js';
-import type { QueueEntry } from '../queue/redis-store.js';
-import { DivertResult, SELF_STOP_MS, type ParkingStore } from '../parking/parking-store.js';
+import type { TimerClock, TimerHandle } from '../flow/clock.js';
+import { DivertResult, SELF_STOP_MS, type PollResult } from '../parking/parking-store.js';
+import type { QueuedPart } from './actor-store.js';
 import { OptOutFilter } from './opt-out-filter.js';
+
+/** What the gate needs of its store: ParkingStore implements it for the entries RedisActorStore reads. */
+export interface GateStore<E extends QueuedPart> {
+  poll(consumer: string, appliedVersion: string, cursor: string, count: number): Promise<PollResult>;
+  /** Decides again, atomically, for each entry held back: park it, stop it, or send it after all. */
+  divert(entries: ReadonlyArray<E>): Promise<DivertResult[]>;
+}
 
 export interface SendGateOptions {
   readonly pollMs: number;
@@ -28,30 +42,30 @@ export interface SendGateOptions {
 
 const POLL_COUNT = 1000;
 
-export class SendGate {
+export class SendGate<E extends QueuedPart = QueuedPart> {
   private paused = new Set<string>();
   /** Numbers that opted out within the horizon (any tenant or the global list). */
   private readonly optedOut: OptOutFilter;
   private version = '-1'; // none applied yet: the first poll loads the set
   private cursor: string;
   private freshUntil = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private polling = false;
-  private batch: QueueEntry[] = [];
+  private batch: E[] = [];
   private flushing = 0;
   private flushScheduled = false;
-  /** Entries parking/lua/divert.lua sent back: the next check lets them through (the view was stale). */
+  /** Entries (refs) parking/lua/divert.lua sent back: the next check lets them through (the view was stale). */
   private readonly cleared = new Set<string>();
   parked = 0;
   stopped = 0;
 
   constructor(
-    private readonly store: ParkingStore,
+    private readonly store: GateStore<E>,
     private readonly consumer: string,
-    private readonly clock: Clock,
+    private readonly clock: TimerClock,
     private readonly o: SendGateOptions,
     /** Entries to send after all (parking/lua/divert.lua said neither paused nor opted out). */
-    private readonly giveBack: (entries: QueueEntry[]) => void,
+    private readonly giveBack: (entries: E[]) => void,
     private readonly log: (level: 'warn', msg: string) => void,
   ) {
     this.cursor = `${Math.max(0, Date.now() - o.optOutHorizonMs)}-0`;
@@ -61,11 +75,11 @@ export class SendGate {
   /** Loads the view (the first poll, until caught up with every opt-out within the horizon) and polls from then on. */
   async start(): Promise<void> {
     await this.poll(Number.MAX_SAFE_INTEGER);
-    this.timer = setInterval(() => void this.poll(), this.o.pollMs);
+    this.timer = this.clock.setInterval(() => void this.poll(), this.o.pollMs);
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.clock.clear(this.timer);
   }
 
   /** False when the view is too old to send on (Redis unreachable for SELF_STOP_MS). */
@@ -82,7 +96,7 @@ export class SendGate {
    * True when the entry must not be sent now: it goes to the divert batch.
    * Cheap on the common path: two size checks.
    */
-  intercept(e: QueueEntry): boolean {
+  intercept(e: E): boolean {
     if (this.paused.size === 0 && this.optedOut.empty) return false;
     if (!this.paused.has(e.tenant) && (this.optedOut.empty || !this.optedOut.has(e.to))) return false;
     if (this.cleared.delete(e.ref)) return false;
@@ -106,13 +120,13 @@ export class SendGate {
     this.store.divert(items).then(
       (res) => {
         this.flushing -= items.length;
-        const back: QueueEntry[] = [];
+        const back: E[] = [];
         for (let i = 0; i < items.length; i++) {
           const r = res[i];
           if (r === DivertResult.Parked) this.parked++;
           else if (r === DivertResult.Stopped) this.stopped++;
           else {
-            const e = items[i] as QueueEntry;
+            const e = items[i] as E;
             this.cleared.add(e.ref);
             back.push(e);
           }
@@ -123,7 +137,7 @@ export class SendGate {
         // The entries stay pending in their queue's group: try again shortly.
         this.flushing -= items.length;
         this.log('warn', `holding back ${items.length} entries failed, will retry: ${err.message}`);
-        setTimeout(() => {
+        this.clock.setTimeout(() => {
           this.batch.push(...items);
           this.scheduleFlush();
         }, 500);

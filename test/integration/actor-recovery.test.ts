@@ -1,6 +1,6 @@
 /**
  * A restarted actor takes back every entry it held when it died, however many:
- * its pending list is paged per partition (regression: only the first 1,000
+ * its pending list is paged per stream (regression: only the first 1,000
  * were re-read, the rest waited for XAUTOCLAIM after engine.reclaimIdleMs).
  */
 import { Redis } from 'ioredis';
