@@ -5,10 +5,11 @@
  *
  *   single Redis:  EVALSHA  nkeys  [keys of s1][keys of s2]…  head…  [s1: nk na items…][s2: …]   one call
  *   Redis Cluster: EVALSHA  nkeys  [keys of s1]  head…  [s1: nk na items…]                        one call per section,
- *                                                                                                    all in the same tick
+ *                                                                                                    one pipeline per master
  *
- * On a cluster every call's keys share one slot (ioredis routes it to that
- * slot's master; calls of one tick are auto-pipelined per node); on a single
+ * On a cluster every call's keys share one slot; the calls are grouped by the
+ * master serving their slot and sent as one pipeline per master
+ * (node-pipelines.ts); on a single
  * Redis there is no slot check and one call carries everything, so a single
  * Redis pays one script start per batch as it did before sharding. That is the
  * store's only cluster-specific decision besides blocking reads; the code
@@ -22,6 +23,7 @@
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/connect-redis.js';
 import { isCluster } from '../redis/connect-redis.js';
+import { firstOk, perKey } from '../redis/node-pipelines.js';
 
 export type Arg = string | number | Buffer;
 
@@ -77,7 +79,10 @@ export function sectionArgs(head: ReadonlyArray<Arg>, list: ReadonlyArray<Sectio
 
 /**
  * Runs `command` over `list`: one call on a single Redis, one per section on a
- * cluster (in parallel). Returns each section's result, in order.
+ * cluster (those of one master pipelined, the masters in parallel). Returns
+ * each section's result, in order; on a cluster the first section's error is
+ * thrown once every section was answered (the scripts are idempotent: the
+ * caller retries the whole batch).
  */
 export async function runSections(redis: RedisClient, command: string, head: ReadonlyArray<Arg>, list: ReadonlyArray<Section>): Promise<unknown[]> {
   if (list.length === 0) return [];
@@ -86,8 +91,12 @@ export async function runSections(redis: RedisClient, command: string, head: Rea
     const reply = (await (fn[command] as (...a: Arg[]) => Promise<unknown>).call(redis, ...sectionArgs(head, list))) as unknown[];
     return reply;
   }
-  const replies = await Promise.all(list.map((s) => (fn[command] as (...a: Arg[]) => Promise<unknown>).call(redis, ...sectionArgs(head, [s])) as Promise<unknown[]>));
-  return replies.map((r) => r[0]);
+  // One call per section, the calls of one master in one pipeline (node-pipelines.ts): sent one by one,
+  // each call was a write of its own, and those writes were most of an actor thread's time on a cluster.
+  const replies = await perKey(redis, list.map((s) => s.keys[0] as string), (p, _key, i) => {
+    ((p as unknown as Scripted)[command] as (...a: Arg[]) => unknown).call(p, ...sectionArgs(head, [list[i] as Section]));
+  });
+  return replies.map((r) => firstOk<unknown[]>(r)[0]);
 }
 
 /**
