@@ -23,6 +23,7 @@
  *   b = short_message bytes (UDH + payload)
  *   t = tenant (actors hold back paused tenants' entries without a look-up)
  */
+import type { QueuedPart as ActorPart } from '../actors/actor-store.js';
 import { RetryableError } from '../errors.js';
 import { systemClock, type Clock } from '../flow/clock.js';
 import { callWithKey, classifyRedisError, isCluster, type RedisClient } from '../redis/connect-redis.js';
@@ -85,7 +86,8 @@ export function routeRecord(r: { network: { country: string; mcc: string; mnc: s
   return `${r.network.country}|${r.network.mcc}|${r.network.mnc}|${r.price}|${r.currency}`;
 }
 
-export interface QueueEntry {
+/** A queue stream entry: one part, as the operator actor's port knows it (QueuedPart), and where it is. */
+export interface QueueEntry extends ActorPart {
   readonly queueKey: string;
   readonly entryId: string;
   /**
@@ -94,17 +96,6 @@ export interface QueueEntry {
    * streams in the same millisecond: their first entries share an id.
    */
   readonly ref: string;
-  readonly id: string;
-  readonly part: number;
-  readonly total: number;
-  readonly to: string;
-  readonly from: string;
-  readonly validUntilSec: number;
-  readonly dataCoding: number;
-  readonly esmClass: number;
-  readonly shortMessage: Buffer;
-  /** '' for entries written before the tenant was recorded in them. */
-  readonly tenant: string;
 }
 
 export interface SubmittedItem {
