@@ -315,7 +315,7 @@ describe('hostile WebSocket clients', () => {
     await routable(h);
     const acme = await session.client();
     // Beta's flood: batches of 500 items whose numbers are invalid (each item validated, numbers parsed),
-    // about 1-5 ms of the loop per 6 KB frame, from 3 connections that read (and discard) their answers
+    // about 1-5 ms of the loop per 6 KB frame, from 4 connections that read (and discard) their answers
     // and keep 1 MB each in flight. Before, the engine worked through all of it in order: seconds per turn.
     const flood = JSON.stringify({ op: 'batch', ref: 'flood', common: { from: 'Beta', text: 'x' }, items: Array.from({ length: 500 }, () => ({ to: 'x' })) });
     let flooding = true;
@@ -340,7 +340,7 @@ describe('hostile WebSocket clients', () => {
         }
       }
     };
-    const flooders = [flooder(), flooder(), flooder()];
+    const flooders = [flooder(), flooder(), flooder(), flooder()];
     try {
       await waitFor(() => h.engine.ingress.stats.framesIn > 200, 30_000, 'the flood arriving');
       const loop = monitorEventLoopDelay({ resolution: 10 });
@@ -354,16 +354,18 @@ describe('hostile WebSocket clients', () => {
         ackMs.push(performance.now() - t0);
       }
       loop.disable();
+      // Before: acks took 0.6-1.4 s (median 1.1 s) and turns of the loop up to 0.4 s (each turn worked
+      // through the batches queued on every flooding connection). Now beta has at most 250 ms of each
+      // second: acks of 13-90 ms (median 35 ms), turns under 30 ms, on a loaded machine. The
+      // bounds leave room for a busier one (this process also runs the flooding clients).
+      const median = [...ackMs].sort((x, y) => x - y)[ackMs.length >> 1] as number;
+      expect(median, `median of acme's acks during the flood (ms): ${ackMs.map(Math.round).join(' ')}`).toBeLessThan(250);
+      expect(loop.max / 1e6, 'longest event-loop stall during the flood (ms)').toBeLessThan(400);
       const stats = h.engine.ingress.stats;
       // The flood went on all along and was refused unread past beta's share.
       expect(floodFrames).toBeGreaterThan(1000);
       expect(stats.overBudget).toBeGreaterThan(0);
       expect(await metric(h.engine.port, 'switchyard_messages_refused_total{tenant="beta",code="THROTTLED"}')).toBeGreaterThan(0);
-      // Before: seconds per ack and per turn of the loop (each turn worked through ~85 queued batches per
-      // connection). Now beta has at most 250 ms of each second. Generous for a loaded machine that
-      // also runs the flooding clients in this process.
-      expect(Math.max(...ackMs), `slowest of acme's acks during the flood (ms): ${ackMs.map(Math.round).join(' ')}`).toBeLessThan(1500);
-      expect(loop.max / 1e6, 'longest event-loop stall during the flood (ms)').toBeLessThan(1500);
       expect(floodCloses.every((c) => c === 4029)).toBe(true);
     } finally {
       flooding = false;
