@@ -180,8 +180,24 @@ export const FLOOD_FRAMES = 1_000;
 /** Defaults of the bounds that IngressOptions leaves optional (config/schema.ts DEFAULTS.server has the same). */
 const BOUNDS = { maxConnectionsPerTenant: 100, maxConnectionsPerIp: 200, slowConsumerCloseSec: 30, tenantCpuMsPerSec: 250 } as const;
 
-/** The answer to a frame of a tenant over its main-thread budget: constant, the frame is not read. */
-const OVER_BUDGET = errorFrame('THROTTLED', "this tenant's frames used their share of the engine's time (server.tenantCpuMsPerSec); nothing in this frame was read: slow down and retry");
+/** The answer to a frame of a tenant over its main-thread budget (the frame is not parsed). */
+const OVER_BUDGET_TEXT = "this tenant's frames used their share of the engine's time (server.tenantCpuMsPerSec); nothing in this frame was read: slow down and retry";
+const OVER_BUDGET = errorFrame('THROTTLED', OVER_BUDGET_TEXT);
+
+/** A frame's `ref` when it is among its first bytes (as clients write it: `{"op":"batch","ref":"b1",...}`). */
+const HEAD_BYTES = 128;
+const HEAD_REF = /"ref":"([A-Za-z0-9 ._:-]{0,64})"/;
+
+/**
+ * The THROTTLED answer to a frame that is not parsed: with the frame's ref
+ * when it is a plain one among the first 128 bytes (a bounded look, not a
+ * parse), so that a client can tell which submit or batch it was.
+ */
+function overBudgetFrame(message: ArrayBuffer): string {
+  const head = Buffer.from(message, 0, Math.min(HEAD_BYTES, message.byteLength)).toString('latin1');
+  const m = HEAD_REF.exec(head);
+  return m === null ? OVER_BUDGET : errorFrame('THROTTLED', OVER_BUDGET_TEXT, `,"ref":"${m[1] as string}"`);
+}
 
 const HELLO_V = 1;
 
@@ -536,7 +552,7 @@ export class IngressServer {
       this.countRefused(d.tenant, 'THROTTLED');
       if (++d.overBudgetRun >= FLOOD_FRAMES)
         this.drop(d, WS_CLOSE.FLOODING, 'flooding', `${d.overBudgetRun} frames in a row sent while tenant ${d.tenant} was over server.tenantCpuMsPerSec`);
-      else this.send(d, OVER_BUDGET);
+      else this.send(d, overBudgetFrame(message));
       return;
     }
     d.overBudgetRun = 0;
