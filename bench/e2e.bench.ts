@@ -424,7 +424,7 @@ async function main(): Promise<void> {
     // CPU the machine spent outside the benchmark's processes (kernel networking, and anything else running: a disturbed run shows here).
     otherCpuCores: +(cpu.machine - cpu.engine - cpu.sims - cpu.redis - cpu.loadgen - cpu.hostile).toFixed(2),
     // --hostile: what the hostile clients got, and what the engine refused or dropped.
-    ...(hostileResult ? { hostile: { ...hostileResult, cpuMs: undefined, engine: { connectionsRefused: engineIngress.connectionsRefused ?? 0, slowConsumerCloses: engineIngress.slowConsumerCloses ?? 0, oversizeCloses: engineIngress.oversizeCloses ?? 0, eventLoopDelayMaxMs: engineIngress.eventLoopDelayMaxMs ?? 0 } } } : {}),
+    ...(hostileResult ? { hostile: { ...hostileResult, cpuMs: undefined, engine: { connectionsRefused: engineIngress.connectionsRefused ?? 0, slowConsumerCloses: engineIngress.slowConsumerCloses ?? 0, oversizeCloses: engineIngress.oversizeCloses ?? 0, overBudget: engineIngress.overBudget ?? 0, floodCloses: engineIngress.floodCloses ?? 0, eventLoopDelayMaxMs: engineIngress.eventLoopDelayMaxMs ?? 0 } } } : {}),
     enginePeakRssMb: Math.round(peakRss),
     redisUsecPerMsg: Math.round(redisUsec / Math.max(1, res.accepted)),
     // CPU time per accepted message (from /proc): unlike commandstats' wall time, not inflated on a busy machine.

@@ -25,6 +25,10 @@
  *                                       and the connection's frames are refused THROTTLED, unprocessed
  *               > maxBufferedBytes      closed 4008 (slow consumer), logged
  *               over maxBackpressureBytes for slowConsumerCloseSec: closed 4008 as well
+ *   CPU       main-thread time per tenant (server.tenantCpuMsPerSec, cpu-budget.ts): each frame's
+ *             (and HTTP submit's) measured cost is charged to its tenant; while the tenant's budget
+ *             is spent its frames are refused THROTTLED before they are parsed (one constant answer);
+ *             a connection that sends 1,000 frames in a row while refused so is closed 4029 (flooding)
  */
 import uWS from 'uWebSockets.js';
 import { ApiAuth, errorBody as errorFrame, readJsonBody, sendJson } from '../http/http-kit.js';
@@ -33,6 +37,7 @@ import { log as defaultLog, type LogFn } from '../log.js';
 import type { Clock } from '../flow/clock.js';
 import { LatencyHistogram } from '../flow/latency-histogram.js';
 import { TokenBucket } from '../flow/token-bucket.js';
+import { CpuBudget } from './cpu-budget.js';
 import type { StatusDispatcher, StatusSink } from '../push/status-dispatcher.js';
 import { acceptMessage, type AcceptContext, type TenantAcceptOptions } from './accept-message.js';
 import type { EnqueueBatcher } from './enqueue-batcher.js';
@@ -76,6 +81,8 @@ export interface IngressOptions {
   /** Open /v1/ws connections per tenant and per remote IP; more are refused 429 TOO_MANY_CONNECTIONS (default 100 / 200). */
   readonly maxConnectionsPerTenant?: number;
   readonly maxConnectionsPerIp?: number;
+  /** Main-thread milliseconds per second one tenant's frames and HTTP submits may use (default 250); beyond it THROTTLED unparsed. */
+  readonly tenantCpuMsPerSec?: number;
   /** Where connection refusals and drops, and the HTTP route guard's failed requests, are logged (rate-limited); default the engine's pino log. */
   readonly log?: LogFn;
   /** Messages waiting for Redis over all connections before submits are refused THROTTLED. */
@@ -113,6 +120,8 @@ interface TenantRuntime {
   readonly apiKey: string;
   readonly window: number;
   readonly bucket: TokenBucket;
+  /** Main-thread time this tenant's frames may use (server.tenantCpuMsPerSec). */
+  readonly cpu: CpuBudget;
   readonly senders: SenderCheck | undefined;
   readonly accept: TenantAcceptOptions;
 }
@@ -130,6 +139,8 @@ interface ConnData extends StatusSink {
   overSince: number;
   /** Being closed by the server: nothing more is read from it or sent to it. */
   dropping: boolean;
+  /** Frames in a row refused because the tenant's main-thread budget was spent (closed 4029 at FLOOD_FRAMES). */
+  overBudgetRun: number;
 }
 
 export interface IngressStats {
@@ -142,6 +153,10 @@ export interface IngressStats {
   /** Connections closed 4008 (unread output) and 1009 (frame too large). */
   slowConsumerCloses: number;
   oversizeCloses: number;
+  /** Frames (and HTTP submits) refused THROTTLED unparsed: their tenant's main-thread budget was spent. */
+  overBudget: number;
+  /** Connections closed 4029: they kept sending while their tenant was over its budget. */
+  floodCloses: number;
 }
 
 /** Close codes the server ends a /v1/ws connection with (README "WebSocket protocol"). */
@@ -150,10 +165,39 @@ export const WS_CLOSE = {
   TOO_BIG: 1009,
   /** Ours: the client does not read its output (over server.maxBufferedBytes, or backpressured for slowConsumerCloseSec). */
   SLOW_CONSUMER: 4008,
+  /** Ours: FLOOD_FRAMES frames in a row sent while the tenant was over server.tenantCpuMsPerSec. */
+  FLOODING: 4029,
 } as const;
 
+/**
+ * Frames in a row a connection may send while its tenant is over its
+ * main-thread budget before it is closed 4029: refusing a frame unread is
+ * cheap but not free, and a client that ignores a thousand THROTTLED answers
+ * is not going to slow down.
+ */
+export const FLOOD_FRAMES = 1_000;
+
 /** Defaults of the bounds that IngressOptions leaves optional (config/schema.ts DEFAULTS.server has the same). */
-const BOUNDS = { maxConnectionsPerTenant: 100, maxConnectionsPerIp: 200, slowConsumerCloseSec: 30 } as const;
+const BOUNDS = { maxConnectionsPerTenant: 100, maxConnectionsPerIp: 200, slowConsumerCloseSec: 30, tenantCpuMsPerSec: 250 } as const;
+
+/** The answer to a frame of a tenant over its main-thread budget (the frame is not parsed). */
+const OVER_BUDGET_TEXT = "this tenant's frames used their share of the engine's time (server.tenantCpuMsPerSec); nothing in this frame was read: slow down and retry";
+const OVER_BUDGET = errorFrame('THROTTLED', OVER_BUDGET_TEXT);
+
+/** A frame's `ref` when it is among its first bytes (as clients write it: `{"op":"batch","ref":"b1",...}`). */
+const HEAD_BYTES = 128;
+const HEAD_REF = /"ref":"([A-Za-z0-9 ._:-]{0,64})"/;
+
+/**
+ * The THROTTLED answer to a frame that is not parsed: with the frame's ref
+ * when it is a plain one among the first 128 bytes (a bounded look, not a
+ * parse), so that a client can tell which submit or batch it was.
+ */
+function overBudgetFrame(message: ArrayBuffer): string {
+  const head = Buffer.from(message, 0, Math.min(HEAD_BYTES, message.byteLength)).toString('latin1');
+  const m = HEAD_REF.exec(head);
+  return m === null ? OVER_BUDGET : errorFrame('THROTTLED', OVER_BUDGET_TEXT, `,"ref":"${m[1] as string}"`);
+}
 
 const HELLO_V = 1;
 
@@ -173,14 +217,17 @@ function nackFrame(ref: unknown, r: Refusal): string {
   return `{"op":"nack","ref":${JSON.stringify(refOf(ref))},"code":"${r.code}","error":${JSON.stringify(r.error)}}`;
 }
 
+/** Why the server closed a connection: 4008, 1009, 4029. */
+export type DropReason = 'slow_consumer' | 'frame_too_large' | 'flooding';
+
 export interface IngressObserver {
   accepted(tenant: string): void;
   refused(tenant: string, code: string): void;
   ack(ms: number): void;
   /** An upgrade refused by a connection cap (reason: tenant_limit, ip_limit). */
   connectionRefused(tenant: string, reason: 'tenant_limit' | 'ip_limit'): void;
-  /** A connection the server closed (reason: slow_consumer, frame_too_large). */
-  connectionDropped(tenant: string, reason: 'slow_consumer' | 'frame_too_large'): void;
+  /** A connection the server closed (reason: slow_consumer, frame_too_large, flooding). */
+  connectionDropped(tenant: string, reason: DropReason): void;
 }
 
 export class IngressServer {
@@ -189,7 +236,7 @@ export class IngressServer {
   /** API keys → tenants and the admin key; the engine's other HTTP routes authenticate with it too. */
   readonly auth: ApiAuth<TenantRuntime>;
   private readonly sockets = new Set<uWS.WebSocket<ConnData>>();
-  readonly stats: IngressStats = { connections: 0, accepted: 0, refused: 0, framesIn: 0, connectionsRefused: 0, slowConsumerCloses: 0, oversizeCloses: 0 };
+  readonly stats: IngressStats = { connections: 0, accepted: 0, refused: 0, framesIn: 0, connectionsRefused: 0, slowConsumerCloses: 0, oversizeCloses: 0, overBudget: 0, floodCloses: 0 };
   /** Open connections per tenant and per remote IP (entries leave at 0). */
   private readonly perTenant = new Map<string, number>();
   private readonly perIp = new Map<string, number>();
@@ -220,8 +267,9 @@ export class IngressServer {
     this.acceptContext = o.accept;
     this.limits = { minValiditySec: o.minValiditySec ?? 60, maxValiditySec: o.maxValiditySec, maxScheduleSec: o.maxScheduleSec ?? 30 * 86_400, maxTextChars: maxTextChars(o.accept.maxParts) };
     this.maxBufferedBytes = o.maxBufferedBytes ?? o.maxBackpressureBytes * 4;
+    const cpuMs = o.tenantCpuMsPerSec ?? BOUNDS.tenantCpuMsPerSec;
     this.auth = new ApiAuth(
-      o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock, t.tps, 'api'), senders: t.senders, accept: t.accept ?? {} })),
+      o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: new CpuBudget(cpuMs, o.clock), senders: t.senders, accept: t.accept ?? {} })),
       o.adminKey,
     );
   }
@@ -282,13 +330,17 @@ export class IngressServer {
         });
       },
       message: (ws, message) => {
+        const d = ws.getUserData();
+        // What the frame costs the main thread is charged to its tenant (cpu-budget.ts).
+        const t0 = performance.now();
         // No frame may take the process down: an exception in a handler is a bug, answered and logged.
         try {
           this.onMessage(ws, message);
         } catch (err) {
-          const d = ws.getUserData();
           this.o.log?.('error', `WebSocket frame of tenant ${d.tenant} failed: ${(err as Error).stack ?? String(err)}`);
           this.send(d, errorFrame('UNAVAILABLE', 'the frame could not be processed (an internal error, logged); retry or report it'));
+        } finally {
+          d.t.cpu.charge(performance.now() - t0);
         }
       },
       drain: (ws) => {
@@ -365,6 +417,7 @@ export class IngressServer {
       ws: undefined,
       overSince: 0,
       dropping: false,
+      overBudgetRun: 0,
       live: false,
       closed: false,
       push: () => false,
@@ -444,15 +497,16 @@ export class IngressServer {
    * line. The close itself waits for the next turn of the event loop: a
    * caller may be iterating connections (the status dispatcher's push loop).
    */
-  private drop(d: ConnData, code: number, reason: 'slow_consumer' | 'frame_too_large', why: string): void {
+  private drop(d: ConnData, code: number, reason: DropReason, why: string): void {
     if (d.dropping || d.closed) return;
     d.dropping = true;
     this.overLimit.delete(d);
     if (reason === 'slow_consumer') this.stats.slowConsumerCloses++;
+    else if (reason === 'flooding') this.stats.floodCloses++;
     else this.stats.oversizeCloses++;
     this.o.observer?.connectionDropped(d.tenant, reason);
     this.warn(reason, `WebSocket of tenant ${d.tenant} from ${d.ip} closed ${code} (${reason}): ${why}`);
-    const label = reason === 'slow_consumer' ? 'SLOW_CONSUMER: output not read' : 'FRAME_TOO_LARGE: frame over 4 x server.maxFrameBytes';
+    const label = reason === 'slow_consumer' ? 'SLOW_CONSUMER: output not read' : reason === 'flooding' ? 'THROTTLED: frames sent while over the tenant budget' : 'FRAME_TOO_LARGE: frame over 4 x server.maxFrameBytes';
     setImmediate(() => {
       if (!d.closed) d.ws?.end(code, label);
     });
@@ -492,6 +546,16 @@ export class IngressServer {
       this.send(d, errorFrame('FRAME_TOO_LARGE', `frame of ${size} bytes exceeds the limit of ${this.o.maxFrameBytes} bytes; nothing in it was accepted`));
       return;
     }
+    // Before the parse: a tenant whose frames used their share of the loop is answered unread.
+    if (!d.t.cpu.allows()) {
+      this.stats.overBudget++;
+      this.countRefused(d.tenant, 'THROTTLED');
+      if (++d.overBudgetRun >= FLOOD_FRAMES)
+        this.drop(d, WS_CLOSE.FLOODING, 'flooding', `${d.overBudgetRun} frames in a row sent while tenant ${d.tenant} was over server.tenantCpuMsPerSec`);
+      else this.send(d, overBudgetFrame(message));
+      return;
+    }
+    d.overBudgetRun = 0;
     let frame: unknown;
     try {
       frame = JSON.parse(Buffer.from(message).toString('utf8'));
@@ -680,28 +744,43 @@ export class IngressServer {
   private onHttpSubmit(res: uWS.HttpResponse, req: uWS.HttpRequest): Promise<void> | undefined {
     const t = this.auth.tenant(res, req);
     if (t === undefined) return;
+    if (!t.cpu.allows()) {
+      this.stats.overBudget++;
+      this.countRefused(t.id, 'THROTTLED');
+      sendJson(res, '429 Too Many Requests', OVER_BUDGET);
+      return;
+    }
     return readJsonBody(res, this.o.maxFrameBytes, (body, alive) => {
-      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-        if (alive()) sendJson(res, '400 Bad Request', errorFrame('BAD_FRAME', 'body must be a JSON object (a submit, or a batch: {"items": [...], "common": {...}})'));
-        return;
+      const t0 = performance.now();
+      try {
+        this.onHttpBody(res, t, body, alive);
+      } finally {
+        t.cpu.charge(performance.now() - t0);
       }
-      const b = body as Record<string, unknown>;
-      if ('items' in b) {
-        // A batch: 200 with a result per item (each an ack or a nack), or 400 when the batch itself is malformed.
-        this.runBatch(undefined, t, b, (frame) => alive() && sendJson(res, frame.startsWith('{"op":"batch_ack"') ? '200 OK' : '400 Bad Request', frame));
-        return;
-      }
-      this.submitOne(undefined, b, (frame) => {
-        if (!alive()) return;
-        const ok = frame.startsWith('{"op":"ack"');
-        const code = ok
-          ? '202 Accepted'
-          : frame.includes('"THROTTLED"') ? '429 Too Many Requests'
-            : frame.includes('"QUOTA_EXCEEDED"') ? '429 Too Many Requests'
-              : frame.includes('"SENDER_NOT_ALLOWED"') ? '403 Forbidden'
-                : frame.includes('"UNAVAILABLE"') || frame.includes('"REPLICATION_TIMEOUT"') ? '503 Service Unavailable' : '400 Bad Request';
-        sendJson(res, code, frame);
-      }, t);
     });
+  }
+
+  private onHttpBody(res: uWS.HttpResponse, t: TenantRuntime, body: unknown, alive: () => boolean): void {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      if (alive()) sendJson(res, '400 Bad Request', errorFrame('BAD_FRAME', 'body must be a JSON object (a submit, or a batch: {"items": [...], "common": {...}})'));
+      return;
+    }
+    const b = body as Record<string, unknown>;
+    if ('items' in b) {
+      // A batch: 200 with a result per item (each an ack or a nack), or 400 when the batch itself is malformed.
+      this.runBatch(undefined, t, b, (frame) => alive() && sendJson(res, frame.startsWith('{"op":"batch_ack"') ? '200 OK' : '400 Bad Request', frame));
+      return;
+    }
+    this.submitOne(undefined, b, (frame) => {
+      if (!alive()) return;
+      const ok = frame.startsWith('{"op":"ack"');
+      const code = ok
+        ? '202 Accepted'
+        : frame.includes('"THROTTLED"') ? '429 Too Many Requests'
+          : frame.includes('"QUOTA_EXCEEDED"') ? '429 Too Many Requests'
+            : frame.includes('"SENDER_NOT_ALLOWED"') ? '403 Forbidden'
+              : frame.includes('"UNAVAILABLE"') || frame.includes('"REPLICATION_TIMEOUT"') ? '503 Service Unavailable' : '400 Bad Request';
+      sendJson(res, code, frame);
+    }, t);
   }
 }

@@ -22,7 +22,7 @@ export const METRICS = {
   refused: { name: 'switchyard_messages_refused_total', type: 'counter', labels: ['tenant', 'code'], help: 'Submits refused (nack) by tenant and error code.', thread: 'main' },
   wsConnections: { name: 'switchyard_ws_connections', type: 'gauge', labels: [], help: 'Open WebSocket connections.', thread: 'main' },
   wsConnectionsRefused: { name: 'switchyard_ws_connections_refused_total', type: 'counter', labels: ['tenant', 'reason'], help: 'WebSocket upgrades refused 429 TOO_MANY_CONNECTIONS by tenant and reason: tenant_limit (server.maxConnectionsPerTenant), ip_limit (server.maxConnectionsPerIp).', thread: 'main' },
-  wsConnectionsDropped: { name: 'switchyard_ws_connections_dropped_total', type: 'counter', labels: ['tenant', 'reason'], help: 'WebSocket connections the server closed, by tenant and reason: slow_consumer (4008: output not read), frame_too_large (1009).', thread: 'main' },
+  wsConnectionsDropped: { name: 'switchyard_ws_connections_dropped_total', type: 'counter', labels: ['tenant', 'reason'], help: 'WebSocket connections the server closed, by tenant and reason: slow_consumer (4008: output not read), frame_too_large (1009), flooding (4029: kept sending while the tenant was over server.tenantCpuMsPerSec).', thread: 'main' },
   wsFramesIn: { name: 'switchyard_ws_frames_received_total', type: 'counter', labels: [], help: 'WebSocket frames received.', thread: 'main' },
   statusPushes: { name: 'switchyard_status_pushes_total', type: 'counter', labels: [], help: 'Status frames pushed to WebSocket clients.', thread: 'main' },
   ackLatency: { name: 'switchyard_ack_latency_seconds', type: 'histogram', labels: [], help: 'Submit frame received to ack sent (includes the Redis write).', thread: 'main' },

@@ -9,6 +9,8 @@
  * - a frame over 4 × maxFrameBytes closes with 1009 (it used to be a cut TCP connection: 1006)
  * - the API key sent as a subprotocol is not echoed
  * - a long ref is not echoed per batch item
+ * - one tenant's flood takes at most its share of the event loop (server.tenantCpuMsPerSec): another
+ *   tenant's acks keep flowing; a connection that keeps flooding while refused is closed 4029
  */
 import type { Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -172,7 +174,8 @@ describe('hostile WebSocket clients', () => {
   });
 
   it('slow consumer: a client that never reads is refused THROTTLED unprocessed, then closed 4008 past maxBufferedBytes', async () => {
-    const h = await start({ slowConsumerCloseSec: 120 }); // only the byte bound closes it here
+    // Only the byte bound closes it here; its flood may have the whole loop (its answers must pile up, not be THROTTLED unread).
+    const h = await start({ slowConsumerCloseSec: 120, tenantCpuMsPerSec: 1000 });
     const port = h.engine.port;
     const c = await session.client();
     const gone = closed(c);
@@ -198,7 +201,7 @@ describe('hostile WebSocket clients', () => {
   });
 
   it('slow consumer: backpressured for slowConsumerCloseSec, closed 4008; meanwhile its submits are refused, never enqueued', async () => {
-    const h = await start();
+    const h = await start({ tenantCpuMsPerSec: 1000 });
     const c = await session.client();
     stopReading(c);
     // Small answers (~4 KB) until the server's buffer for this connection passes 16 KB, and no further.
@@ -226,7 +229,7 @@ describe('hostile WebSocket clients', () => {
 
   it('a reading client that falls behind gets THROTTLED, not dropped, and its status pushes resume', async () => {
     // Time enough to read its backlog on a busy machine before it would count as a slow consumer.
-    const h = await start({ slowConsumerCloseSec: 120 });
+    const h = await start({ slowConsumerCloseSec: 120, tenantCpuMsPerSec: 1000 });
     const c = await session.client();
     stopReading(c);
     const batch = JSON.stringify({ op: 'batch', ref: 'fill', common: { from: 'Acme', text: 'x' }, items: Array.from({ length: 20 }, () => ({ to: 'x' })) });
@@ -305,5 +308,92 @@ describe('hostile WebSocket clients', () => {
     const c = await connectClient(h.wsUrl, h.apiKey);
     expect(c.ws.protocol).toBe('');
     await c.close();
+  });
+
+  it('a tenant flooding costly batches froze the event loop for everyone: now its frames are THROTTLED unread past its share, and another tenant\'s acks keep flowing', async () => {
+    const h = await start();
+    await routable(h);
+    const acme = await session.client();
+    // Beta's flood: batches of 500 items whose numbers are invalid (each item validated, numbers parsed),
+    // about 1-5 ms of the loop per 6 KB frame, from 4 connections that read (and discard) their answers
+    // and keep 1 MB each in flight. Before, the engine worked through all of it in order: seconds per turn.
+    const flood = JSON.stringify({ op: 'batch', ref: 'flood', common: { from: 'Beta', text: 'x' }, items: Array.from({ length: 500 }, () => ({ to: 'x' })) });
+    let flooding = true;
+    let floodFrames = 0;
+    const floodCloses: number[] = [];
+    const flooder = async (): Promise<void> => {
+      while (flooding) {
+        const ws = new WebSocket(h.wsUrl, { headers: { authorization: `Bearer ${BETA_KEY}` }, perMessageDeflate: false, maxPayload: 64 * 2 ** 20 });
+        ws.on('error', () => undefined);
+        const opened = await new Promise<boolean>((ok) => {
+          ws.once('open', () => ok(true));
+          ws.once('close', () => ok(false));
+        });
+        if (opened) {
+          // Closed by the server (4029 once it floods while refused): noted, and it connects again.
+          ws.once('close', (code) => floodCloses.push(code));
+          while (flooding && ws.readyState === WebSocket.OPEN) {
+            for (let i = 0; i < 20 && ws.bufferedAmount < 2 ** 20; i++, floodFrames++) ws.send(flood);
+            await new Promise((ok) => setImmediate(ok));
+          }
+          ws.terminate();
+        }
+      }
+    };
+    const flooders = [flooder(), flooder(), flooder(), flooder()];
+    try {
+      await waitFor(() => h.engine.ingress.stats.framesIn > 200, 30_000, 'the flood arriving');
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
+      // Meanwhile acme submits one message at a time and times each ack.
+      const ackMs: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const t0 = performance.now();
+        acme.send({ op: 'submit', ref: `ok${i}`, to: '+4791234567', from: 'Acme', text: `during the flood ${i}` });
+        expect(await acme.next((f) => f.ref === `ok${i}`, 60_000)).toMatchObject({ op: 'ack' });
+        ackMs.push(performance.now() - t0);
+      }
+      loop.disable();
+      // Before: acks took 0.6-1.4 s (median 1.1 s) and turns of the loop up to 0.4 s (each turn worked
+      // through the batches queued on every flooding connection). Now beta has at most 250 ms of each
+      // second: acks of 13-90 ms (median 35 ms), turns under 30 ms, on a loaded machine. The
+      // bounds leave room for a busier one (this process also runs the flooding clients).
+      const median = [...ackMs].sort((x, y) => x - y)[ackMs.length >> 1] as number;
+      expect(median, `median of acme's acks during the flood (ms): ${ackMs.map(Math.round).join(' ')}`).toBeLessThan(250);
+      expect(loop.max / 1e6, 'longest event-loop stall during the flood (ms)').toBeLessThan(400);
+      const stats = h.engine.ingress.stats;
+      // The flood went on all along and was refused unread past beta's share.
+      expect(floodFrames).toBeGreaterThan(1000);
+      expect(stats.overBudget).toBeGreaterThan(0);
+      expect(await metric(h.engine.port, 'switchyard_messages_refused_total{tenant="beta",code="THROTTLED"}')).toBeGreaterThan(0);
+      expect(floodCloses.every((c) => c === 4029)).toBe(true);
+    } finally {
+      flooding = false;
+      await Promise.all(flooders);
+    }
+  });
+
+  it('a connection that keeps sending while its tenant is over tenantCpuMsPerSec is closed 4029, counted and logged', async () => {
+    const h = await start({ tenantCpuMsPerSec: 10 });
+    const c = await session.client(BETA_KEY);
+    const code = closed(c);
+    // Costly frames first: the tenant's 10 ms per second is spent (and more), then cheap ones in a row.
+    const costly = JSON.stringify({ op: 'batch', ref: 'cost', common: { from: 'Beta', text: 'x' }, items: Array.from({ length: 500 }, () => ({ to: 'x' })) });
+    for (let i = 0; i < 10; i++) c.sendRaw(costly);
+    await waitFor(() => h.engine.ingress.stats.overBudget > 0, 30_000, 'the tenant over its budget');
+    const over = await c.next((f) => f.op === 'error' && f.code === 'THROTTLED');
+    expect(over.error).toContain('server.tenantCpuMsPerSec');
+    // Not parsed, but its ref is echoed when it comes first in the frame, as clients write it.
+    expect(over.ref).toMatch(/^(cost|p\d+)$/);
+    for (let i = 0; i < 1100 && c.ws.readyState === WebSocket.OPEN; i++) c.send({ op: 'ping', ref: `p${i}` });
+    expect(await code).toBe(4029);
+    await waitFor(() => h.engine.ingress.stats.floodCloses === 1, 5000, 'counted');
+    expect(logs.some((l) => /WebSocket of tenant beta from \S+ closed 4029 \(flooding\): 1000 frames in a row sent while tenant beta was over server.tenantCpuMsPerSec/.test(l))).toBe(true);
+    expect(await metric(h.engine.port, 'switchyard_ws_connections_dropped_total{tenant="beta",reason="flooding"}')).toBe(1);
+    // Another tenant is not affected.
+    await routable(h);
+    const a = await session.client();
+    a.send({ op: 'submit', ref: 'fine', to: '+4791234567', from: 'Acme', text: 'x' });
+    expect(await a.next((f) => f.ref === 'fine')).toMatchObject({ op: 'ack' });
   });
 });

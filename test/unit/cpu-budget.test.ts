@@ -1,0 +1,38 @@
+/** The per-tenant main-thread budget (engine/ingress/cpu-budget.ts), on a simulated clock. */
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../engine/flow/clock.js';
+import { CpuBudget } from '../../engine/ingress/cpu-budget.js';
+
+describe('CpuBudget', () => {
+  it('allows frames until one second\'s worth of time is spent, then refills at msPerSec', () => {
+    const clock = new ManualClock(1000);
+    const b = new CpuBudget(100, clock);
+    expect(b.allows()).toBe(true);
+    b.charge(60);
+    expect(b.allows()).toBe(true);
+    b.charge(40);
+    expect(b.allows()).toBe(false);
+    // 100 ms per second: 1 ms of clock gives back 0.1 ms.
+    clock.advance(10);
+    expect(b.allows()).toBe(true);
+  });
+
+  it('a frame that costs more than the balance puts the tenant in debt, paid back by the clock', () => {
+    const clock = new ManualClock(0);
+    const b = new CpuBudget(250, clock);
+    b.charge(750); // balance -500: two seconds of refill
+    clock.advance(1999);
+    expect(b.allows()).toBe(false);
+    clock.advance(2);
+    expect(b.allows()).toBe(true);
+  });
+
+  it('an idle tenant saves at most one second\'s worth (the burst)', () => {
+    const clock = new ManualClock(0);
+    const b = new CpuBudget(100, clock);
+    clock.advance(60_000);
+    expect(b.allows()).toBe(true);
+    b.charge(100);
+    expect(b.allows()).toBe(false);
+  });
+});
