@@ -37,7 +37,7 @@ import { log as defaultLog, type LogFn } from '../log.js';
 import type { Clock } from '../flow/clock.js';
 import { LatencyHistogram } from '../flow/latency-histogram.js';
 import { TokenBucket } from '../flow/token-bucket.js';
-import { CpuBudget } from './cpu-budget.js';
+import { CpuBudget, LoopUsers } from './cpu-budget.js';
 import type { StatusDispatcher, StatusSink } from '../push/status-dispatcher.js';
 import { acceptMessage, type AcceptContext, type TenantAcceptOptions } from './accept-message.js';
 import type { EnqueueBatcher } from './enqueue-batcher.js';
@@ -268,8 +268,10 @@ export class IngressServer {
     this.limits = { minValiditySec: o.minValiditySec ?? 60, maxValiditySec: o.maxValiditySec, maxScheduleSec: o.maxScheduleSec ?? 30 * 86_400, maxTextChars: maxTextChars(o.accept.maxParts) };
     this.maxBufferedBytes = o.maxBufferedBytes ?? o.maxBackpressureBytes * 4;
     const cpuMs = o.tenantCpuMsPerSec ?? BOUNDS.tenantCpuMsPerSec;
+    // One registry for all tenants: a budget binds only while another tenant uses the loop too.
+    const loopUsers = new LoopUsers();
     this.auth = new ApiAuth(
-      o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: new CpuBudget(cpuMs, o.clock), senders: t.senders, accept: t.accept ?? {} })),
+      o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: new CpuBudget(cpuMs, o.clock, loopUsers), senders: t.senders, accept: t.accept ?? {} })),
       o.adminKey,
     );
   }

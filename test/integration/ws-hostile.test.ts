@@ -366,7 +366,8 @@ describe('hostile WebSocket clients', () => {
       expect(floodFrames).toBeGreaterThan(1000);
       expect(stats.overBudget).toBeGreaterThan(0);
       expect(await metric(h.engine.port, 'switchyard_messages_refused_total{tenant="beta",code="THROTTLED"}')).toBeGreaterThan(0);
-      expect(floodCloses.every((c) => c === 4029)).toBe(true);
+      // Closed only as documented: 4029 (flooding while over budget) or 4008 (its answers not read while it had the loop alone).
+      expect(floodCloses.every((c) => c === 4029 || c === 4008), `flood connections closed with ${floodCloses.join(', ')}`).toBe(true);
     } finally {
       flooding = false;
       await Promise.all(flooders);
@@ -375,12 +376,21 @@ describe('hostile WebSocket clients', () => {
 
   it('a connection that keeps sending while its tenant is over tenantCpuMsPerSec is closed 4029, counted and logged', async () => {
     const h = await start({ tenantCpuMsPerSec: 10 });
+    // The budget binds while another tenant uses the loop too (cpu-budget.ts): acme pings all along.
+    const other = await session.client();
+    const keep = setInterval(() => other.send({ op: 'ping', ref: 'keep' }), 50);
+    try {
     const c = await session.client(BETA_KEY);
     const code = closed(c);
     // Costly frames first: the tenant's 10 ms per second is spent (and more), then cheap ones in a row.
     const costly = JSON.stringify({ op: 'batch', ref: 'cost', common: { from: 'Beta', text: 'x' }, items: Array.from({ length: 500 }, () => ({ to: 'x' })) });
-    for (let i = 0; i < 10; i++) c.sendRaw(costly);
-    await waitFor(() => h.engine.ingress.stats.overBudget > 0, 30_000, 'the tenant over its budget');
+    // As many as it takes on this machine (a frame costs from under a millisecond to several), at most 400.
+    let sent = 0;
+    await waitFor(() => {
+      if (h.engine.ingress.stats.overBudget > 0) return true;
+      for (let i = 0; i < 10 && sent < 400; i++, sent++) c.sendRaw(costly);
+      return false;
+    }, 30_000, 'the tenant over its budget');
     const over = await c.next((f) => f.op === 'error' && f.code === 'THROTTLED');
     expect(over.error).toContain('server.tenantCpuMsPerSec');
     // Not parsed, but its ref is echoed when it comes first in the frame, as clients write it.
@@ -395,5 +405,8 @@ describe('hostile WebSocket clients', () => {
     const a = await session.client();
     a.send({ op: 'submit', ref: 'fine', to: '+4791234567', from: 'Acme', text: 'x' });
     expect(await a.next((f) => f.ref === 'fine')).toMatchObject({ op: 'ack' });
+    } finally {
+      clearInterval(keep);
+    }
   });
 });

@@ -1,7 +1,7 @@
 /** The per-tenant main-thread budget (engine/ingress/cpu-budget.ts), on a simulated clock. */
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../engine/flow/clock.js';
-import { CpuBudget } from '../../engine/ingress/cpu-budget.js';
+import { CpuBudget, LoopUsers } from '../../engine/ingress/cpu-budget.js';
 
 describe('CpuBudget', () => {
   it('allows frames until one second\'s worth of time is spent, then refills at msPerSec', () => {
@@ -34,5 +34,30 @@ describe('CpuBudget', () => {
     expect(b.allows()).toBe(true);
     b.charge(100);
     expect(b.allows()).toBe(false);
+  });
+
+  it('binds only while another tenant uses the loop: alone a tenant may use it all, with at most a second of debt', () => {
+    const clock = new ManualClock(0);
+    const loop = new LoopUsers();
+    const busy = new CpuBudget(100, clock, loop);
+    const other = new CpuBudget(100, clock, loop);
+    // alone: over its budget and still allowed; its debt stops at one second's worth
+    busy.charge(500);
+    expect(busy.allows()).toBe(true);
+    // another tenant uses the loop: now the budget binds, and the debt is what one second refills
+    other.charge(1);
+    expect(busy.allows()).toBe(false);
+    expect(other.allows()).toBe(true);
+    clock.advance(500);
+    other.charge(1);
+    expect(busy.allows()).toBe(false);
+    clock.advance(501);
+    expect(busy.allows()).toBe(true);
+    // in debt again while the other tenant was seen within the second: refused, no floor
+    busy.charge(500);
+    expect(busy.allows()).toBe(false);
+    // the other tenant gone for over a second: the budget no longer binds
+    clock.advance(600);
+    expect(busy.allows()).toBe(true);
   });
 });
