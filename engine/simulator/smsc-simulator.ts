@@ -52,6 +52,8 @@ export interface SmscSimulatorOptions {
   readonly port: number;
   readonly responseLatencyMs: number | Range;
   readonly receiptDelayMs: number | Range;
+  /** The counter its message ids start after (a restarted SMSC that goes on numbering: give it where the last one stopped). */
+  readonly firstMessageId?: number;
   readonly outcomes: Partial<OutcomeWeights>;
   /** err: values put in undelivered receipts, chosen in turn. */
   readonly undeliveredErrors: ReadonlyArray<number>;
@@ -178,7 +180,7 @@ export class SmscSimulator {
   private recentHead = 0;
   /** Deterministic outcomes for a given seed. */
   private readonly rnd: () => number;
-  private idCounter = 0x1000;
+  private idCounter: number;
   private refuseBinds = false;
   private throttleAll = false;
   private errTurn = 0;
@@ -191,6 +193,7 @@ export class SmscSimulator {
   constructor(options: Partial<SmscSimulatorOptions> & Pick<SmscSimulatorOptions, 'systemId' | 'password'>) {
     this.o = { ...SIMULATOR_DEFAULTS, ...options };
     this.rnd = prng(this.o.seed);
+    this.idCounter = this.o.firstMessageId ?? 0x1000;
     this.stats = {
       submitsAccepted: 0, submitsRejected: 0, throttled: 0, windowViolations: 0, receiptsSent: 0, receiptsAcked: 0,
       receiptsRetried: 0, receiptsPending: 0, moSent: 0, moAcked: 0, moRetried: 0, maxInFlightPerBind: 0, maxSubmitsPerSecond: 0, binds: 0, bindRefusals: 0,
