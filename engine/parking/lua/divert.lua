@@ -74,10 +74,7 @@ for s, a, b in sections(8) do
       end
       out[#out + 1] = r
     end
-    for q, list in pairs(acks) do
-      redis.call('XACK', q, grp, unpack(list))
-      redis.call('XDEL', q, unpack(list))
-    end
+    ackAll(acks, grp)
     endSection()
     res[#res + 1] = out
   end

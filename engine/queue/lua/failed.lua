@@ -28,10 +28,7 @@ for s, a, b in sections(5) do
     list[#list + 1] = ARGV[i + 1]
     apply(KEYS[s + tonumber(ARGV[i + 2])], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7])
   end
-  for q, list in pairs(acks) do
-    redis.call('XACK', q, grp, unpack(list))
-    redis.call('XDEL', q, unpack(list))
-  end
+  ackAll(acks, grp)
   endSection()
   out[#out + 1] = 0
 end

@@ -64,11 +64,7 @@ for s, a, b in sections(6) do
       end
     end
   end
-  -- One XACK and one XDEL per queue for the whole section.
-  for q, list in pairs(acks) do
-    redis.call('XACK', q, grp, unpack(list))
-    redis.call('XDEL', q, unpack(list))
-  end
+  ackAll(acks, grp)
   endSection()
   out[#out + 1] = early
 end

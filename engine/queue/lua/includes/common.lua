@@ -107,6 +107,18 @@ local function endSection()
   usage = {}
 end
 
+-- Acknowledges and deletes the queue entries that left their queue: acks[queue stream] = { entry ids }.
+-- One XACK and one XDEL per queue, in chunks of 5,000 (unpack's stack limit).
+local function ackAll(acks, grp)
+  for q, list in pairs(acks) do
+    for k = 1, #list, 5000 do
+      local last = math.min(k + 4999, #list)
+      redis.call('XACK', q, grp, unpack(list, k, last))
+      redis.call('XDEL', q, unpack(list, k, last))
+    end
+  end
+end
+
 -- f: the HMGET above. One XADD per status change. raw ~= nil: a receipt caused it (raw: its text, '' for delivered).
 local function emit(id, f, status, err, etxt, raw)
   local fr = { op = 'status', id = id, ref = nz(f[F.ref]), status = status, at = now }
