@@ -12,6 +12,9 @@
  * - receipts after a configurable delay, as deliver_sm with the receipt TLVs
  *   and the Appendix B text; a receipt whose deliver_sm_resp did not come back
  *   (session closed, temporary error) is sent again later, as real SMSCs do
+ * - early receipts (earlyReceipts): a share of receipts sent BEFORE their
+ *   submit_sm_resp, which then waits until the ESME has answered the receipt,
+ *   as an SMSC that delivers at once and answers submits late does
  * - message ids in hex, decimal or uuid form, and receipts that may give the id
  *   in another radix than the submit_sm_resp did
  * - mobile-originated messages (sendMo): GSM-7, UCS-2 or Latin-1, long ones
@@ -68,6 +71,12 @@ export interface SmscSimulatorOptions {
   readonly messageIdFormat: 'hex' | 'dec' | 'uuid';
   readonly receiptIdFormat: 'same' | 'hex' | 'dec';
   readonly seed: number;
+  /**
+   * Share (0–1) of receipted submits whose receipt goes out first: the
+   * submit_sm_resp is held until the ESME has answered that receipt's
+   * deliver_sm, so the ESME sees a receipt for an id it was not given yet.
+   */
+  readonly earlyReceipts: number;
   /** Record every accepted submit (tests). */
   readonly capture: boolean;
 }
@@ -86,6 +95,7 @@ export const SIMULATOR_DEFAULTS: Omit<SmscSimulatorOptions, 'systemId' | 'passwo
   messageIdFormat: 'hex',
   receiptIdFormat: 'same',
   seed: 1,
+  earlyReceipts: 0,
   capture: false,
 };
 
@@ -137,6 +147,8 @@ export interface SimulatorStats {
   binds: number;
   bindRefusals: number;
   badPdus: number;
+  /** Receipts sent before their submit_sm_resp (earlyReceipts). */
+  earlyReceipts: number;
   outcomes: Record<Outcome, number>;
 }
 
@@ -150,6 +162,8 @@ interface SimReceipt {
   readonly source: string;
   readonly submitAt: number;
   readonly text: string;
+  /** An early receipt: sends its submit_sm_resp once the ESME answered this receipt with status 0. */
+  readonly answered?: () => void;
 }
 
 interface Session {
@@ -197,7 +211,7 @@ export class SmscSimulator {
     this.stats = {
       submitsAccepted: 0, submitsRejected: 0, throttled: 0, windowViolations: 0, receiptsSent: 0, receiptsAcked: 0,
       receiptsRetried: 0, receiptsPending: 0, moSent: 0, moAcked: 0, moRetried: 0, maxInFlightPerBind: 0, maxSubmitsPerSecond: 0, binds: 0, bindRefusals: 0,
-      badPdus: 0, outcomes: { delivered: 0, undelivered: 0, expired: 0, rejected: 0, noReceipt: 0 },
+      badPdus: 0, earlyReceipts: 0, outcomes: { delivered: 0, undelivered: 0, expired: 0, rejected: 0, noReceipt: 0 },
     };
     const w = { delivered: 0, undelivered: 0, expired: 0, rejected: 0, noReceipt: 0, ...this.o.outcomes };
     this.weights = (Object.keys(w) as Outcome[]).filter((k) => w[k] > 0).map((k) => [k, w[k]]);
@@ -373,15 +387,24 @@ export class SmscSimulator {
     this.stats.submitsAccepted++;
     const id = this.nextId();
     if (this.o.capture) this.capture(s, sm, id.resp, outcome, now);
-    this.at(latency, () => respond(0, id.resp));
-    if (outcome === 'noReceipt' || !(sm.registeredDelivery & 0x03)) return;
+    const receipted = outcome !== 'noReceipt' && (sm.registeredDelivery & 0x03) !== 0;
+    // Drawn only when asked for, so that a seed gives the same outcomes as before the option existed.
+    const early = receipted && this.o.earlyReceipts > 0 && this.rnd() < this.o.earlyReceipts;
+    if (!early) this.at(latency, () => respond(0, id.resp));
+    if (!receipted) return;
     const stat = outcome === 'delivered' ? 'DELIVRD' : outcome === 'expired' ? 'EXPIRED' : 'UNDELIV';
     const err = outcome === 'undelivered' ? String(this.o.undeliveredErrors[this.errTurn++ % this.o.undeliveredErrors.length] ?? 1).padStart(3, '0') : '000';
     const r: SimReceipt = {
       systemId: s.systemId, id: id.receipt, stat, err, state: STATE[stat], dest: sm.destinationAddr, source: sm.sourceAddr,
       submitAt: now, text: '',
+      ...(early ? { answered: () => this.at(latency, () => respond(0, id.resp)) } : {}),
     };
     this.stats.receiptsPending++;
+    if (early) {
+      this.stats.earlyReceipts++;
+      this.receipts.push(r);
+      return;
+    }
     this.at(latency + pick(this.o.receiptDelayMs, this.rnd), () => this.receipts.push(r));
   }
 
@@ -485,6 +508,7 @@ export class SmscSimulator {
           if (err === null && resp !== undefined && resp.commandStatus === 0) {
             this.stats.receiptsAcked++;
             this.stats.receiptsPending--;
+            r.answered?.();
           } else {
             // No resp (session gone, timeout) or a temporary error: send it again later.
             this.stats.receiptsRetried++;
