@@ -1,15 +1,18 @@
 /**
  * Scheduling, cancel and expiry end to end: WebSocket/HTTP → engine → Redis →
  * scheduler → operator actors → SMPP → simulated SMSCs. What reaches an SMSC
- * is counted at the simulator.
+ * is counted at the simulator. Scheduling and cancel run on a single Redis
+ * and on the local Redis Cluster with 48 shards (the schedule index, the
+ * moves and the cancels per shard, each on its master).
  */
-import { connectRedis } from '../../engine/redis/connect-redis.js';
+import { connectRedis, type RedisTarget } from '../../engine/redis/connect-redis.js';
 import { describe, expect, it } from 'vitest';
-import type { Harness } from '../../engine/loadgen/harness.js';
+import type { Harness, HarnessOptions } from '../../engine/loadgen/harness.js';
 import type { Frame, TestClient } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { harnessSession } from '../helpers/harness-session.js';
 import { noReadInFlight } from '../helpers/no-read-in-flight.js';
+import { clusterTarget } from '../helpers/redis-cluster.js';
 
 const session = harnessSession();
 let h: Harness | undefined;
@@ -47,9 +50,14 @@ async function messageHash(id: string): Promise<Record<string, string>> {
   }
 }
 
-describe('scheduling', () => {
+const targets: Array<[string, () => Partial<HarnessOptions>]> = [
+  ['a single Redis', () => ({})],
+  ['the Redis Cluster (48 shards)', () => ({ shards: 48, redis: clusterTarget() as RedisTarget })],
+];
+
+describe.each(targets)('scheduling on %s', (_name, target) => {
   it('a scheduled message goes out on time with its validity counted from sendAt; a cancelled one never reaches the SMSC', async () => {
-    h = await session.start({ smscs: 1, sim: { capture: true, receiptDelayMs: { min: 0, max: 20 } } });
+    h = await session.start({ ...target(), smscs: 1, sim: { capture: true, receiptDelayMs: { min: 0, max: 20 } } });
     const c = await client();
     const sendAt = Date.now() + 2500;
     c.send({ op: 'submit', ref: 's1', to: '+4791234567', from: 'Acme', text: 'see you at nine', sendAt: new Date(sendAt).toISOString(), validity: 600 });
@@ -93,6 +101,7 @@ describe('scheduling', () => {
 
   it('a queued message an actor has not read yet can be cancelled (HTTP) and never reaches the SMSC', async () => {
     h = await session.start({
+      ...target(),
       smscs: 1,
       sim: { capture: true, receiptDelayMs: { min: 0, max: 20 } },
       // The SMSC stays routable while its binds are down for this test.
@@ -122,7 +131,7 @@ describe('scheduling', () => {
   }, 60_000);
 
   it('an engine restarted while scheduled messages are being moved moves each exactly once', async () => {
-    h = await session.start({ smscs: 1, tps: 5000, tenantTps: 1_000_000, sim: { capture: true, receiptDelayMs: { min: 0, max: 20 } } });
+    h = await session.start({ ...target(), smscs: 1, tps: 5000, tenantTps: 1_000_000, sim: { capture: true, receiptDelayMs: { min: 0, max: 20 } } });
     const c = await client();
     const n = 5000;
     // Far enough ahead that most acks come back `scheduled` even on a loaded machine; a batch acked after
