@@ -3,19 +3,23 @@
  * a route going down moves traffic to the next cheapest SMSC and back when it
  * recovers; messages queued for a dead SMSC fail over without being lost or
  * sent twice; routing reloads without a restart and refuses a bad file; MNP
- * overrides loaded into Redis reach the router.
+ * overrides loaded into Redis reach the router. The two failover tests run
+ * on a single Redis and on the local Redis Cluster with 48 shards (the
+ * failover moves per shard, each on its master).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startHarness, type Harness } from '../../engine/loadgen/harness.js';
+import { startHarness, type Harness, type HarnessOptions } from '../../engine/loadgen/harness.js';
+import type { RedisTarget } from '../../engine/redis/connect-redis.js';
 import { Keys } from '../../engine/queue/keys.js';
 import { parseMnpCsv, storeMnp } from '../../engine/routing/mnp.js';
 import { SmscSimulator } from '../../engine/simulator/index.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { clusterTarget } from '../helpers/redis-cluster.js';
 
 let h: Harness | undefined;
 let clients: TestClient[] = [];
@@ -52,11 +56,16 @@ async function bindsUp(x: Harness): Promise<void> {
 
 const norwegian = (i: number) => `+4791${String(100000 + i).padStart(6, '0')}`;
 
-describe('routing in the engine', () => {
+const targets: Array<[string, () => Partial<HarnessOptions>]> = [
+  ['a single Redis', () => ({ redisUrl: inject('redisUrl') })],
+  ['the Redis Cluster (48 shards)', () => ({ shards: 48, redis: clusterTarget() as RedisTarget })],
+];
+
+describe.each(targets)('failover between SMSCs on %s', (_name, target) => {
   it('a route going down moves traffic to the next cheapest SMSC, and back when it recovers (counted at the simulators)', async () => {
     // 242 (Norway): sim-a at 0.032, sim-b at 0.04 as backup.
     h = await startHarness({
-      redisUrl: inject('redisUrl'), smscs: 2, backupRoutes: true, sim: { capture: true, receiptDelayMs: { min: 0, max: 10 } },
+      ...target(), smscs: 2, backupRoutes: true, sim: { capture: true, receiptDelayMs: { min: 0, max: 10 } },
       configOverrides: (raw) => void ((raw.routing as Record<string, unknown>).downAfterMs = 300),
       log: (l, m) => process.env.SY_TEST_LOG && console.log(Date.now(), l, m),
     });
@@ -111,7 +120,7 @@ describe('routing in the engine', () => {
 
   it('messages queued for an SMSC that stays down move to the next candidate: none lost, none sent twice', async () => {
     h = await startHarness({
-      redisUrl: inject('redisUrl'),
+      ...target(),
       smscs: 2,
       backupRoutes: true,
       sim: { capture: true, receiptDelayMs: { min: 0, max: 10 } },
@@ -164,7 +173,9 @@ describe('routing in the engine', () => {
     const statuses = c.frames.filter((f) => f.op === 'status' && FINAL.has(f.status as string)).map((f) => f.status);
     expect(new Set(statuses)).toEqual(new Set(['delivered']));
   });
+});
 
+describe('routing in the engine', () => {
   it('reloads routing from the changed file without a restart, and keeps the old routing when the file is bad', async () => {
     h = await startHarness({ redisUrl: inject('redisUrl'), smscs: 2, configFile: true });
     const file = h.configFile as string;
