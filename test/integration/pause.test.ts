@@ -6,9 +6,9 @@
  * queued ones become `paused`; after resume every message is delivered,
  * each exactly once (counted at the simulator). A pause survives a restart;
  * scheduled messages falling due during a pause are parked.
- * With the state in 4 shards, on a single Redis and on the local Redis
- * Cluster (the paused set's master copy in the control slot, a copy in every
- * shard, parked parts per shard).
+ * With the state in 4 shards on a single Redis and in the default 16 on the
+ * local Redis Cluster (the paused set's master copy in the control slot, a
+ * copy in every shard, parked parts per shard).
  */
 import { describe, expect, it } from 'vitest';
 import type { Harness, HarnessOptions } from '../../engine/loadgen/harness.js';
@@ -26,8 +26,8 @@ const WINDOW = 5;
 const session = harnessSession();
 
 const targets: Array<[string, () => Partial<HarnessOptions>]> = [
-  ['a single Redis', () => ({})],
-  ['the Redis Cluster', () => ({ redis: clusterTarget() as RedisTarget })],
+  ['a single Redis', () => ({ shards: 4 })],
+  ['the Redis Cluster (16 shards)', () => ({ redis: clusterTarget() as RedisTarget })],
 ];
 
 async function start(target: Partial<HarnessOptions>): Promise<Harness> {
@@ -37,7 +37,6 @@ async function start(target: Partial<HarnessOptions>): Promise<Harness> {
     binds: BINDS,
     window: WINDOW,
     tps: 300,
-    shards: 4,
     sim: { capture: true, receiptDelayMs: { min: 0, max: 10 }, responseLatencyMs: { min: 1, max: 3 } },
     env: { SWITCHYARD_ADMIN_KEY: ADMIN, SY_OTHER_KEY: OTHER },
     configOverrides: (raw) => {
