@@ -144,8 +144,12 @@ describe.each(targets)('message path on %s', (_name, { total, target }) => {
     for (const s of ['delivered', 'undelivered', 'expired', 'rejected']) expect(counts[s]).toBeGreaterThan(0);
     const sent = new Set(c.frames.filter((f) => f.op === 'status' && f.status === 'sent').map((f) => f.id));
     expect(sent.size).toBeGreaterThan(total * 0.85);
-    // Early receipts happened (each applied above: its message has the status its receipt gave), on both SMSCs.
+    // Early receipts happened (each applied above: its message has the status its receipt gave), on both SMSCs,
+    // and the engine took each as one (kept until its resp was recorded, then applied: the actors count those).
     for (const s of h.sims) expect(s.stats.earlyReceipts).toBeGreaterThan(0);
+    const simEarly = h.sims.reduce((n, s) => n + s.stats.earlyReceipts, 0);
+    const engineEarly = (): number => h!.engine.actorStats().reduce((n, a) => n + a.receiptsEarly, 0);
+    await waitFor(() => engineEarly() >= simEarly, 10_000, `${simEarly} early receipts counted by the actors`);
     // Every receipt is answered, none is left waiting at an SMSC (the answer may trail the status frame).
     await waitFor(() => h!.sims.every((s) => s.stats.receiptsPending === 0), 10_000, 'every receipt answered');
   }, 180_000);
