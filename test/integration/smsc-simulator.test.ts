@@ -1,7 +1,8 @@
 /**
  * The SMSC simulator's own behaviour (the tests and benchmarks rely on it):
- * TPS limit answered 0x58, window violations, the seeded outcome mix, and
- * receipts re-sent when their deliver_sm_resp never came.
+ * TPS limit answered 0x58, window violations, the seeded outcome mix,
+ * receipts re-sent when their deliver_sm_resp never came, and early receipts
+ * (before their submit_sm_resp, which waits for the receipt's answer).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { SmscSimulator } from '../../engine/simulator/index.js';
@@ -104,5 +105,23 @@ describe('SmscSimulator', () => {
     await waitFor(() => receipts.length === 1, 5000, 'receipt');
     expect(id).toMatch(/^[0-9A-F]{10}$/);
     expect(receipts[0]?.receiptedMessageId).toBe(String(parseInt(id, 16)));
+  });
+  it('sends an early receipt before its submit_sm_resp, and the resp only once the receipt was answered', async () => {
+    const { sim, conn } = await setup({ earlyReceipts: 1, receiptDelayMs: 0, responseLatencyMs: 1 });
+    const order: string[] = [];
+    let answer: (() => void) | undefined;
+    conn.on('deliver_sm', (d: DeliverSm) => {
+      order.push(`receipt ${d.receiptedMessageId ?? ''}`);
+      answer = () => conn.replyDeliverSm(d.sequence, 0);
+    });
+    const resp = new Promise<string>((ok) => conn.submit(sm(1), (_e, r) => ok(r?.messageId ?? '')));
+    void resp.then((id) => order.push(`resp ${id}`));
+    await waitFor(() => answer !== undefined, 5000, 'the receipt');
+    // Unanswered, the receipt holds its resp back.
+    expect(order).toHaveLength(1);
+    answer!();
+    const id = await resp;
+    expect(order).toEqual([`receipt ${id}`, `resp ${id}`]);
+    expect(sim.stats.earlyReceipts).toBe(1);
   });
 });
