@@ -110,6 +110,8 @@ interface Bind {
   tried: boolean;
   /** When its lease stopped being usable (draining or lost) while bound: it closes once drained or drainMs later. */
   unusableSince: number | undefined;
+  /** Its session is being closed for its lease (unbind sent): not closed twice. */
+  unbinding: boolean;
 }
 
 type SubmitCb = (err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }) => void;
@@ -234,7 +236,7 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
     }
     this.leasedSlots = opts.leases === undefined ? smsc.binds : 0;
     this.bucket = new TokenBucket(this.tpsShare(), clock);
-    for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0, tried: false, unusableSince: undefined });
+    for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0, tried: false, unusableSince: undefined, unbinding: false });
     this.windowTotal = smsc.window * smsc.binds;
     this.alphabet = smsc.alphabet ?? 'gsm7';
     this.gsmDataCoding = smsc.alphabetDataCoding ?? ALPHABET_DATA_CODING[this.alphabet];
@@ -326,6 +328,7 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
           // Only a session that stayed up resets the backoff (HEALTHY_SESSION_MS).
           if (this.clock.now() - b.since >= HEALTHY_SESSION_MS) b.attempts = 0;
           b.session = undefined;
+          b.unbinding = false;
           b.since = this.clock.now();
           this.s.reconnects++;
           this.metrics?.reconnect();
@@ -422,12 +425,15 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
         if (draining && !b.connecting) leases.released(b.index);
         continue;
       }
+      if (b.unbinding) continue;
       b.unusableSince ??= now;
       if (s.inFlight === 0 || now - b.unusableSince >= (this.opts.drainMs ?? 5_000)) {
         this.events.emit('log', 'info', `bind ${b.index}: ${draining ? 'slot given back (above this node\'s fair share)' : 'lease lost or run out'}: unbinding`);
         b.unusableSince = undefined;
+        b.unbinding = true;
+        // Given back once the session is gone: the node taking the slot must not find the SMSC's cap still full.
+        if (draining) s.once('close', () => leases.released(b.index));
         s.close();
-        if (draining) leases.released(b.index);
       }
     }
     if (usable === 0 && (this.retry.length > 0 || this.head < this.buf.length)) this.handBack();

@@ -133,6 +133,9 @@ export const socketWrites = (): number => writesTotal;
 
 const hex8 = (n: number): string => '0x' + (n >>> 0).toString(16).padStart(8, '0');
 
+/** A sweep this late (ms) means the process was not running: it waits for the input to be read first. */
+const OVERSLEPT_MS = 1000;
+
 export class SmppConnection extends EventEmitter {
   readonly socket: Socket;
   readonly window: number;
@@ -166,6 +169,8 @@ export class SmppConnection extends EventEmitter {
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly enquireMs: number;
   private readonly fence: (() => boolean) | undefined;
+  private readonly sweepEvery: number;
+  private lastSweep: number;
   /** submit_sm dropped unwritten because the fence said no (see SmppConnectionOptions.fence). */
   fencedSubmits = 0;
   /** The peer's system_id once bound (server side). */
@@ -204,6 +209,8 @@ export class SmppConnection extends EventEmitter {
     socket.on('error', (err) => this.emit('socket_error', err));
     socket.on('close', () => this.onClose());
     const sweepEvery = Math.max(10, Math.min(1000, Math.floor(this.timeoutMs / 4)));
+    this.sweepEvery = sweepEvery;
+    this.lastSweep = Date.now();
     this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
     this.sweepTimer.unref();
   }
@@ -631,6 +638,12 @@ export class SmppConnection extends EventEmitter {
 
   private sweep(): void {
     const now = Date.now();
+    const overslept = now - this.lastSweep - this.sweepEvery;
+    this.lastSweep = now;
+    // The process did not run for a while (stopped, paused, a long GC): timers run before the sockets
+    // are read, so the resps that came meanwhile would be timed out unread and their messages resent
+    // (duplicates). This sweep is skipped; the next comes after the input has been read.
+    if (overslept > OVERSLEPT_MS) return;
     for (const [seq, p] of this.pending) {
       if (p.deadline > now) break;
       this.pending.delete(seq);
