@@ -253,7 +253,7 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
     this.opts.leases?.onChange(() => this.onLeases());
     for (const b of this.binds) void this.bindLoop(b);
     this.timer = this.clock.setInterval(() => this.pump(), TICK_MS);
-    this.onLeases();
+    this.onLeases(false);
     this.reclaimTimer = this.clock.setInterval(() => void this.reclaim(), this.opts.takeOverEveryMs);
     // Entries whose pull reply was lost are pending for this actor: re-read them.
     this.store.onReadsLost(() => {
@@ -388,8 +388,8 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
     return Math.max(1, Math.floor((this.smsc.tps * this.leasedSlots) / this.smsc.binds));
   }
 
-  /** A fleet tick changed the leases: bind the slots now held, share the tps by slot. */
-  private onLeases(): void {
+  /** A fleet tick changed the leases (`fromTick`; false: the actor's start): bind the slots now held, share the tps by slot. */
+  private onLeases(fromTick = true): void {
     const leases = this.opts.leases;
     if (leases === undefined || !this.running) return;
     const n = leases.usableCount();
@@ -399,7 +399,11 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
       this.leasedSlots = n;
       if (n > 0) this.bucket = new TokenBucket(this.tpsShare(), this.clock);
     }
-    for (const b of this.binds) if (b.session === undefined && !b.connecting && leases.usable(b.index)) void this.bindLoop(b);
+    for (const b of this.binds) {
+      if (b.session === undefined && !b.connecting && leases.usable(b.index)) void this.bindLoop(b);
+      // Another node's slot has had its chance as far as this node goes (routing's start grace, BindState.tried).
+      else if (fromTick && !b.tried && !leases.usable(b.index)) b.tried = true;
+    }
     this.pump();
   }
 
