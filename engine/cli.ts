@@ -165,7 +165,9 @@ async function start(args: string[]): Promise<void> {
     await (await starting).stop();
     await redis?.stop();
   });
-  await starting;
+  const engine = await starting;
+  // Paused past its heartbeat and replaced by another process with the same node id: this one stops.
+  engine.fleet.onSuperseded(() => process.kill(process.pid, 'SIGTERM'));
 }
 
 async function simulate(args: string[]): Promise<void> {
@@ -176,6 +178,7 @@ async function simulate(args: string[]): Promise<void> {
       'system-id': { type: 'string', default: 'switchyard' },
       tps: { type: 'string' },
       window: { type: 'string' },
+      'max-binds': { type: 'string' },
       'receipt-delay-ms': { type: 'string', default: '500' },
       count: { type: 'string', default: '1' },
       'mo-rate': { type: 'string', default: '0' },
@@ -195,6 +198,7 @@ async function simulate(args: string[]): Promise<void> {
       password,
       ...(values.tps === undefined ? {} : { tps: Number(values.tps) }),
       ...(values.window === undefined ? {} : { window: Number(values.window) }),
+      ...(values['max-binds'] === undefined ? {} : { maxBinds: Number(values['max-binds']) }),
       receiptDelayMs: { min: 0, max: Number(values['receipt-delay-ms']) },
     });
     await sim.start();

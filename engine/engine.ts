@@ -46,6 +46,7 @@ import { ANALYTICS_GROUP } from '../analytics/event-sink.js';
 import { WEBHOOK_GROUP } from './webhooks/webhook-dispatcher.js';
 import { registerWebhookRoutes } from './http/webhook-routes.js';
 import { WebhookHost } from './webhooks/webhook-host.js';
+import { Fleet } from './fleet/fleet.js';
 import { resolveWebhookTenants } from './webhooks/webhook-tenants.js';
 
 export interface EngineOptions {
@@ -82,6 +83,8 @@ export interface Engine {
   readonly lifecycle: Lifecycle;
   /** The webhook dispatcher (undefined when no tenant has a webhook). */
   readonly webhooks: WebhookHost | undefined;
+  /** This node in the fleet: heartbeat, bind and leader leases, published figures (engine/fleet/). */
+  readonly fleet: Fleet;
   actorStats(): ActorStats[];
   stop(): Promise<void>;
 }
@@ -134,6 +137,28 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const keys = new Keys(config.redis.keyPrefix, new Shards(config.redis.shards));
   // The shard count names every key: a start with another count, or on the unsharded layout, is refused.
   await checkShardLayout(redis, keys);
+  // This node in the fleet (engine/fleet/): registered before anything reads as it (a live duplicate
+  // node id is refused here), ticking on a connection of its own so that no traffic delays a heartbeat.
+  const fleetRedis = connectRedis(target, { connectionName: 'sy-fleet' });
+  onRedisError(fleetRedis, 'fleet', (m) => log('warn', m));
+  const fleet = new Fleet(fleetRedis, keys, {
+    nodeId: config.engine.nodeId,
+    addr: `${config.server.host}:${o.port ?? config.server.port}`,
+    heartbeatTtlMs: config.fleet.heartbeatTtlMs,
+    leaseTtlMs: config.fleet.leaseTtlMs,
+    leaseMarginMs: config.fleet.leaseMarginMs,
+    smscs: config.smscs.map((s) => ({ id: s.id, binds: s.binds })),
+    log,
+  });
+  try {
+    await fleet.register();
+  } catch (err) {
+    fleetRedis.disconnect();
+    redis.disconnect();
+    blocking.disconnect();
+    queueRedis.disconnect();
+    throw err;
+  }
   // messages.statusRetention bounds the events streams together: each shard's stream is capped at its share.
   const eventsMaxLen = eventsCapPerShard(config.messages.statusRetention, config.redis.shards);
   const store = new RedisStore(queueRedis, keys, { eventsMaxLen, finalRetentionSec: config.messages.finalRetentionSec }, {
@@ -172,7 +197,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     keyPrefix: config.redis.keyPrefix,
     shards: config.redis.shards,
     nodeId: config.engine.nodeId,
-    reclaimIdleMs: config.engine.reclaimIdleMs,
+    reclaimIdleMs: config.fleet.reclaimAfterMs,
+    leased: true,
+    drainMs: config.fleet.drainMs,
     stateFlushMs: config.engine.stateFlushMs,
     metrics: config.engine.metrics,
     receiptGraceSec: config.messages.receiptGraceSec,
@@ -190,6 +217,17 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   });
   supervisor.on('log', (level: 'info' | 'warn' | 'error', smsc: string, msg: string) => log(level, `[${smsc}] ${msg}`));
   supervisor.on('stats', (s: ActorStats) => routing.onBindChange(s, supervisor.actorState(s.smsc)?.running ?? false));
+  // Bind leases: after each fleet tick every actor learns the slots this node holds; a drained one goes back.
+  const passLeases = (): void => {
+    for (const s of config.smscs) {
+      const l = fleet.leases(s.id);
+      if (l !== undefined) supervisor.setLeases(s.id, l);
+    }
+  };
+  passLeases();
+  fleet.onTick(passLeases);
+  fleet.onSuperseded(passLeases);
+  supervisor.on('released', (smsc: string, index: number) => fleet.release(smsc, index));
   supervisor.on('crash', (smsc: string, err: Error, delay: number) => log('error', `[${smsc}] actor crashed (${err.message}); restarting in ${delay} ms`));
 
   const metrics: EngineMetrics = new EngineMetrics({
@@ -374,7 +412,16 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     })();
   }, 1000);
   const warmMs = warmUpAcceptPath(ingress.acceptContext, config.messages.maxValiditySec);
-  const port = await ingress.listen();
+  let port: number;
+  try {
+    // Leases are taken from here on (the warm-up above blocks the thread: leases taken before it would run out).
+    await fleet.start();
+    port = await ingress.listen();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  fleet.setAddress(`${config.server.host}:${port}`);
   log('info', `accept path warmed up in ${warmMs.toFixed(0)} ms`);
   log('info', `switchyard listening on http://${config.server.host}:${port} (ws /v1/ws), ${smscs.length} SMSC actor(s)`);
 
@@ -395,25 +442,31 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     analyticsHost: analytics,
     flagged,
     webhooks,
+    fleet,
     actorStats: () => supervisor.stats(),
-    async stop() {
-      routing.stop();
-      trimmer.stop();
-      pauses.stop();
-      await moderator.stop();
-      await analytics?.stop();
-      await lifecycle.stop();
-      await webhooks?.stop();
-      clearInterval(sweepTimer);
-      loopDelay.disable();
-      ingress.close();
-      // Let accepted messages reach Redis before the connections go.
-      for (let i = 0; i < 200 && batcher.pending > 0; i++) await new Promise((ok) => setTimeout(ok, 10));
-      await supervisor.stop();
-      await dispatcher.stop();
-      redis.disconnect();
-      blocking.disconnect();
-      queueRedis.disconnect();
-    },
+    stop,
   };
+
+  async function stop(): Promise<void> {
+    routing.stop();
+    trimmer.stop();
+    pauses.stop();
+    await moderator.stop();
+    await analytics?.stop();
+    await lifecycle.stop();
+    await webhooks?.stop();
+    clearInterval(sweepTimer);
+    loopDelay.disable();
+    ingress.close();
+    // Let accepted messages reach Redis before the connections go.
+    for (let i = 0; i < 200 && batcher.pending > 0; i++) await new Promise((ok) => setTimeout(ok, 10));
+    await supervisor.stop();
+    await dispatcher.stop();
+    // The leases go last: the binds are closed, so the node that takes a slot is not refused by the SMSC.
+    await fleet.stop();
+    fleetRedis.disconnect();
+    redis.disconnect();
+    blocking.disconnect();
+    queueRedis.disconnect();
+  }
 }

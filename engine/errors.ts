@@ -44,6 +44,9 @@ export type ErrorCode =
   | 'NO_RECEIPT'
   // configuration
   | 'CONFIG_INVALID'
+  // many nodes (issue 14): a start refused because a live node holds its engine.nodeId, or its port is taken
+  | 'NODE_ID_IN_USE'
+  | 'PORT_IN_USE'
   // SMPP
   | 'SMPP_THROTTLED'
   | 'SMPP_TEMPORARY'
@@ -52,7 +55,9 @@ export type ErrorCode =
   | 'SMPP_CONNECTION_CLOSED'
   | 'SMPP_BIND_FAILED'
   | 'SMPP_BAD_PDU'
-  | 'SMPP_WINDOW_FULL';
+  | 'SMPP_WINDOW_FULL'
+  // a submit_sm not written because its bind's lease may have run out (engine/fleet/)
+  | 'SMPP_FENCED';
 
 export class SwitchyardError extends Error {
   readonly code: ErrorCode;

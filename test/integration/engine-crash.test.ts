@@ -42,7 +42,8 @@ async function startEngine(configFile: string, env: NodeJS.ProcessEnv): Promise<
   const child = spawn(process.execPath, ['dist/engine/cli.js', 'start', '--config', configFile, '--port', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   const port = await new Promise<number>((ok, fail) => {
-    // A bound, not an expectation: a start (module load, accept-path warm-up, binds) took over 20 s at a load average of 35.
+    // A bound, not an expectation: a start (module load, accept-path warm-up, binds) took over 20 s at a load average of 35,
+    // and a restart with the crashed node's id first waits for its heartbeat to run out (fleet.heartbeatTtlMs, 10 s).
     const t = setTimeout(() => fail(new Error('engine did not start within 60 s')), 60_000);
     createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
       const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
