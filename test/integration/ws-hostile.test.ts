@@ -17,7 +17,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { templateStats } from '../../engine/ingress/render-template.js';
+import { DEFAULTS } from '../../config/schema.js';
 import type { Harness } from '../../engine/loadgen/harness.js';
+import { runHostile } from '../../engine/loadgen/hostile-clients.js';
+import { runLoad } from '../../engine/loadgen/load-generator.js';
 import { harnessSession } from '../helpers/harness-session.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -371,6 +374,31 @@ describe('hostile WebSocket clients', () => {
     } finally {
       flooding = false;
       await Promise.all(flooders);
+    }
+  });
+
+  it('a well-behaved tenant under its fair share was refused THROTTLED while 50 hostile clients flooded (wall time charged against a fixed 250 ms/s): now never', async () => {
+    // Room for the hostile tenant's 50 clients (its connection hogs still meet the cap), and the default output bounds.
+    const h = await start({ maxConnectionsPerTenant: 60, maxConnectionsPerIp: 200, maxBackpressureBytes: 2 ** 20, maxBufferedBytes: 4 * 2 ** 20, slowConsumerCloseSec: 30 });
+    await routable(h);
+    // The benchmark's hostile tenant (non-readers, template bombs, junk, hogs), until the load is done.
+    const stop = new AbortController();
+    const hostile = runHostile({ url: h.wsUrl, apiKey: BETA_KEY, clients: 50, durationMs: 120_000, maxFrameBytes: DEFAULTS.server.maxFrameBytes, signal: stop.signal });
+    try {
+      await waitFor(() => h.engine.ingress.stats.overBudget > 0, 60_000, 'the hostile tenant over its share');
+      const refusedBefore = h.engine.ingress.stats.overBudget;
+      // Acme: 1,000 submits a second in batches of 50 for 6 s, a share of the loop well under its half of
+      // server.ingressCpuMsPerSec (500 by default) on this machine, and far more than it needs alone.
+      const load = await runLoad({ url: h.wsUrl, apiKey: h.apiKey, clients: 2, rate: 1000, durationMs: 6000, batchSize: 50, drainMs: 60_000, waitForFinals: false });
+      const acmeCpu = h.engine.ingress.stats.tenantCpuMs.acme ?? 0;
+      expect(load.refusedByCode, `acme's refusals (it used ${acmeCpu} ms of the main thread)`).toEqual({});
+      expect(load.accepted).toBe(load.sent);
+      expect(load.sent).toBeGreaterThan(3000);
+      // The budget bound on the hostile tenant all along: its frames were refused unread meanwhile.
+      expect(h.engine.ingress.stats.overBudget).toBeGreaterThan(refusedBefore);
+    } finally {
+      stop.abort();
+      await hostile;
     }
   });
 
