@@ -385,22 +385,21 @@ describe('hostile WebSocket clients', () => {
     const stop = new AbortController();
     const hostile = runHostile({ url: h.wsUrl, apiKey: BETA_KEY, clients: 50, durationMs: 120_000, maxFrameBytes: DEFAULTS.server.maxFrameBytes, signal: stop.signal });
     try {
-      await waitFor(() => h.engine.ingress.stats.overBudget > 0, 60_000, 'the hostile tenant over its share');
-      const refusedBefore = h.engine.ingress.stats.overBudget;
+      await waitFor(() => h.engine.ingress.stats.framesIn > 100, 60_000, 'the hostile clients sending');
       // Acme: 1,000 submits a second in batches of 50 for 6 s, a share of the loop well under its half of
       // server.ingressCpuMsPerSec (500 by default) on this machine, and far more than it needs alone.
       const load = await runLoad({ url: h.wsUrl, apiKey: h.apiKey, clients: 2, rate: 1000, durationMs: 6000, batchSize: 50, drainMs: 60_000, waitForFinals: false });
       const acmeCpu = h.engine.ingress.stats.tenantCpuMs.acme ?? 0;
       expect(load.refusedByCode, `acme's refusals (it used ${acmeCpu} ms of the main thread)`).toEqual({});
       expect(load.accepted).toBe(load.sent);
-      expect(load.sent).toBeGreaterThan(3000);
-      // The budget bound on the hostile tenant all along: its frames were refused unread meanwhile.
-      expect(h.engine.ingress.stats.overBudget).toBeGreaterThan(refusedBefore);
+      expect(load.sent).toBeGreaterThan(1000);
+      // The budget bound on the hostile tenant (it is not held to a share while alone): its frames were refused unread.
+      expect(h.engine.ingress.stats.overBudget).toBeGreaterThan(0);
     } finally {
       stop.abort();
       await hostile;
     }
-  });
+  }, 240_000);
 
   it('a connection that keeps sending while its tenant is over its share of ingressCpuMsPerSec is closed 4029, counted and logged', async () => {
     const h = await start({ ingressCpuMsPerSec: 10 });
