@@ -15,10 +15,12 @@
  * contend (the rest of the thread is the engine's own: enqueues, acks, status
  * pushes, readers), and each busy tenant may use
  *
- *   rate     max(C / n, C − what the other tenants used in the last full second)
+ *   rate     max(C / n, C − what the other tenants used: the larger of their last full second
+ *            and this one so far)
  *            n: tenants whose frames used the loop in the last second (at least 2 while contended)
- *   balance  ≤ rate (one second's worth: a burst), refilled at rate, charged each frame's cost
- *            (it may go below 0: the frame that ran it into debt is paid back by the clock)
+ *   balance  ≤ C / n (one second of the equal share: the most one burst may take), refilled at
+ *            rate, charged each frame's cost (it may go below 0: the frame that ran it into debt
+ *            is paid back by the clock)
  *   allows   balance > 0, or no other tenant used the loop in the last second
  *
  * C is scaled by the share of the last second the thread could run: on a

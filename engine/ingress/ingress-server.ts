@@ -83,7 +83,7 @@ export interface IngressOptions {
   /** Open /v1/ws connections per tenant and per remote IP; more are refused 429 TOO_MANY_CONNECTIONS (default 100 / 200). */
   readonly maxConnectionsPerTenant?: number;
   readonly maxConnectionsPerIp?: number;
-  /** Main-thread milliseconds per second all tenants' frames and HTTP submits may use together while several are busy (default 500; cpu-budget.ts). */
+  /** Main-thread milliseconds per second all tenants' frames and HTTP submits may use together while several are busy (default 600; cpu-budget.ts). */
   readonly ingressCpuMsPerSec?: number;
   /** The main thread's CPU time (ms) that frames are charged in; default thread-cpu-clock.ts. */
   readonly cpuClock?: Clock;
@@ -184,7 +184,7 @@ export const WS_CLOSE = {
 export const FLOOD_FRAMES = 1_000;
 
 /** Defaults of the bounds that IngressOptions leaves optional (config/schema.ts DEFAULTS.server has the same). */
-const BOUNDS = { maxConnectionsPerTenant: 100, maxConnectionsPerIp: 200, slowConsumerCloseSec: 30, ingressCpuMsPerSec: 500 } as const;
+const BOUNDS = { maxConnectionsPerTenant: 100, maxConnectionsPerIp: 200, slowConsumerCloseSec: 30, ingressCpuMsPerSec: 600 } as const;
 
 /** The answer to a frame of a tenant over its main-thread budget (the frame is not parsed). */
 const OVER_BUDGET_TEXT = "this tenant's frames used their share of the engine's time (server.ingressCpuMsPerSec); nothing in this frame was read: slow down and retry";
