@@ -96,18 +96,6 @@ describe('CpuBudget', () => {
     expect(heavy.used / 5).toBeLessThan(510);
   });
 
-  it('the loop has less to give when the thread waits for a core: C shrinks to the share of the second it could run', () => {
-    const clock = new ManualClock(0);
-    // Other processes hold the cores 70 % of the time: the thread's CPU clock runs at 30 % of the wall clock.
-    const cpu = { now: () => clock.now() * 0.3 };
-    const share = new LoopShare(500, clock, cpu);
-    const ts = [sender(share.budget(), 5, 1), sender(share.budget(), 5, 1)];
-    run(clock, 3000, ts);
-    run(clock, 5000, ts);
-    expect(share.loopCapacity).toBeCloseTo(150, 5);
-    for (const t of ts) expect(Math.abs(t.used / 5 - 75)).toBeLessThan(10);
-  });
-
   it('while contended the balance holds one second of the equal share, refills at the rate, and a frame\'s debt is paid back by the clock', () => {
     const clock = new ManualClock(0);
     const share = new LoopShare(500, clock);
