@@ -15,21 +15,23 @@
  * contend (the rest of the thread is the engine's own: enqueues, acks, status
  * pushes, readers), and each busy tenant may use
  *
- *   rate     max(C / n, C − what the other tenants used: the larger of their last full second
- *            and this one so far)
+ *   rate     max(C' / n, C' − what the other tenants used: the larger of their last full second
+ *            and this one so far); C' = C × the share of the last second the thread could run
  *            n: tenants whose frames used the loop in the last second (at least 2 while contended)
  *   balance  ≤ C / n (one second of the equal share: the most one burst may take), refilled at
  *            rate, charged each frame's cost (it may go below 0: the frame that ran it into debt
  *            is paid back by the clock)
  *   allows   balance > 0, or no other tenant used the loop in the last second
  *
- * C is not scaled down when other processes hold the cores (the thread's CPU
- * clock against the wall clock would tell): that is what charging wall time
- * did in effect, and on a starved machine it refused the well-behaved tenant
- * for bursts of frames that had queued while the thread waited (measured:
- * 115 of 19,525 submits at a load average of 22 on 2 cores).
+ * When other processes hold the cores, the loop has less to give: the rates
+ * use C scaled by the share of the last second the thread could run (its CPU
+ * clock against the wall clock), or a flooder's share of CPU time would be
+ * more of the thread than it can get. The balance's cap is not scaled: frames
+ * that queued while the thread waited arrive as a burst (with the cap scaled
+ * too, a well-behaved tenant well under its share was refused 115 of 19,525
+ * submits at a load average of 22 on 2 cores).
  *
- * So a tenant under its equal share C / n is never refused, whatever the others
+ * So a tenant under its equal share C' / n is never refused, whatever the others
  * send, and a share another tenant leaves unused is not wasted (max-min
  * fairness, water-filling, in its one-second-lagged form). Alone on the loop a
  * tenant is not held to any share (its TPS still bounds its submits), and its
@@ -69,11 +71,23 @@ export class LoopShare {
   private a: { b: CpuBudget; at: number } | undefined;
   private other: { b: CpuBudget; at: number } | undefined;
 
-  /** @param loopMsPerSec C: main-thread CPU ms per second all tenants' frames may use together while they contend. */
+  /** C × the share of the last second the thread could run (see capacityFactor). */
+  private capacity: number;
+  private lastWall = NaN;
+  private lastCpu = NaN;
+
+  /**
+   * @param loopMsPerSec C: main-thread CPU ms per second all tenants' frames may use together while they contend.
+   * @param cpu the thread's CPU clock (thread-cpu-clock.ts): when given, the rates scale with the share
+   *   of each second the thread could run (other processes holding the cores leave the loop less to give).
+   */
   constructor(
     readonly loopMsPerSec: number,
     readonly clock: Clock,
-  ) {}
+    private readonly cpu?: Clock,
+  ) {
+    this.capacity = loopMsPerSec;
+  }
 
   /** A tenant's budget, registered here. */
   budget(): CpuBudget {
@@ -87,6 +101,7 @@ export class LoopShare {
     const w = Math.floor(now / WINDOW_MS);
     if (w === this.win) return;
     this.win = w;
+    this.capacity = this.loopMsPerSec * this.capacityFactor(now);
     let busy = 0;
     let used = 0;
     for (const m of this.members) {
@@ -100,12 +115,33 @@ export class LoopShare {
     this.busyCur = 0;
   }
 
+  /**
+   * The share of the time since the last window began that the thread could
+   * run: CPU clock over wall clock, 1 on a quiet machine (the CPU clock runs
+   * with the wall clock while the loop waits for I/O), at least 0.1.
+   */
+  private capacityFactor(now: number): number {
+    if (this.cpu === undefined) return 1;
+    const cpu = this.cpu.now();
+    const dWall = now - this.lastWall;
+    const dCpu = cpu - this.lastCpu;
+    this.lastWall = now;
+    this.lastCpu = cpu;
+    if (!(dWall >= WINDOW_MS / 2)) return this.capacity / this.loopMsPerSec;
+    return Math.min(1, Math.max(0.1, dCpu / dWall));
+  }
+
+  /** C as the thread can give it this second (ms per second). */
+  get loopCapacity(): number {
+    return this.capacity;
+  }
+
   /** Tenants busy now: those of the last second, or those charged in this window when more. */
   private busyNow(): number {
     return Math.max(2, this.busy, this.busyCur);
   }
 
-  /** One tenant's equal share, C / busy tenants (ms per second): also the most its balance holds. */
+  /** The most one tenant's balance holds: C / busy tenants, not scaled (a burst of frames that queued while the thread waited). */
   equalShare(): number {
     return this.loopMsPerSec / this.busyNow();
   }
@@ -116,7 +152,7 @@ export class LoopShare {
    * full second and this one so far (a tenant that just arrived counts at once).
    */
   rateOf(b: CpuBudget): number {
-    const c = this.loopMsPerSec;
+    const c = this.capacity;
     const others = Math.max(this.usedLast - b.usedPrev, this.usedCur - b.usedCurrent);
     return Math.min(c, Math.max(c / this.busyNow(), c - others));
   }

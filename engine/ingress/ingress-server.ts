@@ -279,7 +279,7 @@ export class IngressServer {
     this.maxBufferedBytes = o.maxBufferedBytes ?? o.maxBackpressureBytes * 4;
     this.cpuClock = o.cpuClock ?? threadCpuClock();
     // One registry for all tenants: the busy ones share server.ingressCpuMsPerSec, and a budget binds only while another tenant uses the loop too.
-    const share = new LoopShare(o.ingressCpuMsPerSec ?? BOUNDS.ingressCpuMsPerSec, o.clock);
+    const share = new LoopShare(o.ingressCpuMsPerSec ?? BOUNDS.ingressCpuMsPerSec, o.clock, this.cpuClock);
     const tenants = o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: share.budget(), senders: t.senders, accept: t.accept ?? {} }));
     this.auth = new ApiAuth(tenants, o.adminKey);
     this.stats = {

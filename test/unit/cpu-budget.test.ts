@@ -96,6 +96,29 @@ describe('CpuBudget', () => {
     expect(heavy.used / 5).toBeLessThan(510);
   });
 
+  it('when the thread waits for a core the rates scale with the share of the second it could run, not the burst a tenant may hold', () => {
+    const clock = new ManualClock(0);
+    // Other processes hold the cores 70 % of the time: the thread's CPU clock runs at 30 % of the wall clock.
+    const cpu = { now: () => clock.now() * 0.3 };
+    const share = new LoopShare(500, clock, cpu);
+    const ts = [sender(share.budget(), 5, 1), sender(share.budget(), 5, 1)];
+    run(clock, 3000, ts);
+    run(clock, 5000, ts);
+    expect(share.loopCapacity).toBeCloseTo(150, 5);
+    for (const t of ts) expect(Math.abs(t.used / 5 - 75)).toBeLessThan(10);
+    // A light tenant's frames that queued while the thread waited arrive together: 140 ms every 2 s, 70 ms/s
+    // on average, under its scaled share (75) but twice what a scaled cap would hold; the cap is C / n (250).
+    const light = share.budget();
+    const flood = sender(share.budget(), 5, 1);
+    for (let i = 0; i < 10_000; i++) {
+      if (i % 2000 === 0) for (let k = 0; k < 14; k++) {
+        expect(light.allows()).toBe(true);
+        light.charge(10);
+      }
+      run(clock, 1, [flood]);
+    }
+  });
+
   it('while contended the balance holds one second of the equal share, refills at the rate, and a frame\'s debt is paid back by the clock', () => {
     const clock = new ManualClock(0);
     const share = new LoopShare(500, clock);
