@@ -20,7 +20,7 @@ export const DEFAULTS = {
     slowConsumerCloseSec: 30, // a connection over maxBackpressureBytes this long is closed (4008) (seconds)
     maxConnectionsPerTenant: 100, // open /v1/ws connections per tenant; more are refused 429 TOO_MANY_CONNECTIONS
     maxConnectionsPerIp: 200, // open /v1/ws connections per remote IP; more are refused 429 TOO_MANY_CONNECTIONS
-    ingressCpuMsPerSec: 600, // main-thread CPU milliseconds per second all tenants' frames and HTTP submits may use together while several are busy: each busy tenant may use this / their number (or what the others leave; burst: one second's worth); beyond it THROTTLED, unparsed
+    ingressCpuMsPerSec: 600, // main-thread CPU milliseconds per second all tenants' frames and HTTP submits may use together while several are busy: each busy tenant may use this / their number (or what the others leave; burst: at most 100 ms); beyond it THROTTLED, unparsed
     maxPendingEnqueue: 50_000, // accepted messages waiting for Redis, all connections; beyond it THROTTLED
     // Status resumes (?since= or the tenant's saved cursor; engine/push/status-dispatcher.ts)
     resume: {

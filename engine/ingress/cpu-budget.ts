@@ -18,9 +18,9 @@
  *   rate     max(C' / n, C' − what the other tenants used: the larger of their last full second
  *            and this one so far); C' = C × the share of the last second the thread could run
  *            n: tenants whose frames used the loop in the last second (at least 2 while contended)
- *   balance  ≤ C / n (one second of the equal share: the most one burst may take), refilled at
- *            rate, charged each frame's cost (it may go below 0: the frame that ran it into debt
- *            is paid back by the clock)
+ *   balance  ≤ min(C / n, MAX_BURST_MS = 100): the most one burst may take back to back; refilled
+ *            at rate, charged each frame's cost (it may go below 0: the frame that ran it into
+ *            debt is paid back by the clock)
  *   allows   balance > 0, or no other tenant used the loop in the last second
  *
  * When other processes hold the cores, the loop has less to give: the rates
@@ -55,6 +55,14 @@
 import type { Clock } from '../flow/clock.js';
 
 const WINDOW_MS = 1000;
+/**
+ * The most a tenant's balance holds (ms): what one burst of its frames may take
+ * of the loop back to back, however large its share (a flooder whose frames
+ * queued got its whole second's worth in one turn of the loop: a 0.7 s stall
+ * on a loaded machine). Ample for a well-behaved tenant: a batch of 50 costs
+ * a few ms, a GC pause inside one tens of ms.
+ */
+export const MAX_BURST_MS = 100;
 
 /** All tenants' budgets: how many used the loop lately, and how much. */
 export class LoopShare {
@@ -141,9 +149,9 @@ export class LoopShare {
     return Math.max(2, this.busy, this.busyCur);
   }
 
-  /** The most one tenant's balance holds: C / busy tenants, not scaled (a burst of frames that queued while the thread waited). */
-  equalShare(): number {
-    return this.loopMsPerSec / this.busyNow();
+  /** The most one tenant's balance holds: C / busy tenants up to MAX_BURST_MS, not scaled (a burst of frames that queued while the thread waited). */
+  burstCap(): number {
+    return Math.min(MAX_BURST_MS, this.loopMsPerSec / this.busyNow());
   }
 
   /**
@@ -196,7 +204,7 @@ export class CpuBudget {
 
   constructor(private readonly share: LoopShare) {
     this.at = share.clock.now();
-    this.balance = share.loopMsPerSec / 2;
+    this.balance = Math.min(MAX_BURST_MS, share.loopMsPerSec / 2);
   }
 
   /** Milliseconds charged so far in the current window. */
@@ -225,8 +233,8 @@ export class CpuBudget {
     this.share.roll(now);
     const rate = this.share.rateOf(this);
     if (now > this.at) {
-      // Refilled at the rate, holding at most one second of the equal share: a burst may not take more.
-      this.balance = Math.min(this.share.equalShare(), this.balance + ((now - this.at) * rate) / 1000);
+      // Refilled at the rate, holding at most the burst cap.
+      this.balance = Math.min(this.share.burstCap(), this.balance + ((now - this.at) * rate) / 1000);
       this.at = now;
     }
     return this.balance > 0 || !this.share.othersSince(this, now - WINDOW_MS);

