@@ -407,6 +407,8 @@ async function main(): Promise<void> {
     lost: backlog === undefined ? res.lost : 0,
     duplicates: res.duplicates,
     windowWaits: res.windowWaits,
+    // Main-thread CPU charged to each tenant's frames (engine/ingress/cpu-budget.ts), per second of sending.
+    tenantCpuMsPerSec: Object.fromEntries(Object.entries((engineIngress as unknown as { tenantCpuMs?: Record<string, number> }).tenantCpuMs ?? {}).map(([k, v]) => [k, Math.round(v / (res.sendWindowMs / 1000 || 1))])),
     loadgenLoopDelayMaxMs: +res.loadgenLoopDelayMaxMs.toFixed(1),
     statuses: res.statuses,
     ackP50Ms: +res.ackMs.p50.toFixed(2), ackP90Ms: +res.ackMs.p90.toFixed(2), ackP99Ms: +res.ackMs.p99.toFixed(2),

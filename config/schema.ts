@@ -20,7 +20,7 @@ export const DEFAULTS = {
     slowConsumerCloseSec: 30, // a connection over maxBackpressureBytes this long is closed (4008) (seconds)
     maxConnectionsPerTenant: 100, // open /v1/ws connections per tenant; more are refused 429 TOO_MANY_CONNECTIONS
     maxConnectionsPerIp: 200, // open /v1/ws connections per remote IP; more are refused 429 TOO_MANY_CONNECTIONS
-    tenantCpuMsPerSec: 250, // main-thread milliseconds per second one tenant's frames and HTTP submits may use (burst: one second's worth); beyond it THROTTLED, unparsed
+    ingressCpuMsPerSec: 600, // main-thread CPU milliseconds per second all tenants' frames and HTTP submits may use together while several are busy: each busy tenant may use this / their number (or what the others leave; burst: at most 100 ms); beyond it THROTTLED, unparsed
     maxPendingEnqueue: 50_000, // accepted messages waiting for Redis, all connections; beyond it THROTTLED
     // Status resumes (?since= or the tenant's saved cursor; engine/push/status-dispatcher.ts)
     resume: {
@@ -368,7 +368,7 @@ export const configSchema = z.strictObject({
       slowConsumerCloseSec: z.number().int().min(1).default(DEFAULTS.server.slowConsumerCloseSec),
       maxConnectionsPerTenant: z.number().int().positive().default(DEFAULTS.server.maxConnectionsPerTenant),
       maxConnectionsPerIp: z.number().int().positive().default(DEFAULTS.server.maxConnectionsPerIp),
-      tenantCpuMsPerSec: z.number().int().min(10).max(1000).default(DEFAULTS.server.tenantCpuMsPerSec),
+      ingressCpuMsPerSec: z.number().int().min(10).max(1000).default(DEFAULTS.server.ingressCpuMsPerSec),
       maxPendingEnqueue: z.number().int().positive().default(DEFAULTS.server.maxPendingEnqueue),
       resume: z
         .strictObject({
@@ -505,6 +505,7 @@ export const RENAMED_KEYS: Readonly<Record<string, string>> = {
   routes: 'routing.plans (route plans by MCC/MNC with prices; see README "Routing")',
   reclaimIdleMs: 'fleet.reclaimAfterMs (entries are reclaimed only from nodes whose heartbeat ran out; see README "Many nodes")',
   partitions: 'redis.shards (every SMSC has one queue stream per shard; see README "Redis Cluster")',
+  tenantCpuMsPerSec: 'server.ingressCpuMsPerSec (the main-thread time all busy tenants share, each getting its equal share or what the others leave; see README "Limits")',
 };
 
 /** Keys that were removed: the error says why and what took their place. */

@@ -287,7 +287,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     slowConsumerCloseSec: config.server.slowConsumerCloseSec,
     maxConnectionsPerTenant: config.server.maxConnectionsPerTenant,
     maxConnectionsPerIp: config.server.maxConnectionsPerIp,
-    tenantCpuMsPerSec: config.server.tenantCpuMsPerSec,
+    ingressCpuMsPerSec: config.server.ingressCpuMsPerSec,
     log,
     maxPendingEnqueue: config.server.maxPendingEnqueue,
     maxBatchItems: config.messages.maxBatchItems,

@@ -25,10 +25,11 @@
  *                                       and the connection's frames are refused THROTTLED, unprocessed
  *               > maxBufferedBytes      closed 4008 (slow consumer), logged
  *               over maxBackpressureBytes for slowConsumerCloseSec: closed 4008 as well
- *   CPU       main-thread time per tenant (server.tenantCpuMsPerSec, cpu-budget.ts): each frame's
- *             (and HTTP submit's) measured cost is charged to its tenant; while the tenant's budget
- *             is spent its frames are refused THROTTLED before they are parsed (one constant answer);
- *             a connection that sends 1,000 frames in a row while refused so is closed 4029 (flooding)
+ *   CPU       main-thread time per tenant (server.ingressCpuMsPerSec shared by the busy tenants,
+ *             cpu-budget.ts): each frame's (and HTTP submit's) CPU time on the thread is charged to
+ *             its tenant; while the tenant's share is spent its frames are refused THROTTLED before
+ *             they are parsed (one pre-rendered answer, with the frame's ref: a batch is refused
+ *             whole); a connection that sends 1,000 frames in a row while refused so is closed 4029
  */
 import uWS from 'uWebSockets.js';
 import { ApiAuth, errorBody as errorFrame, readJsonBody, sendJson } from '../http/http-kit.js';
@@ -37,7 +38,8 @@ import { log as defaultLog, type LogFn } from '../log.js';
 import type { Clock } from '../flow/clock.js';
 import { LatencyHistogram } from '../flow/latency-histogram.js';
 import { TokenBucket } from '../flow/token-bucket.js';
-import { CpuBudget, LoopUsers } from './cpu-budget.js';
+import { LoopShare, type CpuBudget } from './cpu-budget.js';
+import { threadCpuClock } from './thread-cpu-clock.js';
 import type { StatusDispatcher, StatusSink } from '../push/status-dispatcher.js';
 import { acceptMessage, type AcceptContext, type TenantAcceptOptions } from './accept-message.js';
 import type { EnqueueBatcher } from './enqueue-batcher.js';
@@ -85,8 +87,10 @@ export interface IngressOptions {
   /** Open /v1/ws connections per tenant and per remote IP; more are refused 429 TOO_MANY_CONNECTIONS (default 100 / 200). */
   readonly maxConnectionsPerTenant?: number;
   readonly maxConnectionsPerIp?: number;
-  /** Main-thread milliseconds per second one tenant's frames and HTTP submits may use (default 250); beyond it THROTTLED unparsed. */
-  readonly tenantCpuMsPerSec?: number;
+  /** Main-thread milliseconds per second all tenants' frames and HTTP submits may use together while several are busy (default 600; cpu-budget.ts). */
+  readonly ingressCpuMsPerSec?: number;
+  /** The main thread's CPU time (ms) that frames are charged in; default thread-cpu-clock.ts. */
+  readonly cpuClock?: Clock;
   /** Where connection refusals and drops, and the HTTP route guard's failed requests, are logged (rate-limited); default the engine's pino log. */
   readonly log?: LogFn;
   /** Messages waiting for Redis over all connections before submits are refused THROTTLED. */
@@ -124,7 +128,7 @@ interface TenantRuntime {
   readonly apiKey: string;
   readonly window: number;
   readonly bucket: TokenBucket;
-  /** Main-thread time this tenant's frames may use (server.tenantCpuMsPerSec). */
+  /** Main-thread time this tenant's frames may use (its share of server.ingressCpuMsPerSec). */
   readonly cpu: CpuBudget;
   readonly senders: SenderCheck | undefined;
   readonly accept: TenantAcceptOptions;
@@ -161,6 +165,8 @@ export interface IngressStats {
   overBudget: number;
   /** Connections closed 4029: they kept sending while their tenant was over its budget. */
   floodCloses: number;
+  /** Main-thread CPU ms charged to each tenant's frames and HTTP submits since the start. */
+  readonly tenantCpuMs: Readonly<Record<string, number>>;
 }
 
 /** Close codes the server ends a /v1/ws connection with (README "WebSocket protocol"). */
@@ -169,7 +175,7 @@ export const WS_CLOSE = {
   TOO_BIG: 1009,
   /** Ours: the client does not read its output (over server.maxBufferedBytes, or backpressured for slowConsumerCloseSec). */
   SLOW_CONSUMER: 4008,
-  /** Ours: FLOOD_FRAMES frames in a row sent while the tenant was over server.tenantCpuMsPerSec. */
+  /** Ours: FLOOD_FRAMES frames in a row sent while the tenant was over its share of server.ingressCpuMsPerSec. */
   FLOODING: 4029,
 } as const;
 
@@ -182,11 +188,13 @@ export const WS_CLOSE = {
 export const FLOOD_FRAMES = 1_000;
 
 /** Defaults of the bounds that IngressOptions leaves optional (config/schema.ts DEFAULTS.server has the same). */
-const BOUNDS = { maxConnectionsPerTenant: 100, maxConnectionsPerIp: 200, slowConsumerCloseSec: 30, tenantCpuMsPerSec: 250 } as const;
+const BOUNDS = { maxConnectionsPerTenant: 100, maxConnectionsPerIp: 200, slowConsumerCloseSec: 30, ingressCpuMsPerSec: 600 } as const;
 
 /** The answer to a frame of a tenant over its main-thread budget (the frame is not parsed). */
-const OVER_BUDGET_TEXT = "this tenant's frames used their share of the engine's time (server.tenantCpuMsPerSec); nothing in this frame was read: slow down and retry";
+const OVER_BUDGET_TEXT = "this tenant's frames used their share of the engine's time (server.ingressCpuMsPerSec); nothing in this frame was read: slow down and retry";
 const OVER_BUDGET = errorFrame('THROTTLED', OVER_BUDGET_TEXT);
+/** The same with a ref: pre-rendered up to the ref, which is a plain one (HEAD_REF), so no escaping. */
+const OVER_BUDGET_REF = OVER_BUDGET.slice(0, -1) + ',"ref":"';
 
 /** A frame's `ref` when it is among its first bytes (as clients write it: `{"op":"batch","ref":"b1",...}`). */
 const HEAD_BYTES = 128;
@@ -200,7 +208,7 @@ const HEAD_REF = /"ref":"([A-Za-z0-9 ._:-]{0,64})"/;
 function overBudgetFrame(message: ArrayBuffer): string {
   const head = Buffer.from(message, 0, Math.min(HEAD_BYTES, message.byteLength)).toString('latin1');
   const m = HEAD_REF.exec(head);
-  return m === null ? OVER_BUDGET : errorFrame('THROTTLED', OVER_BUDGET_TEXT, `,"ref":"${m[1] as string}"`);
+  return m === null ? OVER_BUDGET : OVER_BUDGET_REF + (m[1] as string) + '"}';
 }
 
 const HELLO_V = 1;
@@ -240,7 +248,7 @@ export class IngressServer {
   /** API keys → tenants and the admin key; the engine's other HTTP routes authenticate with it too. */
   readonly auth: ApiAuth<TenantRuntime>;
   private readonly sockets = new Set<uWS.WebSocket<ConnData>>();
-  readonly stats: IngressStats = { connections: 0, accepted: 0, refused: 0, framesIn: 0, connectionsRefused: 0, slowConsumerCloses: 0, oversizeCloses: 0, overBudget: 0, floodCloses: 0 };
+  readonly stats: IngressStats;
   /** Open connections per tenant and per remote IP (entries leave at 0). */
   private readonly perTenant = new Map<string, number>();
   private readonly perIp = new Map<string, number>();
@@ -250,6 +258,8 @@ export class IngressServer {
   /** Rate-limited warnings: last time logged and lines suppressed since, by kind. */
   private readonly warned = new Map<string, { at: number; suppressed: number }>();
   private readonly maxBufferedBytes: number;
+  /** The main thread's CPU time (ms): what frames are charged. */
+  private readonly cpuClock: Clock;
   /** Frame read → ack/batch_ack written, as the engine sees it (the client adds its own delays). */
   readonly ackLatency = new LatencyHistogram();
   port = 0;
@@ -271,13 +281,18 @@ export class IngressServer {
     this.acceptContext = o.accept;
     this.limits = { minValiditySec: o.minValiditySec ?? 60, maxValiditySec: o.maxValiditySec, maxScheduleSec: o.maxScheduleSec ?? 30 * 86_400, maxTextChars: maxTextChars(o.accept.maxParts) };
     this.maxBufferedBytes = o.maxBufferedBytes ?? o.maxBackpressureBytes * 4;
-    const cpuMs = o.tenantCpuMsPerSec ?? BOUNDS.tenantCpuMsPerSec;
-    // One registry for all tenants: a budget binds only while another tenant uses the loop too.
-    const loopUsers = new LoopUsers();
-    this.auth = new ApiAuth(
-      o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: new CpuBudget(cpuMs, o.clock, loopUsers), senders: t.senders, accept: t.accept ?? {} })),
-      o.adminKey,
-    );
+    this.cpuClock = o.cpuClock ?? threadCpuClock();
+    // One registry for all tenants: the busy ones share server.ingressCpuMsPerSec, and a budget binds only while another tenant uses the loop too.
+    const share = new LoopShare(o.ingressCpuMsPerSec ?? BOUNDS.ingressCpuMsPerSec, o.clock, this.cpuClock);
+    const tenants = o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: share.budget(), senders: t.senders, accept: t.accept ?? {} }));
+    this.auth = new ApiAuth(tenants, o.adminKey);
+    this.stats = {
+      connections: 0, accepted: 0, refused: 0, framesIn: 0, connectionsRefused: 0, slowConsumerCloses: 0, oversizeCloses: 0, overBudget: 0, floodCloses: 0,
+      // Read when the stats are (e.g. spread into /v1/status), never written per frame.
+      get tenantCpuMs() {
+        return Object.fromEntries(tenants.map((t) => [t.id, Math.round(t.cpu.usedTotal)]));
+      },
+    };
   }
 
   async listen(): Promise<number> {
@@ -337,8 +352,14 @@ export class IngressServer {
       },
       message: (ws, message) => {
         const d = ws.getUserData();
-        // What the frame costs the main thread is charged to its tenant (cpu-budget.ts).
-        const t0 = performance.now();
+        // What the frame costs the main thread is charged to its tenant (cpu-budget.ts): a frame
+        // refused unread its few microseconds of wall time, any other its CPU time on the thread.
+        const w0 = performance.now();
+        if (this.refusedUnread(d, message)) {
+          d.t.cpu.charge(performance.now() - w0);
+          return;
+        }
+        const c0 = this.cpuClock.now();
         // No frame may take the process down: an exception in a handler is a bug, answered and logged.
         try {
           this.onMessage(ws, message);
@@ -346,7 +367,7 @@ export class IngressServer {
           this.o.log?.('error', `WebSocket frame of tenant ${d.tenant} failed: ${(err as Error).stack ?? String(err)}`);
           this.send(d, errorFrame('UNAVAILABLE', 'the frame could not be processed (an internal error, logged); retry or report it'));
         } finally {
-          d.t.cpu.charge(performance.now() - t0);
+          d.t.cpu.charge(Math.max(0, this.cpuClock.now() - c0));
         }
       },
       drain: (ws) => {
@@ -541,29 +562,40 @@ export class IngressServer {
     this.watchOutput(d);
   }
 
-  private onMessage(ws: uWS.WebSocket<ConnData>, message: ArrayBuffer): void {
-    const d = ws.getUserData();
+  /**
+   * The checks before a frame is read, none of which parses it: a connection
+   * being closed, a frame too large, and the tenant's main-thread budget (a
+   * tenant whose frames used their share of the loop is answered unread, with
+   * one pre-rendered THROTTLED frame for a whole batch). True when the frame
+   * was answered (or dropped) here.
+   */
+  private refusedUnread(d: ConnData, message: ArrayBuffer): boolean {
     this.stats.framesIn++;
-    if (d.dropping) return;
+    if (d.dropping) return true;
     const size = message.byteLength;
     if (size > this.o.maxFrameBytes * 4) {
       this.drop(d, WS_CLOSE.TOO_BIG, 'frame_too_large', `frame of ${size} bytes is over 4 × server.maxFrameBytes (${this.o.maxFrameBytes})`);
-      return;
+      return true;
     }
     if (size > this.o.maxFrameBytes) {
       this.send(d, errorFrame('FRAME_TOO_LARGE', `frame of ${size} bytes exceeds the limit of ${this.o.maxFrameBytes} bytes; nothing in it was accepted`));
-      return;
+      return true;
     }
-    // Before the parse: a tenant whose frames used their share of the loop is answered unread.
     if (!d.t.cpu.allows()) {
       this.stats.overBudget++;
       this.countRefused(d.tenant, 'THROTTLED');
       if (++d.overBudgetRun >= FLOOD_FRAMES)
-        this.drop(d, WS_CLOSE.FLOODING, 'flooding', `${d.overBudgetRun} frames in a row sent while tenant ${d.tenant} was over server.tenantCpuMsPerSec`);
+        this.drop(d, WS_CLOSE.FLOODING, 'flooding', `${d.overBudgetRun} frames in a row sent while tenant ${d.tenant} was over its share of server.ingressCpuMsPerSec`);
       else this.send(d, overBudgetFrame(message));
-      return;
+      return true;
     }
     d.overBudgetRun = 0;
+    return false;
+  }
+
+  /** A frame that passed refusedUnread: parsed and handled. */
+  private onMessage(ws: uWS.WebSocket<ConnData>, message: ArrayBuffer): void {
+    const d = ws.getUserData();
     let frame: unknown;
     try {
       frame = JSON.parse(Buffer.from(message).toString('utf8'));
@@ -759,11 +791,11 @@ export class IngressServer {
       return;
     }
     return readJsonBody(res, this.o.maxFrameBytes, (body, alive) => {
-      const t0 = performance.now();
+      const c0 = this.cpuClock.now();
       try {
         this.onHttpBody(res, t, body, alive);
       } finally {
-        t.cpu.charge(performance.now() - t0);
+        t.cpu.charge(Math.max(0, this.cpuClock.now() - c0));
       }
     });
   }

@@ -32,6 +32,8 @@ export interface HostileOptions {
   /** The server's maxFrameBytes (hello says it too): junk frames over 4× it test the 1009 close. */
   readonly maxFrameBytes: number;
   readonly intervalMs?: number;
+  /** Stops the clients early (within about a second): a test's hostile tenant runs while its load does. */
+  readonly signal?: AbortSignal;
 }
 
 export interface HostileResult {
@@ -51,7 +53,8 @@ const KINDS: readonly Kind[] = ['non-reader', 'bomber', 'junk', 'hog'];
 
 export async function runHostile(o: HostileOptions): Promise<HostileResult> {
   const interval = o.intervalMs ?? 50;
-  const end = Date.now() + o.durationMs;
+  const until = Date.now() + o.durationMs;
+  const running = () => Date.now() < until && o.signal?.aborted !== true;
   const codes: Record<string, number> = {};
   const closes: Record<string, number> = {};
   const upgradesRefused: Record<string, number> = {};
@@ -117,7 +120,7 @@ export async function runHostile(o: HostileOptions): Promise<HostileResult> {
     if (kind === 'hog') {
       // Holds up to 4 connections, trying for more once a second.
       const held = new Set<WebSocket>();
-      while (Date.now() < end) {
+      while (running()) {
         for (const ws of held) if (ws.readyState !== WebSocket.OPEN) held.delete(ws);
         if (held.size < 4) {
           const ws = await connect(kind);
@@ -131,14 +134,14 @@ export async function runHostile(o: HostileOptions): Promise<HostileResult> {
       }
       return;
     }
-    while (Date.now() < end) {
+    while (running()) {
       const ws = await connect(kind);
       if (ws === undefined) {
         await sleep(1000);
         continue;
       }
       if (kind === 'non-reader') (ws as unknown as { _socket: Socket })._socket.pause();
-      while (Date.now() < end && ws.readyState === WebSocket.OPEN) {
+      while (running() && ws.readyState === WebSocket.OPEN) {
         if (ws.bufferedAmount < 4 * 2 ** 20) {
           const frame = kind === 'non-reader' ? bigAnswers : kind === 'bomber' ? (seq++ % 2 === 0 ? bombSubmit : bombBatch) : junk();
           ws.send(frame, { binary: typeof frame !== 'string' });

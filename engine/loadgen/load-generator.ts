@@ -143,6 +143,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 
   type Client = WebSocket & { sentAt: Map<string, number>; unacked: number; window: number };
   const sockets: Client[] = [];
+  /** Items of each batch in flight, by ref: a batch refused whole gets one error frame. */
+  const batchSize = new Map<string, number>();
   await Promise.all(
     Array.from({ length: o.clients }, (_, ci) => new Promise<void>((ok, fail) => {
       // Every connection of a tenant gets all its status frames: only the first subscribes.
@@ -153,7 +155,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       c.unacked = 0;
       c.window = 1000;
       ws.on('message', (data) => {
-        const f = JSON.parse(data.toString()) as { op: string; ref?: string; window?: number; results?: Array<{ op: string; ref?: string; id?: string; code?: string }>; id: string; status: string };
+        const f = JSON.parse(data.toString()) as { op: string; ref?: string; code?: string; window?: number; results?: Array<{ op: string; ref?: string; id?: string; code?: string }>; id: string; status: string };
         if (f.op === 'hello') {
           // A well-behaved client keeps at most `window` submits unacknowledged.
           c.window = f.window ?? c.window;
@@ -162,6 +164,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           const t0 = sentAt.get(f.ref as string) ?? performance.now();
           const sec = Math.floor((t0 - sendStart) / 1000);
           sentAt.delete(f.ref as string);
+          batchSize.delete(f.ref as string);
           c.unacked -= f.results?.length ?? 0;
           const now = performance.now();
           for (const r of f.results ?? []) {
@@ -181,6 +184,15 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
               refusedByCode[r.code ?? '?'] = (refusedByCode[r.code ?? '?'] ?? 0) + 1;
             }
           }
+        } else if (f.op === 'error' && f.ref !== undefined && sentAt.has(f.ref)) {
+          // A batch refused whole, unread (THROTTLED while the tenant is over its share of the
+          // engine's main thread): every item is refused, and the window is free again.
+          sentAt.delete(f.ref);
+          const n = batchSize.get(f.ref) ?? 0;
+          batchSize.delete(f.ref);
+          c.unacked -= n;
+          refused += n;
+          refusedByCode[f.code ?? '?'] = (refusedByCode[f.code ?? '?'] ?? 0) + n;
         } else if (f.op === 'status') onStatus(f);
       });
       ws.once('error', fail);
@@ -226,6 +238,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         ws.unacked += n;
         const ref = 'b' + seq;
         ws.sentAt.set(ref, performance.now());
+        batchSize.set(ref, n);
         ws.send(JSON.stringify({ op: 'batch', ref, items }));
         sent += n;
         owed -= n;

@@ -36,11 +36,12 @@ describe('config', () => {
     expect(parseConfig({ ...base(), server: { maxBufferedBytes: 2 * 1024 * 1024 } }).server).toMatchObject({ maxBackpressureBytes: DEFAULTS.server.maxBackpressureBytes, maxBufferedBytes: 2 * 1024 * 1024, maxConnectionsPerTenant: 100, maxConnectionsPerIp: 200, slowConsumerCloseSec: 30 });
   });
 
-  it('server.tenantCpuMsPerSec: 250 ms per second by default, 10 to 1000', () => {
-    expect(parseConfig(base()).server.tenantCpuMsPerSec).toBe(250);
-    expect(parseConfig({ ...base(), server: { tenantCpuMsPerSec: 100 } }).server.tenantCpuMsPerSec).toBe(100);
-    expect(errorOf(() => parseConfig({ ...base(), server: { tenantCpuMsPerSec: 1001 } }, 'a.json')).message).toContain('a.json: server.tenantCpuMsPerSec');
-    expect(errorOf(() => parseConfig({ ...base(), server: { tenantCpuMsPerSec: 5 } }, 'a.json')).message).toContain('a.json: server.tenantCpuMsPerSec');
+  it('server.ingressCpuMsPerSec: 600 ms per second by default, 10 to 1000; tenantCpuMsPerSec names it', () => {
+    expect(parseConfig(base()).server.ingressCpuMsPerSec).toBe(600);
+    expect(parseConfig({ ...base(), server: { ingressCpuMsPerSec: 100 } }).server.ingressCpuMsPerSec).toBe(100);
+    expect(errorOf(() => parseConfig({ ...base(), server: { ingressCpuMsPerSec: 1001 } }, 'a.json')).message).toContain('a.json: server.ingressCpuMsPerSec');
+    expect(errorOf(() => parseConfig({ ...base(), server: { ingressCpuMsPerSec: 5 } }, 'a.json')).message).toContain('a.json: server.ingressCpuMsPerSec');
+    expect(errorOf(() => parseConfig({ ...base(), server: { tenantCpuMsPerSec: 250 } }, 'a.json')).message).toContain('a.json: server.tenantCpuMsPerSec: key was renamed; use "server.ingressCpuMsPerSec');
   });
 
   it('names the replacement of a renamed key', () => {
