@@ -58,6 +58,7 @@ export const DEFAULTS = {
   analytics: {
     enabled: true, // run the events sink into ClickHouse (embedded chdb unless CLICKHOUSE_URL is set)
     dataDir: 'data/analytics', // chdb's data directory
+    cluster: '', // ClickHouse cluster name (or {macro}) for the cluster schema (analytics/cluster-schema.ts: ReplicatedMergeTree + Distributed, ON CLUSTER); needs CLICKHOUSE_URL. '': one server, or embedded
     batchMax: 20_000, // most events per insert (fewer, larger inserts: each makes a part in the events table and in every materialized view; 20,000 cost 20 % less sink CPU than 5,000 at 20,000 events/s)
     flushMs: 1_000, // longest an event waits for its batch (ms): analytics trails by about this much
     maxMemoryMb: 1_024, // ClickHouse max_memory_usage per query
@@ -411,6 +412,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       enabled: z.boolean().default(DEFAULTS.analytics.enabled),
       dataDir: z.string().min(1).default(DEFAULTS.analytics.dataDir),
+      cluster: z.string().regex(/^[A-Za-z0-9_.{}-]{0,100}$/, 'a ClickHouse cluster name: letters, digits, _ . - and {macros}').default(DEFAULTS.analytics.cluster),
       batchMax: z.number().int().positive().max(100_000).default(DEFAULTS.analytics.batchMax),
       flushMs: z.number().int().positive().default(DEFAULTS.analytics.flushMs),
       maxMemoryMb: z.number().int().min(64).default(DEFAULTS.analytics.maxMemoryMb),

@@ -29,6 +29,7 @@ import { log as defaultLog } from './log.js';
 import { bearerOf, secretCheck, sendJson } from './http/http-kit.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { AnalyticsHost, type AnalyticsState } from './analytics/analytics-host.js';
+import { AnalyticsHome, analyticsBackend } from './analytics/analytics-home.js';
 import { FlaggedNumbers } from './analytics/flagged-numbers.js';
 import { registerAnalyticsRoutes } from './http/analytics-routes.js';
 import { OptOutStore } from './optout/optout-store.js';
@@ -134,6 +135,22 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const keys = new Keys(config.redis.keyPrefix, new Shards(config.redis.shards));
   // The shard count names every key: a start with another count, or on the unsharded layout, is refused.
   await checkShardLayout(redis, keys);
+  // Embedded chdb serves one node; several analytics nodes share a ClickHouse server (analytics-home.ts).
+  // The analytics process is stopped if the claim is lost (this node paused past it, another took it).
+  const home = config.analytics.enabled
+    ? new AnalyticsHome(redis, keys, analyticsBackend(config.engine.nodeId, config.analytics.cluster, env.CLICKHOUSE_URL), (why) => {
+        log('error', `analytics stopped on this node: ${why}`);
+        void analytics?.stop();
+      })
+    : undefined;
+  try {
+    await home?.start();
+  } catch (err) {
+    redis.disconnect();
+    blocking.disconnect();
+    queueRedis.disconnect();
+    throw err;
+  }
   // messages.statusRetention bounds the events streams together: each shard's stream is capped at its share.
   const eventsMaxLen = eventsCapPerShard(config.messages.statusRetention, config.redis.shards);
   const store = new RedisStore(queueRedis, keys, { eventsMaxLen, finalRetentionSec: config.messages.finalRetentionSec }, {
@@ -217,6 +234,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         consumer: `sink-${config.engine.nodeId}`,
         batchMax: an.batchMax,
         flushMs: an.flushMs,
+        cluster: an.cluster,
         clickhouse: { url: env.CLICKHOUSE_URL, user: env.CLICKHOUSE_USER, password: env.CLICKHOUSE_PASSWORD, dataDir: an.dataDir, maxMemoryBytes: an.maxMemoryMb * 2 ** 20, serverMemoryBytes: an.serverMemoryMb * 2 ** 20 },
         badNumbers: an.badNumbers.enabled ? an.badNumbers : undefined,
         reportPageRows: an.reportPageRows,
@@ -402,6 +420,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       pauses.stop();
       await moderator.stop();
       await analytics?.stop();
+      home?.stop();
       await lifecycle.stop();
       await webhooks?.stop();
       clearInterval(sweepTimer);

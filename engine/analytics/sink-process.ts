@@ -13,6 +13,8 @@
  *                   │ fresh rows ──▶ LiveRollup ──IPC 'rollups' (1/s)──▶ engine ─▶ /v1/analytics/ws
  *                   └ inserted rows ─▶ BadNumberDetector ──IPC 'flagged' deltas──▶ engine (ingress set)
  *
+ * Migrations run under a Redis lock (migration-lock.ts): once per fleet.
+ *
  * Reports its state to the engine once a second over IPC; stops on
  * { type: 'stop' } or when the engine goes away.
  */
@@ -21,7 +23,9 @@ import { openClickHouse, type ClickHouseOptions } from '../../analytics/clickhou
 import { EventSink } from '../../analytics/event-sink.js';
 import { LiveRollup, type RollupFrame } from '../../analytics/live-rollup.js';
 import { QueryServer, type AnalyticsLimits } from '../../analytics/query-server.js';
-import { migrate } from '../../analytics/schema.js';
+import { migrate, MIGRATIONS } from '../../analytics/schema.js';
+import { clusterMigrations, clusterMigrationsTable } from '../../analytics/cluster-schema.js';
+import { withMigrationLock } from './migration-lock.js';
 import type { Config } from '../../config/index.js';
 import type { NumberingPlan } from '../../router/index.js';
 import { loadNumberingPlan } from '../routing/load-routing.js';
@@ -38,6 +42,8 @@ export interface SinkWorkerData {
   readonly shards: number;
   readonly consumer: string;
   readonly clickhouse: ClickHouseOptions;
+  /** analytics.cluster: the ClickHouse cluster the cluster schema is created on ('' or undefined: one server). */
+  readonly cluster?: string;
   readonly batchMax: number;
   readonly flushMs: number;
   /** Unix socket the query server listens on. */
@@ -110,7 +116,8 @@ const redis = connectRedis(d.redis, { connectionName: 'sy-analytics', maxRetries
 redis.on('error', () => undefined); // reconnects; the sink logs failed batches
 const reader = duplicateClient(redis, 'sy-analytics-read');
 reader.on('error', () => undefined);
-const source = new RedisEventSource(reader, redis, new Keys(d.keyPrefix, new Shards(d.shards)), d.consumer);
+const keys = new Keys(d.keyPrefix, new Shards(d.shards));
+const source = new RedisEventSource(reader, redis, keys, d.consumer);
 const ch = openClickHouse(d.clickhouse);
 const rollup = new LiveRollup();
 const detector = d.badNumbers === undefined ? undefined : new BadNumberDetector(ch, d.badNumbers);
@@ -128,7 +135,11 @@ const queries = new QueryServer({ ch, detector, log, reportPageRows: d.reportPag
 let migrated: number[] = [];
 for (;;) {
   try {
-    migrated = await migrate(ch);
+    // Once per fleet (a Redis lock): nodes sharing a ClickHouse server must not both run a backfill.
+    const cluster = d.cluster ?? '';
+    migrated = await withMigrationLock(redis, keys.control('an:migrate'), () =>
+      cluster === '' ? migrate(ch) : migrate(ch, clusterMigrations(cluster, MIGRATIONS), clusterMigrationsTable(cluster)),
+    );
     break;
   } catch (err) {
     log('warn', `analytics: ClickHouse not ready (${(err as Error).message}); retrying in 2 s`);
