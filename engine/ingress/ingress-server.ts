@@ -105,6 +105,8 @@ export interface IngressOptions {
   readonly batcher: EnqueueBatcher;
   readonly dispatcher: StatusDispatcher;
   readonly clock: Clock;
+  /** A tenant's rate limit (default a local TokenBucket of its tps; with several nodes, fleet grants: engine/fleet/tenant-rate.ts). */
+  readonly tenantBucket?: (tenant: string, tps: number) => { tryTake(n?: number): boolean };
   /**
    * Extra HTTP routes (metrics, health, admin) registered by the engine; may
    * return WebSocket ops of the same features (e.g. optout_add).
@@ -119,7 +121,7 @@ interface TenantRuntime {
   readonly id: string;
   readonly apiKey: string;
   readonly window: number;
-  readonly bucket: TokenBucket;
+  readonly bucket: { tryTake(n?: number): boolean };
   /** Main-thread time this tenant's frames may use (server.tenantCpuMsPerSec). */
   readonly cpu: CpuBudget;
   readonly senders: SenderCheck | undefined;
@@ -271,7 +273,7 @@ export class IngressServer {
     // One registry for all tenants: a budget binds only while another tenant uses the loop too.
     const loopUsers = new LoopUsers();
     this.auth = new ApiAuth(
-      o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: new CpuBudget(cpuMs, o.clock, loopUsers), senders: t.senders, accept: t.accept ?? {} })),
+      o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: o.tenantBucket?.(t.id, t.tps) ?? new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: new CpuBudget(cpuMs, o.clock, loopUsers), senders: t.senders, accept: t.accept ?? {} })),
       o.adminKey,
     );
   }
