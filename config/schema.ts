@@ -36,11 +36,18 @@ export const DEFAULTS = {
     waitTimeoutMs: 1_000, // longest WAIT for them (ms); not confirmed in time: nack REPLICATION_TIMEOUT
   },
   engine: {
-    nodeId: 'node1', // names this engine's stream consumers; unique per engine node
+    nodeId: 'node1', // names this engine node in the fleet and its stream consumers; unique per live node (a duplicate is refused NODE_ID_IN_USE)
     restartBackoffMs: { min: 100, max: 10_000 }, // supervisor's restart backoff for a crashed actor
-    reclaimIdleMs: 30_000, // pending stream entries idle this long are reclaimed (XAUTOCLAIM)
     stateFlushMs: 2, // an actor gathers state changes (resps, receipts) this long into one Redis call
     metrics: true, // Prometheus metrics in every thread, served at /metrics (false: off, for measuring their cost)
+  },
+  // Many engine nodes on one Redis (engine/fleet/, README "Many nodes"); one node is a fleet of one.
+  fleet: {
+    heartbeatTtlMs: 10_000, // a node whose heartbeat (renewed every second) is this old is dead: its entries may be reclaimed, its work taken over (ms)
+    leaseTtlMs: 5_000, // a bind slot or leader lease not renewed this long is free for another node (ms)
+    leaseMarginMs: 1_000, // a node stops using a lease this long before it can have run out in Redis (ms; covers clock-rate drift)
+    reclaimAfterMs: 30_000, // pending queue entries of a dead node are taken over once idle this long (ms; at least heartbeatTtlMs)
+    drainMs: 5_000, // a slot given back (above the fair share) waits at most this long for its window's resps before it unbinds (ms)
   },
   messages: {
     defaultValiditySec: 48 * 3600, // validity when a submit gives none (seconds)
@@ -388,11 +395,21 @@ export const configSchema = z.strictObject({
     .strictObject({
       nodeId: id.default(DEFAULTS.engine.nodeId),
       restartBackoffMs: backoff(DEFAULTS.engine.restartBackoffMs),
-      reclaimIdleMs: z.number().int().positive().default(DEFAULTS.engine.reclaimIdleMs),
       stateFlushMs: z.number().int().min(0).max(1000).default(DEFAULTS.engine.stateFlushMs),
       metrics: z.boolean().default(DEFAULTS.engine.metrics),
     })
     .default({ ...DEFAULTS.engine, restartBackoffMs: { ...DEFAULTS.engine.restartBackoffMs } }),
+  fleet: z
+    .strictObject({
+      heartbeatTtlMs: z.number().int().min(3_000).max(600_000).default(DEFAULTS.fleet.heartbeatTtlMs),
+      leaseTtlMs: z.number().int().min(2_000).max(600_000).default(DEFAULTS.fleet.leaseTtlMs),
+      leaseMarginMs: z.number().int().min(100).default(DEFAULTS.fleet.leaseMarginMs),
+      reclaimAfterMs: z.number().int().positive().default(DEFAULTS.fleet.reclaimAfterMs),
+      drainMs: z.number().int().min(0).max(600_000).default(DEFAULTS.fleet.drainMs),
+    })
+    .refine((f) => f.leaseMarginMs <= f.leaseTtlMs - 1_000, { message: 'must be at most leaseTtlMs - 1000 (a lease is renewed every second and used until leaseTtlMs - leaseMarginMs)', path: ['leaseMarginMs'] })
+    .refine((f) => f.reclaimAfterMs >= f.heartbeatTtlMs, { message: 'must be at least heartbeatTtlMs (entries of a node are reclaimed only once it is known dead)', path: ['reclaimAfterMs'] })
+    .default({ ...DEFAULTS.fleet }),
   messages: z
     .strictObject({
       defaultValiditySec: z.number().int().positive().default(DEFAULTS.messages.defaultValiditySec),
@@ -488,6 +505,7 @@ export const RENAMED_KEYS: Readonly<Record<string, string>> = {
   bindCount: 'binds',
   apiKeys: 'tenants[].apiKey',
   routes: 'routing.plans (route plans by MCC/MNC with prices; see README "Routing")',
+  reclaimIdleMs: 'fleet.reclaimAfterMs (entries are reclaimed only from nodes whose heartbeat ran out; see README "Many nodes")',
   partitions: 'redis.shards (every SMSC has one queue stream per shard; see README "Redis Cluster")',
 };
 

@@ -165,7 +165,9 @@ async function start(args: string[]): Promise<void> {
     await (await starting).stop();
     await redis?.stop();
   });
-  await starting;
+  const engine = await starting;
+  // Paused past its heartbeat and replaced by another process with the same node id: this one stops.
+  engine.fleet.onSuperseded(() => process.kill(process.pid, 'SIGTERM'));
 }
 
 async function simulate(args: string[]): Promise<void> {

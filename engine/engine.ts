@@ -47,6 +47,7 @@ import { ANALYTICS_GROUP } from '../analytics/event-sink.js';
 import { WEBHOOK_GROUP } from './webhooks/webhook-dispatcher.js';
 import { registerWebhookRoutes } from './http/webhook-routes.js';
 import { WebhookHost } from './webhooks/webhook-host.js';
+import { Fleet } from './fleet/fleet.js';
 import { resolveWebhookTenants } from './webhooks/webhook-tenants.js';
 
 export interface EngineOptions {
@@ -83,6 +84,8 @@ export interface Engine {
   readonly lifecycle: Lifecycle;
   /** The webhook dispatcher (undefined when no tenant has a webhook). */
   readonly webhooks: WebhookHost | undefined;
+  /** This node in the fleet: heartbeat, bind and leader leases, published figures (engine/fleet/). */
+  readonly fleet: Fleet;
   actorStats(): ActorStats[];
   stop(): Promise<void>;
 }
@@ -135,6 +138,28 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const keys = new Keys(config.redis.keyPrefix, new Shards(config.redis.shards));
   // The shard count names every key: a start with another count, or on the unsharded layout, is refused.
   await checkShardLayout(redis, keys);
+  // This node in the fleet (engine/fleet/): registered before anything reads as it (a live duplicate
+  // node id is refused here), ticking on a connection of its own so that no traffic delays a heartbeat.
+  const fleetRedis = connectRedis(target, { connectionName: 'sy-fleet' });
+  onRedisError(fleetRedis, 'fleet', (m) => log('warn', m));
+  const fleet = new Fleet(fleetRedis, keys, {
+    nodeId: config.engine.nodeId,
+    addr: `${config.server.host}:${o.port ?? config.server.port}`,
+    heartbeatTtlMs: config.fleet.heartbeatTtlMs,
+    leaseTtlMs: config.fleet.leaseTtlMs,
+    leaseMarginMs: config.fleet.leaseMarginMs,
+    smscs: config.smscs.map((s) => ({ id: s.id, binds: s.binds })),
+    log,
+  });
+  try {
+    await fleet.start();
+  } catch (err) {
+    fleetRedis.disconnect();
+    redis.disconnect();
+    blocking.disconnect();
+    queueRedis.disconnect();
+    throw err;
+  }
   // Embedded chdb serves one node; several analytics nodes share a ClickHouse server (analytics-home.ts).
   // The analytics process is stopped if the claim is lost (this node paused past it, another took it).
   const home = config.analytics.enabled
@@ -146,6 +171,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   try {
     await home?.start();
   } catch (err) {
+    await fleet.stop();
+    fleetRedis.disconnect();
     redis.disconnect();
     blocking.disconnect();
     queueRedis.disconnect();
@@ -189,7 +216,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     keyPrefix: config.redis.keyPrefix,
     shards: config.redis.shards,
     nodeId: config.engine.nodeId,
-    reclaimIdleMs: config.engine.reclaimIdleMs,
+    reclaimIdleMs: config.fleet.reclaimAfterMs,
     stateFlushMs: config.engine.stateFlushMs,
     metrics: config.engine.metrics,
     receiptGraceSec: config.messages.receiptGraceSec,
@@ -392,7 +419,14 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     })();
   }, 1000);
   const warmMs = warmUpAcceptPath(ingress.acceptContext, config.messages.maxValiditySec);
-  const port = await ingress.listen();
+  let port: number;
+  try {
+    port = await ingress.listen();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  fleet.setAddress(`${config.server.host}:${port}`);
   log('info', `accept path warmed up in ${warmMs.toFixed(0)} ms`);
   log('info', `switchyard listening on http://${config.server.host}:${port} (ws /v1/ws), ${smscs.length} SMSC actor(s)`);
 
@@ -413,26 +447,32 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     analyticsHost: analytics,
     flagged,
     webhooks,
+    fleet,
     actorStats: () => supervisor.stats(),
-    async stop() {
-      routing.stop();
-      trimmer.stop();
-      pauses.stop();
-      await moderator.stop();
-      await analytics?.stop();
-      home?.stop();
-      await lifecycle.stop();
-      await webhooks?.stop();
-      clearInterval(sweepTimer);
-      loopDelay.disable();
-      ingress.close();
-      // Let accepted messages reach Redis before the connections go.
-      for (let i = 0; i < 200 && batcher.pending > 0; i++) await new Promise((ok) => setTimeout(ok, 10));
-      await supervisor.stop();
-      await dispatcher.stop();
-      redis.disconnect();
-      blocking.disconnect();
-      queueRedis.disconnect();
-    },
+    stop,
   };
+
+  async function stop(): Promise<void> {
+    routing.stop();
+    trimmer.stop();
+    pauses.stop();
+    await moderator.stop();
+    await analytics?.stop();
+    home?.stop();
+    await lifecycle.stop();
+    await webhooks?.stop();
+    clearInterval(sweepTimer);
+    loopDelay.disable();
+    ingress.close();
+    // Let accepted messages reach Redis before the connections go.
+    for (let i = 0; i < 200 && batcher.pending > 0; i++) await new Promise((ok) => setTimeout(ok, 10));
+    await supervisor.stop();
+    await dispatcher.stop();
+    // The leases go last: the binds are closed, so the node that takes a slot is not refused by the SMSC.
+    await fleet.stop();
+    fleetRedis.disconnect();
+    redis.disconnect();
+    blocking.disconnect();
+    queueRedis.disconnect();
+  }
 }

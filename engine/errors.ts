@@ -44,6 +44,9 @@ export type ErrorCode =
   | 'NO_RECEIPT'
   // configuration
   | 'CONFIG_INVALID'
+  // many nodes (issue 14): a start refused because a live node holds its engine.nodeId, or its port is taken
+  | 'NODE_ID_IN_USE'
+  | 'PORT_IN_USE'
   // SMPP
   | 'SMPP_THROTTLED'
   | 'SMPP_TEMPORARY'

@@ -46,6 +46,10 @@ import { cancelReply, type CancelReply } from '../lifecycle/cancel-batcher.js';
 import type { SenderCheck } from '../lifecycle/sender-allowlist.js';
 import { maxTextChars } from './parse-submit.js';
 import { wsProtocolReply } from './ws-subprotocol.js';
+import { SwitchyardError } from '../errors.js';
+
+/** uWS.LIBUS_LISTEN_EXCLUSIVE_PORT at run time (its typings declare it only inside an enum). */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
 /** The daily-quota port (lifecycle/quota-tracker.ts). */
 export interface QuotaPort {
@@ -370,8 +374,10 @@ export class IngressServer {
     this.wsOps = o.extraRoutes?.(app) ?? new Map();
     app.any('/*', (res) => sendJson(res, '404 Not Found', errorFrame('NOT_FOUND', 'no such endpoint')));
     return await new Promise<number>((ok, fail) => {
-      app.listen(o.host, o.port, (token) => {
-        if (!token) return fail(new Error(`cannot listen on ${o.host}:${o.port}`));
+      // An exclusive port (no SO_REUSEPORT): uWS's default shares a port, so a second engine started with
+      // the same config listened beside the first and took half its connections.
+      (app as unknown as { listen(host: string, port: number, options: number, cb: (t: uWS.us_listen_socket | false) => void): void }).listen(o.host, o.port, LIBUS_LISTEN_EXCLUSIVE_PORT, (token) => {
+        if (!token) return fail(new SwitchyardError('PORT_IN_USE', `cannot listen on ${o.host}:${o.port}: the port is in use (another engine or program listens on it); give this engine its own server.port`));
         this.listenSocket = token;
         this.port = uWS.us_socket_local_port(token);
         this.sweepTimer = setInterval(() => this.sweepBacklogged(), 1000);

@@ -28,7 +28,7 @@ describe('actor recovery', () => {
       redisUrl: inject('redisUrl'), smscs: 1, shards: 1, tenantTps: 1_000_000,
       sim: { capture: true, receiptDelayMs: { min: 0, max: 5 } },
       // Reclaim of idle entries must not be what saves them: far beyond the test's time.
-      configOverrides: (raw) => void ((raw.engine as Record<string, unknown>).reclaimIdleMs = 600_000),
+      configOverrides: (raw) => void ((raw.fleet = { reclaimAfterMs: 600_000 })),
     });
     const sim = h.sims[0] as SmscSimulator;
     const port = sim.port;
