@@ -47,6 +47,8 @@ import { ANALYTICS_GROUP } from '../analytics/event-sink.js';
 import { WEBHOOK_GROUP } from './webhooks/webhook-dispatcher.js';
 import { registerWebhookRoutes } from './http/webhook-routes.js';
 import { WebhookHost } from './webhooks/webhook-host.js';
+import { NodeFigures } from './fleet/node-figures.js';
+import { FleetTenantBucket } from './fleet/tenant-rate.js';
 import { Fleet } from './fleet/fleet.js';
 import { resolveWebhookTenants } from './webhooks/webhook-tenants.js';
 
@@ -184,7 +186,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     waitReplicas: config.redis.waitReplicas,
     waitTimeoutMs: config.redis.waitTimeoutMs,
   });
-  const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log, env });
+  // What this node publishes with its fleet tick, and the others' figures (engine/fleet/node-figures.ts).
+  const figures = new NodeFigures(fleet);
+  const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log, env, fleetHealth: figures, failoverLeader: () => fleet.isLeader('failover') });
   const lifecycle = new Lifecycle({ config, redis, keys: store.keys, clock, log });
   const batcher = new EnqueueBatcher(store);
   const shardPicker = new ShardPicker(config.redis.shards);
@@ -234,6 +238,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   });
   supervisor.on('log', (level: 'info' | 'warn' | 'error', smsc: string, msg: string) => log(level, `[${smsc}] ${msg}`));
   supervisor.on('stats', (s: ActorStats) => routing.onBindChange(s, supervisor.actorState(s.smsc)?.running ?? false));
+  // This node's SMSC figures go out with every fleet tick: the other nodes' health feeds add them up.
+  fleet.onTick(() => figures.setHealth(supervisor.stats()));
   supervisor.on('crash', (smsc: string, err: Error, delay: number) => log('error', `[${smsc}] actor crashed (${err.message}); restarting in ${delay} ms`));
 
   const metrics: EngineMetrics = new EngineMetrics({
@@ -316,6 +322,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     batcher,
     dispatcher,
     clock,
+    // A tenant's tps is the fleet's: alone the local bucket, with other live nodes grants from Redis (fleet/tenant-rate.ts).
+    tenantBucket: (tenant, tps) => new FleetTenantBucket(tenant, tps, { redis, prefix: config.redis.keyPrefix, clock, liveNodes: () => figures.liveNodes, grantMs: config.fleet.tenantGrantMs, log }),
     awaitNetwork: (to) => routing.awaitNetwork(to),
     ...(config.engine.metrics ? { observer: metrics } : {}),
     extraRoutes: (app): ReadonlyMap<string, WsOp> => {
@@ -337,6 +345,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         ping: () => redis.ping(),
         actors: () => config.smscs.map((s) => ({ smsc: s.id, ...supervisor.actorState(s.id) })),
         starting: () => routing.startingSmscs,
+        routable: () => routing.anySmscUp,
         analytics: () => (analytics === undefined ? 'off' : analytics.state),
         isAdmin,
         metricsKey,
