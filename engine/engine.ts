@@ -49,6 +49,7 @@ import { registerWebhookRoutes } from './http/webhook-routes.js';
 import { WebhookHost } from './webhooks/webhook-host.js';
 import { NodeFigures } from './fleet/node-figures.js';
 import { FleetTenantBucket } from './fleet/tenant-rate.js';
+import { Takeover } from './fleet/takeover.js';
 import { Fleet } from './fleet/fleet.js';
 import { resolveWebhookTenants } from './webhooks/webhook-tenants.js';
 
@@ -88,6 +89,8 @@ export interface Engine {
   readonly webhooks: WebhookHost | undefined;
   /** This node in the fleet: heartbeat, bind and leader leases, published figures (engine/fleet/). */
   readonly fleet: Fleet;
+  /** Takeover of dead nodes' work (counts for tests and /v1/status). */
+  readonly takeover: Takeover;
   actorStats(): ActorStats[];
   stop(): Promise<void>;
 }
@@ -280,6 +283,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   analytics?.onFlagged((d) => flagged.apply(d));
   // Signed POSTs of status events and MO messages to tenants' receivers, in their own worker thread (engine/webhooks/).
   const webhooks = webhookTenants.length === 0 ? undefined : new WebhookHost({ redis: target, keyPrefix: config.redis.keyPrefix, shards: config.redis.shards, node: config.engine.nodeId, metrics: config.engine.metrics, tenants: webhookTenants }, log);
+  // The leader's takeover of dead nodes' webhook lists, webhook and analytics pending entries (engine/fleet/takeover.ts).
+  const takeover = new Takeover({ fleet, redis, keys: store.keys, webhookTenants: webhookTenants.map((t) => t.id), webhooks, analytics, log });
+  fleet.onTick(() => void takeover.tick());
   if (config.engine.metrics) batcher.onLatency = (ms) => metrics.enqueue(ms);
   if (config.engine.metrics) moderator.onHold = (tenant, code) => metrics.held(tenant, code);
   supervisor.on('restart', (smsc: string) => metrics.actorRestarted(smsc));
@@ -457,6 +463,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     flagged,
     webhooks,
     fleet,
+    takeover,
     actorStats: () => supervisor.stats(),
     stop,
   };

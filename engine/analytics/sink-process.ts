@@ -20,7 +20,8 @@
  */
 import { BadNumberDetector, type BadNumberOptions } from '../../analytics/bad-numbers.js';
 import { openClickHouse, type ClickHouseOptions } from '../../analytics/clickhouse.js';
-import { EventSink } from '../../analytics/event-sink.js';
+import { ANALYTICS_GROUP, EventSink } from '../../analytics/event-sink.js';
+import { eventStreamKeys } from '../queue/event-streams.js';
 import { LiveRollup, type RollupFrame } from '../../analytics/live-rollup.js';
 import { QueryServer, type AnalyticsLimits } from '../../analytics/query-server.js';
 import { migrate, MIGRATIONS } from '../../analytics/schema.js';
@@ -68,6 +69,8 @@ export type SinkReport =
   | { readonly type: 'rollups'; readonly frames: ReadonlyArray<{ readonly scope: string; readonly frame: RollupFrame }> }
   | { readonly type: 'flagged'; readonly reset: boolean; readonly add: ReadonlyArray<readonly [string, string]>; readonly remove: ReadonlyArray<readonly [string, string]> }
   | { readonly type: 'detected'; readonly rounds: number }
+  /** A dead node's sink drained (takeover): its pending events inserted or found inserted, its consumer deleted. */
+  | { readonly type: 'drained'; readonly consumer: string; readonly events: number; readonly error?: string }
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly msg: string };
 
 const d = JSON.parse(process.env.SWITCHYARD_SINK_CONFIG ?? 'null') as SinkWorkerData;
@@ -185,7 +188,33 @@ function round(): Promise<void> {
 void round();
 const detectTimer = detector === undefined ? undefined : setInterval(() => detecting === undefined && void round(), (d.badNumbers?.refreshSec ?? 15) * 1000);
 
-process.on('message', (m: { type: string }) => {
+/**
+ * Takeover of a dead node's sink (engine/fleet/takeover.ts): its pending batch is finished as that
+ * consumer — read whole, compared with its saved description, inserted under the same deduplication
+ * token (a batch inserted before the crash is only acknowledged) — then the consumer is deleted
+ * (it has nothing pending) with its batch description. Reads go on the command connection: they
+ * never block.
+ */
+async function drainConsumer(consumer: string): Promise<number> {
+  if (consumer === d.consumer) return 0;
+  const src = new RedisEventSource(redis, redis, keys, consumer);
+  const other = new EventSink(src, ch, { consumer, batchMax: d.batchMax, flushMs: d.flushMs, log, operatorOf, ...(detector === undefined ? {} : { onInserted: (rows: Parameters<BadNumberDetector['observe']>[0]) => detector.observe(rows) }) });
+  let guard = 0;
+  while ((await src.pending()).length > 0 && guard++ < 100) await other.runOnce();
+  for (const key of eventStreamKeys(keys)) await redis.xgroup('DELCONSUMER', key, ANALYTICS_GROUP, consumer).catch(() => undefined);
+  await redis.del(keys.analyticsBatch(consumer));
+  return other.inserted + other.acknowledgedOnly;
+}
+
+process.on('message', (m: { type: string; consumer?: string }) => {
+  if (m.type === 'drain' && typeof m.consumer === 'string') {
+    const consumer = m.consumer;
+    drainConsumer(consumer).then(
+      (events) => post({ type: 'drained', consumer, events }),
+      (err: Error) => post({ type: 'drained', consumer, events: 0, error: err.message }),
+    );
+    return;
+  }
   if (m.type === 'detect') {
     // Test and admin hook: one detection round now (after any running one).
     void round().then(() => post({ type: 'detected', rounds: detector?.rounds ?? 0 }));
