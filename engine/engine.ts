@@ -48,7 +48,7 @@ import { WEBHOOK_GROUP } from './webhooks/webhook-dispatcher.js';
 import { registerWebhookRoutes } from './http/webhook-routes.js';
 import { WebhookHost } from './webhooks/webhook-host.js';
 import { NodeFigures } from './fleet/node-figures.js';
-import { FleetTenantBucket } from './fleet/tenant-rate.js';
+import { FleetTenantBucket, primeAll } from './fleet/tenant-rate.js';
 import { Takeover } from './fleet/takeover.js';
 import { Fleet } from './fleet/fleet.js';
 import { resolveWebhookTenants } from './webhooks/webhook-tenants.js';
@@ -243,6 +243,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   supervisor.on('stats', (s: ActorStats) => routing.onBindChange(s, supervisor.actorState(s.smsc)?.running ?? false));
   // This node's SMSC figures go out with every fleet tick: the other nodes' health feeds add them up.
   fleet.onTick(() => figures.setHealth(supervisor.stats()));
+  // Every tenant's rate grant kept ready while other nodes are live (fleet/tenant-rate.ts).
+  const tenantBuckets: FleetTenantBucket[] = [];
+  fleet.onTick(() => primeAll(tenantBuckets, figures.liveNodes));
   supervisor.on('crash', (smsc: string, err: Error, delay: number) => log('error', `[${smsc}] actor crashed (${err.message}); restarting in ${delay} ms`));
 
   const metrics: EngineMetrics = new EngineMetrics({
@@ -329,7 +332,11 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     dispatcher,
     clock,
     // A tenant's tps is the fleet's: alone the local bucket, with other live nodes grants from Redis (fleet/tenant-rate.ts).
-    tenantBucket: (tenant, tps) => new FleetTenantBucket(tenant, tps, { redis, prefix: config.redis.keyPrefix, clock, liveNodes: () => figures.liveNodes, grantMs: config.fleet.tenantGrantMs, log }),
+    tenantBucket: (tenant, tps) => {
+      const b = new FleetTenantBucket(tenant, tps, { redis, prefix: config.redis.keyPrefix, clock, liveNodes: () => figures.liveNodes, grantMs: config.fleet.tenantGrantMs, log });
+      tenantBuckets.push(b);
+      return b;
+    },
     awaitNetwork: (to) => routing.awaitNetwork(to),
     ...(config.engine.metrics ? { observer: metrics } : {}),
     extraRoutes: (app): ReadonlyMap<string, WsOp> => {

@@ -60,6 +60,8 @@ export class NodeFigures implements FleetHealthPort {
   private live = 1;
 
   constructor(private readonly fleet: Fleet) {
+    // The view of the tick Fleet.start ran, then every tick's.
+    this.onTick(fleet.lastView);
     fleet.onTick((v) => this.onTick(v));
   }
 

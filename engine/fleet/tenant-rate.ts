@@ -10,7 +10,9 @@
  *        ▼
  *   node-local tokens   ≤ one grant; a submit takes one synchronously (THROTTLED when none);
  *                       below half a grant, the node tops up in the background (one call in
- *                       flight per tenant; after an empty answer, not before a token is due)
+ *                       flight per tenant; after an empty answer, not before a token is due),
+ *                       and every fleet tick tops up every tenant (`primeAll`): a tenant's first
+ *                       submit on a node finds its grant there
  *
  * Every admitted submit spent a token the Redis bucket handed out, so in any
  * second the fleet admits at most tps + burst (the bucket's own bound) plus
@@ -107,4 +109,10 @@ export class FleetTenantBucket implements RateBucket {
       },
     );
   }
+}
+
+/** Tops up every tenant's node-local grant while the node is in a fleet (each fleet tick): idle tenants keep one grant ready. */
+export function primeAll(buckets: Iterable<FleetTenantBucket>, liveNodes: number): void {
+  if (liveNodes <= 1) return;
+  for (const b of buckets) void b.topUp();
 }
