@@ -30,14 +30,19 @@ async function closedPort(): Promise<number> {
 
 describe('fleet health', () => {
   const engines: Engine[] = [];
+  // One simulator per SMSC: a simulator sends a receipt on any of its sessions, and a receipt of
+  // smsc-a's message must come back on an smsc-a bind.
   const sim = new SmscSimulator({ port: 0, systemId: 'switchyard', password: 'pw', receiptDelayMs: { min: 0, max: 5 } });
+  const simB = new SmscSimulator({ port: 0, systemId: 'switchyard', password: 'pw', receiptDelayMs: { min: 0, max: 5 } });
   afterAll(async () => {
     for (const e of engines.reverse()) await e.stop();
     await sim.stop();
+    await simB.stop();
   });
 
   it('two nodes agree on route and price for an SMSC bound on one node only; a message accepted by the other is delivered', async () => {
     await sim.start();
+    await simB.start();
     const dead = await closedPort();
     const prefix = `fh:${randomBytes(3).toString('hex')}:`;
     const env = rawEngineEnv();
@@ -45,7 +50,7 @@ describe('fleet health', () => {
       parseConfig(
         rawEngineConfig(
           {
-            smscs: [{ port: aPort }, { port: sim.port }],
+            smscs: [{ port: aPort }, { port: simB.port }],
             configOverrides: (c) => {
               (c.engine as Record<string, unknown>).nodeId = node;
               c.fleet = { heartbeatTtlMs: 3000, leaseTtlMs: 2000 };
@@ -90,7 +95,9 @@ describe('fleet health', () => {
     expect(r.status).toBe(202);
     expect(r.body.price).toBe(0.01);
     const id = String(r.body.id);
-    await waitFor(async () => (await api(b.port, key, 'GET', `/v1/messages/${id}`)).body.status === 'delivered', 30_000, 'the message delivered');
+    await waitFor(async () => (await api(b.port, key, 'GET', `/v1/messages/${id}`)).body.status === 'delivered', 30_000, 'the message delivered').catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify((await api(b.port, key, 'GET', `/v1/messages/${id}`)).body)} A ${JSON.stringify(a.supervisor.stats().map((s) => [s.smsc, s.submitted, s.binds.map((x) => x.up)]))} B ${JSON.stringify(b.supervisor.stats().map((s) => [s.smsc, s.submitted, s.buffered, s.binds.map((x) => x.up)]))}`);
+    });
     expect((await api(a.port, key, 'GET', `/v1/messages/${id}`)).body.smsc).toBe('smsc-a');
 
     // B can route (through A): ready.
