@@ -114,5 +114,14 @@ describe('fleet takeover', () => {
       expect(pending[0]).toBe(0);
     }
     expect(e.takeover.counts).toMatchObject({ webhookEvents: 30, webhookPending: ids.length, analyticsPending: ids.length });
+
+    // A second node with analytics on embedded chdb is refused at start: it would split the history.
+    const second = structuredClone(raw) as Record<string, unknown>;
+    (second.engine as Record<string, unknown>).nodeId = 'second';
+    (second.analytics as Record<string, unknown>).dataDir = join(dir, 'second');
+    await expect(startEngine(parseConfig(second, 'second'), { redisUrl, env, log: () => undefined })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringMatching(/node "survivor" runs analytics on embedded chdb/),
+    });
   }, 120_000);
 });
