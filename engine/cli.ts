@@ -178,6 +178,7 @@ async function simulate(args: string[]): Promise<void> {
       'system-id': { type: 'string', default: 'switchyard' },
       tps: { type: 'string' },
       window: { type: 'string' },
+      'max-binds': { type: 'string' },
       'receipt-delay-ms': { type: 'string', default: '500' },
       count: { type: 'string', default: '1' },
       'mo-rate': { type: 'string', default: '0' },
@@ -197,6 +198,7 @@ async function simulate(args: string[]): Promise<void> {
       password,
       ...(values.tps === undefined ? {} : { tps: Number(values.tps) }),
       ...(values.window === undefined ? {} : { window: Number(values.window) }),
+      ...(values['max-binds'] === undefined ? {} : { maxBinds: Number(values['max-binds']) }),
       receiptDelayMs: { min: 0, max: Number(values['receipt-delay-ms']) },
     });
     await sim.start();

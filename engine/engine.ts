@@ -224,6 +224,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     shards: config.redis.shards,
     nodeId: config.engine.nodeId,
     reclaimIdleMs: config.fleet.reclaimAfterMs,
+    leased: true,
+    drainMs: config.fleet.drainMs,
     stateFlushMs: config.engine.stateFlushMs,
     metrics: config.engine.metrics,
     receiptGraceSec: config.messages.receiptGraceSec,
@@ -246,6 +248,17 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   // Every tenant's rate grant kept ready while other nodes are live (fleet/tenant-rate.ts).
   const tenantBuckets: FleetTenantBucket[] = [];
   fleet.onTick(() => primeAll(tenantBuckets, figures.liveNodes));
+  // Bind leases: after each fleet tick every actor learns the slots this node holds; a drained one goes back.
+  const passLeases = (): void => {
+    for (const s of config.smscs) {
+      const l = fleet.leases(s.id);
+      if (l !== undefined) supervisor.setLeases(s.id, l);
+    }
+  };
+  passLeases();
+  fleet.onTick(passLeases);
+  fleet.onSuperseded(passLeases);
+  supervisor.on('released', (smsc: string, index: number) => fleet.release(smsc, index));
   supervisor.on('crash', (smsc: string, err: Error, delay: number) => log('error', `[${smsc}] actor crashed (${err.message}); restarting in ${delay} ms`));
 
   const metrics: EngineMetrics = new EngineMetrics({

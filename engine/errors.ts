@@ -55,7 +55,9 @@ export type ErrorCode =
   | 'SMPP_CONNECTION_CLOSED'
   | 'SMPP_BIND_FAILED'
   | 'SMPP_BAD_PDU'
-  | 'SMPP_WINDOW_FULL';
+  | 'SMPP_WINDOW_FULL'
+  // a submit_sm not written because its bind's lease may have run out (engine/fleet/)
+  | 'SMPP_FENCED';
 
 export class SwitchyardError extends Error {
   readonly code: ErrorCode;

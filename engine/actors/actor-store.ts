@@ -120,6 +120,12 @@ export interface ActorStore<E extends QueuedPart = QueuedPart> {
    */
   takeOver(): AsyncIterable<ReadonlyArray<E>>;
   /**
+   * Gives entries this actor took and never sent back to the SMSC's other
+   * actors (it lost every bind's lease): they stay unsettled, for whoever
+   * holds a bind. Optional: a store without it keeps them with this actor.
+   */
+  handBack?(entries: ReadonlyArray<E>): Promise<void>;
+  /**
    * Of recovered or taken-over entries, those whose part was never sent;
    * the others (sent already, or their message ended meanwhile) are settled.
    */

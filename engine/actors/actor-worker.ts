@@ -15,10 +15,12 @@ import { onRedisError } from '../redis/on-redis-error.js';
 import type { ActorCommand, ActorReport, ActorTask } from './messages.js';
 import { ActorMetrics, threadMetrics } from '../metrics/actor-metrics.js';
 import { OperatorActor } from './operator-actor.js';
-import { createSmppSession } from './smpp-session.js';
+import { createFencedSmppSession, createSmppSession } from './smpp-session.js';
 import { ParkingStore } from '../parking/parking-store.js';
 import { MoRecorder } from '../mo/mo-recorder.js';
 import { MoStore } from '../mo/mo-store.js';
+import { FencedReclaim } from '../fleet/fenced-reclaim.js';
+import { LeaseGate } from '../fleet/lease-gate.js';
 
 export default async function runActor(task: ActorTask): Promise<string> {
   const { port } = task;
@@ -35,15 +37,22 @@ export default async function runActor(task: ActorTask): Promise<string> {
   const limits = { eventsMaxLen: task.eventsMaxLen, finalRetentionSec: task.finalRetentionSec };
   const logWarn = (_level: 'warn', msg: string) => post({ type: 'log', level: 'warn', smsc: task.smsc.id, msg });
   const mo = new MoRecorder(task.smsc.id, new MoStore(redis, store.keys, { eventsMaxLen: task.eventsMaxLen, unattributedStop: task.mo.unattributedStop }), task.mo, logWarn, (kind) => metrics?.mo(kind), task.smsc.alphabet);
+  // Bind leases (engine/fleet/): the slots this node holds, as the supervisor passes them on after each fleet tick.
+  const leases = task.leased ? new LeaseGate((index) => post({ type: 'released', smsc: task.smsc.id, index })) : undefined;
   const queue = new RedisActorStore(store, reader, {
     smsc: task.smsc.id,
     consumer: task.consumer,
     reclaimIdleMs: task.reclaimIdleMs,
     receiptGraceSec: task.receiptGraceSec,
+    ...(leases === undefined ? {} : { fenced: new FencedReclaim(client, { consumer: task.consumer, reclaimAfterMs: task.reclaimIdleMs, liveNodes: () => leases.liveNodes() }) }),
   });
-  const actor = new OperatorActor<RedisQueuedPart>(task.smsc, queue, createSmppSession, systemClock, {
-    // Entries idle reclaimIdleMs are taken over: looking twice per period finds them at most half a period late.
-    takeOverEveryMs: Math.max(1000, Math.floor(task.reclaimIdleMs / 2)),
+  // The SMPP connection of bind i writes its submit_sm only while slot i's lease is valid.
+  const connect = leases === undefined ? createSmppSession : (smsc: typeof task.smsc, i: number) => createFencedSmppSession(smsc, () => leases.mayWrite(i));
+  const actor = new OperatorActor<RedisQueuedPart>(task.smsc, queue, connect, systemClock, {
+    // Leased: entries handed back are taken within 2 s, a dead node's once idle reclaimIdleMs (and at most 2 s later).
+    // Otherwise entries idle reclaimIdleMs are taken over: looking twice per period finds them at most half a period late.
+    takeOverEveryMs: leases !== undefined ? 2000 : Math.max(1000, Math.floor(task.reclaimIdleMs / 2)),
+    ...(leases === undefined ? {} : { leases, drainMs: task.drainMs }),
     stateFlushMs: task.stateFlushMs,
     gate: { store: new ParkingStore(redis, store.keys, limits), consumer: task.consumer, pollMs: 250, optOutHorizonMs: (task.optOutHorizonSec + 3600) * 1000 },
     mo,
@@ -53,6 +62,7 @@ export default async function runActor(task: ActorTask): Promise<string> {
   const stopped = new Promise<void>((ok) => (stop = ok));
   port.on('message', (cmd: ActorCommand) => {
     if (cmd.type === 'stop') stop();
+    else if (cmd.type === 'leases') leases?.update(cmd.leases);
     // 'crash' is a fault-injection hook for tests: an uncaught error in the worker.
     else if (cmd.type === 'crash') setImmediate(() => {
       throw new Error(`actor ${task.smsc.id}: crash requested`);

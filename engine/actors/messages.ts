@@ -10,6 +10,7 @@ import type { ActorMoConfig } from '../mo/mo-recorder.js';
 import type { RedisTarget } from '../redis/connect-redis.js';
 import type { SmscAlphabet } from '../text/index.js';
 import type { AddressPlan } from './addresses.js';
+import type { SmscLeases } from '../fleet/fleet.js';
 
 export interface ActorSmscConfig {
   readonly id: string;
@@ -46,7 +47,12 @@ export interface ActorTask {
   /** redis.shards: names the keys. */
   readonly shards: number;
   readonly consumer: string;
+  /** Pending entries of dead nodes are taken once idle this long (fleet.reclaimAfterMs). */
   readonly reclaimIdleMs: number;
+  /** Bind slots are leased (engine/fleet/): the actor binds only what it is told it holds (ActorCommand 'leases'). */
+  readonly leased: boolean;
+  /** How long a bind given back or lost waits for its window's resps before it closes (fleet.drainMs). */
+  readonly drainMs: number;
   readonly stateFlushMs: number;
   readonly metrics: boolean;
   readonly receiptGraceSec: number;
@@ -94,7 +100,9 @@ export interface ActorStats {
 export type ActorReport =
   | { readonly type: 'started'; readonly smsc: string; readonly threadId: number }
   | { readonly type: 'stats'; readonly stats: ActorStats; readonly metrics?: MetricsJson; readonly threadMetrics?: MetricsJson }
-  | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly smsc: string; readonly msg: string };
+  | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly smsc: string; readonly msg: string }
+  // A drained bind slot is closed: the fleet gives it back.
+  | { readonly type: 'released'; readonly smsc: string; readonly index: number };
 
 /** Main thread → worker. */
-export type ActorCommand = { readonly type: 'stop' } | { readonly type: 'crash' };
+export type ActorCommand = { readonly type: 'stop' } | { readonly type: 'crash' } | { readonly type: 'leases'; readonly leases: SmscLeases };

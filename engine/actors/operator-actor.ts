@@ -81,6 +81,24 @@ export interface IncomingDeliver extends MoDeliver {
 
 export type SessionFactory = (smsc: ActorSmscConfig, bindIndex: number) => Promise<SmscSession>;
 
+/**
+ * The bind-slot leases of this SMSC when several engine nodes share its
+ * account (engine/fleet/): which of the configured binds this actor may open
+ * and submit on. Without it every bind is this actor's.
+ */
+export interface BindLeasePort {
+  /** Slot `index` is held, not to be given back, and its lease has not run out: bind and submit on it now. */
+  usable(index: number): boolean;
+  /** Slot `index` is held beyond this node's fair share: submit nothing more on it, drain, close, then `released`. */
+  draining(index: number): boolean;
+  /** A draining slot's bind is closed (or was never open): give the slot back. */
+  released(index: number): void;
+  /** Slots usable now: the SMSC's tps is the account's, shared by slot (rate = tps × usable / binds). */
+  usableCount(): number;
+  /** Called whenever the leases change (every fleet tick). */
+  onChange(cb: () => void): void;
+}
+
 interface Bind {
   readonly index: number;
   session: SmscSession | undefined;
@@ -90,6 +108,10 @@ interface Bind {
   attempts: number;
   /** The first attempt has ended (BindState.tried). */
   tried: boolean;
+  /** When its lease stopped being usable (draining or lost) while bound: it closes once drained or drainMs later. */
+  unusableSince: number | undefined;
+  /** Its session is being closed for its lease (unbind sent): not closed twice. */
+  unbinding: boolean;
 }
 
 type SubmitCb = (err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }) => void;
@@ -146,11 +168,17 @@ export interface OperatorActorOptions<E extends QueuedPart> {
   readonly gate?: { readonly store: GateStore<E>; readonly consumer: string; readonly pollMs: number; readonly optOutHorizonMs: number };
   /** Records mobile-originated messages; without it they are acknowledged and dropped. */
   readonly mo?: ActorMo;
+  /** Bind-slot leases (many nodes, engine/fleet/); absent: every bind is this actor's. */
+  readonly leases?: BindLeasePort;
+  /** How long a bind given back or lost waits for its window's resps before it closes (ms; default 5,000). */
+  readonly drainMs?: number;
 }
 
 export class OperatorActor<E extends QueuedPart = QueuedPart> {
   private readonly binds: Bind[] = [];
-  private readonly bucket: TokenBucket;
+  private bucket: TokenBucket;
+  /** Slots usable at the last lease change (the bucket's share of the SMSC's tps). */
+  private leasedSlots: number;
   /** Pulled entries not yet sent: a simple array used as a FIFO with a head index. */
   private buf: E[] = [];
   private head = 0;
@@ -206,8 +234,9 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
         this.schedulePump();
       }, (level, msg) => this.events.emit('log', level, msg));
     }
-    this.bucket = new TokenBucket(smsc.tps, clock);
-    for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0, tried: false });
+    this.leasedSlots = opts.leases === undefined ? smsc.binds : 0;
+    this.bucket = new TokenBucket(this.tpsShare(), clock);
+    for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0, tried: false, unusableSince: undefined, unbinding: false });
     this.windowTotal = smsc.window * smsc.binds;
     this.alphabet = smsc.alphabet ?? 'gsm7';
     this.gsmDataCoding = smsc.alphabetDataCoding ?? ALPHABET_DATA_CODING[this.alphabet];
@@ -221,8 +250,10 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
     await this.store.open();
     // The paused tenants and recent opt-outs are known before anything is sent.
     await this.gate?.start();
+    this.opts.leases?.onChange(() => this.onLeases());
     for (const b of this.binds) void this.bindLoop(b);
     this.timer = this.clock.setInterval(() => this.pump(), TICK_MS);
+    this.onLeases();
     this.reclaimTimer = this.clock.setInterval(() => void this.reclaim(), this.opts.takeOverEveryMs);
     // Entries whose pull reply was lost are pending for this actor: re-read them.
     this.store.onReadsLost(() => {
@@ -269,6 +300,11 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
 
   private async bindLoop(b: Bind): Promise<void> {
     while (this.running && b.session === undefined) {
+      // Only a slot this node holds is bound (onLeases starts the loop again when one is).
+      if (this.opts.leases !== undefined && !this.opts.leases.usable(b.index)) {
+        b.connecting = false;
+        return;
+      }
       b.connecting = true;
       try {
         const session = await this.connect(this.smsc, b.index);
@@ -292,6 +328,7 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
           // Only a session that stayed up resets the backoff (HEALTHY_SESSION_MS).
           if (this.clock.now() - b.since >= HEALTHY_SESSION_MS) b.attempts = 0;
           b.session = undefined;
+          b.unbinding = false;
           b.since = this.clock.now();
           this.s.reconnects++;
           this.metrics?.reconnect();
@@ -345,6 +382,80 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
     return Math.floor(base / 2 + Math.random() * (base / 2));
   }
 
+  // ---- bind leases (many nodes) ----------------------------------------------
+
+  private tpsShare(): number {
+    return Math.max(1, Math.floor((this.smsc.tps * this.leasedSlots) / this.smsc.binds));
+  }
+
+  /** A fleet tick changed the leases: bind the slots now held, share the tps by slot. */
+  private onLeases(): void {
+    const leases = this.opts.leases;
+    if (leases === undefined || !this.running) return;
+    const n = leases.usableCount();
+    if (n !== this.leasedSlots) {
+      // Back from holding nothing: what was handed back or kept is re-read (recover skips what this actor holds).
+      if (this.leasedSlots === 0) this.recovered = false;
+      this.leasedSlots = n;
+      if (n > 0) this.bucket = new TokenBucket(this.tpsShare(), this.clock);
+    }
+    for (const b of this.binds) if (b.session === undefined && !b.connecting && leases.usable(b.index)) void this.bindLoop(b);
+    this.pump();
+  }
+
+  /**
+   * Binds whose slot is not usable any more (given back above the fair
+   * share, or its lease lost or run out) get no new submits (nextSession);
+   * each closes once its window is empty or drainMs later, reading the resps
+   * of what it had sent meanwhile. A slot given back is released once its
+   * bind is closed. With no usable slot at all, the entries read and not
+   * sent are handed back: they stay pending, for a node that holds a bind.
+   */
+  private watchLeases(leases: BindLeasePort, now: number): void {
+    let usable = 0;
+    for (const b of this.binds) {
+      if (leases.usable(b.index)) {
+        usable++;
+        b.unusableSince = undefined;
+        continue;
+      }
+      const draining = leases.draining(b.index);
+      const s = b.session;
+      if (s === undefined) {
+        if (draining && !b.connecting) leases.released(b.index);
+        continue;
+      }
+      if (b.unbinding) continue;
+      b.unusableSince ??= now;
+      if (s.inFlight === 0 || now - b.unusableSince >= (this.opts.drainMs ?? 5_000)) {
+        this.events.emit('log', 'info', `bind ${b.index}: ${draining ? 'slot given back (above this node\'s fair share)' : 'lease lost or run out'}: unbinding`);
+        b.unusableSince = undefined;
+        b.unbinding = true;
+        // Given back once the session is gone: the node taking the slot must not find the SMSC's cap still full.
+        if (draining) s.once('close', () => leases.released(b.index));
+        s.close();
+      }
+    }
+    if (usable === 0 && (this.retry.length > 0 || this.head < this.buf.length)) this.handBack();
+  }
+
+  private handBack(): void {
+    const entries = [...this.retry, ...this.buf.slice(this.head)];
+    this.retry = [];
+    this.buf = [];
+    this.head = 0;
+    if (this.store.handBack === undefined) {
+      // A store that cannot hand back: they stay this actor's, re-read when it holds a slot again.
+      this.recovered = false;
+      return;
+    }
+    this.events.emit('log', 'info', `no bind slot held: ${entries.length} entries read and not sent handed back (they stay pending)`);
+    this.store.handBack(entries).catch((err: Error) => {
+      this.recovered = false;
+      this.events.emit('log', 'warn', `handing back ${entries.length} entries failed (they stay with this actor): ${err.message}`);
+    });
+  }
+
   // ---- sending -------------------------------------------------------------
 
   private nextSession(): SmscSession | undefined {
@@ -352,7 +463,8 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
     for (let k = 0; k < n; k++) {
       const b = this.binds[(this.rr + k) % n] as Bind;
       const s = b.session;
-      if (s !== undefined && s.freeSlots > 0 && s.writable) {
+      // The lease is checked before every submit: a slot that ran out (a paused process woke) sends nothing more.
+      if (s !== undefined && s.freeSlots > 0 && s.writable && (this.opts.leases === undefined || this.opts.leases.usable(b.index))) {
         this.rr = (this.rr + k + 1) % n;
         return s;
       }
@@ -395,6 +507,7 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
   private pump(): void {
     if (!this.running) return;
     const now = this.clock.now();
+    if (this.opts.leases !== undefined) this.watchLeases(this.opts.leases, now);
     // A stale view of the paused tenants (its store unreachable) stops sending: see send-gate.ts.
     if (now >= this.pausedUntil && (this.gate === undefined || this.gate.fresh)) {
       let session: SmscSession | undefined;
@@ -424,7 +537,7 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
       let slots = 0;
       let inFlight = 0;
       for (const b of this.binds) {
-        if (b.session === undefined || !b.session.writable) continue;
+        if (b.session === undefined || !b.session.writable || (this.opts.leases !== undefined && !this.opts.leases.usable(b.index))) continue;
         slots += b.session.freeSlots;
         inFlight += b.session.inFlight;
       }
@@ -434,7 +547,7 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
       // Resps not yet in the store are bounded too, so a slow store slows the sending.
       const chunk = credit >= Math.ceil(this.windowTotal / 4) || credit < slots || inFlight === 0;
       if (credit > 0 && chunk && this.unpersisted < 4 * this.windowTotal && now >= this.pausedUntil) void this.pull(credit);
-    } else if (!this.recovered && !this.reading) void this.recover();
+    } else if (!this.recovered && !this.reading && this.leasedSlots > 0) void this.recover();
     // No bind at all: nothing goes out, so held entries whose validity ran out end now, not when a
     // bind comes back or at validity + grace (the expiry sweep leaves entries an actor holds to it).
     if (now >= this.nextHeldExpiry && this.binds.every((b) => b.session === undefined)) this.expireHeld(now);
@@ -619,6 +732,8 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
   /** Takes over entries other actors left unsettled (a dead engine node; the store's rule says which). */
   private async reclaim(): Promise<void> {
     if (!this.running || !this.recovered) return;
+    // Entries taken over are sent by this actor: without a usable slot it would only sit on them.
+    if (this.opts.leases !== undefined && this.opts.leases.usableCount() === 0) return;
     try {
       for await (const claimed of this.store.takeOver()) {
         const known = this.held();

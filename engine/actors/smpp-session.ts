@@ -7,6 +7,15 @@ import type { ActorSmscConfig } from './messages.js';
 import type { SmscSession } from './operator-actor.js';
 
 export async function createSmppSession(smsc: ActorSmscConfig): Promise<SmscSession> {
+  return await bindSession(smsc, undefined);
+}
+
+/** A bind whose connection checks `fence` before it writes its output (bind leases, engine/fleet/): false drops its submit_sm unwritten. */
+export async function createFencedSmppSession(smsc: ActorSmscConfig, fence: () => boolean): Promise<SmscSession> {
+  return await bindSession(smsc, fence);
+}
+
+async function bindSession(smsc: ActorSmscConfig, fence: (() => boolean) | undefined): Promise<SmscSession> {
   return await SmppConnection.bind({
     host: smsc.host,
     port: smsc.port,
@@ -17,5 +26,6 @@ export async function createSmppSession(smsc: ActorSmscConfig): Promise<SmscSess
     responseTimeoutMs: smsc.responseTimeoutMs,
     enquireLinkMs: smsc.enquireLinkSec * 1000,
     connectTimeoutMs: smsc.connectTimeoutMs,
+    ...(fence === undefined ? {} : { fence }),
   });
 }

@@ -28,6 +28,7 @@ import { cumulativeOnly, merge, type MetricsJson } from '../metrics/registry.js'
 import type { ActorReport, ActorSmscConfig, ActorStats, ActorTask } from './messages.js';
 import type { ActorMoConfig } from '../mo/mo-recorder.js';
 import type { RedisTarget } from '../redis/connect-redis.js';
+import type { SmscLeases } from '../fleet/fleet.js';
 
 export interface SupervisorOptions {
   /** How many actors start() will be given: the pool has a thread for each, started at once. */
@@ -39,6 +40,9 @@ export interface SupervisorOptions {
   readonly shards: number;
   readonly nodeId: string;
   readonly reclaimIdleMs: number;
+  /** Bind slots are leased (engine/fleet/): actors bind only what setLeases says this node holds. */
+  readonly leased?: boolean;
+  readonly drainMs?: number;
   readonly stateFlushMs: number;
   readonly metrics: boolean;
   readonly receiptGraceSec: number;
@@ -67,6 +71,8 @@ export class Supervisor extends EventEmitter {
   private readonly pool: Piscina;
   private readonly actors = new Map<string, ActorHandle>();
   private stopping = false;
+  /** The latest bind leases per SMSC (engine/fleet/): sent to the actor, and again to a restarted one. */
+  private readonly leases = new Map<string, SmscLeases>();
 
   constructor(private readonly o: SupervisorOptions) {
     super();
@@ -106,8 +112,11 @@ export class Supervisor extends EventEmitter {
         if (r.metrics !== undefined) h.metrics = r.metrics;
         if (r.threadMetrics !== undefined) this.threadMetrics.set(r.stats.threadId, r.threadMetrics);
         this.emit('stats', r.stats);
-      } else this.emit('log', r.level, r.smsc, r.msg);
+      } else if (r.type === 'released') this.emit('released', r.smsc, r.index);
+      else this.emit('log', r.level, r.smsc, r.msg);
     });
+    const leases = this.leases.get(h.smsc.id);
+    if (leases !== undefined) port1.postMessage({ type: 'leases', leases });
     const task: ActorTask = {
       smsc: h.smsc,
       redis: this.o.redis,
@@ -115,6 +124,8 @@ export class Supervisor extends EventEmitter {
       shards: this.o.shards,
       consumer: `${this.o.nodeId}:${h.smsc.id}`,
       reclaimIdleMs: this.o.reclaimIdleMs,
+      leased: this.o.leased ?? false,
+      drainMs: this.o.drainMs ?? 5_000,
       stateFlushMs: this.o.stateFlushMs,
       metrics: this.o.metrics,
       receiptGraceSec: this.o.receiptGraceSec,
@@ -173,6 +184,13 @@ export class Supervisor extends EventEmitter {
     }
     for (const [t, m] of this.threadMetrics) if (liveThreads.has(t)) out.push(m);
     return out;
+  }
+
+  /** The bind slots this node holds of an SMSC (a fleet tick): the actor binds and submits on those only. */
+  setLeases(smsc: string, leases: SmscLeases): void {
+    this.leases.set(smsc, leases);
+    const h = this.actors.get(smsc);
+    if (h?.running === true) h.port?.postMessage({ type: 'leases', leases });
   }
 
   /** Latest stats reported by every actor. */

@@ -16,8 +16,10 @@
  *   idle poll on a cluster) on a connection of its own, so that it never
  *   holds back the state scripts pipelined on the other one;
  * - pending entries are paged per stream, each from its own cursor;
- * - entries are taken over (XAUTOCLAIM) once idle for `reclaimIdleMs`,
- *   whichever consumer held them;
+ * - entries are taken over only from dead nodes' consumers, once idle
+ *   fleet.reclaimAfterMs, and from those handed back by an actor without
+ *   binds (engine/fleet/fenced-reclaim.ts); without `fenced`, XAUTOCLAIM
+ *   once idle for `reclaimIdleMs`, whichever consumer held them;
  * - submits and receipts are recorded in two idempotent steps each (the
  *   receipt mapping in its own shard, then the message's shard: RedisStore
  *   submitted and receipts); a call that fails between them is retried whole;
@@ -26,6 +28,7 @@
  */
 import type { ActorStore, FailureRecord, ReceiptOutcome, ReceiptRecord, ReceiptResults, SubmitRecord, TakenEntries } from '../actors/actor-store.js';
 import { isCluster, type RedisClient } from '../redis/connect-redis.js';
+import type { FencedReclaim } from '../fleet/fenced-reclaim.js';
 import { compareStreamIds, ReceiptResult, type QueueEntry, type ReadResult, type RedisStore } from './redis-store.js';
 
 /** A queue entry as RedisStore reads it: its `ref` is "<stream key> <stream id>". */
@@ -39,6 +42,12 @@ export interface RedisActorStoreOptions {
   readonly reclaimIdleMs: number;
   /** How long after a part's validity its receipt may still come (messages.receiptGraceSec). */
   readonly receiptGraceSec: number;
+  /**
+   * Fenced reclaim (engine/fleet/fenced-reclaim.ts): entries are taken only from dead nodes'
+   * consumers and from those handed back. Without it (tests of this store alone), XAUTOCLAIM of
+   * entries idle reclaimIdleMs, whoever holds them.
+   */
+  readonly fenced?: FencedReclaim;
 }
 
 /**
@@ -129,9 +138,26 @@ export class RedisActorStore implements ActorStore<RedisQueuedPart> {
   }
 
   async *takeOver(): AsyncIterable<ReadonlyArray<RedisQueuedPart>> {
+    const fenced = this.o.fenced;
+    if (fenced !== undefined) {
+      for (const key of this.queueKeys) yield* fenced.takeOver(key);
+      return;
+    }
     for (const key of this.queueKeys) {
       yield await this.store.autoclaim(this.o.consumer, key, this.o.reclaimIdleMs, TAKE_OVER_COUNT);
     }
+  }
+
+  async handBack(entries: ReadonlyArray<RedisQueuedPart>): Promise<void> {
+    const fenced = this.o.fenced;
+    if (fenced === undefined) return;
+    const byStream = new Map<string, string[]>();
+    for (const e of entries) {
+      let ids = byStream.get(e.queueKey);
+      if (ids === undefined) byStream.set(e.queueKey, (ids = []));
+      ids.push(e.entryId);
+    }
+    for (const [key, ids] of byStream) await fenced.handBack(key, ids);
   }
 
   async keepUnsent(entries: ReadonlyArray<RedisQueuedPart>): Promise<RedisQueuedPart[]> {

@@ -4,7 +4,8 @@
  * (server side; PDU definitions from the `smpp` package), and does what real
  * SMSCs do that matters to an aggregator:
  *
- * - many binds (transceiver, transmitter, receiver); bad password → 0x0E
+ * - many binds (transceiver, transmitter, receiver); bad password → 0x0E; a
+ *   bind over the account's cap (maxBinds) → 0x0D, counted (bindRefusals)
  * - configurable submit_sm_resp latency; a TPS limit answered with 0x58;
  *   a per-bind window (requests beyond it are answered 0x58 and counted)
  * - an outcome mix (delivered / undelivered with error codes / expired /
@@ -63,6 +64,8 @@ export interface SmscSimulatorOptions {
   readonly tps: number;
   /** Unanswered requests accepted per bind; beyond it 0x58 and a window violation. */
   readonly window: number;
+  /** Sessions bound at once for the system_id (an operator's per-account cap); a bind beyond it is refused 0x0D. 0 = no cap. */
+  readonly maxBinds: number;
   /** Unanswered deliver_sm the simulator keeps outstanding per bind. */
   readonly receiptWindow: number;
   readonly messageIdFormat: 'hex' | 'dec' | 'uuid';
@@ -82,6 +85,7 @@ export const SIMULATOR_DEFAULTS: Omit<SmscSimulatorOptions, 'systemId' | 'passwo
   rejectStatus: SmppStatus.ESME_RSUBMITFAIL,
   tps: 0,
   window: 1000,
+  maxBinds: 0,
   receiptWindow: 200,
   messageIdFormat: 'hex',
   receiptIdFormat: 'same',
@@ -136,6 +140,8 @@ export interface SimulatorStats {
   maxSubmitsPerSecond: number;
   binds: number;
   bindRefusals: number;
+  /** Binds refused because maxBinds sessions were bound already (also in bindRefusals). */
+  bindsOverCap: number;
   badPdus: number;
   outcomes: Record<Outcome, number>;
 }
@@ -196,7 +202,7 @@ export class SmscSimulator {
     this.idCounter = this.o.firstMessageId ?? 0x1000;
     this.stats = {
       submitsAccepted: 0, submitsRejected: 0, throttled: 0, windowViolations: 0, receiptsSent: 0, receiptsAcked: 0,
-      receiptsRetried: 0, receiptsPending: 0, moSent: 0, moAcked: 0, moRetried: 0, maxInFlightPerBind: 0, maxSubmitsPerSecond: 0, binds: 0, bindRefusals: 0,
+      receiptsRetried: 0, receiptsPending: 0, moSent: 0, moAcked: 0, moRetried: 0, maxInFlightPerBind: 0, maxSubmitsPerSecond: 0, binds: 0, bindRefusals: 0, bindsOverCap: 0,
       badPdus: 0, outcomes: { delivered: 0, undelivered: 0, expired: 0, rejected: 0, noReceipt: 0 },
     };
     const w = { delivered: 0, undelivered: 0, expired: 0, rejected: 0, noReceipt: 0, ...this.o.outcomes };
@@ -302,6 +308,10 @@ export class SmscSimulator {
       if (this.refuseBinds) status = SmppStatus.ESME_RBINDFAIL;
       else if (pdu.system_id !== this.o.systemId) status = SmppStatus.ESME_RINVSYSID;
       else if (pdu.password !== this.o.password) status = SmppStatus.ESME_RINVPASWD;
+      else if (this.o.maxBinds > 0 && this.boundSessions >= this.o.maxBinds) {
+        status = SmppStatus.ESME_RBINDFAIL;
+        this.stats.bindsOverCap++;
+      }
       if (status !== 0) {
         this.stats.bindRefusals++;
         s.conn.respondPdu(pdu.response({ command_status: status }));

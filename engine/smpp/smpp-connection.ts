@@ -67,6 +67,12 @@ export interface SmppConnectionOptions {
   readonly maxOutputBytes?: number;
   /** Inbound requests waiting for the owner's answer beyond which reading stops. Default 1,000. */
   readonly maxInboundPending?: number;
+  /**
+   * Checked when the output is written (ESME side; bind leases, engine/fleet/): false means
+   * this bind's lease may have run out (the process was paused between queueing and writing):
+   * its submit_sm are not written (their callbacks fail SMPP_FENCED) and the rest goes.
+   */
+  readonly fence?: () => boolean;
 }
 
 export interface SubmitResp {
@@ -127,6 +133,9 @@ export const socketWrites = (): number => writesTotal;
 
 const hex8 = (n: number): string => '0x' + (n >>> 0).toString(16).padStart(8, '0');
 
+/** A sweep this late (ms) means the process was not running: it waits for the input to be read first. */
+const OVERSLEPT_MS = 1000;
+
 export class SmppConnection extends EventEmitter {
   readonly socket: Socket;
   readonly window: number;
@@ -159,6 +168,11 @@ export class SmppConnection extends EventEmitter {
   private lastRx = Date.now();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly enquireMs: number;
+  private readonly fence: (() => boolean) | undefined;
+  private readonly sweepEvery: number;
+  private lastSweep: number;
+  /** submit_sm dropped unwritten because the fence said no (see SmppConnectionOptions.fence). */
+  fencedSubmits = 0;
   /** The peer's system_id once bound (server side). */
   systemId = '';
   bound = false;
@@ -173,6 +187,7 @@ export class SmppConnection extends EventEmitter {
     this.role = o.role ?? 'smsc';
     this.maxOutput = o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     this.maxInbound = o.maxInboundPending ?? DEFAULT_MAX_INBOUND_PENDING;
+    this.fence = o.fence;
     if (o.holdInbound === true) {
       this.held = [];
       // Attaching the owner's listener opens the connection too (once the attaching code has run).
@@ -194,6 +209,8 @@ export class SmppConnection extends EventEmitter {
     socket.on('error', (err) => this.emit('socket_error', err));
     socket.on('close', () => this.onClose());
     const sweepEvery = Math.max(10, Math.min(1000, Math.floor(this.timeoutMs / 4)));
+    this.sweepEvery = sweepEvery;
+    this.lastSweep = Date.now();
     this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
     this.sweepTimer.unref();
   }
@@ -379,6 +396,8 @@ export class SmppConnection extends EventEmitter {
   private flush(): void {
     this.flushScheduled = false;
     if (this.closed || this.backpressured || this.out.length === 0) return;
+    if (this.fence !== undefined && !this.fence()) this.dropFencedSubmits();
+    if (this.out.length === 0) return;
     const data = this.out.length === 1 ? (this.out[0] as Buffer) : Buffer.concat(this.out);
     this.out = [];
     this.outBytes = 0;
@@ -387,6 +406,34 @@ export class SmppConnection extends EventEmitter {
       this.backpressured = true;
       this.updateReading();
     }
+  }
+
+  /**
+   * Takes the submit_sm out of the output (a frame's command_id is its second
+   * word) and fails their callbacks: they were never written, so the entries
+   * behind them are unsent, and resending them elsewhere makes no duplicate.
+   */
+  private dropFencedSubmits(): void {
+    const keep: Buffer[] = [];
+    const dropped: Pending[] = [];
+    for (const f of this.out) {
+      if (f.readUInt32BE(4) !== CommandId.submit_sm) {
+        keep.push(f);
+        continue;
+      }
+      const p = this.pending.get(f.readUInt32BE(12));
+      if (p !== undefined) {
+        this.pending.delete(f.readUInt32BE(12));
+        if (p.counts) this.windowUsed--;
+        dropped.push(p);
+      }
+      this.outBytes -= f.length;
+    }
+    if (keep.length === this.out.length) return;
+    this.out = keep;
+    this.fencedSubmits += dropped.length;
+    const err = new RetryableError('SMPP_FENCED', 'not written: the bind\'s lease may have run out (engine/fleet/)');
+    for (const p of dropped) p.cb(err);
   }
 
   // ---- flow control towards the peer --------------------------------------
@@ -591,6 +638,12 @@ export class SmppConnection extends EventEmitter {
 
   private sweep(): void {
     const now = Date.now();
+    const overslept = now - this.lastSweep - this.sweepEvery;
+    this.lastSweep = now;
+    // The process did not run for a while (stopped, paused, a long GC): timers run before the sockets
+    // are read, so the resps that came meanwhile would be timed out unread and their messages resent
+    // (duplicates). This sweep is skipped; the next comes after the input has been read.
+    if (overslept > OVERSLEPT_MS) return;
     for (const [seq, p] of this.pending) {
       if (p.deadline > now) break;
       this.pending.delete(seq);

@@ -163,6 +163,16 @@ export class FakeActorStore implements ActorStore {
     return unsent;
   }
 
+  /** Entries handed back (an actor that lost every bind's lease): they leave this actor, pending for others. */
+  readonly handedBack: QueuedPart[] = [];
+
+  async handBack(entries: ReadonlyArray<QueuedPart>): Promise<void> {
+    for (const e of entries) {
+      this.held.delete(e.ref);
+      this.handedBack.push(e);
+    }
+  }
+
   async drop(refs: ReadonlyArray<string>): Promise<void> {
     await this.enter('drop');
     for (const ref of refs) {

@@ -11,7 +11,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { QueuedPart } from '../../engine/actors/actor-store.js';
 import type { ActorSmscConfig } from '../../engine/actors/messages.js';
-import { OperatorActor, type OperatorActorOptions } from '../../engine/actors/operator-actor.js';
+import { OperatorActor, type BindLeasePort, type OperatorActorOptions } from '../../engine/actors/operator-actor.js';
 import type { GateStore } from '../../engine/actors/send-gate.js';
 import { ManualClock } from '../../engine/flow/clock.js';
 import { DivertResult, type PollResult } from '../../engine/parking/parking-store.js';
@@ -542,5 +542,85 @@ describe('operator actor: send gate', () => {
     down = false;
     await run(r, 300);
     await until(() => r.session().sent.length === 1, 'sent once the view is fresh again');
+  });
+});
+
+/** Bind-slot leases as a test sets them (engine/fleet/lease-gate.ts in the engine). */
+class FakeLeases implements BindLeasePort {
+  readonly held = new Set<number>();
+  readonly drain = new Set<number>();
+  readonly releasedLog: number[] = [];
+  /** False: every lease has run out on the clock (a paused process woke), whatever `held` says. */
+  valid = true;
+  private readonly listeners: Array<() => void> = [];
+  usable(i: number): boolean {
+    return this.valid && this.held.has(i) && !this.drain.has(i);
+  }
+  draining(i: number): boolean {
+    return this.held.has(i) && this.drain.has(i);
+  }
+  released(i: number): void {
+    this.releasedLog.push(i);
+    this.held.delete(i);
+    this.drain.delete(i);
+  }
+  usableCount(): number {
+    return [...this.held].filter((i) => this.usable(i)).length;
+  }
+  onChange(cb: () => void): void {
+    this.listeners.push(cb);
+  }
+  /** A fleet tick. */
+  tick(): void {
+    for (const cb of this.listeners) cb();
+  }
+}
+
+describe('operator actor: bind leases (many nodes)', () => {
+  it('binds only the slots it holds; a lease that ran out stops every submit at once, the bind closes once its window is answered, what was read goes back', async () => {
+    const leases = new FakeLeases();
+    leases.held.add(0);
+    const r = await rig({ smsc: { binds: 2, window: 10 }, opts: { leases }, before: (s) => s.add(...parts(T0, 60)) });
+    await until(() => r.sessions.length === 1 && r.session().inFlight === 10, 'slot 0 bound and its window full');
+    await run(r, 50);
+    expect(r.sessions.length).toBe(1); // slot 1 is another node's
+    // The process was paused past its lease: no tick has said so yet, the clock alone does.
+    leases.valid = false;
+    const sentBefore = r.session().sent.length;
+    // The resps read on waking: five throttled (to be resent: not here), five accepted (recorded).
+    r.session().respond(5, ESME_RTHROTTLED);
+    r.session().respond();
+    await run(r, 50);
+    expect(r.session().sent.length).toBe(sentBefore);
+    await until(() => r.store.submittedLog.length === 5, 'the five accepted recorded');
+    expect(r.session().isClosed).toBe(true);
+    // The throttled five went back, pending for a node holding a bind; nothing stays with this actor.
+    expect(r.store.handedBack.length).toBe(5);
+    expect(r.store.pendingRefs).toEqual([]);
+    // A new lease: the slot is bound again and sending resumes (with what is queued; what went back is for the other nodes).
+    leases.valid = true;
+    leases.tick();
+    await runUntil(r, () => r.sessions.length === 2 && r.session().sent.length > 0, 'bound again and sending (after the throttling backoff)');
+  });
+
+  it('a slot above the fair share gets no new submits, unbinds once its window is empty, then is given back', async () => {
+    const leases = new FakeLeases();
+    leases.held.add(0).add(1);
+    const r = await rig({ smsc: { binds: 2, window: 5 }, opts: { leases }, before: (s) => s.add(...parts(T0, 200)) });
+    await until(() => r.sessions.length === 2 && r.sessions.every((s) => s.inFlight === 5), 'both slots bound, windows full');
+    const [s0, s1] = r.sessions as [FakeSession, FakeSession];
+    leases.drain.add(1);
+    leases.tick();
+    const sent1 = s1.sent.length;
+    s0.autoRespond = true;
+    s0.respond();
+    await run(r, 100);
+    expect(s1.sent.length).toBe(sent1); // draining: nothing new on it
+    expect(leases.releasedLog).toEqual([]); // its window is not empty yet
+    s1.respond();
+    await until(() => leases.releasedLog.length === 1, 'slot 1 given back');
+    expect(leases.releasedLog).toEqual([1]);
+    expect(s1.isClosed).toBe(true);
+    expect(r.sessions.length).toBe(2); // not bound again
   });
 });
