@@ -157,7 +157,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     log,
   });
   try {
-    await fleet.start();
+    await fleet.register();
   } catch (err) {
     fleetRedis.disconnect();
     redis.disconnect();
@@ -456,6 +456,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const warmMs = warmUpAcceptPath(ingress.acceptContext, config.messages.maxValiditySec);
   let port: number;
   try {
+    // Leases are taken from here on (the warm-up above blocks the thread: leases taken before it would run out).
+    await fleet.start();
     port = await ingress.listen();
   } catch (err) {
     await stop();

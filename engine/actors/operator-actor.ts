@@ -91,6 +91,12 @@ export interface BindLeasePort {
   usable(index: number): boolean;
   /** Slot `index` is held beyond this node's fair share: submit nothing more on it, drain, close, then `released`. */
   draining(index: number): boolean;
+  /**
+   * Slot `index` was this node's at the last tick, whether or not its lease has run out on the clock
+   * since: a bind whose lease merely ran out (a tick late) sends nothing but stays bound, and goes on
+   * when a tick renews it; one the fleet gave another node is closed.
+   */
+  held(index: number): boolean;
   /** A draining slot's bind is closed (or was never open): give the slot back. */
   released(index: number): void;
   /** Slots usable now: the SMSC's tps is the account's, shared by slot (rate = tps × usable / binds). */
@@ -112,6 +118,8 @@ interface Bind {
   unusableSince: number | undefined;
   /** Its session is being closed for its lease (unbind sent): not closed twice. */
   unbinding: boolean;
+  /** A reconnect is waiting out its backoff: a lease change does not start another attempt. */
+  retryPending: boolean;
 }
 
 type SubmitCb = (err: SwitchyardError | null, resp?: { commandStatus: number; messageId: string }) => void;
@@ -236,7 +244,7 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
     }
     this.leasedSlots = opts.leases === undefined ? smsc.binds : 0;
     this.bucket = new TokenBucket(this.tpsShare(), clock);
-    for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0, tried: false, unusableSince: undefined, unbinding: false });
+    for (let i = 0; i < smsc.binds; i++) this.binds.push({ index: i, session: undefined, connecting: false, since: clock.now(), attempts: 0, tried: false, unusableSince: undefined, unbinding: false, retryPending: false });
     this.windowTotal = smsc.window * smsc.binds;
     this.alphabet = smsc.alphabet ?? 'gsm7';
     this.gsmDataCoding = smsc.alphabetDataCoding ?? ALPHABET_DATA_CODING[this.alphabet];
@@ -253,7 +261,7 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
     this.opts.leases?.onChange(() => this.onLeases());
     for (const b of this.binds) void this.bindLoop(b);
     this.timer = this.clock.setInterval(() => this.pump(), TICK_MS);
-    this.onLeases();
+    this.onLeases(false);
     this.reclaimTimer = this.clock.setInterval(() => void this.reclaim(), this.opts.takeOverEveryMs);
     // Entries whose pull reply was lost are pending for this actor: re-read them.
     this.store.onReadsLost(() => {
@@ -299,6 +307,7 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
   // ---- binds ---------------------------------------------------------------
 
   private async bindLoop(b: Bind): Promise<void> {
+    b.retryPending = false;
     while (this.running && b.session === undefined) {
       // Only a slot this node holds is bound (onLeases starts the loop again when one is).
       if (this.opts.leases !== undefined && !this.opts.leases.usable(b.index)) {
@@ -333,7 +342,10 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
           this.s.reconnects++;
           this.metrics?.reconnect();
           this.events.emit('bind', b.index, false);
-          if (this.running) this.clock.setTimeout(() => void this.bindLoop(b), this.backoff(this.smsc.reconnectMs, b.attempts++));
+          if (this.running) {
+            b.retryPending = true;
+            this.clock.setTimeout(() => void this.bindLoop(b), this.backoff(this.smsc.reconnectMs, b.attempts++));
+          }
         };
         session.once('close', onClose);
         session.open();
@@ -354,7 +366,9 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
           this.events.emit('bind', b.index, false);
         }
         this.events.emit('log', 'warn', `bind ${b.index} to ${this.smsc.host}:${this.smsc.port} failed: ${(err as Error).message}`);
+        b.retryPending = true;
         await this.sleep(this.backoff(this.smsc.reconnectMs, b.attempts++));
+        b.retryPending = false;
       }
     }
   }
@@ -388,8 +402,8 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
     return Math.max(1, Math.floor((this.smsc.tps * this.leasedSlots) / this.smsc.binds));
   }
 
-  /** A fleet tick changed the leases: bind the slots now held, share the tps by slot. */
-  private onLeases(): void {
+  /** A fleet tick changed the leases (`fromTick`; false: the actor's start): bind the slots now held, share the tps by slot. */
+  private onLeases(fromTick = true): void {
     const leases = this.opts.leases;
     if (leases === undefined || !this.running) return;
     const n = leases.usableCount();
@@ -399,14 +413,19 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
       this.leasedSlots = n;
       if (n > 0) this.bucket = new TokenBucket(this.tpsShare(), this.clock);
     }
-    for (const b of this.binds) if (b.session === undefined && !b.connecting && leases.usable(b.index)) void this.bindLoop(b);
+    for (const b of this.binds) {
+      if (b.session === undefined && !b.connecting && !b.retryPending && leases.usable(b.index)) void this.bindLoop(b);
+      // Another node's slot has had its chance as far as this node goes (routing's start grace, BindState.tried).
+      else if (fromTick && !b.tried && !leases.usable(b.index)) b.tried = true;
+    }
     this.pump();
   }
 
   /**
    * Binds whose slot is not usable any more (given back above the fair
-   * share, or its lease lost or run out) get no new submits (nextSession);
-   * each closes once its window is empty or drainMs later, reading the resps
+   * share, its lease lost, or run out on the clock) get no new submits
+   * (nextSession); one given back or lost closes once its window is empty
+   * or drainMs later, reading the resps
    * of what it had sent meanwhile. A slot given back is released once its
    * bind is closed. With no usable slot at all, the entries read and not
    * sent are handed back: they stay pending, for a node that holds a bind.
@@ -425,10 +444,11 @@ export class OperatorActor<E extends QueuedPart = QueuedPart> {
         if (draining && !b.connecting) leases.released(b.index);
         continue;
       }
-      if (b.unbinding) continue;
+      // Run out on the clock but not given away: nothing is sent on it (nextSession), it stays bound until a tick says.
+      if (b.unbinding || (!draining && leases.held(b.index))) continue;
       b.unusableSince ??= now;
       if (s.inFlight === 0 || now - b.unusableSince >= (this.opts.drainMs ?? 5_000)) {
-        this.events.emit('log', 'info', `bind ${b.index}: ${draining ? 'slot given back (above this node\'s fair share)' : 'lease lost or run out'}: unbinding`);
+        this.events.emit('log', 'info', `bind ${b.index}: ${draining ? 'slot given back (above this node\'s fair share)' : 'slot now held by another node'}: unbinding`);
         b.unusableSince = undefined;
         b.unbinding = true;
         // Given back once the session is gone: the node taking the slot must not find the SMSC's cap still full.

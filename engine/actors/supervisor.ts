@@ -19,6 +19,11 @@
  * takes one task: piscina replaces a dead thread (minThreads) and the
  * restarted actor can only go to a free one. Piscina stays: it still owns
  * thread creation, replacement and shutdown.
+ *
+ * Bind leases (engine/fleet/): after each fleet tick the engine hands the
+ * supervisor the slots this node holds of each SMSC (setLeases); the actor
+ * gets them over its port (and a restarted actor the latest at once), and
+ * says when it closed a drained slot's bind ('released').
  */
 import { EventEmitter } from 'node:events';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';

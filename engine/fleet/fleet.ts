@@ -148,11 +148,24 @@ export class Fleet {
   }
 
   /**
-   * Registers this node and runs the first tick. Throws NODE_ID_IN_USE when a
+   * Registers this node (unless register() did) and starts ticking. Throws NODE_ID_IN_USE when a
    * live node holds the id; waits (at most heartbeatTtlMs and a tick) for a
    * dead predecessor's record to run out.
    */
   async start(): Promise<void> {
+    if (!this.started) await this.register();
+    if (this.timer !== undefined) return;
+    await this.tick();
+    this.timer = setInterval(() => void this.tick(), TICK_MS);
+  }
+
+  /**
+   * Registers this node (the duplicate check) without ticking yet: the engine
+   * registers first and starts ticking (start) once its main thread is done
+   * with the synchronous work of starting (the accept path's warm-up blocks it
+   * for seconds on a loaded machine: leases taken before would run out unrenewed).
+   */
+  async register(): Promise<void> {
     const deadline = monoMs() + this.o.heartbeatTtlMs + 2 * TICK_MS;
     let seen: string | undefined;
     for (;;) {
@@ -169,8 +182,6 @@ export class Fleet {
       await new Promise((ok) => setTimeout(ok, 250));
     }
     this.started = true;
-    await this.tick();
-    this.timer = setInterval(() => void this.tick(), TICK_MS);
   }
 
   /** Gives back every lease and the heartbeat: the others take the slots at their next tick. */
@@ -178,6 +189,7 @@ export class Fleet {
     if (!this.started) return;
     this.started = false;
     clearInterval(this.timer);
+    this.timer = undefined;
     for (let i = 0; i < 100 && this.ticking; i++) await new Promise((ok) => setTimeout(ok, 10));
     this.view = { ...this.view, leases: new Map() };
     if (this.superseded) return;

@@ -18,7 +18,7 @@ import type { SmscLeases } from './fleet.js';
 import { monoMs } from './mono-clock.js';
 
 export class LeaseGate implements BindLeasePort {
-  private held = new Map<number, number>();
+  private slots = new Map<number, number>();
   private drain = new Set<number>();
   private validUntil = 0;
   private live: ReadonlySet<string> | undefined;
@@ -37,7 +37,7 @@ export class LeaseGate implements BindLeasePort {
       held.set(h.index, h.epoch);
     }
     for (const i of [...this.givenBack.keys()]) if (!l.held.some((h) => h.index === i && h.epoch === this.givenBack.get(i))) this.givenBack.delete(i);
-    this.held = held;
+    this.slots = held;
     this.drain = new Set(l.drain);
     this.validUntil = l.validUntil;
     this.live = new Set(l.liveNodes);
@@ -45,18 +45,22 @@ export class LeaseGate implements BindLeasePort {
   }
 
   usable(index: number): boolean {
-    return this.held.has(index) && !this.drain.has(index) && monoMs() < this.validUntil;
+    return this.slots.has(index) && !this.drain.has(index) && monoMs() < this.validUntil;
   }
 
   draining(index: number): boolean {
-    return this.held.has(index) && this.drain.has(index);
+    return this.slots.has(index) && this.drain.has(index);
+  }
+
+  held(index: number): boolean {
+    return this.slots.has(index);
   }
 
   released(index: number): void {
-    const epoch = this.held.get(index);
+    const epoch = this.slots.get(index);
     if (epoch === undefined) return;
     this.givenBack.set(index, epoch);
-    this.held.delete(index);
+    this.slots.delete(index);
     this.drain.delete(index);
     this.report(index);
   }
@@ -64,7 +68,7 @@ export class LeaseGate implements BindLeasePort {
   usableCount(): number {
     if (monoMs() >= this.validUntil) return 0;
     let n = 0;
-    for (const i of this.held.keys()) if (!this.drain.has(i)) n++;
+    for (const i of this.slots.keys()) if (!this.drain.has(i)) n++;
     return n;
   }
 
@@ -79,6 +83,6 @@ export class LeaseGate implements BindLeasePort {
 
   /** Whether a slot's lease is valid at all (held, draining or not): the SMPP connection's fence. */
   mayWrite(index: number): boolean {
-    return this.held.has(index) && monoMs() < this.validUntil;
+    return this.slots.has(index) && monoMs() < this.validUntil;
   }
 }

@@ -38,6 +38,13 @@
  * (undici's low-precision timers idea): pending requests sit in a Map in send
  * order, all with the same timeout, so the sweep stops at the first one that is
  * not yet due. Inbound requests waiting for the owner are swept the same way.
+ * A sweep that comes over a second late (the process was stopped or paused)
+ * is skipped: timers run before sockets are read, and the resps that came
+ * meanwhile must be read before anything times out (else their messages would
+ * be resent: duplicates).
+ *
+ * Fencing (the `fence` option, bind leases of engine/fleet/): checked when the
+ * output is written; false drops the queued submit_sm unwritten (SMPP_FENCED).
  */
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';

@@ -29,7 +29,8 @@ async function startEngine(configFile: string, env: NodeJS.ProcessEnv): Promise<
   const child = spawn(process.execPath, ['dist/engine/cli.js', 'start', '--config', configFile, '--port', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   const port = await new Promise<number>((ok, fail) => {
-    const t = setTimeout(() => fail(new Error('engine did not start')), 20_000);
+    // A restart with the crashed node's id waits for its heartbeat to run out (fleet.heartbeatTtlMs, 10 s) first.
+    const t = setTimeout(() => fail(new Error('engine did not start')), 60_000);
     createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
       const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
       if (m) {

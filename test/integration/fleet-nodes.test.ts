@@ -80,40 +80,6 @@ describe('many nodes on one Redis', () => {
     }
   }, 240_000);
 
-  it('kill -9 of a node under load: its binds are back on the others within leaseTtl + 1 s + the bind, every acked message ends final, duplicates <= its windows', async () => {
-    const leaseTtlMs = 4000;
-    const window = 20;
-    h = new FleetHarness({ nodes: 3, redis: 'single', smscs: [{ binds: 3, window, tps: 150 }, { binds: 3, window, tps: 150 }], fleet: { heartbeatTtlMs: 5000, leaseTtlMs, leaseMarginMs: 1000, reclaimAfterMs: 6000, drainMs: 2000 } });
-    await h.start();
-    await balanced(h, 3, 1);
-    const c0 = await h.client(0);
-    const c2 = await h.client(2);
-    FleetHarness.submit(c0, 'k0-', 1200);
-    FleetHarness.submit(c2, 'k2-', 1200);
-    const f = h;
-    await waitFor(() => f.sims.every((s) => s.stats.submitsAccepted > 150), 60_000, 'load under way');
-    await h.kill(1);
-    const killedAt = Date.now();
-    // The dead node's sessions close with its process; its slots are taken once their leases run out.
-    await waitFor(() => f.boundSessions < f.totalBinds, 10_000, 'the dead node\'s binds gone');
-    await waitFor(() => f.boundSessions === f.totalBinds, 30_000, 'every bind slot bound again');
-    const backMs = Date.now() - killedAt;
-    console.log(`fleet kill -9: bind slots bound again ${backMs} ms after the kill (leaseTtlMs ${leaseTtlMs})`);
-    // Documented: leaseTtl + 1 s tick + the bind (connect + bind_resp, within connectTimeoutMs 5 s).
-    expect(backMs).toBeLessThan(leaseTtlMs + 1000 + 5000);
-    const l = await h.leases();
-    expect([...l.values()].every((n) => n !== 'n1')).toBe(true);
-    await waitFor(() => FleetHarness.acks(c0).acked.size === 1200 && FleetHarness.acks(c2).acked.size === 1200, 60_000, 'every submit acked');
-    const ids = [...FleetHarness.acks(c0).acked.keys(), ...FleetHarness.acks(c2).acked.keys()];
-    const st = await allFinal(h, 0, ids, 120_000);
-    expect([...st.values()].every((s) => s === 'delivered')).toBe(true);
-    // Every acked message reached an SMSC; what the dead node had on the wire may have gone twice: at most its windows.
-    const dups = h.duplicates();
-    const extra = [...dups.values()].reduce((n, k) => n + k - 1, 0);
-    console.log(`fleet kill -9: ${extra} duplicate submits (bound: 2 slots x window ${window})`);
-    expect(extra).toBeLessThanOrEqual(2 * window);
-  }, 240_000);
-
   it('SIGSTOP of a node past its lease, then SIGCONT: zero duplicates at the SMSCs, every acked message final', async () => {
     h = new FleetHarness({ nodes: 3, redis: 'single', smscs: [{ binds: 3, window: 20, tps: 150 }, { binds: 3, window: 20, tps: 150 }], fleet: { heartbeatTtlMs: 5000, leaseTtlMs: 4000, leaseMarginMs: 1000, reclaimAfterMs: 30_000, drainMs: 2000 }, sim: { responseLatencyMs: { min: 5, max: 40 } } });
     await h.start();
@@ -139,4 +105,41 @@ describe('many nodes on one Redis', () => {
     expect(h.duplicates()).toEqual(new Map());
     await waitFor(() => f.boundSessions === f.totalBinds, 30_000, 'every slot bound again');
   }, 240_000);
+});
+
+// The fleet's scripts live in the control slot {c}, the queues' in their shards': on a cluster they are other slots.
+describe.each(['single', 'cluster'] as const)('a node killed, on the %s Redis', (redis) => {
+    it('kill -9 of a node under load: its binds are back on the others within leaseTtl + 1 s + the bind, every acked message ends final, duplicates <= its windows', async () => {
+      const leaseTtlMs = 4000;
+      const window = 20;
+      h = new FleetHarness({ nodes: 3, redis, smscs: [{ binds: 3, window, tps: 150 }, { binds: 3, window, tps: 150 }], fleet: { heartbeatTtlMs: 5000, leaseTtlMs, leaseMarginMs: 1000, reclaimAfterMs: 6000, drainMs: 2000 } });
+      await h.start();
+      await balanced(h, 3, 1);
+      const c0 = await h.client(0);
+      const c2 = await h.client(2);
+      FleetHarness.submit(c0, 'k0-', 1200);
+      FleetHarness.submit(c2, 'k2-', 1200);
+      const f = h;
+      await waitFor(() => f.sims.every((s) => s.stats.submitsAccepted > 150), 60_000, 'load under way');
+      await h.kill(1);
+      const killedAt = Date.now();
+      // The dead node's sessions close with its process; its slots are taken once their leases run out.
+      await waitFor(() => f.boundSessions < f.totalBinds, 10_000, 'the dead node\'s binds gone');
+      await waitFor(() => f.boundSessions === f.totalBinds, 30_000, 'every bind slot bound again');
+      const backMs = Date.now() - killedAt;
+      console.log(`fleet kill -9: bind slots bound again ${backMs} ms after the kill (leaseTtlMs ${leaseTtlMs})`);
+      // Documented: leaseTtl + 1 s tick + the bind (connect + bind_resp, within connectTimeoutMs 5 s).
+      expect(backMs).toBeLessThan(leaseTtlMs + 1000 + 5000);
+      const l = await h.leases();
+      expect([...l.values()].every((n) => n !== 'n1')).toBe(true);
+      await waitFor(() => FleetHarness.acks(c0).acked.size === 1200 && FleetHarness.acks(c2).acked.size === 1200, 60_000, 'every submit acked');
+      const ids = [...FleetHarness.acks(c0).acked.keys(), ...FleetHarness.acks(c2).acked.keys()];
+      const st = await allFinal(h, 0, ids, 120_000);
+      expect([...st.values()].every((s) => s === 'delivered')).toBe(true);
+      // Every acked message reached an SMSC; what the dead node had on the wire may have gone twice: at most its windows.
+      const dups = h.duplicates();
+      const extra = [...dups.values()].reduce((n, k) => n + k - 1, 0);
+      console.log(`fleet kill -9: ${extra} duplicate submits (bound: 2 slots x window ${window})`);
+      expect(extra).toBeLessThanOrEqual(2 * window);
+    }, 240_000);
 });
