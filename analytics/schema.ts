@@ -130,9 +130,12 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
   },
 ];
 
+/** The table of applied versions (cluster-schema.ts has the cluster's). */
+export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS switchyard_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version`;
+
 /** Applies the migrations not applied yet; returns the versions it applied. */
-export async function migrate(ch: ClickHouseClient, migrations: ReadonlyArray<Migration> = MIGRATIONS): Promise<number[]> {
-  await ch.command({ query: `CREATE TABLE IF NOT EXISTS switchyard_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version` });
+export async function migrate(ch: ClickHouseClient, migrations: ReadonlyArray<Migration> = MIGRATIONS, versionsTable = MIGRATIONS_TABLE): Promise<number[]> {
+  await ch.command({ query: versionsTable });
   const rs = await ch.query({ query: 'SELECT version FROM switchyard_migrations', format: 'JSONEachRow' });
   const done = new Set(((await rs.json()) as Array<{ version: number }>).map((r) => Number(r.version)));
   const applied: number[] = [];

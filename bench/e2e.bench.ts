@@ -31,6 +31,15 @@
  * CPU per message and its share of commands, keys and Redis time
  * (`cluster.perMaster`), and the Redis figures are summed over the masters.
  *
+ * --nodes N: N engine processes (node ids bench-0…), one Redis (or the
+ * cluster): a fleet (README "Many nodes"): the SMSCs' binds are shared by
+ * bind leases, the clients are spread over the nodes (client i on node
+ * i mod N). The figures add, per node, its CPU, CPU per message it accepted,
+ * its accepted and submitted counts and peak RSS (`nodes`); lost and
+ * duplicates are counted over all (every message's statuses reach client 0
+ * whatever node accepted it). With --analytics it needs CLICKHOUSE_URL (one
+ * analytics node per fleet on embedded chdb).
+ *
  * --backlog N: instead, with no SMSC reachable, enqueue N messages as fast as
  * the engine accepts them and report Redis bytes per queued message and the
  * engine's RSS with that backlog.
@@ -81,6 +90,8 @@ const { values: a } = parseArgs({
     hostile: { type: 'string', default: '0' },
     cluster: { type: 'boolean', default: false },
     shards: { type: 'string' },
+    // Issue 14: N engine nodes on one Redis.
+    nodes: { type: 'string', default: '1' },
   },
 });
 const num = (k: keyof typeof a) => Number(a[k]);
@@ -148,13 +159,16 @@ async function slowCalls(masters: ReadonlyArray<Redis>): Promise<string> {
   return [...by].map(([k, g]) => `${k}: ${g.n} calls, max ${(g.max / 1000).toFixed(1)} ms, mean ${(g.sum / g.n / 1000).toFixed(1)} ms`).join('; ') || 'none';
 }
 
-/** Load starts once every SMPP bind is up, as in production (binds come up before traffic). */
-async function waitForBinds(port: number, adminKey: string, binds: number): Promise<void> {
+/** Load starts once every SMPP bind is up, as in production (binds come up before traffic); with several nodes, summed over them (bind leases share the slots). */
+async function waitForBinds(ports: ReadonlyArray<number>, adminKey: string, binds: number): Promise<void> {
   const until = Date.now() + 30_000;
   for (;;) {
-    const res = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${adminKey}` } });
-    const body = (await res.json()) as { actors: Array<{ binds: Array<{ up: boolean }> }> };
-    const up = body.actors.reduce((n, s) => n + s.binds.filter((b) => b.up).length, 0);
+    let up = 0;
+    for (const port of ports) {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${adminKey}` } });
+      const body = (await res.json()) as { actors: Array<{ binds: Array<{ up: boolean }> }> };
+      up += body.actors.reduce((n, s) => n + s.binds.filter((b) => b.up).length, 0);
+    }
     if (up >= binds) return;
     if (Date.now() > until) throw new Error(`only ${up} of ${binds} binds came up within 30 s`);
     await new Promise((ok) => setTimeout(ok, 100));
@@ -178,6 +192,10 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   if (a.cluster && a.optout) throw new Error('--optout preloads the lists through the single-Redis opt-out store: not with --cluster');
+  const nodes = num('nodes');
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16) throw new Error('--nodes: 1 to 16 engine processes');
+  if (nodes > 1 && a.analytics && !process.env.CLICKHOUSE_URL) throw new Error('--analytics with --nodes > 1 needs CLICKHOUSE_URL: embedded chdb serves one node (README "Analytics with several nodes")');
+  if (nodes > 1 && a.backlog !== undefined) throw new Error('--backlog measures one node: not with --nodes');
   let cluster: PrivateCluster | undefined;
   let redis: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
   let target: RedisTarget;
@@ -230,15 +248,24 @@ async function main(): Promise<void> {
     // while its traffic queues), or the router would refuse every message NO_ROUTE after downAfterMs.
     routing: { plans: [demoRoutePlan(smscs, (i) => `sim-${i}`, true)], ...(backlog === undefined ? {} : { downAfterMs: 86_400_000, failoverAfterSec: 86_400 }) },
   };
-  writeFileSync(`${dir}/config.json`, JSON.stringify(config, null, 2));
+  // One config per node: only the node id differs (one node: the single-node figures as before).
+  for (let i = 0; i < nodes; i++) writeFileSync(nodes === 1 ? `${dir}/config.json` : `${dir}/config-${i}.json`, JSON.stringify(nodes === 1 ? config : { ...config, engine: { ...config.engine, nodeId: `bench-${i}` } }, null, 2));
   if (a.optout) await preloadOptOuts(redisUrl, config.redis.keyPrefix);
   const nodeArgs = a.profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}/profile`] : [];
   if (process.env.SY_BENCH_TRACE_GC) nodeArgs.push('--trace-gc');
-  const engine = spawn(process.execPath, [...nodeArgs, 'dist/engine/cli.js', 'start', '--config', `${dir}/config.json`, '--port', '0'], { env, stdio: ['ignore', 'inherit', 'pipe'] });
-  const lm = await waitLine(engine, /listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000, `${dir}/engine.log`);
-  const port = Number(lm[1]);
+  const engines: ChildProcess[] = [];
+  const enginePorts: number[] = [];
+  for (let i = 0; i < nodes; i++) {
+    const child = spawn(process.execPath, [...nodeArgs, 'dist/engine/cli.js', 'start', '--config', nodes === 1 ? `${dir}/config.json` : `${dir}/config-${i}.json`, '--port', '0'], { env, stdio: ['ignore', 'inherit', 'pipe'] });
+    engines.push(child);
+    const lm = await waitLine(child, /listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000, nodes === 1 ? `${dir}/engine.log` : `${dir}/engine-${i}.log`);
+    enginePorts.push(Number(lm[1]));
+  }
+  const engine = engines[0] as ChildProcess;
+  const port = enginePorts[0] as number;
   const url = `ws://127.0.0.1:${port}/v1/ws`;
-  if (backlog === undefined) await waitForBinds(port, env.SWITCHYARD_ADMIN_KEY, smscs * num('binds'));
+  const urls = enginePorts.map((p) => `ws://127.0.0.1:${p}/v1/ws`);
+  if (backlog === undefined) await waitForBinds(enginePorts, env.SWITCHYARD_ADMIN_KEY, smscs * num('binds'));
   // The engine's keys through the same client factory; the masters (or the one instance) asked directly for their figures.
   const r = connectRedis(target, { connectionName: 'sy-bench' });
   const masters: Redis[] = cluster
@@ -256,7 +283,11 @@ async function main(): Promise<void> {
   }
 
   let peakRss = 0;
-  const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, procStat(engine.pid as number).rssMb)), 500);
+  const peakRssOf = engines.map(() => 0);
+  const rssTimer = setInterval(() => {
+    engines.forEach((e, i) => (peakRssOf[i] = Math.max(peakRssOf[i] as number, procStat(e.pid as number).rssMb)));
+    peakRss = Math.max(...peakRssOf);
+  }, 500);
   // --analytics: the sink's lag, backlog and its process's RSS, read from /v1/status once a second.
   const sink = { maxLagMs: 0, maxBacklog: 0, maxRssMb: 0, inserted: 0, lags: [] as number[] };
   const sinkTimer = a.analytics
@@ -272,7 +303,8 @@ async function main(): Promise<void> {
           }, () => undefined);
       }, 1000)
     : undefined;
-  const cpu0 = { engine: procStat(engine.pid as number).cpuMs, sims: sims ? procStat(sims.pid as number).cpuMs : 0, redis: redisPids.map((pid) => procStat(pid).cpuMs), self: process.cpuUsage(), machine: machineBusyMs() };
+  const cpu0Nodes = engines.map((e) => procStat(e.pid as number).cpuMs);
+  const cpu0 = { engine: cpu0Nodes.reduce((x, y) => x + y, 0), sims: sims ? procStat(sims.pid as number).cpuMs : 0, redis: redisPids.map((pid) => procStat(pid).cpuMs), self: process.cpuUsage(), machine: machineBusyMs() };
   const mem0 = await sumInfo('memory', 'used_memory');
   const t0 = performance.now();
 
@@ -286,8 +318,10 @@ async function main(): Promise<void> {
 
   const res = await runLoad({
     url,
+    urls,
     apiKey,
-    clients: num('clients'),
+    // Every node gets clients.
+    clients: Math.max(num('clients'), nodes),
     rate: backlog === undefined ? num('rate') : 1_000_000,
     durationMs: backlog === undefined ? num('duration') * 1000 : 3_600_000,
     maxMessages: backlog,
@@ -309,8 +343,9 @@ async function main(): Promise<void> {
   clearInterval(sinkTimer);
   peakRss = Math.max(peakRss, procStat(engine.pid as number).rssMb);
   const self = process.cpuUsage(cpu0.self);
+  const nodeCpuMs = engines.map((e, i) => procStat(e.pid as number).cpuMs - (cpu0Nodes[i] as number));
   const cpu = {
-    engine: (procStat(engine.pid as number).cpuMs - cpu0.engine) / 1000 / wallS,
+    engine: nodeCpuMs.reduce((x, y) => x + y, 0) / 1000 / wallS,
     sims: sims ? (procStat(sims.pid as number).cpuMs - cpu0.sims) / 1000 / wallS : 0,
     redis: redisPids.reduce((x, pid, i) => x + procStat(pid).cpuMs - (cpu0.redis[i] as number), 0) / 1000 / wallS,
     loadgen: (self.user + self.system) / 1e6 / wallS,
@@ -365,19 +400,35 @@ async function main(): Promise<void> {
   let submitP99Ms = 0;
   let engineAckP99Ms = 0;
   let engineIngress: Record<string, number> = {};
-  const statusRes = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${env.SWITCHYARD_ADMIN_KEY ?? ''}` } }).catch(() => undefined);
-  if (statusRes?.ok) {
+  const perNode: Array<{ node: string; cpuCores: number; cpuUsPerMsg: number; accepted: number; submitted: number; receipts: number; peakRssMb: number }> = [];
+  for (const [i, p] of enginePorts.entries()) {
+    const statusRes = await fetch(`http://127.0.0.1:${p}/v1/status`, { headers: { authorization: `Bearer ${env.SWITCHYARD_ADMIN_KEY ?? ''}` } }).catch(() => undefined);
+    if (!statusRes?.ok) continue;
     const body = (await statusRes.json()) as { ingress: Record<string, number>; actors: Array<{ submitted: number; receipts: number; submitP99Ms?: number }> };
-    console.log('engine ingress:', JSON.stringify(body.ingress));
-    console.log('engine actors:', JSON.stringify(body.actors.map(({ binds: _b, ...s }: Record<string, unknown>) => s)));
-    engineAckP99Ms = body.ingress.ackP99Ms ?? 0;
-    engineIngress = body.ingress;
+    if (i === 0) {
+      console.log('engine ingress:', JSON.stringify(body.ingress));
+      console.log('engine actors:', JSON.stringify(body.actors.map(({ binds: _b, ...s }: Record<string, unknown>) => s)));
+      engineIngress = body.ingress;
+    }
+    engineAckP99Ms = Math.max(engineAckP99Ms, body.ingress.ackP99Ms ?? 0);
+    let nodeSubmitted = 0;
+    let nodeReceipts = 0;
     for (const s of body.actors) {
-      submitted += s.submitted;
-      receipts += s.receipts;
+      nodeSubmitted += s.submitted;
+      nodeReceipts += s.receipts;
       submitP99Ms = Math.max(submitP99Ms, s.submitP99Ms ?? 0);
     }
+    submitted += nodeSubmitted;
+    receipts += nodeReceipts;
+    const accepted = body.ingress.accepted ?? 0;
+    perNode.push({
+      node: nodes === 1 ? 'bench' : `bench-${i}`,
+      cpuCores: +((nodeCpuMs[i] as number) / 1000 / wallS).toFixed(2),
+      cpuUsPerMsg: Math.round(((nodeCpuMs[i] as number) * 1000) / Math.max(1, accepted)),
+      accepted, submitted: nodeSubmitted, receipts: nodeReceipts, peakRssMb: Math.round(peakRssOf[i] as number),
+    });
   }
+  if (nodes > 1) console.log('per node:', JSON.stringify(perNode));
   const ages = hook ? Float64Array.from(hook.agesMs).sort() : new Float64Array(0);
   const agePct = (p: number) => (ages.length === 0 ? 0 : +(ages[Math.min(ages.length - 1, Math.floor(p * ages.length))] as number).toFixed(1));
   const webhooks = hook && { events: hook.eids.size, expected: statusFrames, missing: Math.max(0, statusFrames - hook.eids.size), duplicates: hook.duplicates, badSignatures: hook.badSignatures, posts: hook.postCount, ageP50Ms: agePct(0.5), ageP99Ms: agePct(0.99) };
@@ -386,8 +437,8 @@ async function main(): Promise<void> {
   // A message without a final status is a defect: show what Redis knows of it.
   const benchKeys = new Keys(config.redis.keyPrefix, new Shards(shards));
   if (backlog === undefined) for (const id of res.lostIds) console.log(`no final status for ${id}:`, JSON.stringify(await r.hgetall(benchKeys.msg(id))));
-  engine.kill('SIGTERM');
-  await new Promise((ok) => engine.once('exit', ok));
+  for (const e of engines) e.kill('SIGTERM');
+  await Promise.all(engines.map((e) => (e.exitCode === null ? new Promise((ok) => e.once('exit', ok)) : undefined)));
   sims?.kill('SIGTERM');
   r.disconnect();
   for (const m of masters) m.disconnect();
@@ -399,6 +450,7 @@ async function main(): Promise<void> {
     bench: backlog === undefined ? 'e2e' : 'e2e-backlog',
     redis: cluster ? `cluster of ${masters.length} masters` : 'single',
     shards,
+    nodes,
     durationS: num('duration'),
     smscs, binds: num('binds'), window: num('window'), clients: num('clients'), targetRate: num('rate'),
     msgsPerSec: backlog === undefined ? Math.round(res.finals / completedS) : 0,
@@ -435,6 +487,7 @@ async function main(): Promise<void> {
     redisAofRewrites: redisAof.rewrites,
     redisLastForkMs: redisAof.lastForkMs,
     ...(perMaster ? { cluster: { masters: masters.length, perMaster } } : {}),
+    ...(nodes > 1 ? { perNode } : {}),
     redisBytesPerQueuedMsg: backlog === undefined ? undefined : Math.round((mem1 - mem0) / Math.max(1, res.accepted)),
     ...(a.analytics ? { sinkMaxLagMs: sink.maxLagMs, sinkLagP50Ms: [...sink.lags].sort((x, y) => x - y)[Math.floor(sink.lags.length / 2)] ?? 0, sinkMaxBacklog: sink.maxBacklog, sinkPeakRssMb: sink.maxRssMb, sinkInserted: sink.inserted } : {}),
     machine: `${cpus().length} cores ${cpus()[0]?.model ?? ''}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,

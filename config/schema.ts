@@ -48,6 +48,7 @@ export const DEFAULTS = {
     leaseMarginMs: 1_000, // a node stops using a lease this long before it can have run out in Redis (ms; covers clock-rate drift)
     reclaimAfterMs: 30_000, // pending queue entries of a dead node are taken over once idle this long (ms; at least heartbeatTtlMs)
     drainMs: 5_000, // a slot given back (above the fair share) waits at most this long for its window's resps before it unbinds (ms)
+    tenantGrantMs: 50, // with other live nodes, a node takes a tenant's tps in grants of this many ms' worth from Redis; the fleet over-admits at most nodes × grant (ms)
   },
   messages: {
     defaultValiditySec: 48 * 3600, // validity when a submit gives none (seconds)
@@ -65,6 +66,7 @@ export const DEFAULTS = {
   analytics: {
     enabled: true, // run the events sink into ClickHouse (embedded chdb unless CLICKHOUSE_URL is set)
     dataDir: 'data/analytics', // chdb's data directory
+    cluster: '', // ClickHouse cluster name (or {macro}) for the cluster schema (analytics/cluster-schema.ts: ReplicatedMergeTree + Distributed, ON CLUSTER); needs CLICKHOUSE_URL. '': one server, or embedded
     batchMax: 20_000, // most events per insert (fewer, larger inserts: each makes a part in the events table and in every materialized view; 20,000 cost 20 % less sink CPU than 5,000 at 20,000 events/s)
     flushMs: 1_000, // longest an event waits for its batch (ms): analytics trails by about this much
     maxMemoryMb: 1_024, // ClickHouse max_memory_usage per query
@@ -405,6 +407,7 @@ export const configSchema = z.strictObject({
       leaseMarginMs: z.number().int().min(100).default(DEFAULTS.fleet.leaseMarginMs),
       reclaimAfterMs: z.number().int().positive().default(DEFAULTS.fleet.reclaimAfterMs),
       drainMs: z.number().int().min(0).max(600_000).default(DEFAULTS.fleet.drainMs),
+      tenantGrantMs: z.number().int().min(1).max(1_000).default(DEFAULTS.fleet.tenantGrantMs),
     })
     .refine((f) => f.leaseMarginMs <= f.leaseTtlMs - 1_000, { message: 'must be at most leaseTtlMs - 1000 (a lease is renewed every second and used until leaseTtlMs - leaseMarginMs)', path: ['leaseMarginMs'] })
     .refine((f) => f.reclaimAfterMs >= f.heartbeatTtlMs, { message: 'must be at least heartbeatTtlMs (entries of a node are reclaimed only once it is known dead)', path: ['reclaimAfterMs'] })
@@ -428,6 +431,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       enabled: z.boolean().default(DEFAULTS.analytics.enabled),
       dataDir: z.string().min(1).default(DEFAULTS.analytics.dataDir),
+      cluster: z.string().regex(/^[A-Za-z0-9_.{}-]{0,100}$/, 'a ClickHouse cluster name: letters, digits, _ . - and {macros}').default(DEFAULTS.analytics.cluster),
       batchMax: z.number().int().positive().max(100_000).default(DEFAULTS.analytics.batchMax),
       flushMs: z.number().int().positive().default(DEFAULTS.analytics.flushMs),
       maxMemoryMb: z.number().int().min(64).default(DEFAULTS.analytics.maxMemoryMb),

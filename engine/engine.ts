@@ -29,6 +29,7 @@ import { log as defaultLog } from './log.js';
 import { bearerOf, secretCheck, sendJson } from './http/http-kit.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { AnalyticsHost, type AnalyticsState } from './analytics/analytics-host.js';
+import { AnalyticsHome, analyticsBackend } from './analytics/analytics-home.js';
 import { FlaggedNumbers } from './analytics/flagged-numbers.js';
 import { registerAnalyticsRoutes } from './http/analytics-routes.js';
 import { OptOutStore } from './optout/optout-store.js';
@@ -46,6 +47,9 @@ import { ANALYTICS_GROUP } from '../analytics/event-sink.js';
 import { WEBHOOK_GROUP } from './webhooks/webhook-dispatcher.js';
 import { registerWebhookRoutes } from './http/webhook-routes.js';
 import { WebhookHost } from './webhooks/webhook-host.js';
+import { NodeFigures } from './fleet/node-figures.js';
+import { FleetTenantBucket, primeAll } from './fleet/tenant-rate.js';
+import { Takeover } from './fleet/takeover.js';
 import { Fleet } from './fleet/fleet.js';
 import { resolveWebhookTenants } from './webhooks/webhook-tenants.js';
 
@@ -85,6 +89,8 @@ export interface Engine {
   readonly webhooks: WebhookHost | undefined;
   /** This node in the fleet: heartbeat, bind and leader leases, published figures (engine/fleet/). */
   readonly fleet: Fleet;
+  /** Takeover of dead nodes' work (counts for tests and /v1/status). */
+  readonly takeover: Takeover;
   actorStats(): ActorStats[];
   stop(): Promise<void>;
 }
@@ -159,13 +165,33 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     queueRedis.disconnect();
     throw err;
   }
+  // Embedded chdb serves one node; several analytics nodes share a ClickHouse server (analytics-home.ts).
+  // The analytics process is stopped if the claim is lost (this node paused past it, another took it).
+  const home = config.analytics.enabled
+    ? new AnalyticsHome(redis, keys, analyticsBackend(config.engine.nodeId, config.analytics.cluster, env.CLICKHOUSE_URL), (why) => {
+        log('error', `analytics stopped on this node: ${why}`);
+        void analytics?.stop();
+      })
+    : undefined;
+  try {
+    await home?.start();
+  } catch (err) {
+    await fleet.stop();
+    fleetRedis.disconnect();
+    redis.disconnect();
+    blocking.disconnect();
+    queueRedis.disconnect();
+    throw err;
+  }
   // messages.statusRetention bounds the events streams together: each shard's stream is capped at its share.
   const eventsMaxLen = eventsCapPerShard(config.messages.statusRetention, config.redis.shards);
   const store = new RedisStore(queueRedis, keys, { eventsMaxLen, finalRetentionSec: config.messages.finalRetentionSec }, {
     waitReplicas: config.redis.waitReplicas,
     waitTimeoutMs: config.redis.waitTimeoutMs,
   });
-  const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log, env });
+  // What this node publishes with its fleet tick, and the others' figures (engine/fleet/node-figures.ts).
+  const figures = new NodeFigures(fleet);
+  const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log, env, fleetHealth: figures, failoverLeader: () => fleet.isLeader('failover') });
   const lifecycle = new Lifecycle({ config, redis, keys: store.keys, clock, log });
   const batcher = new EnqueueBatcher(store);
   const shardPicker = new ShardPicker(config.redis.shards);
@@ -217,6 +243,11 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   });
   supervisor.on('log', (level: 'info' | 'warn' | 'error', smsc: string, msg: string) => log(level, `[${smsc}] ${msg}`));
   supervisor.on('stats', (s: ActorStats) => routing.onBindChange(s, supervisor.actorState(s.smsc)?.running ?? false));
+  // This node's SMSC figures go out with every fleet tick: the other nodes' health feeds add them up.
+  fleet.onTick(() => figures.setHealth(supervisor.stats()));
+  // Every tenant's rate grant kept ready while other nodes are live (fleet/tenant-rate.ts).
+  const tenantBuckets: FleetTenantBucket[] = [];
+  fleet.onTick(() => primeAll(tenantBuckets, figures.liveNodes));
   // Bind leases: after each fleet tick every actor learns the slots this node holds; a drained one goes back.
   const passLeases = (): void => {
     for (const s of config.smscs) {
@@ -255,6 +286,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         consumer: `sink-${config.engine.nodeId}`,
         batchMax: an.batchMax,
         flushMs: an.flushMs,
+        cluster: an.cluster,
         clickhouse: { url: env.CLICKHOUSE_URL, user: env.CLICKHOUSE_USER, password: env.CLICKHOUSE_PASSWORD, dataDir: an.dataDir, maxMemoryBytes: an.maxMemoryMb * 2 ** 20, serverMemoryBytes: an.serverMemoryMb * 2 ** 20 },
         badNumbers: an.badNumbers.enabled ? an.badNumbers : undefined,
         reportPageRows: an.reportPageRows,
@@ -267,6 +299,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   analytics?.onFlagged((d) => flagged.apply(d));
   // Signed POSTs of status events and MO messages to tenants' receivers, in their own worker thread (engine/webhooks/).
   const webhooks = webhookTenants.length === 0 ? undefined : new WebhookHost({ redis: target, keyPrefix: config.redis.keyPrefix, shards: config.redis.shards, node: config.engine.nodeId, metrics: config.engine.metrics, tenants: webhookTenants }, log);
+  // The leader's takeover of dead nodes' webhook lists, webhook and analytics pending entries (engine/fleet/takeover.ts).
+  const takeover = new Takeover({ fleet, redis, keys: store.keys, webhookTenants: webhookTenants.map((t) => t.id), webhooks, analytics, log });
+  fleet.onTick(() => void takeover.tick());
   if (config.engine.metrics) batcher.onLatency = (ms) => metrics.enqueue(ms);
   if (config.engine.metrics) moderator.onHold = (tenant, code) => metrics.held(tenant, code);
   supervisor.on('restart', (smsc: string) => metrics.actorRestarted(smsc));
@@ -309,6 +344,12 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     batcher,
     dispatcher,
     clock,
+    // A tenant's tps is the fleet's: alone the local bucket, with other live nodes grants from Redis (fleet/tenant-rate.ts).
+    tenantBucket: (tenant, tps) => {
+      const b = new FleetTenantBucket(tenant, tps, { redis, prefix: config.redis.keyPrefix, clock, liveNodes: () => figures.liveNodes, grantMs: config.fleet.tenantGrantMs, log });
+      tenantBuckets.push(b);
+      return b;
+    },
     awaitNetwork: (to) => routing.awaitNetwork(to),
     ...(config.engine.metrics ? { observer: metrics } : {}),
     extraRoutes: (app): ReadonlyMap<string, WsOp> => {
@@ -330,6 +371,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         ping: () => redis.ping(),
         actors: () => config.smscs.map((s) => ({ smsc: s.id, ...supervisor.actorState(s.id) })),
         starting: () => routing.startingSmscs,
+        routable: () => routing.anySmscUp,
         analytics: () => (analytics === undefined ? 'off' : analytics.state),
         isAdmin,
         metricsKey,
@@ -443,6 +485,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     flagged,
     webhooks,
     fleet,
+    takeover,
     actorStats: () => supervisor.stats(),
     stop,
   };
@@ -453,6 +496,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     pauses.stop();
     await moderator.stop();
     await analytics?.stop();
+    home?.stop();
     await lifecycle.stop();
     await webhooks?.stop();
     clearInterval(sweepTimer);

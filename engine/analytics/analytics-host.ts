@@ -58,6 +58,7 @@ export class AnalyticsHost {
   private readonly rollupListeners: Array<(scope: string, frame: RollupFrame) => void> = [];
   private readonly flagListeners: Array<(d: FlagDeltaMessage) => void> = [];
   private readonly detectWaiters: Array<() => void> = [];
+  private readonly drainWaiters = new Map<string, Array<{ ok: (n: number) => void; fail: (e: Error) => void }>>();
 
   constructor(
     private readonly data: Omit<SinkWorkerData, 'socketPath'>,
@@ -119,16 +120,46 @@ export class AnalyticsHost {
         for (const fn of this.flagListeners) fn(r);
       } else if (r.type === 'detected') {
         for (const ok of this.detectWaiters.splice(0)) ok();
+      } else if (r.type === 'drained') {
+        const waiters = this.drainWaiters.get(r.consumer) ?? [];
+        this.drainWaiters.delete(r.consumer);
+        for (const w of waiters) {
+          if (r.error === undefined) w.ok(r.events);
+          else w.fail(new Error(r.error));
+        }
       } else this.log(r.level, r.msg);
     });
     w.on('error', (err) => this.log('error', `analytics process failed: ${err.message}`));
     w.on('exit', (code, signal) => {
       if (!this.stopping) this.log('error', `analytics process exited (${signal ?? code}); restarting in 1 s`);
       this.state.ready = false;
+      for (const [, ws] of this.drainWaiters) for (const x of ws) x.fail(new Error('the analytics process exited'));
+      this.drainWaiters.clear();
       if (this.stopping) return;
       this.base = { inserted: this.state.inserted, batches: this.state.batches, failures: this.state.failures };
       this.state.restarts++;
       setTimeout(() => !this.stopping && this.start(), 1000);
+    });
+  }
+
+  /** Whether the analytics process runs (ready): it can take over a dead node's sink. */
+  get running(): boolean {
+    return this.state.ready && this.worker?.connected === true;
+  }
+
+  /**
+   * Has the analytics process finish another (dead) node's sink batch and
+   * delete that consumer (engine/fleet/takeover.ts); resolves with the events
+   * it inserted or found inserted. Rejects when the process goes away first.
+   */
+  drain(consumer: string): Promise<number> {
+    const w = this.worker;
+    if (w?.connected !== true || !this.state.ready) return Promise.reject(new Error('analytics is not running'));
+    return new Promise((ok, fail) => {
+      const list = this.drainWaiters.get(consumer) ?? [];
+      list.push({ ok, fail });
+      this.drainWaiters.set(consumer, list);
+      if (list.length === 1) w.send({ type: 'drain', consumer });
     });
   }
 

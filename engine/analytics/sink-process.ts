@@ -13,15 +13,20 @@
  *                   │ fresh rows ──▶ LiveRollup ──IPC 'rollups' (1/s)──▶ engine ─▶ /v1/analytics/ws
  *                   └ inserted rows ─▶ BadNumberDetector ──IPC 'flagged' deltas──▶ engine (ingress set)
  *
+ * Migrations run under a Redis lock (migration-lock.ts): once per fleet.
+ *
  * Reports its state to the engine once a second over IPC; stops on
  * { type: 'stop' } or when the engine goes away.
  */
 import { BadNumberDetector, type BadNumberOptions } from '../../analytics/bad-numbers.js';
 import { openClickHouse, type ClickHouseOptions } from '../../analytics/clickhouse.js';
-import { EventSink } from '../../analytics/event-sink.js';
+import { ANALYTICS_GROUP, EventSink } from '../../analytics/event-sink.js';
+import { eventStreamKeys } from '../queue/event-streams.js';
 import { LiveRollup, type RollupFrame } from '../../analytics/live-rollup.js';
 import { QueryServer, type AnalyticsLimits } from '../../analytics/query-server.js';
-import { migrate } from '../../analytics/schema.js';
+import { migrate, MIGRATIONS } from '../../analytics/schema.js';
+import { clusterMigrations, clusterMigrationsTable } from '../../analytics/cluster-schema.js';
+import { withMigrationLock } from './migration-lock.js';
 import type { Config } from '../../config/index.js';
 import type { NumberingPlan } from '../../router/index.js';
 import { loadNumberingPlan } from '../routing/load-routing.js';
@@ -38,6 +43,8 @@ export interface SinkWorkerData {
   readonly shards: number;
   readonly consumer: string;
   readonly clickhouse: ClickHouseOptions;
+  /** analytics.cluster: the ClickHouse cluster the cluster schema is created on ('' or undefined: one server). */
+  readonly cluster?: string;
   readonly batchMax: number;
   readonly flushMs: number;
   /** Unix socket the query server listens on. */
@@ -62,6 +69,8 @@ export type SinkReport =
   | { readonly type: 'rollups'; readonly frames: ReadonlyArray<{ readonly scope: string; readonly frame: RollupFrame }> }
   | { readonly type: 'flagged'; readonly reset: boolean; readonly add: ReadonlyArray<readonly [string, string]>; readonly remove: ReadonlyArray<readonly [string, string]> }
   | { readonly type: 'detected'; readonly rounds: number }
+  /** A dead node's sink drained (takeover): its pending events inserted or found inserted, its consumer deleted. */
+  | { readonly type: 'drained'; readonly consumer: string; readonly events: number; readonly error?: string }
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly msg: string };
 
 const d = JSON.parse(process.env.SWITCHYARD_SINK_CONFIG ?? 'null') as SinkWorkerData;
@@ -110,7 +119,8 @@ const redis = connectRedis(d.redis, { connectionName: 'sy-analytics', maxRetries
 redis.on('error', () => undefined); // reconnects; the sink logs failed batches
 const reader = duplicateClient(redis, 'sy-analytics-read');
 reader.on('error', () => undefined);
-const source = new RedisEventSource(reader, redis, new Keys(d.keyPrefix, new Shards(d.shards)), d.consumer);
+const keys = new Keys(d.keyPrefix, new Shards(d.shards));
+const source = new RedisEventSource(reader, redis, keys, d.consumer);
 const ch = openClickHouse(d.clickhouse);
 const rollup = new LiveRollup();
 const detector = d.badNumbers === undefined ? undefined : new BadNumberDetector(ch, d.badNumbers);
@@ -128,7 +138,11 @@ const queries = new QueryServer({ ch, detector, log, reportPageRows: d.reportPag
 let migrated: number[] = [];
 for (;;) {
   try {
-    migrated = await migrate(ch);
+    // Once per fleet (a Redis lock): nodes sharing a ClickHouse server must not both run a backfill.
+    const cluster = d.cluster ?? '';
+    migrated = await withMigrationLock(redis, keys.control('an:migrate'), () =>
+      cluster === '' ? migrate(ch) : migrate(ch, clusterMigrations(cluster, MIGRATIONS), clusterMigrationsTable(cluster)),
+    );
     break;
   } catch (err) {
     log('warn', `analytics: ClickHouse not ready (${(err as Error).message}); retrying in 2 s`);
@@ -174,7 +188,33 @@ function round(): Promise<void> {
 void round();
 const detectTimer = detector === undefined ? undefined : setInterval(() => detecting === undefined && void round(), (d.badNumbers?.refreshSec ?? 15) * 1000);
 
-process.on('message', (m: { type: string }) => {
+/**
+ * Takeover of a dead node's sink (engine/fleet/takeover.ts): its pending batch is finished as that
+ * consumer — read whole, compared with its saved description, inserted under the same deduplication
+ * token (a batch inserted before the crash is only acknowledged) — then the consumer is deleted
+ * (it has nothing pending) with its batch description. Reads go on the command connection: they
+ * never block.
+ */
+async function drainConsumer(consumer: string): Promise<number> {
+  if (consumer === d.consumer) return 0;
+  const src = new RedisEventSource(redis, redis, keys, consumer);
+  const other = new EventSink(src, ch, { consumer, batchMax: d.batchMax, flushMs: d.flushMs, log, operatorOf, ...(detector === undefined ? {} : { onInserted: (rows: Parameters<BadNumberDetector['observe']>[0]) => detector.observe(rows) }) });
+  let guard = 0;
+  while ((await src.pending()).length > 0 && guard++ < 100) await other.runOnce();
+  for (const key of eventStreamKeys(keys)) await redis.xgroup('DELCONSUMER', key, ANALYTICS_GROUP, consumer).catch(() => undefined);
+  await redis.del(keys.analyticsBatch(consumer));
+  return other.inserted + other.acknowledgedOnly;
+}
+
+process.on('message', (m: { type: string; consumer?: string }) => {
+  if (m.type === 'drain' && typeof m.consumer === 'string') {
+    const consumer = m.consumer;
+    drainConsumer(consumer).then(
+      (events) => post({ type: 'drained', consumer, events }),
+      (err: Error) => post({ type: 'drained', consumer, events: 0, error: err.message }),
+    );
+    return;
+  }
   if (m.type === 'detect') {
     // Test and admin hook: one detection round now (after any running one).
     void round().then(() => post({ type: 'detected', rounds: detector?.rounds ?? 0 }));

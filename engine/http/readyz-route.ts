@@ -1,9 +1,11 @@
 /**
  * GET /readyz: whether this engine node should get traffic from a load balancer.
  *
- * Ready means messages flow: Redis answers, every operator actor runs, and
+ * Ready means messages flow: Redis answers, every operator actor runs,
  * every SMSC's binds have had their first chance since the engine started
- * (each bound, or its first attempt failed). Before that a node would take
+ * (each bound, or its first attempt failed), and at least one SMSC is up
+ * fleet-wide (bound on some node; issue 14: a node that could route nothing
+ * said ready and answered every submit NO_ROUTE). Before that a node would take
  * submits whose SMSCs it cannot judge yet; saying "ready" then put a freshly
  * started engine behind a load balancer while its routing still guessed.
  * Analytics is reported, not required: a ClickHouse outage delays analytics,
@@ -23,6 +25,8 @@ export interface ReadyzDeps {
   readonly actors: () => ReadonlyArray<{ readonly smsc: string; readonly running?: boolean }>;
   /** SMSCs whose binds have not had their first chance yet. */
   readonly starting: () => ReadonlyArray<string>;
+  /** Whether any SMSC is up fleet-wide (a node that can route nothing is not ready); default true. */
+  readonly routable?: () => boolean;
   readonly analytics: () => unknown;
   readonly isAdmin: (req: uWS.HttpRequest) => boolean;
   /** SWITCHYARD_METRICS_KEY (undefined or '': only the admin key shows the detail). */
@@ -40,11 +44,12 @@ export function registerReadyzRoute(app: uWS.TemplatedApp, d: ReadyzDeps): void 
     res.onAborted(() => (aborted = true));
     const actors = d.actors();
     const starting = d.starting();
+    const routable = d.routable?.() ?? true;
     const answer = (redis: string) => {
       if (aborted) return;
-      const ready = redis === 'ok' && actors.every((a) => a.running === true) && starting.length === 0;
+      const ready = redis === 'ok' && actors.every((a) => a.running === true) && starting.length === 0 && routable;
       const status = ready ? 'ready' : 'not ready';
-      sendJson(res, ready ? '200 OK' : '503 Service Unavailable', detail ? { status, redis, actors, startingSmscs: starting, analytics: d.analytics() } : { status });
+      sendJson(res, ready ? '200 OK' : '503 Service Unavailable', detail ? { status, redis, actors, startingSmscs: starting, anySmscUp: routable, analytics: d.analytics() } : { status });
     };
     d.ping().then(
       () => answer('ok'),

@@ -113,6 +113,8 @@ export interface IngressOptions {
   readonly batcher: EnqueueBatcher;
   readonly dispatcher: StatusDispatcher;
   readonly clock: Clock;
+  /** A tenant's rate limit (default a local TokenBucket of its tps; with several nodes, fleet grants: engine/fleet/tenant-rate.ts). */
+  readonly tenantBucket?: (tenant: string, tps: number) => { tryTake(n?: number): boolean };
   /**
    * Extra HTTP routes (metrics, health, admin) registered by the engine; may
    * return WebSocket ops of the same features (e.g. optout_add).
@@ -127,7 +129,7 @@ interface TenantRuntime {
   readonly id: string;
   readonly apiKey: string;
   readonly window: number;
-  readonly bucket: TokenBucket;
+  readonly bucket: { tryTake(n?: number): boolean };
   /** Main-thread time this tenant's frames may use (its share of server.ingressCpuMsPerSec). */
   readonly cpu: CpuBudget;
   readonly senders: SenderCheck | undefined;
@@ -284,7 +286,7 @@ export class IngressServer {
     this.cpuClock = o.cpuClock ?? threadCpuClock();
     // One registry for all tenants: the busy ones share server.ingressCpuMsPerSec, and a budget binds only while another tenant uses the loop too.
     const share = new LoopShare(o.ingressCpuMsPerSec ?? BOUNDS.ingressCpuMsPerSec, o.clock, this.cpuClock);
-    const tenants = o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: share.budget(), senders: t.senders, accept: t.accept ?? {} }));
+    const tenants = o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: o.tenantBucket?.(t.id, t.tps) ?? new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: share.budget(), senders: t.senders, accept: t.accept ?? {} }));
     this.auth = new ApiAuth(tenants, o.adminKey);
     this.stats = {
       connections: 0, accepted: 0, refused: 0, framesIn: 0, connectionsRefused: 0, slowConsumerCloses: 0, oversizeCloses: 0, overBudget: 0, floodCloses: 0,

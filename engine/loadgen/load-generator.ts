@@ -11,6 +11,8 @@ import { prng } from '../prng.js';
 
 export interface LoadOptions {
   readonly url: string; // ws://127.0.0.1:PORT/v1/ws
+  /** Several engine nodes: client i connects to urls[i mod length] (default [url]); statuses come to client 0 from every node. */
+  readonly urls?: ReadonlyArray<string>;
   readonly apiKey: string;
   readonly clients: number;
   readonly rate: number; // messages per second, all clients together
@@ -148,7 +150,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   await Promise.all(
     Array.from({ length: o.clients }, (_, ci) => new Promise<void>((ok, fail) => {
       // Every connection of a tenant gets all its status frames: only the first subscribes.
-      const ws = new WebSocket(ci === 0 ? o.url : `${o.url}?statuses=0`, { headers: { authorization: `Bearer ${o.apiKey}` }, perMessageDeflate: false });
+      const at = o.urls === undefined || o.urls.length === 0 ? o.url : (o.urls[ci % o.urls.length] as string);
+      const ws = new WebSocket(ci === 0 ? at : `${at}?statuses=0`, { headers: { authorization: `Bearer ${o.apiKey}` }, perMessageDeflate: false });
       const sentAt = new Map<string, number>();
       const c = ws as Client;
       c.sentAt = sentAt;

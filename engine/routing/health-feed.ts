@@ -21,6 +21,17 @@
  *                 only with at least `qualityMinReceipts` receipts
  * Counters restart from zero when an actor restarts; a counter that went
  * backwards is taken as a restart, never as a negative count.
+ *
+ * One view for the fleet (issue 14): with other live nodes (a FleetHealthPort,
+ * their figures published with the fleet tick, engine/fleet/node-figures.ts),
+ * an SMSC is up when bound on ANY live node, and the circuit and delivery rate
+ * come from the fleet's sums: each node's counters are kept as a series of
+ * their own (a restart of one is a reset of its series, not of the sum) and
+ * the increases are added. Every node sees the same figures (a tick, ~1 s,
+ * apart), so a message gets the same route and price whatever node accepts
+ * it, and no node fails over traffic off an SMSC another node serves. A node
+ * holding no bind slot of an SMSC (more nodes than binds) routes to it all the
+ * same: its queue is shared.
  */
 import type { RedisClient } from '../redis/connect-redis.js';
 import { perKey, type Reply } from '../redis/node-pipelines.js';
@@ -28,6 +39,7 @@ import type { Config } from '../../config/index.js';
 import type { RouteHealth } from '../../router/index.js';
 import type { ActorStats, BindState } from '../actors/messages.js';
 import type { Keys } from '../queue/keys.js';
+import type { FleetHealthPort } from '../fleet/node-figures.js';
 
 interface Sample {
   readonly at: number;
@@ -54,8 +66,12 @@ function increase(samples: ReadonlyArray<Sample>, pick: (s: Sample) => number): 
   return sum;
 }
 
+/** This node's series in `samples` (other nodes by their node id). */
+const SELF = '';
+
 export class HealthFeed {
-  private readonly samples = new Map<string, Sample[]>();
+  /** SMSC → node ('' this one) → samples of its counters. */
+  private readonly samples = new Map<string, Map<string, Sample[]>>();
   /** When each SMSC lost its last bind (0 while bound, and while starting). */
   private readonly unboundSince = new Map<string, number>();
   /** SMSCs whose binds have not had their first chance yet: up, their traffic waits in their queue. */
@@ -70,6 +86,8 @@ export class HealthFeed {
     private readonly now: () => number = Date.now,
     /** Told when an SMSC loses its last bound session or gets one back. */
     private readonly onBoundChange: (smsc: string, bound: boolean, why: string) => void = () => undefined,
+    /** The other live nodes' published figures (undefined: a node alone). */
+    private readonly fleet?: FleetHealthPort,
   ) {
     for (const s of smscs) {
       this.unboundSince.set(s.id, 0);
@@ -88,7 +106,9 @@ export class HealthFeed {
    * the down grace starts from that moment.
    */
   private observe(smsc: string, binds: ReadonlyArray<BindState> | undefined, running: boolean, now: number, why: string): void {
-    const bound = running && binds !== undefined && binds.some((b) => b.up);
+    const remote = this.boundElsewhere(smsc);
+    const bound = (running && binds !== undefined && binds.some((b) => b.up)) || remote !== undefined;
+    if (remote !== undefined && why !== 'binds') why = `bound on node ${remote}`;
     if (this.starting.has(smsc)) {
       if (!bound && running && (binds === undefined || !binds.every((b) => b.tried))) {
         this.health.setUp(smsc, true, 0);
@@ -113,33 +133,66 @@ export class HealthFeed {
     this.health.setUp(smsc, bound || now - since < this.routing.downAfterMs, since);
   }
 
-  /** Bind states and counters from the actors' latest stats. */
+  /** A live node other than this one with a bound session of the SMSC (undefined: none). */
+  private boundElsewhere(smsc: string): string | undefined {
+    if (this.fleet === undefined) return undefined;
+    for (const [node, figs] of this.fleet.others()) if ((figs.get(smsc)?.bound ?? 0) > 0) return node;
+    return undefined;
+  }
+
+  /** Adds one sample to a node's series of an SMSC and drops what every window has left behind. */
+  private record(smsc: string, node: string, sample: Sample, keepFrom: number): void {
+    let byNode = this.samples.get(smsc);
+    if (byNode === undefined) this.samples.set(smsc, (byNode = new Map()));
+    const list = byNode.get(node) ?? [];
+    list.push(sample);
+    // Keep one sample at or before the longest window's start as its baseline.
+    while (list.length > 2 && (list[1] as Sample).at <= keepFrom) list.shift();
+    byNode.set(node, list);
+  }
+
+  /** The fleet's increase of a counter over [from, now]: each node's series on its own, added. */
+  private fleetIncrease(smsc: string, from: number, pick: (s: Sample) => number): number {
+    let sum = 0;
+    for (const list of this.samples.get(smsc)?.values() ?? []) sum += increase(since(list, from), pick);
+    return sum;
+  }
+
+  /** Bind states and counters from the actors' latest stats (and the other live nodes' published figures). */
   applyStats(stats: ReadonlyArray<ActorStats>, running: (smsc: string) => boolean): void {
     const now = this.now();
+    const keepFrom = now - Math.max(this.routing.qualityWindowSec, this.routing.circuit.windowSec) * 1000;
+    const others = this.fleet?.others();
+    if (others !== undefined) {
+      for (const smsc of this.health.smscs) {
+        // A node gone from the fleet: its series is dropped once its last sample is out of every window.
+        const byNode = this.samples.get(smsc);
+        for (const [node, list] of byNode ?? []) if (node !== SELF && !others.has(node) && (list[list.length - 1] as Sample).at <= keepFrom) byNode?.delete(node);
+        for (const [node, figs] of others) {
+          const f = figs.get(smsc);
+          if (f !== undefined) this.record(smsc, node, { at: now, submitted: f.submitted, rejected: f.rejected, delivered: f.delivered, failed: f.failed }, keepFrom);
+        }
+      }
+    }
     const seen = new Set<string>();
     for (const s of stats) {
       if (!this.health.index.has(s.smsc)) continue;
       seen.add(s.smsc);
       this.observe(s.smsc, s.binds, running(s.smsc), now, running(s.smsc) ? 'binds' : 'actor not running');
-      const list = this.samples.get(s.smsc) ?? [];
-      list.push({ at: now, submitted: s.submitted, rejected: s.rejected, delivered: s.receiptsDelivered, failed: s.receiptsFailed });
-      const keepFrom = now - Math.max(this.routing.qualityWindowSec, this.routing.circuit.windowSec) * 1000;
-      // Keep one sample at or before the longest window's start as its baseline.
-      while (list.length > 2 && (list[1] as Sample).at <= keepFrom) list.shift();
-      this.samples.set(s.smsc, list);
+      this.record(s.smsc, SELF, { at: now, submitted: s.submitted, rejected: s.rejected, delivered: s.receiptsDelivered, failed: s.receiptsFailed }, keepFrom);
 
       const c = this.routing.circuit;
-      const recent = since(list, now - c.windowSec * 1000);
-      const errors = increase(recent, (x) => x.rejected);
-      const rate = errors / Math.max(1, errors + increase(recent, (x) => x.submitted));
+      const from = now - c.windowSec * 1000;
+      const errors = this.fleetIncrease(s.smsc, from, (x) => x.rejected);
+      const rate = errors / Math.max(1, errors + this.fleetIncrease(s.smsc, from, (x) => x.submitted));
       if (errors >= c.errors && rate >= c.errorRate && (this.health.circuitOpenUntil[this.health.index.get(s.smsc) as number] as number) <= now) {
         this.health.openCircuit(s.smsc, now + c.openSec * 1000);
         // The errors that opened it are spent: after openSec the SMSC gets traffic again (half-open).
-        this.samples.set(s.smsc, [list[list.length - 1] as Sample]);
+        for (const [node, list] of this.samples.get(s.smsc) ?? []) this.samples.get(s.smsc)?.set(node, [list[list.length - 1] as Sample]);
       }
-      const q = since(list, now - this.routing.qualityWindowSec * 1000);
-      const delivered = increase(q, (x) => x.delivered);
-      const finals = delivered + increase(q, (x) => x.failed);
+      const qFrom = now - this.routing.qualityWindowSec * 1000;
+      const delivered = this.fleetIncrease(s.smsc, qFrom, (x) => x.delivered);
+      const finals = delivered + this.fleetIncrease(s.smsc, qFrom, (x) => x.failed);
       this.health.setDeliveryRate(s.smsc, finals >= this.routing.qualityMinReceipts ? delivered / finals : NaN, finals);
     }
     // An SMSC without an actor reporting is not up (unless its actor is still starting: its first report is on its way).

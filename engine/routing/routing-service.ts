@@ -25,6 +25,7 @@ import { HealthFeed } from './health-feed.js';
 import { buildRouting, networksById, shippedPlanPath, type LoadedRouting } from './load-routing.js';
 import { CachedNetworkLookup, HttpLookupProvider } from './lookup-hook.js';
 import { MnpCache } from './mnp.js';
+import type { FleetHealthPort } from '../fleet/node-figures.js';
 
 export interface RoutingServiceOptions {
   readonly config: Config;
@@ -37,6 +38,10 @@ export interface RoutingServiceOptions {
   readonly log: (level: 'info' | 'warn' | 'error', msg: string) => void;
   /** Watch the config and plan files and reload on change (default true when configFile is given). */
   readonly watchFiles?: boolean;
+  /** The other live nodes' SMSC figures: health is judged fleet-wide (health-feed.ts). */
+  readonly fleetHealth?: FleetHealthPort;
+  /** Whether this node moves queued traffic on failover (the fleet's `failover` leader); default always (a node alone). */
+  readonly failoverLeader?: () => boolean;
 }
 
 export interface ReloadResult {
@@ -79,7 +84,7 @@ export class RoutingService {
     this.loaded = buildRouting(c, this.baseDir, this.health, () => this.ported);
     this.networks = networksById(this.loaded.plan);
     this.feed = new HealthFeed(this.health, c.routing, c.smscs, o.redis, o.store.keys, Date.now, (smsc, bound, why) =>
-      o.log(bound ? 'info' : 'warn', `[${smsc}] ${bound ? 'has a bound session' : `has no bound session (${why}); no new traffic after ${c.routing.downAfterMs} ms`}`));
+      o.log(bound ? 'info' : 'warn', `[${smsc}] ${bound ? `has a bound session${why.startsWith('bound on node') ? ` (${why})` : ''}` : `has no bound session (${why}); no new traffic after ${c.routing.downAfterMs} ms`}`), o.fleetHealth);
     this.failover = new Failover(o.store, o.redis, this.health, () => this.router, {
       failoverAfterSec: c.routing.failoverAfterSec,
       batch: 500,
@@ -104,6 +109,11 @@ export class RoutingService {
     return this.mnp.size;
   }
 
+  /** Whether any SMSC is up (bound anywhere in the fleet, or within its grace): /readyz is not ready without one. */
+  get anySmscUp(): boolean {
+    return this.health.up.some((u) => u === 1);
+  }
+
   /** SMSCs whose binds have not had their first chance since the engine started (not ready while any). */
   get startingSmscs(): string[] {
     return this.feed.startingSmscs;
@@ -118,7 +128,8 @@ export class RoutingService {
       busy = true;
       this.onStats(stats(), running);
       Promise.all([this.feed.refreshQueues(), this.mnp.refresh().then((changed) => changed && this.o.log('info', `MNP table reloaded: ${this.mnp.size} ported numbers`))])
-        .then(() => this.failover.tick())
+        // One node moves queued traffic (the fleet's failover leader): two would race over the same queues.
+        .then(() => (this.o.failoverLeader === undefined || this.o.failoverLeader() ? this.failover.tick() : 0))
         .then((moved) => moved > 0 && this.o.log('warn', `failover: moved ${moved} queued entries off SMSCs down for more than ${this.o.config.routing.failoverAfterSec} s`))
         .catch((err: Error) => this.o.log('warn', `routing upkeep failed: ${err.message}`))
         .finally(() => (busy = false));

@@ -19,6 +19,8 @@ export type WebhookCommand =
   | { readonly type: 'stop' }
   /** Events were added to the tenant's list (replay); retryNow cuts a backoff short. */
   | { readonly type: 'kick'; readonly tenant: string; readonly retryNow: boolean }
+  /** Its consumer was given entries (takeover of a dead node, XCLAIM): read its pending entries again. */
+  | { readonly type: 'reread' }
   /** Fault injection for tests: an uncaught error in the worker thread. */
   | { readonly type: 'crash' };
 

@@ -390,6 +390,19 @@ export class WebhookDispatcher implements ChannelHost {
     this.pauseWake = undefined;
   }
 
+  /** Set by rereadPending: the read loop goes over this consumer's pending entries again at its next turn. */
+  private rereadAsked = false;
+
+  /**
+   * Entries were claimed for this consumer (takeover of a dead node's,
+   * engine/fleet/takeover.ts): read its pending entries again, skipping those
+   * held in memory (as after a lost reply). Wakes a lingering read.
+   */
+  rereadPending(): void {
+    this.rereadAsked = true;
+    this.pauseWake?.();
+  }
+
   private async read(): Promise<void> {
     // This consumer's pending entries first (per shard, after the last one seen): what an earlier run
     // read and did not finish.
@@ -397,6 +410,11 @@ export class WebhookDispatcher implements ChannelHost {
     let held: Set<string> | undefined = new Set();
     const perStream = Math.max(1, Math.ceil(PAGE / this.streams.shards));
     while (this.running) {
+      if (this.rereadAsked) {
+        this.rereadAsked = false;
+        pendingFrom = uniform(this.streams.shards, '0');
+        held = this.held();
+      }
       try {
         const reply = await this.streams.readGroup(WEBHOOK_GROUP, this.consumer, pendingFrom ?? '>', perStream, pendingFrom === undefined && !this.cluster ? 1000 : 0);
         if (reply.error !== undefined) throw reply.error;

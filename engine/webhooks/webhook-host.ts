@@ -98,6 +98,11 @@ export class WebhookHost {
     this.send({ type: 'kick', tenant, retryNow });
   }
 
+  /** Entries were claimed for this node's consumer (takeover): the dispatcher reads its pending entries again. */
+  rereadPending(): void {
+    this.send({ type: 'reread' });
+  }
+
   /** Test hook: makes the worker thread throw (it is restarted). */
   crash(): void {
     this.send({ type: 'crash' });

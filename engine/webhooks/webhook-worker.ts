@@ -42,6 +42,7 @@ post({ type: 'ready' });
 const timer = setInterval(() => void report().catch(() => undefined), 500);
 port.on('message', (cmd: WebhookCommand) => {
   if (cmd.type === 'kick') dispatcher.kick(cmd.tenant, cmd.retryNow);
+  else if (cmd.type === 'reread') dispatcher.rereadPending();
   else if (cmd.type === 'crash')
     setImmediate(() => {
       throw new Error('webhooks: crash requested');

@@ -4,6 +4,7 @@ import { parseConfig } from '../../config/index.js';
 import type { ActorStats } from '../../engine/actors/messages.js';
 import { Keys } from '../../engine/queue/keys.js';
 import { HealthFeed } from '../../engine/routing/health-feed.js';
+import type { FleetHealthPort, SmscFigures } from '../../engine/fleet/node-figures.js';
 import { RouteHealth } from '../../router/index.js';
 
 const config = parseConfig({
@@ -144,5 +145,76 @@ describe('HealthFeed', () => {
     at(190_000);
     feed.applyStats([stats('a', { delivered: 20, failed: 100 }), stats('b')], running);
     expect(health.deliveryRate[0]).toBeCloseTo(0 / 100);
+  });
+});
+
+describe('HealthFeed: one view for the fleet (issue 14)', () => {
+  type Figs = Partial<SmscFigures>;
+  function fleetSetup(withFleet = true) {
+    let now = 100_000;
+    const health = new RouteHealth(['a', 'b']);
+    let others = new Map<string, ReadonlyMap<string, SmscFigures>>();
+    const port: FleetHealthPort = { others: () => others };
+    const feed = new HealthFeed(health, config.routing, config.smscs, undefined as unknown as Redis, new Keys('t:'), () => now, () => undefined, withFleet ? port : undefined);
+    const full = (f: Figs): SmscFigures => ({ bound: 0, submitted: 0, rejected: 0, delivered: 0, failed: 0, ...f });
+    return {
+      health,
+      feed,
+      at: (t: number) => (now = t),
+      publish: (byNode: Record<string, Record<string, Figs>>) => (others = new Map(Object.entries(byNode).map(([n, m]) => [n, new Map(Object.entries(m).map(([s, f]) => [s, full(f)]))]))),
+    };
+  }
+
+  it('an SMSC bound on another node only is up here (it used to go down and lose its traffic on this node)', () => {
+    for (const withFleet of [true, false]) {
+      const { health, feed, at, publish } = fleetSetup(withFleet);
+      publish({ n2: { a: { bound: 1 }, b: { bound: 1 } } });
+      // This node holds no bind of a (another node holds the account's slots).
+      feed.applyStats([stats('a', { up: false }), stats('b')], running);
+      at(105_000);
+      feed.applyStats([stats('a', { up: false }), stats('b')], running);
+      expect(health.up[0]).toBe(withFleet ? 1 : 0);
+    }
+  });
+
+  it('an SMSC bound only on a node that left the fleet goes down after downAfterMs', () => {
+    const { health, feed, at, publish } = fleetSetup();
+    publish({ n2: { a: { bound: 1 } } });
+    feed.applyStats([stats('a', { up: false }), stats('b')], running);
+    expect(health.up[0]).toBe(1);
+    publish({});
+    at(100_500);
+    feed.applyStats([stats('a', { up: false }), stats('b')], running);
+    expect(health.up[0]).toBe(1); // within the grace
+    at(101_600);
+    feed.applyStats([stats('a', { up: false }), stats('b')], running);
+    expect(health.up[0]).toBe(0);
+  });
+
+  it('the circuit opens on the fleet sums: errors spread over two nodes, each below the threshold alone', () => {
+    const { health, feed, at, publish } = fleetSetup();
+    publish({ n2: { a: { bound: 1 } } });
+    feed.applyStats([stats('a'), stats('b')], running);
+    // 6 errors here, 6 on n2, 2 submits each: 12 errors ≥ 10, 75 % ≥ 50 %.
+    at(110_000);
+    publish({ n2: { a: { bound: 1, submitted: 2, rejected: 6 } } });
+    feed.applyStats([stats('a', { submitted: 2, rejected: 6 }), stats('b')], running);
+    expect(health.circuitOpenUntil[0]).toBe(130_000);
+  });
+
+  it('delivery rate from the fleet sums; a restart of one node resets its series, not the sum', () => {
+    const { health, feed, at, publish } = fleetSetup();
+    publish({ n2: { a: { bound: 1, delivered: 0, failed: 0 } } });
+    feed.applyStats([stats('a'), stats('b')], running);
+    at(110_000);
+    publish({ n2: { a: { bound: 1, delivered: 90, failed: 10 } } });
+    feed.applyStats([stats('a', { delivered: 10, failed: 40 }), stats('b')], running);
+    expect(health.deliveryRate[0]).toBeCloseTo(100 / 150);
+    // n2 restarted: its counters start again from 0 (5 delivered since); ours went on.
+    at(115_000);
+    publish({ n2: { a: { bound: 1, delivered: 5, failed: 0 } } });
+    feed.applyStats([stats('a', { delivered: 10, failed: 40 }), stats('b')], running);
+    expect(health.deliveryRate[0]).toBeCloseTo(105 / 155);
+    expect(health.receiptsInWindow[0]).toBe(155);
   });
 });
