@@ -101,6 +101,10 @@ export class Keys {
     if (k === undefined) throw new RangeError(`"${id.slice(0, 40)}" is not a message id of this deployment`);
     return `${this.prefix}m:${this.shards.tag(k)}:${id}`;
   }
+  /** m:{T}:{id} of an id whose shard the caller has already found (shardOf): no second check. */
+  msgIn(shard: number, id: string): string {
+    return `${this.prefix}m:${this.shards.tag(shard)}:${id}`;
+  }
   queueOf(smsc: string, shard: number): string {
     return `${this.prefix}q:${this.shards.tag(shard)}:${smsc}`;
   }

@@ -32,7 +32,7 @@ import { GROUP, Keys, RECENT_OPT_OUT_MS } from './keys.js';
 import { ENQUEUE, FAILED, LINK, LOOKUP, MOVE, RECEIPTS, SUBMITTED, SWEEP } from './lua-scripts.js';
 import { messageField } from './message-fields.js';
 import { EnqueueCode, ReceiptResult } from './script-codes.js';
-import { runSections, runSectionsThen, Section } from './sections.js';
+import { runSections, runSectionsThen, Section, type Arg } from './sections.js';
 
 /** Early receipts (no mapping yet) kept per SMSC within their lifetime; beyond it they are answered and counted unmatched. */
 export const MAX_EARLY_RECEIPTS = 100_000;
@@ -257,8 +257,9 @@ export class RedisStore {
   /**
    * Enqueues messages atomically per shard (lua/enqueue.lua): resolves once
    * Redis has them all, with where each went (opted-out numbers are stopped,
-   * held and paused tenants' messages parked). The opt-out lists are read
-   * first (optOutPreCheck: they live in their tenants' slots); a section the
+   * held and paused tenants' messages parked). On a single Redis the script
+   * reads the opt-out lists itself; on a cluster they are read first
+   * (optOutPreCheck: they live in their tenants' slots), and a section the
    * script refuses because that read is too old is read and sent again. With
    * redis.waitReplicas, each call is followed by WAIT on the same master.
    */
@@ -266,33 +267,21 @@ export class RedisStore {
     const out = new Array<Disposition>(msgs.length);
     let pending = msgs.map((_, i) => i);
     for (let attempt = 0; ; attempt++) {
-      const checkedAt = Math.floor(this.clock.now());
-      const listed = await this.optOutPreCheck(pending.map((i) => msgs[i] as NewMessage));
-      const groups = new Map<number, { sec: Section; idx: number[] }>();
+      // On a single Redis the script reads the opt-out lists itself, atomically (enqueue.lua): no pre-check
+      // round trip, no pre-check time to refuse (0).
+      const checkedAt = this.cluster ? Math.floor(this.clock.now()) : 0;
+      const listed = this.cluster ? await this.optOutPreCheck(pending.map((i) => msgs[i] as NewMessage)) : undefined;
+      const groups = new Map<number, EnqueueSection>();
       pending.forEach((i, j) => {
         const m = msgs[i] as NewMessage;
         const k = this.keys.shardOf(m.id);
         if (k === undefined) throw new RangeError(`enqueue: "${m.id}" is not a message id of this deployment`);
         let g = groups.get(k);
-        if (g === undefined) {
-          g = { sec: new Section(k, [this.keys.eventsOf(k), this.keys.expiryOf(k), this.keys.scheduleOf(k), this.keys.pausedCopy(k), this.keys.recentOptOuts(k)]), idx: [] };
-          groups.set(k, g);
-        }
-        g.idx.push(i);
-        const s = g.sec;
-        const due = m.dueAt ?? 0;
-        const minute = Math.floor((due > 0 ? due : m.acceptedAt) / 60_000);
-        s.push(
-          s.key(this.keys.msg(m.id)), s.key(this.keys.queueOf(m.smsc, k)), s.key(this.keys.parkOf(k, m.tenant)), m.hold === undefined ? 0 : s.key(this.keys.holdOf(k, m.tenant)),
-          s.key(this.keys.listIndexOf(k, m.tenant, minute)), s.key(this.keys.listMinutesOf(k, m.tenant)),
-          m.id, m.tenant, m.ref, m.to, m.from, m.smsc, m.dataCoding, m.esmClass, m.parts.length,
-          m.acceptedAt, m.validUntil, m.ttlSec, m.pushStatus ? 1 : 0, m.route, due, m.billOnDelivery === true ? 1 : 0,
-          m.hold?.code ?? '', m.hold?.text ?? '', listed[j] === true ? 1 : 0, minute,
-        );
-        for (const p of m.parts) s.push(p.shortMessage);
+        if (g === undefined) groups.set(k, (g = this.enqueueSection(k)));
+        g.add(i, m, listed === undefined ? undefined : listed[j] === true);
       });
       const list = [...groups.values()];
-      const codes = await this.runEnqueue(list.map((g) => g.sec), checkedAt);
+      const codes = await this.runEnqueue(list.map((g) => g.close()), checkedAt);
       const again: number[] = [];
       list.forEach((g, k) => {
         const c = String(codes[k]);
@@ -304,6 +293,13 @@ export class RedisStore {
       if (attempt >= 2) throw new RetryableError('UNAVAILABLE', 'the opt-out check could not be completed in time; retry');
       pending = again;
     }
+  }
+
+  /** A section of enqueue.lua for shard k; on a single Redis it names the global opt-out list (the script reads the lists). */
+  private enqueueSection(k: number): EnqueueSection {
+    const fixed = [this.keys.eventsOf(k), this.keys.expiryOf(k), this.keys.scheduleOf(k), this.keys.pausedCopy(k), this.keys.recentOptOuts(k)];
+    if (!this.cluster) fixed.push(this.keys.optOut('*'));
+    return new EnqueueSection(this.keys, k, fixed, !this.cluster);
   }
 
   /**
@@ -787,6 +783,93 @@ export class RedisStore {
     });
     const met = await runSections(this.redis, 'sySweep', [...this.head(now), graceSec * 1000, GROUP], secs);
     return met.reduce<number>((a, r) => Math.max(a, Number(r)), 0);
+  }
+}
+
+/** The fields of an enqueue.lua profile (what the messages of a tick share), in the script's order after its key indexes. */
+interface Profile {
+  readonly smsc: string;
+  readonly tenant: string;
+  readonly minute: number;
+  readonly ttlSec: number;
+  readonly push: number;
+  readonly route: string;
+  readonly due: number;
+  readonly bd: number;
+  readonly holdCode: string;
+  readonly holdText: string;
+  /** Its number in the section (1..P). */
+  readonly n: number;
+}
+
+/**
+ * One section of enqueue.lua (its header has the layout): the messages of
+ * one shard, each naming a profile (the fields and keys it shares with the
+ * other messages of its tick: tenant, SMSC, route, validity, ...), so that a
+ * message costs 12 arguments and its parts, and its shared keys are built
+ * once per profile, not once per message.
+ */
+class EnqueueSection {
+  readonly idx: number[] = [];
+  private readonly sec: Section;
+  private readonly profiles: Profile[] = [];
+  private readonly profileArgs: Arg[] = [];
+  private readonly items: Arg[] = [];
+  private last: Profile | undefined;
+
+  constructor(
+    private readonly keys: Keys,
+    private readonly shard: number,
+    fixed: ReadonlyArray<string>,
+    /** The script reads the opt-out lists (single Redis): each profile names its tenant's. */
+    private readonly readsLists: boolean,
+  ) {
+    this.sec = new Section(shard, fixed);
+  }
+
+  add(i: number, m: NewMessage, listed: boolean | undefined): void {
+    this.idx.push(i);
+    const due = m.dueAt ?? 0;
+    const minute = Math.floor((due > 0 ? due : m.acceptedAt) / 60_000);
+    const p = this.profileOf(m, due, minute);
+    this.items.push(
+      this.sec.addKey(this.keys.msgIn(this.shard, m.id)), p.n,
+      m.id, m.ref, m.to, m.from, m.dataCoding, m.esmClass, m.parts.length, m.acceptedAt, m.validUntil, listed === true ? 1 : 0,
+    );
+    for (const part of m.parts) this.items.push(part.shortMessage);
+  }
+
+  /** The section's profile for m: the last one used when it fits (consecutive messages of a tick mostly share one), else found or added. */
+  private profileOf(m: NewMessage, due: number, minute: number): Profile {
+    const fits = (p: Profile) =>
+      p.smsc === m.smsc && p.tenant === m.tenant && p.minute === minute && p.ttlSec === m.ttlSec && p.push === (m.pushStatus ? 1 : 0) && p.route === m.route &&
+      p.due === due && p.bd === (m.billOnDelivery === true ? 1 : 0) && p.holdCode === (m.hold?.code ?? '') && p.holdText === (m.hold?.text ?? '');
+    if (this.last !== undefined && fits(this.last)) return this.last;
+    let p = this.profiles.find(fits);
+    if (p === undefined) {
+      const s = this.sec;
+      const k = this.shard;
+      p = {
+        smsc: m.smsc, tenant: m.tenant, minute, ttlSec: m.ttlSec, push: m.pushStatus ? 1 : 0, route: m.route, due, bd: m.billOnDelivery === true ? 1 : 0,
+        holdCode: m.hold?.code ?? '', holdText: m.hold?.text ?? '', n: this.profiles.length + 1,
+      };
+      this.profiles.push(p);
+      this.profileArgs.push(
+        s.key(this.keys.queueOf(m.smsc, k)), s.key(this.keys.parkOf(k, m.tenant)), m.hold === undefined ? 0 : s.key(this.keys.holdOf(k, m.tenant)),
+        s.key(this.keys.listIndexOf(k, m.tenant, minute)), s.key(this.keys.listMinutesOf(k, m.tenant)), this.readsLists ? s.key(this.keys.optOut(m.tenant)) : 0,
+        m.tenant, m.smsc, m.ttlSec, p.push, m.route, due, p.bd, p.holdCode, p.holdText, minute,
+      );
+    }
+    this.last = p;
+    return p;
+  }
+
+  /** The section to send: its profiles, then its messages. */
+  close(): Section {
+    this.sec.push(this.profiles.length);
+    this.sec.pushAll(this.profileArgs);
+    this.sec.pushAll(this.items);
+    return this.sec;
   }
 }
 
