@@ -165,6 +165,13 @@ export class Keys {
   dlrOf(smsc: string, mid: string): string {
     return `${this.prefix}d:${this.shards.tag(this.shards.mappingShard(smsc, mid))}:${smsc}:${mid}`;
   }
+  /** dlrOf when the caller has the mapping shard already (Shards.mappingShard). */
+  dlrIn(shard: number, smsc: string, mid: string): string {
+    return `${this.prefix}d:${this.shards.tag(shard)}:${smsc}:${mid}`;
+  }
+  earlyDlrIn(shard: number, smsc: string, mid: string): string {
+    return `${this.prefix}de:${this.shards.tag(shard)}:${smsc}:${mid}`;
+  }
   earlyDlrOf(smsc: string, mid: string): string {
     return `${this.prefix}de:${this.shards.tag(this.shards.mappingShard(smsc, mid))}:${smsc}:${mid}`;
   }

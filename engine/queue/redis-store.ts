@@ -29,7 +29,7 @@ import { systemClock, type Clock } from '../flow/clock.js';
 import { callWithKey, classifyRedisError, isCluster, type RedisClient } from '../redis/connect-redis.js';
 import { defineLuaCommand } from '../redis/lua-loader.js';
 import { GROUP, Keys, RECENT_OPT_OUT_MS } from './keys.js';
-import { ENQUEUE, FAILED, LINK, LOOKUP, MOVE, RECEIPTS, SUBMITTED, SWEEP } from './lua-scripts.js';
+import { ENQUEUE, FAILED, LINK, LINK_SUBMITTED, LOOKUP, MOVE, RECEIPTS, SUBMITTED, SWEEP } from './lua-scripts.js';
 import { messageField } from './message-fields.js';
 import { EnqueueCode, ReceiptResult } from './script-codes.js';
 import { runSections, runSectionsThen, Section, type Arg } from './sections.js';
@@ -228,6 +228,7 @@ export class RedisStore {
     this.clock = o.clock ?? systemClock;
     defineLuaCommand(redis, 'syLink', LINK);
     defineLuaCommand(redis, 'sySubmitted', SUBMITTED);
+    defineLuaCommand(redis, 'syLinkSubmitted', LINK_SUBMITTED);
     defineLuaCommand(redis, 'syFailed', FAILED);
     defineLuaCommand(redis, 'syLookup', LOOKUP);
     defineLuaCommand(redis, 'syReceipts', RECEIPTS);
@@ -590,16 +591,45 @@ export class RedisStore {
   }
 
   /**
-   * Records submit_sm_resps in two steps: link (the receipt mappings, in the
-   * shards of the SMSC's message ids) then recordSubmits (the parts, in their
-   * messages' shards), each idempotent. A part's receipt mapping lives until
-   * its validity ends plus `receiptGraceSec` (receipts can come that late), at
-   * least a minute. Returns the number of early receipts applied.
+   * Records submit_sm_resps. On a Redis Cluster in two steps: link (the
+   * receipt mappings, in the shards of the SMSC's message ids) then
+   * recordSubmits (the parts, in their messages' shards), each idempotent. On
+   * a single Redis both in one call (lua/link-submitted.lua: one script may
+   * span slots there). A part's receipt mapping lives until its validity ends
+   * plus `receiptGraceSec` (receipts can come that late), at least a minute.
+   * Returns the number of early receipts applied.
    */
   async submitted(smsc: string, receiptGraceSec: number, items: ReadonlyArray<SubmittedItem>, now = Date.now()): Promise<number> {
     if (items.length === 0) return 0;
+    if (!this.cluster) return await this.linkAndRecord(smsc, receiptGraceSec, items, now);
     const early = await this.link(smsc, receiptGraceSec, items, now);
     return await this.recordSubmits(smsc, items, early, now);
+  }
+
+  /** submitted on a single Redis: both steps in one call (lua/link-submitted.lua), sections by message shard. */
+  private async linkAndRecord(smsc: string, receiptGraceSec: number, items: ReadonlyArray<SubmittedItem>, now: number): Promise<number> {
+    const nowSec = Math.floor(now / 1000);
+    const secs = new Map<number, Section>();
+    const foreign: QueueEntry[] = [];
+    for (const it of items) {
+      const e = it.entry;
+      const k = this.keys.shardOf(e.id);
+      if (k === undefined) {
+        foreign.push(e);
+        continue;
+      }
+      let s = secs.get(k);
+      if (s === undefined) secs.set(k, (s = this.shardSection(k, now)));
+      const j = this.keys.shards.mappingShard(smsc, it.normId);
+      const ttl = Math.max(60, e.validUntilSec - nowSec + receiptGraceSec);
+      s.push(
+        s.key(e.queueKey), e.entryId, s.addKey(this.keys.msgIn(k, e.id)), e.id, e.part, it.rawId,
+        s.addKey(this.keys.dlrIn(j, smsc, it.normId)), s.addKey(this.keys.earlyDlrIn(j, smsc, it.normId)), s.key(this.keys.earlyFlagOf(smsc, j)), ttl,
+      );
+    }
+    await this.dropEntries(foreign);
+    const res = await runSections(this.redis, 'syLinkSubmitted', [...this.head(now), GROUP, smsc], [...secs.values()]);
+    return res.reduce<number>((a, r) => a + Number(r), 0);
   }
 
   /**
