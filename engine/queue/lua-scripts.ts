@@ -18,7 +18,7 @@
  * (the message's shard); a receipt in two, lookup.lua then receipts.lua. Each
  * step is idempotent (README "Redis Cluster", receipts across slots). On a
  * single Redis, where one script may span slots, link-submitted.lua does both
- * submit steps in one call.
+ * submit steps in one call and lookup-receipts.lua both receipt steps.
  */
 import { loadLuaScript, luaPath, type LuaScript } from '../redis/lua-loader.js';
 import { messageFieldsLua } from './message-fields.js';
@@ -41,6 +41,7 @@ export const LINK_SUBMITTED = loadStateScript(import.meta.url, './lua/link-submi
 export const FAILED = loadStateScript(import.meta.url, './lua/failed.lua');
 export const LOOKUP = loadStateScript(import.meta.url, './lua/lookup.lua');
 export const RECEIPTS = loadStateScript(import.meta.url, './lua/receipts.lua');
+export const LOOKUP_RECEIPTS = loadStateScript(import.meta.url, './lua/lookup-receipts.lua');
 export const SWEEP = loadStateScript(import.meta.url, './lua/sweep.lua');
 export const ENQUEUE = loadStateScript(import.meta.url, './lua/enqueue.lua');
 export const MOVE = loadStateScript(import.meta.url, './lua/move.lua');
@@ -52,6 +53,7 @@ export const LINK_SUBMITTED_LUA = LINK_SUBMITTED.lua;
 export const LOOKUP_LUA = LOOKUP.lua;
 export const FAILED_LUA = FAILED.lua;
 export const RECEIPTS_LUA = RECEIPTS.lua;
+export const LOOKUP_RECEIPTS_LUA = LOOKUP_RECEIPTS.lua;
 export const SWEEP_LUA = SWEEP.lua;
 export const ENQUEUE_LUA = ENQUEUE.lua;
 export const MOVE_LUA = MOVE.lua;

@@ -29,7 +29,7 @@ import { systemClock, type Clock } from '../flow/clock.js';
 import { callWithKey, classifyRedisError, isCluster, type RedisClient } from '../redis/connect-redis.js';
 import { defineLuaCommand } from '../redis/lua-loader.js';
 import { GROUP, Keys, RECENT_OPT_OUT_MS } from './keys.js';
-import { ENQUEUE, FAILED, LINK, LINK_SUBMITTED, LOOKUP, MOVE, RECEIPTS, SUBMITTED, SWEEP } from './lua-scripts.js';
+import { ENQUEUE, FAILED, LINK, LINK_SUBMITTED, LOOKUP, LOOKUP_RECEIPTS, MOVE, RECEIPTS, SUBMITTED, SWEEP } from './lua-scripts.js';
 import { messageField } from './message-fields.js';
 import { EnqueueCode, ReceiptResult } from './script-codes.js';
 import { runSections, runSectionsThen, Section, type Arg } from './sections.js';
@@ -211,6 +211,8 @@ export class RedisStore {
   private readonly clock: Clock;
   /** Cluster reads, per consumer and stream: when to poll it next (performance.now ms) and its current wait after empty reads. */
   private readonly polls = new Map<string, { at: number; wait: number }>();
+  /** everyShard's keys, for one day. */
+  private shardKeys: { day: number; keys: string[]; prefixes: string[] } | undefined;
   /** Reads with less credit than streams: the stream the consumer's next pull starts at (pullInTurn). */
   private readonly turn = new Map<string, number>();
 
@@ -232,6 +234,7 @@ export class RedisStore {
     defineLuaCommand(redis, 'syFailed', FAILED);
     defineLuaCommand(redis, 'syLookup', LOOKUP);
     defineLuaCommand(redis, 'syReceipts', RECEIPTS);
+    defineLuaCommand(redis, 'syLookupReceipts', LOOKUP_RECEIPTS);
     defineLuaCommand(redis, 'sySweep', SWEEP);
     defineLuaCommand(redis, 'syEnqueue', ENQUEUE);
     defineLuaCommand(redis, 'syMove', MOVE);
@@ -694,15 +697,57 @@ export class RedisStore {
   }
 
   /**
-   * Records receipts in two steps: lookup (the mappings, in the shards of the
-   * SMSC's message ids) then applyReceipts (in the messages' shards); returns
-   * one result per item. `latencyMs`, when given, gets per item the time from
-   * the message's `sent` to this receipt (-1 if unknown). The deliver_sm is
-   * answered only after both (a crash between them: the SMSC redelivers).
+   * Records receipts; returns one result per item. On a Redis Cluster in two
+   * steps: lookup (the mappings, in the shards of the SMSC's message ids) then
+   * applyReceipts (in the messages' shards). On a single Redis both in one
+   * call (lua/lookup-receipts.lua). `latencyMs`, when given, gets per item the
+   * time from the message's `sent` to this receipt (-1 if unknown). The
+   * deliver_sm is answered only after this resolves (a crash before: the SMSC
+   * redelivers).
    */
   async receipts(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>, now = Date.now(), latencyMs?: number[]): Promise<ReceiptResult[]> {
+    if (!this.cluster) return await this.lookupAndApply(smsc, earlyTtlSec, items, now, latencyMs);
     const found = await this.lookup(smsc, earlyTtlSec, items);
     return await this.applyReceipts(items, found, now, latencyMs);
+  }
+
+  /** receipts on a single Redis: both steps in one call (lua/lookup-receipts.lua). */
+  private async lookupAndApply(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>, now: number, latencyMs?: number[]): Promise<ReceiptResult[]> {
+    if (items.length === 0) return [];
+    const kept = this.earlyKept(smsc, earlyTtlSec);
+    const keep = kept.total < (this.limits.maxEarlyReceipts ?? MAX_EARLY_RECEIPTS);
+    const { keys: fixed, prefixes } = this.everyShard(now);
+    const sec = new Section(0, fixed);
+    for (const it of items) {
+      const j = this.keys.shards.mappingShard(smsc, it.key);
+      sec.push(sec.addKey(this.keys.dlrIn(j, smsc, it.key)), sec.addKey(this.keys.earlyDlrIn(j, smsc, it.key)), sec.key(this.keys.earlyFlagOf(smsc, j)), receiptText(it));
+    }
+    const [flat] = (await runSections(this.redis, 'syLookupReceipts', [...this.head(now), keep ? earlyTtlSec : 0, this.keys.shards.count, ...prefixes], [sec])) as [number[]];
+    const codes = new Array<ReceiptResult>(items.length);
+    let early = 0;
+    for (let i = 0; i < items.length; i++) {
+      const c = flat[2 * i] as ReceiptResult;
+      codes[i] = c;
+      if (c === ReceiptResult.Early) early++;
+      latencyMs?.push(flat[2 * i + 1] as number);
+    }
+    kept.add(early);
+    return codes;
+  }
+
+  /** Every shard's events, expiry and usage keys (the day of `now`), and message-hash key prefixes: lookup-receipts.lua's. */
+  private everyShard(now: number): { keys: string[]; prefixes: string[] } {
+    const day = Math.floor(now / DAY_MS);
+    if (this.shardKeys?.day !== day) {
+      const keys: string[] = [];
+      const prefixes: string[] = [];
+      for (const k of this.keys.shards.all()) {
+        keys.push(this.keys.eventsOf(k), this.keys.expiryOf(k), this.keys.usageOf(k, day));
+        prefixes.push(`${this.keys.prefix}m:${this.keys.shards.tag(k)}:`);
+      }
+      this.shardKeys = { day, keys, prefixes };
+    }
+    return this.shardKeys;
   }
 
   /**

@@ -9,14 +9,6 @@
 
     submitPart(mkey, id, part, raw, er, smsc) -> 1 when an early receipt was applied, else 0
 ]]
--- "state|err|text|raw" -> its four fields (raw is last and may hold '|').
-local function splitReceipt(r)
-  local a = string.find(r, '|', 1, true)
-  local b = string.find(r, '|', a + 1, true)
-  local c = string.find(r, '|', b + 1, true)
-  return string.sub(r, 1, a - 1), string.sub(r, a + 1, b - 1), string.sub(r, b + 1, (c or 0) - 1), c and string.sub(r, c + 1) or ''
-end
-
 local function submitPart(mkey, id, part, raw, er, smsc)
   local f = hm(mkey, part)
   if f[F.partState] ~= 'q' then return 0 end
