@@ -47,7 +47,9 @@
  * qp partition, b<k> part bytes (removed once queued) · qa queued at (when moved).
  *
  * The Lua scripts (engine/queue/lua/, engine/parking/lua/, ...) build the m:, d:, de:, ev, exp, sch, ix:, ixb: and us: names
- * from the same prefix; keep both in step. The fields every state change reads are listed once in message-fields.ts.
+ * from the same prefix; keep both in step. Since issue 13 the sharded names below are passed in KEYS, except in
+ * engine/queue/lua/lookup-receipts.lua (single Redis only), which builds m:{T}:{id}, ev:{T}, exp:{T} and
+ * us:{T}:{day} from the prefix and the shard tags. The fields every state change reads are listed once in message-fields.ts.
  */
 import { Shards } from './shards.js';
 

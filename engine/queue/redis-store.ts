@@ -211,8 +211,8 @@ export class RedisStore {
   private readonly clock: Clock;
   /** Cluster reads, per consumer and stream: when to poll it next (performance.now ms) and its current wait after empty reads. */
   private readonly polls = new Map<string, { at: number; wait: number }>();
-  /** everyShard's keys, for one day. */
-  private shardKeys: { day: number; keys: string[]; prefixes: string[] } | undefined;
+  /** tagList, built once. */
+  private tags: string | undefined;
   /** Reads with less credit than streams: the stream the consumer's next pull starts at (pullInTurn). */
   private readonly turn = new Map<string, number>();
 
@@ -469,7 +469,8 @@ export class RedisStore {
     let full = keys.filter((k) => (counts.get(k) ?? 0) >= asked);
     for (let round = 0; round < 3 && full.length > 0 && credit - got > 0; round++) {
       asked = Math.ceil((credit - got) / full.length);
-      const more = await this.read(consumer, full, full.map(() => asked), '>', 0, conn);
+      // Every full stream is asked the same count: one XREADGROUP over them all on a single Redis.
+      const more = await this.read(consumer, full, this.cluster ? full.map(() => asked) : asked, '>', 0, conn);
       first.entries.push(...more.entries);
       first.malformed.push(...more.malformed);
       got += more.entries.length + more.malformed.length;
@@ -716,13 +717,12 @@ export class RedisStore {
     if (items.length === 0) return [];
     const kept = this.earlyKept(smsc, earlyTtlSec);
     const keep = kept.total < (this.limits.maxEarlyReceipts ?? MAX_EARLY_RECEIPTS);
-    const { keys: fixed, prefixes } = this.everyShard(now);
-    const sec = new Section(0, fixed);
+    const sec = new Section(0, []);
     for (const it of items) {
       const j = this.keys.shards.mappingShard(smsc, it.key);
       sec.push(sec.addKey(this.keys.dlrIn(j, smsc, it.key)), sec.addKey(this.keys.earlyDlrIn(j, smsc, it.key)), sec.key(this.keys.earlyFlagOf(smsc, j)), receiptText(it));
     }
-    const [flat] = (await runSections(this.redis, 'syLookupReceipts', [...this.head(now), keep ? earlyTtlSec : 0, this.keys.shards.count, ...prefixes], [sec])) as [number[]];
+    const [flat] = (await runSections(this.redis, 'syLookupReceipts', [...this.head(now), keep ? earlyTtlSec : 0, this.keys.prefix, this.tagList(), Math.floor(now / DAY_MS)], [sec])) as [number[]];
     const codes = new Array<ReceiptResult>(items.length);
     let early = 0;
     for (let i = 0; i < items.length; i++) {
@@ -735,19 +735,9 @@ export class RedisStore {
     return codes;
   }
 
-  /** Every shard's events, expiry and usage keys (the day of `now`), and message-hash key prefixes: lookup-receipts.lua's. */
-  private everyShard(now: number): { keys: string[]; prefixes: string[] } {
-    const day = Math.floor(now / DAY_MS);
-    if (this.shardKeys?.day !== day) {
-      const keys: string[] = [];
-      const prefixes: string[] = [];
-      for (const k of this.keys.shards.all()) {
-        keys.push(this.keys.eventsOf(k), this.keys.expiryOf(k), this.keys.usageOf(k, day));
-        prefixes.push(`${this.keys.prefix}m:${this.keys.shards.tag(k)}:`);
-      }
-      this.shardKeys = { day, keys, prefixes };
-    }
-    return this.shardKeys;
+  /** The shard tags, shard 0 first, separated by spaces (lookup-receipts.lua builds the keys of a receipt's shard from them). */
+  private tagList(): string {
+    return (this.tags ??= this.keys.shards.all().map((k) => this.keys.shards.tag(k)).join(' '));
   }
 
   /**

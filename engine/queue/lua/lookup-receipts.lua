@@ -9,23 +9,26 @@
   `receipts`). Atomic; idempotent as each step is (a receipt applied twice
   finds its part final: Duplicate).
 
-  Undeclared keys: the message hashes m:{T}:{id}. Their names come from the
-  mappings this call reads, so no caller can declare them; the script builds
-  them from ARGV (the m: prefix of each shard). That is legal outside cluster
-  mode only, which is the only place the store sends this script; every
-  other key, the shards' events, expiry and usage keys included, is declared.
+  Undeclared keys: the message hashes m:{T}:{id} and the events, expiry
+  and usage keys of their shards. Which shard a receipt's message is in
+  comes from the mapping this call reads, so no caller can declare them; the
+  script builds their names (as engine/queue/keys.ts does: msg, eventsOf,
+  expiryOf, usageOf) from the key prefix and the shard tags. That is legal
+  outside cluster mode only, the only place the store sends this script.
+  Passing every shard's keys instead cost 3 keys per shard per call: with
+  16 shards, 48 arguments on a call that often carries one receipt.
   KEYS: per section (one section, s = 0: the call spans every shard, as only a single Redis allows)
-  KEYS[s+1..] per message shard k (0..S-1) its events stream ev:{T}, expiry index exp:{T} and usage
-    us:{T}:{day of now} (KEYS[s+3k+1], +2, +3); then mappings d:{J}:{smsc}:{mid}, early receipts
-    de:{J}:{smsc}:{mid} and early-receipt flags dex:{J}:{smsc}, named by index (from s) in the items
+  KEYS[s+1..] mappings d:{J}:{smsc}:{mid}, early receipts de:{J}:{smsc}:{mid} and early-receipt flags
+    dex:{J}:{smsc}, named by index (from s) in the items
   ARGV[1] now, ms since epoch
   ARGV[2] MAXLEN ~ of the events streams
   ARGV[3] seconds a final message hash is kept (the mapping of a final part lives as long)
   ARGV[4] seconds an early receipt is kept; 0: none is kept (see lookup.lua)
-  ARGV[5] S, the number of shards
-  ARGV[6..] the S message-hash key prefixes "{P}m:{T}:" (shard 0 first), then the section
-    (includes/sections.lua): key count, ARGV count, 4 per receipt: mapping key, early receipt key,
-    early-receipt flag key (indexes from s), the receipt as "state|err|text|raw"
+  ARGV[5] the key prefix {P}
+  ARGV[6] the shard tags, braces included, shard 0 first, separated by spaces ("{s0} {s1.7} ...")
+  ARGV[7] the UTC day of now (days since 1970: the usage hash's)
+  ARGV[8..] the section (includes/sections.lua): key count, ARGV count, 4 per receipt: mapping key,
+    early receipt key, early-receipt flag key (indexes from s), the receipt as "state|err|text|raw"
   Returns: for its one section, two numbers per receipt: a ReceiptResult (Applied, Parked, Duplicate, Gone, Early: kept as an
     early receipt) and the ms from the message's `sent` to now (-1 when unknown).
 ]]
@@ -33,12 +36,14 @@
 --- @include "includes/common"
 --- @include "includes/sections"
 --- @include "includes/receipt-part"
-local earlyTtl = ARGV[4]
-local S = tonumber(ARGV[5])
+local earlyTtl, P, day = ARGV[4], ARGV[5], ARGV[7]
+local tags = {}
+for t in string.gmatch(ARGV[6], '%S+') do tags[#tags + 1] = t end
+local S = #tags
 local out = {}
 -- Found receipts by message shard: { out index, id, part, receipt } ...
 local byShard = {}
-local s, first, last = sections(6 + S)()
+local s, first, last = sections(8)()
 if s == nil then return {} end
 for i = first, last, 4 do
   local o = (i - first) / 2 + 1
@@ -74,8 +79,9 @@ end
 for k = 0, S - 1 do
   local l = byShard[k]
   if l ~= nil then
-    section(KEYS[s + 3 * k + 1], KEYS[s + 3 * k + 2], KEYS[s + 3 * k + 3])
-    local prefix = ARGV[6 + k]
+    local tag = tags[k + 1]
+    section(P .. 'ev:' .. tag, P .. 'exp:' .. tag, P .. 'us:' .. tag .. ':' .. day)
+    local prefix = P .. 'm:' .. tag .. ':'
     for _, it in ipairs(l) do
       local st, err, etxt, raw = splitReceipt(it[4])
       out[it[1]], out[it[1] + 1] = receiptPart(prefix .. it[2], it[2], it[3], st, err, etxt, raw)
