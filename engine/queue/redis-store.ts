@@ -610,7 +610,7 @@ export class RedisStore {
     return await this.recordSubmits(smsc, items, early, now);
   }
 
-  /** submitted on a single Redis: both steps in one call (lua/link-submitted.lua), sections by message shard. */
+  /** submitted on a single Redis: both steps in one call (lua/link-submitted.lua: it names the message and mapping keys), sections by message shard. */
   private async linkAndRecord(smsc: string, receiptGraceSec: number, items: ReadonlyArray<SubmittedItem>, now: number): Promise<number> {
     const nowSec = Math.floor(now / 1000);
     const secs = new Map<number, Section>();
@@ -624,15 +624,11 @@ export class RedisStore {
       }
       let s = secs.get(k);
       if (s === undefined) secs.set(k, (s = this.shardSection(k, now)));
-      const j = this.keys.shards.mappingShard(smsc, it.normId);
       const ttl = Math.max(60, e.validUntilSec - nowSec + receiptGraceSec);
-      s.push(
-        s.key(e.queueKey), e.entryId, s.addKey(this.keys.msgIn(k, e.id)), e.id, e.part, it.rawId,
-        s.addKey(this.keys.dlrIn(j, smsc, it.normId)), s.addKey(this.keys.earlyDlrIn(j, smsc, it.normId)), s.key(this.keys.earlyFlagOf(smsc, j)), ttl,
-      );
+      s.push(s.key(e.queueKey), e.entryId, e.id, e.part, it.rawId, it.normId, this.keys.shards.mappingShard(smsc, it.normId), ttl);
     }
     await this.dropEntries(foreign);
-    const res = await runSections(this.redis, 'syLinkSubmitted', [...this.head(now), GROUP, smsc], [...secs.values()]);
+    const res = await runSections(this.redis, 'syLinkSubmitted', [...this.head(now), GROUP, smsc, this.keys.prefix, this.tagList()], [...secs.values()]);
     return res.reduce<number>((a, r) => a + Number(r), 0);
   }
 
@@ -712,17 +708,14 @@ export class RedisStore {
     return await this.applyReceipts(items, found, now, latencyMs);
   }
 
-  /** receipts on a single Redis: both steps in one call (lua/lookup-receipts.lua). */
+  /** receipts on a single Redis: both steps in one call (lua/lookup-receipts.lua: it names every key from the prefix and tags). */
   private async lookupAndApply(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>, now: number, latencyMs?: number[]): Promise<ReceiptResult[]> {
     if (items.length === 0) return [];
     const kept = this.earlyKept(smsc, earlyTtlSec);
     const keep = kept.total < (this.limits.maxEarlyReceipts ?? MAX_EARLY_RECEIPTS);
-    const sec = new Section(0, []);
-    for (const it of items) {
-      const j = this.keys.shards.mappingShard(smsc, it.key);
-      sec.push(sec.addKey(this.keys.dlrIn(j, smsc, it.key)), sec.addKey(this.keys.earlyDlrIn(j, smsc, it.key)), sec.key(this.keys.earlyFlagOf(smsc, j)), receiptText(it));
-    }
-    const [flat] = (await runSections(this.redis, 'syLookupReceipts', [...this.head(now), keep ? earlyTtlSec : 0, this.keys.prefix, this.tagList(), Math.floor(now / DAY_MS)], [sec])) as [number[]];
+    const args: Array<string | number> = [...this.head(now), keep ? earlyTtlSec : 0, this.keys.prefix, this.tagList(), Math.floor(now / DAY_MS), smsc];
+    for (const it of items) args.push(it.key, this.keys.shards.mappingShard(smsc, it.key), receiptText(it));
+    const flat = (await (this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<number[]>>).syLookupReceipts(...args)) as number[];
     const codes = new Array<ReceiptResult>(items.length);
     let early = 0;
     for (let i = 0; i < items.length; i++) {

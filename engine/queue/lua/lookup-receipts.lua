@@ -9,17 +9,17 @@
   `receipts`). Atomic; idempotent as each step is (a receipt applied twice
   finds its part final: Duplicate).
 
-  Undeclared keys: the message hashes m:{T}:{id} and the events, expiry
-  and usage keys of their shards. Which shard a receipt's message is in
-  comes from the mapping this call reads, so no caller can declare them; the
-  script builds their names (as engine/queue/keys.ts does: msg, eventsOf,
-  expiryOf, usageOf) from the key prefix and the shard tags. That is legal
-  outside cluster mode only, the only place the store sends this script.
-  Passing every shard's keys instead cost 3 keys per shard per call: with
-  16 shards, 48 arguments on a call that often carries one receipt.
-  KEYS: per section (one section, s = 0: the call spans every shard, as only a single Redis allows)
-  KEYS[s+1..] mappings d:{J}:{smsc}:{mid}, early receipts de:{J}:{smsc}:{mid} and early-receipt flags
-    dex:{J}:{smsc}, named by index (from s) in the items
+  Undeclared keys: every key it touches. Which shard a receipt's message
+  is in comes from the mapping this call reads, so no caller can declare
+  the message hash, nor its shard's events, expiry and usage keys; the
+  mapping, early receipt and flag keys are built with them. The script
+  builds their names (as engine/queue/keys.ts does: msg, eventsOf,
+  expiryOf, usageOf, dlrOf, earlyDlrOf, earlyFlagOf) from the key prefix,
+  the shard tags and each receipt's mapping shard: legal outside cluster
+  mode only, the only place the store sends this script. (Declaring every
+  shard's keys cost 48 arguments a call with 16 shards, on calls that often
+  carry one receipt; declaring the mapping keys, about 90 bytes a receipt.)
+  KEYS: none (all built here, see above)
   ARGV[1] now, ms since epoch
   ARGV[2] MAXLEN ~ of the events streams
   ARGV[3] seconds a final message hash is kept (the mapping of a final part lives as long)
@@ -27,29 +27,28 @@
   ARGV[5] the key prefix {P}
   ARGV[6] the shard tags, braces included, shard 0 first, separated by spaces ("{s0} {s1.7} ...")
   ARGV[7] the UTC day of now (days since 1970: the usage hash's)
-  ARGV[8..] the section (includes/sections.lua): key count, ARGV count, 4 per receipt: mapping key,
-    early receipt key, early-receipt flag key (indexes from s), the receipt as "state|err|text|raw"
-  Returns: for its one section, two numbers per receipt: a ReceiptResult (Applied, Parked, Duplicate, Gone, Early: kept as an
+  ARGV[8] smsc id
+  ARGV[9..] 3 per receipt: the SMSC's message id (normalised: receiptKey), its mapping shard J
+    (Shards.mappingShard), the receipt as "state|err|text|raw"
+  Returns: two numbers per receipt: a ReceiptResult (Applied, Parked, Duplicate, Gone, Early: kept as an
     early receipt) and the ms from the message's `sent` to now (-1 when unknown).
 ]]
 --- @include "@ReceiptResult"
 --- @include "includes/common"
---- @include "includes/sections"
 --- @include "includes/receipt-part"
-local earlyTtl, P, day = ARGV[4], ARGV[5], ARGV[7]
+local earlyTtl, P, day, smsc = ARGV[4], ARGV[5], ARGV[7], ARGV[8]
 local tags = {}
 for t in string.gmatch(ARGV[6], '%S+') do tags[#tags + 1] = t end
 local S = #tags
 local out = {}
 -- Found receipts by message shard: { out index, id, part, receipt } ...
 local byShard = {}
-local s, first, last = sections(8)()
-if s == nil then return {} end
-for i = first, last, 4 do
-  local o = (i - first) / 2 + 1
-  local text = ARGV[i + 3]
+for i = 9, #ARGV, 3 do
+  local o = (i - 9) / 3 * 2 + 1
+  local text = ARGV[i + 2]
   local st = string.sub(text, 1, 1)
-  local dkey = KEYS[s + tonumber(ARGV[i])]
+  local jtag = tags[tonumber(ARGV[i + 1]) + 1]
+  local dkey = P .. 'd:' .. jtag .. ':' .. smsc .. ':' .. ARGV[i]
   local found = redis.call('GET', dkey)
   local k
   if found then
@@ -70,9 +69,9 @@ for i = first, last, 4 do
   elseif earlyTtl == '0' then
     out[o], out[o + 1] = ReceiptResult.Gone, -1
   else
-    redis.call('SET', KEYS[s + tonumber(ARGV[i + 1])], text, 'EX', earlyTtl)
+    redis.call('SET', P .. 'de:' .. jtag .. ':' .. smsc .. ':' .. ARGV[i], text, 'EX', earlyTtl)
     -- Tells the submit to look for early receipts while any may exist.
-    redis.call('SET', KEYS[s + tonumber(ARGV[i + 2])], 1, 'EX', earlyTtl)
+    redis.call('SET', P .. 'dex:' .. jtag .. ':' .. smsc, 1, 'EX', earlyTtl)
     out[o], out[o + 1] = ReceiptResult.Early, -1
   end
 end
@@ -89,5 +88,4 @@ for k = 0, S - 1 do
     endSection()
   end
 end
--- One result per section (sections.ts), and there is one.
-return { out }
+return out
