@@ -9,7 +9,9 @@
  * script call is organised in sections, one per shard (sections.ts). On a
  * single Redis a batch is one call, as before sharding; on a Redis Cluster
  * it is one call per shard it touches, sent together (ioredis pipelines them
- * per master). That, and how queues are read (`pull`: one XREADGROUP over
+ * per master). That, the two-step records and the opt-out pre-check (cluster
+ * only: one call each, and the lists read in the enqueue script, on a single
+ * Redis), and how queues are read (`pull`: one XREADGROUP over
  * every stream with BLOCK on a single Redis, one per stream without BLOCK and
  * an adaptive idle poll on a cluster), are the only cluster-specific choices.
  *
@@ -17,6 +19,8 @@
  *   actor   ──pull────▶ q:{T}:{smsc} × S
  *           ──submitted: link (d:{J}:{smsc}:{mid}, shard J of the SMSC id) ─▶ submitted (shard T)
  *           ──receipts:  lookup (shard J) ─▶ receipts (shard T)
+ *           (single Redis: each pair is one call, link-submitted.lua and lookup-receipts.lua;
+ *            the enqueue reads the opt-out lists inside its script, no pre-check)
  *
  * Stream entry layout (binary-safe, compact for big backlogs):
  *   h = "id|part|total|to|from|validUntilSec|dataCoding|esmClass"
