@@ -2,9 +2,9 @@
  * Redis time per message of the message path's state scripts, without the
  * rest of the pipeline: `npm run bench:scripts -- [--messages N] [--batch B] [--scheduled-share X] [--shards S]`.
  *
- *   opt-out pre-check (ZMSCORE) + enqueue (ENQUEUE_LUA, B per call) → [scheduled share: SCHEDULE_LUA
- *   moves them] → XREADGROUP → submitted (LINK_LUA + SUBMITTED_LUA) → receipts (LOOKUP_LUA +
- *   RECEIPTS_LUA, delivered)
+ *   enqueue (ENQUEUE_LUA, B per call; the opt-out lists read inside it on a single Redis) →
+ *   [scheduled share: SCHEDULE_LUA moves them] → XREADGROUP → submitted (LINK_SUBMITTED_LUA: one
+ *   call on a single Redis) → receipts (LOOKUP_RECEIPTS_LUA, delivered: one call)
  *
  * With the state sharded (issue 13, default 16 shards), ids spread over the
  * shards as the ingress spreads them (64 per shard, then the next): each call

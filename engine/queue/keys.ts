@@ -47,7 +47,9 @@
  * qp partition, b<k> part bytes (removed once queued) · qa queued at (when moved).
  *
  * The Lua scripts (engine/queue/lua/, engine/parking/lua/, ...) build the m:, d:, de:, ev, exp, sch, ix:, ixb: and us: names
- * from the same prefix; keep both in step. The fields every state change reads are listed once in message-fields.ts.
+ * from the same prefix; keep both in step. Since issue 13 the sharded names below are passed in KEYS, except in
+ * engine/queue/lua/lookup-receipts.lua (single Redis only), which builds m:{T}:{id}, ev:{T}, exp:{T} and
+ * us:{T}:{day} from the prefix and the shard tags. The fields every state change reads are listed once in message-fields.ts.
  */
 import { Shards } from './shards.js';
 
@@ -100,6 +102,10 @@ export class Keys {
     const k = this.shards.ofId(id);
     if (k === undefined) throw new RangeError(`"${id.slice(0, 40)}" is not a message id of this deployment`);
     return `${this.prefix}m:${this.shards.tag(k)}:${id}`;
+  }
+  /** m:{T}:{id} of an id whose shard the caller has already found (shardOf): no second check. */
+  msgIn(shard: number, id: string): string {
+    return `${this.prefix}m:${this.shards.tag(shard)}:${id}`;
   }
   queueOf(smsc: string, shard: number): string {
     return `${this.prefix}q:${this.shards.tag(shard)}:${smsc}`;
@@ -160,6 +166,13 @@ export class Keys {
   /** The receipt mapping of an SMSC's (normalised) message id, in that id's own shard. */
   dlrOf(smsc: string, mid: string): string {
     return `${this.prefix}d:${this.shards.tag(this.shards.mappingShard(smsc, mid))}:${smsc}:${mid}`;
+  }
+  /** dlrOf when the caller has the mapping shard already (Shards.mappingShard). */
+  dlrIn(shard: number, smsc: string, mid: string): string {
+    return `${this.prefix}d:${this.shards.tag(shard)}:${smsc}:${mid}`;
+  }
+  earlyDlrIn(shard: number, smsc: string, mid: string): string {
+    return `${this.prefix}de:${this.shards.tag(shard)}:${smsc}:${mid}`;
   }
   earlyDlrOf(smsc: string, mid: string): string {
     return `${this.prefix}de:${this.shards.tag(this.shards.mappingShard(smsc, mid))}:${smsc}:${mid}`;

@@ -20,9 +20,10 @@
  *   fleet.reclaimAfterMs, and from those handed back by an actor without
  *   binds (engine/fleet/fenced-reclaim.ts); without `fenced`, XAUTOCLAIM
  *   once idle for `reclaimIdleMs`, whichever consumer held them;
- * - submits and receipts are recorded in two idempotent steps each (the
- *   receipt mapping in its own shard, then the message's shard: RedisStore
- *   submitted and receipts); a call that fails between them is retried whole;
+ * - submits and receipts are recorded in one call each on a single Redis, and
+ *   on a cluster in two idempotent steps each (the receipt mapping in its own
+ *   shard, then the message's shard: RedisStore submitted and receipts); a
+ *   call that fails between them is retried whole;
  * - receipt keys live for validity + receipt grace, early receipts ten
  *   minutes; times written are this machine's wall clock (Date.now()).
  */

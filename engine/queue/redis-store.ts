@@ -9,7 +9,9 @@
  * script call is organised in sections, one per shard (sections.ts). On a
  * single Redis a batch is one call, as before sharding; on a Redis Cluster
  * it is one call per shard it touches, sent together (ioredis pipelines them
- * per master). That, and how queues are read (`pull`: one XREADGROUP over
+ * per master). That, the two-step records and the opt-out pre-check (cluster
+ * only: one call each, and the lists read in the enqueue script, on a single
+ * Redis), and how queues are read (`pull`: one XREADGROUP over
  * every stream with BLOCK on a single Redis, one per stream without BLOCK and
  * an adaptive idle poll on a cluster), are the only cluster-specific choices.
  *
@@ -17,6 +19,8 @@
  *   actor   ──pull────▶ q:{T}:{smsc} × S
  *           ──submitted: link (d:{J}:{smsc}:{mid}, shard J of the SMSC id) ─▶ submitted (shard T)
  *           ──receipts:  lookup (shard J) ─▶ receipts (shard T)
+ *           (single Redis: each pair is one call, link-submitted.lua and lookup-receipts.lua;
+ *            the enqueue reads the opt-out lists inside its script, no pre-check)
  *
  * Stream entry layout (binary-safe, compact for big backlogs):
  *   h = "id|part|total|to|from|validUntilSec|dataCoding|esmClass"
@@ -29,10 +33,10 @@ import { systemClock, type Clock } from '../flow/clock.js';
 import { callWithKey, classifyRedisError, isCluster, type RedisClient } from '../redis/connect-redis.js';
 import { defineLuaCommand } from '../redis/lua-loader.js';
 import { GROUP, Keys, RECENT_OPT_OUT_MS } from './keys.js';
-import { ENQUEUE, FAILED, LINK, LOOKUP, MOVE, RECEIPTS, SUBMITTED, SWEEP } from './lua-scripts.js';
+import { ENQUEUE, FAILED, LINK, LINK_SUBMITTED, LOOKUP, LOOKUP_RECEIPTS, MOVE, RECEIPTS, SUBMITTED, SWEEP } from './lua-scripts.js';
 import { messageField } from './message-fields.js';
 import { EnqueueCode, ReceiptResult } from './script-codes.js';
-import { runSections, runSectionsThen, Section } from './sections.js';
+import { runSections, runSectionsThen, Section, type Arg } from './sections.js';
 
 /** Early receipts (no mapping yet) kept per SMSC within their lifetime; beyond it they are answered and counted unmatched. */
 export const MAX_EARLY_RECEIPTS = 100_000;
@@ -211,6 +215,8 @@ export class RedisStore {
   private readonly clock: Clock;
   /** Cluster reads, per consumer and stream: when to poll it next (performance.now ms) and its current wait after empty reads. */
   private readonly polls = new Map<string, { at: number; wait: number }>();
+  /** tagList, built once. */
+  private tags: string | undefined;
   /** Reads with less credit than streams: the stream the consumer's next pull starts at (pullInTurn). */
   private readonly turn = new Map<string, number>();
 
@@ -228,9 +234,11 @@ export class RedisStore {
     this.clock = o.clock ?? systemClock;
     defineLuaCommand(redis, 'syLink', LINK);
     defineLuaCommand(redis, 'sySubmitted', SUBMITTED);
+    defineLuaCommand(redis, 'syLinkSubmitted', LINK_SUBMITTED);
     defineLuaCommand(redis, 'syFailed', FAILED);
     defineLuaCommand(redis, 'syLookup', LOOKUP);
     defineLuaCommand(redis, 'syReceipts', RECEIPTS);
+    defineLuaCommand(redis, 'syLookupReceipts', LOOKUP_RECEIPTS);
     defineLuaCommand(redis, 'sySweep', SWEEP);
     defineLuaCommand(redis, 'syEnqueue', ENQUEUE);
     defineLuaCommand(redis, 'syMove', MOVE);
@@ -257,8 +265,9 @@ export class RedisStore {
   /**
    * Enqueues messages atomically per shard (lua/enqueue.lua): resolves once
    * Redis has them all, with where each went (opted-out numbers are stopped,
-   * held and paused tenants' messages parked). The opt-out lists are read
-   * first (optOutPreCheck: they live in their tenants' slots); a section the
+   * held and paused tenants' messages parked). On a single Redis the script
+   * reads the opt-out lists itself; on a cluster they are read first
+   * (optOutPreCheck: they live in their tenants' slots), and a section the
    * script refuses because that read is too old is read and sent again. With
    * redis.waitReplicas, each call is followed by WAIT on the same master.
    */
@@ -266,33 +275,21 @@ export class RedisStore {
     const out = new Array<Disposition>(msgs.length);
     let pending = msgs.map((_, i) => i);
     for (let attempt = 0; ; attempt++) {
-      const checkedAt = Math.floor(this.clock.now());
-      const listed = await this.optOutPreCheck(pending.map((i) => msgs[i] as NewMessage));
-      const groups = new Map<number, { sec: Section; idx: number[] }>();
+      // On a single Redis the script reads the opt-out lists itself, atomically (enqueue.lua): no pre-check
+      // round trip, no pre-check time to refuse (0).
+      const checkedAt = this.cluster ? Math.floor(this.clock.now()) : 0;
+      const listed = this.cluster ? await this.optOutPreCheck(pending.map((i) => msgs[i] as NewMessage)) : undefined;
+      const groups = new Map<number, EnqueueSection>();
       pending.forEach((i, j) => {
         const m = msgs[i] as NewMessage;
         const k = this.keys.shardOf(m.id);
         if (k === undefined) throw new RangeError(`enqueue: "${m.id}" is not a message id of this deployment`);
         let g = groups.get(k);
-        if (g === undefined) {
-          g = { sec: new Section(k, [this.keys.eventsOf(k), this.keys.expiryOf(k), this.keys.scheduleOf(k), this.keys.pausedCopy(k), this.keys.recentOptOuts(k)]), idx: [] };
-          groups.set(k, g);
-        }
-        g.idx.push(i);
-        const s = g.sec;
-        const due = m.dueAt ?? 0;
-        const minute = Math.floor((due > 0 ? due : m.acceptedAt) / 60_000);
-        s.push(
-          s.key(this.keys.msg(m.id)), s.key(this.keys.queueOf(m.smsc, k)), s.key(this.keys.parkOf(k, m.tenant)), m.hold === undefined ? 0 : s.key(this.keys.holdOf(k, m.tenant)),
-          s.key(this.keys.listIndexOf(k, m.tenant, minute)), s.key(this.keys.listMinutesOf(k, m.tenant)),
-          m.id, m.tenant, m.ref, m.to, m.from, m.smsc, m.dataCoding, m.esmClass, m.parts.length,
-          m.acceptedAt, m.validUntil, m.ttlSec, m.pushStatus ? 1 : 0, m.route, due, m.billOnDelivery === true ? 1 : 0,
-          m.hold?.code ?? '', m.hold?.text ?? '', listed[j] === true ? 1 : 0, minute,
-        );
-        for (const p of m.parts) s.push(p.shortMessage);
+        if (g === undefined) groups.set(k, (g = this.enqueueSection(k)));
+        g.add(i, m, listed === undefined ? undefined : listed[j] === true);
       });
       const list = [...groups.values()];
-      const codes = await this.runEnqueue(list.map((g) => g.sec), checkedAt);
+      const codes = await this.runEnqueue(list.map((g) => g.close()), checkedAt);
       const again: number[] = [];
       list.forEach((g, k) => {
         const c = String(codes[k]);
@@ -304,6 +301,13 @@ export class RedisStore {
       if (attempt >= 2) throw new RetryableError('UNAVAILABLE', 'the opt-out check could not be completed in time; retry');
       pending = again;
     }
+  }
+
+  /** A section of enqueue.lua for shard k; on a single Redis it names the global opt-out list (the script reads the lists). */
+  private enqueueSection(k: number): EnqueueSection {
+    const fixed = [this.keys.eventsOf(k), this.keys.expiryOf(k), this.keys.scheduleOf(k), this.keys.pausedCopy(k), this.keys.recentOptOuts(k)];
+    if (!this.cluster) fixed.push(this.keys.optOut('*'));
+    return new EnqueueSection(this.keys, k, fixed, !this.cluster);
   }
 
   /**
@@ -469,7 +473,8 @@ export class RedisStore {
     let full = keys.filter((k) => (counts.get(k) ?? 0) >= asked);
     for (let round = 0; round < 3 && full.length > 0 && credit - got > 0; round++) {
       asked = Math.ceil((credit - got) / full.length);
-      const more = await this.read(consumer, full, full.map(() => asked), '>', 0, conn);
+      // Every full stream is asked the same count: one XREADGROUP over them all on a single Redis.
+      const more = await this.read(consumer, full, this.cluster ? full.map(() => asked) : asked, '>', 0, conn);
       first.entries.push(...more.entries);
       first.malformed.push(...more.malformed);
       got += more.entries.length + more.malformed.length;
@@ -594,16 +599,44 @@ export class RedisStore {
   }
 
   /**
-   * Records submit_sm_resps in two steps: link (the receipt mappings, in the
-   * shards of the SMSC's message ids) then recordSubmits (the parts, in their
-   * messages' shards), each idempotent. A part's receipt mapping lives until
-   * its validity ends plus `receiptGraceSec` (receipts can come that late), at
-   * least a minute. Returns the number of early receipts applied.
+   * Records submit_sm_resps. On a Redis Cluster in two steps: link (the
+   * receipt mappings, in the shards of the SMSC's message ids) then
+   * recordSubmits (the parts, in their messages' shards), each idempotent. On
+   * a single Redis both in one call (lua/link-submitted.lua: one script may
+   * span slots there). A part's receipt mapping lives until its validity ends
+   * plus `receiptGraceSec` (receipts can come that late), at least a minute.
+   * Returns the number of early receipts applied.
    */
   async submitted(smsc: string, receiptGraceSec: number, items: ReadonlyArray<SubmittedItem>, now = Date.now()): Promise<number> {
     if (items.length === 0) return 0;
+    if (!this.cluster) return await this.linkAndRecord(smsc, receiptGraceSec, items, now);
     const early = await this.link(smsc, receiptGraceSec, items, now);
     return await this.recordSubmits(smsc, items, early, now);
+  }
+
+  /** submitted on a single Redis: both steps in one call (lua/link-submitted.lua: it names the message and mapping keys), sections by message shard. */
+  private async linkAndRecord(smsc: string, receiptGraceSec: number, items: ReadonlyArray<SubmittedItem>, now: number): Promise<number> {
+    const nowSec = Math.floor(now / 1000);
+    const secs = new Map<number, Section>();
+    const foreign: QueueEntry[] = [];
+    for (const it of items) {
+      const e = it.entry;
+      const k = this.keys.shardOf(e.id);
+      if (k === undefined) {
+        foreign.push(e);
+        continue;
+      }
+      let s = secs.get(k);
+      if (s === undefined) secs.set(k, (s = this.shardSection(k, now)));
+      const ttl = Math.max(60, e.validUntilSec - nowSec + receiptGraceSec);
+      s.push(s.key(e.queueKey), e.entryId, e.id, e.part, it.rawId, it.normId, this.keys.shards.mappingShard(smsc, it.normId), ttl);
+    }
+    // Sent before anything is awaited: a receipts call the actor makes right after this one (the same flush)
+    // must reach Redis behind it, or its receipts find no mapping and are kept as early ones (applied with
+    // the submit: a latency of 0). Awaiting dropEntries first sent most of a flush's receipts ahead.
+    const call = runSections(this.redis, 'syLinkSubmitted', [...this.head(now), GROUP, smsc, this.keys.prefix, this.tagList()], [...secs.values()]);
+    if (foreign.length > 0) await Promise.all([this.dropEntries(foreign), call]);
+    return (await call).reduce<number>((a, r) => a + Number(r), 0);
   }
 
   /**
@@ -668,15 +701,43 @@ export class RedisStore {
   }
 
   /**
-   * Records receipts in two steps: lookup (the mappings, in the shards of the
-   * SMSC's message ids) then applyReceipts (in the messages' shards); returns
-   * one result per item. `latencyMs`, when given, gets per item the time from
-   * the message's `sent` to this receipt (-1 if unknown). The deliver_sm is
-   * answered only after both (a crash between them: the SMSC redelivers).
+   * Records receipts; returns one result per item. On a Redis Cluster in two
+   * steps: lookup (the mappings, in the shards of the SMSC's message ids) then
+   * applyReceipts (in the messages' shards). On a single Redis both in one
+   * call (lua/lookup-receipts.lua). `latencyMs`, when given, gets per item the
+   * time from the message's `sent` to this receipt (-1 if unknown). The
+   * deliver_sm is answered only after this resolves (a crash before: the SMSC
+   * redelivers).
    */
   async receipts(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>, now = Date.now(), latencyMs?: number[]): Promise<ReceiptResult[]> {
+    if (!this.cluster) return await this.lookupAndApply(smsc, earlyTtlSec, items, now, latencyMs);
     const found = await this.lookup(smsc, earlyTtlSec, items);
     return await this.applyReceipts(items, found, now, latencyMs);
+  }
+
+  /** receipts on a single Redis: both steps in one call (lua/lookup-receipts.lua: it names every key from the prefix and tags). */
+  private async lookupAndApply(smsc: string, earlyTtlSec: number, items: ReadonlyArray<ReceiptItem>, now: number, latencyMs?: number[]): Promise<ReceiptResult[]> {
+    if (items.length === 0) return [];
+    const kept = this.earlyKept(smsc, earlyTtlSec);
+    const keep = kept.total < (this.limits.maxEarlyReceipts ?? MAX_EARLY_RECEIPTS);
+    const args: Array<string | number> = [...this.head(now), keep ? earlyTtlSec : 0, this.keys.prefix, this.tagList(), Math.floor(now / DAY_MS), smsc];
+    for (const it of items) args.push(it.key, this.keys.shards.mappingShard(smsc, it.key), receiptText(it));
+    const flat = (await (this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<number[]>>).syLookupReceipts(...args)) as number[];
+    const codes = new Array<ReceiptResult>(items.length);
+    let early = 0;
+    for (let i = 0; i < items.length; i++) {
+      const c = flat[2 * i] as ReceiptResult;
+      codes[i] = c;
+      if (c === ReceiptResult.Early) early++;
+      latencyMs?.push(flat[2 * i + 1] as number);
+    }
+    kept.add(early);
+    return codes;
+  }
+
+  /** The shard tags, shard 0 first, separated by spaces (lookup-receipts.lua builds the keys of a receipt's shard from them). */
+  private tagList(): string {
+    return (this.tags ??= this.keys.shards.all().map((k) => this.keys.shards.tag(k)).join(' '));
   }
 
   /**
@@ -787,6 +848,93 @@ export class RedisStore {
     });
     const met = await runSections(this.redis, 'sySweep', [...this.head(now), graceSec * 1000, GROUP], secs);
     return met.reduce<number>((a, r) => Math.max(a, Number(r)), 0);
+  }
+}
+
+/** The fields of an enqueue.lua profile (what the messages of a tick share), in the script's order after its key indexes. */
+interface Profile {
+  readonly smsc: string;
+  readonly tenant: string;
+  readonly minute: number;
+  readonly ttlSec: number;
+  readonly push: number;
+  readonly route: string;
+  readonly due: number;
+  readonly bd: number;
+  readonly holdCode: string;
+  readonly holdText: string;
+  /** Its number in the section (1..P). */
+  readonly n: number;
+}
+
+/**
+ * One section of enqueue.lua (its header has the layout): the messages of
+ * one shard, each naming a profile (the fields and keys it shares with the
+ * other messages of its tick: tenant, SMSC, route, validity, ...), so that a
+ * message costs 12 arguments and its parts, and its shared keys are built
+ * once per profile, not once per message.
+ */
+class EnqueueSection {
+  readonly idx: number[] = [];
+  private readonly sec: Section;
+  private readonly profiles: Profile[] = [];
+  private readonly profileArgs: Arg[] = [];
+  private readonly items: Arg[] = [];
+  private last: Profile | undefined;
+
+  constructor(
+    private readonly keys: Keys,
+    private readonly shard: number,
+    fixed: ReadonlyArray<string>,
+    /** The script reads the opt-out lists (single Redis): each profile names its tenant's. */
+    private readonly readsLists: boolean,
+  ) {
+    this.sec = new Section(shard, fixed);
+  }
+
+  add(i: number, m: NewMessage, listed: boolean | undefined): void {
+    this.idx.push(i);
+    const due = m.dueAt ?? 0;
+    const minute = Math.floor((due > 0 ? due : m.acceptedAt) / 60_000);
+    const p = this.profileOf(m, due, minute);
+    this.items.push(
+      this.sec.addKey(this.keys.msgIn(this.shard, m.id)), p.n,
+      m.id, m.ref, m.to, m.from, m.dataCoding, m.esmClass, m.parts.length, m.acceptedAt, m.validUntil, listed === true ? 1 : 0,
+    );
+    for (const part of m.parts) this.items.push(part.shortMessage);
+  }
+
+  /** The section's profile for m: the last one used when it fits (consecutive messages of a tick mostly share one), else found or added. */
+  private profileOf(m: NewMessage, due: number, minute: number): Profile {
+    const fits = (p: Profile) =>
+      p.smsc === m.smsc && p.tenant === m.tenant && p.minute === minute && p.ttlSec === m.ttlSec && p.push === (m.pushStatus ? 1 : 0) && p.route === m.route &&
+      p.due === due && p.bd === (m.billOnDelivery === true ? 1 : 0) && p.holdCode === (m.hold?.code ?? '') && p.holdText === (m.hold?.text ?? '');
+    if (this.last !== undefined && fits(this.last)) return this.last;
+    let p = this.profiles.find(fits);
+    if (p === undefined) {
+      const s = this.sec;
+      const k = this.shard;
+      p = {
+        smsc: m.smsc, tenant: m.tenant, minute, ttlSec: m.ttlSec, push: m.pushStatus ? 1 : 0, route: m.route, due, bd: m.billOnDelivery === true ? 1 : 0,
+        holdCode: m.hold?.code ?? '', holdText: m.hold?.text ?? '', n: this.profiles.length + 1,
+      };
+      this.profiles.push(p);
+      this.profileArgs.push(
+        s.key(this.keys.queueOf(m.smsc, k)), s.key(this.keys.parkOf(k, m.tenant)), m.hold === undefined ? 0 : s.key(this.keys.holdOf(k, m.tenant)),
+        s.key(this.keys.listIndexOf(k, m.tenant, minute)), s.key(this.keys.listMinutesOf(k, m.tenant)), this.readsLists ? s.key(this.keys.optOut(m.tenant)) : 0,
+        m.tenant, m.smsc, m.ttlSec, p.push, m.route, due, p.bd, p.holdCode, p.holdText, minute,
+      );
+    }
+    this.last = p;
+    return p;
+  }
+
+  /** The section to send: its profiles, then its messages. */
+  close(): Section {
+    this.sec.push(this.profiles.length);
+    this.sec.pushAll(this.profileArgs);
+    this.sec.pushAll(this.items);
+    return this.sec;
   }
 }
 

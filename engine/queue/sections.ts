@@ -52,7 +52,16 @@ export class Section {
     return i;
   }
 
+  /** Appends a key without looking for it first (a key no other item names, e.g. a message hash): its index. */
+  addKey(k: string): number {
+    return this.keys.push(k);
+  }
+
   push(...a: Arg[]): void {
+    for (const x of a) this.args.push(x);
+  }
+
+  pushAll(a: ReadonlyArray<Arg>): void {
     for (const x of a) this.args.push(x);
   }
 }

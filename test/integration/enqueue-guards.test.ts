@@ -2,13 +2,14 @@
  * What the enqueue decides on shards, on a single Redis and on the local
  * Redis Cluster, where a shard's script cannot read the opt-out lists (their
  * tenants' slots) nor the paused set (the control slot):
- *   - the opt-out pre-check (ZMSCORE on the tenant's and the global list)
- *     stops listed numbers;
- *   - an opt-out recorded after the pre-check (oor:{T}, written before the list
- *     by the opt-out store) stops the message in the script; one recorded well
- *     before it (the pre-check saw the list then) does not;
- *   - a pre-check older than the oor window is refused by the script (nothing
- *     written) and done again;
+ *   - numbers on the tenant's or the global list are stopped (cluster: the
+ *     pre-check, ZMSCORE on both lists; single Redis: the script reads them);
+ *   - cluster: an opt-out recorded after the pre-check (oor:{T}, written
+ *     before the list by the opt-out store) stops the message in the script;
+ *     one recorded well before it (the pre-check saw the list then) does not;
+ *   - cluster: a pre-check older than the oor window is refused by the script
+ *     (nothing written) and done again; single Redis: there is no pre-check,
+ *     whatever the clock says the lists are read when the message is written;
  *   - a tenant paused in the shard's copy (pz:{T}) has its messages parked.
  */
 import { randomBytes } from 'node:crypto';
@@ -23,12 +24,12 @@ import { clusterTarget } from '../helpers/redis-cluster.js';
 const SHARDS = 4;
 const LIMITS = { eventsMaxLen: 100_000, finalRetentionSec: 3600 };
 
-const targets: Array<[string, () => RedisTarget]> = [
-  ['a single Redis', () => ({ kind: 'single', url: inject('redisUrl') })],
-  ['the Redis Cluster', clusterTarget],
+const targets: Array<[string, () => RedisTarget, boolean]> = [
+  ['a single Redis', () => ({ kind: 'single', url: inject('redisUrl') }), false],
+  ['the Redis Cluster', clusterTarget, true],
 ];
 
-describe.each(targets)('enqueue guards on %s', (_name, target) => {
+describe.each(targets)('enqueue guards on %s', (_name, target, cluster) => {
   let redis: RedisClient;
   let store: RedisStore;
   const prefix = `tg:${randomBytes(3).toString('hex')}:`;
@@ -65,7 +66,7 @@ describe.each(targets)('enqueue guards on %s', (_name, target) => {
     expect(await status(ms[3] as NewMessage)).toEqual(['queued', null]);
   });
 
-  it('an opt-out recorded in the shard\'s oor after the pre-check stops the message; one recorded long before it does not', async () => {
+  it.runIf(cluster)('an opt-out recorded in the shard\'s oor after the pre-check stops the message; one recorded long before it does not', async () => {
     const late = message('4790000011', { shard: 1 });
     const early = message('4790000012', { shard: 1 });
     const elsewhere = message('4790000011', { shard: 2 });
@@ -77,7 +78,7 @@ describe.each(targets)('enqueue guards on %s', (_name, target) => {
     expect(await status(late)).toEqual(['stopped', 'OPTED_OUT']);
   });
 
-  it('a pre-check older than the oor window is refused by the script, nothing written, and done again', async () => {
+  it.runIf(cluster)('a pre-check older than the oor window is refused by the script, nothing written, and done again', async () => {
     let calls = 0;
     // The first pre-check "took" longer than the window (a stall): its time is that old.
     const clock = { now: () => (calls++ === 0 ? Date.now() - RECENT_OPT_OUT_MS : Date.now()) };
@@ -91,6 +92,18 @@ describe.each(targets)('enqueue guards on %s', (_name, target) => {
     const m = message('4790000023', { shard: 0 });
     await expect(stuck.enqueue([m])).rejects.toMatchObject({ code: 'UNAVAILABLE', retryable: true });
     expect(await redis.exists(keys.msg(m.id))).toBe(0);
+  });
+
+  it.runIf(!cluster)('no pre-check on a single Redis: the script reads the lists when it writes, whatever the clock says', async () => {
+    let calls = 0;
+    // A clock a pre-check would be refused by: never read, and nothing is refused.
+    const stuck = new RedisStore(redis, keys, LIMITS, { clock: { now: () => (calls++, Date.now() - RECENT_OPT_OUT_MS) } });
+    await redis.zadd(keys.optOut('acme'), 0, '4790000041');
+    await redis.zadd(keys.optOut('*'), 0, '4790000042');
+    const ms = [message('4790000041', { shard: 1 }), message('4790000042', { shard: 1 }), message('4790000043', { shard: 1 }), message('4790000041', { shard: 2, tenant: 'other' })];
+    expect(await stuck.enqueue(ms)).toEqual(['stopped', 'stopped', 'queued', 'queued']);
+    expect(calls).toBe(0);
+    expect(await status(ms[1] as NewMessage)).toEqual(['stopped', 'OPTED_OUT']);
   });
 
   it('a tenant in the shard\'s copy of the paused set has its messages parked in that shard', async () => {

@@ -23,12 +23,12 @@ import { clusterTarget } from '../helpers/redis-cluster.js';
 const SHARDS = 8;
 const CONSUMER = 'test:steps';
 
-const targets: Array<[string, () => RedisTarget]> = [
-  ['a single Redis', () => ({ kind: 'single', url: inject('redisUrl') })],
-  ['the Redis Cluster', clusterTarget],
+const targets: Array<[string, () => RedisTarget, boolean]> = [
+  ['a single Redis', () => ({ kind: 'single', url: inject('redisUrl') }), false],
+  ['the Redis Cluster', clusterTarget, true],
 ];
 
-describe.each(targets)('two-step submit and receipt records on %s', (_name, target) => {
+describe.each(targets)('two-step submit and receipt records on %s', (_name, target, cluster) => {
   let redis: RedisClient;
   let store: RedisStore;
   const prefix = `t:${randomBytes(3).toString('hex')}:`;
@@ -139,6 +139,20 @@ describe.each(targets)('two-step submit and receipt records on %s', (_name, targ
     // the whole record repeated (its reply lost): nothing applied twice
     expect(await store.submitted('a', 3600, [{ entry: e, normId: mid, rawId: mid }])).toBe(0);
     expect(await statuses(e.id)).toEqual(['sent', 'undelivered']);
+  });
+
+  it.runIf(!cluster)('regression (a receipt recorded in the same actor flush as its submit was sent to Redis first, kept as early, its latency 0): one call each, in the order made', async () => {
+    const e = await queued();
+    const mid = midFor(e, 'flush');
+    // As the actor's flush makes them: submitted, then receipts, neither awaited before the other is made.
+    const submitted = store.submitted('a', 3600, [{ entry: e, normId: mid, rawId: mid }]);
+    const latency: number[] = [];
+    const receipts = store.receipts('a', 600, [delivered(mid)], Date.now() + 50, latency);
+    expect(await submitted).toBe(0);
+    expect(await receipts).toEqual([ReceiptResult.Applied]);
+    expect(latency[0]).toBeGreaterThan(0);
+    expect(await redis.exists(keys.earlyDlrOf('a', mid))).toBe(0);
+    expect(await statuses(e.id)).toEqual(['sent', 'delivered']);
   });
 
   it('a crash between lookup and applyReceipts: the SMSC redelivers (no deliver_sm_resp was sent) and it is applied once', async () => {

@@ -16,15 +16,23 @@
                                                        keeps qe = the first part's entry id (cancel)
   Queue entries carry "h" header, "b" short_message bytes, "t" tenant.
 
-  Opt-out (README "Redis Cluster"): the lists live in their tenants' slots,
-  which a shard's script cannot read on a cluster. The caller reads them just
-  before this call (the pre-check: `listed`), and this script closes the race
-  with an opt-out recorded meanwhile: every opt-out is first written to each
-  shard's oor:{T} (number -> ms recorded), then to its list, so a number in
-  oor:{T} recorded at or after the pre-check (less a margin for clock skew
-  between engine nodes) is stopped here. A pre-check older than the oor window
-  (entries older than it are trimmed) cannot be trusted: the section is
-  refused (EnqueueCode.Recheck) and the caller checks again.
+  Opt-out (README "Redis Cluster"): on a single Redis the script reads the
+  lists itself (a profile names its tenant's list, KEYS[s+6] is the global
+  one: keys of other slots are legal outside cluster mode), atomically, so no
+  opt-out can slip between a check and the write. On a cluster the lists
+  live in their tenants' slots, which a shard's script cannot read: the
+  caller reads them just before this call (the pre-check: `listed`), and this
+  script closes the race with an opt-out recorded meanwhile: every opt-out is
+  first written to each shard's oor:{T} (number -> ms recorded), then to its
+  list, so a number in oor:{T} recorded at or after the pre-check (less a
+  margin for clock skew between engine nodes) is stopped here. A pre-check
+  older than the oor window (entries older than it are trimmed) cannot be
+  trusted: the section is refused (EnqueueCode.Recheck) and the caller checks
+  again.
+
+  Profiles: what the messages of a tick share (tenant, SMSC, their keys, route,
+  validity, ...) is sent once per section as a profile, and each message names
+  its profile: a message costs 12 arguments and its parts instead of 27.
 
   Idempotent: a section already written (the call resent by the client
   library after its reply was lost with the connection) writes nothing again
@@ -35,18 +43,23 @@
   KEYS[s+3] schedule sch:{T}
   KEYS[s+4] paused tenants, the shard's copy pz:{T}
   KEYS[s+5] recent opt-outs oor:{T} ("tenant|number" -> ms recorded; '*' the global list)
-  KEYS[s+6..] message hashes m:{T}:{id}, queues q:{T}:{smsc}, hold:/park:{T}:{tenant}, ix:{T}:{tenant}:{minute},
-    ixb:{T}:{tenant}, named by index (from s) in the items
+  KEYS[s+6..] on a single Redis first the global opt-out list oo:* (then its tenants' lists); message
+    hashes m:{T}:{id}, queues q:{T}:{smsc}, hold:/park:{T}:{tenant}, ix:{T}:{tenant}:{minute},
+    ixb:{T}:{tenant}, opt-out lists oo:{tenant}, named by index (from s) in the profiles and items
   ARGV[1] MAXLEN ~ of the events streams
   ARGV[2] seconds a final message hash is kept
-  ARGV[3] pre-check time, ms: the opt-out lists were read at or after it
+  ARGV[3] pre-check time, ms: the opt-out lists were read at or after it; 0: no pre-check, the script
+    reads the lists (single Redis) and neither refuses nor reads oor:{T}
   ARGV[4] how far back oor:{T} reaches, ms (a pre-check older than that is refused)
   ARGV[5] ms by which an oor:{T} entry may predate the pre-check and still stop a message (clock skew)
-  ARGV[6..] sections: key count, ARGV count, then per message 26 fields and its parts: message hash key,
-    queue key, park key, hold key (0 = not held), list key, list minutes key (indexes from s), id, tenant,
-    ref, to, from, smsc, dataCoding, esmClass, n, acceptedAt, validUntil, ttlSec, push (0|1), route record,
-    dueAt (ms; 0 = now), billOnDelivery (0|1), hold code, hold text, listed (1: on an opt-out list at the
-    pre-check), due minute, part 1 .. part n bytes
+  ARGV[6..] sections: key count, ARGV count, then the number of profiles P, P profiles of 16 fields:
+    queue key, park key, hold key (0 = not held), list key, list minutes key, the tenant's opt-out list
+    (0: pre-checked, `listed` says; else the script reads it and the global list KEYS[s+6]) (key indexes
+    from s), tenant, smsc, ttlSec, push (0|1), route record, dueAt (ms; 0 = now), billOnDelivery (0|1),
+    hold code, hold text, due minute;
+    then per message 12 fields and its parts: message hash key (index from s), profile (1..P), id, ref,
+    to, from, dataCoding, esmClass, n, acceptedAt, validUntil, listed (1: on an opt-out list at the
+    pre-check), part 1 .. part n bytes
   Returns: per section, one EnqueueCode character per message (Queued q, Stopped s, Held h, Paused p,
     Scheduled d), or Recheck (the whole section, nothing written).
 ]]
@@ -54,26 +67,49 @@
 --- @include "includes/sections"
 local evMax, finalTtl = ARGV[1], ARGV[2]
 local checkedAt, oorWindow, skew = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local FIELDS = 26
+local FIELDS, PFIELDS = 12, 16
 local tm = redis.call('TIME')
 local serverNow = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
 local CODE = { stopped = EnqueueCode.Stopped, pending_approval = EnqueueCode.Held, paused = EnqueueCode.Paused, scheduled = EnqueueCode.Scheduled }
 local OPTED_OUT, OPTED_OUT_TEXT = 'OPTED_OUT', 'the number is on the opt-out (STOP) list'
 
-local function enqueueSection(s, a, b)
+local function enqueueSection(s, a0, b)
   local EV, EXP, SCH, PZ, OOR = KEYS[s + 1], KEYS[s + 2], KEYS[s + 3], KEYS[s + 4], KEYS[s + 5]
+  -- The section's profiles, then its messages from `a`.
+  local np = tonumber(ARGV[a0])
+  local a = a0 + 1 + np * PFIELDS
   -- The section is atomic: if its first message exists, the whole section was written.
   if a <= b and redis.call('EXISTS', KEYS[s + tonumber(ARGV[a])]) == 1 then
     local out = {}
     local j = a
     while j <= b do
       out[#out + 1] = CODE[redis.call('HGET', KEYS[s + tonumber(ARGV[j])], 's')] or EnqueueCode.Queued
-      j = j + FIELDS + tonumber(ARGV[j + 14])
+      j = j + FIELDS + tonumber(ARGV[j + 8])
     end
     return table.concat(out)
   end
-  if serverNow - checkedAt > oorWindow then return EnqueueCode.Recheck end
-  local anyRecent = redis.call('EXISTS', OOR) == 1
+  -- checkedAt 0: no pre-check, the profiles name the lists and this script reads them (single Redis).
+  if checkedAt > 0 and serverNow - checkedAt > oorWindow then return EnqueueCode.Recheck end
+  local anyRecent = checkedAt > 0 and redis.call('EXISTS', OOR) == 1
+  local profiles = {}
+  for k = 1, np do
+    local o = a0 + 1 + (k - 1) * PFIELDS
+    profiles[k] = {
+      sq = KEYS[s + tonumber(ARGV[o])], pk = ARGV[o + 1], hk = tonumber(ARGV[o + 2]), xi = ARGV[o + 3], bi = ARGV[o + 4], oo = tonumber(ARGV[o + 5]),
+      t = ARGV[o + 6], sm = ARGV[o + 7], ttl = ARGV[o + 8], d = ARGV[o + 9], rt = ARGV[o + 10], due = ARGV[o + 11], bd = ARGV[o + 12],
+      hc = ARGV[o + 13], htx = ARGV[o + 14], minute = ARGV[o + 15],
+    }
+  end
+  -- Opt-out lists read in the script (single Redis): whether each exists, asked once per section.
+  local listExists = {}
+  local function onList(key, to)
+    local e = listExists[key]
+    if e == nil then
+      e = redis.call('EXISTS', key) == 1
+      listExists[key] = e
+    end
+    return e and redis.call('ZSCORE', key, to) ~= false
+  end
   local exp, sch, disp = {}, {}, {}
   local pausedOf = {}
   -- List index: ids by (list key), in the order accepted; minutes by (minutes key).
@@ -92,12 +128,12 @@ local function enqueueSection(s, a, b)
   end
   local i = a
   while i <= b do
-    local mkey, sq, pk, hk = KEYS[s + tonumber(ARGV[i])], KEYS[s + tonumber(ARGV[i + 1])], ARGV[i + 2], tonumber(ARGV[i + 3])
-    local xi, bi = ARGV[i + 4], ARGV[i + 5]
-    local id, t, r, to, fr, sm, dcs, esm = ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9], ARGV[i + 10], ARGV[i + 11], ARGV[i + 12], ARGV[i + 13]
-    local n = tonumber(ARGV[i + 14])
-    local ac, v, ttl, d, rt = ARGV[i + 15], ARGV[i + 16], ARGV[i + 17], ARGV[i + 18], ARGV[i + 19]
-    local due, bd, hc, htx, listed, minute = ARGV[i + 20], ARGV[i + 21], ARGV[i + 22], ARGV[i + 23], ARGV[i + 24], ARGV[i + 25]
+    local mkey, pr = KEYS[s + tonumber(ARGV[i])], profiles[tonumber(ARGV[i + 1])]
+    local sq, pk, hk, xi, bi = pr.sq, pr.pk, pr.hk, pr.xi, pr.bi
+    local t, sm, ttl, d, rt, due, bd, hc, htx, minute = pr.t, pr.sm, pr.ttl, pr.d, pr.rt, pr.due, pr.bd, pr.hc, pr.htx, pr.minute
+    local id, r, to, fr, dcs, esm = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+    local n = tonumber(ARGV[i + 8])
+    local ac, v, listed = ARGV[i + 9], ARGV[i + 10], ARGV[i + 11]
     local p1 = i + FIELDS
     local tail = '|' .. n .. '|' .. to .. '|' .. fr .. '|' .. string.format('%d', math.floor(tonumber(v) / 1000)) .. '|' .. dcs .. '|' .. esm
     if xi ~= lastX then
@@ -110,6 +146,7 @@ local function enqueueSection(s, a, b)
       lastX = xi
     end
     ixl[#ixl + 1] = id
+    if pr.oo ~= 0 and (onList(KEYS[s + pr.oo], to) or onList(KEYS[s + 6], to)) then listed = '1' end
     local stopped = listed == '1'
     if not stopped and anyRecent then
       -- Members are "tenant|number" ('*' the global list): another tenant's opt-out is not this message's.

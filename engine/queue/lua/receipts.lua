@@ -21,24 +21,15 @@
 ]]
 --- @include "includes/common"
 --- @include "includes/sections"
+--- @include "includes/receipt-part"
 local out = {}
 for s, a, b in sections(4) do
   section(KEYS[s + 1], KEYS[s + 2], KEYS[s + 3])
   local r = {}
   for i = a, b, 7 do
-    local mkey, id, part, st, err, etxt, raw = KEYS[s + tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
-    local f = hm(mkey, part)
-    if f[F.partState] == 'q' then
-      local prev = f[F.parkedReceipt]
-      if not (st == 'u' and prev and string.sub(prev, 1, 1) ~= 'u') then
-        redis.call('HSET', mkey, 'rc' .. part, st .. '|' .. err .. '|' .. etxt .. '|' .. raw)
-      end
-      r[#r + 1] = ReceiptResult.Parked
-      r[#r + 1] = -1
-    else
-      r[#r + 1] = apply(mkey, id, part, st, err, etxt, raw, f)
-      r[#r + 1] = lastSa and (now - lastSa) or -1
-    end
+    local code, ms = receiptPart(KEYS[s + tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
+    r[#r + 1] = code
+    r[#r + 1] = ms
   end
   endSection()
   out[#out + 1] = r

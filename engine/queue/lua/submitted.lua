@@ -22,47 +22,20 @@
 ]]
 --- @include "includes/common"
 --- @include "includes/sections"
+--- @include "includes/submit-part"
 local grp = ARGV[4]
 local smsc = ARGV[5]
 local out = {}
--- "state|err|text|raw" -> its four fields (raw is last and may hold '|').
-local function split(r)
-  local a = string.find(r, '|', 1, true)
-  local b = string.find(r, '|', a + 1, true)
-  local c = string.find(r, '|', b + 1, true)
-  return string.sub(r, 1, a - 1), string.sub(r, a + 1, b - 1), string.sub(r, b + 1, (c or 0) - 1), c and string.sub(r, c + 1) or ''
-end
 for s, a, b in sections(6) do
   section(KEYS[s + 1], KEYS[s + 2], KEYS[s + 3])
   local early = 0
   local acks = {}
   for i = a, b, 7 do
-    local q, eid, mkey, id, part, raw, er = KEYS[s + tonumber(ARGV[i])], ARGV[i + 1], KEYS[s + tonumber(ARGV[i + 2])], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+    local q = KEYS[s + tonumber(ARGV[i])]
     local list = acks[q]
     if list == nil then list = {}; acks[q] = list end
-    list[#list + 1] = eid
-    local f = hm(mkey, part)
-    if f[F.partState] == 'q' then
-      local pf = 'p' .. part
-      local ns = tonumber(f[F.partsSent] or '0') + 1
-      -- Billed when sent (unless on delivery): each part the SMSC took; the message with its first part.
-      if f[F.billOnDelivery] ~= '1' then bill(f, ns == 1 and 1 or 0, 1) end
-      if ns >= tonumber(f[F.parts]) and f[F.status] == 'queued' then
-        redis.call('HSET', mkey, pf, 's', 'i' .. part, raw, 'ns', ns, 'sm', smsc, 's', 'sent', 'sa', now)
-        f[F.smsc] = smsc
-        emit(id, f, 'sent', nil, nil)
-      else
-        redis.call('HSET', mkey, pf, 's', 'i' .. part, raw, 'ns', ns, 'sm', smsc)
-      end
-      local parked = f[F.parkedReceipt]
-      if parked then redis.call('HDEL', mkey, 'rc' .. part) end
-      local r = (er ~= '' and er) or parked
-      if r then
-        local st, err, etxt, rraw = split(r)
-        apply(mkey, id, part, st, err, etxt, rraw)
-        early = early + 1
-      end
-    end
+    list[#list + 1] = ARGV[i + 1]
+    early = early + submitPart(KEYS[s + tonumber(ARGV[i + 2])], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], smsc)
   end
   ackAll(acks, grp)
   endSection()

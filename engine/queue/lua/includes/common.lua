@@ -107,6 +107,14 @@ local function endSection()
   usage = {}
 end
 
+-- "state|err|text|raw" -> its four fields (raw is last and may hold '|').
+local function splitReceipt(r)
+  local a = string.find(r, '|', 1, true)
+  local b = string.find(r, '|', a + 1, true)
+  local c = string.find(r, '|', b + 1, true)
+  return string.sub(r, 1, a - 1), string.sub(r, a + 1, b - 1), string.sub(r, b + 1, (c or 0) - 1), c and string.sub(r, c + 1) or ''
+end
+
 -- Acknowledges and deletes the queue entries that left their queue: acks[queue stream] = { entry ids }.
 -- One XACK and one XDEL per queue, in chunks of 5,000 (unpack's stack limit).
 local function ackAll(acks, grp)
