@@ -130,7 +130,9 @@ export class Takeover {
           if (n === 0 || left === 0) break;
         }
       }
-      if (tenantMoved > 0) this.o.webhooks?.kick(t, false);
+      // Every lane of the tenant (a kick without retryNow wakes lane 0 only): the moved events may sit in any lane,
+      // and a lane of this node that was idle would not look at its list again until its own next event.
+      if (tenantMoved > 0) this.o.webhooks?.kick(t, true);
       moved += tenantMoved;
     }
     if (moved > 0) this.o.log('info', `takeover: ${moved} webhook event(s) queued by dead node ${dead} appended to this node's lists`);
