@@ -59,9 +59,7 @@ for s, a, b in sections(8) do
   local acks = {}
   for i = a, b, 8 do
     local q, id, part, norm = KEYS[s + tonumber(ARGV[i])], ARGV[i + 2], ARGV[i + 3], ARGV[i + 5]
-    local list = acks[q]
-    if list == nil then list = {}; acks[q] = list end
-    list[#list + 1] = ARGV[i + 1]
+    addAck(acks, q, ARGV[i + 1])
     -- The message's shard is written at the end of its id (shards.ts, two base-36 characters).
     local mkey = P .. 'm:' .. tags[tonumber(string.sub(id, -2), 36) + 1] .. ':' .. id
     local jtag = tags[tonumber(ARGV[i + 6]) + 1]

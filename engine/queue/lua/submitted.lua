@@ -32,9 +32,7 @@ for s, a, b in sections(6) do
   local acks = {}
   for i = a, b, 7 do
     local q = KEYS[s + tonumber(ARGV[i])]
-    local list = acks[q]
-    if list == nil then list = {}; acks[q] = list end
-    list[#list + 1] = ARGV[i + 1]
+    addAck(acks, q, ARGV[i + 1])
     early = early + submitPart(KEYS[s + tonumber(ARGV[i + 2])], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], smsc)
   end
   ackAll(acks, grp)

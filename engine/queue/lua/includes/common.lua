@@ -115,6 +115,13 @@ local function splitReceipt(r)
   return string.sub(r, 1, a - 1), string.sub(r, a + 1, b - 1), string.sub(r, b + 1, (c or 0) - 1), c and string.sub(r, c + 1) or ''
 end
 
+-- Notes that queue entry `id` of queue stream `q` left its queue (acknowledged by ackAll at the end of the call).
+local function addAck(acks, q, id)
+  local list = acks[q]
+  if list == nil then list = {}; acks[q] = list end
+  list[#list + 1] = id
+end
+
 -- Acknowledges and deletes the queue entries that left their queue: acks[queue stream] = { entry ids }.
 -- One XACK and one XDEL per queue, in chunks of 5,000 (unpack's stack limit).
 local function ackAll(acks, grp)
