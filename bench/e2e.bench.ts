@@ -397,6 +397,7 @@ async function main(): Promise<void> {
   console.log('redis calls over 2 ms:', await slowCalls(masters));
   console.log('redis AOF:', JSON.stringify(redisAof));
   console.log('redis time by command (ms):', cmdstats.sort((x, y) => y.usec - x.usec).slice(0, 8).map((c) => `${c.cmd}=${Math.round(c.usec / 1000)} (${c.calls} calls)`).join(' '));
+  console.log('redis µs per message by command:', cmdstats.sort((x, y) => y.usec - x.usec).filter((c) => c.usec / Math.max(1, res.accepted) >= 0.1).map((c) => `${c.cmd}=${(c.usec / Math.max(1, res.accepted)).toFixed(1)}`).join(' '));
   // Calls per accepted message by command: unlike the times above, the same on a busy machine (what a change to the state layer adds or saves).
   console.log('redis calls per message:', cmdstats.sort((x, y) => y.calls - x.calls).filter((c) => c.calls / Math.max(1, res.accepted) >= 0.005).map((c) => `${c.cmd}=${(c.calls / Math.max(1, res.accepted)).toFixed(3)}`).join(' '));
 
