@@ -37,7 +37,8 @@
  * charge says whether the frame handed at least one message to the queue
  * (useful) or not (refused: bad JSON, template bombs, invalid items, over its
  * TPS); over the last full second and this one, the tenant's useful share of
- * its time u sets
+ * its time u sets (connections are charged but not judged: they count in
+ * neither part)
  *
  *   rate     max(WASTE_FLOOR_MS, C' / n × min(1, 2u), (C' − others) × (2u − 1))
  *   balance  ≤ max(1 ms, the cap above × min(1, 2u))
@@ -225,6 +226,10 @@ export class CpuBudget {
   private chargedInWin = false;
   /** Of usedCur, what frames that handed nothing to the queue took (ms). */
   private wastedCur = 0;
+  /** Of usedCur, what was charged neither useful nor wasted (connections: ms). */
+  private neutralCur = 0;
+  /** Of usedPrev, the same. */
+  private neutralPrev = 0;
   /** Milliseconds charged in the last full window. */
   usedPrev = 0;
   /** Of usedPrev, what frames that handed nothing to the queue took (ms). */
@@ -249,15 +254,17 @@ export class CpuBudget {
     if (w === this.win) return;
     this.usedPrev = w === this.win + 1 ? this.usedCur : 0;
     this.wastedPrev = w === this.win + 1 ? this.wastedCur : 0;
+    this.neutralPrev = w === this.win + 1 ? this.neutralCur : 0;
     this.usedCur = 0;
     this.wastedCur = 0;
+    this.neutralCur = 0;
     this.chargedInWin = false;
     this.win = w;
   }
 
   /** The share of its time (last full window and this one) its frames handed something to the queue: 1 below JUDGE_MIN_MS. */
   usefulShare(): number {
-    const used = this.usedPrev + this.usedCur;
+    const used = this.usedPrev + this.usedCur - this.neutralPrev - this.neutralCur;
     return used < JUDGE_MIN_MS ? 1 : 1 - (this.wastedPrev + this.wastedCur) / used;
   }
 
@@ -280,13 +287,17 @@ export class CpuBudget {
     return this.balance > 0 || !this.share.othersSince(this, now - WINDOW_MS);
   }
 
-  /** Charges a frame's measured cost (ms); `useful`: it handed at least one message to the queue. */
-  charge(ms: number, useful = true): void {
+  /**
+   * Charges a frame's measured cost (ms); `useful`: it handed at least one message to the queue;
+   * 'neutral': work that says nothing either way (a new connection), charged but not judged.
+   */
+  charge(ms: number, useful: boolean | 'neutral' = true): void {
     const now = this.share.clock.now();
     this.share.roll(now);
     this.balance -= ms;
     this.usedCur += ms;
-    if (!useful) this.wastedCur += ms;
+    if (useful === false) this.wastedCur += ms;
+    else if (useful === 'neutral') this.neutralCur += ms;
     this.usedTotal += ms;
     this.lastAt = now;
     this.share.charged(this, now, ms, !this.chargedInWin);

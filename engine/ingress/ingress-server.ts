@@ -194,6 +194,20 @@ export const FLOOD_FRAMES = 1_000;
 /** Defaults of the bounds that IngressOptions leaves optional (config/schema.ts DEFAULTS.server has the same). */
 const BOUNDS = { maxConnectionsPerTenant: 100, maxConnectionsPerIp: 200, slowConsumerCloseSec: 30, ingressCpuMsPerSec: 600 } as const;
 
+/**
+ * What a new status connection is charged to its tenant's main-thread budget
+ * (ms, cpu-budget.ts) besides the upgrade's own CPU time: its attach reads
+ * every shard's head, the tenant's saved cursor and a catch-up page over the
+ * shards (some 50 Redis calls and their replies), work the CPU clock does not
+ * see because it runs after the upgrade returns. Charged but not judged
+ * (neither useful nor wasted): a tenant opening its connections keeps its
+ * share, and one whose frames achieve nothing and that reconnects in a loop
+ * (the benchmark's 50 hostile clients did some 25 times a second, each a
+ * catch-up scan) is held to what its frames earn, a few connections a second.
+ */
+export const CONNECT_CHARGE_MS = 2;
+const CONNECT_OVER_BUDGET_TEXT = "this tenant's connections and frames used their share of the engine's time (server.ingressCpuMsPerSec); connect again in a second";
+
 /** The answer to a frame of a tenant over its main-thread budget (the frame is not parsed). */
 const OVER_BUDGET_TEXT = "this tenant's frames used their share of the engine's time (server.ingressCpuMsPerSec); nothing in this frame was read: slow down and retry";
 const OVER_BUDGET = errorFrame('THROTTLED', OVER_BUDGET_TEXT);
@@ -424,6 +438,14 @@ export class IngressServer {
   private onUpgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
     const t = this.auth.tenant(res, req);
     if (t === undefined) return;
+    // A connection is charged like a frame (CONNECT_CHARGE_MS): refused while its tenant's share is spent.
+    if (!t.cpu.allows()) {
+      this.stats.overBudget++;
+      this.countRefused(t.id, 'THROTTLED');
+      res.cork(() => res.writeStatus('429 Too Many Requests').writeHeader('content-type', 'application/json').writeHeader('x-content-type-options', 'nosniff').writeHeader('retry-after', '1').end(errorFrame('THROTTLED', CONNECT_OVER_BUDGET_TEXT)));
+      return;
+    }
+    const c0 = this.cpuClock.now();
     const sinceQ = req.getQuery('since');
     const badSince = sinceQ === undefined || sinceQ === '' ? undefined : this.o.dispatcher.checkSince(sinceQ);
     if (badSince !== undefined) {
@@ -459,6 +481,7 @@ export class IngressServer {
       pushMany: () => false,
     };
     res.upgrade(data, req.getHeader('sec-websocket-key'), proto.reply, req.getHeader('sec-websocket-extensions'), context);
+    t.cpu.charge(Math.max(0, this.cpuClock.now() - c0) + (wantStatus ? CONNECT_CHARGE_MS : 0), 'neutral');
   }
 
   /** Why a new connection of this tenant from this IP is refused, or undefined when it is within the caps. */

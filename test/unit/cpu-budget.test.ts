@@ -145,6 +145,22 @@ describe('CpuBudget', () => {
     expect(most.used / 5).toBeLessThan(440);
   });
 
+  it('neutral charges (connections) spend the balance but do not count toward the useful share', () => {
+    const clock = new ManualClock(0);
+    const share = new LoopShare(500, clock);
+    const b = share.budget();
+    b.charge(10, false);
+    expect(b.usefulShare()).toBe(0);
+    b.charge(100, 'neutral');
+    expect(b.usefulShare()).toBe(0);
+    b.charge(10, true);
+    expect(b.usefulShare()).toBeCloseTo(0.5, 5);
+    // Only connections so far: too little judged to say, counted useful.
+    const fresh = share.budget();
+    fresh.charge(50, 'neutral');
+    expect(fresh.usefulShare()).toBe(1);
+  });
+
   it('when the thread waits for a core the rates scale with the share of the second it could run, not the burst a tenant may hold', () => {
     const clock = new ManualClock(0);
     // Other processes hold the cores 70 % of the time: the thread's CPU clock runs at 30 % of the wall clock.
