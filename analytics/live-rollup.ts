@@ -13,6 +13,12 @@
  *
  * Latency percentiles come from a log-scale histogram per cell (10 % wide
  * buckets, 1 ms to ~1 day): ±5 %, 200 counters, merged by addition.
+ *
+ * With several analytics nodes each sink reads a share of the events: a node
+ * cannot add up percentiles of the others' frames, so the nodes exchange the
+ * raw seconds instead (`flushRaw` → `addRaw`: counts and histograms, merged by
+ * addition) and each node's feed is rendered from the merged seconds
+ * (engine/analytics/sink-process.ts, README "Analytics with several nodes").
  */
 import type { EventRow } from './event-sink.js';
 
@@ -34,6 +40,22 @@ export interface RollupFrame {
   readonly t: number;
   readonly smsc: Record<string, RollupCell>;
   readonly country: Record<string, RollupCell>;
+}
+
+/**
+ * A cell's raw figures, as exchanged between nodes: submitted, delivered,
+ * failed, latencies counted, and the latency histogram as flat
+ * [bucket, count, …] pairs of its non-empty buckets.
+ */
+export type RawCell = [number, number, number, number, number[]];
+
+/** One second of one scope, raw: what a node's rollup hands the others. */
+export interface RawSecond {
+  readonly scope: string;
+  /** The second (ms since the epoch, a multiple of 1000). */
+  readonly t: number;
+  readonly smsc: Record<string, RawCell>;
+  readonly country: Record<string, RawCell>;
 }
 
 const FAILED = new Set(['undelivered', 'expired', 'rejected', 'unknown']);
@@ -66,6 +88,32 @@ class Cell {
     } else if (FAILED.has(r.status)) this.failed++;
   }
 
+  raw(): RawCell {
+    const h: number[] = [];
+    if (this.hist !== undefined) for (let b = 0; b < BUCKETS; b++) if ((this.hist[b] as number) > 0) h.push(b, this.hist[b] as number);
+    return [this.submitted, this.delivered, this.failed, this.latencies, h];
+  }
+
+  /** Adds another node's raw figures of the same cell (anything malformed is skipped). */
+  addRaw(r: RawCell): void {
+    const [submitted, delivered, failed, , h] = r;
+    this.submitted += count(submitted);
+    this.delivered += count(delivered);
+    this.failed += count(failed);
+    let added = 0;
+    if (Array.isArray(h)) {
+      for (let i = 0; i + 1 < h.length; i += 2) {
+        const b = h[i] as number;
+        const n = count(h[i + 1]);
+        if (!Number.isInteger(b) || b < 0 || b >= BUCKETS || n === 0) continue;
+        (this.hist ??= new Uint32Array(BUCKETS))[b] = (this.hist[b] as number) + n;
+        added += n;
+      }
+    }
+    // The histogram is the truth for the percentiles: the latencies counted are what it holds.
+    this.latencies += added;
+  }
+
   view(): RollupCell {
     const q = (p: number): number | null => {
       if (this.hist === undefined || this.latencies === 0) return null;
@@ -88,10 +136,24 @@ class Cell {
   }
 }
 
+/** A non-negative integer count from a raw cell (anything else counts 0). */
+function count(v: unknown): number {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 0;
+}
+
 /** One second of one scope: cells per SMSC and per country. */
 class Second {
   readonly smsc = new Map<string, Cell>();
   readonly country = new Map<string, Cell>();
+  addRaw(dim: 'smsc' | 'country', cells: Record<string, RawCell>): void {
+    const m = this[dim];
+    for (const [k, r] of Object.entries(cells)) {
+      if (!Array.isArray(r)) continue;
+      let c = m.get(k);
+      if (c === undefined) m.set(k, (c = new Cell()));
+      c.addRaw(r);
+    }
+  }
   add(r: EventRow): void {
     let c = this.smsc.get(r.smsc);
     if (c === undefined) this.smsc.set(r.smsc, (c = new Cell()));
@@ -127,17 +189,40 @@ export class LiveRollup {
     return s;
   }
 
+  /**
+   * Adds raw seconds (another node's, or this node's own from `flushRaw`); seconds older
+   * than the horizon and malformed entries are skipped (they come over Redis).
+   */
+  addRaw(seconds: ReadonlyArray<RawSecond>, now = Date.now()): void {
+    const oldest = now - this.o.horizonMs;
+    for (const r of seconds) {
+      if (typeof r !== 'object' || r === null || typeof r.scope !== 'string' || !Number.isInteger(r.t) || r.t % 1000 !== 0 || r.t < oldest) continue;
+      const s = this.second(r.scope, r.t);
+      if (typeof r.smsc === 'object' && r.smsc !== null) s.addRaw('smsc', r.smsc);
+      if (typeof r.country === 'object' && r.country !== null) s.addRaw('country', r.country);
+    }
+  }
+
   /** Frames of the seconds that are due, per scope, oldest first; they leave the rollup. */
   flush(now = Date.now()): Array<{ scope: string; frame: RollupFrame }> {
-    const out: Array<{ scope: string; frame: RollupFrame }> = [];
+    const view = (x: Map<string, Cell>) => Object.fromEntries([...x].map(([k, c]) => [k, c.view()]));
+    return this.due(now).map(({ scope, t, s }) => ({ scope, frame: { op: 'rollup', t, smsc: view(s.smsc), country: view(s.country) } }));
+  }
+
+  /** The seconds that are due, raw (for the other nodes' feeds); they leave the rollup. */
+  flushRaw(now = Date.now()): RawSecond[] {
+    const raw = (x: Map<string, Cell>) => Object.fromEntries([...x].map(([k, c]) => [k, c.raw()]));
+    return this.due(now).map(({ scope, t, s }) => ({ scope, t, smsc: raw(s.smsc), country: raw(s.country) }));
+  }
+
+  private due(now: number): Array<{ scope: string; t: number; s: Second }> {
+    const out: Array<{ scope: string; t: number; s: Second }> = [];
     const due = now - this.o.graceMs;
     for (const [scope, m] of this.open) {
       const ts = [...m.keys()].filter((t) => t + 1000 <= due).sort((a, b) => a - b);
       for (const t of ts) {
-        const s = m.get(t) as Second;
+        out.push({ scope, t, s: m.get(t) as Second });
         m.delete(t);
-        const view = (x: Map<string, Cell>) => Object.fromEntries([...x].map(([k, c]) => [k, c.view()]));
-        out.push({ scope, frame: { op: 'rollup', t, smsc: view(s.smsc), country: view(s.country) } });
       }
       if (m.size === 0) this.open.delete(scope);
     }

@@ -1,6 +1,6 @@
 /**
  * What reading the events streams costs Redis per event, by shard count S, on
- * a single Redis: `npm run bench:readers -- [--events N] [--rate R] [--shards 1,16,48]`.
+ * a single Redis: `npm run bench:readers -- [--events N] [--rate R] [--shards 1,16,48] [--nodes 1,2,4]`.
  *
  * Against a private redis-server, reading Redis's own INFO commandstats
  * (microseconds of Redis CPU, the one core every message goes through). A
@@ -9,7 +9,11 @@
  * fills shards), while one reader runs; each phase has fresh keys:
  *   live  the status dispatcher's live reader (engine/push/status-dispatcher.ts):
  *         one XREAD BLOCK over all S streams, ten live connections of the
- *         tenant, the cursor saved per push batch
+ *         tenant, the cursor saved per push batch; with --nodes, once per node
+ *         count N: N dispatchers (N engine nodes, each with its own reader and
+ *         its share of the ten connections: every node with a connection of a
+ *         tenant reads every events stream), and the engine CPU they use in all
+ *         per event (this process: the dispatchers only)
  *   sink  the analytics sink's reads (engine/analytics/redis-event-source.ts,
  *         its collect loop as analytics/event-sink.ts runs it with the default
  *         batchMax 20,000 and flushMs 1,000): one XREADGROUP over all S
@@ -32,8 +36,10 @@ const { values: a } = parseArgs({
     events: { type: 'string', default: '20000' },
     rate: { type: 'string', default: '10000' },
     shards: { type: 'string', default: '1,16,48' },
+    nodes: { type: 'string', default: '1' },
   },
 });
+const nodeCounts = String(a.nodes).split(',').map(Number);
 const total = Number(a.events);
 const rate = Number(a.rate);
 const shardCounts = String(a.shards).split(',').map(Number);
@@ -83,6 +89,10 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 interface Figure {
   readonly reader: 'live' | 'sink';
   readonly shards: number;
+  /** Engine nodes each running a live reader (1 for the sink). */
+  readonly nodes: number;
+  /** Engine CPU per event of all the nodes' live readers (µs; live only). */
+  readonly engineUsecPerEvent?: number;
   readonly events: number;
   /** Redis CPU of the reader's commands per event (µs). */
   readonly usecPerEvent: number;
@@ -92,7 +102,7 @@ interface Figure {
   readonly commands: Record<string, [number, number]>;
 }
 
-function figure(reader: 'live' | 'sink', shards: number, before: Map<string, Stat>, after: Map<string, Stat>): Figure {
+function figure(reader: 'live' | 'sink', shards: number, before: Map<string, Stat>, after: Map<string, Stat>, nodes = 1): Figure {
   const commands: Record<string, [number, number]> = {};
   let usec = 0;
   let calls = 0;
@@ -107,18 +117,24 @@ function figure(reader: 'live' | 'sink', shards: number, before: Map<string, Sta
     // EXEC's time includes the commands it ran (the XACKs of the MULTI): counted once
     if (name !== 'xack' || !after.has('exec') || (after.get('exec') as Stat).calls === (before.get('exec')?.calls ?? 0)) usec += du;
   }
-  return { reader, shards, events: total, usecPerEvent: usec / total, callsPer1000: (calls / total) * 1000, commands };
+  return { reader, shards, nodes, events: total, usecPerEvent: usec / total, callsPer1000: (calls / total) * 1000, commands };
 }
 
-async function live(url: string, cmd: Redis, shards: number): Promise<Figure> {
-  const keys = new Keys(`brl${shards}:`, new Shards(shards));
-  const redis = new Redis(url);
-  const reader = new Redis(url);
+async function live(url: string, cmd: Redis, shards: number, nodes: number): Promise<Figure> {
+  const keys = new Keys(`brl${shards}n${nodes}:`, new Shards(shards));
+  const conns: Redis[] = [];
   const writer = new Redis(url);
-  const d = new StatusDispatcher(redis, reader, keys);
-  d.start();
+  // One dispatcher per node, each with its own command and reader connections, as each engine has.
+  const ds = Array.from({ length: nodes }, () => {
+    const redis = new Redis(url);
+    const reader = new Redis(url);
+    conns.push(redis, reader);
+    const d = new StatusDispatcher(redis, reader, keys);
+    d.start();
+    return d;
+  });
   let frames = 0;
-  const sinks: StatusSink[] = Array.from({ length: 10 }, () => ({
+  const sinks: StatusSink[] = Array.from({ length: Math.max(10, nodes) }, () => ({
     tenant: TENANT,
     live: false,
     closed: false,
@@ -127,15 +143,20 @@ async function live(url: string, cmd: Redis, shards: number): Promise<Figure> {
   }));
   // the streams exist before the connections attach ('$' is after each stream's last entry)
   for (const k of keys.shards.all()) await writer.xadd(keys.eventsOf(k), '*', ...entry(-1));
-  for (const s of sinks) await d.attach(s, '$');
+  // The tenant's connections spread over the nodes (a load balancer's round robin).
+  const nodeOf = (i: number) => ds[i % nodes] as StatusDispatcher;
+  for (const [i, s] of sinks.entries()) await nodeOf(i).attach(s, '$');
   const before = await commandStats(cmd);
+  const cpu = process.cpuUsage();
   await write(writer, keys);
   await until(() => frames === total * sinks.length, 60_000, 'every frame at every connection');
   const after = await commandStats(cmd);
-  for (const s of sinks) d.detach(s);
-  await d.stop();
-  for (const c of [redis, reader, writer]) c.disconnect();
-  return figure('live', shards, before, after);
+  const used = process.cpuUsage(cpu);
+  for (const [i, s] of sinks.entries()) nodeOf(i).detach(s);
+  for (const d of ds) await d.stop();
+  for (const c of [...conns, writer]) c.disconnect();
+  // The writer's pipelines run in this process too: its share is the same at every node count.
+  return { ...figure('live', shards, before, after, nodes), engineUsecPerEvent: (used.user + used.system) / total };
 }
 
 async function sink(url: string, cmd: Redis, shards: number): Promise<Figure> {
@@ -184,9 +205,13 @@ async function main(): Promise<void> {
   const figures: Figure[] = [];
   try {
     for (const s of shardCounts) {
-      for (const f of [await live(server.url, cmd, s), await sink(server.url, cmd, s)]) {
+      const runs: Figure[] = [];
+      for (const n of nodeCounts) runs.push(await live(server.url, cmd, s, n));
+      runs.push(await sink(server.url, cmd, s));
+      for (const f of runs) {
         figures.push(f);
-        console.log(`${f.reader} S=${String(f.shards).padStart(2)}: ${f.usecPerEvent.toFixed(3)} µs of Redis CPU per event, ${f.callsPer1000.toFixed(1)} commands per 1,000 events  ${JSON.stringify(f.commands)}`);
+        const engine = f.engineUsecPerEvent === undefined ? '' : `, ${f.engineUsecPerEvent.toFixed(1)} µs of engine CPU per event (all nodes' readers and the writer)`;
+        console.log(`${f.reader} S=${String(f.shards).padStart(2)}${f.reader === 'live' ? ` nodes=${f.nodes}` : ''}: ${f.usecPerEvent.toFixed(3)} µs of Redis CPU per event${engine}, ${f.callsPer1000.toFixed(1)} commands per 1,000 events  ${JSON.stringify(f.commands)}`);
       }
     }
   } finally {
@@ -194,7 +219,7 @@ async function main(): Promise<void> {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log(JSON.stringify({ events: total, rate, figures: figures.map(({ reader, shards, usecPerEvent, callsPer1000 }) => ({ reader, shards, usecPerEvent: Number(usecPerEvent.toFixed(3)), callsPer1000: Number(callsPer1000.toFixed(1)) })) }));
+  console.log(JSON.stringify({ events: total, rate, figures: figures.map(({ reader, shards, nodes, usecPerEvent, engineUsecPerEvent, callsPer1000 }) => ({ reader, shards, nodes, usecPerEvent: Number(usecPerEvent.toFixed(3)), ...(engineUsecPerEvent === undefined ? {} : { engineUsecPerEvent: Number(engineUsecPerEvent.toFixed(1)) }), callsPer1000: Number(callsPer1000.toFixed(1)) })) }));
 }
 
 await main();

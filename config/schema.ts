@@ -49,6 +49,7 @@ export const DEFAULTS = {
     reclaimAfterMs: 30_000, // pending queue entries of a dead node are taken over once idle this long (ms; at least heartbeatTtlMs)
     drainMs: 5_000, // a slot given back (above the fair share) waits at most this long for its window's resps before it unbinds (ms)
     tenantGrantMs: 50, // with other live nodes, a node takes a tenant's tps in grants of this many ms' worth from Redis; the fleet over-admits at most nodes × grant (ms)
+    deadNodeRetentionMs: 3_600_000, // a dead node's record ({c}nodes) is deleted this long after its heartbeat ran out, once its work is taken over (ms)
   },
   messages: {
     defaultValiditySec: 48 * 3600, // validity when a submit gives none (seconds)
@@ -408,6 +409,7 @@ export const configSchema = z.strictObject({
       reclaimAfterMs: z.number().int().positive().default(DEFAULTS.fleet.reclaimAfterMs),
       drainMs: z.number().int().min(0).max(600_000).default(DEFAULTS.fleet.drainMs),
       tenantGrantMs: z.number().int().min(1).max(1_000).default(DEFAULTS.fleet.tenantGrantMs),
+      deadNodeRetentionMs: z.number().int().min(1_000).max(30 * 86_400_000).default(DEFAULTS.fleet.deadNodeRetentionMs),
     })
     .refine((f) => f.leaseMarginMs <= f.leaseTtlMs - 1_000, { message: 'must be at most leaseTtlMs - 1000 (a lease is renewed every second and used until leaseTtlMs - leaseMarginMs)', path: ['leaseMarginMs'] })
     .refine((f) => f.reclaimAfterMs >= f.heartbeatTtlMs, { message: 'must be at least heartbeatTtlMs (entries of a node are reclaimed only once it is known dead)', path: ['reclaimAfterMs'] })

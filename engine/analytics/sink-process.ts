@@ -10,10 +10,20 @@
  *
  *   Redis ev:{T}… ──▶ EventSink ──insert──▶ ClickHouse ◀── QueryServer ◀── engine (unix socket, HTTP)
  *   (RedisEventSource: a consumer group per shard stream, on Redis or a Redis Cluster)
- *                   │ fresh rows ──▶ LiveRollup ──IPC 'rollups' (1/s)──▶ engine ─▶ /v1/analytics/ws
+ *                   │ fresh rows ──▶ LiveRollup ──raw seconds, PUBLISH {prefix}{c}:an:live (1/s)──▶ every node's
+ *                   │     merged LiveRollup (SUBSCRIBE, this node's own included) ──IPC 'rollups'──▶ engine ─▶ /v1/analytics/ws
  *                   └ inserted rows ─▶ BadNumberDetector ──IPC 'flagged' deltas──▶ engine (ingress set)
  *
  * Migrations run under a Redis lock (migration-lock.ts): once per fleet.
+ *
+ * The live feed is the fleet's: with several analytics nodes each sink reads a
+ * share of the events, so each publishes its due seconds raw (counts and
+ * latency histograms, analytics/live-rollup.ts) on one Redis channel and every
+ * node's feed renders the seconds merged from all of them, LIVE_MERGE_GRACE_MS
+ * after the second (the nodes' flushes are up to a second apart). Pub/sub is
+ * best effort: a node's share of a second published while another node's
+ * subscriber reconnects is missing from that node's feed (ClickHouse has
+ * every event; a frame is never counted twice).
  *
  * Reports its state to the engine once a second over IPC; stops on
  * { type: 'stop' } or when the engine goes away.
@@ -22,7 +32,7 @@ import { BadNumberDetector, type BadNumberOptions } from '../../analytics/bad-nu
 import { openClickHouse, type ClickHouseOptions } from '../../analytics/clickhouse.js';
 import { ANALYTICS_GROUP, EventSink } from '../../analytics/event-sink.js';
 import { eventStreamKeys } from '../queue/event-streams.js';
-import { LiveRollup, type RollupFrame } from '../../analytics/live-rollup.js';
+import { LiveRollup, type RawSecond, type RollupFrame } from '../../analytics/live-rollup.js';
 import { QueryServer, type AnalyticsLimits } from '../../analytics/query-server.js';
 import { migrate, MIGRATIONS } from '../../analytics/schema.js';
 import { clusterMigrations, clusterMigrationsTable } from '../../analytics/cluster-schema.js';
@@ -123,6 +133,23 @@ const keys = new Keys(d.keyPrefix, new Shards(d.shards));
 const source = new RedisEventSource(reader, redis, keys, d.consumer);
 const ch = openClickHouse(d.clickhouse);
 const rollup = new LiveRollup();
+/** Seconds of every analytics node's rollup, merged: what this node's feed shows (see the header). */
+const LIVE_MERGE_GRACE_MS = 3000;
+const merged = new LiveRollup({ graceMs: LIVE_MERGE_GRACE_MS, horizonMs: 120_000 });
+const liveChannel = keys.control('an:live');
+// Its own connection: a subscribed connection takes no other commands.
+const subscriber = duplicateClient(redis, 'sy-analytics-live', false);
+subscriber.on('error', () => undefined);
+subscriber.on('message', (channel: string, message: string) => {
+  if (channel !== liveChannel) return;
+  try {
+    const m = JSON.parse(message) as { raws?: unknown };
+    if (Array.isArray(m.raws)) merged.addRaw(m.raws as RawSecond[]);
+  } catch {
+    // Not a frame of ours (another program on the channel): ignored.
+  }
+});
+void subscriber.subscribe(liveChannel).catch((err: Error) => log('warn', `analytics: live feed subscription failed: ${err.message}`));
 const detector = d.badNumbers === undefined ? undefined : new BadNumberDetector(ch, d.badNumbers);
 const sink = new EventSink(source, ch, {
   consumer: d.consumer,
@@ -162,7 +189,9 @@ const stats = (): SinkReport => ({
   backlog, rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), flagged: detector?.size ?? 0, queries: queries.requests, reportPages: queries.reportPages,
 });
 const timer = setInterval(() => {
-  const frames = rollup.flush();
+  const raws = rollup.flushRaw();
+  if (raws.length > 0) void redis.publish(liveChannel, JSON.stringify({ node: d.consumer, raws })).catch(() => undefined);
+  const frames = merged.flush();
   if (frames.length > 0) post({ type: 'rollups', frames });
   void readBacklog().then(() => post(stats()));
 }, 1000);
@@ -231,6 +260,7 @@ process.on('message', (m: { type: string; consumer?: string }) => {
     await ch.close();
     redis.disconnect();
     reader.disconnect();
+    subscriber.disconnect();
     process.disconnect();
   });
 });

@@ -8,6 +8,8 @@
  *   deadNodes()           the nodes registered whose heartbeat ran out (their work may be taken over)
  *   isLeader(duty)        true while this node holds the duty's leader lease (`{c}lead`, field duty);
  *                         a duty first asked for is contended from the next tick on
+ *   leaderEpoch(duty)     the fencing epoch of the duty's lease while this node holds it: passed to
+ *                         the scripts of the duty's work, which refuse a lower epoch than they have seen
  *   onTick(cb)            called after every successful tick with the fleet view
  *   publish(figures)      an opaque JSON string stored with the next tick and returned for every live node
  *   leases(smsc)          the bind slots this node holds of an SMSC, with their fencing epochs (bind-leases)
@@ -16,7 +18,7 @@
  * Everything lives in the control slot {c}: `{c}nodes` (node id ->
  * "boot|expiresAtMs|addr"), `{c}figs` (node id -> figures), `{c}leases`
  * ("smsc#i" -> "node|boot|epoch|expiresAtMs"), `{c}lease:epoch`, `{c}lead`
- * (duty -> "node|boot|expiresAtMs"). One Lua script (lua/tick.lua) a second
+ * (duty -> "node|boot|epoch|expiresAtMs"). One Lua script (lua/tick.lua) a second
  * renews the heartbeat, stores the figures, renews and takes leader and bind
  * leases and returns the whole view; Redis TIME is the clock of every expiry.
  * No script touches another slot (the queue shards live elsewhere on a cluster).
@@ -41,6 +43,7 @@
  * holds nothing from then on and reports it (onSuperseded).
  */
 import { randomBytes } from 'node:crypto';
+import { DEFAULTS } from '../../config/index.js';
 import { SwitchyardError } from '../errors.js';
 import type { RedisClient } from '../redis/connect-redis.js';
 import { defineLuaCommand, loadLuaScript, luaPath } from '../redis/lua-loader.js';
@@ -123,7 +126,7 @@ export class Fleet {
   private figures = '';
   private figuresSent = '';
   private readonly duties = new Set<string>();
-  private leaderOf = new Map<string, { holder: string; validUntil: number }>();
+  private leaderOf = new Map<string, { holder: string; epoch: number; validUntil: number }>();
   private view: FleetView = { redisNowMs: 0, nodes: [], leases: new Map() };
   private readonly releasing = new Map<string, Set<number>>();
   private readonly tickListeners: Array<(v: FleetView) => void> = [];
@@ -175,7 +178,9 @@ export class Fleet {
       const addr = rec.split('|')[2] ?? '?';
       // The holder renewed its record since we looked: it is alive.
       if ((seen !== undefined && seen !== rec) || monoMs() > deadline) {
-        throw new SwitchyardError('NODE_ID_IN_USE', `node id ${this.nodeId} is running at ${addr}; give this one its own engine.nodeId`);
+        // The default id is kept (not derived from the host): see README "Many nodes" → node identity.
+        const hint = this.nodeId === DEFAULTS.engine.nodeId ? ` (${this.nodeId} is the default: every node of a fleet needs its own engine.nodeId, stable across its restarts)` : '';
+        throw new SwitchyardError('NODE_ID_IN_USE', `node id ${this.nodeId} is running at ${addr}; give this one its own engine.nodeId${hint}`);
       }
       if (seen === undefined) this.o.log('warn', `node id ${this.nodeId} is registered by another process (${addr}); waiting for its heartbeat to run out (up to ${this.o.heartbeatTtlMs} ms) in case it died`);
       seen = rec;
@@ -217,6 +222,15 @@ export class Fleet {
     this.duties.add(duty);
     const l = this.leaderOf.get(duty);
     return l !== undefined && l.holder === this.nodeId && monoMs() < l.validUntil;
+  }
+
+  /**
+   * The fencing epoch of the duty's leader lease while this node holds it (undefined when it does
+   * not): every taking of a leader lease gets a higher one, so a script that records the highest
+   * epoch it has seen refuses the late action of a leader deposed since (paused past its lease).
+   */
+  leaderEpoch(duty: string): number | undefined {
+    return this.isLeader(duty) ? this.leaderOf.get(duty)?.epoch : undefined;
   }
 
   /** The node holding a duty's leader lease at the last tick (undefined: none yet). */
@@ -289,8 +303,8 @@ export class Fleet {
       this.view = this.parse(reply, sentAt, this.o.smscs);
       const validUntil = sentAt + this.o.leaseTtlMs - this.o.leaseMarginMs;
       const flat = reply[4] as string[];
-      const leaderOf = new Map<string, { holder: string; validUntil: number }>();
-      for (let i = 0; i < flat.length; i += 2) leaderOf.set(String(flat[i]), { holder: String(flat[i + 1]), validUntil });
+      const leaderOf = new Map<string, { holder: string; epoch: number; validUntil: number }>();
+      for (let i = 0; i + 2 < flat.length; i += 3) leaderOf.set(String(flat[i]), { holder: String(flat[i + 1]), epoch: Number(flat[i + 2]), validUntil });
       this.leaderOf = leaderOf;
       for (const cb of this.tickListeners) {
         try {

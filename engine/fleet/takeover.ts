@@ -23,6 +23,16 @@
  * batch as that consumer — the same entries under the same deduplication token,
  * so a batch inserted before the crash is not inserted twice — then delete it.
  *
+ * The list moves are fenced by the `takeover` lease's epoch (a leader deposed
+ * since, paused past its lease, is refused when it acts late: whf:{T} keeps the
+ * highest epoch that moved lists of tenant T).
+ *
+ * Its record in `{c}nodes` (and its figures) are deleted by the `takeover`
+ * leader `fleet.deadNodeRetentionMs` after its heartbeat ran out, once its
+ * webhook work is taken over and its analytics consumer has nothing pending
+ * (lua/forget-node.lua, which checks the leader's lease and epoch itself): until
+ * then it is listed dead, and a node started again with that id simply renews it.
+ *
  * Everything is idempotent: a takeover cut off half-way is taken up again at
  * the next tick (by this node or the next leader). A dead node id that starts
  * again finds its lists empty and its consumers gone; it creates them again.
@@ -32,10 +42,13 @@
 import type { RedisClient } from '../redis/connect-redis.js';
 import type { Keys } from '../queue/keys.js';
 import { eventStreamKeys } from '../queue/event-streams.js';
+import { ANALYTICS_GROUP } from '../../analytics/event-sink.js';
+import { fleetKeys } from './fleet.js';
 import { loadLuaScript, luaPath } from '../redis/lua-loader.js';
 import { WEBHOOK_GROUP, MAX_LANES } from '../webhooks/webhook-dispatcher.js';
 
 export const ADOPT_LISTS = loadLuaScript(luaPath(import.meta.url, './lua/adopt-webhook-lists.lua'));
+export const FORGET_NODE = loadLuaScript(luaPath(import.meta.url, './lua/forget-node.lua'));
 
 /** Events moved per script call (a few ms of Redis each). */
 const STEP = 5000;
@@ -45,9 +58,16 @@ const CLAIM_STEP = 1000;
 /** What the takeover needs of the fleet. */
 export interface TakeoverFleet {
   readonly nodeId: string;
-  deadNodes(): ReadonlyArray<{ readonly id: string }>;
+  readonly boot: string;
+  deadNodes(): ReadonlyArray<{ readonly id: string; readonly boot: string; readonly expiresAtMs: number }>;
+  /** Redis time of the last tick. */
+  readonly lastView: { readonly redisNowMs: number };
   isLeader(duty: string): boolean;
+  leaderEpoch(duty: string): number | undefined;
 }
+
+/** How often a dead node past its retention is looked at again while its analytics consumer still has entries (ms). */
+const RECHECK_MS = 30_000;
 
 /** The webhook dispatcher of this node (engine/webhooks/webhook-host.ts). */
 export interface TakeoverWebhooks {
@@ -70,6 +90,8 @@ export interface TakeoverOptions {
   readonly webhookTenants: ReadonlyArray<string>;
   readonly webhooks: TakeoverWebhooks | undefined;
   readonly analytics: TakeoverAnalytics | undefined;
+  /** A dead node's `{c}nodes` record is deleted this long after its heartbeat ran out (fleet.deadNodeRetentionMs). */
+  readonly deadNodeRetentionMs: number;
   readonly log: (level: 'info' | 'warn' | 'error', msg: string) => void;
 }
 
@@ -77,10 +99,16 @@ export interface TakeoverCounts {
   webhookEvents: number;
   webhookPending: number;
   analyticsPending: number;
+  /** Dead nodes' records deleted after the retention. */
+  forgotten: number;
+  /** Actions refused by a fence: this node's takeover lease had been taken by another since. */
+  fenced: number;
 }
 
 export class Takeover {
-  readonly counts: TakeoverCounts = { webhookEvents: 0, webhookPending: 0, analyticsPending: 0 };
+  readonly counts: TakeoverCounts = { webhookEvents: 0, webhookPending: 0, analyticsPending: 0, forgotten: 0, fenced: 0 };
+  /** Dead node id → when its analytics consumer was last found with entries (monotonic ms). */
+  private readonly analyticsLeft = new Map<string, number>();
   private running = false;
   /** Dead nodes with nothing left to take (checked again only if they come back and die again). */
   private readonly done = new Set<string>();
@@ -93,7 +121,8 @@ export class Takeover {
     if (this.running) return;
     this.running = true;
     try {
-      const dead = this.o.fleet.deadNodes().map((n) => n.id).filter((id) => id !== this.o.fleet.nodeId);
+      const deadNodes = this.o.fleet.deadNodes().filter((n) => n.id !== this.o.fleet.nodeId);
+      const dead = deadNodes.map((n) => n.id);
       // A node that came back (live again) may die again: forget what was done for ids no longer dead.
       for (const id of this.done) if (!dead.includes(id)) this.done.delete(id);
       for (const id of this.analyticsDone) if (!dead.includes(id)) this.analyticsDone.delete(id);
@@ -109,6 +138,7 @@ export class Takeover {
           this.analyticsDone.add(id);
         }
       }
+      if (lead) for (const n of deadNodes) if (this.done.has(n.id)) await this.forget(n);
     } catch (err) {
       this.o.log('warn', `takeover failed (taken up again at the next tick): ${(err as Error).message}`);
     } finally {
@@ -116,16 +146,64 @@ export class Takeover {
     }
   }
 
+  /**
+   * Deletes a dead node's record once it has been dead the retention and its analytics
+   * consumer has nothing pending (another node's analytics takeover may not have run yet).
+   */
+  private async forget(n: { readonly id: string; readonly boot: string; readonly expiresAtMs: number }): Promise<void> {
+    if (this.o.fleet.lastView.redisNowMs - n.expiresAtMs < this.o.deadNodeRetentionMs) return;
+    const epoch = this.o.fleet.leaderEpoch('takeover');
+    if (epoch === undefined) return;
+    const checked = this.analyticsLeft.get(n.id);
+    if (checked !== undefined && performance.now() - checked < RECHECK_MS) return;
+    if (await this.hasAnalyticsPending(n.id)) {
+      if (checked === undefined) this.o.log('warn', `takeover: dead node ${n.id} is kept in the fleet's records: its analytics consumer sink-${n.id} still has entries (a node running analytics takes them over)`);
+      this.analyticsLeft.set(n.id, performance.now());
+      return;
+    }
+    this.analyticsLeft.delete(n.id);
+    const k = fleetKeys(this.o.keys);
+    const r = Number(await this.o.redis.eval(FORGET_NODE.lua, FORGET_NODE.numberOfKeys, k.nodes, k.figs, k.lead, n.id, n.boot, this.o.deadNodeRetentionMs, this.o.fleet.nodeId, this.o.fleet.boot, epoch));
+    if (r === 1) {
+      this.counts.forgotten++;
+      this.done.delete(n.id);
+      this.analyticsDone.delete(n.id);
+      this.o.log('info', `takeover: the record of node ${n.id} deleted (dead for more than ${Math.round(this.o.deadNodeRetentionMs / 1000)} s, its work taken over)`);
+    } else if (r === -1) this.counts.fenced++;
+  }
+
+  /** Whether the dead node's analytics consumer still holds entries on any events stream. */
+  private async hasAnalyticsPending(id: string): Promise<boolean> {
+    for (const key of eventStreamKeys(this.o.keys)) {
+      try {
+        const p = (await this.o.redis.xpending(key, ANALYTICS_GROUP, '-', '+', 1, `sink-${id}`)) as unknown[];
+        if (p.length > 0) return true;
+      } catch (err) {
+        if (/NOGROUP|no such key/i.test((err as Error).message)) continue;
+        throw err;
+      }
+    }
+    return false;
+  }
+
   /** The dead node's webhook lists and pending entries; true when nothing of it is left. */
   private async webhooksOf(dead: string): Promise<boolean> {
     const me = this.o.fleet.nodeId;
     const { keys, redis } = this.o;
+    const epoch = this.o.fleet.leaderEpoch('takeover');
+    if (epoch === undefined) return false;
     let moved = 0;
     for (const t of this.o.webhookTenants) {
       let tenantMoved = 0;
       for (let lane = 0; lane < MAX_LANES; lane++) {
         for (;;) {
-          const [n, left] = (await redis.eval(ADOPT_LISTS.lua, ADOPT_LISTS.numberOfKeys, keys.webhookQueue(t, dead, lane), keys.webhookQueue(t, me, lane), STEP)) as [number, number];
+          const [n, left] = (await redis.eval(ADOPT_LISTS.lua, ADOPT_LISTS.numberOfKeys, keys.webhookQueue(t, dead, lane), keys.webhookQueue(t, me, lane), takeoverFence(keys, t), STEP, epoch)) as [number, number];
+          if (n === -1) {
+            // Another node took the takeover lease since this pass began: it does the work.
+            this.counts.fenced++;
+            this.o.log('warn', `takeover: moving dead node ${dead}'s webhook list of ${t} refused: the takeover lease has a newer holder (epoch ${epoch} is stale)`);
+            return false;
+          }
           tenantMoved += n;
           if (n === 0 || left === 0) break;
         }
@@ -147,6 +225,11 @@ export class Takeover {
     this.counts.webhookPending += claimed;
     return true;
   }
+}
+
+/** whf:{T}: the highest `takeover` epoch that moved webhook lists of tenant T (the tenant's slot). */
+export function takeoverFence(keys: Keys, tenant: string): string {
+  return `${keys.prefix}whf:{${tenant}}`;
 }
 
 /**

@@ -13,7 +13,7 @@ export interface TakeoverModule extends NodeModule {
 }
 
 export function takeoverModule(ctx: NodeContext, d: { readonly webhookTenants: ReadonlyArray<string>; readonly webhooks: WebhookHost | undefined; readonly analytics: AnalyticsHost | undefined }): TakeoverModule {
-  const takeover = new Takeover({ fleet: ctx.fleet, redis: ctx.redis, keys: ctx.keys, webhookTenants: [...d.webhookTenants], webhooks: d.webhooks, analytics: d.analytics, log: ctx.log });
+  const takeover = new Takeover({ fleet: ctx.fleet, redis: ctx.redis, keys: ctx.keys, webhookTenants: [...d.webhookTenants], webhooks: d.webhooks, analytics: d.analytics, deadNodeRetentionMs: ctx.config.fleet.deadNodeRetentionMs, log: ctx.log });
   ctx.fleet.onTick(() => void takeover.tick());
   return { name: 'takeover', takeover };
 }

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalCode } from '../../analytics/bad-numbers.js';
 import { chTime, toRow, type EventRow } from '../../analytics/event-sink.js';
-import { LiveRollup } from '../../analytics/live-rollup.js';
+import { LiveRollup, type RawSecond } from '../../analytics/live-rollup.js';
 import { isMoEntry, parseStatusEvent } from '../../analytics/status-events.js';
 import { DEFAULTS, parseConfig } from '../../config/index.js';
 import { errorOf } from '../helpers/error-of.js';
@@ -83,6 +83,39 @@ describe('live rollup', () => {
     expect(Math.abs((l?.p50 as number) - 500) / 500).toBeLessThan(0.05);
     expect(Math.abs((l?.p99 as number) - 990) / 990).toBeLessThan(0.05);
     expect(f?.frame.smsc['sim-a']?.submitted).toBe(0);
+  });
+
+  it("several nodes' shares merged from their raw seconds give the frames of one rollup that saw every event, percentiles included", () => {
+    const t = 1_700_000_000_000;
+    const rows = Array.from({ length: 900 }, (_, i) =>
+      row({ atMs: t + (i % 3) * 1000 + (i % 997), tenant: i % 2 === 0 ? 'acme' : 'beta', smsc: i % 5 === 0 ? 'sim-b' : 'sim-a', country: i % 7 === 0 ? 'DE' : 'NO', status: ['sent', 'delivered', 'undelivered'][i % 3] as string, latency_ms: i % 3 === 1 ? 1 + ((i * 37) % 5000) : null }),
+    );
+    const whole = new LiveRollup({ graceMs: 0, horizonMs: 60_000 });
+    whole.add(rows, t);
+    // Three nodes, each with a share (as the consumer group hands them out), exchange raw seconds as JSON.
+    const nodes = [0, 1, 2].map(() => new LiveRollup({ graceMs: 0, horizonMs: 60_000 }));
+    rows.forEach((r, i) => nodes[i % 3]?.add([r], t));
+    const merged = new LiveRollup({ graceMs: 0, horizonMs: 60_000 });
+    for (const n of nodes) merged.addRaw(JSON.parse(JSON.stringify(n.flushRaw(t + 10_000))) as RawSecond[], t);
+    const key = (o: { scope: string; frame: { t: number } }) => `${o.scope}@${o.frame.t}`;
+    const sorted = (x: ReturnType<LiveRollup['flush']>) => [...x].sort((a, b) => (key(a) < key(b) ? -1 : 1));
+    const expected = sorted(whole.flush(t + 10_000));
+    expect(expected.length).toBe(9); // '*', acme, beta × 3 seconds
+    expect(sorted(merged.flush(t + 10_000))).toEqual(expected);
+    // One node's share alone is not the fleet's (what each node's feed showed before).
+    const alone = new LiveRollup({ graceMs: 0, horizonMs: 60_000 });
+    rows.forEach((r, i) => i % 3 === 0 && alone.add([r], t));
+    expect(sorted(alone.flush(t + 10_000))).not.toEqual(expected);
+  });
+
+  it('skips malformed raw seconds from the channel and seconds past the horizon', () => {
+    const t = 1_700_000_000_000;
+    const r = new LiveRollup({ graceMs: 0, horizonMs: 10_000 });
+    const bad = [null, 7, { scope: 1, t }, { scope: 'x', t: t + 1 }, { scope: 'x', t: t - 20_000, smsc: { a: [1, 0, 0, 0, []] }, country: {} }, { scope: 'x', t, smsc: { a: 'no', b: [2, -1, 'x', 0, [3, 1, 999, 5, -1, 2]] }, country: null }];
+    r.addRaw(bad as unknown as RawSecond[], t);
+    const out = r.flush(t + 1000);
+    expect(out).toHaveLength(1);
+    expect(out[0]?.frame).toMatchObject({ t, smsc: { b: { submitted: 2, delivered: 0, undelivered: 0, latencyMs: { p50: expect.any(Number) } } }, country: {} });
   });
 });
 

@@ -44,6 +44,13 @@ describe('config', () => {
     expect(errorOf(() => parseConfig({ ...base(), server: { tenantCpuMsPerSec: 250 } }, 'a.json')).message).toContain('a.json: server.tenantCpuMsPerSec: key was renamed; use "server.ingressCpuMsPerSec');
   });
 
+  it('fleet.deadNodeRetentionMs: an hour by default, 1 s to 30 days', () => {
+    expect(parseConfig(base()).fleet.deadNodeRetentionMs).toBe(3_600_000);
+    expect(parseConfig({ ...base(), fleet: { deadNodeRetentionMs: 5000 } }).fleet).toMatchObject({ deadNodeRetentionMs: 5000, heartbeatTtlMs: DEFAULTS.fleet.heartbeatTtlMs });
+    expect(errorOf(() => parseConfig({ ...base(), fleet: { deadNodeRetentionMs: 999 } }, 'a.json')).message).toContain('a.json: fleet.deadNodeRetentionMs');
+    expect(errorOf(() => parseConfig({ ...base(), fleet: { deadNodeRetentionMs: 31 * 86_400_000 } }, 'a.json')).message).toContain('a.json: fleet.deadNodeRetentionMs');
+  });
+
   it('names the replacement of a renamed key', () => {
     const raw = base() as Record<string, unknown>;
     (raw.smscs as Array<Record<string, unknown>>)[0]!.windowSize = 10;

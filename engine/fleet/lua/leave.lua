@@ -4,7 +4,7 @@
   the leases' TTL). Only what this boot holds is touched.
   KEYS[1] nodes hash: node id -> "boot|expiresAtMs|addr"
   KEYS[2] leases hash: "smsc#i" -> "node|boot|epoch|expiresAtMs"
-  KEYS[3] leaders hash: duty -> "node|boot|expiresAtMs"
+  KEYS[3] leaders hash: duty -> "node|boot|epoch|expiresAtMs"
   KEYS[4] figures hash: node id -> published JSON
   ARGV[1] node id
   ARGV[2] boot

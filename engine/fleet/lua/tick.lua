@@ -6,7 +6,10 @@
      superseded, e.g. paused past its TTL while a new one took the id).
   2. Its figures (an opaque JSON string) stored, unless ARGV[6] is ''.
   3. Leader leases: each duty it asks for is renewed if it holds it, taken if
-     free or expired.
+     free or expired; a taking gets a new fencing epoch (INCR of the same
+     counter as the bind leases'), a renewal keeps it. The holder passes the
+     epoch to the scripts of its duty's work, which refuse an epoch lower than
+     one they have seen (a deposed leader's late action).
   4. Bind leases, per SMSC of B slots: live nodes sorted by id, node k's fair
      share is floor(B/n) + (k < B mod n ? 1 : 0). The node renews what it
      holds (its node id and boot, not expired), deletes the slots it asks to
@@ -16,8 +19,8 @@
   KEYS[1] nodes hash: node id -> "boot|expiresAtMs|addr"
   KEYS[2] figures hash: node id -> published JSON
   KEYS[3] leases hash: "smsc#i" -> "node|boot|epoch|expiresAtMs"
-  KEYS[4] lease epoch counter
-  KEYS[5] leaders hash: duty -> "node|boot|expiresAtMs"
+  KEYS[4] lease epoch counter (bind and leader leases)
+  KEYS[5] leaders hash: duty -> "node|boot|epoch|expiresAtMs"
   ARGV[1] node id
   ARGV[2] boot
   ARGV[3] address ("host:port")
@@ -30,7 +33,7 @@
   Returns: { 1, now, nodes, leases, leaders } or { 0, now, holder record }:
     nodes   flat: id, boot, expiresAtMs, addr, figures ('' none) per node (live and dead)
     leases  per SMSC: { held: flat index, epoch, expiresAtMs; extra: indexes beyond the share }
-    leaders flat: duty, holder node id ('' none) per duty asked for
+    leaders flat: duty, holder node id, holder's epoch per duty asked for
 ]]
 --- @include "includes/fleet-common"
 local me, boot = ARGV[1], ARGV[2]
@@ -71,14 +74,22 @@ local leaders = {}
 for d = 1, D do
   local duty = ARGV[8 + d]
   local r = redis.call('HGET', KEYS[5], duty)
-  local holder = me
+  local holder, epoch = me, nil
   if r then
+    -- node|boot|epoch|expiresAtMs (a record of before the epochs, node|boot|expiresAtMs, counts as epoch 0).
     local f = fields(r)
-    if tonumber(f[3]) > now and not (f[1] == me and f[2] == boot) then holder = f[1] end
+    local e = (#f >= 4) and tonumber(f[3]) or 0
+    if tonumber(f[#f]) > now then
+      if f[1] == me and f[2] == boot then epoch = e else holder, epoch = f[1], e end
+    end
   end
-  if holder == me then redis.call('HSET', KEYS[5], duty, me .. '|' .. boot .. '|' .. (now + leaseTtl)) end
+  if holder == me then
+    if not epoch then epoch = redis.call('INCR', KEYS[4]) end
+    redis.call('HSET', KEYS[5], duty, me .. '|' .. boot .. '|' .. epoch .. '|' .. (now + leaseTtl))
+  end
   leaders[#leaders + 1] = duty
   leaders[#leaders + 1] = holder
+  leaders[#leaders + 1] = epoch
 end
 
 local leases = {}
