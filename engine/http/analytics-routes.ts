@@ -7,7 +7,8 @@
  * report's next page. The ingress thread only copies bytes; queries run in
  * the analytics process. A forwarded path must be printable ASCII of at most
  * 4096 characters (400 otherwise), and only the query server's own statuses
- * are passed on (its HTTP parser's, e.g. 431, become 503 UNAVAILABLE).
+ * are passed on: its error answers become the engine's HTTP error body, with
+ * the status of their code (its HTTP parser's, e.g. 431, become 503 UNAVAILABLE).
  *
  *   GET /v1/analytics/dashboard   the live dashboard page (no data in it; it asks for a key)
  *   WS  /v1/analytics/ws          per-second rollups per SMSC and country (analytics/live-rollup.ts)
@@ -17,6 +18,7 @@ import type { IncomingMessage } from 'node:http';
 import type uWS from 'uWebSockets.js';
 import type { AnalyticsHost, AnalyticsScope } from '../analytics/analytics-host.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from '../analytics/dashboard-page.js';
+import type { ErrorCode } from '../errors.js';
 import { ApiAuth, sendError, type AuthTenant } from './http-kit.js';
 import { wsProtocolReply } from '../ingress/ws-subprotocol.js';
 
@@ -31,7 +33,10 @@ interface FeedData {
   readonly scope: AnalyticsScope;
 }
 
-const STATUS_TEXT: Record<number, string> = { 200: '200 OK', 400: '400 Bad Request', 404: '404 Not Found', 429: '429 Too Many Requests', 503: '503 Service Unavailable' };
+/** Codes the query server answers with (analytics/query-server.ts, which does not import engine/). */
+const UPSTREAM_CODES: ReadonlySet<string> = new Set<ErrorCode>(['BAD_REQUEST', 'NOT_FOUND', 'THROTTLED', 'QUERY_TOO_COSTLY', 'UNAVAILABLE', 'INVALID_FIELD']);
+/** Longest error body read from the query server (they are a line of JSON). */
+const MAX_UPSTREAM_ERROR = 16 * 1024;
 
 /** The caller's scope from its key (admin key first), or undefined after answering 401. */
 function scopeOf(auth: ApiAuth<AuthTenant>, res: uWS.HttpResponse, req: uWS.HttpRequest): AnalyticsScope | undefined {
@@ -43,15 +48,37 @@ function scopeOf(auth: ApiAuth<AuthTenant>, res: uWS.HttpResponse, req: uWS.Http
 /** Longest path + query forwarded to the analytics process (its HTTP parser refuses long ones with 431). */
 const MAX_FORWARD = 4096;
 
+/**
+ * An error answer of the query server ({"op":"error","code","error"}), read
+ * whole (bounded) and answered as the engine's HTTP error body, its status
+ * from the code (errors.ts HTTP_STATUS, with Retry-After on 429/503). A body
+ * that is not such an answer becomes 503 UNAVAILABLE.
+ */
+function relayError(res: uWS.HttpResponse, up: IncomingMessage, alive: () => boolean): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  up.on('data', (chunk: Buffer) => {
+    size += chunk.byteLength;
+    if (size <= MAX_UPSTREAM_ERROR) chunks.push(chunk);
+  });
+  up.on('error', () => alive() && res.close());
+  up.on('end', () => {
+    if (!alive()) return;
+    let e: { code?: unknown; error?: unknown } = {};
+    try {
+      e = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof e;
+    } catch {
+      // not JSON: answered UNAVAILABLE below
+    }
+    if (typeof e.code === 'string' && UPSTREAM_CODES.has(e.code) && typeof e.error === 'string') sendError(res, e.code as ErrorCode, e.error);
+    else sendError(res, 'UNAVAILABLE', `analytics could not answer (status ${up.statusCode})`);
+  });
+}
+
 /** Pipes the analytics process's reply to the client; pauses it while uWS holds unsent bytes. */
 function pipeReply(res: uWS.HttpResponse, up: IncomingMessage, alive: () => boolean): void {
-  const status = STATUS_TEXT[up.statusCode ?? 503];
-  if (status === undefined) {
-    // Not an answer of the query server's own (e.g. its HTTP parser's 431): not passed on as is.
-    up.destroy();
-    sendError(res, 'UNAVAILABLE', `analytics could not answer (status ${up.statusCode})`);
-    return;
-  }
+  if (up.statusCode !== 200) return relayError(res, up, alive);
+  const status = '200 OK';
   res.cork(() => {
     res.writeStatus(status).writeHeader('x-content-type-options', 'nosniff');
     for (const h of ['content-type', 'content-disposition'] as const) {

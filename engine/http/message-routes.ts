@@ -125,12 +125,10 @@ export function registerMessageRoutes(app: uWS.TemplatedApp, o: MessageRoutesOpt
     res.onData(() => undefined);
     o.cancel(tenant.id, { id }, (r) => {
       if (!g.alive()) return;
-      // The HTTP body is the frame without the WebSocket's op and ref.
-      const body = JSON.parse(r.frame) as Record<string, unknown>;
-      delete body.ref;
-      if (body.op === 'cancel_ack') delete body.op;
-      else body.op = 'error';
-      sendJson(res, r.httpStatus, body);
+      // An ack: the frame without the WebSocket's op and ref; a nack: the HTTP error body of its code.
+      const x = r.refused;
+      if (x !== undefined) return sendError(res, x.code, x.error, { details: x.status === undefined ? { id } : { id, status: x.status } });
+      sendJson(res, '200 OK', { id, status: 'stopped' });
     });
   });
 }

@@ -17,15 +17,15 @@ import type { ErrorCode } from '../errors.js';
 import { normalizeNumber } from '../ingress/normalize-number.js';
 import { GLOBAL, type OptOutSource, type OptOutStore } from '../optout/optout-store.js';
 import type { WsOp } from '../ingress/ingress-server.js';
-import { decodeParam, errorBody, guard, readJsonBody, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
+import { decodeParam, errorFrame, guard, readJsonBody, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
 const MAX_NUMBERS = 1000;
 const MAX_PAGE = 1000;
 const DEFAULT_PAGE = 100;
 
-type Outcome = { ok: true; status: string; body: Record<string, unknown> } | { ok: false; code: ErrorCode; error: string; status?: string };
+type Outcome = { ok: true; status: string; body: Record<string, unknown> } | { ok: false; code: ErrorCode; error: string };
 
-const fail = (code: ErrorCode, error: string, status?: string): Outcome => ({ ok: false, code, error, ...(status === undefined ? {} : { status }) });
+const fail = (code: ErrorCode, error: string): Outcome => ({ ok: false, code, error });
 
 function numberOf(input: unknown): { e164: string } | { error: string } {
   if (typeof input !== 'string' || input === '') return { error: 'a number is required, e.g. "+4791234567"' };
@@ -84,7 +84,7 @@ export class OptOutService {
 function reply(res: uWS.HttpResponse, alive: () => boolean, o: Outcome): void {
   if (!alive()) return;
   if (o.ok) sendJson(res, o.status, o.body);
-  else sendError(res, o.code, o.error, o.status);
+  else sendError(res, o.code, o.error);
 }
 
 /** Runs an operation and answers; the promise is the handler's (the route guard catches what it throws). */
@@ -167,8 +167,8 @@ export function registerOptOutRoutes(app: uWS.TemplatedApp, d: OptOutRouteDeps):
     const ref = typeof f.ref === 'string' ? f.ref : '';
     const refField = `,"ref":${JSON.stringify(ref)}`;
     work(tenant, f).then(
-      (o) => send(o.ok ? JSON.stringify({ op: 'optout_result', ref, ...o.body }) : errorBody(o.code, o.error, refField)),
-      (err: Error) => send(errorBody('UNAVAILABLE', `opt-out store unavailable: ${err.message}`, refField)),
+      (o) => send(o.ok ? JSON.stringify({ op: 'optout_result', ref, ...o.body }) : errorFrame(o.code, o.error, refField)),
+      (err: Error) => send(errorFrame('UNAVAILABLE', `opt-out store unavailable: ${err.message}`, refField)),
     );
   };
   return new Map<string, WsOp>([
