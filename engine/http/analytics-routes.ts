@@ -18,6 +18,8 @@ import type { IncomingMessage } from 'node:http';
 import type uWS from 'uWebSockets.js';
 import type { AnalyticsHost, AnalyticsScope } from '../analytics/analytics-host.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from '../analytics/dashboard-page.js';
+import { z } from 'zod';
+import { route, type RouteSpec } from '../api-spec/route-spec.js';
 import type { ErrorCode } from '../errors.js';
 import { ApiAuth, sendError, type AuthTenant } from './http-kit.js';
 import { wsProtocolReply } from '../ingress/ws-subprotocol.js';
@@ -180,3 +182,57 @@ export function registerAnalyticsRoutes(app: uWS.TemplatedApp, o: AnalyticsRoute
     );
   });
 }
+
+const Time = z.string().describe('ms since 1970 or ISO 8601; default: the last 24 h');
+const Filters = {
+  from: Time.optional(),
+  to: Time.optional(),
+  smsc: z.string().max(64).optional(),
+  country: z.string().max(64).optional().describe('ISO 3166 alpha-2'),
+  operator: z.string().max(64).optional(),
+  mcc: z.string().max(64).optional(),
+  mnc: z.string().max(64).optional(),
+  status: z.string().max(64).optional(),
+  tenant: z.string().max(64).optional().describe('admin key only'),
+  limit: z.string().regex(/^[0-9]{1,9}$/).optional().describe('1 to 100,000'),
+};
+const Slice = z.object({ ...Filters, by: z.string().optional().describe('comma-separated dimensions: smsc, country, operator, tenant, mcc, mnc, bucket'), bucket: z.enum(['minute', 'hour', 'day']).optional() });
+const Rows = z.object({ rows: z.array(z.looseObject({})) });
+const QUERY_ERRORS: ErrorCode[] = ['NOT_FOUND', 'THROTTLED', 'QUERY_TOO_COSTLY', 'UNAVAILABLE'];
+const Csv = { contentType: 'text/csv', schema: z.string(), description: 'streamed CSV (a header row, then one row per event or message)' };
+
+/** The contracts of these routes (engine/api-spec/): the query server's endpoints (analytics/query-server.ts) under /v1/analytics/*. */
+export const ANALYTICS_ROUTES: readonly RouteSpec[] = [
+  route({ method: 'get', path: '/v1/analytics/dashboard', summary: 'The live dashboard page (it asks for a key: open with #key=KEY)', tags: ['analytics'], auth: 'none', ok: { 200: { contentType: 'text/html', schema: z.string() } } }),
+  route({ method: 'get', path: '/v1/analytics/ws', summary: 'Live per-second rollups per SMSC and country (WebSocket: /v1/asyncapi.json)', tags: ['analytics'], auth: 'tenant-or-admin', upgrade: true, ok: { 101: z.unknown() }, errors: ['UNAVAILABLE'] }),
+  ...(['delivery', 'latency'] as const).map((p) =>
+    route({ method: 'get', path: `/v1/analytics/${p}`, summary: 'Delivery rate, outcome counts and latency p50/p90/p99 by the `by` dimensions', tags: ['analytics'], auth: 'tenant-or-admin', query: Slice, ok: { 200: Rows }, errors: QUERY_ERRORS }),
+  ),
+  route({ method: 'get', path: '/v1/analytics/failures', summary: 'Failure reasons ranked: status, error code and text, count, share', tags: ['analytics'], auth: 'tenant-or-admin', query: Slice, ok: { 200: Rows }, errors: QUERY_ERRORS }),
+  route({ method: 'get', path: '/v1/analytics/statuses', summary: 'Messages per status', tags: ['analytics'], auth: 'tenant-or-admin', query: Slice, ok: { 200: Rows }, errors: QUERY_ERRORS }),
+  route({
+    method: 'get',
+    path: '/v1/analytics/messages/:id',
+    summary: "Every status event of a message",
+    tags: ['analytics'],
+    auth: 'tenant-or-admin',
+    params: z.object({ id: z.string().regex(/^[0-9A-Za-z_-]{1,64}$/) }),
+    ok: { 200: z.object({ id: z.string(), events: z.array(z.looseObject({})) }) },
+    errors: QUERY_ERRORS,
+  }),
+  route({
+    method: 'get',
+    path: '/v1/analytics/numbers/:number',
+    summary: "A destination's history across messages",
+    tags: ['analytics'],
+    auth: 'tenant-or-admin',
+    params: z.object({ number: z.string().describe('E.164, + percent-encoded or left out') }),
+    query: z.object({ from: Time.optional(), to: Time.optional(), limit: Filters.limit }),
+    ok: { 200: z.looseObject({ to: z.string(), messages: z.unknown(), statuses: z.unknown(), events: z.array(z.looseObject({})) }) },
+    errors: QUERY_ERRORS,
+  }),
+  route({ method: 'get', path: '/v1/analytics/bad-numbers', summary: 'Flagged numbers with their evidence', tags: ['analytics'], auth: 'tenant-or-admin', query: z.object({ tenant: Filters.tenant, limit: Filters.limit }), ok: { 200: z.object({ count: z.number().int(), rows: z.array(z.looseObject({})) }) }, errors: QUERY_ERRORS }),
+  ...(['events', 'messages'] as const).map((k) =>
+    route({ method: 'get', path: `/v1/analytics/reports/${k}.csv`, summary: `Streamed CSV of ${k}`, tags: ['analytics'], auth: 'tenant-or-admin', query: z.object(Filters), ok: { 200: Csv }, errors: QUERY_ERRORS }),
+  ),
+];
