@@ -13,12 +13,16 @@ import { PAUSE_ROUTES } from '../http/pause-routes.js';
 import { READYZ_ROUTES } from '../http/readyz-route.js';
 import { USAGE_ROUTES } from '../http/usage-routes.js';
 import { WEBHOOK_ROUTES } from '../http/webhook-routes.js';
-import { NODE_ROUTES } from './node-routes.js';
+import { OPS_ROUTES } from '../node/ops-module.js';
+import { ROUTING_ROUTES } from '../node/routing-module.js';
+import { INGRESS_ROUTES } from './ingress-routes.js';
 import type { RouteSpec } from './route-spec.js';
 import { SPEC_ROUTES } from './spec-routes.js';
 
 export const API_ROUTES: readonly RouteSpec[] = [
-  ...NODE_ROUTES,
+  ...INGRESS_ROUTES,
+  ...OPS_ROUTES,
+  ...ROUTING_ROUTES,
   ...MESSAGE_ROUTES,
   ...USAGE_ROUTES,
   ...OPTOUT_ROUTES,
