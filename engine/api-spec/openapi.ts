@@ -62,7 +62,11 @@ function operation(r: RouteSpec): Json {
   const responses: Record<string, Json> = {};
   for (const [status, v] of Object.entries(r.ok)) {
     const { contentType, schema, description } = v instanceof z.ZodType ? { contentType: 'application/json', schema: v, description: undefined } : v;
-    responses[status] = { description: description ?? (status === '101' ? 'switching to the WebSocket protocol' : 'success'), ...(status === '101' ? {} : { content: { [contentType]: { schema: jsonSchema(schema, 'output') } } }) };
+    responses[status] = {
+      description: description ?? (status === '101' ? 'switching to the WebSocket protocol' : 'success'),
+      ...(status === '429' || status === '503' ? { headers: { 'Retry-After': RETRY_AFTER } } : {}),
+      ...(status === '101' ? {} : { content: { [contentType]: { schema: jsonSchema(schema, 'output') } } }),
+    };
   }
   const byStatus = new Map<number, ErrorCode[]>();
   for (const c of codes) {
