@@ -67,3 +67,23 @@ export const TenantId = z.string().min(1).describe('tenant id');
 
 /** A query integer: digits, read as a number. */
 export const QueryInt = z.string().regex(/^[0-9]+$/);
+
+/** What is wrong with a request part, for an INVALID_FIELD answer: the first issue in the message, all of them in details. */
+export interface SchemaRefusal {
+  readonly ok: false;
+  readonly message: string;
+  readonly details: { readonly issues: ReadonlyArray<{ readonly path: string; readonly message: string }> };
+}
+
+/**
+ * Checks a request part (a body, a query) against the zod schema its route
+ * declares: the same schema the OpenAPI document shows, so the two cannot
+ * drift. Bounded: at most 10 issues are reported.
+ */
+export function checkAgainst<T>(schema: z.ZodType<T>, value: unknown): { readonly ok: true; readonly value: T } | SchemaRefusal {
+  const r = schema.safeParse(value);
+  if (r.success) return { ok: true, value: r.data };
+  const issues = r.error.issues.slice(0, 10).map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+  const first = issues[0] as { path: string; message: string };
+  return { ok: false, message: `${first.path === '(body)' ? 'the body' : `"${first.path}"`}: ${first.message}`, details: { issues } };
+}

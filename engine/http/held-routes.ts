@@ -20,7 +20,7 @@ import type { Keys } from '../queue/keys.js';
 import { encodeHeldCursor, listHeld, parseHeldCursor, type HeldCursor, type HeldMessage } from '../moderation/held-messages.js';
 import { ApproveResult, type ParkingStore } from '../parking/parking-store.js';
 import { z } from 'zod';
-import { MessageId, QueryInt, route, TenantId, type RouteSpec } from '../api-spec/route-spec.js';
+import { checkAgainst, MessageId, QueryInt, route, TenantId, type RouteSpec } from '../api-spec/route-spec.js';
 import { guard, readJsonBody, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
 const MAX_IDS = 1000;
@@ -83,6 +83,16 @@ async function allIds(d: HeldRouteDeps, tenant: string): Promise<string[]> {
   return ids;
 }
 
+/** The body of approve and reject: `ids`, or `tenant` with `all: true`; `reason` (required to reject). */
+const HeldBody = z
+  .object({
+    ids: z.array(MessageId).min(1).max(MAX_IDS).optional().describe('message ids (or give tenant and all)'),
+    tenant: TenantId.optional(),
+    all: z.literal(true).optional().describe('every held message of `tenant`'),
+    reason: z.string().max(500).optional().describe('why they are rejected (reject: required)'),
+  })
+  .strict();
+
 export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): void {
   app.get('/v1/admin/held', (res, req) => {
     if (!d.auth.admin(res, req)) return;
@@ -104,7 +114,10 @@ export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): voi
     app.post(`/v1/admin/held/${action}`, (res, req) => {
       if (!d.auth.admin(res, req)) return;
       return readJsonBody(res, d.maxBodyBytes, (body, alive) => {
-        const b = (body !== null && typeof body === 'object' && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+        // The schema the OpenAPI document shows (HELD_ROUTES) checks the shape; the checks below what it cannot know.
+        const checked = checkAgainst(HeldBody, body);
+        if (!checked.ok) return void (alive() && sendError(res, 'INVALID_FIELD', checked.message, { details: checked.details }));
+        const b = checked.value;
         const reason = b.reason;
         if (action === 'reject' && (typeof reason !== 'string' || reason.trim() === '' || reason.length > 500))
           return void (alive() && sendError(res, 'INVALID_FIELD', '"reason" is required: why the messages are rejected (at most 500 characters)'));
@@ -148,10 +161,6 @@ export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): voi
   }
 }
 
-const HeldBody = z.union([
-  z.object({ ids: z.array(MessageId).min(1).max(MAX_IDS), reason: z.string().max(500).optional() }),
-  z.object({ tenant: TenantId, all: z.literal(true), reason: z.string().max(500).optional() }),
-]);
 
 /** The contracts of these routes (engine/api-spec/). */
 export const HELD_ROUTES: readonly RouteSpec[] = [

@@ -174,6 +174,13 @@ describe('the OpenAPI and AsyncAPI documents against a running engine', () => {
     const failed = [...answered].filter(([k, s]) => (s < 200 || s > 299) && !k.startsWith('GET /v1/analytics/') && k !== 'GET /readyz');
     expect(failed).toEqual([]);
     expect(answered.get('GET /v1/analytics/delivery')).toBe(503);
+    // The schema the document shows is the one that checks the request (held bodies: engine/http/held-routes.ts).
+    const bad = await fetch(`${base}/v1/admin/held/approve`, { method: 'POST', headers: { ...auth(ADMIN), 'content-type': 'application/json' }, body: JSON.stringify({ ids: ['ok1', 'NOT an id'], colour: 'red' }) });
+    expect(bad.status).toBe(400);
+    const bb = (await bad.json()) as { code: string; message: string; details: { issues: Array<{ path: string }> } };
+    expect(bb.code).toBe('INVALID_FIELD');
+    expect(bb.details.issues.map((i) => i.path).sort()).toEqual(['(body)', 'ids.1']);
+    expect(check('/paths/~1v1~1admin~1held~1approve/post/requestBody/content/application~1json/schema', { ids: ['ok1', 'NOT an id'] })).toBeDefined();
   });
 
   it('every frame the engine sends on /v1/ws, its close code for an oversize frame, and a webhook POST match the AsyncAPI document', { timeout: 120_000 }, async () => {

@@ -323,7 +323,7 @@ describe.each(targets)('HTTP API on %s', (_name, target) => {
       next = p.next;
     }
     expect(paged).toEqual(['h4', 'h2', 'h1']);
-    expect(await json(api('/v1/messages?limit=0'), 400)).toMatchObject({ code: 'BAD_REQUEST', error: '"limit" must be 1 to 500' });
+    expect(await json(api('/v1/messages?limit=0'), 400)).toMatchObject({ code: 'BAD_REQUEST', message: '"limit" must be 1 to 500' });
     expect(await json(api('/v1/messages?colour=red'), 400)).toMatchObject({ code: 'BAD_REQUEST' });
     expect(await json(api('/v1/messages?cursor=zzz'), 400)).toMatchObject({ code: 'BAD_REQUEST' });
 
