@@ -1,7 +1,9 @@
 /**
  * What every HTTP endpoint on the uWebSockets.js server needs, in one place:
- * JSON replies, bounded JSON bodies, API-key authentication (tenant or admin)
- * and the abort guard uWS requires around asynchronous answers.
+ * JSON replies, the one HTTP error body (`sendError`: {code, message, details,
+ * docs} under the status errors.ts HTTP_STATUS gives the code, Retry-After on
+ * every 429 and 503), bounded JSON bodies, API-key authentication (tenant or
+ * admin) and the abort guard uWS requires around asynchronous answers.
  *
  * uWS rules these helpers encode: a response must be written inside `cork`,
  * an async answer must register `onAborted` first and never touch an aborted
