@@ -31,6 +31,7 @@ import { lifecycleModule } from './node/lifecycle-module.js';
 import { openNode, type EngineOptions } from './node/node-context.js';
 import { NodeModules } from './node/node-module.js';
 import { opsModule } from './node/ops-module.js';
+import { apiSpecModule } from './api-spec/api-spec-module.js';
 import { policyModule } from './node/policy-module.js';
 import { pushModule } from './node/push-module.js';
 import { routingModule, type RoutingModule } from './node/routing-module.js';
@@ -92,6 +93,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     modules.add(sweepModule(node));
     const ingress = modules.add(ingressModule(node, { push, policy, lifecycle, analytics, routing, routes: (app, http) => modules.routes(app, http) }));
     modules.add(opsModule(node, { ingress, push, actors, routing, analytics, webhooks }));
+    modules.add(apiSpecModule());
     await modules.start();
     return {
       port: ingress.port,

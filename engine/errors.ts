@@ -47,6 +47,8 @@ export type ErrorCode =
   // many nodes (issue 14): a start refused because a live node holds its engine.nodeId, or its port is taken
   | 'NODE_ID_IN_USE'
   | 'PORT_IN_USE'
+  // a notice on the WebSocket status stream (not a refusal): the resume position was too old (engine/push/)
+  | 'RESUME_LIMITED'
   // SMPP
   | 'SMPP_THROTTLED'
   | 'SMPP_TEMPORARY'
@@ -58,6 +60,65 @@ export type ErrorCode =
   | 'SMPP_WINDOW_FULL'
   // a submit_sm not written because its bind's lease may have run out (engine/fleet/)
   | 'SMPP_FENCED';
+
+/**
+ * The one table from error code to HTTP status (issue 15). Every HTTP error
+ * answer takes its status from here (engine/http/http-kit.ts `sendError`),
+ * README.md "Error codes" shows the same column (a test compares them), and a
+ * new code does not compile until it has a row. 0: the code never answers an
+ * HTTP request (WebSocket-only, a reason inside a status, SMPP, start-up).
+ */
+export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+  BAD_FRAME: 400,
+  FRAME_TOO_LARGE: 413,
+  UNKNOWN_OP: 0,
+  INVALID_FIELD: 400,
+  INVALID_NUMBER: 400,
+  INVALID_TEXT: 400,
+  MESSAGE_TOO_LONG: 400,
+  NO_ROUTE: 400,
+  THROTTLED: 429,
+  UNAUTHORIZED: 401,
+  UNAVAILABLE: 503,
+  REPLICATION_TIMEOUT: 503,
+  NOT_FOUND: 404,
+  BAD_REQUEST: 400,
+  INTERNAL: 500,
+  TOO_MANY_CONNECTIONS: 429,
+  NOT_CANCELLABLE: 409,
+  QUOTA_EXCEEDED: 429,
+  SENDER_NOT_ALLOWED: 403,
+  INVALID_TEMPLATE: 400,
+  NUMBER_FLAGGED: 400,
+  QUERY_TOO_COSTLY: 400,
+  OPTED_OUT: 0,
+  MODERATION_REJECTED: 0,
+  URL_NOT_ALLOWED: 0,
+  VOLUME_ANOMALY: 0,
+  VALIDITY_EXPIRED: 0,
+  NO_RECEIPT: 0,
+  CONFIG_INVALID: 400,
+  NODE_ID_IN_USE: 0,
+  PORT_IN_USE: 0,
+  RESUME_LIMITED: 0,
+  SMPP_THROTTLED: 0,
+  SMPP_TEMPORARY: 0,
+  SMPP_PERMANENT: 0,
+  SMPP_TIMEOUT: 0,
+  SMPP_CONNECTION_CLOSED: 0,
+  SMPP_BIND_FAILED: 0,
+  SMPP_BAD_PDU: 0,
+  SMPP_WINDOW_FULL: 0,
+  SMPP_FENCED: 0,
+};
+
+/** Every error code (the keys of HTTP_STATUS): the OpenAPI document's enum and the README check read it. */
+export const ERROR_CODES = Object.keys(HTTP_STATUS) as ErrorCode[];
+
+/** Where an error code is documented: the `docs` field of every HTTP error body (an anchor on its row of README.md "Error codes"). */
+export function docsOf(code: ErrorCode): string {
+  return `README.md#err-${code.toLowerCase().replace(/_/g, '-')}`;
+}
 
 export class SwitchyardError extends Error {
   readonly code: ErrorCode;

@@ -73,8 +73,8 @@ export async function analyticsCommand(args: string[]): Promise<void> {
   }
   const res = await fetch(`${v.url}/v1/analytics${path}${q.size > 0 ? `?${q}` : ''}`, { headers: { authorization: `Bearer ${key}` } });
   if (!res.ok) {
-    const body = (await res.json().catch(() => ({}))) as { code?: string; error?: string };
-    throw new SwitchyardError('BAD_REQUEST', `HTTP ${res.status} ${body.code ?? ''}: ${body.error ?? ''}`);
+    const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
+    throw new SwitchyardError('BAD_REQUEST', `HTTP ${res.status} ${body.code ?? ''}: ${body.message ?? ''}`);
   }
   if (sub === 'report') {
     // Streamed straight through: a report of any size never sits in memory.

@@ -7,7 +7,8 @@
  * report's next page. The ingress thread only copies bytes; queries run in
  * the analytics process. A forwarded path must be printable ASCII of at most
  * 4096 characters (400 otherwise), and only the query server's own statuses
- * are passed on (its HTTP parser's, e.g. 431, become 503 UNAVAILABLE).
+ * are passed on: its error answers become the engine's HTTP error body, with
+ * the status of their code (its HTTP parser's, e.g. 431, become 503 UNAVAILABLE).
  *
  *   GET /v1/analytics/dashboard   the live dashboard page (no data in it; it asks for a key)
  *   WS  /v1/analytics/ws          per-second rollups per SMSC and country (analytics/live-rollup.ts)
@@ -17,6 +18,9 @@ import type { IncomingMessage } from 'node:http';
 import type uWS from 'uWebSockets.js';
 import type { AnalyticsHost, AnalyticsScope } from '../analytics/analytics-host.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from '../analytics/dashboard-page.js';
+import { z } from 'zod';
+import { route, type RouteSpec } from '../api-spec/route-spec.js';
+import type { ErrorCode } from '../errors.js';
 import { ApiAuth, sendError, type AuthTenant } from './http-kit.js';
 import { wsProtocolReply } from '../ingress/ws-subprotocol.js';
 
@@ -31,7 +35,10 @@ interface FeedData {
   readonly scope: AnalyticsScope;
 }
 
-const STATUS_TEXT: Record<number, string> = { 200: '200 OK', 400: '400 Bad Request', 404: '404 Not Found', 429: '429 Too Many Requests', 503: '503 Service Unavailable' };
+/** Codes the query server answers with (analytics/query-server.ts, which does not import engine/). */
+const UPSTREAM_CODES: ReadonlySet<string> = new Set<ErrorCode>(['BAD_REQUEST', 'NOT_FOUND', 'THROTTLED', 'QUERY_TOO_COSTLY', 'UNAVAILABLE', 'INVALID_FIELD']);
+/** Longest error body read from the query server (they are a line of JSON). */
+const MAX_UPSTREAM_ERROR = 16 * 1024;
 
 /** The caller's scope from its key (admin key first), or undefined after answering 401. */
 function scopeOf(auth: ApiAuth<AuthTenant>, res: uWS.HttpResponse, req: uWS.HttpRequest): AnalyticsScope | undefined {
@@ -43,15 +50,37 @@ function scopeOf(auth: ApiAuth<AuthTenant>, res: uWS.HttpResponse, req: uWS.Http
 /** Longest path + query forwarded to the analytics process (its HTTP parser refuses long ones with 431). */
 const MAX_FORWARD = 4096;
 
+/**
+ * An error answer of the query server ({"op":"error","code","error"}), read
+ * whole (bounded) and answered as the engine's HTTP error body, its status
+ * from the code (errors.ts HTTP_STATUS, with Retry-After on 429/503). A body
+ * that is not such an answer becomes 503 UNAVAILABLE.
+ */
+function relayError(res: uWS.HttpResponse, up: IncomingMessage, alive: () => boolean): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  up.on('data', (chunk: Buffer) => {
+    size += chunk.byteLength;
+    if (size <= MAX_UPSTREAM_ERROR) chunks.push(chunk);
+  });
+  up.on('error', () => alive() && res.close());
+  up.on('end', () => {
+    if (!alive()) return;
+    let e: { code?: unknown; error?: unknown } = {};
+    try {
+      e = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof e;
+    } catch {
+      // not JSON: answered UNAVAILABLE below
+    }
+    if (typeof e.code === 'string' && UPSTREAM_CODES.has(e.code) && typeof e.error === 'string') sendError(res, e.code as ErrorCode, e.error);
+    else sendError(res, 'UNAVAILABLE', `analytics could not answer (status ${up.statusCode})`);
+  });
+}
+
 /** Pipes the analytics process's reply to the client; pauses it while uWS holds unsent bytes. */
 function pipeReply(res: uWS.HttpResponse, up: IncomingMessage, alive: () => boolean): void {
-  const status = STATUS_TEXT[up.statusCode ?? 503];
-  if (status === undefined) {
-    // Not an answer of the query server's own (e.g. its HTTP parser's 431): not passed on as is.
-    up.destroy();
-    sendError(res, 'UNAVAILABLE', `analytics could not answer (status ${up.statusCode})`);
-    return;
-  }
+  if (up.statusCode !== 200) return relayError(res, up, alive);
+  const status = '200 OK';
   res.cork(() => {
     res.writeStatus(status).writeHeader('x-content-type-options', 'nosniff');
     for (const h of ['content-type', 'content-disposition'] as const) {
@@ -153,3 +182,57 @@ export function registerAnalyticsRoutes(app: uWS.TemplatedApp, o: AnalyticsRoute
     );
   });
 }
+
+const Time = z.string().describe('ms since 1970 or ISO 8601; default: the last 24 h');
+const Filters = {
+  from: Time.optional(),
+  to: Time.optional(),
+  smsc: z.string().max(64).optional(),
+  country: z.string().max(64).optional().describe('ISO 3166 alpha-2'),
+  operator: z.string().max(64).optional(),
+  mcc: z.string().max(64).optional(),
+  mnc: z.string().max(64).optional(),
+  status: z.string().max(64).optional(),
+  tenant: z.string().max(64).optional().describe('admin key only'),
+  limit: z.string().regex(/^[0-9]{1,9}$/).optional().describe('1 to 100,000'),
+};
+const Slice = z.object({ ...Filters, by: z.string().optional().describe('comma-separated dimensions: smsc, country, operator, tenant, mcc, mnc, bucket'), bucket: z.enum(['minute', 'hour', 'day']).optional() });
+const Rows = z.object({ rows: z.array(z.looseObject({})) });
+const QUERY_ERRORS: ErrorCode[] = ['NOT_FOUND', 'THROTTLED', 'QUERY_TOO_COSTLY', 'UNAVAILABLE'];
+const Csv = { contentType: 'text/csv', schema: z.string(), description: 'streamed CSV (a header row, then one row per event or message)' };
+
+/** The contracts of these routes (engine/api-spec/): the query server's endpoints (analytics/query-server.ts) under /v1/analytics/*. */
+export const ANALYTICS_ROUTES: readonly RouteSpec[] = [
+  route({ method: 'get', path: '/v1/analytics/dashboard', summary: 'The live dashboard page (it asks for a key: open with #key=KEY)', tags: ['analytics'], auth: 'none', ok: { 200: { contentType: 'text/html', schema: z.string() } } }),
+  route({ method: 'get', path: '/v1/analytics/ws', summary: 'Live per-second rollups per SMSC and country (WebSocket: /v1/asyncapi.json)', tags: ['analytics'], auth: 'tenant-or-admin', upgrade: true, ok: { 101: z.unknown() }, errors: ['UNAVAILABLE'] }),
+  ...(['delivery', 'latency'] as const).map((p) =>
+    route({ method: 'get', path: `/v1/analytics/${p}`, summary: 'Delivery rate, outcome counts and latency p50/p90/p99 by the `by` dimensions', tags: ['analytics'], auth: 'tenant-or-admin', query: Slice, ok: { 200: Rows }, errors: QUERY_ERRORS }),
+  ),
+  route({ method: 'get', path: '/v1/analytics/failures', summary: 'Failure reasons ranked: status, error code and text, count, share', tags: ['analytics'], auth: 'tenant-or-admin', query: Slice, ok: { 200: Rows }, errors: QUERY_ERRORS }),
+  route({ method: 'get', path: '/v1/analytics/statuses', summary: 'Messages per status', tags: ['analytics'], auth: 'tenant-or-admin', query: Slice, ok: { 200: Rows }, errors: QUERY_ERRORS }),
+  route({
+    method: 'get',
+    path: '/v1/analytics/messages/:id',
+    summary: "Every status event of a message",
+    tags: ['analytics'],
+    auth: 'tenant-or-admin',
+    params: z.object({ id: z.string().regex(/^[0-9A-Za-z_-]{1,64}$/) }),
+    ok: { 200: z.object({ id: z.string(), events: z.array(z.looseObject({})) }) },
+    errors: QUERY_ERRORS,
+  }),
+  route({
+    method: 'get',
+    path: '/v1/analytics/numbers/:number',
+    summary: "A destination's history across messages",
+    tags: ['analytics'],
+    auth: 'tenant-or-admin',
+    params: z.object({ number: z.string().describe('E.164, + percent-encoded or left out') }),
+    query: z.object({ from: Time.optional(), to: Time.optional(), limit: Filters.limit }),
+    ok: { 200: z.looseObject({ to: z.string(), messages: z.unknown(), statuses: z.unknown(), events: z.array(z.looseObject({})) }) },
+    errors: QUERY_ERRORS,
+  }),
+  route({ method: 'get', path: '/v1/analytics/bad-numbers', summary: 'Flagged numbers with their evidence', tags: ['analytics'], auth: 'tenant-or-admin', query: z.object({ tenant: Filters.tenant, limit: Filters.limit }), ok: { 200: z.object({ count: z.number().int(), rows: z.array(z.looseObject({})) }) }, errors: QUERY_ERRORS }),
+  ...(['events', 'messages'] as const).map((k) =>
+    route({ method: 'get', path: `/v1/analytics/reports/${k}.csv`, summary: `Streamed CSV of ${k}`, tags: ['analytics'], auth: 'tenant-or-admin', query: z.object(Filters), ok: { 200: Csv }, errors: QUERY_ERRORS }),
+  ),
+];

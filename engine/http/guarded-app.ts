@@ -33,7 +33,7 @@
  */
 import type uWS from 'uWebSockets.js';
 import type { LogFn } from '../log.js';
-import { errorBody, sendError } from './http-kit.js';
+import { httpErrorBody, sendError, statusOf } from './http-kit.js';
 
 export type RouteMethod = 'get' | 'post' | 'put' | 'del' | 'patch' | 'options' | 'head' | 'any' | 'connect' | 'trace' | 'ws';
 
@@ -189,9 +189,9 @@ export function guardedApp(app: uWS.TemplatedApp, o: GuardOptions): GuardedApp {
       stats.duplicateContentLength++;
       res.cork(() =>
         res
-          .writeStatus('400 Bad Request')
+          .writeStatus(statusOf('BAD_REQUEST'))
           .writeHeader('content-type', 'application/json')
-          .end(errorBody('BAD_REQUEST', 'more than one Content-Length header: the body cannot be delimited; the connection is closed'), true),
+          .end(httpErrorBody('BAD_REQUEST', 'more than one Content-Length header: the body cannot be delimited; the connection is closed'), true),
       );
       return;
     }

@@ -19,6 +19,8 @@ import type { RedisClient } from '../redis/connect-redis.js';
 import type { Keys } from '../queue/keys.js';
 import { encodeHeldCursor, listHeld, parseHeldCursor, type HeldCursor, type HeldMessage } from '../moderation/held-messages.js';
 import { ApproveResult, type ParkingStore } from '../parking/parking-store.js';
+import { z } from 'zod';
+import { checkAgainst, MessageId, QueryInt, route, TenantId, type RouteSpec } from '../api-spec/route-spec.js';
 import { guard, readJsonBody, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
 const MAX_IDS = 1000;
@@ -81,6 +83,16 @@ async function allIds(d: HeldRouteDeps, tenant: string): Promise<string[]> {
   return ids;
 }
 
+/** The body of approve and reject: `ids`, or `tenant` with `all: true`; `reason` (required to reject). */
+const HeldBody = z
+  .object({
+    ids: z.array(MessageId).min(1).max(MAX_IDS).optional().describe('message ids (or give tenant and all)'),
+    tenant: TenantId.optional(),
+    all: z.literal(true).optional().describe('every held message of `tenant`'),
+    reason: z.string().max(500).optional().describe('why they are rejected (reject: required)'),
+  })
+  .strict();
+
 export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): void {
   app.get('/v1/admin/held', (res, req) => {
     if (!d.auth.admin(res, req)) return;
@@ -102,7 +114,10 @@ export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): voi
     app.post(`/v1/admin/held/${action}`, (res, req) => {
       if (!d.auth.admin(res, req)) return;
       return readJsonBody(res, d.maxBodyBytes, (body, alive) => {
-        const b = (body !== null && typeof body === 'object' && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+        // The schema the OpenAPI document shows (HELD_ROUTES) checks the shape; the checks below what it cannot know.
+        const checked = checkAgainst(HeldBody, body);
+        if (!checked.ok) return void (alive() && sendError(res, 'INVALID_FIELD', checked.message, { details: checked.details }));
+        const b = checked.value;
         const reason = b.reason;
         if (action === 'reject' && (typeof reason !== 'string' || reason.trim() === '' || reason.length > 500))
           return void (alive() && sendError(res, 'INVALID_FIELD', '"reason" is required: why the messages are rejected (at most 500 characters)'));
@@ -145,3 +160,43 @@ export function registerHeldRoutes(app: uWS.TemplatedApp, d: HeldRouteDeps): voi
     });
   }
 }
+
+
+/** The contracts of these routes (engine/api-spec/). */
+export const HELD_ROUTES: readonly RouteSpec[] = [
+  route({
+    method: 'get',
+    path: '/v1/admin/held',
+    summary: 'Messages held for moderation, oldest first',
+    tags: ['moderation'],
+    auth: 'admin',
+    query: z.object({ tenant: TenantId.optional(), after: z.string().optional().describe('"next" of the previous page'), limit: QueryInt.optional().describe(`1 to ${MAX_PAGE}, default 100`) }),
+    ok: {
+      200: z.object({
+        items: z.array(z.object({ id: MessageId, tenant: TenantId, ref: z.string(), to: z.string(), from: z.string(), text: z.string(), parts: z.number().int(), acceptedAt: z.number(), reason: z.object({ code: z.string(), text: z.string() }) })),
+        next: z.string().nullable(),
+      }),
+    },
+    errors: ['INVALID_FIELD', 'NOT_FOUND', 'UNAVAILABLE'],
+  }),
+  route({
+    method: 'post',
+    path: '/v1/admin/held/approve',
+    summary: 'Approve held messages: each goes on to its SMSC queue (or its schedule, or the pause stream)',
+    tags: ['moderation'],
+    auth: 'admin',
+    body: HeldBody,
+    ok: { 200: z.object({ approved: z.number().int(), queued: z.number().int(), scheduled: z.number().int(), paused: z.number().int(), stopped: z.number().int(), notHeld: z.array(MessageId) }) },
+    errors: ['INVALID_FIELD', 'UNAVAILABLE'],
+  }),
+  route({
+    method: 'post',
+    path: '/v1/admin/held/reject',
+    summary: 'Reject held messages (stopped, MODERATION_REJECTED with the reason); "reason" is required',
+    tags: ['moderation'],
+    auth: 'admin',
+    body: HeldBody,
+    ok: { 200: z.object({ rejected: z.number().int(), notHeld: z.array(MessageId) }) },
+    errors: ['INVALID_FIELD', 'UNAVAILABLE'],
+  }),
+];

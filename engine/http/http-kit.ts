@@ -1,7 +1,9 @@
 /**
  * What every HTTP endpoint on the uWebSockets.js server needs, in one place:
- * JSON replies, bounded JSON bodies, API-key authentication (tenant or admin)
- * and the abort guard uWS requires around asynchronous answers.
+ * JSON replies, the one HTTP error body (`sendError`: {code, message, details,
+ * docs} under the status errors.ts HTTP_STATUS gives the code, Retry-After on
+ * every 429 and 503), bounded JSON bodies, API-key authentication (tenant or
+ * admin) and the abort guard uWS requires around asynchronous answers.
  *
  * uWS rules these helpers encode: a response must be written inside `cork`,
  * an async answer must register `onAborted` first and never touch an aborted
@@ -10,16 +12,26 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type uWS from 'uWebSockets.js';
-import type { ErrorCode } from '../errors.js';
+import { docsOf, HTTP_STATUS, type ErrorCode } from '../errors.js';
+
+/** Retry-After (seconds) of a 429 or 503 whose cause names no better value. */
+export const DEFAULT_RETRY_AFTER_SEC = 1;
 
 /**
  * Writes a JSON reply (status like "200 OK"). `nosniff`: a browser never
  * reads an error body that echoes input (`no tenant "<script>…"`) as
- * anything but JSON.
+ * anything but JSON. Every 429 and 503 carries Retry-After (seconds):
+ * `retryAfterSec` when the caller knows it (a limiter, a quota's reset),
+ * else DEFAULT_RETRY_AFTER_SEC, so no such answer can go out without one.
  */
-export function sendJson(res: uWS.HttpResponse, status: string, body: unknown): void {
+export function sendJson(res: uWS.HttpResponse, status: string, body: unknown, retryAfterSec?: number): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('x-content-type-options', 'nosniff').end(text));
+  const retry = status.startsWith('429') || status.startsWith('503') ? String(Math.max(1, Math.ceil(retryAfterSec ?? DEFAULT_RETRY_AFTER_SEC))) : undefined;
+  res.cork(() => {
+    res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('x-content-type-options', 'nosniff');
+    if (retry !== undefined) res.writeHeader('retry-after', retry);
+    res.end(text);
+  });
 }
 
 /**
@@ -34,24 +46,58 @@ export function decodeParam(s: string): string | undefined {
   }
 }
 
-/** The error body of every endpoint: {"op":"error","code":…,"error":…}. */
-export function errorBody(code: ErrorCode, error: string, extra = ''): string {
+/**
+ * The WebSocket error frame: {"op":"error","code":…,"error":…} plus `extra`
+ * (e.g. `,"ref":"…"`), README "WebSocket protocol". HTTP answers use
+ * httpErrorBody instead.
+ */
+export function errorFrame(code: ErrorCode, error: string, extra = ''): string {
   return `{"op":"error","code":"${code}","error":${JSON.stringify(error)}${extra}}`;
 }
 
-const STATUS_OF: Partial<Record<ErrorCode, string>> = {
-  UNAUTHORIZED: '401 Unauthorized',
-  NOT_FOUND: '404 Not Found',
-  FRAME_TOO_LARGE: '413 Payload Too Large',
-  THROTTLED: '429 Too Many Requests',
-  INTERNAL: '500 Internal Server Error',
-  UNAVAILABLE: '503 Service Unavailable',
-  REPLICATION_TIMEOUT: '503 Service Unavailable',
+/** What an HTTP error may say beyond its code and message (README "HTTP API", "Errors"). */
+export type ErrorDetails = Readonly<Record<string, unknown>>;
+
+/**
+ * The one error body of every HTTP answer: {"code","message","details","docs"}.
+ * `details` is an object (empty when there is nothing to add: a nack's
+ * `ref`, a cancel's `id` and `status`, `retryAfterSec`, ...); `docs` is
+ * the code's row in README.md "Error codes" (errors.ts docsOf).
+ */
+export function httpErrorBody(code: ErrorCode, message: string, details: ErrorDetails = {}): string {
+  return `{"code":"${code}","message":${JSON.stringify(message)},"details":${JSON.stringify(details)},"docs":"${docsOf(code)}"}`;
+}
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  200: 'OK', 202: 'Accepted', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
+  413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
-/** Replies with an error body and the HTTP status that fits its code (400 by default). */
-export function sendError(res: uWS.HttpResponse, code: ErrorCode, error: string, status?: string): void {
-  sendJson(res, status ?? STATUS_OF[code] ?? '400 Bad Request', errorBody(code, error));
+/** "404 Not Found" for 404: the status line uWS wants. */
+export function statusLine(status: number): string {
+  return `${status} ${STATUS_TEXT[status] ?? ''}`.trimEnd();
+}
+
+/** The status line of a code's HTTP answer (errors.ts HTTP_STATUS; a code that never answers HTTP is a bug there: 500). */
+export function statusOf(code: ErrorCode): string {
+  return statusLine(HTTP_STATUS[code] || 500);
+}
+
+export interface ErrorOptions {
+  readonly details?: ErrorDetails;
+  /** Retry-After in seconds (429 and 503 only); default DEFAULT_RETRY_AFTER_SEC. Also given as details.retryAfterSec. */
+  readonly retryAfterSec?: number;
+}
+
+/**
+ * Replies with the HTTP error body, under the status errors.ts HTTP_STATUS
+ * gives the code (no caller picks a status), with Retry-After on 429 and 503.
+ */
+export function sendError(res: uWS.HttpResponse, code: ErrorCode, message: string, o: ErrorOptions = {}): void {
+  const status = statusOf(code);
+  const retry = status.startsWith('429') || status.startsWith('503') ? Math.max(1, Math.ceil(o.retryAfterSec ?? DEFAULT_RETRY_AFTER_SEC)) : undefined;
+  const details = retry === undefined ? o.details : { ...o.details, retryAfterSec: retry };
+  sendJson(res, status, httpErrorBody(code, message, details), retry);
 }
 
 /**

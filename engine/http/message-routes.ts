@@ -14,6 +14,8 @@ import type uWS from 'uWebSockets.js';
 import type { CancelReply } from '../lifecycle/cancel-batcher.js';
 import { decodeCursor, listMessages, lookupMessage, type ListQuery } from '../lifecycle/message-query.js';
 import type { Keys } from '../queue/keys.js';
+import { z } from 'zod';
+import { MessageId, QueryInt, route, type RouteSpec } from '../api-spec/route-spec.js';
 import { guard, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
 export interface MessageRoutesOptions {
@@ -125,12 +127,81 @@ export function registerMessageRoutes(app: uWS.TemplatedApp, o: MessageRoutesOpt
     res.onData(() => undefined);
     o.cancel(tenant.id, { id }, (r) => {
       if (!g.alive()) return;
-      // The HTTP body is the frame without the WebSocket's op and ref.
-      const body = JSON.parse(r.frame) as Record<string, unknown>;
-      delete body.ref;
-      if (body.op === 'cancel_ack') delete body.op;
-      else body.op = 'error';
-      sendJson(res, r.httpStatus, body);
+      // An ack: the frame without the WebSocket's op and ref; a nack: the HTTP error body of its code.
+      const x = r.refused;
+      if (x !== undefined) return sendError(res, x.code, x.error, { details: x.status === undefined ? { id } : { id, status: x.status } });
+      sendJson(res, '200 OK', { id, status: 'stopped' });
     });
   });
 }
+
+const MessageError = z.object({ code: z.string(), text: z.string() });
+const Price = z.object({ perPart: z.number(), total: z.number(), currency: z.string() });
+/** One message as the list gives it (lifecycle/message-query.ts MessageSummary). */
+export const MessageSummarySchema = z.looseObject({
+  id: MessageId,
+  ref: z.string(),
+  to: z.string(),
+  from: z.string(),
+  status: z.string(),
+  parts: z.number().int(),
+  smsc: z.string(),
+  acceptedAt: z.number(),
+  sendAt: z.number().optional(),
+  validUntil: z.number(),
+  price: Price.optional(),
+  route: z.looseObject({ country: z.string(), mcc: z.string(), mnc: z.string(), pricePerPart: z.number(), currency: z.string() }).optional(),
+  error: MessageError.optional(),
+});
+/** One message with its parts and history (MessageDetail; from analytics `"source":"analytics"` and fewer fields). */
+export const MessageDetailSchema = z.union([
+  MessageSummarySchema.extend({
+    partStates: z.array(z.looseObject({ part: z.number().int(), state: z.string(), smscMessageId: z.string().optional() })),
+    events: z.array(z.looseObject({ status: z.string(), at: z.number(), error: MessageError.optional() })),
+  }),
+  z.looseObject({ id: z.string(), source: z.literal('analytics'), status: z.string(), events: z.array(z.looseObject({ status: z.string() })) }),
+]);
+
+const IdParam = z.object({ id: MessageId });
+
+/** The contracts of these routes (engine/api-spec/). */
+export const MESSAGE_ROUTES: readonly RouteSpec[] = [
+  route({
+    method: 'get',
+    path: '/v1/messages/:id',
+    summary: 'One message: status, parts, price and event history',
+    tags: ['messages'],
+    auth: 'tenant',
+    params: IdParam,
+    ok: { 200: MessageDetailSchema },
+    errors: ['NOT_FOUND', 'UNAVAILABLE'],
+  }),
+  route({
+    method: 'get',
+    path: '/v1/messages',
+    summary: "A page of the tenant's messages, newest first",
+    tags: ['messages'],
+    auth: 'tenant',
+    query: z.object({
+      status: z.string().optional().describe('comma-separated statuses, e.g. delivered,undelivered'),
+      to: z.string().optional().describe('a phone number'),
+      ref: z.string().max(64).optional(),
+      since: z.string().optional().describe('ISO 8601 with a zone, or ms since 1970'),
+      until: z.string().optional().describe('ISO 8601 with a zone, or ms since 1970'),
+      limit: QueryInt.optional().describe(`1 to ${MAX_LIMIT}, default 50`),
+      cursor: z.string().optional().describe('"next" of the previous page'),
+    }),
+    ok: { 200: z.object({ messages: z.array(MessageSummarySchema), next: z.string().nullable() }) },
+    errors: ['UNAVAILABLE'],
+  }),
+  route({
+    method: 'post',
+    path: '/v1/messages/:id/cancel',
+    summary: 'Cancel a scheduled, held, paused or not yet sending message',
+    tags: ['messages'],
+    auth: 'tenant',
+    params: IdParam,
+    ok: { 200: z.object({ id: MessageId, status: z.literal('stopped') }) },
+    errors: ['NOT_CANCELLABLE', 'NOT_FOUND', 'INVALID_FIELD', 'THROTTLED', 'UNAVAILABLE'],
+  }),
+];

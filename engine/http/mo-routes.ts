@@ -7,6 +7,8 @@
 import type uWS from 'uWebSockets.js';
 import type { RedisClient } from '../redis/connect-redis.js';
 import type { Keys } from '../queue/keys.js';
+import { z } from 'zod';
+import { QueryInt, route, type RouteSpec } from '../api-spec/route-spec.js';
 import { guard, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
 export function registerMoRoutes(app: uWS.TemplatedApp, d: { readonly redis: RedisClient; readonly keys: Keys; readonly auth: ApiAuth<AuthTenant> }): void {
@@ -21,3 +23,17 @@ export function registerMoRoutes(app: uWS.TemplatedApp, d: { readonly redis: Red
     );
   });
 }
+
+/** The contract of this route (engine/api-spec/). */
+export const MO_ROUTES: readonly RouteSpec[] = [
+  route({
+    method: 'get',
+    path: '/v1/admin/mo/unattributed',
+    summary: 'MO messages to numbers no tenant owns, newest first',
+    tags: ['admin'],
+    auth: 'admin',
+    query: z.object({ limit: QueryInt.optional().describe('1 to 1000, default 100') }),
+    ok: { 200: z.object({ items: z.array(z.looseObject({ op: z.literal('mo') }).nullable()).describe('MO frames as the WebSocket pushes them') }) },
+    errors: ['INVALID_FIELD', 'UNAVAILABLE'],
+  }),
+];

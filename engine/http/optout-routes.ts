@@ -17,15 +17,17 @@ import type { ErrorCode } from '../errors.js';
 import { normalizeNumber } from '../ingress/normalize-number.js';
 import { GLOBAL, type OptOutSource, type OptOutStore } from '../optout/optout-store.js';
 import type { WsOp } from '../ingress/ingress-server.js';
-import { decodeParam, errorBody, guard, readJsonBody, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
+import { z } from 'zod';
+import { E164, QueryInt, route, TenantId, type RouteSpec } from '../api-spec/route-spec.js';
+import { decodeParam, errorFrame, guard, readJsonBody, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
 const MAX_NUMBERS = 1000;
 const MAX_PAGE = 1000;
 const DEFAULT_PAGE = 100;
 
-type Outcome = { ok: true; status: string; body: Record<string, unknown> } | { ok: false; code: ErrorCode; error: string; status?: string };
+type Outcome = { ok: true; status: string; body: Record<string, unknown> } | { ok: false; code: ErrorCode; error: string };
 
-const fail = (code: ErrorCode, error: string, status?: string): Outcome => ({ ok: false, code, error, ...(status === undefined ? {} : { status }) });
+const fail = (code: ErrorCode, error: string): Outcome => ({ ok: false, code, error });
 
 function numberOf(input: unknown): { e164: string } | { error: string } {
   if (typeof input !== 'string' || input === '') return { error: 'a number is required, e.g. "+4791234567"' };
@@ -84,7 +86,7 @@ export class OptOutService {
 function reply(res: uWS.HttpResponse, alive: () => boolean, o: Outcome): void {
   if (!alive()) return;
   if (o.ok) sendJson(res, o.status, o.body);
-  else sendError(res, o.code, o.error, o.status);
+  else sendError(res, o.code, o.error);
 }
 
 /** Runs an operation and answers; the promise is the handler's (the route guard catches what it throws). */
@@ -167,8 +169,8 @@ export function registerOptOutRoutes(app: uWS.TemplatedApp, d: OptOutRouteDeps):
     const ref = typeof f.ref === 'string' ? f.ref : '';
     const refField = `,"ref":${JSON.stringify(ref)}`;
     work(tenant, f).then(
-      (o) => send(o.ok ? JSON.stringify({ op: 'optout_result', ref, ...o.body }) : errorBody(o.code, o.error, refField)),
-      (err: Error) => send(errorBody('UNAVAILABLE', `opt-out store unavailable: ${err.message}`, refField)),
+      (o) => send(o.ok ? JSON.stringify({ op: 'optout_result', ref, ...o.body }) : errorFrame(o.code, o.error, refField)),
+      (err: Error) => send(errorFrame('UNAVAILABLE', `opt-out store unavailable: ${err.message}`, refField)),
     );
   };
   return new Map<string, WsOp>([
@@ -178,3 +180,62 @@ export function registerOptOutRoutes(app: uWS.TemplatedApp, d: OptOutRouteDeps):
     ['optout_list', ws((t, f) => svc.list(t, f.after, f.limit))],
   ]);
 }
+
+const Scope = z.enum(['tenant', 'global']);
+const NumberParam = z.object({ number: z.string().describe('the number, E.164 (percent-encode the +: %2B)') });
+const AdminTenant = z.object({ tenant: TenantId.optional().describe("a tenant's list instead of the global one") });
+
+/** The four operations, for a tenant's own list or (admin) the global one / ?tenant=ID. */
+function optOutRoutes(base: string, admin: boolean): RouteSpec[] {
+  const auth = admin ? 'admin' : 'tenant';
+  const tags = ['opt-out'];
+  const errors = admin ? (['NOT_FOUND'] as const) : ([] as const);
+  return [
+    route({
+      method: 'get',
+      path: base,
+      summary: admin ? 'A page of the global (or a tenant\'s) opt-out list' : "A page of the tenant's opt-out list, ordered by number",
+      tags,
+      auth,
+      query: z.object({ after: z.string().optional().describe('"next" of the previous page'), limit: QueryInt.optional().describe(`1 to ${MAX_PAGE}, default ${DEFAULT_PAGE}`), ...(admin ? AdminTenant.shape : {}) }),
+      ok: { 200: z.object({ scope: Scope, items: z.array(z.looseObject({ number: z.string(), at: z.number(), source: z.string() })), next: z.string().nullable(), total: z.number().int() }) },
+      errors: [...errors, 'INVALID_FIELD', 'UNAVAILABLE'],
+    }),
+    route({
+      method: 'post',
+      path: base,
+      summary: `Adds numbers (at most ${MAX_NUMBERS}); answers once every operator actor has the change`,
+      tags,
+      auth,
+      ...(admin ? { query: AdminTenant } : {}),
+      body: z.union([z.object({ numbers: z.array(z.string()).min(1).max(MAX_NUMBERS) }), z.object({ number: z.string() })]),
+      ok: { 200: z.object({ scope: Scope, added: z.number().int(), numbers: z.array(E164) }) },
+      errors: [...errors, 'INVALID_FIELD', 'INVALID_NUMBER', 'UNAVAILABLE'],
+    }),
+    route({
+      method: 'get',
+      path: `${base}/:number`,
+      summary: 'Whether a number opted out (the tenant\'s list, then the global one)',
+      tags,
+      auth,
+      params: NumberParam,
+      ...(admin ? { query: AdminTenant } : {}),
+      ok: { 200: z.object({ number: E164, optedOut: z.boolean(), scope: Scope.nullable(), at: z.number().nullable(), source: z.string().nullable() }) },
+      errors: [...errors, 'INVALID_NUMBER', 'UNAVAILABLE'],
+    }),
+    route({
+      method: 'delete',
+      path: `${base}/:number`,
+      summary: 'Removes a number from the list',
+      tags,
+      auth,
+      params: NumberParam,
+      ...(admin ? { query: AdminTenant } : {}),
+      ok: { 200: z.object({ number: E164, removed: z.number().int() }) },
+      errors: ['NOT_FOUND', 'INVALID_NUMBER', 'UNAVAILABLE'],
+    }),
+  ];
+}
+
+/** The contracts of these routes (engine/api-spec/). */
+export const OPTOUT_ROUTES: readonly RouteSpec[] = [...optOutRoutes('/v1/optouts', false), ...optOutRoutes('/v1/admin/optouts', true)];

@@ -9,6 +9,8 @@
  */
 import type uWS from 'uWebSockets.js';
 import type { PauseControl } from '../parking/pause-control.js';
+import { z } from 'zod';
+import { route, TenantId, type RouteSpec } from '../api-spec/route-spec.js';
 import { guard, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
 export interface PauseRouteDeps {
@@ -55,3 +57,13 @@ export function registerPauseRoutes(app: uWS.TemplatedApp, d: PauseRouteDeps): v
     );
   });
 }
+
+const Tenant = z.object({ id: TenantId });
+const Changed = z.object({ tenant: TenantId, paused: z.boolean(), confirmed: z.array(z.string()).describe('node:smsc of every actor that confirmed'), parked: z.number().int() });
+
+/** The contracts of these routes (engine/api-spec/). */
+export const PAUSE_ROUTES: readonly RouteSpec[] = [
+  route({ method: 'post', path: '/v1/admin/tenants/:id/pause', summary: 'Pause a tenant: answers once no operator actor starts a submit for it', tags: ['admin'], auth: 'admin', params: Tenant, ok: { 200: Changed }, errors: ['NOT_FOUND', 'UNAVAILABLE'] }),
+  route({ method: 'post', path: '/v1/admin/tenants/:id/resume', summary: "Resume a tenant: its parked messages go back to their SMSC queues", tags: ['admin'], auth: 'admin', params: Tenant, ok: { 200: Changed }, errors: ['NOT_FOUND', 'UNAVAILABLE'] }),
+  route({ method: 'get', path: '/v1/admin/tenants/:id/pause', summary: 'Whether a tenant is paused, and how many messages are parked', tags: ['admin'], auth: 'admin', params: Tenant, ok: { 200: z.object({ tenant: TenantId, paused: z.boolean(), parked: z.number().int() }) }, errors: ['NOT_FOUND', 'UNAVAILABLE'] }),
+];

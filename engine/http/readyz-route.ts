@@ -17,6 +17,8 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type uWS from 'uWebSockets.js';
+import { z } from 'zod';
+import { route, type RouteSpec } from '../api-spec/route-spec.js';
 import { ApiAuth, sendJson } from './http-kit.js';
 
 export interface ReadyzDeps {
@@ -57,3 +59,25 @@ export function registerReadyzRoute(app: uWS.TemplatedApp, d: ReadyzDeps): void 
     );
   });
 }
+
+const Readiness = z.looseObject({
+  status: z.enum(['ready', 'not ready']),
+  redis: z.string().optional().describe('"ok" or the error (detail)'),
+  actors: z.array(z.looseObject({ smsc: z.string() })).optional(),
+  startingSmscs: z.array(z.string()).optional(),
+  anySmscUp: z.boolean().optional(),
+  analytics: z.unknown().optional(),
+});
+
+/** The contract of this route (engine/api-spec/). */
+export const READYZ_ROUTES: readonly RouteSpec[] = [
+  route({
+    method: 'get',
+    path: '/readyz',
+    summary: 'Whether this node should get traffic (detail with the metrics or admin key)',
+    description: 'Not ready is 503 with the same body (not an error body) and a Retry-After.',
+    tags: ['health'],
+    auth: 'metrics',
+    ok: { 200: Readiness, 503: { contentType: 'application/json', schema: Readiness, description: 'not ready (Retry-After)' } },
+  }),
+];

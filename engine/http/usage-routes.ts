@@ -9,6 +9,8 @@ import type uWS from 'uWebSockets.js';
 import type { Clock } from '../flow/clock.js';
 import { dayOf, MAX_USAGE_DAYS, parseDay, readUsage } from '../lifecycle/usage.js';
 import type { Keys } from '../queue/keys.js';
+import { z } from 'zod';
+import { route, TenantId, type RouteSpec } from '../api-spec/route-spec.js';
 import { ApiAuth, guard, sendError, sendJson, type AuthTenant } from './http-kit.js';
 
 export interface UsageRoutesOptions {
@@ -47,3 +49,20 @@ export function registerUsageRoutes(app: uWS.TemplatedApp, o: UsageRoutesOptions
     );
   });
 }
+
+const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/).describe('a UTC day, YYYY-MM-DD');
+const Totals = z.object({ messages: z.number().int(), segments: z.number().int(), cost: z.record(z.string(), z.number()).describe('by currency') });
+
+/** The contracts of these routes (engine/api-spec/). */
+export const USAGE_ROUTES: readonly RouteSpec[] = [
+  route({
+    method: 'get',
+    path: '/v1/usage',
+    summary: "A tenant's usage by UTC day: messages, segments, cost per currency",
+    tags: ['usage'],
+    auth: 'tenant-or-admin',
+    query: z.object({ from: Day.optional().describe('default today'), to: Day.optional().describe('default today'), tenant: TenantId.optional().describe('with the admin key: whose usage') }),
+    ok: { 200: z.object({ tenant: TenantId, from: Day, to: Day, billOn: z.enum(['sent', 'delivered']), days: z.array(Totals.extend({ day: Day })), total: Totals }) },
+    errors: ['UNAVAILABLE'],
+  }),
+];

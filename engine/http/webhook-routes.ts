@@ -21,6 +21,8 @@ import { loadLuaScript, luaPath } from '../redis/lua-loader.js';
 import { runCommands, type RedisCommand } from '../redis/run-commands.js';
 import { MAX_LANES } from '../webhooks/webhook-dispatcher.js';
 import type { WebhookHost } from '../webhooks/webhook-host.js';
+import { z } from 'zod';
+import { QueryInt, route, TenantId, type RouteSpec } from '../api-spec/route-spec.js';
 import { guard, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
 
 /** Takes the oldest ARGV[1] dead letters, appends their events to the queue, returns {moved, left}. */
@@ -154,3 +156,67 @@ export function registerWebhookRoutes(app: uWS.TemplatedApp, d: WebhookRoutesDep
     sendJson(res, '200 OK', { tenant: t, ok: true });
   });
 }
+
+const WebhookTenant = z.object({ tenant: TenantId });
+
+/** The contracts of these routes (engine/api-spec/). */
+export const WEBHOOK_ROUTES: readonly RouteSpec[] = [
+  route({
+    method: 'get',
+    path: '/v1/admin/webhooks',
+    summary: "Every tenant's webhook: queued events, dead letters, failures, last error",
+    tags: ['webhooks'],
+    auth: 'admin',
+    ok: {
+      200: z.object({
+        running: z.boolean(),
+        restarts: z.number().int(),
+        lagMs: z.number(),
+        tenants: z.array(z.looseObject({ tenant: TenantId, url: z.string().optional(), queued: z.number().int(), deadLetters: z.number().int() })),
+      }),
+    },
+    errors: ['UNAVAILABLE'],
+  }),
+  route({
+    method: 'get',
+    path: '/v1/admin/webhooks/:tenant/dead-letters',
+    summary: "A page of a tenant's dead letters, oldest first",
+    tags: ['webhooks'],
+    auth: 'admin',
+    params: WebhookTenant,
+    query: z.object({ offset: QueryInt.optional().describe('default 0'), limit: QueryInt.optional().describe('default 100, at most 1000') }),
+    ok: { 200: z.object({ tenant: TenantId, total: z.number().int(), offset: z.number().int(), items: z.array(z.looseObject({})).describe('dead letters as the dispatcher wrote them') }) },
+    errors: ['NOT_FOUND', 'UNAVAILABLE'],
+  }),
+  route({
+    method: 'post',
+    path: '/v1/admin/webhooks/:tenant/dead-letters/replay',
+    summary: "Moves a tenant's oldest dead letters back to its webhook queue",
+    tags: ['webhooks'],
+    auth: 'admin',
+    params: WebhookTenant,
+    query: z.object({ limit: QueryInt.optional().describe('default all') }),
+    ok: { 200: z.object({ tenant: TenantId, replayed: z.number().int(), remaining: z.number().int() }) },
+    errors: ['NOT_FOUND', 'UNAVAILABLE'],
+  }),
+  route({
+    method: 'delete',
+    path: '/v1/admin/webhooks/:tenant/dead-letters',
+    summary: "Discards a tenant's dead letters",
+    tags: ['webhooks'],
+    auth: 'admin',
+    params: WebhookTenant,
+    ok: { 200: z.object({ tenant: TenantId, deleted: z.number().int() }) },
+    errors: ['NOT_FOUND', 'UNAVAILABLE'],
+  }),
+  route({
+    method: 'post',
+    path: '/v1/admin/webhooks/:tenant/retry',
+    summary: "Ends a tenant's webhook backoff now",
+    tags: ['webhooks'],
+    auth: 'admin',
+    params: WebhookTenant,
+    ok: { 200: z.object({ tenant: TenantId, ok: z.literal(true) }) },
+    errors: ['NOT_FOUND'],
+  }),
+];

@@ -32,7 +32,7 @@
  *             whole); a connection that sends 1,000 frames in a row while refused so is closed 4029
  */
 import uWS from 'uWebSockets.js';
-import { ApiAuth, errorBody as errorFrame, readJsonBody, sendJson } from '../http/http-kit.js';
+import { ApiAuth, errorFrame, readJsonBody, sendError, sendJson } from '../http/http-kit.js';
 import { guardedApp, type GuardStats, type RouteRecord } from '../http/guarded-app.js';
 import { log as defaultLog, type LogFn } from '../log.js';
 import type { Clock } from '../flow/clock.js';
@@ -48,7 +48,7 @@ import { cancelReply, type CancelReply } from '../lifecycle/cancel-batcher.js';
 import type { SenderCheck } from '../lifecycle/sender-allowlist.js';
 import { maxTextChars } from './parse-submit.js';
 import { wsProtocolReply } from './ws-subprotocol.js';
-import { SwitchyardError } from '../errors.js';
+import { SwitchyardError, type ErrorCode } from '../errors.js';
 
 /** uWS.LIBUS_LISTEN_EXCLUSIVE_PORT at run time (its typings declare it only inside an enum). */
 const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
@@ -130,6 +130,8 @@ interface TenantRuntime {
   readonly apiKey: string;
   readonly window: number;
   readonly bucket: { tryTake(n?: number): boolean };
+  /** Submits per second (Retry-After of a THROTTLED HTTP submit). */
+  readonly tps: number;
   /** Main-thread time this tenant's frames may use (its share of server.ingressCpuMsPerSec). */
   readonly cpu: CpuBudget;
   /** Messages handed to the queue (batcher): a frame that moved it was useful (cpu-budget.ts). */
@@ -247,6 +249,9 @@ function nackFrame(ref: unknown, r: Refusal): string {
   return `{"op":"nack","ref":${JSON.stringify(refOf(ref))},"code":"${r.code}","error":${JSON.stringify(r.error)}}`;
 }
 
+/** A submit's answer: the ack or nack frame, and for a nack its refusal (the HTTP answer is built from it) and details. */
+type SubmitDone = (frame: string, refused?: Refusal, details?: Record<string, unknown>) => void;
+
 /** Why the server closed a connection: 4008, 1009, 4029. */
 export type DropReason = 'slow_consumer' | 'frame_too_large' | 'flooding';
 
@@ -302,7 +307,7 @@ export class IngressServer {
     this.cpuClock = o.cpuClock ?? threadCpuClock();
     // One registry for all tenants: the busy ones share server.ingressCpuMsPerSec, and a budget binds only while another tenant uses the loop too.
     const share = new LoopShare(o.ingressCpuMsPerSec ?? BOUNDS.ingressCpuMsPerSec, o.clock, this.cpuClock);
-    const tenants = o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: o.tenantBucket?.(t.id, t.tps) ?? new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: share.budget(), handed: 0, senders: t.senders, accept: t.accept ?? {} }));
+    const tenants = o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, tps: t.tps, bucket: o.tenantBucket?.(t.id, t.tps) ?? new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: share.budget(), handed: 0, senders: t.senders, accept: t.accept ?? {} }));
     this.auth = new ApiAuth(tenants, o.adminKey);
     this.stats = {
       connections: 0, accepted: 0, refused: 0, framesIn: 0, connectionsRefused: 0, slowConsumerCloses: 0, oversizeCloses: 0, overBudget: 0, floodCloses: 0,
@@ -339,7 +344,7 @@ export class IngressServer {
         } catch (err) {
           // Like a frame: a request must never take the process down.
           this.o.log?.('error', `WebSocket upgrade failed: ${(err as Error).stack ?? String(err)}`);
-          sendJson(res, '500 Internal Server Error', errorFrame('INTERNAL', 'the upgrade could not be processed (an internal error, logged)'));
+          sendError(res, 'INTERNAL', 'the upgrade could not be processed (an internal error, logged)');
         }
       },
       open: (ws) => {
@@ -411,7 +416,7 @@ export class IngressServer {
     });
     app.post('/v1/messages', (res, req) => this.onHttpSubmit(res, req));
     this.wsOps = o.extraRoutes?.(app) ?? new Map();
-    app.any('/*', (res) => sendJson(res, '404 Not Found', errorFrame('NOT_FOUND', 'no such endpoint')));
+    app.any('/*', (res) => sendError(res, 'NOT_FOUND', 'no such endpoint'));
     return await new Promise<number>((ok, fail) => {
       // An exclusive port (no SO_REUSEPORT): uWS's default shares a port, so a second engine started with
       // the same config listened beside the first and took half its connections.
@@ -449,18 +454,18 @@ export class IngressServer {
     const sinceQ = req.getQuery('since');
     const badSince = sinceQ === undefined || sinceQ === '' ? undefined : this.o.dispatcher.checkSince(sinceQ);
     if (badSince !== undefined) {
-      sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', badSince));
+      sendError(res, 'BAD_REQUEST', badSince);
       return;
     }
     const proto = wsProtocolReply(req.getHeader('sec-websocket-protocol'));
     if ('error' in proto) {
-      sendJson(res, '400 Bad Request', errorFrame('BAD_REQUEST', proto.error));
+      sendError(res, 'BAD_REQUEST', proto.error);
       return;
     }
     const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
     const capped = this.connectionCap(t.id, ip);
     if (capped !== undefined) {
-      sendJson(res, '429 Too Many Requests', errorFrame('TOO_MANY_CONNECTIONS', capped));
+      sendError(res, 'TOO_MANY_CONNECTIONS', capped);
       return;
     }
     const wantStatus = req.getQuery('statuses') !== '0';
@@ -706,11 +711,11 @@ export class IngressServer {
   }
 
   /** Runs one submit through every check; `done` gets the ack or nack frame. */
-  private submitOne(d: { t: TenantRuntime; unacked: number } | undefined, f: Record<string, unknown>, done: (frame: string) => void, tenant?: TenantRuntime): void {
+  private submitOne(d: { t: TenantRuntime; unacked: number } | undefined, f: Record<string, unknown>, done: SubmitDone, tenant?: TenantRuntime): void {
     const t = (d?.t ?? tenant) as TenantRuntime;
     const refusal = (r: Refusal) => {
       this.countRefused(t.id, r.code);
-      done(nackFrame(f.ref, r));
+      done(nackFrame(f.ref, r), r);
     };
     if (d !== undefined && d.unacked >= t.window)
       return refusal({ code: 'THROTTLED', error: `more than ${t.window} submits awaiting their ack on this connection; wait for acks` });
@@ -728,19 +733,20 @@ export class IngressServer {
     else void wait.then(() => this.acceptAndEnqueue(d, t, f, fields, done));
   }
 
-  private acceptAndEnqueue(d: { unacked: number } | undefined, t: TenantRuntime, f: Record<string, unknown>, fields: SubmitFields, done: (frame: string) => void): void {
+  private acceptAndEnqueue(d: { unacked: number } | undefined, t: TenantRuntime, f: Record<string, unknown>, fields: SubmitFields, done: SubmitDone): void {
     const now = this.o.clock.now();
     const m = acceptMessage(this.o.accept, t.id, fields, Math.floor(now), t.accept);
     if (isRefusal(m as Refusal)) {
       if (d !== undefined) d.unacked--;
       this.countRefused(t.id, (m as Refusal).code);
-      return done(nackFrame(f.ref, m as Refusal));
+      return done(nackFrame(f.ref, m as Refusal), m as Refusal);
     }
     const quota = this.o.quota;
     if (quota !== undefined && !quota.tryTake(t.id)) {
       if (d !== undefined) d.unacked--;
       this.countRefused(t.id, 'QUOTA_EXCEEDED');
-      return done(nackFrame(f.ref, { code: 'QUOTA_EXCEEDED', error: `daily quota of ${quota.quotaOf(t.id)} messages reached; it resets at 00:00 UTC` }));
+      const r: Refusal = { code: 'QUOTA_EXCEEDED', error: `daily quota of ${quota.quotaOf(t.id)} messages reached; it resets at 00:00 UTC` };
+      return done(nackFrame(f.ref, r), r);
     }
     const msg = m as Exclude<typeof m, Refusal>;
     t.handed++;
@@ -751,11 +757,13 @@ export class IngressServer {
         // redis.waitReplicas: the primary has it, too few replicas confirmed it in time (queue/redis-store.ts).
         if ((err as { code?: string }).code === 'REPLICATION_TIMEOUT') {
           this.countRefused(t.id, 'REPLICATION_TIMEOUT');
-          done(nackFrame(f.ref, { code: 'REPLICATION_TIMEOUT', error: `message ${msg.id} ${err.message}` }));
+          const r: Refusal = { code: 'REPLICATION_TIMEOUT', error: `message ${msg.id} ${err.message}` };
+          done(nackFrame(f.ref, r), r, { id: msg.id });
           return;
         }
         this.countRefused(t.id, 'UNAVAILABLE');
-        done(nackFrame(f.ref, { code: 'UNAVAILABLE', error: 'the queue is unavailable; the message was not accepted, retry' }));
+        const r: Refusal = { code: 'UNAVAILABLE', error: 'the queue is unavailable; the message was not accepted, retry' };
+        done(nackFrame(f.ref, r), r);
         return;
       }
       // A message stopped at once (its number opted out) is never sent: it does not use the daily quota.
@@ -817,7 +825,7 @@ export class IngressServer {
     if (!t.cpu.allows()) {
       this.stats.overBudget++;
       this.countRefused(t.id, 'THROTTLED');
-      sendJson(res, '429 Too Many Requests', OVER_BUDGET);
+      sendError(res, 'THROTTLED', OVER_BUDGET_TEXT);
       return;
     }
     return readJsonBody(res, this.o.maxFrameBytes, (body, alive) => {
@@ -833,25 +841,38 @@ export class IngressServer {
 
   private onHttpBody(res: uWS.HttpResponse, t: TenantRuntime, body: unknown, alive: () => boolean): void {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      if (alive()) sendJson(res, '400 Bad Request', errorFrame('BAD_FRAME', 'body must be a JSON object (a submit, or a batch: {"items": [...], "common": {...}})'));
+      if (alive()) sendError(res, 'BAD_FRAME', 'body must be a JSON object (a submit, or a batch: {"items": [...], "common": {...}})');
       return;
     }
     const b = body as Record<string, unknown>;
     if ('items' in b) {
-      // A batch: 200 with a result per item (each an ack or a nack), or 400 when the batch itself is malformed.
-      this.runBatch(undefined, t, b, (frame) => alive() && sendJson(res, frame.startsWith('{"op":"batch_ack"') ? '200 OK' : '400 Bad Request', frame));
+      // A batch: 200 with a result per item (each an ack or a nack), or the error body when the batch itself is malformed.
+      this.runBatch(undefined, t, b, (frame) => {
+        if (!alive()) return;
+        if (frame.startsWith('{"op":"batch_ack"')) return sendJson(res, '200 OK', frame);
+        const e = JSON.parse(frame) as { code: ErrorCode; error: string; ref: string };
+        sendError(res, e.code, e.error, { details: { ref: e.ref } });
+      });
       return;
     }
-    this.submitOne(undefined, b, (frame) => {
+    this.submitOne(undefined, b, (frame, refused, details) => {
       if (!alive()) return;
-      const ok = frame.startsWith('{"op":"ack"');
-      const code = ok
-        ? '202 Accepted'
-        : frame.includes('"THROTTLED"') ? '429 Too Many Requests'
-          : frame.includes('"QUOTA_EXCEEDED"') ? '429 Too Many Requests'
-            : frame.includes('"SENDER_NOT_ALLOWED"') ? '403 Forbidden'
-              : frame.includes('"UNAVAILABLE"') || frame.includes('"REPLICATION_TIMEOUT"') ? '503 Service Unavailable' : '400 Bad Request';
-      sendJson(res, code, frame);
+      if (refused === undefined) return sendJson(res, '202 Accepted', frame);
+      // The status comes from the code (errors.ts HTTP_STATUS), Retry-After from what refused it.
+      sendError(res, refused.code, refused.error, { details: { ref: refOf(b.ref), ...details }, retryAfterSec: this.retryAfterSec(t, refused.code) });
     }, t);
+  }
+
+  /**
+   * Retry-After (s) of a refused HTTP submit: the tenant's rate refills a token
+   * in 1/tps s (at least 1 s, the header's unit); a daily quota resets at 00:00 UTC.
+   */
+  private retryAfterSec(t: TenantRuntime, code: ErrorCode): number | undefined {
+    if (code === 'THROTTLED') return Math.max(1, Math.ceil(1 / Math.max(t.tps, 1e-3)));
+    if (code === 'QUOTA_EXCEEDED') {
+      const now = this.o.clock.now();
+      return Math.max(1, Math.ceil((86_400_000 - (now % 86_400_000)) / 1000));
+    }
+    return undefined;
   }
 }

@@ -59,10 +59,13 @@ export function notCancellableText(id: string, status: string): string {
   return `message ${id} is ${status}; only scheduled, held (pending_approval), paused-at-acceptance and queued messages not yet being sent can be cancelled`;
 }
 
-/** A cancel's answer: the WebSocket frame and the HTTP status that go with it. */
+/**
+ * A cancel's answer: the WebSocket frame, and for a nack its code and text
+ * (the HTTP answer is the error body of that code: errors.ts HTTP_STATUS).
+ */
 export interface CancelReply {
   readonly frame: string;
-  readonly httpStatus: string;
+  readonly refused?: { readonly code: ErrorCode; readonly error: string; readonly status?: string };
 }
 
 /**
@@ -71,21 +74,21 @@ export interface CancelReply {
  */
 export function cancelReply(ref: string, id: string, r: CancelResult | { readonly code: ErrorCode; readonly error: string }): CancelReply {
   const head = `"ref":${JSON.stringify(ref)},"id":${JSON.stringify(id)}`;
-  const nack = (code: ErrorCode, error: string, httpStatus: string, status?: string): CancelReply => ({
+  const nack = (code: ErrorCode, error: string, status?: string): CancelReply => ({
     frame: `{"op":"cancel_nack",${head},"code":"${code}"${status === undefined ? '' : `,"status":${JSON.stringify(status)}`},"error":${JSON.stringify(error)}}`,
-    httpStatus,
+    refused: status === undefined ? { code, error } : { code, error, status },
   });
   switch (r.code) {
     case 'stopped':
-      return { frame: `{"op":"cancel_ack",${head},"status":"stopped"}`, httpStatus: '200 OK' };
+      return { frame: `{"op":"cancel_ack",${head},"status":"stopped"}` };
     case 'not_cancellable':
-      return nack('NOT_CANCELLABLE', notCancellableText(id, (r as CancelResult).status), '409 Conflict', (r as CancelResult).status);
+      return nack('NOT_CANCELLABLE', notCancellableText(id, (r as CancelResult).status), (r as CancelResult).status);
     case 'not_found':
-      return nack('NOT_FOUND', `no message ${id}`, '404 Not Found');
+      return nack('NOT_FOUND', `no message ${id}`);
     case 'UNAVAILABLE':
-      return nack('UNAVAILABLE', (r as { error: string }).error, '503 Service Unavailable');
+      return nack('UNAVAILABLE', (r as { error: string }).error);
     default:
-      return nack((r as { code: ErrorCode }).code, (r as { error: string }).error, '400 Bad Request');
+      return nack((r as { code: ErrorCode }).code, (r as { error: string }).error);
   }
 }
 

@@ -9,7 +9,9 @@
  * key's prefix in timing.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { bearerOf, secretCheck, sendJson as json } from '../http/http-kit.js';
+import { z } from 'zod';
+import { route, type RouteSpec } from '../api-spec/route-spec.js';
+import { bearerOf, secretCheck, sendError, sendJson as json } from '../http/http-kit.js';
 import { registerReadyzRoute } from '../http/readyz-route.js';
 import type { ActorsModule } from './actors-module.js';
 import type { AnalyticsModule } from './analytics-module.js';
@@ -45,12 +47,12 @@ export function opsModule(ctx: NodeContext, d: OpsDeps): NodeModule {
       app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
       app.get('/metrics', (res, req) => {
         if (metricsKey !== undefined && metricsKey !== '' && !metricsKeyOk(bearerOf(req)))
-          return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'metrics need the SWITCHYARD_METRICS_KEY bearer token' });
+          return sendError(res, 'UNAUTHORIZED', 'metrics need the SWITCHYARD_METRICS_KEY bearer token');
         let aborted = false;
         res.onAborted(() => (aborted = true));
         return metrics.expose().then(
           (text) => void (!aborted && res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8').writeHeader('x-content-type-options', 'nosniff').end(text))),
-          (err: Error) => void (!aborted && json(res, '500 Internal Server Error', { op: 'error', code: 'UNAVAILABLE', error: `metrics failed: ${err.message}` })),
+          (err: Error) => void (!aborted && sendError(res, 'UNAVAILABLE', `metrics failed: ${err.message}`)),
         );
       });
       registerReadyzRoute(app, {
@@ -63,7 +65,7 @@ export function opsModule(ctx: NodeContext, d: OpsDeps): NodeModule {
         metricsKey,
       });
       app.get('/v1/status', (res, req) => {
-        if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });
+        if (!isAdmin(req)) return sendError(res, 'UNAUTHORIZED', 'admin key required (SWITCHYARD_ADMIN_KEY)');
         const { ingress, batcher } = d.ingress;
         json(res, '200 OK', {
           ingress: {
@@ -86,3 +88,18 @@ export function opsModule(ctx: NodeContext, d: OpsDeps): NodeModule {
     },
   };
 }
+
+/** The contracts of these routes (engine/api-spec/; /readyz: http/readyz-route.ts). */
+export const OPS_ROUTES: readonly RouteSpec[] = [
+  route({ method: 'get', path: '/healthz', summary: 'The process is alive', tags: ['health'], auth: 'none', ok: { 200: z.object({ status: z.literal('ok') }) } }),
+  route({
+    method: 'get',
+    path: '/metrics',
+    summary: "Prometheus exposition of every thread's metrics",
+    tags: ['health'],
+    auth: 'metrics',
+    ok: { 200: { contentType: 'text/plain', schema: z.string(), description: 'Prometheus text format 0.0.4' } },
+    errors: ['UNAUTHORIZED', 'UNAVAILABLE'],
+  }),
+  route({ method: 'get', path: '/v1/status', summary: "This node's ingress, actors, analytics, webhooks and routing figures", tags: ['health'], auth: 'admin', ok: { 200: z.looseObject({ ingress: z.looseObject({}), actors: z.unknown(), routing: z.looseObject({}) }) } }),
+];

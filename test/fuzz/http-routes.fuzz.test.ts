@@ -7,7 +7,8 @@
  * on the way. Asserted: the engine never dies; every request uWS's parser
  * accepts gets one well-formed HTTP response (HEAD without a body) whose
  * status is one the README documents, whose JSON error code is in the
- * README's error table, and which is never a 500 (a handler that failed) nor
+ * README's error table, whose error body is {code, message, details, docs}
+ * (429 and 503 with a Retry-After), and which is never a 500 (a handler that failed) nor
  * a 5xx carrying a stack or Redis/ClickHouse text; RSS stays within a bound;
  * and afterwards a normal message is still accepted and delivered.
  *
@@ -35,6 +36,18 @@ function documentedCodes(): Set<string> {
   const readme = readFileSync('README.md', 'utf8');
   const table = readme.slice(readme.indexOf('## Error codes'), readme.indexOf('\n## ', readme.indexOf('## Error codes') + 5));
   return new Set([...table.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1] as string));
+}
+
+/** The HTTP error body (README "HTTP API", engine/http/http-kit.ts httpErrorBody): exactly these four fields. */
+function isErrorBody(b: unknown): boolean {
+  if (b === null || typeof b !== 'object') return false;
+  const o = b as Record<string, unknown>;
+  return (
+    Object.keys(o).sort().join(',') === 'code,details,docs,message' &&
+    typeof o.message === 'string' &&
+    o.details !== null && typeof o.details === 'object' && !Array.isArray(o.details) &&
+    o.docs === `README.md#err-${String(o.code).toLowerCase().replace(/_/g, '-')}`
+  );
 }
 
 /** HTTP statuses the README documents for the HTTP API. */
@@ -210,6 +223,7 @@ describe('HTTP fuzz of every registered route', () => {
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
         if (!STATUSES.has(r.status)) problems.push(`${p.what}: undocumented status ${r.status} ${r.body.slice(0, 200)}`);
         if (process.env.FUZZ_VERBOSE === '1' && r.status >= 500) console.log(`5xx: ${p.what}: ${r.status} ${r.body.slice(0, 200)}`);
+        if ((r.status === 429 || r.status === 503) && !/^[1-9][0-9]*$/.test(r.headers['retry-after'] ?? '')) problems.push(`${p.what}: ${r.status} without a Retry-After of whole seconds`);
         if (r.status >= 500 && LEAK.test(r.body)) problems.push(`${p.what}: ${r.status} leaks internals: ${r.body.slice(0, 300)}`);
         if ((r.headers['content-type'] ?? '').startsWith('application/json') && r.body !== '') {
           try {
@@ -217,6 +231,8 @@ describe('HTTP fuzz of every registered route', () => {
             // /readyz answers 503 {"status":"not ready"} while an SMSC's binds have not had their first chance (README: Metrics, health and logs).
             const readyz = r.status === 503 && (b as { status?: unknown }).status === 'not ready';
             if (r.status >= 400 && !readyz && (typeof b.code !== 'string' || !codes.has(b.code))) problems.push(`${p.what}: ${r.status} with an undocumented code ${JSON.stringify(b.code)}`);
+            // Issue 15: one HTTP error body {code, message, details, docs}, no WebSocket leftovers (op, error, ref).
+            if (r.status >= 400 && !readyz && !isErrorBody(b)) problems.push(`${p.what}: ${r.status} body is not {code, message, details, docs}: ${r.body.slice(0, 200)}`);
           } catch {
             problems.push(`${p.what}: a JSON content type with a body that is not JSON: ${r.body.slice(0, 100)}`);
           }

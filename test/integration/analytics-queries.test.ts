@@ -274,8 +274,8 @@ describe('analytics over HTTP', () => {
     expect(refused.status).toBe(400);
     expect(refused.body.code).toBe('BAD_REQUEST');
     expect((await get('/delivery', 'wrong-key')).status).toBe(401);
-    expect((await get('/delivery?by=price', acmeKey)).body.error).toContain('"price" is not one of');
-    expect((await get('/delivery?from=yesterday', acmeKey)).body.error).toContain('from must be');
+    expect((await get('/delivery?by=price', acmeKey)).body.message).toContain('"price" is not one of');
+    expect((await get('/delivery?from=yesterday', acmeKey)).body.message).toContain('from must be');
   });
 
   it('streams CSV reports of events and messages with filters', async () => {

@@ -126,10 +126,10 @@ describe('bad input', () => {
     const post = (body: string, key = h.apiKey) => fetch(url, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
     const bad = await post('{"to":');
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toMatchObject({ op: 'error', code: 'BAD_FRAME' });
+    expect(await bad.json()).toMatchObject({ code: 'BAD_FRAME', docs: 'README.md#err-bad-frame' });
     const invalid = await post(JSON.stringify({ ...submit, op: undefined, ref: 'h2', to: '+4712' }));
     expect(invalid.status).toBe(400);
-    expect(await invalid.json()).toMatchObject({ op: 'nack', ref: 'h2', code: 'INVALID_NUMBER' });
+    expect(await invalid.json()).toMatchObject({ code: 'INVALID_NUMBER', details: { ref: 'h2' } });
     const unauthorized = await post(JSON.stringify(submit), 'nope');
     expect(unauthorized.status).toBe(401);
     expect(await unauthorized.json()).toMatchObject({ code: 'UNAUTHORIZED' });

@@ -87,11 +87,11 @@ describe('the HTTP route guard', () => {
     expect((await get('/v1/n/+4791234567')).status).toBe(500);
     const uri = await get('/uri');
     expect(uri.status).toBe(400);
-    expect(await uri.json()).toMatchObject({ op: 'error', code: 'BAD_REQUEST' });
+    expect(await uri.json()).toMatchObject({ code: 'BAD_REQUEST' });
     const thrown = await get('/throw');
     expect(thrown.status).toBe(500);
     const body = await thrown.text();
-    expect(JSON.parse(body)).toMatchObject({ op: 'error', code: 'INTERNAL' });
+    expect(JSON.parse(body)).toMatchObject({ code: 'INTERNAL' });
     expect(body).not.toMatch(/secret internals|\/srv|at /);
     const rejected = await get('/reject');
     expect(rejected.status).toBe(500);
@@ -175,7 +175,7 @@ describe('the engine behind the guard', () => {
     ] as const) {
       const res = await ask(method, path, key);
       expect(res?.status, `${method} ${path}`).toBe(400);
-      expect(JSON.parse(res?.body ?? '')).toMatchObject({ op: 'error', code: 'INVALID_NUMBER' });
+      expect(JSON.parse(res?.body ?? '')).toMatchObject({ code: 'INVALID_NUMBER' });
     }
     // Well-formed escapes still work.
     const ok = await ask('GET', '/v1/optouts/%2B4791234567', h.apiKey);

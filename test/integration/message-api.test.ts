@@ -197,7 +197,7 @@ describe.each(targets)('tenant limits on %s', (_name, target) => {
     submit('i', 'Acme');
     expect(await answer('i')).toMatchObject({ op: 'nack', code: 'QUOTA_EXCEEDED', error: 'daily quota of 5 messages reached; it resets at 00:00 UTC' });
     const http = await json(api('/v1/messages', { body: { ref: 'j', to: '+4791234567', from: 'Acme', text: 'x' } }), 429);
-    expect(http).toMatchObject({ op: 'nack', code: 'QUOTA_EXCEEDED' });
+    expect(http).toMatchObject({ code: 'QUOTA_EXCEEDED', details: { ref: 'j' } });
     expect(await json(api('/v1/messages', { body: { ref: 'k', to: '+4791234567', from: 'Evil', text: 'x' } }), 403)).toMatchObject({ code: 'SENDER_NOT_ALLOWED' });
     // another tenant has no quota and no allowlist
     expect(await json(api('/v1/messages', { key: OTHER_KEY, body: { ref: 'o', to: '+4791234567', from: 'Evil', text: 'x' } }), 202)).toMatchObject({ op: 'ack' });
@@ -323,7 +323,7 @@ describe.each(targets)('HTTP API on %s', (_name, target) => {
       next = p.next;
     }
     expect(paged).toEqual(['h4', 'h2', 'h1']);
-    expect(await json(api('/v1/messages?limit=0'), 400)).toMatchObject({ code: 'BAD_REQUEST', error: '"limit" must be 1 to 500' });
+    expect(await json(api('/v1/messages?limit=0'), 400)).toMatchObject({ code: 'BAD_REQUEST', message: '"limit" must be 1 to 500' });
     expect(await json(api('/v1/messages?colour=red'), 400)).toMatchObject({ code: 'BAD_REQUEST' });
     expect(await json(api('/v1/messages?cursor=zzz'), 400)).toMatchObject({ code: 'BAD_REQUEST' });
 
@@ -335,7 +335,7 @@ describe.each(targets)('HTTP API on %s', (_name, target) => {
 
     // cancel the scheduled one; a second cancel is refused
     expect(await json(api(`/v1/messages/${h4.id}/cancel`, { method: 'POST' }), 200)).toEqual({ id: h4.id, status: 'stopped' });
-    expect(await json(api(`/v1/messages/${h4.id}/cancel`, { method: 'POST' }), 409)).toMatchObject({ code: 'NOT_CANCELLABLE', status: 'stopped' });
+    expect(await json(api(`/v1/messages/${h4.id}/cancel`, { method: 'POST' }), 409)).toMatchObject({ code: 'NOT_CANCELLABLE', details: { id: h4.id, status: 'stopped' } });
     const m4 = await json<{ status: string; events: Array<{ status: string; error?: { code: string } }> }>(api(`/v1/messages/${h4.id}`), 200);
     expect(m4.status).toBe('stopped');
     expect(m4.events.map((e) => e.status)).toEqual(['scheduled', 'stopped']);

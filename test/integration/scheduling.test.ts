@@ -132,7 +132,7 @@ describe.each(targets)('scheduling on %s', (_name, target) => {
     // once sent, cancelling is refused with 409 and the reason
     const r2 = await fetch(`http://127.0.0.1:${h.engine.port}/v1/messages/${a2.id}/cancel`, { method: 'POST', headers: auth });
     expect(r2.status).toBe(409);
-    expect(await r2.json()).toMatchObject({ op: 'error', code: 'NOT_CANCELLABLE', status: 'delivered', error: expect.stringContaining('only scheduled, held') });
+    expect(await r2.json()).toMatchObject({ code: 'NOT_CANCELLABLE', details: { status: 'delivered' }, message: expect.stringContaining('only scheduled, held') });
   }, 60_000);
 
   it('an engine restarted while scheduled messages are being moved moves each exactly once', async () => {

@@ -158,12 +158,12 @@ describe('hostile WebSocket clients', () => {
     const acme = [await session.client(), await session.client(), await session.client()];
     const fourth = await upgradeStatus(h.wsUrl, h.apiKey);
     expect(fourth.status).toBe(429);
-    expect(JSON.parse(fourth.body)).toMatchObject({ op: 'error', code: 'TOO_MANY_CONNECTIONS', error: expect.stringContaining('tenant acme has 3 open WebSocket connections') });
+    expect(JSON.parse(fourth.body)).toMatchObject({ code: 'TOO_MANY_CONNECTIONS', message: expect.stringContaining('tenant acme has 3 open WebSocket connections') });
     // Another tenant from the same IP: two more fit (5 per IP), the third does not.
     const beta = [await session.client(BETA_KEY), await session.client(BETA_KEY)];
     const sixth = await upgradeStatus(h.wsUrl, BETA_KEY);
     expect(sixth.status).toBe(429);
-    expect(JSON.parse(sixth.body).error).toContain('open WebSocket connections, the most allowed (server.maxConnectionsPerIp)');
+    expect(JSON.parse(sixth.body).message).toContain('open WebSocket connections, the most allowed (server.maxConnectionsPerIp)');
     expect(await metric(port, 'switchyard_ws_connections_refused_total{tenant="acme",reason="tenant_limit"}')).toBe(1);
     expect(await metric(port, 'switchyard_ws_connections_refused_total{tenant="beta",reason="ip_limit"}')).toBe(1);
     expect(logs.some((l) => l.includes('WebSocket upgrade refused 429 TOO_MANY_CONNECTIONS (tenant_limit)'))).toBe(true);
@@ -305,7 +305,7 @@ describe('hostile WebSocket clients', () => {
     });
     expect(refused.body).not.toContain(h.apiKey);
     expect(refused.status).toBe(400);
-    expect(JSON.parse(refused.body)).toMatchObject({ code: 'BAD_REQUEST', error: expect.stringContaining('offer the subprotocol "switchyard.v1"') });
+    expect(JSON.parse(refused.body)).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('offer the subprotocol "switchyard.v1"') });
     expect(refused.body).not.toContain(h.apiKey);
     // Bearer clients without a subprotocol are unchanged.
     const c = await connectClient(h.wsUrl, h.apiKey);
