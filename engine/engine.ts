@@ -333,6 +333,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     accept: {
       router: () => routing.router,
       shard: () => shardPicker.next(),
+      idempotency: { shardOf: (tenant: string, key: string) => keys.idempotencyShard(tenant, key), windowMs: config.messages.idempotencyWindowSec * 1000 },
       maxParts: config.messages.maxParts,
       defaultValiditySec: config.messages.defaultValiditySec,
       receiptGraceSec: config.messages.receiptGraceSec,

@@ -57,7 +57,9 @@ export type ErrorCode =
   | 'SMPP_BAD_PDU'
   | 'SMPP_WINDOW_FULL'
   // a submit_sm not written because its bind's lease may have run out (engine/fleet/)
-  | 'SMPP_FENCED';
+  | 'SMPP_FENCED'
+  // idempotent submits (issue 15): a key used before within the window with another body (HTTP 409)
+  | 'IDEMPOTENCY_CONFLICT';
 
 export class SwitchyardError extends Error {
   readonly code: ErrorCode;

@@ -716,7 +716,7 @@ export class IngressServer {
       return done(nackFrame(f.ref, { code: 'QUOTA_EXCEEDED', error: `daily quota of ${quota.quotaOf(t.id)} messages reached; it resets at 00:00 UTC` }));
     }
     const msg = m as Exclude<typeof m, Refusal>;
-    this.o.batcher.add(msg, (err, disposition) => {
+    this.o.batcher.add(msg, (err, outcome) => {
       if (d !== undefined) d.unacked--;
       if (err) {
         quota?.giveBack(t.id);
@@ -730,6 +730,18 @@ export class IngressServer {
         done(nackFrame(f.ref, { code: 'UNAVAILABLE', error: 'the queue is unavailable; the message was not accepted, retry' }));
         return;
       }
+      // An idempotency key used before (issue 15): nothing was written; the first ack's id and status, or a conflict.
+      if (typeof outcome === 'object') {
+        quota?.giveBack(t.id);
+        if ('conflict' in outcome) {
+          this.countRefused(t.id, 'IDEMPOTENCY_CONFLICT');
+          done(nackFrame(f.ref, { code: 'IDEMPOTENCY_CONFLICT', error: 'this idempotency key was used within the window for a submit with other fields; use a new key for a new message' }));
+          return;
+        }
+        done(`{"op":"ack","ref":${JSON.stringify(fields.ref)},"id":"${outcome.repeatOf}","status":"${outcome.status}","parts":${msg.parts.length},"encoding":"${msg.encoding ?? ''}","price":${msg.price ?? 0},"currency":"${msg.currency ?? ''}","repeat":true}`);
+        return;
+      }
+      const disposition = outcome;
       // A message stopped at once (its number opted out) is never sent: it does not use the daily quota.
       if (disposition === 'stopped') quota?.giveBack(t.id);
       this.stats.accepted++;
@@ -792,22 +804,34 @@ export class IngressServer {
       sendJson(res, '429 Too Many Requests', OVER_BUDGET);
       return;
     }
+    // Read now: uWS's request is gone once the handler returns.
+    const idempotencyKey = req.getHeader('idempotency-key');
     return readJsonBody(res, this.o.maxFrameBytes, (body, alive) => {
       const c0 = this.cpuClock.now();
       try {
-        this.onHttpBody(res, t, body, alive);
+        this.onHttpBody(res, t, body, alive, idempotencyKey);
       } finally {
         t.cpu.charge(Math.max(0, this.cpuClock.now() - c0));
       }
     });
   }
 
-  private onHttpBody(res: uWS.HttpResponse, t: TenantRuntime, body: unknown, alive: () => boolean): void {
+  private onHttpBody(res: uWS.HttpResponse, t: TenantRuntime, body: unknown, alive: () => boolean, idempotencyKey = ''): void {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       if (alive()) sendJson(res, '400 Bad Request', errorFrame('BAD_FRAME', 'body must be a JSON object (a submit, or a batch: {"items": [...], "common": {...}})'));
       return;
     }
-    const b = body as Record<string, unknown>;
+    let b = body as Record<string, unknown>;
+    // The Idempotency-Key header is the submit's idempotencyKey (issue 15); a batch's items carry their own.
+    if (idempotencyKey !== '') {
+      const refusal = 'items' in b ? 'the Idempotency-Key header applies to one submit: give each batch item its own "idempotencyKey"'
+        : b.idempotencyKey !== undefined && b.idempotencyKey !== idempotencyKey ? 'the Idempotency-Key header and the body\'s "idempotencyKey" differ' : undefined;
+      if (refusal !== undefined) {
+        if (alive()) sendJson(res, '400 Bad Request', errorFrame('INVALID_FIELD', refusal));
+        return;
+      }
+      b = { ...b, idempotencyKey };
+    }
     if ('items' in b) {
       // A batch: 200 with a result per item (each an ack or a nack), or 400 when the batch itself is malformed.
       this.runBatch(undefined, t, b, (frame) => alive() && sendJson(res, frame.startsWith('{"op":"batch_ack"') ? '200 OK' : '400 Bad Request', frame));
@@ -821,6 +845,7 @@ export class IngressServer {
         : frame.includes('"THROTTLED"') ? '429 Too Many Requests'
           : frame.includes('"QUOTA_EXCEEDED"') ? '429 Too Many Requests'
             : frame.includes('"SENDER_NOT_ALLOWED"') ? '403 Forbidden'
+              : frame.includes('"IDEMPOTENCY_CONFLICT"') ? '409 Conflict'
               : frame.includes('"UNAVAILABLE"') || frame.includes('"REPLICATION_TIMEOUT"') ? '503 Service Unavailable' : '400 Bad Request';
       sendJson(res, code, frame);
     }, t);
