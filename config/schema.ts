@@ -159,10 +159,19 @@ const backoff = (d: { min: number; max: number }) =>
 
 /** A secret is given by naming an environment variable or a file, never inline. */
 const secretRef = z
-  .strictObject({
-    env: z.string().min(1).optional(),
-    file: z.string().min(1).optional(),
-  })
+  .strictObject(
+    {
+      env: z.string().min(1).optional(),
+      file: z.string().min(1).optional(),
+    },
+    {
+      // A plain string is the likely mistake: say what to write instead of "expected object, received string".
+      error: (iss) =>
+        iss.code === 'invalid_type' && typeof iss.input === 'string'
+          ? 'a secret is never written in the config file: give {"env": "VAR_NAME"} (an environment variable holding it) or {"file": "/path"} (a file holding it)'
+          : undefined,
+    },
+  )
   .refine((s) => (s.env === undefined) !== (s.file === undefined), {
     message: 'give exactly one of "env" (an environment variable name) or "file" (a path)',
   });

@@ -246,6 +246,7 @@ export interface IngressObserver {
 
 export class IngressServer {
   private listenSocket: uWS.us_listen_socket | undefined;
+  private app: uWS.TemplatedApp | undefined;
   private wsOps: ReadonlyMap<string, WsOp> = new Map();
   /** API keys → tenants and the admin key; the engine's other HTTP routes authenticate with it too. */
   readonly auth: ApiAuth<TenantRuntime>;
@@ -302,6 +303,7 @@ export class IngressServer {
     // Every route below, the engine's extra routes included, is registered through the one guard.
     const guarded = guardedApp(uWS.App(), { log: o.log ?? defaultLog });
     const app = guarded.app;
+    this.app = app;
     this.routes = guarded.routes;
     this.guardStats = guarded.stats;
     const soft = o.maxBackpressureBytes;
@@ -414,6 +416,11 @@ export class IngressServer {
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
     for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
+    // Idle keep-alive HTTP connections (a Prometheus scraper, a dashboard) kept the process alive after
+    // a stop: `demo` never exited. Closed on the next turn, after the close frames above are written.
+    const app = this.app;
+    this.app = undefined;
+    if (app !== undefined) setImmediate(() => (app as unknown as { close(): void }).close());
   }
 
   /** The /v1/ws upgrade: key, `since`, subprotocol and connection caps, in that order. */
