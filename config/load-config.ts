@@ -140,7 +140,7 @@ export function resolveSecret(ref: SecretRef, what: string, env: NodeJS.ProcessE
   if (ref.env !== undefined) {
     const v = env[ref.env];
     if (v === undefined || v === '')
-      throw new SwitchyardError('CONFIG_INVALID', `${what}: environment variable ${ref.env} is not set (set it, or give the secret as {"file": "/path"})`);
+      throw new SwitchyardError('CONFIG_INVALID', `${what}: environment variable ${ref.env} is not set`);
     return v;
   }
   const file = ref.file as string;

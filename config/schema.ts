@@ -62,6 +62,7 @@ export const DEFAULTS = {
     minValiditySec: 60, // shortest validity a client may ask for (seconds)
     maxScheduleSec: 30 * 24 * 3600, // furthest in the future `sendAt` may be (seconds)
     listRetentionSec: 3600, // GET /v1/messages lists messages due within this long ago, and every scheduled one (seconds)
+    callbackPrivateAddresses: false, // a submit's callbackUrl may name loopback, private or link-local addresses (true: a tenant's client can make the engine POST into its own network)
     idempotencyWindowSec: 24 * 3600, // how long an idempotency key is remembered: a repeat within it returns the first ack (seconds; ~150 bytes of Redis per keyed message)
   },
   analytics: {
@@ -436,6 +437,7 @@ export const configSchema = z.strictObject({
       maxScheduleSec: z.number().int().positive().default(DEFAULTS.messages.maxScheduleSec),
       listRetentionSec: z.number().int().min(60).default(DEFAULTS.messages.listRetentionSec),
       idempotencyWindowSec: z.number().int().min(60).max(30 * 86_400).default(DEFAULTS.messages.idempotencyWindowSec),
+      callbackPrivateAddresses: z.boolean().default(DEFAULTS.messages.callbackPrivateAddresses),
     })
     .default({ ...DEFAULTS.messages }),
   analytics: z

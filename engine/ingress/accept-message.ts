@@ -38,6 +38,8 @@ export interface AcceptContext {
    * meet its key's record in the same script call) and how long a key is remembered (ms).
    */
   readonly idempotency?: { readonly shardOf: (tenant: string, key: string) => number; readonly windowMs: number };
+  /** Per-message callbacks (issue 15): whether the tenant has a webhook, whose secret signs them. */
+  readonly hasWebhook?: (tenant: string) => boolean;
 }
 
 /** Per-tenant options of the accept path (config tenants[]). */
@@ -82,9 +84,12 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
   const key = s.idempotencyKey;
   const idem = key === undefined ? undefined : ctx.idempotency;
   if (key !== undefined && idem === undefined) return { code: 'INVALID_FIELD', error: 'idempotency keys are not available on this engine' };
+  if (s.callbackUrl !== undefined && ctx.hasWebhook?.(tenant) !== true)
+    return { code: 'INVALID_FIELD', error: '"callbackUrl" needs the tenant\'s webhook (tenants[].webhook): its secret signs the callbacks' };
   return {
     id: newShardedMessageId(idem === undefined || key === undefined ? ctx.shard() : idem.shardOf(tenant, key), now),
     ...(idem === undefined || key === undefined ? {} : { idempotency: { key, bodyHash: submitBodyHash(s), windowMs: idem.windowMs } }),
+    ...(s.callbackUrl === undefined ? {} : { callbackUrl: s.callbackUrl }),
     tenant,
     ref: s.ref,
     to: num.e164,

@@ -100,6 +100,8 @@ export interface IngressOptions {
   /** messages.minValiditySec and .maxScheduleSec (defaults 60 s and 30 days). */
   readonly minValiditySec?: number;
   readonly maxScheduleSec?: number;
+  /** messages.callbackPrivateAddresses: a submit's callbackUrl may name loopback or private addresses. */
+  readonly callbackPrivateAddresses?: boolean;
   readonly quota?: QuotaPort;
   readonly cancel?: CancelPort;
   readonly tenants: ReadonlyArray<IngressTenant>;
@@ -282,7 +284,7 @@ export class IngressServer {
 
   constructor(private readonly o: IngressOptions) {
     this.acceptContext = o.accept;
-    this.limits = { minValiditySec: o.minValiditySec ?? 60, maxValiditySec: o.maxValiditySec, maxScheduleSec: o.maxScheduleSec ?? 30 * 86_400, maxTextChars: maxTextChars(o.accept.maxParts) };
+    this.limits = { minValiditySec: o.minValiditySec ?? 60, maxValiditySec: o.maxValiditySec, maxScheduleSec: o.maxScheduleSec ?? 30 * 86_400, maxTextChars: maxTextChars(o.accept.maxParts), callbackPrivateAddresses: o.callbackPrivateAddresses === true };
     this.maxBufferedBytes = o.maxBufferedBytes ?? o.maxBackpressureBytes * 4;
     this.cpuClock = o.cpuClock ?? threadCpuClock();
     // One registry for all tenants: the busy ones share server.ingressCpuMsPerSec, and a budget binds only while another tenant uses the loop too.

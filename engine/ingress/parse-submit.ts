@@ -73,7 +73,7 @@ function privateHost(host: string): boolean {
 }
 
 /** Checks a submit's `callbackUrl`: the refusal text, or undefined when it is fine. */
-export function checkCallbackUrl(v: unknown, allowPrivate: boolean): string | undefined {
+function checkCallbackUrl(v: unknown, allowPrivate: boolean): string | undefined {
   if (typeof v !== 'string' || v.length > MAX_CALLBACK_URL_CHARS) return `"callbackUrl" must be an http or https URL of at most ${MAX_CALLBACK_URL_CHARS} characters`;
   let u: URL;
   try {
@@ -103,7 +103,7 @@ const SENDER_ALNUM = /^[A-Za-z0-9 ._-]{1,11}$/;
 const SENDER_DIGITS = /^\+?[0-9]{1,15}$/;
 /** ISO 8601 date-time with a zone (Z or ±hh:mm): a zoneless time would be read in the server's zone. */
 const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
-const KNOWN = new Set(['op', 'ref', 'to', 'from', 'text', 'validity', 'dlr', 'sendAt', 'template', 'vars', 'transliterate', 'idempotencyKey']);
+const KNOWN = new Set(['op', 'ref', 'to', 'from', 'text', 'validity', 'dlr', 'sendAt', 'template', 'vars', 'transliterate', 'idempotencyKey', 'callbackUrl']);
 
 function refuse(error: string, code: ErrorCode = 'INVALID_FIELD'): Refusal {
   return { code, error };
@@ -173,7 +173,8 @@ export function parseSubmit(item: unknown, limits: SubmitLimits, now = Date.now(
     sendAt: at,
     transliterate: transliterate as boolean | undefined,
     ...(idempotencyKey === undefined ? {} : { idempotencyKey: idempotencyKey as string }),
-    ...(callbackUrl === undefined ? {} : { callbackUrl: callbackUrl as string }),
+    // As the URL parser writes it: no quote or backslash survives (the webhook channel finds it in the event's text).
+    ...(callbackUrl === undefined ? {} : { callbackUrl: new URL(callbackUrl as string).href }),
   };
 }
 

@@ -73,6 +73,8 @@ export interface NewMessage {
    * whose record (window ms) names an earlier message is not written again: see EnqueueOutcome.
    */
   readonly idempotency?: { readonly key: string; readonly bodyHash: string; readonly windowMs: number } | undefined;
+  /** Issue 15: where this message's status events are POSTed instead of the tenant's webhook URL (signed with its secret). */
+  readonly callbackUrl?: string | undefined;
   // For the ack only (not stored as such):
   readonly encoding?: 'gsm7' | 'ucs2';
   /** Total price of all parts in `currency`. */
@@ -876,6 +878,7 @@ interface Profile {
   readonly bd: number;
   readonly holdCode: string;
   readonly holdText: string;
+  readonly callbackUrl: string;
   /** Its number in the section (1..P). */
   readonly n: number;
 }
@@ -923,7 +926,8 @@ class EnqueueSection {
   private profileOf(m: NewMessage, due: number, minute: number): Profile {
     const fits = (p: Profile) =>
       p.smsc === m.smsc && p.tenant === m.tenant && p.minute === minute && p.ttlSec === m.ttlSec && p.push === (m.pushStatus ? 1 : 0) && p.route === m.route &&
-      p.due === due && p.bd === (m.billOnDelivery === true ? 1 : 0) && p.holdCode === (m.hold?.code ?? '') && p.holdText === (m.hold?.text ?? '');
+      p.due === due && p.bd === (m.billOnDelivery === true ? 1 : 0) && p.holdCode === (m.hold?.code ?? '') && p.holdText === (m.hold?.text ?? '') &&
+      p.callbackUrl === (m.callbackUrl ?? '');
     if (this.last !== undefined && fits(this.last)) return this.last;
     let p = this.profiles.find(fits);
     if (p === undefined) {
@@ -931,13 +935,13 @@ class EnqueueSection {
       const k = this.shard;
       p = {
         smsc: m.smsc, tenant: m.tenant, minute, ttlSec: m.ttlSec, push: m.pushStatus ? 1 : 0, route: m.route, due, bd: m.billOnDelivery === true ? 1 : 0,
-        holdCode: m.hold?.code ?? '', holdText: m.hold?.text ?? '', n: this.profiles.length + 1,
+        holdCode: m.hold?.code ?? '', holdText: m.hold?.text ?? '', callbackUrl: m.callbackUrl ?? '', n: this.profiles.length + 1,
       };
       this.profiles.push(p);
       this.profileArgs.push(
         s.key(this.keys.queueOf(m.smsc, k)), s.key(this.keys.parkOf(k, m.tenant)), m.hold === undefined ? 0 : s.key(this.keys.holdOf(k, m.tenant)),
         s.key(this.keys.listIndexOf(k, m.tenant, minute)), s.key(this.keys.listMinutesOf(k, m.tenant)), this.readsLists ? s.key(this.keys.optOut(m.tenant)) : 0,
-        m.tenant, m.smsc, m.ttlSec, p.push, m.route, due, p.bd, p.holdCode, p.holdText, minute,
+        m.tenant, m.smsc, m.ttlSec, p.push, m.route, due, p.bd, p.holdCode, p.holdText, minute, p.callbackUrl,
       );
     }
     this.last = p;

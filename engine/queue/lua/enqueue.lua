@@ -52,11 +52,12 @@
     reads the lists (single Redis) and neither refuses nor reads oor:{T}
   ARGV[4] how far back oor:{T} reaches, ms (a pre-check older than that is refused)
   ARGV[5] ms by which an oor:{T} entry may predate the pre-check and still stop a message (clock skew)
-  ARGV[6..] sections: key count, ARGV count, then the number of profiles P, P profiles of 16 fields:
+  ARGV[6..] sections: key count, ARGV count, then the number of profiles P, P profiles of 17 fields:
     queue key, park key, hold key (0 = not held), list key, list minutes key, the tenant's opt-out list
     (0: pre-checked, `listed` says; else the script reads it and the global list KEYS[s+6]) (key indexes
     from s), tenant, smsc, ttlSec, push (0|1), route record, dueAt (ms; 0 = now), billOnDelivery (0|1),
-    hold code, hold text, due minute;
+    hold code, hold text, due minute, callback URL ('' none: the tenant's webhook; else kept in the
+    hash as cb and in every status event's `o` field);
     then per message 12 fields and its parts: message hash key (index from s), profile (1..P), id, ref,
     to, from, dataCoding, esmClass, n, acceptedAt, validUntil, listed (1: on an opt-out list at the
     pre-check; + 2: the message has an idempotency key), part 1 .. part n bytes, and with a key three more:
@@ -74,7 +75,7 @@
 --- @include "includes/sections"
 local evMax, finalTtl = ARGV[1], ARGV[2]
 local checkedAt, oorWindow, skew = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local FIELDS, PFIELDS = 12, 16
+local FIELDS, PFIELDS = 12, 17
 local tm = redis.call('TIME')
 local serverNow = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
 local CODE = { stopped = EnqueueCode.Stopped, pending_approval = EnqueueCode.Held, paused = EnqueueCode.Paused, scheduled = EnqueueCode.Scheduled }
@@ -166,7 +167,7 @@ local function enqueueSection(s, a0, b)
     profiles[k] = {
       sq = KEYS[s + tonumber(ARGV[o])], pk = ARGV[o + 1], hk = tonumber(ARGV[o + 2]), xi = ARGV[o + 3], bi = ARGV[o + 4], oo = tonumber(ARGV[o + 5]),
       t = ARGV[o + 6], sm = ARGV[o + 7], ttl = ARGV[o + 8], d = ARGV[o + 9], rt = ARGV[o + 10], due = ARGV[o + 11], bd = ARGV[o + 12],
-      hc = ARGV[o + 13], htx = ARGV[o + 14], minute = ARGV[o + 15],
+      hc = ARGV[o + 13], htx = ARGV[o + 14], minute = ARGV[o + 15], cb = ARGV[o + 16],
     }
   end
   -- Opt-out lists read in the script (single Redis): whether each exists, asked once per section.
@@ -184,15 +185,15 @@ local function enqueueSection(s, a0, b)
   -- List index: ids by (list key), in the order accepted; minutes by (minutes key).
   local ixLists, ixOrder = {}, {}
   local lastX, ixl = nil, nil
-  local function emit(id, t, r, status, at, code, text, sm, to, n, ac, rt, d)
+  local function emit(id, t, r, status, at, code, text, sm, to, n, ac, rt, d, o)
     local fr = { op = 'status', id = id, status = status, at = tonumber(at) }
     if r ~= '' then fr.ref = r end
     if code then fr.error = { code = code, text = text } end
     local x = sm .. '|' .. to .. '|' .. n .. '|' .. ac .. '|' .. rt
     if d ~= '0' then
-      redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', t, 'f', cjson.encode(fr), 'x', x)
+      redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', t, 'f', cjson.encode(fr), 'x', x, 'o', o)
     else
-      redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', t, 'f', cjson.encode(fr), 'x', x, 'p', '0')
+      redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', t, 'f', cjson.encode(fr), 'x', x, 'o', o, 'p', '0')
     end
   end
   for i in toWrite(s, a, b, disp, repeats) do
@@ -293,8 +294,9 @@ local function enqueueSection(s, a0, b)
           if k == 1 then redis.call('HSET', mkey, code and 'he' or 'pe', eid) end
         end
       end
-      emit(id, t, r, status, ac, code, text, sm, to, n, ac, rt, d)
+      emit(id, t, r, status, ac, code, text, sm, to, n, ac, rt, d, fr .. '|' .. pr.cb)
     end
+    if pr.cb ~= '' then redis.call('HSET', mkey, 'cb', pr.cb) end
     if stopped then
       redis.call('EXPIRE', mkey, finalTtl)
     else
