@@ -134,6 +134,8 @@ interface TenantRuntime {
   readonly bucket: { tryTake(n?: number): boolean };
   /** Main-thread time this tenant's frames may use (its share of server.ingressCpuMsPerSec). */
   readonly cpu: CpuBudget;
+  /** Messages handed to the queue (batcher): a frame that moved it was useful (cpu-budget.ts). */
+  handed: number;
   readonly senders: SenderCheck | undefined;
   readonly accept: TenantAcceptOptions;
 }
@@ -289,7 +291,7 @@ export class IngressServer {
     this.cpuClock = o.cpuClock ?? threadCpuClock();
     // One registry for all tenants: the busy ones share server.ingressCpuMsPerSec, and a budget binds only while another tenant uses the loop too.
     const share = new LoopShare(o.ingressCpuMsPerSec ?? BOUNDS.ingressCpuMsPerSec, o.clock, this.cpuClock);
-    const tenants = o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: o.tenantBucket?.(t.id, t.tps) ?? new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: share.budget(), senders: t.senders, accept: t.accept ?? {} }));
+    const tenants = o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: o.tenantBucket?.(t.id, t.tps) ?? new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: share.budget(), handed: 0, senders: t.senders, accept: t.accept ?? {} }));
     this.auth = new ApiAuth(tenants, o.adminKey);
     this.stats = {
       connections: 0, accepted: 0, refused: 0, framesIn: 0, connectionsRefused: 0, slowConsumerCloses: 0, oversizeCloses: 0, overBudget: 0, floodCloses: 0,
@@ -362,10 +364,11 @@ export class IngressServer {
         // refused unread its few microseconds of wall time, any other its CPU time on the thread.
         const w0 = performance.now();
         if (this.refusedUnread(d, message)) {
-          d.t.cpu.charge(performance.now() - w0);
+          d.t.cpu.charge(performance.now() - w0, false);
           return;
         }
         const c0 = this.cpuClock.now();
+        const h0 = d.t.handed;
         // No frame may take the process down: an exception in a handler is a bug, answered and logged.
         try {
           this.onMessage(ws, message);
@@ -373,7 +376,8 @@ export class IngressServer {
           this.o.log?.('error', `WebSocket frame of tenant ${d.tenant} failed: ${(err as Error).stack ?? String(err)}`);
           this.send(d, errorFrame('UNAVAILABLE', 'the frame could not be processed (an internal error, logged); retry or report it'));
         } finally {
-          d.t.cpu.charge(Math.max(0, this.cpuClock.now() - c0));
+          // A submit still waiting for a network lookup (awaitNetwork) is not handed yet: its frame counts as refused (rare).
+          d.t.cpu.charge(Math.max(0, this.cpuClock.now() - c0), d.t.handed !== h0);
         }
       },
       drain: (ws) => {
@@ -725,6 +729,7 @@ export class IngressServer {
       return done(nackFrame(f.ref, { code: 'QUOTA_EXCEEDED', error: `daily quota of ${quota.quotaOf(t.id)} messages reached; it resets at 00:00 UTC` }));
     }
     const msg = m as Exclude<typeof m, Refusal>;
+    t.handed++;
     this.o.batcher.add(msg, (err, outcome) => {
       if (d !== undefined) d.unacked--;
       if (err) {
@@ -817,10 +822,11 @@ export class IngressServer {
     const idempotencyKey = req.getHeader('idempotency-key');
     return readJsonBody(res, this.o.maxFrameBytes, (body, alive) => {
       const c0 = this.cpuClock.now();
+      const h0 = t.handed;
       try {
         this.onHttpBody(res, t, body, alive, idempotencyKey);
       } finally {
-        t.cpu.charge(Math.max(0, this.cpuClock.now() - c0));
+        t.cpu.charge(Math.max(0, this.cpuClock.now() - c0), t.handed !== h0);
       }
     });
   }
