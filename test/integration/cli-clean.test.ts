@@ -107,7 +107,7 @@ describe('the CLI helps', () => {
       smscs: [{ id: 'a', port: 2775, systemId: 's', password: { env: 'SY_CLI_UNSET_PW' } }],
       routing: { plans: [{ id: 'p', routes: [{ network: '*', candidates: [{ smsc: 'a', price: 1 }] }] }] },
     }));
-    const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: inject('redisUrl') };
+    const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: inject('redisUrl'), SY_CLI_UNSET_PW: 'pw' };
     delete env.SY_CLI_UNSET_KEY;
     delete env.REDIS_CLUSTER_NODES;
     const r = await run(['start', '--config', file, '--port', '0'], { env });
