@@ -19,6 +19,9 @@
  * (engine/loadgen/webhook-receiver.ts, signatures checked); the figures add
  * what it got (webhookEvents, duplicates, bad signatures, event age).
  *
+ * --idempotency: every submit carries an idempotencyKey (unique: none is a
+ * repeat), what idempotent submits cost (issue 15's bound: < 5 % of
+ * throughput). Compare with a run of the same options without it.
  * --hostile N: N hostile clients of their own tenant run alongside the load
  * (engine/loadgen/hostile-clients.ts, in a process of their own): non-readers,
  * template bombers, junk frames, connection hogs. The figures are the
@@ -92,6 +95,8 @@ const { values: a } = parseArgs({
     shards: { type: 'string' },
     // Issue 14: N engine nodes on one Redis.
     nodes: { type: 'string', default: '1' },
+    // Issue 15: every submit carries an idempotency key.
+    idempotency: { type: 'boolean', default: false },
   },
 });
 const num = (k: keyof typeof a) => Number(a[k]);
@@ -333,6 +338,7 @@ async function main(): Promise<void> {
     warmupMs: num('warmup') * 1000,
     waitForFinals: backlog === undefined,
     scheduledShare: Number(a['scheduled-share']),
+    idempotency: a.idempotency,
     onTick: (s) => console.log(`t=${(s.elapsedMs / 1000).toFixed(0).padStart(3)}s sent=${s.sent} acked=${s.accepted} refused=${s.refused} finals=${s.finals} engineRssMb=${procStat(engine.pid as number).rssMb.toFixed(0)}`),
   });
   const wallS = (performance.now() - t0) / 1000;
@@ -475,6 +481,7 @@ async function main(): Promise<void> {
     metrics: !a['no-metrics'],
     optout: a.optout === true,
     scheduledShare: Number(a['scheduled-share']),
+    idempotency: a.idempotency === true,
     limits: a.limits === true,
     webhooks,
     steadyAckP50Ms: +res.steadyAckMs.p50.toFixed(2), steadyAckP99Ms: +res.steadyAckMs.p99.toFixed(2), steadyAckMaxMs: +res.steadyAckMs.max.toFixed(2),

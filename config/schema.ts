@@ -63,6 +63,8 @@ export const DEFAULTS = {
     minValiditySec: 60, // shortest validity a client may ask for (seconds)
     maxScheduleSec: 30 * 24 * 3600, // furthest in the future `sendAt` may be (seconds)
     listRetentionSec: 3600, // GET /v1/messages lists messages due within this long ago, and every scheduled one (seconds)
+    callbackPrivateAddresses: false, // a submit's callbackUrl may name loopback, private or link-local addresses (true: a tenant's client can make the engine POST into its own network)
+    idempotencyWindowSec: 24 * 3600, // how long an idempotency key is remembered: a repeat within it returns the first ack (seconds; ~150 bytes of Redis per keyed message)
   },
   analytics: {
     enabled: true, // run the events sink into ClickHouse (embedded chdb unless CLICKHOUSE_URL is set)
@@ -159,10 +161,19 @@ const backoff = (d: { min: number; max: number }) =>
 
 /** A secret is given by naming an environment variable or a file, never inline. */
 const secretRef = z
-  .strictObject({
-    env: z.string().min(1).optional(),
-    file: z.string().min(1).optional(),
-  })
+  .strictObject(
+    {
+      env: z.string().min(1).optional(),
+      file: z.string().min(1).optional(),
+    },
+    {
+      // A plain string is the likely mistake: say what to write instead of "expected object, received string".
+      error: (iss) =>
+        iss.code === 'invalid_type' && typeof iss.input === 'string'
+          ? 'a secret is never written in the config file: give {"env": "VAR_NAME"} (an environment variable holding it) or {"file": "/path"} (a file holding it)'
+          : undefined,
+    },
+  )
   .refine((s) => (s.env === undefined) !== (s.file === undefined), {
     message: 'give exactly one of "env" (an environment variable name) or "file" (a path)',
   });
@@ -427,6 +438,8 @@ export const configSchema = z.strictObject({
       minValiditySec: z.number().int().min(1).default(DEFAULTS.messages.minValiditySec),
       maxScheduleSec: z.number().int().positive().default(DEFAULTS.messages.maxScheduleSec),
       listRetentionSec: z.number().int().min(60).default(DEFAULTS.messages.listRetentionSec),
+      idempotencyWindowSec: z.number().int().min(60).max(30 * 86_400).default(DEFAULTS.messages.idempotencyWindowSec),
+      callbackPrivateAddresses: z.boolean().default(DEFAULTS.messages.callbackPrivateAddresses),
     })
     .default({ ...DEFAULTS.messages }),
   analytics: z

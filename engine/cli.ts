@@ -3,7 +3,7 @@
  * The one command-line entry point:
  *
  *   switchyard demo [--duration S] [--rate N] [--clients N] [--mo-rate N]   everything on embedded defaults
- *   switchyard start --config FILE [--port N]                  an engine node (REDIS_URL, REDIS_CLUSTER_NODES or a private Redis)
+ *   switchyard start --config FILE [--port N] [--redis-port N] an engine node (REDIS_URL, REDIS_CLUSTER_NODES or a private Redis)
  *   switchyard simulate-smsc [--port N] [--tps N] [--window N] [--mo-rate N --mo-to NUMBER]
  *                                                              an SMSC simulator (password: SWITCHYARD_SIM_PASSWORD)
  *   switchyard status [--url URL]                              actor and bind state of a running engine
@@ -13,6 +13,10 @@
  *   switchyard analytics delivery|failures|statuses|message|number|bad-numbers|report ...   (engine/analytics/analytics-cli.ts)
  *   switchyard usage --tenant ID [--from DAY] [--to DAY] [--url URL | --config FILE]
  *                                                              a tenant's messages, segments and cost by day
+ *
+ * `switchyard COMMAND --help` prints a command's usage (engine/cli/cli-kit.ts,
+ * the same lines as README's Commands block); numeric options are checked by
+ * name, and an engine that cannot be reached is named with the cause.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -26,6 +30,7 @@ import { parseMnpCsv, storeMnp } from './routing/mnp.js';
 import { startEngine } from './engine.js';
 import { log } from './log.js';
 import { SwitchyardError } from './errors.js';
+import { COMMAND_SUMMARY, COMMAND_USAGE, engineRefusal, fetchEngine, numberOption, overview, wantsHelp } from './cli/cli-kit.js';
 import { startHarness } from './loadgen/harness.js';
 import { analyticsCommand } from './analytics/analytics-cli.js';
 import { runLoad } from './loadgen/load-generator.js';
@@ -35,20 +40,6 @@ import { Shards } from './queue/shards.js';
 import { SmscSimulator } from './simulator/index.js';
 import { dayOf, formatDay, MAX_USAGE_DAYS, parseDay, readUsage, type UsageReport } from './lifecycle/usage.js';
 
-const USAGE = `usage:
-  switchyard demo [--duration SECONDS] [--rate MSGS_PER_SEC] [--clients N] [--mo-rate MO_PER_SEC]
-  switchyard start --config FILE [--port N]
-  switchyard simulate-smsc [--port N] [--system-id ID] [--tps N] [--window N] [--receipt-delay-ms N]
-                           [--mo-rate MO_PER_SEC] [--mo-to NUMBER] [--mo-stop-share 0..1]
-  switchyard status [--url http://127.0.0.1:8080]
-  switchyard route explain +4791234567 [--tenant ID] [--config FILE | --url http://127.0.0.1:8080]
-  switchyard mnp load PORTED.csv --config FILE     (CSV: number,mcc,mnc)
-  switchyard analytics delivery|failures|statuses [--by smsc,country] [--bucket hour] [--from T --to T] [filters] [--url URL]
-  switchyard analytics message ID | number +4791234567 | bad-numbers | report events|messages [--out FILE]
-  switchyard usage --tenant ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--url http://127.0.0.1:8080 | --config FILE] [--json]
-Environment: REDIS_URL (else \`start\` runs a private redis-server under ./data/redis, with a password
-  kept there, which \`mnp load\` and \`usage --config\` then use) or REDIS_CLUSTER_NODES (a Redis Cluster),
-  API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
 
 
 const MO_TEXTS = ['Hello, is the shop open on Sunday?', 'Can I move my appointment to Friday?', 'Yes', 'Takk!', 'Ваш ответ: да 🙂'];
@@ -91,9 +82,11 @@ function onSignal(stop: () => Promise<void>): void {
 
 async function demo(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { duration: { type: 'string', default: '20' }, rate: { type: 'string', default: '2000' }, clients: { type: 'string', default: '2' }, 'mo-rate': { type: 'string', default: '2' } } });
-  const durationS = Number(values.duration);
-  const rate = Number(values.rate);
-  console.log(`Switchyard demo: private Redis, 2 simulated SMSCs, an engine and ${values.clients} WebSocket clients at ${rate} msg/s for ${durationS} s\n`);
+  const durationS = numberOption('duration', values.duration, { min: 1, max: 86_400 });
+  const rate = numberOption('rate', values.rate, { min: 1, max: 1_000_000 });
+  const clients = numberOption('clients', values.clients, { min: 1, max: 1000 });
+  const moRate = numberOption('mo-rate', values['mo-rate'], { min: 0, max: 100_000, integer: false });
+  console.log(`Switchyard demo: private Redis, 2 simulated SMSCs, an engine and ${clients} WebSocket clients at ${rate} msg/s for ${durationS} s\n`);
   const target = redisTargetFromEnv();
   const h = await startHarness({
     ...(target === undefined ? {} : { redis: target }),
@@ -107,13 +100,13 @@ async function demo(args: string[]): Promise<void> {
     },
     log,
   });
-  const stopMo = originateMo(h.sims, Number(values['mo-rate']), '2222', 0.2);
+  const stopMo = originateMo(h.sims, moRate, '2222', 0.2);
   console.log(`engine on ws://127.0.0.1:${h.engine.port}/v1/ws · SMSCs ${h.sims.map((s, i) => `sim-${String.fromCharCode(97 + i)}@127.0.0.1:${s.port}`).join(', ')}`);
   console.log(`live analytics dashboard: http://127.0.0.1:${h.engine.port}/v1/analytics/dashboard#key=${h.apiKey}\n`);
   const res = await runLoad({
     url: h.wsUrl,
     apiKey: h.apiKey,
-    clients: Number(values.clients),
+    clients,
     rate,
     durationMs: durationS * 1000,
     batchSize: 50,
@@ -146,26 +139,38 @@ const START_REDIS = { dir: 'data/redis', port: 6390 } as const;
  * read from its data directory, which only this user can read).
  */
 async function start(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' }, 'redis-port': { type: 'string' } } });
   if (values.config === undefined) throw new SwitchyardError('CONFIG_INVALID', 'start needs --config FILE');
+  const port = numberOption('port', values.port, { min: 0, max: 65_535, optional: true });
+  const redisPort = numberOption('redis-port', values['redis-port'], { min: 1, max: 65_535, optional: true }) ?? START_REDIS.port;
   const config = loadConfig(values.config);
   let redis: PrivateRedis | undefined;
   // REDIS_CLUSTER_NODES (a cluster) or REDIS_URL, else the config's redis.url, else a private redis-server.
   let target: RedisTarget | undefined = redisTargetFromEnv() ?? (config.redis.url ? { kind: 'single', url: config.redis.url } : undefined);
   if (target === undefined) {
-    redis = await startPrivateRedis(START_REDIS);
+    redis = await startPrivateRedis({ dir: START_REDIS.dir, port: redisPort });
     target = { kind: 'single', url: redis.url };
     log('info', `started private redis-server at ${redactedUrl(redis.url)} (data in ${START_REDIS.dir}, AOF on, password in ${START_REDIS.dir}/redis.conf)`);
   } else if (target.kind === 'cluster') {
     log('info', `Redis Cluster, seed nodes ${target.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`);
   }
-  const starting = startEngine(config, { redis: target, port: values.port === undefined ? undefined : Number(values.port), log, configFile: values.config });
+  const starting = startEngine(config, { redis: target, port, log, configFile: values.config });
   // Before the start resolves: a SIGTERM that arrives as the engine comes up (it already listens) waits for it, then stops it cleanly.
   onSignal(async () => {
-    await (await starting).stop();
+    await starting.then((e) => e.stop(), () => undefined);
     await redis?.stop();
   });
-  const engine = await starting;
+  let engine;
+  try {
+    engine = await starting;
+  } catch (err) {
+    // A start that fails (port in use, a secret missing, another node's id) stops the private Redis it
+    // started: left running, it held port 6390 and its data directory until someone killed it.
+    await redis?.stop().catch((e: Error) => log('error', `stopping the private redis-server failed: ${e.message}`));
+    // Errors about the config (a secret's variable unset, …) name its file.
+    if (err instanceof SwitchyardError && err.code === 'CONFIG_INVALID' && !err.message.includes(values.config)) throw new SwitchyardError('CONFIG_INVALID', `${values.config}: ${err.message}`, { cause: err });
+    throw err;
+  }
   // Paused past its heartbeat and replaced by another process with the same node id: this one stops.
   engine.fleet.onSuperseded(() => process.kill(process.pid, 'SIGTERM'));
 }
@@ -188,25 +193,34 @@ async function simulate(args: string[]): Promise<void> {
   });
   const password = process.env.SWITCHYARD_SIM_PASSWORD;
   if (!password) throw new SwitchyardError('CONFIG_INVALID', 'set SWITCHYARD_SIM_PASSWORD to the password binds must present');
+  const count = numberOption('count', values.count, { min: 1, max: 100 });
+  const basePort = numberOption('port', values.port, { min: 0, max: 65_535 });
+  const tps = numberOption('tps', values.tps, { min: 1, max: 1_000_000, optional: true });
+  const window = numberOption('window', values.window, { min: 1, max: 100_000, optional: true });
+  const maxBinds = numberOption('max-binds', values['max-binds'], { min: 1, max: 1000, optional: true });
+  const receiptDelayMs = numberOption('receipt-delay-ms', values['receipt-delay-ms'], { min: 0, max: 86_400_000 });
+  const moRate = numberOption('mo-rate', values['mo-rate'], { min: 0, max: 100_000, integer: false });
+  const moStopShare = numberOption('mo-stop-share', values['mo-stop-share'], { min: 0, max: 1, integer: false });
+  if (basePort !== 0 && basePort + count - 1 > 65_535) throw new SwitchyardError('BAD_REQUEST', `--port ${basePort} with --count ${count} runs past port 65535`);
   const sims: SmscSimulator[] = [];
-  for (let i = 0; i < Number(values.count); i++) {
+  for (let i = 0; i < count; i++) {
     // --port 0 (or --count > 1): ephemeral ports, printed below.
-    const port = Number(values.port) === 0 ? 0 : Number(values.port) + i;
+    const port = basePort === 0 ? 0 : basePort + i;
     const sim = new SmscSimulator({
       port,
       systemId: values['system-id'] as string,
       password,
-      ...(values.tps === undefined ? {} : { tps: Number(values.tps) }),
-      ...(values.window === undefined ? {} : { window: Number(values.window) }),
-      ...(values['max-binds'] === undefined ? {} : { maxBinds: Number(values['max-binds']) }),
-      receiptDelayMs: { min: 0, max: Number(values['receipt-delay-ms']) },
+      ...(tps === undefined ? {} : { tps }),
+      ...(window === undefined ? {} : { window }),
+      ...(maxBinds === undefined ? {} : { maxBinds }),
+      receiptDelayMs: { min: 0, max: receiptDelayMs },
     });
     await sim.start();
     sims.push(sim);
   }
   log('info', `SMSC simulators listening on 127.0.0.1: {"ports":[${sims.map((s) => s.port).join(',')}]} (system_id ${values['system-id']})`);
   const t = setInterval(() => log('info', JSON.stringify(sims.map((s) => s.stats))), 5000);
-  const stopMo = originateMo(sims, Number(values['mo-rate']), values['mo-to'] as string, Number(values['mo-stop-share']));
+  const stopMo = originateMo(sims, moRate, values['mo-to'] as string, moStopShare);
   onSignal(async () => {
     clearInterval(t);
     stopMo();
@@ -222,10 +236,10 @@ async function status(args: string[]): Promise<void> {
     routing?: { smscs: Array<{ smsc: string; up: boolean; queueLag: number; deliveryRate: number | null; circuitOpenUntil: number }> };
   };
   const get = async (): Promise<Body> => {
-    const res = await fetch(`${values.url}/v1/status`, { headers: { authorization: `Bearer ${process.env.SWITCHYARD_ADMIN_KEY ?? ''}` } });
-    const body = (await res.json()) as Body;
-    if (!res.ok) throw new SwitchyardError('UNAUTHORIZED', `status: HTTP ${res.status}: ${JSON.stringify(body)}`);
-    return body;
+    const url = `${values.url}/v1/status`;
+    const r = await fetchEngine(url, { headers: { authorization: `Bearer ${process.env.SWITCHYARD_ADMIN_KEY ?? ''}` } });
+    if (!r.ok) throw new SwitchyardError(r.status === 401 ? 'UNAUTHORIZED' : 'BAD_REQUEST', `${engineRefusal(url, r)}${r.status === 401 ? ' (set SWITCHYARD_ADMIN_KEY to the engine\'s admin key)' : ''}`);
+    return r.body as Body;
   };
   // Two readings a second apart give the rates.
   const a = await get();
@@ -261,10 +275,10 @@ async function route(args: string[]): Promise<void> {
   let x: RouteExplanation;
   if (values.url !== undefined) {
     const q = new URLSearchParams({ to: number, ...(values.tenant === undefined ? {} : { tenant: values.tenant }) });
-    const res = await fetch(`${values.url}/v1/routes/explain?${q}`, { headers: { authorization: `Bearer ${process.env.SWITCHYARD_ADMIN_KEY ?? ''}` } });
-    const body = (await res.json()) as RouteExplanation & { error?: string };
-    if (!res.ok) throw new SwitchyardError('BAD_REQUEST', `HTTP ${res.status}: ${body.error ?? JSON.stringify(body)}`);
-    x = body;
+    const url = `${values.url}/v1/routes/explain?${q}`;
+    const r = await fetchEngine(url, { headers: { authorization: `Bearer ${process.env.SWITCHYARD_ADMIN_KEY ?? ''}` } });
+    if (!r.ok) throw new SwitchyardError('BAD_REQUEST', engineRefusal(url, r));
+    x = r.body as unknown as RouteExplanation;
   } else {
     if (values.config === undefined) throw new SwitchyardError('CONFIG_INVALID', 'give --config FILE (offline) or --url URL (a running engine)');
     const config = loadConfig(values.config);
@@ -337,10 +351,10 @@ async function usage(args: string[]): Promise<void> {
   let r: UsageReport;
   if (values.url !== undefined) {
     const q = new URLSearchParams({ tenant: values.tenant, from, to });
-    const res = await fetch(`${values.url}/v1/usage?${q}`, { headers: { authorization: `Bearer ${process.env.SWITCHYARD_ADMIN_KEY ?? ''}` } });
-    const body = (await res.json()) as UsageReport & { error?: string };
-    if (!res.ok) throw new SwitchyardError('BAD_REQUEST', `HTTP ${res.status}: ${body.error ?? JSON.stringify(body)}`);
-    r = body;
+    const url = `${values.url}/v1/usage?${q}`;
+    const res = await fetchEngine(url, { headers: { authorization: `Bearer ${process.env.SWITCHYARD_ADMIN_KEY ?? ''}` } });
+    if (!res.ok) throw new SwitchyardError('BAD_REQUEST', engineRefusal(url, res));
+    r = res.body as unknown as UsageReport;
   } else {
     if (values.config === undefined) throw new SwitchyardError('CONFIG_INVALID', 'give --url URL (a running engine, SWITCHYARD_ADMIN_KEY) or --config FILE (reads Redis at REDIS_URL)');
     const config = loadConfig(values.config);
@@ -365,10 +379,20 @@ const [cmd, ...rest] = process.argv.slice(2);
 const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp, analytics: analyticsCommand, usage };
 const fn = cmd === undefined ? undefined : commands[cmd];
 if (fn === undefined) {
-  console.error(USAGE);
-  process.exit(cmd === undefined || cmd === '--help' ? 0 : 2);
+  const asked = cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help';
+  if (asked) console.log(overview());
+  else console.error(`switchyard: unknown command ${JSON.stringify(cmd)}\n\n${overview()}`);
+  process.exit(asked ? 0 : 2);
+}
+const usageOf = (c: string) => (COMMAND_USAGE[c] === undefined ? '' : `usage: ${COMMAND_USAGE[c].split('\n').join('\n       ')}`);
+if (wantsHelp(rest) && COMMAND_USAGE[cmd as string] !== undefined) {
+  console.log(`${usageOf(cmd as string)}\n\n${COMMAND_SUMMARY[cmd as string] ?? ''}`);
+  process.exit(0);
 }
 Promise.resolve().then(() => fn(rest)).catch((err: Error) => {
-  console.error(`switchyard ${cmd}: ${err instanceof SwitchyardError ? `${err.code}: ` : ''}${err.message}`);
-  process.exit(1);
+  // parseArgs refusals (an unknown option, a missing value) come with the command's usage.
+  const code: unknown = (err as { code?: unknown }).code;
+  const badArgs = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
+  console.error(`switchyard ${cmd}: ${err instanceof SwitchyardError ? `${err.code}: ` : ''}${err.message}${badArgs ? `\n${usageOf(cmd as string)}` : ''}`);
+  process.exit(badArgs ? 2 : 1);
 });

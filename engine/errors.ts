@@ -59,7 +59,9 @@ export type ErrorCode =
   | 'SMPP_BAD_PDU'
   | 'SMPP_WINDOW_FULL'
   // a submit_sm not written because its bind's lease may have run out (engine/fleet/)
-  | 'SMPP_FENCED';
+  | 'SMPP_FENCED'
+  // idempotent submits (issue 15): a key used before within the window with another body (HTTP 409)
+  | 'IDEMPOTENCY_CONFLICT';
 
 /**
  * The one table from error code to HTTP status (issue 15). Every HTTP error
@@ -87,6 +89,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   TOO_MANY_CONNECTIONS: 429,
   NOT_CANCELLABLE: 409,
   QUOTA_EXCEEDED: 429,
+  IDEMPOTENCY_CONFLICT: 409,
   SENDER_NOT_ALLOWED: 403,
   INVALID_TEMPLATE: 400,
   NUMBER_FLAGGED: 400,

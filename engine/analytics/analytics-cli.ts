@@ -19,6 +19,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { parseArgs } from 'node:util';
+import { reachEngine } from '../cli/cli-kit.js';
 import { SwitchyardError } from '../errors.js';
 
 const USAGE = `usage: switchyard analytics delivery|failures|statuses|message ID|number E164|bad-numbers|report events|messages
@@ -71,7 +72,7 @@ export async function analyticsCommand(args: string[]): Promise<void> {
     default:
       throw new SwitchyardError('BAD_REQUEST', USAGE);
   }
-  const res = await fetch(`${v.url}/v1/analytics${path}${q.size > 0 ? `?${q}` : ''}`, { headers: { authorization: `Bearer ${key}` } });
+  const res = await reachEngine(`${v.url}/v1/analytics${path}${q.size > 0 ? `?${q}` : ''}`, { headers: { authorization: `Bearer ${key}` } });
   if (!res.ok) {
     const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
     throw new SwitchyardError('BAD_REQUEST', `HTTP ${res.status} ${body.code ?? ''}: ${body.message ?? ''}`);

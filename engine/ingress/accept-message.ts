@@ -3,7 +3,8 @@
  * GSM-7/UCS-2 encoding (transliterated to GSM-7 when the tenant or the submit
  * asks and every character maps; UCS-2 when the chosen SMSC's alphabet lacks
  * a character of the GSM-7 text) and segments, route, and an id naming the
- * message's shard (ctx.shard: shard-picker.ts). Pure apart from the id counter
+ * message's shard (ctx.shard: shard-picker.ts; with an idempotency key, the key's shard:
+ * a repeat meets the key's record in the same script call). Pure apart from the id counter
  * and the shard picker; the same function serves WebSocket and HTTP ingress.
  *
  * A message with `sendAt` in the future is routed and encoded now (the ack
@@ -16,7 +17,7 @@ import { routeRecord, type NewMessage } from '../queue/redis-store.js';
 import { carriesText, encodeMessage, firstNonGsm, transliterateToGsm, type SmscAlphabet } from '../text/index.js';
 import { newShardedMessageId } from './message-id.js';
 import { normalizeNumber } from './normalize-number.js';
-import type { Refusal, SubmitFields } from './parse-submit.js';
+import { submitBodyHash, type Refusal, type SubmitFields } from './parse-submit.js';
 
 export interface AcceptContext {
   /** The current router: hot reload swaps it, so it is read per message. */
@@ -32,6 +33,13 @@ export interface AcceptContext {
   readonly moderate?: (tenant: string, text: string) => { readonly code: string; readonly text: string } | undefined;
   /** SMSCs whose default alphabet is not GSM 03.38 (smscs[].alphabet latin1, ia5); absent ones carry all of GSM-7. */
   readonly alphabets?: ReadonlyMap<string, SmscAlphabet>;
+  /**
+   * Idempotency keys (issue 15): the shard of a tenant's key (Keys.idempotencyShard: a repeat must
+   * meet its key's record in the same script call) and how long a key is remembered (ms).
+   */
+  readonly idempotency?: { readonly shardOf: (tenant: string, key: string) => number; readonly windowMs: number };
+  /** Per-message callbacks (issue 15): whether the tenant has a webhook, whose secret signs them. */
+  readonly hasWebhook?: (tenant: string) => boolean;
 }
 
 /** Per-tenant options of the accept path (config tenants[]). */
@@ -73,8 +81,15 @@ export function acceptMessage(ctx: AcceptContext, tenant: string, s: SubmitField
   const dueAt = s.sendAt !== undefined && s.sendAt > now ? s.sendAt : 0;
   const start = dueAt > 0 ? dueAt : now;
   const hold = ctx.moderate?.(tenant, s.text);
+  const key = s.idempotencyKey;
+  const idem = key === undefined ? undefined : ctx.idempotency;
+  if (key !== undefined && idem === undefined) return { code: 'INVALID_FIELD', error: 'idempotency keys are not available on this engine' };
+  if (s.callbackUrl !== undefined && ctx.hasWebhook?.(tenant) !== true)
+    return { code: 'INVALID_FIELD', error: '"callbackUrl" needs the tenant\'s webhook (tenants[].webhook): its secret signs the callbacks' };
   return {
-    id: newShardedMessageId(ctx.shard(), now),
+    id: newShardedMessageId(idem === undefined || key === undefined ? ctx.shard() : idem.shardOf(tenant, key), now),
+    ...(idem === undefined || key === undefined ? {} : { idempotency: { key, bodyHash: submitBodyHash(s), windowMs: idem.windowMs } }),
+    ...(s.callbackUrl === undefined ? {} : { callbackUrl: s.callbackUrl }),
     tenant,
     ref: s.ref,
     to: num.e164,

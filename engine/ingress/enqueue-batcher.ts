@@ -4,10 +4,10 @@
  * The ack to the client is sent only from that callback: ack means in Redis.
  */
 import { LatencyHistogram } from '../flow/latency-histogram.js';
-import type { Disposition, NewMessage, RedisStore } from '../queue/redis-store.js';
+import type { EnqueueOutcome, NewMessage, RedisStore } from '../queue/redis-store.js';
 
-/** Called with where the message went (its status in the ack) once Redis has it. */
-export type EnqueueCallback = (err: Error | null, disposition?: Disposition) => void;
+/** Called with where the message went (its status in the ack; or a repeat of an idempotency key) once Redis has it. */
+export type EnqueueCallback = (err: Error | null, outcome?: EnqueueOutcome) => void;
 
 export class EnqueueBatcher {
   private msgs: NewMessage[] = [];

@@ -100,6 +100,8 @@ export interface IngressOptions {
   /** messages.minValiditySec and .maxScheduleSec (defaults 60 s and 30 days). */
   readonly minValiditySec?: number;
   readonly maxScheduleSec?: number;
+  /** messages.callbackPrivateAddresses: a submit's callbackUrl may name loopback or private addresses. */
+  readonly callbackPrivateAddresses?: boolean;
   readonly quota?: QuotaPort;
   readonly cancel?: CancelPort;
   readonly tenants: ReadonlyArray<IngressTenant>;
@@ -267,6 +269,7 @@ export interface IngressObserver {
 
 export class IngressServer {
   private listenSocket: uWS.us_listen_socket | undefined;
+  private app: uWS.TemplatedApp | undefined;
   private wsOps: ReadonlyMap<string, WsOp> = new Map();
   /** API keys → tenants and the admin key; the engine's other HTTP routes authenticate with it too. */
   readonly auth: ApiAuth<TenantRuntime>;
@@ -302,7 +305,7 @@ export class IngressServer {
 
   constructor(private readonly o: IngressOptions) {
     this.acceptContext = o.accept;
-    this.limits = { minValiditySec: o.minValiditySec ?? 60, maxValiditySec: o.maxValiditySec, maxScheduleSec: o.maxScheduleSec ?? 30 * 86_400, maxTextChars: maxTextChars(o.accept.maxParts) };
+    this.limits = { minValiditySec: o.minValiditySec ?? 60, maxValiditySec: o.maxValiditySec, maxScheduleSec: o.maxScheduleSec ?? 30 * 86_400, maxTextChars: maxTextChars(o.accept.maxParts), callbackPrivateAddresses: o.callbackPrivateAddresses === true };
     this.maxBufferedBytes = o.maxBufferedBytes ?? o.maxBackpressureBytes * 4;
     this.cpuClock = o.cpuClock ?? threadCpuClock();
     // One registry for all tenants: the busy ones share server.ingressCpuMsPerSec, and a budget binds only while another tenant uses the loop too.
@@ -323,6 +326,7 @@ export class IngressServer {
     // Every route below, the engine's extra routes included, is registered through the one guard.
     const guarded = guardedApp(uWS.App(), { log: o.log ?? defaultLog });
     const app = guarded.app;
+    this.app = app;
     this.routes = guarded.routes;
     this.guardStats = guarded.stats;
     const soft = o.maxBackpressureBytes;
@@ -437,6 +441,11 @@ export class IngressServer {
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
     for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
+    // Idle keep-alive HTTP connections (a Prometheus scraper, a dashboard) kept the process alive after
+    // a stop: `demo` never exited. Closed on the next turn, after the close frames above are written.
+    const app = this.app;
+    this.app = undefined;
+    if (app !== undefined) setImmediate(() => (app as unknown as { close(): void }).close());
   }
 
   /** The /v1/ws upgrade: key, `since`, subprotocol and connection caps, in that order. */
@@ -750,7 +759,7 @@ export class IngressServer {
     }
     const msg = m as Exclude<typeof m, Refusal>;
     t.handed++;
-    this.o.batcher.add(msg, (err, disposition) => {
+    this.o.batcher.add(msg, (err, outcome) => {
       if (d !== undefined) d.unacked--;
       if (err) {
         quota?.giveBack(t.id);
@@ -766,6 +775,18 @@ export class IngressServer {
         done(nackFrame(f.ref, r), r);
         return;
       }
+      // An idempotency key used before (issue 15): nothing was written; the first ack's id and status, or a conflict.
+      if (typeof outcome === 'object') {
+        quota?.giveBack(t.id);
+        if ('conflict' in outcome) {
+          this.countRefused(t.id, 'IDEMPOTENCY_CONFLICT');
+          done(nackFrame(f.ref, { code: 'IDEMPOTENCY_CONFLICT', error: 'this idempotency key was used within the window for a submit with other fields; use a new key for a new message' }));
+          return;
+        }
+        done(`{"op":"ack","ref":${JSON.stringify(fields.ref)},"id":"${outcome.repeatOf}","status":"${outcome.status}","parts":${msg.parts.length},"encoding":"${msg.encoding ?? ''}","price":${msg.price ?? 0},"currency":"${msg.currency ?? ''}","repeat":true}`);
+        return;
+      }
+      const disposition = outcome;
       // A message stopped at once (its number opted out) is never sent: it does not use the daily quota.
       if (disposition === 'stopped') quota?.giveBack(t.id);
       this.stats.accepted++;
@@ -828,23 +849,35 @@ export class IngressServer {
       sendError(res, 'THROTTLED', OVER_BUDGET_TEXT);
       return;
     }
+    // Read now: uWS's request is gone once the handler returns.
+    const idempotencyKey = req.getHeader('idempotency-key');
     return readJsonBody(res, this.o.maxFrameBytes, (body, alive) => {
       const c0 = this.cpuClock.now();
       const h0 = t.handed;
       try {
-        this.onHttpBody(res, t, body, alive);
+        this.onHttpBody(res, t, body, alive, idempotencyKey);
       } finally {
         t.cpu.charge(Math.max(0, this.cpuClock.now() - c0), t.handed !== h0);
       }
     });
   }
 
-  private onHttpBody(res: uWS.HttpResponse, t: TenantRuntime, body: unknown, alive: () => boolean): void {
+  private onHttpBody(res: uWS.HttpResponse, t: TenantRuntime, body: unknown, alive: () => boolean, idempotencyKey = ''): void {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       if (alive()) sendError(res, 'BAD_FRAME', 'body must be a JSON object (a submit, or a batch: {"items": [...], "common": {...}})');
       return;
     }
-    const b = body as Record<string, unknown>;
+    let b = body as Record<string, unknown>;
+    // The Idempotency-Key header is the submit's idempotencyKey (issue 15); a batch's items carry their own.
+    if (idempotencyKey !== '') {
+      const refusal = 'items' in b ? 'the Idempotency-Key header applies to one submit: give each batch item its own "idempotencyKey"'
+        : b.idempotencyKey !== undefined && b.idempotencyKey !== idempotencyKey ? 'the Idempotency-Key header and the body\'s "idempotencyKey" differ' : undefined;
+      if (refusal !== undefined) {
+        if (alive()) sendJson(res, '400 Bad Request', errorFrame('INVALID_FIELD', refusal));
+        return;
+      }
+      b = { ...b, idempotencyKey };
+    }
     if ('items' in b) {
       // A batch: 200 with a result per item (each an ack or a nack), or the error body when the batch itself is malformed.
       this.runBatch(undefined, t, b, (frame) => {

@@ -12,6 +12,7 @@
  * zero-width characters are dropped); texts up to the bound are encoded and
  * the encoder counts their segments exactly.
  */
+import { createHash } from 'node:crypto';
 import type { ErrorCode } from '../errors.js';
 import { renderTemplate } from './render-template.js';
 
@@ -26,6 +27,10 @@ export interface SubmitFields {
   readonly sendAt: number | undefined;
   /** Transliterate to GSM-7 when the text would need UCS-2; undefined: the tenant's default. */
   readonly transliterate: boolean | undefined;
+  /** Idempotency key (WS `idempotencyKey`, HTTP `Idempotency-Key`): a repeat within the window returns the first ack. */
+  readonly idempotencyKey?: string | undefined;
+  /** Where this message's status events go instead of the tenant's webhook (checkCallbackUrl). */
+  readonly callbackUrl?: string | undefined;
 }
 
 export interface Refusal {
@@ -40,6 +45,46 @@ export interface SubmitLimits {
   readonly maxScheduleSec: number;
   /** Most characters a text may have (maxTextChars(messages.maxParts)); default that of 255 parts. */
   readonly maxTextChars?: number;
+  /** `callbackUrl` may name a loopback, private or link-local address (messages.callbackPrivateAddresses). */
+  readonly callbackPrivateAddresses?: boolean;
+}
+
+/** Longest idempotency key (Stripe's bound) and callback URL. */
+export const MAX_IDEMPOTENCY_KEY_CHARS = 255;
+export const MAX_CALLBACK_URL_CHARS = 2048;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * Literal hosts a callback URL may not name unless messages.callbackPrivateAddresses:
+ * loopback, RFC 1918, link-local (cloud metadata 169.254.169.254), CGNAT, unspecified,
+ * IPv6 loopback / ULA / link-local. A host name is not resolved here (a DNS look-up
+ * per submit, and rebinding would defeat it): see README "Per-message callbacks".
+ */
+function privateHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(h);
+  if (v4 !== null) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return a === 0 || a === 10 || a === 127 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
+  }
+  if (!h.includes(':')) return false;
+  return h === '::' || h === '::1' || /^f[cd]/.test(h) || /^fe[89ab]/.test(h) || h.startsWith('::ffff:');
+}
+
+/** Checks a submit's `callbackUrl`: the refusal text, or undefined when it is fine. */
+function checkCallbackUrl(v: unknown, allowPrivate: boolean): string | undefined {
+  if (typeof v !== 'string' || v.length > MAX_CALLBACK_URL_CHARS) return `"callbackUrl" must be an http or https URL of at most ${MAX_CALLBACK_URL_CHARS} characters`;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    return '"callbackUrl" is not a valid URL';
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return `"callbackUrl" must use http or https, not ${u.protocol.slice(0, 20)}`;
+  if (u.username !== '' || u.password !== '') return '"callbackUrl" must not carry credentials (user:password@): the events are signed with the tenant\'s webhook secret instead';
+  if (!allowPrivate && privateHost(u.hostname)) return `"callbackUrl" names a loopback, private or link-local address (${u.hostname.slice(0, 64)}), which this engine refuses (messages.callbackPrivateAddresses)`;
+  return undefined;
 }
 
 /** GSM-7 characters per segment of a multipart message (a single part holds 160). */
@@ -58,7 +103,7 @@ const SENDER_ALNUM = /^[A-Za-z0-9 ._-]{1,11}$/;
 const SENDER_DIGITS = /^\+?[0-9]{1,15}$/;
 /** ISO 8601 date-time with a zone (Z or ±hh:mm): a zoneless time would be read in the server's zone. */
 const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
-const KNOWN = new Set(['op', 'ref', 'to', 'from', 'text', 'validity', 'dlr', 'sendAt', 'template', 'vars', 'transliterate']);
+const KNOWN = new Set(['op', 'ref', 'to', 'from', 'text', 'validity', 'dlr', 'sendAt', 'template', 'vars', 'transliterate', 'idempotencyKey', 'callbackUrl']);
 
 function refuse(error: string, code: ErrorCode = 'INVALID_FIELD'): Refusal {
   return { code, error };
@@ -84,7 +129,7 @@ export function parseSubmit(item: unknown, limits: SubmitLimits, now = Date.now(
   if (item === null || typeof item !== 'object' || Array.isArray(item)) return refuse('a submit must be a JSON object');
   const o = item as Record<string, unknown>;
   for (const k in o) if (!KNOWN.has(k)) return refuse(`unknown field "${k}"`);
-  const { ref = '', to, from, validity, dlr = true, sendAt, template, vars, transliterate } = o;
+  const { ref = '', to, from, validity, dlr = true, sendAt, template, vars, transliterate, idempotencyKey, callbackUrl } = o;
   const maxChars = limits.maxTextChars ?? maxTextChars(255);
   let { text } = o;
   if (typeof ref !== 'string' || ref.length > 64) return refuse('"ref" must be a string of at most 64 characters');
@@ -106,6 +151,12 @@ export function parseSubmit(item: unknown, limits: SubmitLimits, now = Date.now(
     return refuse(`"validity" must be whole seconds between ${lo} and ${hi}`);
   if (typeof dlr !== 'boolean') return refuse('"dlr" must be true or false');
   if (transliterate !== undefined && typeof transliterate !== 'boolean') return refuse('"transliterate" must be true or false');
+  if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || !IDEMPOTENCY_KEY.test(idempotencyKey)))
+    return refuse(`"idempotencyKey" (or the Idempotency-Key header) must be 1-${MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters without spaces`);
+  if (callbackUrl !== undefined) {
+    const why = checkCallbackUrl(callbackUrl, limits.callbackPrivateAddresses === true);
+    if (why !== undefined) return refuse(why);
+  }
   let at: number | undefined;
   if (sendAt !== undefined) {
     const r = readSendAt(sendAt, now, limits.maxScheduleSec);
@@ -121,7 +172,20 @@ export function parseSubmit(item: unknown, limits: SubmitLimits, now = Date.now(
     dlr,
     sendAt: at,
     transliterate: transliterate as boolean | undefined,
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey: idempotencyKey as string }),
+    // As the URL parser writes it: no quote or backslash survives (the webhook channel finds it in the event's text).
+    ...(callbackUrl === undefined ? {} : { callbackUrl: new URL(callbackUrl as string).href }),
   };
+}
+
+/**
+ * What a repeated idempotency key's submit must match: every field that
+ * decides the message (the key itself and `ref` aside, so a resend with a new
+ * ref is still the same message). sha256, 22 base64url characters.
+ */
+export function submitBodyHash(s: SubmitFields): string {
+  const body = JSON.stringify([s.to, s.from, s.text, s.validitySec ?? null, s.dlr, s.sendAt ?? null, s.transliterate ?? null, s.callbackUrl ?? null]);
+  return createHash('sha256').update(body).digest('base64url').slice(0, 22);
 }
 
 export function isRefusal(x: SubmitFields | Refusal): x is Refusal {

@@ -27,6 +27,8 @@ export interface LoadOptions {
   /** Share of messages (0..1) sent with `sendAt` scheduledDelayMs ahead (default 0; delay 1,000 ms). */
   readonly scheduledShare?: number;
   readonly scheduledDelayMs?: number;
+  /** Every submit carries an idempotencyKey (issue 15: what idempotent submits cost; unique per message, so none is a repeat). */
+  readonly idempotency?: boolean;
   readonly maxMessages?: number;
   /** Wait for final statuses after the last submit (default true); false waits for acks only. */
   readonly waitForFinals?: boolean;
@@ -81,6 +83,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const multipartShare = o.multipartShare ?? 0.05;
   const scheduledShare = o.scheduledShare ?? 0;
   const scheduledDelayMs = o.scheduledDelayMs ?? 1000;
+  const idempotency = o.idempotency === true;
+  // Keys unique to this run: a run against the same Redis within the window must not meet the last one's keys.
+  const keyPrefix = `lg-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}-`;
   // Exactly that share, spread evenly, without touching the PRNG that picks numbers and texts.
   const scheduled = (k: number): boolean => scheduledShare > 0 && Math.floor(k * scheduledShare) !== Math.floor((k - 1) * scheduledShare);
   const maxMessages = o.maxMessages ?? Number.MAX_SAFE_INTEGER;
@@ -235,6 +240,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         for (let i = 0; i < n && seq < cap; i++) {
           const item: Record<string, unknown> = { ref: String(++seq), to: number(), from: 'Switchyard', text: text() };
           if (scheduled(seq)) item.sendAt = Date.now() + scheduledDelayMs;
+          if (idempotency) item.idempotencyKey = keyPrefix + seq;
           items.push(item);
         }
         if (items.length < n) break; // the arrays are full: the run is over its expected size

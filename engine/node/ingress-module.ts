@@ -69,12 +69,16 @@ export function ingressModule(ctx: NodeContext, d: IngressDeps): IngressModule {
     maxPendingEnqueue: config.server.maxPendingEnqueue,
     maxBatchItems: config.messages.maxBatchItems,
     maxValiditySec: config.messages.maxValiditySec,
+    callbackPrivateAddresses: config.messages.callbackPrivateAddresses,
     ...lifecycle.ingressOptions(),
     tenants: tenants.map((t) => ({ ...t, ...lifecycle.tenant(t.id) })),
     adminKey: ctx.env.SWITCHYARD_ADMIN_KEY,
     accept: {
       router: () => routing.router,
       shard: () => shardPicker.next(),
+      // Issue 15: a keyed submit goes to its key's shard; callbackUrl needs the tenant's webhook (its secret signs them).
+      idempotency: { shardOf: (tenant: string, key: string) => ctx.keys.idempotencyShard(tenant, key), windowMs: config.messages.idempotencyWindowSec * 1000 },
+      hasWebhook: (tenant: string) => config.tenants.some((t) => t.id === tenant && t.webhook !== undefined),
       maxParts: config.messages.maxParts,
       defaultValiditySec: config.messages.defaultValiditySec,
       receiptGraceSec: config.messages.receiptGraceSec,

@@ -73,6 +73,8 @@ export const RECENT_OPT_OUT_MS = 5 * 60_000;
  *                               {P}oor:{T}          recent opt-outs: "tenant|number" -> ms (closes the acceptance race)
  *                               {P}pzv:{T}          version of the pz:{T} copy
  *                               {P}mop:{T}:{concat key}  parts of a concatenated MO message (the shard of its event)
+                               {P}idk:{T}:{tenant length}:{tenant}:{key}  an idempotency key's record
+                                                   "hash|id|code" (lua/enqueue.lua; the key's shard: byHash)
  *   receipt mapping (the shard of the SMSC id: Shards.mappingShard)
  *                               {P}d:{T}:{smsc}:{mid}   "id|part" (lua/link.lua)
  *                               {P}de:{T}:{smsc}:{mid}  early receipt "state|err|text|raw" (lua/lookup.lua)
@@ -183,6 +185,18 @@ export class Keys {
    */
   analyticsBatch(consumer: string): string {
     return `${this.prefix}anb:{${consumer}}`;
+  }
+  /**
+   * An idempotency key's record (issue 15, lua/enqueue.lua), in the shard its
+   * tenant and key hash to (idempotencyShard): the message a repeat returns.
+   * The tenant's length keeps tenant "a:b" + key "c" apart from "a" + "b:c".
+   */
+  idempotencyOf(shard: number, tenant: string, key: string): string {
+    return `${this.prefix}idk:${this.shards.tag(shard)}:${tenant.length}:${tenant}:${key}`;
+  }
+  /** The shard of a tenant's idempotency key: a repeated key's message goes to the shard its record is in. */
+  idempotencyShard(tenant: string, key: string): number {
+    return this.shards.byHash(`${tenant}|${key}`);
   }
   /** dex:{T}:{smsc}: set while early receipts of the SMSC may exist in mapping shard `shard` (lua/lookup.lua). */
   earlyFlagOf(smsc: string, shard: number): string {

@@ -35,6 +35,9 @@ export const MESSAGE_FIELDS = [
   ['sentAt', 'sa'],
   ['billOnDelivery', 'bd'],
   ['parkedReceipt', 'rc'],
+  // Issue 15: in every status event (stream field `o`: "from|callbackUrl"), for webhook payloads and per-message callbacks.
+  ['from', 'fr'],
+  ['callbackUrl', 'cb'],
 ] as const;
 
 /** Fields kept per part: the name's field followed by the part number (`p2`, `rc2`). */

@@ -68,6 +68,13 @@ export interface NewMessage {
   readonly dueAt?: number;
   /** Usage counts the message only once delivered (tenant billOn 'delivered'), not when sent. */
   readonly billOnDelivery?: boolean;
+  /**
+   * An idempotency key (issue 15): the id's shard must be keys.idempotencyShard(tenant, key). A key
+   * whose record (window ms) names an earlier message is not written again: see EnqueueOutcome.
+   */
+  readonly idempotency?: { readonly key: string; readonly bodyHash: string; readonly windowMs: number } | undefined;
+  /** Issue 15: where this message's status events are POSTed instead of the tenant's webhook URL (signed with its secret). */
+  readonly callbackUrl?: string | undefined;
   // For the ack only (not stored as such):
   readonly encoding?: 'gsm7' | 'ucs2';
   /** Total price of all parts in `currency`. */
@@ -77,7 +84,14 @@ export interface NewMessage {
 
 /** Where the enqueue script put a message (lua/enqueue.lua): its status in the ack. */
 export type Disposition = 'queued' | 'stopped' | 'pending_approval' | 'paused' | 'scheduled';
-const DISPOSITION: Readonly<Record<Exclude<EnqueueCode, typeof EnqueueCode.Recheck>, Disposition>> = {
+/**
+ * A message with an idempotency key its tenant used before within the window: a repeat (same body:
+ * nothing written, `id` and `status` are the original's) or a conflict (another body: nothing written).
+ */
+export type Repeat = { readonly repeatOf: string; readonly status: Disposition } | { readonly conflict: true };
+/** What the enqueue did with each message: a Disposition, or a Repeat of an idempotency key. */
+export type EnqueueOutcome = Disposition | Repeat;
+const DISPOSITION: Readonly<Record<Exclude<EnqueueCode, typeof EnqueueCode.Recheck | typeof EnqueueCode.Repeat | typeof EnqueueCode.Conflict>, Disposition>> = {
   [EnqueueCode.Queued]: 'queued',
   [EnqueueCode.Stopped]: 'stopped',
   [EnqueueCode.Held]: 'pending_approval',
@@ -271,8 +285,8 @@ export class RedisStore {
    * script refuses because that read is too old is read and sent again. With
    * redis.waitReplicas, each call is followed by WAIT on the same master.
    */
-  async enqueue(msgs: ReadonlyArray<NewMessage>): Promise<Disposition[]> {
-    const out = new Array<Disposition>(msgs.length);
+  async enqueue(msgs: ReadonlyArray<NewMessage>): Promise<EnqueueOutcome[]> {
+    const out = new Array<EnqueueOutcome>(msgs.length);
     let pending = msgs.map((_, i) => i);
     for (let attempt = 0; ; attempt++) {
       // On a single Redis the script reads the opt-out lists itself, atomically (enqueue.lua): no pre-check
@@ -294,7 +308,8 @@ export class RedisStore {
       list.forEach((g, k) => {
         const c = String(codes[k]);
         if (c === EnqueueCode.Recheck) again.push(...g.idx);
-        else g.idx.forEach((i, j) => (out[i] = DISPOSITION[c[j] as keyof typeof DISPOSITION] ?? 'queued'));
+        else if (!c.includes(EnqueueCode.Repeat) && !c.includes(EnqueueCode.Conflict)) g.idx.forEach((i, j) => (out[i] = DISPOSITION[c[j] as keyof typeof DISPOSITION] ?? 'queued'));
+        else readRepeats(c, g.idx, out);
       });
       if (again.length === 0) return out;
       // Only a call delayed for minutes between its pre-check and Redis (a failover, a stall) gets here.
@@ -863,6 +878,7 @@ interface Profile {
   readonly bd: number;
   readonly holdCode: string;
   readonly holdText: string;
+  readonly callbackUrl: string;
   /** Its number in the section (1..P). */
   readonly n: number;
 }
@@ -897,18 +913,21 @@ class EnqueueSection {
     const due = m.dueAt ?? 0;
     const minute = Math.floor((due > 0 ? due : m.acceptedAt) / 60_000);
     const p = this.profileOf(m, due, minute);
+    const idem = m.idempotency;
     this.items.push(
       this.sec.addKey(this.keys.msgIn(this.shard, m.id)), p.n,
-      m.id, m.ref, m.to, m.from, m.dataCoding, m.esmClass, m.parts.length, m.acceptedAt, m.validUntil, listed === true ? 1 : 0,
+      m.id, m.ref, m.to, m.from, m.dataCoding, m.esmClass, m.parts.length, m.acceptedAt, m.validUntil, (listed === true ? 1 : 0) + (idem === undefined ? 0 : 2),
     );
     for (const part of m.parts) this.items.push(part.shortMessage);
+    if (idem !== undefined) this.items.push(this.sec.addKey(this.keys.idempotencyOf(this.shard, m.tenant, idem.key)), idem.bodyHash, idem.windowMs);
   }
 
   /** The section's profile for m: the last one used when it fits (consecutive messages of a tick mostly share one), else found or added. */
   private profileOf(m: NewMessage, due: number, minute: number): Profile {
     const fits = (p: Profile) =>
       p.smsc === m.smsc && p.tenant === m.tenant && p.minute === minute && p.ttlSec === m.ttlSec && p.push === (m.pushStatus ? 1 : 0) && p.route === m.route &&
-      p.due === due && p.bd === (m.billOnDelivery === true ? 1 : 0) && p.holdCode === (m.hold?.code ?? '') && p.holdText === (m.hold?.text ?? '');
+      p.due === due && p.bd === (m.billOnDelivery === true ? 1 : 0) && p.holdCode === (m.hold?.code ?? '') && p.holdText === (m.hold?.text ?? '') &&
+      p.callbackUrl === (m.callbackUrl ?? '');
     if (this.last !== undefined && fits(this.last)) return this.last;
     let p = this.profiles.find(fits);
     if (p === undefined) {
@@ -916,13 +935,13 @@ class EnqueueSection {
       const k = this.shard;
       p = {
         smsc: m.smsc, tenant: m.tenant, minute, ttlSec: m.ttlSec, push: m.pushStatus ? 1 : 0, route: m.route, due, bd: m.billOnDelivery === true ? 1 : 0,
-        holdCode: m.hold?.code ?? '', holdText: m.hold?.text ?? '', n: this.profiles.length + 1,
+        holdCode: m.hold?.code ?? '', holdText: m.hold?.text ?? '', callbackUrl: m.callbackUrl ?? '', n: this.profiles.length + 1,
       };
       this.profiles.push(p);
       this.profileArgs.push(
         s.key(this.keys.queueOf(m.smsc, k)), s.key(this.keys.parkOf(k, m.tenant)), m.hold === undefined ? 0 : s.key(this.keys.holdOf(k, m.tenant)),
         s.key(this.keys.listIndexOf(k, m.tenant, minute)), s.key(this.keys.listMinutesOf(k, m.tenant)), this.readsLists ? s.key(this.keys.optOut(m.tenant)) : 0,
-        m.tenant, m.smsc, m.ttlSec, p.push, m.route, due, p.bd, p.holdCode, p.holdText, minute,
+        m.tenant, m.smsc, m.ttlSec, p.push, m.route, due, p.bd, p.holdCode, p.holdText, minute, p.callbackUrl,
       );
     }
     this.last = p;
@@ -936,6 +955,24 @@ class EnqueueSection {
     this.sec.pushAll(this.items);
     return this.sec;
   }
+}
+
+/**
+ * A section's codes when some were Repeat or Conflict (lua/enqueue.lua): one
+ * character per message, then a line "id|code" per Repeat, in order.
+ */
+function readRepeats(reply: string, idx: ReadonlyArray<number>, out: EnqueueOutcome[]): void {
+  const lines = reply.split('\n');
+  const codes = lines[0] as string;
+  let r = 1;
+  idx.forEach((i, j) => {
+    const c = codes[j];
+    if (c === EnqueueCode.Conflict) out[i] = { conflict: true };
+    else if (c === EnqueueCode.Repeat) {
+      const [id = '', code = ''] = (lines[r++] ?? '').split('|');
+      out[i] = { repeatOf: id, status: DISPOSITION[code as keyof typeof DISPOSITION] ?? 'queued' };
+    } else out[i] = DISPOSITION[c as keyof typeof DISPOSITION] ?? 'queued';
+  });
 }
 
 /** Adds an XREADGROUP reply's entries to `out` (a pending entry deleted meanwhile comes back with nil fields). */

@@ -21,8 +21,10 @@ export type ReceiptResult = (typeof ReceiptResult)[keyof typeof ReceiptResult];
 /**
  * Where the enqueue script put a message (one character per message), or
  * Recheck: the whole section was refused, its opt-out pre-check too old.
+ * Repeat / Conflict (idempotency keys): the key names an earlier message with
+ * the same body (nothing written; the original is returned) or another body.
  */
-export const EnqueueCode = { Queued: 'q', Stopped: 's', Held: 'h', Paused: 'p', Scheduled: 'd', Recheck: 'r' } as const;
+export const EnqueueCode = { Queued: 'q', Stopped: 's', Held: 'h', Paused: 'p', Scheduled: 'd', Recheck: 'r', Repeat: 'u', Conflict: 'c' } as const;
 export type EnqueueCode = (typeof EnqueueCode)[keyof typeof EnqueueCode];
 
 /** A cancel, per item. */

@@ -37,7 +37,7 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../flow/clock.js';
 import type { PostOutcome, Poster } from './post-webhook.js';
 import { retryDelayMs } from './retry-policy.js';
-import { deadLetter, eventTime, webhookBatch, type DeadLetterReason } from './webhook-batch.js';
+import { callbackOf, deadLetter, eventTime, sameTarget, webhookBatch, type DeadLetterReason } from './webhook-batch.js';
 import type { WebhookMetrics } from './webhook-metrics.js';
 
 export interface WebhookTenant {
@@ -307,7 +307,8 @@ export class TenantChannel {
     const now = this.host.clock.now();
     this.pace.lastPostAt = now;
     const out = await this.host.post({
-      url: this.cfg.url,
+      // A per-message callback (issue 15): the batch's events share it (sameTarget), signed with the tenant's secret.
+      url: callbackOf(events[0] as string) ?? this.cfg.url,
       tenant: this.cfg.id,
       secret: this.cfg.secret,
       body: webhookBatch(this.cfg.id, events),
@@ -346,7 +347,7 @@ export class TenantChannel {
   }
 
   private async fromBuffer(): Promise<void> {
-    const batch = this.buffer.splice(0, this.batchLimit);
+    const batch = this.buffer.splice(0, this.buffer.length <= 1 ? this.batchLimit : sameTarget(this.buffer.slice(0, this.batchLimit).map((e) => e.event), this.batchLimit));
     this.inflight = batch;
     try {
       const events = batch.map((e) => e.event);
@@ -373,7 +374,9 @@ export class TenantChannel {
   }
 
   private async fromList(): Promise<void> {
-    const items = await this.host.redis.lrange(this.queueKey, 0, this.batchLimit - 1);
+    const read = await this.host.redis.lrange(this.queueKey, 0, this.batchLimit - 1);
+    // One POST goes to one URL: the events at the head that share the first one's (per-message callbacks, issue 15).
+    const items = read.slice(0, sameTarget(read, this.batchLimit));
     if (items.length === 0) {
       this.queueLen = 0;
       this.behind = false;

@@ -11,9 +11,44 @@
  * queued batch is posted as stored.
  */
 
-/** An event as posted: the frame with `eid` first. */
-export function webhookEvent(eid: string, frame: string): string {
-  return `{"eid":"${eid}",${frame.slice(1)}`;
+/**
+ * An event as posted: the frame with `eid` first, and for a status event
+ * (issue 15) what people look for in a callback, from the entry's `x`
+ * (smsc|to|parts|acceptedAt|country|mcc|mnc|price per part|currency|…) and
+ * `o` (from|callbackUrl) fields: `to` (E.164 with +), `from`, `parts`,
+ * `price` (all parts) and `currency`, and `callbackUrl` when the submit gave
+ * one (TenantChannel posts the event there). `ref` is in the frame already.
+ */
+export function webhookEvent(eid: string, frame: string, x?: string, o?: string): string {
+  if (x === undefined || o === undefined) return `{"eid":"${eid}",${frame.slice(1)}`;
+  const f = x.split('|', 9);
+  const bar = o.indexOf('|');
+  const from = bar < 0 ? o : o.slice(0, bar);
+  const cb = bar < 0 ? '' : o.slice(bar + 1);
+  const parts = Number(f[2]) || 0;
+  const price = Math.round((Number(f[7]) || 0) * parts * 1e6) / 1e6;
+  const extra = `"to":"+${f[1] ?? ''}","from":${JSON.stringify(from)},"parts":${parts},"price":${price},"currency":${JSON.stringify(f[8] ?? '')}${cb === '' ? '' : `,"callbackUrl":${JSON.stringify(cb)}`}`;
+  return `{"eid":"${eid}",${extra},${frame.slice(1)}`;
+}
+
+const CALLBACK_AT = '"callbackUrl":"';
+
+/** The per-message callback URL of a posted event, or undefined (the tenant's webhook). */
+export function callbackOf(event: string): string | undefined {
+  const i = event.indexOf(CALLBACK_AT);
+  if (i < 0) return undefined;
+  const from = i + CALLBACK_AT.length;
+  return event.slice(from, event.indexOf('"', from));
+}
+
+/** How many of the first `max` events go to the same URL as the first (one POST goes to one URL). */
+export function sameTarget(events: ReadonlyArray<string>, max: number): number {
+  const n = Math.min(max, events.length);
+  if (n <= 1) return n;
+  const t = callbackOf(events[0] as string);
+  let k = 1;
+  while (k < n && callbackOf(events[k] as string) === t) k++;
+  return k;
 }
 
 /** The POST body of a batch of events (each from webhookEvent). */

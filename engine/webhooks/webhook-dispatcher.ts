@@ -473,18 +473,22 @@ export class WebhookDispatcher implements ChannelHost {
       if (held?.has(eid)) continue;
       let tenant: string | undefined;
       let frame: string | undefined;
+      let x: string | undefined;
+      let o: string | undefined;
       let push = true;
       for (let i = 0; i + 1 < fields.length; i += 2) {
         const k = fields[i];
         if (k === 't') tenant = fields[i + 1];
         else if (k === 'f') frame = fields[i + 1];
+        else if (k === 'x') x = fields[i + 1];
+        else if (k === 'o') o = fields[i + 1];
         else if (k === 'p' && fields[i + 1] === '0') push = false;
       }
       const lanes = tenant === undefined ? undefined : this.channels.get(tenant);
       if (lanes === undefined || frame === undefined || !push) skip.push(eid);
       else {
         const n = (lanes[0] as TenantChannel).cfg.concurrency;
-        (lanes[n === 1 ? 0 : laneOf(frame, n)] as TenantChannel).accept({ eid, event: webhookEvent(eid, frame) });
+        (lanes[n === 1 ? 0 : laneOf(frame, n)] as TenantChannel).accept({ eid, event: webhookEvent(eid, frame, x, o) });
       }
     }
     if (skip.length > 0) this.ackIds(skip);

@@ -161,11 +161,12 @@ describe.each(modes)('webhooks on a %s Redis (16 shards)', (m) => {
     expect(rx.badSignatures).toBe(0);
     expect(rx.duplicates).toBe(0);
     expect(rx.posts.every((p) => p.validSignature && p.tenant === 'acme' && p.events <= 50)).toBe(true);
-    // Exactly the events the WebSocket client got, with the same eids and frames, plus the MO.
+    // Exactly the events the WebSocket client got, with the same eids and frames (and, issue 15, the
+    // message's to, from, parts, price and currency), plus the MO.
     const ws = wsStatuses(c);
     const got = new Map(rx.events.map((e) => [e.eid, e]));
     expect(got.size).toBe(ws.size + 1);
-    for (const [eid, f] of ws) expect(got.get(eid)).toEqual(f);
+    for (const [eid, f] of ws) expect(got.get(eid)).toEqual({ ...f, to: expect.stringMatching(/^\+4791\d{6}$/), from: 'Acme', parts: 1, price: expect.any(Number), currency: expect.any(String) });
     expect(got.get(moEid as string)).toEqual({ eid: moEid, ...mo });
     for (const id of ids) {
       if (silent.has(id)) expect(eventsOf(rx, id)).toEqual([]);

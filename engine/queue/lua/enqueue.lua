@@ -52,26 +52,94 @@
     reads the lists (single Redis) and neither refuses nor reads oor:{T}
   ARGV[4] how far back oor:{T} reaches, ms (a pre-check older than that is refused)
   ARGV[5] ms by which an oor:{T} entry may predate the pre-check and still stop a message (clock skew)
-  ARGV[6..] sections: key count, ARGV count, then the number of profiles P, P profiles of 16 fields:
+  ARGV[6..] sections: key count, ARGV count, then the number of profiles P, P profiles of 17 fields:
     queue key, park key, hold key (0 = not held), list key, list minutes key, the tenant's opt-out list
     (0: pre-checked, `listed` says; else the script reads it and the global list KEYS[s+6]) (key indexes
     from s), tenant, smsc, ttlSec, push (0|1), route record, dueAt (ms; 0 = now), billOnDelivery (0|1),
-    hold code, hold text, due minute;
+    hold code, hold text, due minute, callback URL ('' none: the tenant's webhook; else kept in the
+    hash as cb and in every status event's `o` field);
     then per message 12 fields and its parts: message hash key (index from s), profile (1..P), id, ref,
     to, from, dataCoding, esmClass, n, acceptedAt, validUntil, listed (1: on an opt-out list at the
-    pre-check), part 1 .. part n bytes
+    pre-check; + 2: the message has an idempotency key), part 1 .. part n bytes, and with a key three more:
+    the key idk:{T}:... (index from s), the submit's body hash, the key's window in ms
   Returns: per section, one EnqueueCode character per message (Queued q, Stopped s, Held h, Paused p,
-    Scheduled d), or Recheck (the whole section, nothing written).
+    Scheduled d, Repeat u, Conflict c), then for each Repeat a line "\n<id>|<code>" (the original
+    message and its code), or Recheck (the whole section, nothing written).
+
+  Idempotency keys (issue 15; only messages that carry one take this branch): a key's record
+  idk:{T}:<tenant>:<key> = "<body hash>|<id>|<code>" is written in the same call as its message, so a
+  crash never leaves one without the other. A key whose record names another message is a repeat
+  (same hash: nothing written, the original's id and code returned) or a conflict (another body).
 ]]
 --- @include "@EnqueueCode"
 --- @include "includes/sections"
 local evMax, finalTtl = ARGV[1], ARGV[2]
 local checkedAt, oorWindow, skew = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local FIELDS, PFIELDS = 12, 16
+local FIELDS, PFIELDS = 12, 17
 local tm = redis.call('TIME')
 local serverNow = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
 local CODE = { stopped = EnqueueCode.Stopped, pending_approval = EnqueueCode.Held, paused = EnqueueCode.Paused, scheduled = EnqueueCode.Scheduled }
 local OPTED_OUT, OPTED_OUT_TEXT = 'OPTED_OUT', 'the number is on the opt-out (STOP) list'
+
+-- Idempotency keys: the record of message i's key when it names another message (a repeat or a
+-- conflict), else nil; and where the next message starts.
+local function otherRecord(s, i)
+  local n = tonumber(ARGV[i + 8])
+  if tonumber(ARGV[i + 11]) < 2 then return nil, i + FIELDS + n end
+  local rec = redis.call('GET', KEYS[s + tonumber(ARGV[i + FIELDS + n])])
+  if rec and string.match(rec, '^[^|]*|([^|]*)|') ~= ARGV[i + 2] then return rec, i + FIELDS + n + 3 end
+  return nil, i + FIELDS + n + 3
+end
+
+-- A repeat (the original's "id|code" added to `repeats`) or a conflict, by the record's body hash.
+local function repeatOrConflict(s, i, rec, repeats)
+  local h, rest = string.match(rec, '^([^|]*)|(.*)$')
+  if h ~= ARGV[i + FIELDS + tonumber(ARGV[i + 8]) + 1] then return EnqueueCode.Conflict end
+  repeats[#repeats + 1] = rest
+  return EnqueueCode.Repeat
+end
+
+-- Whether an earlier run of this call wrote the section: its first message that is not a repeat
+-- or conflict exists (a keyed message: its key's record names it).
+local function written(s, a, b)
+  local i = a
+  while i <= b do
+    local n = tonumber(ARGV[i + 8])
+    if tonumber(ARGV[i + 11]) < 2 then return redis.call('EXISTS', KEYS[s + tonumber(ARGV[i])]) == 1 end
+    local rec = redis.call('GET', KEYS[s + tonumber(ARGV[i + FIELDS + n])])
+    if not rec then return false end
+    if string.match(rec, '^[^|]*|([^|]*)|') == ARGV[i + 2] then return true end
+    i = i + FIELDS + n + 3
+  end
+  return false
+end
+
+local function withRepeats(codes, repeats)
+  if #repeats == 0 then return table.concat(codes) end
+  return table.concat(codes) .. '\n' .. table.concat(repeats, '\n')
+end
+
+-- The messages to write, in order: repeats and conflicts get their code in `disp` and are skipped;
+-- a new key's record is set once its message's code is known (at the next step).
+local function toWrite(s, a, b, disp, repeats)
+  local i, rec, nxt, key = nil, nil, a, nil
+  return function()
+    if key ~= nil then
+      redis.call('SET', KEYS[s + tonumber(key)], ARGV[i + FIELDS + tonumber(ARGV[i + 8]) + 1] .. '|' .. ARGV[i + 2] .. '|' .. disp[#disp], 'PX', ARGV[i + FIELDS + tonumber(ARGV[i + 8]) + 2])
+      key = nil
+    end
+    while nxt <= b do
+      i = nxt
+      rec, nxt = otherRecord(s, i)
+      if rec == nil then
+        if tonumber(ARGV[i + 11]) >= 2 then key = ARGV[i + FIELDS + tonumber(ARGV[i + 8])] end
+        return i
+      end
+      disp[#disp + 1] = repeatOrConflict(s, i, rec, repeats)
+    end
+    return nil
+  end
+end
 
 local function enqueueSection(s, a0, b)
   local EV, EXP, SCH, PZ, OOR = KEYS[s + 1], KEYS[s + 2], KEYS[s + 3], KEYS[s + 4], KEYS[s + 5]
@@ -79,14 +147,16 @@ local function enqueueSection(s, a0, b)
   local np = tonumber(ARGV[a0])
   local a = a0 + 1 + np * PFIELDS
   -- The section is atomic: if its first message exists, the whole section was written.
-  if a <= b and redis.call('EXISTS', KEYS[s + tonumber(ARGV[a])]) == 1 then
-    local out = {}
+  if a <= b and written(s, a, b) then
+    local out, repeats = {}, {}
     local j = a
     while j <= b do
-      out[#out + 1] = CODE[redis.call('HGET', KEYS[s + tonumber(ARGV[j])], 's')] or EnqueueCode.Queued
-      j = j + FIELDS + tonumber(ARGV[j + 8])
+      local rec, nxt = otherRecord(s, j)
+      if rec then out[#out + 1] = repeatOrConflict(s, j, rec, repeats)
+      else out[#out + 1] = CODE[redis.call('HGET', KEYS[s + tonumber(ARGV[j])], 's')] or EnqueueCode.Queued end
+      j = nxt
     end
-    return table.concat(out)
+    return withRepeats(out, repeats)
   end
   -- checkedAt 0: no pre-check, the profiles name the lists and this script reads them (single Redis).
   if checkedAt > 0 and serverNow - checkedAt > oorWindow then return EnqueueCode.Recheck end
@@ -97,7 +167,7 @@ local function enqueueSection(s, a0, b)
     profiles[k] = {
       sq = KEYS[s + tonumber(ARGV[o])], pk = ARGV[o + 1], hk = tonumber(ARGV[o + 2]), xi = ARGV[o + 3], bi = ARGV[o + 4], oo = tonumber(ARGV[o + 5]),
       t = ARGV[o + 6], sm = ARGV[o + 7], ttl = ARGV[o + 8], d = ARGV[o + 9], rt = ARGV[o + 10], due = ARGV[o + 11], bd = ARGV[o + 12],
-      hc = ARGV[o + 13], htx = ARGV[o + 14], minute = ARGV[o + 15],
+      hc = ARGV[o + 13], htx = ARGV[o + 14], minute = ARGV[o + 15], cb = ARGV[o + 16],
     }
   end
   -- Opt-out lists read in the script (single Redis): whether each exists, asked once per section.
@@ -110,30 +180,30 @@ local function enqueueSection(s, a0, b)
     end
     return e and redis.call('ZSCORE', key, to) ~= false
   end
-  local exp, sch, disp = {}, {}, {}
+  local exp, sch, disp, repeats = {}, {}, {}, {}
   local pausedOf = {}
   -- List index: ids by (list key), in the order accepted; minutes by (minutes key).
   local ixLists, ixOrder = {}, {}
   local lastX, ixl = nil, nil
-  local function emit(id, t, r, status, at, code, text, sm, to, n, ac, rt, d)
+  local function emit(id, t, r, status, at, code, text, sm, to, n, ac, rt, d, o)
     local fr = { op = 'status', id = id, status = status, at = tonumber(at) }
     if r ~= '' then fr.ref = r end
     if code then fr.error = { code = code, text = text } end
     local x = sm .. '|' .. to .. '|' .. n .. '|' .. ac .. '|' .. rt
     if d ~= '0' then
-      redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', t, 'f', cjson.encode(fr), 'x', x)
+      redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', t, 'f', cjson.encode(fr), 'x', x, 'o', o)
     else
-      redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', t, 'f', cjson.encode(fr), 'x', x, 'p', '0')
+      redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', t, 'f', cjson.encode(fr), 'x', x, 'o', o, 'p', '0')
     end
   end
-  local i = a
-  while i <= b do
+  for i in toWrite(s, a, b, disp, repeats) do
     local mkey, pr = KEYS[s + tonumber(ARGV[i])], profiles[tonumber(ARGV[i + 1])]
     local sq, pk, hk, xi, bi = pr.sq, pr.pk, pr.hk, pr.xi, pr.bi
     local t, sm, ttl, d, rt, due, bd, hc, htx, minute = pr.t, pr.sm, pr.ttl, pr.d, pr.rt, pr.due, pr.bd, pr.hc, pr.htx, pr.minute
     local id, r, to, fr, dcs, esm = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
     local n = tonumber(ARGV[i + 8])
     local ac, v, listed = ARGV[i + 9], ARGV[i + 10], ARGV[i + 11]
+    if listed == '3' then listed = '1' end
     local p1 = i + FIELDS
     local tail = '|' .. n .. '|' .. to .. '|' .. fr .. '|' .. string.format('%d', math.floor(tonumber(v) / 1000)) .. '|' .. dcs .. '|' .. esm
     if xi ~= lastX then
@@ -224,8 +294,9 @@ local function enqueueSection(s, a0, b)
           if k == 1 then redis.call('HSET', mkey, code and 'he' or 'pe', eid) end
         end
       end
-      emit(id, t, r, status, ac, code, text, sm, to, n, ac, rt, d)
+      emit(id, t, r, status, ac, code, text, sm, to, n, ac, rt, d, fr .. '|' .. pr.cb)
     end
+    if pr.cb ~= '' then redis.call('HSET', mkey, 'cb', pr.cb) end
     if stopped then
       redis.call('EXPIRE', mkey, finalTtl)
     else
@@ -234,7 +305,6 @@ local function enqueueSection(s, a0, b)
       exp[#exp + 1] = v
       exp[#exp + 1] = id
     end
-    i = i + FIELDS + n
   end
   -- The expiry index and the schedule in one ZADD per section, the list index in one RPUSH per list.
   for k = 1, #exp, 5000 do
@@ -250,7 +320,7 @@ local function enqueueSection(s, a0, b)
     end
     redis.call('ZADD', KEYS[s + tonumber(e[2])], e[3], e[3])
   end
-  return table.concat(disp)
+  return withRepeats(disp, repeats)
 end
 
 local out = {}

@@ -141,10 +141,12 @@ local function emit(id, f, status, err, etxt, raw)
   local lat = ''
   if raw ~= nil and f[F.sentAt] then lat = now - tonumber(f[F.sentAt]) end
   local x = (f[F.smsc] or '') .. '|' .. f[F.to] .. '|' .. f[F.parts] .. '|' .. f[F.acceptedAt] .. '|' .. (f[F.route] or '||||') .. '|' .. lat .. '|' .. (raw or '')
+  -- o: "from|callbackUrl" (issue 15: webhook payloads; a per-message callback overrides the tenant's URL).
+  local o = (f[F.from] or '') .. '|' .. (f[F.callbackUrl] or '')
   if f[F.push] ~= '0' then
-    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[F.tenant], 'f', cjson.encode(fr), 'x', x)
+    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[F.tenant], 'f', cjson.encode(fr), 'x', x, 'o', o)
   else
-    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[F.tenant], 'f', cjson.encode(fr), 'x', x, 'p', '0')
+    redis.call('XADD', EV, 'MAXLEN', '~', evMax, '*', 't', f[F.tenant], 'f', cjson.encode(fr), 'x', x, 'o', o, 'p', '0')
   end
 end
 
