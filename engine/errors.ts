@@ -44,6 +44,11 @@ export type ErrorCode =
   | 'NO_RECEIPT'
   // configuration
   | 'CONFIG_INVALID'
+  // tenants as data (issue 15): a submit of a suspended tenant; a tenant id taken; a change raced by another; a reload that could not apply everything
+  | 'TENANT_SUSPENDED'
+  | 'TENANT_EXISTS'
+  | 'CHANGE_CONFLICT'
+  | 'RELOAD_INCOMPLETE'
   // many nodes (issue 14): a start refused because a live node holds its engine.nodeId, or its port is taken
   | 'NODE_ID_IN_USE'
   | 'PORT_IN_USE'
