@@ -26,7 +26,7 @@ import { ensureGroups, eventsCapPerShard, eventStreamKeys } from './queue/event-
 import { onRedisError } from './redis/on-redis-error.js';
 import { RoutingService } from './routing/routing-service.js';
 import { log as defaultLog } from './log.js';
-import { bearerOf, secretCheck, sendJson } from './http/http-kit.js';
+import { bearerOf, guard, secretCheck, sendJson } from './http/http-kit.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { AnalyticsHost, type AnalyticsState } from './analytics/analytics-host.js';
 import { AnalyticsHome, analyticsBackend } from './analytics/analytics-home.js';
@@ -52,6 +52,19 @@ import { FleetTenantBucket, primeAll } from './fleet/tenant-rate.js';
 import { Takeover } from './fleet/takeover.js';
 import { Fleet } from './fleet/fleet.js';
 import { resolveWebhookTenants } from './webhooks/webhook-tenants.js';
+import { TenantsFeature } from './tenants/tenants-feature.js';
+
+/** What a reload did with the file's tenants, and the sections it changed that need a restart. */
+interface ReloadTenants {
+  readonly written: string[];
+  readonly kept: string[];
+  readonly restartNeeded: string[];
+}
+
+/** Top-level config sections a reload does not apply (all but routing and tenants) that differ between two configs. */
+function restartSections(running: Config, next: Config): string[] {
+  return Object.keys({ ...running, ...next }).filter((k) => k !== 'routing' && k !== 'tenants' && JSON.stringify((running as Record<string, unknown>)[k]) !== JSON.stringify((next as Record<string, unknown>)[k]));
+}
 
 export interface EngineOptions {
   /** A single Redis (redis://…), unless `redis` names the target (a cluster). */
@@ -124,9 +137,9 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const env = o.env ?? process.env;
   const log = o.log ?? defaultLog;
   const clock = o.clock ?? systemClock;
-  const tenants = config.tenants.map((t) => ({ id: t.id, apiKey: resolveSecret(t.apiKey, `tenants[${t.id}].apiKey`, env), tps: t.tps, window: t.window }));
   const smscs: ActorSmscConfig[] = config.smscs.map((s) => ({ ...s, password: resolveSecret(s.password, `smscs[${s.id}].password`, env) }));
-  const webhookTenants = resolveWebhookTenants(config.tenants, env);
+  // The config's webhook secrets are checked before anything opens (CONFIG_INVALID); tenants are served from the directory below.
+  resolveWebhookTenants(config.tenants, env);
   const adminKey = env.SWITCHYARD_ADMIN_KEY;
 
   const target: RedisTarget = o.redis ?? { kind: 'single', url: o.redisUrl ?? 'redis://127.0.0.1:6379' };
@@ -143,6 +156,22 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const keys = new Keys(config.redis.keyPrefix, new Shards(config.redis.shards));
   // The shard count names every key: a start with another count, or on the unsharded layout, is refused.
   await checkShardLayout(redis, keys);
+  // Tenants as data (engine/tenants/): the config's tenants seed the directory in Redis, and every
+  // module below starts from the directory's tenants (liveConfig) and follows its changes.
+  const tenantSub = connectRedis(target, { connectionName: 'sy-tenants', blocking: true });
+  onRedisError(tenantSub, 'tenants', (m) => log('warn', m));
+  let tenantsFeature: TenantsFeature;
+  try {
+    tenantsFeature = await TenantsFeature.open({ config, env, redis, subscriber: tenantSub, clock, log });
+  } catch (err) {
+    tenantSub.disconnect();
+    redis.disconnect();
+    blocking.disconnect();
+    queueRedis.disconnect();
+    throw err;
+  }
+  const liveConfig: Config = { ...config, tenants: tenantsFeature.configTenants() };
+  const webhookTenants = tenantsFeature.webhookTenants();
   // This node in the fleet (engine/fleet/): registered before anything reads as it (a live duplicate
   // node id is refused here), ticking on a connection of its own so that no traffic delays a heartbeat.
   const fleetRedis = connectRedis(target, { connectionName: 'sy-fleet' });
@@ -159,6 +188,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   try {
     await fleet.register();
   } catch (err) {
+    await tenantsFeature.stop();
     fleetRedis.disconnect();
     redis.disconnect();
     blocking.disconnect();
@@ -177,6 +207,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     await home?.start();
   } catch (err) {
     await fleet.stop();
+    await tenantsFeature.stop();
     fleetRedis.disconnect();
     redis.disconnect();
     blocking.disconnect();
@@ -191,8 +222,13 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   });
   // What this node publishes with its fleet tick, and the others' figures (engine/fleet/node-figures.ts).
   const figures = new NodeFigures(fleet);
-  const routing = new RoutingService({ config, configFile: o.configFile, redis, store, log, env, fleetHealth: figures, failoverLeader: () => fleet.isLeader('failover') });
-  const lifecycle = new Lifecycle({ config, redis, keys: store.keys, clock, log });
+  // A reload's tenants are seeded into the directory; the reload's answer awaits it (reloadSeed).
+  let reloadSeed: Promise<ReloadTenants> = Promise.resolve({ written: [], kept: [], restartNeeded: [] });
+  const routing = new RoutingService({ config: liveConfig, onReloaded: (next) => {
+    reloadSeed = tenantsFeature.seed(next).then((r) => ({ ...r, restartNeeded: restartSections(config, next) }));
+    reloadSeed.catch((err: Error) => log('error', `tenants of the reloaded config not applied: ${err.message}`));
+  }, configFile: o.configFile, redis, store, log, env, fleetHealth: figures, failoverLeader: () => fleet.isLeader('failover') });
+  const lifecycle = new Lifecycle({ config: liveConfig, redis, keys: store.keys, clock, log });
   const batcher = new EnqueueBatcher(store);
   const shardPicker = new ShardPicker(config.redis.shards);
   const r = config.server.resume;
@@ -212,10 +248,10 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   // Opt-out lists, held and paused messages, moderation (issue 6).
   const optOuts = new OptOutStore(redis, store.keys);
   const parking = new ParkingStore(redis, store.keys, { eventsMaxLen, finalRetentionSec: config.messages.finalRetentionSec });
-  const pauses = new PauseControl(parking, config.tenants.map((t) => t.id), (level, m) => log(level, m));
-  const moderator = new Moderator(config, clock, redis, store.keys);
+  const pauses = new PauseControl(parking, tenantsFeature.idList, (level, m) => log(level, m));
+  const moderator = new Moderator(liveConfig, clock, redis, store.keys);
   await moderator.start();
-  const tenantIds = new Set(config.tenants.map((t) => t.id));
+  const tenantIds = tenantsFeature.ids;
 
   const supervisor = new Supervisor({
     actors: smscs.length,
@@ -233,7 +269,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     finalRetentionSec: config.messages.finalRetentionSec,
     restartBackoffMs: config.engine.restartBackoffMs,
     mo: {
-      inbound: Object.fromEntries(config.tenants.flatMap((t) => t.inboundNumbers.map((n) => [inboundKey(n), t.id]))),
+      inbound: Object.fromEntries(liveConfig.tenants.flatMap((t) => t.inboundNumbers.map((n) => [inboundKey(n), t.id]))),
       defaultTenant: config.mo.defaultTenant,
       stopKeywords: config.mo.stopKeywords,
       startKeywords: config.mo.startKeywords,
@@ -246,8 +282,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   // This node's SMSC figures go out with every fleet tick: the other nodes' health feeds add them up.
   fleet.onTick(() => figures.setHealth(supervisor.stats()));
   // Every tenant's rate grant kept ready while other nodes are live (fleet/tenant-rate.ts).
-  const tenantBuckets: FleetTenantBucket[] = [];
-  fleet.onTick(() => primeAll(tenantBuckets, figures.liveNodes));
+  const tenantBuckets = new Map<string, FleetTenantBucket>();
+  fleet.onTick(() => primeAll(tenantBuckets.values(), figures.liveNodes));
   // Bind leases: after each fleet tick every actor learns the slots this node holds; a drained one goes back.
   const passLeases = (): void => {
     for (const s of config.smscs) {
@@ -295,7 +331,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         baseDir: o.configFile === undefined ? process.cwd() : dirname(resolve(o.configFile)),
       }, log)
     : undefined;
-  const flagged = new FlaggedNumbers(new Set(config.tenants.filter((t) => t.refuseFlaggedNumbers ?? an.badNumbers.refuse).map((t) => t.id)));
+  const flagged = new FlaggedNumbers(tenantsFeature.refusingFlagged);
   analytics?.onFlagged((d) => flagged.apply(d));
   // Signed POSTs of status events and MO messages to tenants' receivers, in their own worker thread (engine/webhooks/).
   const webhooks = webhookTenants.length === 0 ? undefined : new WebhookHost({ redis: target, keyPrefix: config.redis.keyPrefix, shards: config.redis.shards, node: config.engine.nodeId, metrics: config.engine.metrics, tenants: webhookTenants }, log);
@@ -328,7 +364,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     maxBatchItems: config.messages.maxBatchItems,
     maxValiditySec: config.messages.maxValiditySec,
     ...lifecycle.ingressOptions(),
-    tenants: tenants.map((t) => ({ ...t, ...lifecycle.tenant(t.id) })),
+    tenants: liveConfig.tenants.map((t) => ({ id: t.id, tps: t.tps, window: t.window, ...lifecycle.tenant(t.id) })),
     adminKey,
     accept: {
       router: () => routing.router,
@@ -339,7 +375,8 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       flagged: (tenant, e164) => flagged.refuses(tenant, e164),
       // SMSCs whose alphabet lacks some of GSM-7 (texts with such characters go to them in UCS-2); none: no look-up per message.
       ...(narrowAlphabets.size > 0 ? { alphabets: narrowAlphabets } : {}),
-      ...(moderator.active ? { moderate: (tenant: string, text: string) => moderator.moderate(tenant, text) } : {}),
+      // Always: the tenant directory may moderate a tenant later (moderate() returns at once while no tenant is).
+      moderate: (tenant: string, text: string) => moderator.moderate(tenant, text),
     },
     batcher,
     dispatcher,
@@ -347,7 +384,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     // A tenant's tps is the fleet's: alone the local bucket, with other live nodes grants from Redis (fleet/tenant-rate.ts).
     tenantBucket: (tenant, tps) => {
       const b = new FleetTenantBucket(tenant, tps, { redis, prefix: config.redis.keyPrefix, clock, liveNodes: () => figures.liveNodes, grantMs: config.fleet.tenantGrantMs, log });
-      tenantBuckets.push(b);
+      tenantBuckets.set(tenant, b);
       return b;
     },
     awaitNetwork: (to) => routing.awaitNetwork(to),
@@ -408,21 +445,39 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         json(res, 'error' in x ? '400 Bad Request' : '200 OK', 'error' in x ? { op: 'error', code: 'INVALID_NUMBER', error: x.error } : x);
       });
       registerWebhookRoutes(app, { auth: () => ingress.auth, redis, keys: store.keys, node: config.engine.nodeId, tenants: new Map(webhookTenants.map((t) => [t.id, { url: t.url }])), host: webhooks });
+      // Honest: ok:true only when everything the file changed is applied (routing, its tenants seeded into
+      // the directory); otherwise 409 RELOAD_INCOMPLETE says what was not (README "Tenants as data").
       app.post('/v1/admin/routing/reload', (res, req) => {
         if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });
+        let r: ReturnType<RoutingService['reload']>;
         try {
-          json(res, '200 OK', { ok: true, ...routing.reload() });
+          r = routing.reload();
         } catch (err) {
-          json(res, '400 Bad Request', { op: 'error', code: 'CONFIG_INVALID', error: (err as Error).message });
+          return json(res, '400 Bad Request', { op: 'error', code: 'CONFIG_INVALID', error: (err as Error).message });
         }
+        const g = guard(res);
+        return reloadSeed.then(
+          (t) => {
+            if (!g.alive()) return;
+            const why = [
+              ...(t.kept.length > 0 ? [`tenants changed or deleted through the admin API keep their Redis version (the file's is not applied): ${t.kept.join(', ')}`] : []),
+              ...(t.restartNeeded.length > 0 ? [`changed sections need a restart: ${t.restartNeeded.join(', ')}`] : []),
+            ];
+            if (why.length === 0) return json(res, '200 OK', { ok: true, ...r, tenants: { written: t.written } });
+            json(res, '409 Conflict', { op: 'error', code: 'RELOAD_INCOMPLETE', error: `routing reloaded, but not everything: ${why.join('; ')}`, ok: false, ...r, tenants: { written: t.written, kept: t.kept }, restartNeeded: t.restartNeeded });
+          },
+          (err: Error) => void (g.alive() && json(res, '409 Conflict', { op: 'error', code: 'RELOAD_INCOMPLETE', error: `routing reloaded, but the file's tenants were not applied: ${err.message}`, ok: false, ...r })),
+        );
       });
+      tenantsFeature.routes(app, ingress.auth, config.server.maxFrameBytes);
       lifecycle.routes(app, ingress.auth, (tenant, f, done) => ingress.onCancel(tenant, f, done), analytics === undefined ? undefined : (tenant, id) => analyticsHistory(analytics, tenant, id));
-      registerHeldRoutes(app, { redis, keys: store.keys, parking, auth: ingress.auth, tenants: config.tenants.map((t) => t.id), maxBodyBytes: config.server.maxFrameBytes });
+      registerHeldRoutes(app, { redis, keys: store.keys, parking, auth: ingress.auth, tenants: tenantsFeature.idList, maxBodyBytes: config.server.maxFrameBytes });
       registerPauseRoutes(app, { control: pauses, auth: ingress.auth, tenants: tenantIds });
       registerMoRoutes(app, { redis, keys: store.keys, auth: ingress.auth });
       return registerOptOutRoutes(app, { store: optOuts, auth: ingress.auth, tenants: tenantIds, maxBodyBytes: config.server.maxFrameBytes, confirm: (eid) => pauses.confirmed(0, eid) });
     },
   });
+  tenantsFeature.attach({ ingress, routing, lifecycle, moderator });
   // Event-loop delay of the ingress thread (reported by /v1/status; metrics come with issue 5).
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
@@ -491,6 +546,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   };
 
   async function stop(): Promise<void> {
+    await tenantsFeature.stop();
     routing.stop();
     trimmer.stop();
     pauses.stop();

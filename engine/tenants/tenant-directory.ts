@@ -81,7 +81,7 @@ export interface TenantDirectoryOptions {
   readonly log: (level: 'info' | 'warn' | 'error', msg: string) => void;
 }
 
-type ChangeFn = (redis: RedisClient, ...args: Array<string | number>) => Promise<number>;
+type ChangeFn = (...keysThenArgs: Array<string | number>) => Promise<number>;
 
 export class TenantDirectory {
   private snap: DirectorySnapshot = { version: -1, tenants: new Map(), keys: new Map() };
@@ -196,7 +196,7 @@ export class TenantDirectory {
   private async change(hash: 't' | 'k', field: string, expect: string, value: string, audit: Omit<AuditEntry, 'id' | 'at'>, dropKeys: ReadonlyArray<string> = []): Promise<number> {
     const entry = JSON.stringify({ at: this.o.clock.now(), ...audit });
     const run = (this.o.redis as unknown as { syTenantChange: ChangeFn }).syTenantChange.bind(this.o.redis);
-    const v = await run(this.o.redis, this.k.tenants, this.k.keys, this.k.ver, this.k.audit, hash, field, expect, value, entry, AUDIT_MAX, this.k.channel, ...dropKeys);
+    const v = await run(this.k.tenants, this.k.keys, this.k.ver, this.k.audit, hash, field, expect, value, entry, AUDIT_MAX, this.k.channel, ...dropKeys);
     if (Number(v) < 0) throw new SwitchyardError('CHANGE_CONFLICT', `tenant ${audit.tenant} was changed by someone else meanwhile; read it again and retry`);
     await this.reload();
     return Number(v);
