@@ -64,8 +64,7 @@ export function newApiKey(): { key: string; id: string } {
 
 /** The settings of a config-file tenant (its key goes to the keys hash). */
 export function settingsOfConfig(t: TenantConfig): TenantSettings {
-  const { apiKey: _key, ...rest } = t;
-  return tenantSettingsSchema.parse(rest);
+  return tenantSettingsSchema.parse(Object.fromEntries(Object.entries(t).filter(([k]) => k !== 'apiKey')));
 }
 
 export function parseTenantRecord(json: string): TenantRecord | undefined {
