@@ -138,6 +138,8 @@ interface TenantRuntime {
   bucket: { tryTake(n?: number): boolean };
   /** Main-thread time this tenant's frames may use (its share of server.ingressCpuMsPerSec). */
   readonly cpu: CpuBudget;
+  /** Messages handed to the queue (batcher): a frame that moved it was useful (cpu-budget.ts). */
+  handed: number;
   senders: SenderCheck | undefined;
   accept: TenantAcceptOptions;
   /** Its submits are refused TENANT_SUSPENDED (its connections are closed 4003 as it is suspended). */
@@ -325,7 +327,7 @@ export class IngressServer {
   }
 
   private runtimeOf(t: IngressTenant): TenantRuntime {
-    return { id: t.id, window: t.window, tps: t.tps, bucket: this.o.tenantBucket?.(t.id, t.tps) ?? new TokenBucket(t.tps, this.o.clock, t.tps, 'api'), cpu: this.share.budget(), senders: t.senders, accept: t.accept ?? {}, suspended: false, removed: false };
+    return { id: t.id, window: t.window, tps: t.tps, bucket: this.o.tenantBucket?.(t.id, t.tps) ?? new TokenBucket(t.tps, this.o.clock, t.tps, 'api'), cpu: this.share.budget(), handed: 0, senders: t.senders, accept: t.accept ?? {}, suspended: false, removed: false };
   }
 
   /**
@@ -459,10 +461,11 @@ export class IngressServer {
         // refused unread its few microseconds of wall time, any other its CPU time on the thread.
         const w0 = performance.now();
         if (this.refusedUnread(d, message)) {
-          d.t.cpu.charge(performance.now() - w0);
+          d.t.cpu.charge(performance.now() - w0, false);
           return;
         }
         const c0 = this.cpuClock.now();
+        const h0 = d.t.handed;
         // No frame may take the process down: an exception in a handler is a bug, answered and logged.
         try {
           this.onMessage(ws, message);
@@ -470,7 +473,8 @@ export class IngressServer {
           this.o.log?.('error', `WebSocket frame of tenant ${d.tenant} failed: ${(err as Error).stack ?? String(err)}`);
           this.send(d, errorFrame('UNAVAILABLE', 'the frame could not be processed (an internal error, logged); retry or report it'));
         } finally {
-          d.t.cpu.charge(Math.max(0, this.cpuClock.now() - c0));
+          // A submit still waiting for a network lookup (awaitNetwork) is not handed yet: its frame counts as refused (rare).
+          d.t.cpu.charge(Math.max(0, this.cpuClock.now() - c0), d.t.handed !== h0);
         }
       },
       drain: (ws) => {
@@ -823,6 +827,7 @@ export class IngressServer {
       return done(nackFrame(f.ref, { code: 'QUOTA_EXCEEDED', error: `daily quota of ${quota.quotaOf(t.id)} messages reached; it resets at 00:00 UTC` }));
     }
     const msg = m as Exclude<typeof m, Refusal>;
+    t.handed++;
     this.o.batcher.add(msg, (err, disposition) => {
       if (d !== undefined) d.unacked--;
       if (err) {
@@ -901,10 +906,11 @@ export class IngressServer {
     }
     return readJsonBody(res, this.o.maxFrameBytes, (body, alive) => {
       const c0 = this.cpuClock.now();
+      const h0 = t.handed;
       try {
         this.onHttpBody(res, t, body, alive);
       } finally {
-        t.cpu.charge(Math.max(0, this.cpuClock.now() - c0));
+        t.cpu.charge(Math.max(0, this.cpuClock.now() - c0), t.handed !== h0);
       }
     });
   }
