@@ -13,6 +13,7 @@
  *   switchyard analytics delivery|failures|statuses|message|number|bad-numbers|report ...   (engine/analytics/analytics-cli.ts)
  *   switchyard usage --tenant ID [--from DAY] [--to DAY] [--url URL | --config FILE]
  *                                                              a tenant's messages, segments and cost by day
+ *   switchyard tenants ... / switchyard keys ...               tenants and API keys as data (engine/cli/tenants-cli.ts)
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -28,6 +29,7 @@ import { log } from './log.js';
 import { SwitchyardError } from './errors.js';
 import { startHarness } from './loadgen/harness.js';
 import { analyticsCommand } from './analytics/analytics-cli.js';
+import { keysCommand, tenantsCommand } from './cli/tenants-cli.js';
 import { runLoad } from './loadgen/load-generator.js';
 import { privateRedisUrl, redactedUrl, startPrivateRedis, type PrivateRedis } from './redis/private-redis.js';
 import { connectRedis, redisTargetFromEnv, type RedisClient, type RedisTarget } from './redis/connect-redis.js';
@@ -46,6 +48,8 @@ const USAGE = `usage:
   switchyard analytics delivery|failures|statuses [--by smsc,country] [--bucket hour] [--from T --to T] [filters] [--url URL]
   switchyard analytics message ID | number +4791234567 | bad-numbers | report events|messages [--out FILE]
   switchyard usage --tenant ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--url http://127.0.0.1:8080 | --config FILE] [--json]
+  switchyard tenants list|show|create|update|suspend|unsuspend|delete|audit ... [--url URL]
+  switchyard keys list|issue|revoke TENANT ... [--url URL]
 Environment: REDIS_URL (else \`start\` runs a private redis-server under ./data/redis, with a password
   kept there, which \`mnp load\` and \`usage --config\` then use) or REDIS_CLUSTER_NODES (a Redis Cluster),
   API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
@@ -362,7 +366,7 @@ async function usage(args: string[]): Promise<void> {
 }
 
 const [cmd, ...rest] = process.argv.slice(2);
-const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp, analytics: analyticsCommand, usage };
+const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp, analytics: analyticsCommand, usage, tenants: tenantsCommand, keys: keysCommand };
 const fn = cmd === undefined ? undefined : commands[cmd];
 if (fn === undefined) {
   console.error(USAGE);

@@ -6,11 +6,15 @@
  * on node 1 (4001) and refuses it there on HTTP, within a second; a
  * suspension on node 0 is refused on node 1 (TENANT_SUSPENDED) within a second.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetHarness } from '../helpers/fleet-harness.js';
 import { api } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { connectClient, type TestClient } from '../helpers/ws-client.js';
+
+const run = promisify(execFile);
 
 /** The issue's bound: a change applies on every node within a second. */
 const WITHIN_MS = 1000;
@@ -76,4 +80,26 @@ describe('tenants as data on two nodes', () => {
     await waitFor(() => accepted.every((t) => f.sims[0]?.captured.some((x) => x.shortMessage.toString('latin1') === t) === true), 30_000, 'the accepted messages at the SMSC');
     expect(f.duplicates().size).toBe(0);
   }, 120_000);
+
+  it('the CLI creates a tenant and issues, lists and revokes its keys (audited as admin and the user)', async () => {
+    const url = `http://127.0.0.1:${port(0)}`;
+    const cli = async (...args: string[]): Promise<Record<string, unknown>> => {
+      const { stdout } = await run(process.execPath, ['dist/engine/cli.js', ...args, '--url', url], { env: { ...process.env, SWITCHYARD_ADMIN_KEY: f.adminKey } });
+      return JSON.parse(stdout) as Record<string, unknown>;
+    };
+    const created = await cli('tenants', 'create', 'epsilon', '--set', 'tps=300', '--set', 'senders=["Acme"]');
+    const key = (created.key as { key: string }).key;
+    expect((created.tenant as { settings: { tps: number } }).settings.tps).toBe(300);
+    await within(async () => (await submit(1, key, 'e1')).status === 202, 'the CLI-created tenant to send through node 1');
+    const issued = await cli('keys', 'issue', 'epsilon', '--label', 'ci', '--ttl', '3600');
+    const listed = await cli('keys', 'list', 'epsilon');
+    expect((listed.keys as Array<{ label: string }>).map((k) => k.label)).toEqual(['first key', 'ci']);
+    await cli('keys', 'revoke', 'epsilon', issued.id as string);
+    await within(async () => (await submit(1, issued.key as string, 'e2')).status === 401, 'the revoked key to be refused on node 1');
+    const audit = await cli('tenants', 'audit', 'epsilon', '--json');
+    expect((audit.entries as Array<{ action: string; who: string }>).map((e) => e.action)).toEqual(['key-revoke', 'key-issue', 'key-issue', 'create']);
+    expect((audit.entries as Array<{ who: string }>)[0]?.who).toMatch(/^admin/);
+    // A bad option value names the option.
+    await expect(run(process.execPath, ['dist/engine/cli.js', 'keys', 'issue', 'epsilon', '--label', 'x', '--ttl', 'abc', '--url', url], { env: { ...process.env, SWITCHYARD_ADMIN_KEY: f.adminKey } })).rejects.toThrow(/--ttl must be a whole number/);
+  }, 60_000);
 });
