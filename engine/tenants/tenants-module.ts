@@ -8,6 +8,7 @@
 import type { Config } from '../../config/index.js';
 import { connectRedis } from '../redis/connect-redis.js';
 import { onRedisError } from '../redis/on-redis-error.js';
+import { resolveWebhookTenants } from '../webhooks/webhook-tenants.js';
 import type { NodeContext } from '../node/node-context.js';
 import type { NodeModule } from '../node/node-module.js';
 import { TenantsFeature, type TenantPorts } from './tenants-feature.js';
@@ -22,6 +23,8 @@ export interface ReloadOutcome {
 
 /** Opens the directory on a subscriber connection of its own: seeds the config's tenants, loads, follows. */
 export async function openTenants(ctx: NodeContext): Promise<TenantsFeature> {
+  // The config's webhook secrets are checked before anything opens: a missing or short one is CONFIG_INVALID.
+  resolveWebhookTenants(ctx.config.tenants, ctx.env);
   const subscriber = connectRedis(ctx.target, { connectionName: 'sy-tenants', blocking: true });
   onRedisError(subscriber, 'tenants', (m) => ctx.log('warn', m));
   try {
