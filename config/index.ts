@@ -1,4 +1,4 @@
 /** Public face of the config folder: schema, defaults, loader. */
-export { DEFAULTS, configSchema } from './schema.js';
+export { DEFAULTS, configSchema, tenantSchema } from './schema.js';
 export type { SwitchyardConfig, TenantConfig, SmscConfig, RoutingConfig, RoutePlanConfig, SecretRef, WebhookConfig } from './schema.js';
 export { parseConfig, loadConfig, resolveSecret, type Config } from './load-config.js';

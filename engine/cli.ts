@@ -13,6 +13,7 @@
  *   switchyard analytics delivery|failures|statuses|message|number|bad-numbers|report ...   (engine/analytics/analytics-cli.ts)
  *   switchyard usage --tenant ID [--from DAY] [--to DAY] [--url URL | --config FILE]
  *                                                              a tenant's messages, segments and cost by day
+ *   switchyard tenants ... / switchyard keys ...               tenants and API keys as data (engine/cli/tenants-cli.ts)
  *
  * `switchyard COMMAND --help` prints a command's usage (engine/cli/cli-kit.ts,
  * the same lines as README's Commands block); numeric options are checked by
@@ -33,6 +34,7 @@ import { SwitchyardError } from './errors.js';
 import { COMMAND_SUMMARY, COMMAND_USAGE, engineRefusal, fetchEngine, numberOption, overview, wantsHelp } from './cli/cli-kit.js';
 import { startHarness } from './loadgen/harness.js';
 import { analyticsCommand } from './analytics/analytics-cli.js';
+import { keysCommand, tenantsCommand } from './cli/tenants-cli.js';
 import { runLoad } from './loadgen/load-generator.js';
 import { privateRedisUrl, redactedUrl, startPrivateRedis, type PrivateRedis } from './redis/private-redis.js';
 import { connectRedis, redisTargetFromEnv, type RedisClient, type RedisTarget } from './redis/connect-redis.js';
@@ -376,7 +378,7 @@ async function usage(args: string[]): Promise<void> {
 }
 
 const [cmd, ...rest] = process.argv.slice(2);
-const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp, analytics: analyticsCommand, usage };
+const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp, analytics: analyticsCommand, usage, tenants: tenantsCommand, keys: keysCommand };
 const fn = cmd === undefined ? undefined : commands[cmd];
 if (fn === undefined) {
   const asked = cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help';

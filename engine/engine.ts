@@ -22,13 +22,13 @@ import type { PauseControl } from './parking/pause-control.js';
 import type { RedisStore } from './queue/redis-store.js';
 import type { RoutingService } from './routing/routing-service.js';
 import type { WebhookHost } from './webhooks/webhook-host.js';
-import { resolveWebhookTenants } from './webhooks/webhook-tenants.js';
+import { openTenants, reloadTenants, tenantsModule } from './tenants/tenants-module.js';
 import { actorsModule, type ActorsModule } from './node/actors-module.js';
 import { analyticsModule } from './node/analytics-module.js';
 import { eventsModule } from './node/events-module.js';
 import { ingressModule } from './node/ingress-module.js';
 import { lifecycleModule } from './node/lifecycle-module.js';
-import { openNode, type EngineOptions } from './node/node-context.js';
+import { openNode, type EngineOptions, type NodeContext } from './node/node-context.js';
 import { NodeModules } from './node/node-module.js';
 import { opsModule } from './node/ops-module.js';
 import { apiSpecModule } from './api-spec/api-spec-module.js';
@@ -79,20 +79,25 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       await node.close();
     })());
   try {
-    const webhookTenants = resolveWebhookTenants(config.tenants, node.env);
+    // Tenants as data (engine/tenants/): the config's tenants seed the directory in Redis; every module
+    // is created from the directory's tenants (`live`) and follows its changes (the tenants module, first).
+    const tenants = await openTenants(node);
+    const live: NodeContext = { ...node, config: { ...config, tenants: tenants.configTenants() } };
+    modules.add(tenantsModule(tenants, () => ({ ingress: ingress.ingress, routing: routing.routing, lifecycle: lifecycle.lifecycle, moderator: policy.moderator }), config.server.maxFrameBytes));
+    const webhookTenants = tenants.webhookTenants();
     // Created in this order, started in this order, stopped in the reverse (engine/node/node-module.ts).
-    modules.add(eventsModule(node, { webhooks: webhookTenants.length > 0 }));
-    const push = modules.add(pushModule(node));
-    const policy = modules.add(policyModule(node));
-    const lifecycle = modules.add(lifecycleModule(node, { cancel: (tenant, f, done) => ingress.ingress.onCancel(tenant, f, done), history: () => analytics.history }));
-    const actors: ActorsModule = modules.add(actorsModule(node, { routing: () => routing.routing }));
-    const analytics = modules.add(analyticsModule(node));
-    const webhooks = modules.add(webhooksModule(node, webhookTenants));
-    const routing: RoutingModule = modules.add(routingModule(node, { supervisor: actors.supervisor }));
-    const takeover = modules.add(takeoverModule(node, { webhookTenants: webhookTenants.map((t) => t.id), webhooks: webhooks.host, analytics: analytics.host }));
-    modules.add(sweepModule(node));
-    const ingress = modules.add(ingressModule(node, { push, policy, lifecycle, analytics, routing, routes: (app, http) => modules.routes(app, http) }));
-    modules.add(opsModule(node, { ingress, push, actors, routing, analytics, webhooks }));
+    modules.add(eventsModule(live, { webhooks: webhookTenants.length > 0 }));
+    const push = modules.add(pushModule(live));
+    const policy = modules.add(policyModule(live, { ids: tenants.ids, list: tenants.idList }));
+    const lifecycle = modules.add(lifecycleModule(live, { cancel: (tenant, f, done) => ingress.ingress.onCancel(tenant, f, done), history: () => analytics.history }));
+    const actors: ActorsModule = modules.add(actorsModule(live, { routing: () => routing.routing }));
+    const analytics = modules.add(analyticsModule(live, tenants.refusingFlagged));
+    const webhooks = modules.add(webhooksModule(live, webhookTenants));
+    const routing: RoutingModule = modules.add(routingModule(live, { supervisor: actors.supervisor, reloaded: reloadTenants(tenants, config) }));
+    const takeover = modules.add(takeoverModule(live, { webhookTenants: webhookTenants.map((t) => t.id), webhooks: webhooks.host, analytics: analytics.host }));
+    modules.add(sweepModule(live));
+    const ingress = modules.add(ingressModule(live, { push, policy, lifecycle, analytics, routing, routes: (app, http) => modules.routes(app, http) }));
+    modules.add(opsModule(live, { ingress, push, actors, routing, analytics, webhooks }));
     modules.add(apiSpecModule());
     await modules.start();
     return {

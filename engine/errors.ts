@@ -44,6 +44,11 @@ export type ErrorCode =
   | 'NO_RECEIPT'
   // configuration
   | 'CONFIG_INVALID'
+  // tenants as data (issue 15): a submit of a suspended tenant; a tenant id taken; a change raced by another; a reload that could not apply everything
+  | 'TENANT_SUSPENDED'
+  | 'TENANT_EXISTS'
+  | 'CHANGE_CONFLICT'
+  | 'RELOAD_INCOMPLETE'
   // many nodes (issue 14): a start refused because a live node holds its engine.nodeId, or its port is taken
   | 'NODE_ID_IN_USE'
   | 'PORT_IN_USE'
@@ -90,6 +95,10 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   NOT_CANCELLABLE: 409,
   QUOTA_EXCEEDED: 429,
   IDEMPOTENCY_CONFLICT: 409,
+  TENANT_SUSPENDED: 403,
+  TENANT_EXISTS: 409,
+  CHANGE_CONFLICT: 409,
+  RELOAD_INCOMPLETE: 409,
   SENDER_NOT_ALLOWED: 403,
   INVALID_TEMPLATE: 400,
   NUMBER_FLAGGED: 400,

@@ -22,6 +22,8 @@ export const COMMAND_USAGE: Readonly<Record<string, string>> = {
     'switchyard analytics delivery|failures|statuses [--by smsc,country,operator,tenant,mcc,mnc] [--bucket minute|hour|day] [--from T] [--to T] [--smsc ID] [--country CC] [--operator NAME] [--status S] [--tenant ID] [--url URL] [--json]\n' +
     'switchyard analytics message ID | number +4791234567 | bad-numbers | report events|messages [--out FILE] [filters]',
   usage: 'switchyard usage --tenant ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--url http://127.0.0.1:8080 | --config FILE] [--json]',
+  tenants: 'switchyard tenants list|show|create|update|suspend|unsuspend|delete|audit ... [--url URL]',
+  keys: 'switchyard keys list|issue|revoke TENANT ... [--url URL]',
 };
 
 /** What each command does, one line (the overview of `switchyard --help`). */
@@ -34,6 +36,8 @@ export const COMMAND_SUMMARY: Readonly<Record<string, string>> = {
   mnp: 'replace the ported-numbers table in Redis',
   analytics: 'delivery rates, failures, statuses, a message\'s or number\'s history, bad numbers, CSV reports (SWITCHYARD_API_KEY or SWITCHYARD_ADMIN_KEY)',
   usage: 'a tenant\'s messages, segments and cost by UTC day',
+  tenants: 'tenants as data: create, update, suspend, delete, audit (SWITCHYARD_ADMIN_KEY)',
+  keys: 'a tenant\'s API keys: issue (shown once), list, revoke (SWITCHYARD_ADMIN_KEY)',
 };
 
 /** True when the arguments ask for help. */

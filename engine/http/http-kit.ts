@@ -158,7 +158,15 @@ export function readJsonBody(res: uWS.HttpResponse, maxBytes: number, done: (bod
 
 export interface AuthTenant {
   readonly id: string;
-  readonly apiKey: string;
+  /** A suspended tenant's requests are refused 403 TENANT_SUSPENDED (engine/tenants/). */
+  readonly suspended?: boolean;
+}
+
+/** What a key hash leads to: its tenant, when it stops (epoch ms, 0 never) and its public id. */
+export interface AuthKey<T> {
+  readonly t: T;
+  readonly expiresAt: number;
+  readonly id: string;
 }
 
 function sha256(s: string): Buffer {
@@ -186,14 +194,35 @@ export function bearerOf(req: uWS.HttpRequest): string {
 /**
  * API keys → tenants, and the admin key. Keys are compared by their SHA-256
  * (a map lookup on the digest: no early-exit comparison of the secret itself).
+ * The map is replaced whole when the tenant directory changes (setKeys): a
+ * lookup is one SHA-256 of the presented key (~1 µs) and one Map hit, plus an
+ * expiry comparison; it runs per HTTP request and per WebSocket upgrade, not
+ * per frame.
  */
 export class ApiAuth<T extends AuthTenant> {
-  private readonly byKeyHash = new Map<string, T>();
+  private byKeyHash = new Map<string, AuthKey<T>>();
   private readonly adminCheck: (presented: string) => boolean;
 
-  constructor(tenants: ReadonlyArray<T>, adminKey: string | undefined) {
-    for (const t of tenants) this.byKeyHash.set(sha256(t.apiKey).toString('hex'), t);
+  /** `tenants` with a plain `apiKey` are added as keys that never expire (tests, a directory-less ingress). */
+  constructor(tenants: ReadonlyArray<T & { readonly apiKey?: string }>, adminKey: string | undefined) {
+    for (const t of tenants) if (t.apiKey !== undefined) this.byKeyHash.set(sha256(t.apiKey).toString('hex'), { t, expiresAt: 0, id: 'config' });
     this.adminCheck = secretCheck(adminKey);
+  }
+
+  /** Replaces every key: SHA-256 hex -> its tenant, expiry and id. */
+  setKeys(keys: Map<string, AuthKey<T>>): void {
+    this.byKeyHash = keys;
+  }
+
+  /** The entry of a key hash while it is valid (known and not expired at `now`). */
+  validHash(hash: string, now = Date.now()): AuthKey<T> | undefined {
+    const e = this.byKeyHash.get(hash);
+    return e === undefined || (e.expiresAt > 0 && now >= e.expiresAt) ? undefined : e;
+  }
+
+  /** SHA-256 hex of a presented key. */
+  static hashOf(key: string): string {
+    return sha256(key).toString('hex');
   }
 
   /**
@@ -215,17 +244,38 @@ export class ApiAuth<T extends AuthTenant> {
     return req.getQuery('key') ?? '';
   }
 
-  /** The tenant of a key, or undefined. */
+  /** The tenant of a key (valid, not expired), or undefined. */
   tenantOfKey(key: string): T | undefined {
-    return key === '' ? undefined : this.byKeyHash.get(sha256(key).toString('hex'));
+    return key === '' ? undefined : this.validHash(sha256(key).toString('hex'))?.t;
   }
 
-  /** The request's tenant; answers 401 and returns undefined when the key is missing or unknown. */
-  tenant(res: uWS.HttpResponse, req: uWS.HttpRequest): T | undefined {
+  /**
+   * The request's tenant and key hash; answers 401 (key missing, unknown,
+   * revoked or expired) or 403 TENANT_SUSPENDED and returns undefined otherwise.
+   */
+  authenticate(res: uWS.HttpResponse, req: uWS.HttpRequest): { t: T; hash: string } | undefined {
     const key = ApiAuth.keyOf(req);
-    const t = this.tenantOfKey(key);
-    if (t === undefined) sendError(res, 'UNAUTHORIZED', key === '' ? 'an API key is required (Authorization: Bearer KEY or ?key=KEY)' : 'unknown API key');
-    return t;
+    if (key === '') {
+      sendError(res, 'UNAUTHORIZED', 'an API key is required (Authorization: Bearer KEY or ?key=KEY)');
+      return undefined;
+    }
+    const hash = sha256(key).toString('hex');
+    const now = Date.now();
+    const e = this.byKeyHash.get(hash);
+    if (e === undefined || (e.expiresAt > 0 && now >= e.expiresAt)) {
+      sendError(res, 'UNAUTHORIZED', e === undefined ? 'unknown API key' : 'this API key expired');
+      return undefined;
+    }
+    if (e.t.suspended === true) {
+      sendError(res, 'TENANT_SUSPENDED', `tenant ${e.t.id} is suspended; ask the operator`);
+      return undefined;
+    }
+    return { t: e.t, hash };
+  }
+
+  /** The request's tenant; answers 401 / 403 and returns undefined when the key is missing, unknown, expired or its tenant suspended. */
+  tenant(res: uWS.HttpResponse, req: uWS.HttpRequest): T | undefined {
+    return this.authenticate(res, req)?.t;
   }
 
   /** True when the request carries the admin key (SWITCHYARD_ADMIN_KEY). */

@@ -32,7 +32,7 @@
  *             whole); a connection that sends 1,000 frames in a row while refused so is closed 4029
  */
 import uWS from 'uWebSockets.js';
-import { ApiAuth, errorFrame, readJsonBody, sendError, sendJson } from '../http/http-kit.js';
+import { ApiAuth, errorFrame, readJsonBody, sendError, sendJson, type AuthKey } from '../http/http-kit.js';
 import { guardedApp, type GuardStats, type RouteRecord } from '../http/guarded-app.js';
 import { log as defaultLog, type LogFn } from '../log.js';
 import type { Clock } from '../flow/clock.js';
@@ -65,7 +65,8 @@ export type CancelPort = (tenant: string, id: string, ref: string, done: (reply:
 
 export interface IngressTenant {
   readonly id: string;
-  readonly apiKey: string;
+  /** A key of the tenant that never expires (a directory-less ingress; with the tenant directory, keys come by setTenants). */
+  readonly apiKey?: string;
   readonly tps: number;
   readonly window: number;
   /** tenants[].senders compiled; undefined: any sender. */
@@ -127,23 +128,38 @@ export interface IngressOptions {
 /** A WebSocket op handled by a feature module: the tenant, the frame, and a send for the answer. */
 export type WsOp = (tenant: string, frame: Record<string, unknown>, send: (frame: string) => void) => void;
 
+/**
+ * A tenant as the ingress runs it. One object per tenant for the life of the
+ * process: a change from the tenant directory (setTenants) updates its fields
+ * in place, so open connections see new limits at once.
+ */
 interface TenantRuntime {
   readonly id: string;
-  readonly apiKey: string;
-  readonly window: number;
-  readonly bucket: { tryTake(n?: number): boolean };
+  window: number;
   /** Submits per second (Retry-After of a THROTTLED HTTP submit). */
-  readonly tps: number;
+  tps: number;
+  bucket: { tryTake(n?: number): boolean };
   /** Main-thread time this tenant's frames may use (its share of server.ingressCpuMsPerSec). */
   readonly cpu: CpuBudget;
   /** Messages handed to the queue (batcher): a frame that moved it was useful (cpu-budget.ts). */
   handed: number;
-  readonly senders: SenderCheck | undefined;
-  readonly accept: TenantAcceptOptions;
+  senders: SenderCheck | undefined;
+  accept: TenantAcceptOptions;
+  /** Its submits are refused TENANT_SUSPENDED (its connections are closed 4003 as it is suspended). */
+  suspended: boolean;
+  /** Gone from the tenant directory: nothing of it is served. */
+  removed: boolean;
+}
+
+/** What setTenants needs of a tenant: the ingress fields and whether it is suspended. */
+export interface IngressTenantUpdate extends IngressTenant {
+  readonly suspended: boolean;
 }
 
 interface ConnData extends StatusSink {
   readonly t: TenantRuntime;
+  /** SHA-256 hex of the API key the connection authenticated with: revoking the key closes it (4001). */
+  readonly keyHash: string;
   /** The remote address as text (per-IP connection cap). */
   readonly ip: string;
   unacked: number;
@@ -185,6 +201,10 @@ export const WS_CLOSE = {
   SLOW_CONSUMER: 4008,
   /** Ours: FLOOD_FRAMES frames in a row sent while the tenant was over its share of server.ingressCpuMsPerSec. */
   FLOODING: 4029,
+  /** Ours: the connection's API key was revoked or expired (engine/tenants/). */
+  KEY_REVOKED: 4001,
+  /** Ours: the connection's tenant was suspended or deleted (engine/tenants/). */
+  TENANT_SUSPENDED: 4003,
 } as const;
 
 /**
@@ -302,6 +322,9 @@ export class IngressServer {
   /** What the accept path runs with (the warm-up uses it). */
   readonly acceptContext: AcceptContext;
   readonly limits: SubmitLimits;
+  /** Every tenant served, by id (setTenants adds, changes and removes). */
+  private readonly tenants = new Map<string, TenantRuntime>();
+  private readonly share: LoopShare;
 
   constructor(private readonly o: IngressOptions) {
     this.acceptContext = o.accept;
@@ -310,15 +333,92 @@ export class IngressServer {
     this.cpuClock = o.cpuClock ?? threadCpuClock();
     // One registry for all tenants: the busy ones share server.ingressCpuMsPerSec, and a budget binds only while another tenant uses the loop too.
     const share = new LoopShare(o.ingressCpuMsPerSec ?? BOUNDS.ingressCpuMsPerSec, o.clock, this.cpuClock);
-    const tenants = o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, tps: t.tps, bucket: o.tenantBucket?.(t.id, t.tps) ?? new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: share.budget(), handed: 0, senders: t.senders, accept: t.accept ?? {} }));
-    this.auth = new ApiAuth(tenants, o.adminKey);
+    this.share = share;
+    for (const t of o.tenants) this.tenants.set(t.id, this.runtimeOf(t));
+    const tenants = this.tenants;
+    this.auth = new ApiAuth<TenantRuntime>([], o.adminKey);
+    this.auth.setKeys(new Map(o.tenants.filter((t) => t.apiKey !== undefined).map((t) => [ApiAuth.hashOf(t.apiKey as string), { t: tenants.get(t.id) as TenantRuntime, expiresAt: 0, id: 'config' }])));
     this.stats = {
       connections: 0, accepted: 0, refused: 0, framesIn: 0, connectionsRefused: 0, slowConsumerCloses: 0, oversizeCloses: 0, overBudget: 0, floodCloses: 0,
       // Read when the stats are (e.g. spread into /v1/status), never written per frame.
       get tenantCpuMs() {
-        return Object.fromEntries(tenants.map((t) => [t.id, Math.round(t.cpu.usedTotal)]));
+        return Object.fromEntries([...tenants.values()].map((t) => [t.id, Math.round(t.cpu.usedTotal)]));
       },
     };
+  }
+
+  private runtimeOf(t: IngressTenant): TenantRuntime {
+    return { id: t.id, window: t.window, tps: t.tps, bucket: this.o.tenantBucket?.(t.id, t.tps) ?? new TokenBucket(t.tps, this.o.clock, t.tps, 'api'), cpu: this.share.budget(), handed: 0, senders: t.senders, accept: t.accept ?? {}, suspended: false, removed: false };
+  }
+
+  /**
+   * Applies the tenant directory (engine/tenants/): tenants added, changed
+   * (in place: open connections see the new window, rate, senders at once; a
+   * new tps gets a new bucket), suspended or removed, and the API keys
+   * (SHA-256 hex -> tenant, expiry, id). Connections whose key is no longer
+   * valid are closed 4001, those of a suspended or removed tenant 4003.
+   */
+  setTenants(list: ReadonlyArray<IngressTenantUpdate>, keys: ReadonlyMap<string, { readonly tenant: string; readonly expiresAt: number; readonly id: string }>): void {
+    const seen = new Set<string>();
+    for (const u of list) {
+      seen.add(u.id);
+      const t = this.tenants.get(u.id);
+      if (t === undefined || t.removed) {
+        const r = this.runtimeOf(u);
+        r.suspended = u.suspended;
+        this.tenants.set(u.id, r);
+        continue;
+      }
+      if (t.tps !== u.tps) t.bucket = this.o.tenantBucket?.(u.id, u.tps) ?? new TokenBucket(u.tps, this.o.clock, u.tps, 'api');
+      t.tps = u.tps;
+      t.window = u.window;
+      t.senders = u.senders;
+      t.accept = u.accept ?? {};
+      t.suspended = u.suspended;
+    }
+    for (const [id, t] of this.tenants) if (!seen.has(id)) {
+      t.removed = true;
+      t.suspended = true;
+      this.tenants.delete(id);
+    }
+    const byHash = new Map<string, AuthKey<TenantRuntime>>();
+    for (const [h, k] of keys) {
+      const t = this.tenants.get(k.tenant);
+      if (t !== undefined) byHash.set(h, { t, expiresAt: k.expiresAt, id: k.id });
+    }
+    this.auth.setKeys(byHash);
+    this.closeInvalid();
+  }
+
+  /**
+   * Closes the connections whose key is no longer valid (revoked, expired:
+   * 4001) or whose tenant is suspended or deleted (4003). Called on every
+   * directory change and once a second (keys expire without a change).
+   */
+  closeInvalid(now = Date.now()): number {
+    let n = 0;
+    for (const ws of this.sockets) {
+      const d = ws.getUserData();
+      if (d.dropping || d.closed) continue;
+      const e = this.auth.validHash(d.keyHash, now);
+      let code = 0;
+      let label = '';
+      if (d.t.removed || d.t.suspended) {
+        code = WS_CLOSE.TENANT_SUSPENDED;
+        label = d.t.removed ? 'TENANT_SUSPENDED: tenant deleted' : 'TENANT_SUSPENDED: tenant suspended';
+      } else if (e === undefined || e.t !== d.t) {
+        code = WS_CLOSE.KEY_REVOKED;
+        label = 'UNAUTHORIZED: API key revoked or expired';
+      } else continue;
+      d.dropping = true;
+      this.overLimit.delete(d);
+      n++;
+      this.warn('key_closed', `WebSocket of tenant ${d.tenant} from ${d.ip} closed ${code}: ${label}`);
+      setImmediate(() => {
+        if (!d.closed) d.ws?.end(code, label);
+      });
+    }
+    return n;
   }
 
   async listen(): Promise<number> {
@@ -428,7 +528,10 @@ export class IngressServer {
         if (!token) return fail(new SwitchyardError('PORT_IN_USE', `cannot listen on ${o.host}:${o.port}: the port is in use (another engine or program listens on it); give this engine its own server.port`));
         this.listenSocket = token;
         this.port = uWS.us_socket_local_port(token);
-        this.sweepTimer = setInterval(() => this.sweepBacklogged(), 1000);
+        this.sweepTimer = setInterval(() => {
+          this.sweepBacklogged();
+          this.closeInvalid();
+        }, 1000);
         this.sweepTimer.unref();
         ok(this.port);
       });
@@ -450,13 +553,14 @@ export class IngressServer {
 
   /** The /v1/ws upgrade: key, `since`, subprotocol and connection caps, in that order. */
   private onUpgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
-    const t = this.auth.tenant(res, req);
-    if (t === undefined) return;
+    const a = this.auth.authenticate(res, req);
+    if (a === undefined) return;
+    const t = a.t;
     // A connection is charged like a frame (CONNECT_CHARGE_MS): refused while its tenant's share is spent.
     if (!t.cpu.allows()) {
       this.stats.overBudget++;
       this.countRefused(t.id, 'THROTTLED');
-      res.cork(() => res.writeStatus('429 Too Many Requests').writeHeader('content-type', 'application/json').writeHeader('x-content-type-options', 'nosniff').writeHeader('retry-after', '1').end(errorFrame('THROTTLED', CONNECT_OVER_BUDGET_TEXT)));
+      sendError(res, 'THROTTLED', CONNECT_OVER_BUDGET_TEXT, { retryAfterSec: 1 });
       return;
     }
     const c0 = this.cpuClock.now();
@@ -480,6 +584,7 @@ export class IngressServer {
     const wantStatus = req.getQuery('statuses') !== '0';
     const data: ConnData = {
       t,
+      keyHash: a.hash,
       ip,
       tenant: t.id,
       unacked: 0,
@@ -726,6 +831,7 @@ export class IngressServer {
       this.countRefused(t.id, r.code);
       done(nackFrame(f.ref, r), r);
     };
+    if (t.suspended) return refusal({ code: 'TENANT_SUSPENDED', error: `tenant ${t.id} is suspended; nothing is accepted from it` });
     if (d !== undefined && d.unacked >= t.window)
       return refusal({ code: 'THROTTLED', error: `more than ${t.window} submits awaiting their ack on this connection; wait for acks` });
     if (this.o.batcher.pending >= this.o.maxPendingEnqueue)

@@ -29,6 +29,9 @@ export interface LifecycleOptions {
   readonly log: (level: 'info' | 'warn' | 'error', msg: string) => void;
 }
 
+/** What the lifecycle reads of a tenant. */
+export type LifecycleTenant = Pick<Config['tenants'][number], 'id' | 'senders' | 'transliterate' | 'billOn' | 'dailyQuota'>;
+
 /** How often the list index is trimmed to messages.listRetentionSec (ms). */
 const TRIM_EVERY_MS = 5_000;
 
@@ -45,11 +48,30 @@ export class Lifecycle {
     this.scheduler = new Scheduler(this.store, o.clock, o.log);
     this.quota = new QuotaTracker(o.redis, o.keys, c.tenants, o.clock);
     this.cancels = new CancelBatcher(this.store, () => o.clock.now());
+    this.tenants = c.tenants;
+    for (const t of c.tenants) this.billOn.set(t.id, t.billOn);
+  }
+
+  /** The tenants served (the config's until the tenant directory's arrive by setTenants). */
+  private tenants: ReadonlyArray<LifecycleTenant>;
+  /** tenants[].billOn by tenant, read by the usage routes (updated in place). */
+  private readonly billOn = new Map<string, 'sent' | 'delivered'>();
+
+  /** The tenants from now on (the tenant directory changed): quotas, billing, list trimming. */
+  setTenants(tenants: ReadonlyArray<LifecycleTenant>): void {
+    this.tenants = tenants;
+    this.quota.setQuotas(tenants);
+    this.billOn.clear();
+    for (const t of tenants) this.billOn.set(t.id, t.billOn);
   }
 
   /** The tenant's lifecycle settings for the ingress (sender allowlist, transliteration, billing). */
   tenant(id: string): Pick<IngressTenant, 'senders' | 'accept'> {
-    const t = this.o.config.tenants.find((x) => x.id === id);
+    return Lifecycle.ingressFields(this.tenants.find((x) => x.id === id));
+  }
+
+  /** A tenant's lifecycle settings for the ingress, from its record. */
+  static ingressFields(t: LifecycleTenant | undefined): Pick<IngressTenant, 'senders' | 'accept'> {
     const senders = compileSenders(t?.senders);
     return { ...(senders === undefined ? {} : { senders }), accept: { transliterate: t?.transliterate ?? false, billOn: t?.billOn ?? 'sent' } };
   }
@@ -72,15 +94,14 @@ export class Lifecycle {
     history?: (tenant: string, id: string) => Promise<Record<string, unknown> | undefined>,
   ): void {
     registerMessageRoutes(app, { auth, redis: this.o.redis, keys: this.o.keys, cancel, ...(history === undefined ? {} : { history }) });
-    registerUsageRoutes(app, { auth, redis: this.o.redis, keys: this.o.keys, clock: this.o.clock, tenants: new Map(this.o.config.tenants.map((t) => [t.id, t.billOn])) });
+    registerUsageRoutes(app, { auth, redis: this.o.redis, keys: this.o.keys, clock: this.o.clock, tenants: this.billOn });
   }
 
   async start(): Promise<void> {
     await this.quota.start();
     this.scheduler.start();
-    const tenants = this.o.config.tenants.map((t) => t.id);
-    const trim = () =>
-      trimListIndexes(this.o.redis, this.o.keys, tenants, this.o.clock.now(), this.o.config.messages.listRetentionSec).catch((err: Error) =>
+ const trim = () =>
+      trimListIndexes(this.o.redis, this.o.keys, this.tenants.map((t) => t.id), this.o.clock.now(), this.o.config.messages.listRetentionSec).catch((err: Error) =>
         this.o.log('warn', `list index trim failed: ${err.message}`),
       );
     void trim();

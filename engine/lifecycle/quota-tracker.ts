@@ -64,6 +64,22 @@ export class QuotaTracker {
     await this.sync().catch(() => undefined);
   }
 
+  /**
+   * The tenants' quotas from now on (the tenant directory changed): a tenant
+   * keeps its counts when its quota changes; one without a quota is dropped.
+   */
+  setQuotas(quotas: ReadonlyArray<{ id: string; dailyQuota?: number | undefined }>): void {
+    const day = this.today();
+    const seen = new Set<string>();
+    for (const q of quotas) {
+      if (q.dailyQuota === undefined) continue;
+      seen.add(q.id);
+      const was = this.tenants.get(q.id);
+      this.tenants.set(q.id, was === undefined ? { quota: q.dailyQuota, day, synced: 0, local: 0, sending: 0 } : { ...was, quota: q.dailyQuota });
+    }
+    for (const id of [...this.tenants.keys()]) if (!seen.has(id)) this.tenants.delete(id);
+  }
+
   /** The tenant's quota, or undefined when it has none. */
   quotaOf(tenant: string): number | undefined {
     return this.tenants.get(tenant)?.quota;

@@ -35,15 +35,29 @@ export class Moderator {
     private readonly redis?: RedisClient,
     private readonly keys?: Keys,
   ) {
+    this.global = config.moderation;
+    this.volume = new VolumeDetector(this.compile(config.tenants), clock);
+  }
+
+  private readonly global: Config['moderation'];
+
+  /** The URL allowlists (set here) and volume rules (returned) of these tenants. */
+  private compile(tenants: ReadonlyArray<Pick<Config['tenants'][number], 'id' | 'moderation'>>): Map<string, VolumeRule> {
     const rules = new Map<string, VolumeRule>();
-    const g = config.moderation;
-    for (const t of config.tenants) {
+    const g = this.global;
+    this.urls.clear();
+    for (const t of tenants) {
       const list = t.moderation?.urlAllowlist ?? g.urlAllowlist;
       if (list !== undefined) this.urls.set(t.id, new UrlAllowlist(list));
       const v = { ...g.volume, ...t.moderation?.volume };
       if (v.enabled) rules.set(t.id, { multiple: v.multiple, floorPerMinute: v.floorPerMinute, halfLifeHours: v.halfLifeHours });
     }
-    this.volume = new VolumeDetector(rules, clock);
+    return rules;
+  }
+
+  /** The tenants from now on (the tenant directory changed): allowlists rebuilt, volume baselines kept. */
+  setTenants(tenants: ReadonlyArray<Pick<Config['tenants'][number], 'id' | 'moderation'>>): void {
+    this.volume.setRules(this.compile(tenants));
   }
 
   /** Whether any tenant is moderated at all (the accept path skips the call otherwise). */
@@ -53,6 +67,7 @@ export class Moderator {
 
   /** The reason to hold this message, or undefined to queue it. */
   moderate(tenant: string, text: string): Hold | undefined {
+    if (!this.active) return undefined;
     const list = this.urls.get(tenant);
     if (list !== undefined) {
       const host = list.firstDisallowed(text);
@@ -73,7 +88,8 @@ export class Moderator {
 
   /** Loads saved volume baselines and saves them once a minute from then on. */
   async start(): Promise<void> {
-    if (this.redis === undefined || this.keys === undefined || this.volume.watching === 0) return;
+    // Saved even when no tenant is watched yet: the tenant directory may add one later.
+    if (this.redis === undefined || this.keys === undefined) return;
     const saved = await this.redis.hgetall(this.keys.control('vol'));
     const m = new Map<string, number>();
     for (const [t, v] of Object.entries(saved)) m.set(t, Number(v.split('|')[0]));

@@ -58,6 +58,17 @@ export class VolumeDetector {
     }
   }
 
+  /** The rules from now on (the tenant directory changed): a tenant keeps its counts and baseline. */
+  setRules(rules: ReadonlyMap<string, VolumeRule>): void {
+    const minute = Math.floor(this.clock.now() / MINUTE);
+    for (const [t, rule] of rules) {
+      const alpha = 1 - Math.pow(2, -1 / (rule.halfLifeHours * 60));
+      const was = this.tenants.get(t);
+      this.tenants.set(t, was === undefined ? { bucket: minute, cur: 0, prev: 0, curOk: 0, baseline: 0, alpha, rule } : { ...was, alpha, rule });
+    }
+    for (const t of [...this.tenants.keys()]) if (!rules.has(t)) this.tenants.delete(t);
+  }
+
   /** How many tenants are watched. */
   get watching(): number {
     return this.tenants.size;

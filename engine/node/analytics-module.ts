@@ -22,7 +22,8 @@ export interface AnalyticsModule extends NodeModule {
   readonly history: ((tenant: string, id: string) => Promise<Record<string, unknown> | undefined>) | undefined;
 }
 
-export function analyticsModule(ctx: NodeContext): AnalyticsModule {
+/** `refusing`: tenants refusing flagged numbers, kept current by the tenant directory. */
+export function analyticsModule(ctx: NodeContext, refusing?: Set<string>): AnalyticsModule {
   const { config, env, log } = ctx;
   const an = config.analytics;
   const host = an.enabled
@@ -50,7 +51,8 @@ export function analyticsModule(ctx: NodeContext): AnalyticsModule {
         log('error', `analytics stopped on this node: ${why}`);
         void host.stop();
       });
-  const flagged = new FlaggedNumbers(new Set(config.tenants.filter((t) => t.refuseFlaggedNumbers ?? an.badNumbers.refuse).map((t) => t.id)));
+  // The tenant directory's set when given (kept current in place: engine/tenants/).
+  const flagged = new FlaggedNumbers(refusing ?? new Set(config.tenants.filter((t) => t.refuseFlaggedNumbers ?? an.badNumbers.refuse).map((t) => t.id)));
   host?.onFlagged((delta) => flagged.apply(delta));
   ctx.metricFeeds.analytics = () => host?.state;
   return {

@@ -10,7 +10,6 @@
  * and accepted ones reach Redis before the connections go.
  */
 import type uWS from 'uWebSockets.js';
-import { resolveSecret } from '../../config/index.js';
 import { FleetTenantBucket, primeAll } from '../fleet/tenant-rate.js';
 import { EnqueueBatcher } from '../ingress/enqueue-batcher.js';
 import { IngressServer, type WsOp } from '../ingress/ingress-server.js';
@@ -43,15 +42,16 @@ export interface IngressDeps {
 
 export function ingressModule(ctx: NodeContext, d: IngressDeps): IngressModule {
   const { config, clock, fleet, log } = ctx;
-  const tenants = config.tenants.map((t) => ({ id: t.id, apiKey: resolveSecret(t.apiKey, `tenants[${t.id}].apiKey`, ctx.env), tps: t.tps, window: t.window }));
+  // Keys come from the tenant directory (engine/tenants/: setTenants, before the ingress listens).
+  const tenants = config.tenants.map((t) => ({ id: t.id, tps: t.tps, window: t.window }));
   const lifecycle = d.lifecycle.lifecycle;
   const routing = d.routing.routing;
   const { moderator } = d.policy;
   const batcher = new EnqueueBatcher(ctx.store);
   const shardPicker = new ShardPicker(config.redis.shards);
   // Every tenant's rate grant kept ready while other nodes are live (fleet/tenant-rate.ts).
-  const tenantBuckets: FleetTenantBucket[] = [];
-  fleet.onTick(() => primeAll(tenantBuckets, ctx.figures.liveNodes));
+  const tenantBuckets = new Map<string, FleetTenantBucket>();
+  fleet.onTick(() => primeAll(tenantBuckets.values(), ctx.figures.liveNodes));
   if (config.engine.metrics) batcher.onLatency = (ms) => ctx.metrics.enqueue(ms);
   const narrowAlphabets = new Map(config.smscs.filter((s) => s.alphabet === 'latin1' || s.alphabet === 'ia5').map((s) => [s.id, s.alphabet]));
   const ingress: IngressServer = new IngressServer({
@@ -85,7 +85,8 @@ export function ingressModule(ctx: NodeContext, d: IngressDeps): IngressModule {
       flagged: (tenant, e164) => d.analytics.flagged.refuses(tenant, e164),
       // SMSCs whose alphabet lacks some of GSM-7 (texts with such characters go to them in UCS-2); none: no look-up per message.
       ...(narrowAlphabets.size > 0 ? { alphabets: narrowAlphabets } : {}),
-      ...(moderator.active ? { moderate: (tenant: string, text: string) => moderator.moderate(tenant, text) } : {}),
+      // Always: the tenant directory may moderate a tenant later (moderate() returns at once while none is).
+      moderate: (tenant: string, text: string) => moderator.moderate(tenant, text),
     },
     batcher,
     dispatcher: d.push.dispatcher,
@@ -93,7 +94,7 @@ export function ingressModule(ctx: NodeContext, d: IngressDeps): IngressModule {
     // A tenant's tps is the fleet's: alone the local bucket, with other live nodes grants from Redis (fleet/tenant-rate.ts).
     tenantBucket: (tenant, tps) => {
       const b = new FleetTenantBucket(tenant, tps, { redis: ctx.redis, prefix: config.redis.keyPrefix, clock, liveNodes: () => ctx.figures.liveNodes, grantMs: config.fleet.tenantGrantMs, log });
-      tenantBuckets.push(b);
+      tenantBuckets.set(tenant, b);
       return b;
     },
     awaitNetwork: (to) => routing.awaitNetwork(to),

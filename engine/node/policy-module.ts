@@ -21,14 +21,21 @@ export interface PolicyModule extends NodeModule {
   readonly moderator: Moderator;
 }
 
-export function policyModule(ctx: NodeContext): PolicyModule {
+/** Tenant ids kept current by the tenant directory (engine/tenants/), in place: the routes and the pause control hold these objects. */
+export interface LiveTenantIds {
+  readonly ids: Set<string>;
+  readonly list: string[];
+}
+
+export function policyModule(ctx: NodeContext, live?: LiveTenantIds): PolicyModule {
   const { config, redis, keys } = ctx;
   const optOuts = new OptOutStore(redis, keys);
   const parking = new ParkingStore(redis, keys, { eventsMaxLen: ctx.eventsMaxLen, finalRetentionSec: config.messages.finalRetentionSec });
-  const pauses = new PauseControl(parking, config.tenants.map((t) => t.id), (level, m) => ctx.log(level, m));
+  const idList = live?.list ?? config.tenants.map((t) => t.id);
+  const pauses = new PauseControl(parking, idList, (level, m) => ctx.log(level, m));
   const moderator = new Moderator(config, ctx.clock, redis, keys);
   if (config.engine.metrics) moderator.onHold = (tenant, code) => ctx.metrics.held(tenant, code);
-  const tenantIds = new Set(config.tenants.map((t) => t.id));
+  const tenantIds = live?.ids ?? new Set(config.tenants.map((t) => t.id));
   let ops: ReadonlyMap<string, WsOp> = new Map();
   return {
     name: 'policies',
@@ -44,7 +51,7 @@ export function policyModule(ctx: NodeContext): PolicyModule {
       await moderator.stop();
     },
     routes(app, { auth }) {
-      registerHeldRoutes(app, { redis, keys, parking, auth, tenants: config.tenants.map((t) => t.id), maxBodyBytes: config.server.maxFrameBytes });
+      registerHeldRoutes(app, { redis, keys, parking, auth, tenants: idList, maxBodyBytes: config.server.maxFrameBytes });
       registerPauseRoutes(app, { control: pauses, auth, tenants: tenantIds });
       registerMoRoutes(app, { redis, keys, auth });
       ops = registerOptOutRoutes(app, { store: optOuts, auth, tenants: tenantIds, maxBodyBytes: config.server.maxFrameBytes, confirm: (eid) => pauses.confirmed(0, eid) });

@@ -4,8 +4,10 @@
  * leader), with the admin routes that explain a route and reload the tables.
  */
 import { z } from 'zod';
+import type { Config } from '../../config/index.js';
 import { route, TenantId, type RouteSpec } from '../api-spec/route-spec.js';
-import { sendError, sendJson as json } from '../http/http-kit.js';
+import { guard, sendError, sendJson as json } from '../http/http-kit.js';
+import type { ReloadOutcome } from '../tenants/tenants-module.js';
 import { RoutingService } from '../routing/routing-service.js';
 import type { Supervisor } from '../actors/supervisor.js';
 import type { NodeContext } from './node-context.js';
@@ -15,9 +17,16 @@ export interface RoutingModule extends NodeModule {
   readonly routing: RoutingService;
 }
 
-export function routingModule(ctx: NodeContext, d: { readonly supervisor: Supervisor }): RoutingModule {
+export function routingModule(ctx: NodeContext, d: { readonly supervisor: Supervisor; readonly reloaded?: (next: Config) => Promise<ReloadOutcome> }): RoutingModule {
   const { config, fleet } = ctx;
-  const routing = new RoutingService({ config, configFile: ctx.options.configFile, redis: ctx.redis, store: ctx.store, log: ctx.log, env: ctx.env, fleetHealth: ctx.figures, failoverLeader: () => fleet.isLeader('failover') });
+  // What the last reload did beyond routing (the tenant directory: engine/tenants/); the reload's answer awaits it.
+  let lastReload: Promise<ReloadOutcome> | undefined;
+  const reloaded = d.reloaded;
+  const onReloaded = reloaded === undefined ? undefined : (next: Config): void => {
+    lastReload = reloaded(next);
+    void lastReload.then((r) => r.ok || ctx.log('warn', `config reload: ${r.error ?? ''}`));
+  };
+  const routing = new RoutingService({ config, ...(onReloaded === undefined ? {} : { onReloaded }), configFile: ctx.options.configFile, redis: ctx.redis, store: ctx.store, log: ctx.log, env: ctx.env, fleetHealth: ctx.figures, failoverLeader: () => fleet.isLeader('failover') });
   const f = ctx.metricFeeds;
   f.health = () => routing.health;
   f.failoverMoved = () => routing.failoverMoved;
@@ -43,11 +52,23 @@ export function routingModule(ctx: NodeContext, d: { readonly supervisor: Superv
       });
       app.post('/v1/admin/routing/reload', (res, req) => {
         if (!isAdmin(req)) return sendError(res, 'UNAUTHORIZED', 'admin key required (SWITCHYARD_ADMIN_KEY)');
+        let r: ReturnType<RoutingService['reload']>;
         try {
-          json(res, '200 OK', { ok: true, ...routing.reload() });
+          lastReload = undefined;
+          r = routing.reload();
         } catch (err) {
-          sendError(res, 'CONFIG_INVALID', (err as Error).message);
+          return sendError(res, 'CONFIG_INVALID', (err as Error).message);
         }
+        // Honest: ok:true only once everything the file changed is applied; else 409 RELOAD_INCOMPLETE names what is not.
+        // Set by onReloaded inside reload() (TypeScript cannot see that assignment through the call).
+        const pending = lastReload as Promise<ReloadOutcome> | undefined;
+        if (pending === undefined) return json(res, '200 OK', { ok: true, ...r });
+        const g = guard(res);
+        return pending.then((o) => {
+          if (!g.alive()) return;
+          if (o.ok) json(res, '200 OK', { ok: true, ...r, ...o.detail });
+          else sendError(res, 'RELOAD_INCOMPLETE', o.error ?? 'not everything was applied', { details: { ok: false, ...r, ...o.detail } });
+        });
       });
     },
   };
@@ -65,5 +86,5 @@ export const ROUTING_ROUTES: readonly RouteSpec[] = [
     ok: { 200: z.looseObject({}) },
     errors: ['INVALID_NUMBER'],
   }),
-  route({ method: 'post', path: '/v1/admin/routing/reload', summary: 'Re-read the config and plan files and swap the routing in whole', tags: ['routing'], auth: 'admin', ok: { 200: z.looseObject({ ok: z.literal(true) }) }, errors: ['CONFIG_INVALID'] }),
+  route({ method: 'post', path: '/v1/admin/routing/reload', summary: 'Re-read the config and plan files and swap the routing in whole', tags: ['routing'], auth: 'admin', ok: { 200: z.looseObject({ ok: z.literal(true) }) }, errors: ['CONFIG_INVALID', 'RELOAD_INCOMPLETE'] }),
 ];

@@ -64,11 +64,15 @@ export function networkLookupOf(plan: NumberingPlan): NetworkLookup {
   return { lookup: (e164) => plan.lookup(e164), mccOfCountry: (c) => mcc.get(c) };
 }
 
-export function routerConfigOf(config: Config): RouterConfig {
+/** A tenant's routing fields (the config's tenant, or the tenant directory's settings). */
+export type TenantRoutingFields = Pick<Config['tenants'][number], 'id' | 'routePlan' | 'forceSmsc' | 'blockedNetworks' | 'blockedSmscs'>;
+
+/** The router's config: the config's plans and SMSCs, and `tenants` (default the config's; the tenant directory's when it runs). */
+export function routerConfigOf(config: Config, tenants: ReadonlyArray<TenantRoutingFields> = config.tenants): RouterConfig {
   const firstPlan = config.routing.plans[0]?.id as string;
   return {
     plans: config.routing.plans,
-    tenants: config.tenants.map((t) => ({
+    tenants: tenants.map((t) => ({
       id: t.id,
       plan: t.routePlan ?? firstPlan,
       forceSmsc: t.forceSmsc,
@@ -86,11 +90,11 @@ export interface LoadedRouting {
 }
 
 /** Everything routing needs, or a SwitchyardError('CONFIG_INVALID') naming what is wrong. */
-export function buildRouting(config: Config, baseDir: string, health: RouteHealth, mnp: () => MnpTable | undefined): LoadedRouting {
+export function buildRouting(config: Config, baseDir: string, health: RouteHealth, mnp: () => MnpTable | undefined, tenants?: ReadonlyArray<TenantRoutingFields>): LoadedRouting {
   const plan = loadNumberingPlan(config.routing, baseDir);
   const lookup = networkLookupOf(plan);
   try {
-    return { router: new PlanRouter(routerConfigOf(config), lookup, health, mnp), plan, lookup };
+    return { router: new PlanRouter(routerConfigOf(config, tenants), lookup, health, mnp), plan, lookup };
   } catch (err) {
     if (err instanceof RouterConfigError) throw new SwitchyardError('CONFIG_INVALID', err.message, { cause: err });
     throw err;

@@ -10,19 +10,24 @@
  * routing parts of the config are reloaded (route plans and prices, tenants'
  * plans and overrides, SMSCs' queue-lag limits, the numbering plan and range
  * files); a changed set of SMSCs needs a restart and is refused as such.
+ *
+ * Tenants come from the tenant directory (engine/tenants/) once it runs
+ * (setTenants): a reload keeps them and routes by the file's new plans; the
+ * file's tenants are handed to `onReloaded` (the engine seeds them into the
+ * directory and says in the reload's answer what it could not apply).
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { loadConfig, resolveSecret, type Config } from '../../config/index.js';
-import { RouteHealth, type MnpTable, type Network, type RouteExplanation, type Router } from '../../router/index.js';
+import { PlanRouter, RouteHealth, RouterConfigError, type MnpTable, type Network, type RouteExplanation, type Router } from '../../router/index.js';
 import type { ActorStats } from '../actors/messages.js';
 import { SwitchyardError } from '../errors.js';
 import { normalizeNumber } from '../ingress/normalize-number.js';
 import type { RedisStore } from '../queue/redis-store.js';
 import { Failover } from './failover.js';
 import { HealthFeed } from './health-feed.js';
-import { buildRouting, networksById, shippedPlanPath, type LoadedRouting } from './load-routing.js';
+import { buildRouting, networksById, routerConfigOf, shippedPlanPath, type LoadedRouting, type TenantRoutingFields } from './load-routing.js';
 import { CachedNetworkLookup, HttpLookupProvider } from './lookup-hook.js';
 import { MnpCache } from './mnp.js';
 import type { FleetHealthPort } from '../fleet/node-figures.js';
@@ -42,6 +47,8 @@ export interface RoutingServiceOptions {
   readonly fleetHealth?: FleetHealthPort;
   /** Whether this node moves queued traffic on failover (the fleet's `failover` leader); default always (a node alone). */
   readonly failoverLeader?: () => boolean;
+  /** Called with the file's config after every reload that applied (admin call or file change). */
+  readonly onReloaded?: (next: Config) => void;
 }
 
 export interface ReloadResult {
@@ -66,9 +73,15 @@ export class RoutingService {
   private reloadTimer: NodeJS.Timeout | undefined;
   reloads = 0;
   reloadFailures = 0;
+  /** The tenants routed (the config's until the tenant directory's arrive by setTenants). */
+  private tenants: ReadonlyArray<TenantRoutingFields>;
+  /** The config the routing was last built from (the file's, after a reload). */
+  private current: Config;
 
   constructor(private readonly o: RoutingServiceOptions) {
     const c = o.config;
+    this.tenants = c.tenants;
+    this.current = c;
     this.baseDir = o.configFile !== undefined ? dirname(resolve(o.configFile)) : process.cwd();
     this.health = new RouteHealth(c.smscs.map((s) => s.id));
     this.mnp = new MnpCache(o.redis, o.store.keys, (id) => this.networkOf(id));
@@ -155,18 +168,60 @@ export class RoutingService {
       const was = this.o.config.smscs.map((s) => s.id).join(',');
       const now = next.smscs.map((s) => s.id).join(',');
       if (was !== now) throw new SwitchyardError('CONFIG_INVALID', `${this.o.configFile}: smscs: the set of SMSCs changed (${was} → ${now}); that needs a restart, routing was not reloaded`);
-      const loaded = buildRouting(next, this.baseDir, this.health, () => this.ported);
+      const loaded = buildRouting(next, this.baseDir, this.health, () => this.ported, this.routable(next, this.tenants));
       this.loaded = loaded;
+      this.current = next;
       this.networks = networksById(loaded.plan);
       this.reloads++;
       this.o.log('info', `routing reloaded: ${next.routing.plans.length} plan(s), ${loaded.plan.size} prefixes`);
       if (this.watchers.length > 0) this.watchFiles(next);
+      this.o.onReloaded?.(next);
       return { prefixes: loaded.plan.size, plans: next.routing.plans.length };
     } catch (err) {
       this.reloadFailures++;
       this.o.log('error', `routing reload refused, the previous routing stays: ${(err as Error).message}`);
       throw err;
     }
+  }
+
+  /**
+   * Routes by these tenants from now on (the tenant directory changed): a new
+   * router over the same numbering plan, swapped in whole. A tenant whose
+   * routing fields no longer fit the plans (a reload removed its plan) is left
+   * out and logged: its submits get NO_ROUTE until it is fixed.
+   */
+  setTenants(tenants: ReadonlyArray<TenantRoutingFields>): void {
+    this.tenants = tenants;
+    const loaded = this.loaded;
+    const router = new PlanRouter(routerConfigOf(this.current, this.routable(this.current, tenants)), loaded.lookup, this.health, () => this.ported);
+    this.loaded = { ...loaded, router };
+  }
+
+  /** Why a tenant's routing fields do not fit the current plans and SMSCs, or undefined when they do. */
+  checkTenant(t: TenantRoutingFields, config: Config = this.current): string | undefined {
+    try {
+      new PlanRouter(routerConfigOf(config, [t]), this.loaded.lookup, this.health, () => this.ported);
+      return undefined;
+    } catch (err) {
+      if (err instanceof RouterConfigError) return err.message;
+      throw err;
+    }
+  }
+
+  /** The tenants that fit `config`'s plans and SMSCs (the others logged). */
+  private routable(config: Config, tenants: ReadonlyArray<TenantRoutingFields>): ReadonlyArray<TenantRoutingFields> {
+    // All together first (one build); one by one only when some tenant does not fit.
+    try {
+      new PlanRouter(routerConfigOf(config, tenants), this.loaded.lookup, this.health, () => this.ported);
+      return tenants;
+    } catch (err) {
+      if (!(err instanceof RouterConfigError)) throw err;
+    }
+    return tenants.filter((t) => {
+      const why = this.checkTenant(t, config);
+      if (why !== undefined) this.o.log('error', `tenant ${t.id} is not routable (its submits get NO_ROUTE): ${why}`);
+      return why === undefined;
+    });
   }
 
   /**
