@@ -11,6 +11,7 @@ import { MO_ROUTES } from '../http/mo-routes.js';
 import { OPTOUT_ROUTES } from '../http/optout-routes.js';
 import { PAUSE_ROUTES } from '../http/pause-routes.js';
 import { READYZ_ROUTES } from '../http/readyz-route.js';
+import { TENANT_ROUTES } from '../http/tenant-routes.js';
 import { USAGE_ROUTES } from '../http/usage-routes.js';
 import { WEBHOOK_ROUTES } from '../http/webhook-routes.js';
 import { OPS_ROUTES } from '../node/ops-module.js';
@@ -32,5 +33,6 @@ export const API_ROUTES: readonly RouteSpec[] = [
   ...WEBHOOK_ROUTES,
   ...ANALYTICS_ROUTES,
   ...READYZ_ROUTES,
+  ...TENANT_ROUTES,
   ...SPEC_ROUTES,
 ];

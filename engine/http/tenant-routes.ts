@@ -18,8 +18,9 @@
  *   GET    /v1/admin/audit[?tenant=ID&limit=N&before=ENTRY_ID]   the changes, newest first
  */
 import type uWS from 'uWebSockets.js';
-import type { z } from 'zod';
-import { SwitchyardError } from '../errors.js';
+import { z } from 'zod';
+import { route, QueryInt, TenantId, type RouteSpec } from '../api-spec/route-spec.js';
+import { SwitchyardError, type ErrorCode } from '../errors.js';
 import type { TenantDirectory } from '../tenants/tenant-directory.js';
 import { tenantSettingsSchema, type KeyRecord, type TenantRecord, type TenantSettings } from '../tenants/tenant-records.js';
 import { decodeParam, guard, readJsonBody, sendError, sendJson, type ApiAuth, type AuthTenant } from './http-kit.js';
@@ -244,3 +245,22 @@ export function registerTenantRoutes(app: uWS.TemplatedApp, d: TenantRouteDeps):
     );
   });
 }
+
+/** The contracts of these routes (engine/api-spec/): tenant settings are the config file's tenant (config/schema.ts tenantSchema), validated by it. */
+const TenantPath = z.object({ id: TenantId });
+const Settings = z.looseObject({}).describe("a tenant's settings: the fields of the config file's tenants[] entry (README \"Configuration\"), without apiKey");
+const DIR_ERRORS: ErrorCode[] = ['NOT_FOUND', 'INVALID_FIELD', 'CHANGE_CONFLICT', 'UNAVAILABLE'];
+export const TENANT_ROUTES: readonly RouteSpec[] = [
+  route({ method: 'get', path: '/v1/admin/tenants', summary: 'Every tenant of the directory, with its settings, state and key count', tags: ['tenants'], auth: 'admin', ok: { 200: z.looseObject({ version: z.number(), tenants: z.array(z.looseObject({})) }) } }),
+  route({ method: 'get', path: '/v1/admin/tenants/:id', summary: 'One tenant', tags: ['tenants'], auth: 'admin', params: TenantPath, ok: { 200: z.looseObject({}) }, errors: ['NOT_FOUND'] }),
+  route({ method: 'post', path: '/v1/admin/tenants', query: z.object({ key: z.literal('none').optional().describe('none: issue no first key') }), summary: 'Create a tenant (applied on every node within a second); its first API key is issued and shown once', tags: ['tenants'], auth: 'admin', body: Settings, ok: { 201: z.looseObject({}) }, errors: ['INVALID_FIELD', 'TENANT_EXISTS', 'CHANGE_CONFLICT', 'UNAVAILABLE'] }),
+  route({ method: 'put', path: '/v1/admin/tenants/:id', summary: "Replace a tenant's settings", tags: ['tenants'], auth: 'admin', params: TenantPath, body: Settings, ok: { 200: z.looseObject({ tenant: z.looseObject({}) }) }, errors: DIR_ERRORS }),
+  route({ method: 'patch', path: '/v1/admin/tenants/:id', summary: "Change some of a tenant's settings", tags: ['tenants'], auth: 'admin', params: TenantPath, body: Settings, ok: { 200: z.looseObject({ tenant: z.looseObject({}) }) }, errors: DIR_ERRORS }),
+  route({ method: 'post', path: '/v1/admin/tenants/:id/suspend', summary: "Suspend a tenant: its submits are refused TENANT_SUSPENDED, its connections closed 4003", tags: ['tenants'], auth: 'admin', params: TenantPath, ok: { 200: z.looseObject({ tenant: z.looseObject({}) }) }, errors: DIR_ERRORS }),
+  route({ method: 'post', path: '/v1/admin/tenants/:id/unsuspend', summary: 'Lift a suspension', tags: ['tenants'], auth: 'admin', params: TenantPath, ok: { 200: z.looseObject({ tenant: z.looseObject({}) }) }, errors: DIR_ERRORS }),
+  route({ method: 'delete', path: '/v1/admin/tenants/:id', summary: 'Delete a tenant (README "Tenants as data": what happens to its queued messages)', tags: ['tenants'], auth: 'admin', params: TenantPath, ok: { 200: z.looseObject({ deleted: z.string() }) }, errors: DIR_ERRORS }),
+  route({ method: 'get', path: '/v1/admin/tenants/:id/keys', summary: "A tenant's API keys: id, label, expiry (never the key)", tags: ['tenants'], auth: 'admin', params: TenantPath, ok: { 200: z.looseObject({ tenant: z.string(), keys: z.array(z.looseObject({})) }) }, errors: DIR_ERRORS }),
+  route({ method: 'post', path: '/v1/admin/tenants/:id/keys', summary: 'Issue an API key (shown once; stored as its SHA-256)', tags: ['tenants'], auth: 'admin', params: TenantPath, body: z.looseObject({ label: z.string(), expiresAt: z.number().int().optional(), ttlSec: z.number().int().optional() }), ok: { 201: z.looseObject({ tenant: z.string(), key: z.string() }) }, errors: DIR_ERRORS }),
+  route({ method: 'delete', path: '/v1/admin/tenants/:id/keys/:key', summary: 'Revoke a key: refused on every node within a second, its WebSocket connections closed 4001', tags: ['tenants'], auth: 'admin', params: z.object({ id: TenantId, key: z.string().describe('the key id (from the key list)') }), ok: { 200: z.looseObject({ tenant: z.string(), revoked: z.looseObject({}) }) }, errors: DIR_ERRORS }),
+  route({ method: 'get', path: '/v1/admin/audit', summary: 'The audit log of tenant and key changes, newest first: who, when, what (a diff without secrets)', tags: ['tenants'], auth: 'admin', query: z.object({ limit: QueryInt.optional(), before: z.string().optional(), tenant: TenantId.optional() }), ok: { 200: z.looseObject({}) }, errors: ['UNAVAILABLE'] }),
+];

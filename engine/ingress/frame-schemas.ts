@@ -32,6 +32,8 @@ export const SubmitFieldsSchema = z
     dlr: z.boolean().describe('false: no status frames or webhooks for it'),
     sendAt: z.union([z.number().int().min(1e12), z.string().regex(ISO_WITH_ZONE)]).describe('ms since 1970, or ISO 8601 with a zone; at most messages.maxScheduleSec ahead'),
     transliterate: z.boolean().describe("override the tenant's transliteration"),
+    idempotencyKey: z.string().regex(/^[\x21-\x7e]{1,255}$/).describe('a repeat within messages.idempotencyWindowSec returns the first ack ("repeat": true); another body with it is IDEMPOTENCY_CONFLICT (HTTP: the Idempotency-Key header)'),
+    callbackUrl: z.string().max(2048).describe("http(s) URL for this message's status events instead of the tenant's webhook, signed the same way; no credentials in it"),
   })
   .partial()
   .strict();
@@ -60,6 +62,7 @@ export const AckFrame = z.object({
   encoding: z.string(),
   price: z.number(),
   currency: z.string(),
+  repeat: z.literal(true).optional().describe('the answer to a repeated idempotencyKey: the first submit\'s message'),
 });
 export const NackFrame = z.object({ op: z.literal('nack'), ref: z.string(), code: Code, error: z.string() });
 export const BatchAckFrame = z.object({ op: z.literal('batch_ack'), ref: z.string(), results: z.array(z.union([AckFrame, NackFrame])) });

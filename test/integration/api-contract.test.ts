@@ -121,7 +121,18 @@ describe('the OpenAPI and AsyncAPI documents against a running engine', () => {
       'GET /v1/messages': { query: 'limit=10' },
       'GET /v1/usage': {},
     };
-    const params: Record<string, string> = { id, number: '%2B4791234599', tenant: h.tenant };
+    // Tenants as data: a tenant for the routes that change one, another for its deletion, and a key to revoke (each created here first).
+    const admin = (method: string, path: string, body?: unknown) =>
+      fetch(`${base}${path}`, { method, headers: { ...auth(ADMIN), ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    expect((await admin('POST', '/v1/admin/tenants?key=none', { id: 'contract-t', tps: 10 })).status).toBe(201);
+    expect((await admin('POST', '/v1/admin/tenants?key=none', { id: 'contract-del', tps: 10 })).status).toBe(201);
+    const issued = (await (await admin('POST', '/v1/admin/tenants/contract-t/keys', { label: 'to revoke' })).json()) as { id: string };
+    samples['POST /v1/admin/tenants'] = { body: { id: 'contract-new', tps: 10 }, query: 'key=none' };
+    samples['PUT /v1/admin/tenants/{id}'] = { body: { tps: 20 } };
+    samples['PATCH /v1/admin/tenants/{id}'] = { body: { tps: 30 } };
+    samples['POST /v1/admin/tenants/{id}/keys'] = { body: { label: 'contract' } };
+    const tenantOf = (method: string, path: string) => (method === 'delete' && path === '/v1/admin/tenants/{id}' ? 'contract-del' : 'contract-t');
+    const params: Record<string, string> = { id, number: '%2B4791234599', tenant: h.tenant, key: issued.id };
     const keyFor = (op: Operation) => {
       const s = JSON.stringify(op.security);
       return s.includes('tenantKey') ? h.apiKey : s.includes('adminKey') ? ADMIN : undefined;
@@ -131,7 +142,7 @@ describe('the OpenAPI and AsyncAPI documents against a running engine', () => {
     const call = async (method: string, path: string, op: Operation, key: string | undefined) => {
       const key0 = `${method.toUpperCase()} ${path}`;
       const sample = samples[key0] ?? {};
-      let target = path.replace(/\{(\w+)\}/g, (_, n: string) => (path.startsWith('/v1/admin/tenants/') ? h.tenant : params[n] ?? 'x'));
+      let target = path.replace(/\{(\w+)\}/g, (_, n: string) => (path.startsWith('/v1/admin/tenants/') && n === 'id' ? tenantOf(method, path) : params[n] ?? 'x'));
       if (path === '/v1/admin/optouts/{number}') target = target.replace('%2B4791234599', '%2B4791234598');
       if (sample.query !== undefined) target += `?${sample.query}`;
       if (sample.body !== undefined && op.requestBody !== undefined) {
