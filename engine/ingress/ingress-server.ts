@@ -275,6 +275,9 @@ export class IngressServer {
     return this.overLimit.size;
   }
 
+  /** Tenants by id (other ingresses: submitAs). */
+  private readonly tenantsById = new Map<string, TenantRuntime>();
+
   /** What the accept path runs with (the warm-up uses it). */
   readonly acceptContext: AcceptContext;
   readonly limits: SubmitLimits;
@@ -288,6 +291,7 @@ export class IngressServer {
     const share = new LoopShare(o.ingressCpuMsPerSec ?? BOUNDS.ingressCpuMsPerSec, o.clock, this.cpuClock);
     const tenants = o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: o.tenantBucket?.(t.id, t.tps) ?? new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: share.budget(), senders: t.senders, accept: t.accept ?? {} }));
     this.auth = new ApiAuth(tenants, o.adminKey);
+    for (const t of tenants) this.tenantsById.set(t.id, t);
     this.stats = {
       connections: 0, accepted: 0, refused: 0, framesIn: 0, connectionsRefused: 0, slowConsumerCloses: 0, oversizeCloses: 0, overBudget: 0, floodCloses: 0,
       // Read when the stats are (e.g. spread into /v1/status), never written per frame.
@@ -736,6 +740,26 @@ export class IngressServer {
       this.o.observer?.accepted(t.id);
       done(`{"op":"ack","ref":${JSON.stringify(fields.ref)},"id":"${msg.id}","status":"${disposition ?? 'queued'}","parts":${msg.parts.length},"encoding":"${msg.encoding ?? ''}","price":${msg.price ?? 0},"currency":"${msg.currency ?? ''}"}`);
     });
+  }
+
+  /**
+   * A submit from another ingress (the SMPP server, engine/smpp-server/): the
+   * same checks and path as a WebSocket submit (fields, sender list, the
+   * tenant's rate shared with its WebSocket and HTTP traffic, accept, quota,
+   * enqueue), the connection window aside (that ingress keeps its own);
+   * `done` gets the ack or nack frame, the ack once Redis has the message.
+   * False (and no call) when the tenant is unknown.
+   */
+  submitAs(tenant: string, f: Record<string, unknown>, done: (frame: string) => void): boolean {
+    const t = this.tenantsById.get(tenant);
+    if (t === undefined) return false;
+    this.submitOne(undefined, f, done, t);
+    return true;
+  }
+
+  /** Accepted messages waiting for Redis, all ingresses (over server.maxPendingEnqueue: THROTTLED). */
+  get pendingEnqueue(): number {
+    return this.o.batcher.pending;
   }
 
   /**
