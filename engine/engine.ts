@@ -52,6 +52,7 @@ import { FleetTenantBucket, primeAll } from './fleet/tenant-rate.js';
 import { Takeover } from './fleet/takeover.js';
 import { Fleet } from './fleet/fleet.js';
 import { resolveWebhookTenants } from './webhooks/webhook-tenants.js';
+import { SmppIngress, SMPP_GROUP } from './smpp-server/index.js';
 
 export interface EngineOptions {
   /** A single Redis (redis://…), unless `redis` names the target (a cluster). */
@@ -62,6 +63,8 @@ export interface EngineOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Overrides config.server.port (tests use 0). */
   readonly port?: number;
+  /** Overrides config.smppServer.port (tests use 0). */
+  readonly smppPort?: number;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
   /** The file the config came from: routing reloads re-read it (admin call or file change). */
   readonly configFile?: string;
@@ -91,6 +94,8 @@ export interface Engine {
   readonly fleet: Fleet;
   /** Takeover of dead nodes' work (counts for tests and /v1/status). */
   readonly takeover: Takeover;
+  /** The SMPP server ingress (engine/smpp-server/; idle unless smppServer.enabled). */
+  readonly smpp: SmppIngress;
   actorStats(): ActorStats[];
   stop(): Promise<void>;
 }
@@ -206,6 +211,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
   const eventGroups: EventGroup[] = [];
   if (config.analytics.enabled) eventGroups.push({ name: ANALYTICS_GROUP, from: '0' });
   if (webhookTenants.length > 0) eventGroups.push({ name: WEBHOOK_GROUP, from: '$' });
+  if (config.smppServer.enabled) eventGroups.push({ name: SMPP_GROUP, from: '$' });
   for (const g of eventGroups) await ensureGroups(redis, eventStreamKeys(store.keys), g.name, g.from);
   const trimmer = new EventsTrimmer(redis, store.keys, { floorSec: config.messages.statusRetentionSec, cap: config.messages.statusRetention, groups: eventGroups }, log);
   for (const s of config.smscs) await store.ensureGroups(s.id);
@@ -393,6 +399,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
           actors: supervisor.stats(),
           analytics: analytics?.state ?? 'off',
           webhooks: webhooks?.state ?? 'off',
+          smpp: smpp.status(),
           routing: { prefixes: routing.planSize, mnpNumbers: routing.mnpSize, reloads: routing.reloads, reloadFailures: routing.reloadFailures, failoverMoved: routing.failoverMoved, smscs: routing.health.snapshot() },
         });
       });
@@ -407,6 +414,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
         const x = routing.explain(to, tenant);
         json(res, 'error' in x ? '400 Bad Request' : '200 OK', 'error' in x ? { op: 'error', code: 'INVALID_NUMBER', error: x.error } : x);
       });
+      smpp.routes(app, isAdmin);
       registerWebhookRoutes(app, { auth: () => ingress.auth, redis, keys: store.keys, node: config.engine.nodeId, tenants: new Map(webhookTenants.map((t) => [t.id, { url: t.url }])), host: webhooks });
       app.post('/v1/admin/routing/reload', (res, req) => {
         if (!isAdmin(req)) return json(res, '401 Unauthorized', { op: 'error', code: 'UNAUTHORIZED', error: 'admin key required (SWITCHYARD_ADMIN_KEY)' });
@@ -422,6 +430,20 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       registerMoRoutes(app, { redis, keys: store.keys, auth: ingress.auth });
       return registerOptOutRoutes(app, { store: optOuts, auth: ingress.auth, tenants: tenantIds, maxBodyBytes: config.server.maxFrameBytes, confirm: (eid) => pauses.confirmed(0, eid) });
     },
+  });
+  // Customers binding as ESMEs (engine/smpp-server/): their submits take the WebSocket path above.
+  const smpp: SmppIngress = new SmppIngress({
+    config: config.smppServer,
+    tenants: config.tenants.flatMap((t) => (t.smpp === undefined ? [] : [{ tenant: t.id, systemId: t.smpp.systemId, password: resolveSecret(t.smpp.password, `tenants[${t.id}].smpp.password`, env), maxBinds: t.smpp.maxBinds, dataCoding0: t.smpp.dataCoding0 }])),
+    redis: target,
+    keys: store.keys,
+    node: config.engine.nodeId,
+    submit: { submit: (tenant, f, done) => ingress.submitAs(tenant, f, done), queueFull: () => ingress.pendingEnqueue >= config.server.maxPendingEnqueue },
+    minValiditySec: config.messages.minValiditySec,
+    maxValiditySec: config.messages.maxValiditySec,
+    ...(o.smppPort !== undefined ? { port: o.smppPort } : {}),
+    registry: config.engine.metrics ? metrics.registry : undefined,
+    log,
   });
   // Event-loop delay of the ingress thread (reported by /v1/status; metrics come with issue 5).
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -459,6 +481,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     // Leases are taken from here on (the warm-up above blocks the thread: leases taken before it would run out).
     await fleet.start();
     port = await ingress.listen();
+    await smpp.start();
   } catch (err) {
     await stop();
     throw err;
@@ -486,11 +509,13 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     webhooks,
     fleet,
     takeover,
+    smpp,
     actorStats: () => supervisor.stats(),
     stop,
   };
 
   async function stop(): Promise<void> {
+    await smpp.stop();
     routing.stop();
     trimmer.stop();
     pauses.stop();

@@ -12,12 +12,12 @@
  * POST /v1/admin/smpp/binds/:id/kick (the CLI's `smpp binds` and `smpp kick`).
  */
 import type { Redis } from 'ioredis';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type uWS from 'uWebSockets.js';
 import type { Keys } from '../queue/keys.js';
 import { connectRedis, type RedisClient, type RedisTarget } from '../redis/connect-redis.js';
 import { onRedisError } from '../redis/on-redis-error.js';
-import { buildMetrics, keysOf, type MetricSet, type MetricsJson } from '../metrics/registry.js';
+import { buildMetrics, keysOf, type MetricSet } from '../metrics/registry.js';
 import type { MetricKey } from '../metrics/metric-names.js';
 import { sendError, sendJson } from '../http/http-kit.js';
 import type { SmppConnection } from '../smpp/smpp-connection.js';
@@ -63,7 +63,8 @@ export interface SmppIngressOptions {
   readonly maxValiditySec: number;
   /** Overrides config.port (tests use 0). */
   readonly port?: number;
-  readonly metrics: boolean;
+  /** The registry its metrics join (the engine's main-thread one); undefined: no metrics. */
+  readonly registry?: Registry | undefined;
   readonly log: (level: 'info' | 'warn' | 'error', msg: string) => void;
 }
 
@@ -75,13 +76,12 @@ export class SmppIngress {
   private readonly outboxes = new Map<string, ReceiptOutbox>();
   private redis: RedisClient | undefined;
   private reader: RedisClient | undefined;
-  private readonly registry = new Registry();
   private readonly m: MetricSet<MetricKey> | undefined;
   private readonly accounts = new Map<string, SmppTenant>();
 
   constructor(private readonly o: SmppIngressOptions) {
     for (const t of o.tenants) this.accounts.set(t.tenant, t);
-    this.m = o.metrics ? (buildMetrics(SMPP_METRICS, this.registry) as MetricSet<MetricKey>) : undefined;
+    this.m = o.registry === undefined ? undefined : (buildMetrics(SMPP_METRICS, o.registry) as MetricSet<MetricKey>);
   }
 
   get port(): number {
@@ -158,11 +158,6 @@ export class SmppIngress {
     await this.feed?.stop();
     this.redis?.disconnect();
     this.server = undefined;
-  }
-
-  /** The metrics of this feature (merged into /metrics with the other threads'). */
-  async metricsPart(): Promise<MetricsJson> {
-    return this.m === undefined ? [] : await this.registry.getMetricsAsJSON();
   }
 
   /** What /v1/status and the console show. */
