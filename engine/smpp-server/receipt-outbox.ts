@@ -52,7 +52,11 @@ interface Entry {
 
 /** The deliver_sm of an outbox record (receipt or MO). */
 export function deliverOf(rec: OutboxRecord, dc0: 'gsm7' | 'latin1'): Parameters<SmppConnection['deliverSm']>[0] {
-  const addr = { sourceAddrTon: 1, sourceAddrNpi: 1, sourceAddr: rec.ph.slice(0, 20), destAddrTon: /^[0-9]+$/.test(rec.cu) ? 1 : 5, destAddrNpi: /^[0-9]+$/.test(rec.cu) ? 1 : 0, destinationAddr: rec.cu.slice(0, 20), validityPeriod: '', registeredDelivery: 0 };
+  // Numbers go out as international digits (TON 1, NPI 1) without a "+"; an alphanumeric sender as TON 5.
+  const ph = rec.ph.replace(/^\+/, '');
+  const cu = rec.cu.replace(/^\+/, '');
+  const digits = /^[0-9]+$/.test(cu);
+  const addr = { sourceAddrTon: 1, sourceAddrNpi: 1, sourceAddr: ph.slice(0, 20), destAddrTon: digits ? 1 : 5, destAddrNpi: digits ? 1 : 0, destinationAddr: cu.slice(0, 20), validityPeriod: '', registeredDelivery: 0 };
   if (rec.k === 'r') {
     const s = RECEIPT_STATE[rec.st ?? ''] ?? { stat: 'UNKNOWN', state: 7 };
     const err = rec.err !== undefined && /^[0-9]+$/.test(rec.err) ? rec.err.padStart(3, '0').slice(-3) : '000';

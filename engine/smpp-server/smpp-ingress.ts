@@ -184,7 +184,7 @@ export class SmppIngress {
     app.get('/v1/admin/smpp/binds', (res, req) => {
       if (denied(res, req)) return;
       const tenant = new URLSearchParams(req.getQuery() ?? '').get('tenant') ?? undefined;
-      sendJson(res, '200 OK', { enabled: this.server !== undefined, binds: this.server?.binds(tenant) ?? [], ...this.status() });
+      sendJson(res, '200 OK', { ...this.status(), binds: this.server?.binds(tenant) ?? [] });
     });
     app.post('/v1/admin/smpp/binds/:id/kick', (res, req) => {
       if (denied(res, req)) return;

@@ -103,6 +103,8 @@ export class RawEsme {
   readonly others: Array<{ id: number; status: number; sequence: number }> = [];
   /** deliver_sm_resp status to answer with; undefined: never answer. */
   answerDeliver: number | undefined = 0;
+  /** enquire_link the server sent (answered). */
+  enquireLinks = 0;
   closed = false;
 
   private constructor(readonly socket: Socket) {
@@ -145,6 +147,7 @@ export class RawEsme {
       return;
     }
     if (h.id === Id.enquire_link) {
+      this.enquireLinks++;
       this.write(pdu(Id.enquire_link_resp, 0, h.sequence));
       return;
     }
