@@ -13,6 +13,7 @@
  *   switchyard analytics delivery|failures|statuses|message|number|bad-numbers|report ...   (engine/analytics/analytics-cli.ts)
  *   switchyard usage --tenant ID [--from DAY] [--to DAY] [--url URL | --config FILE]
  *                                                              a tenant's messages, segments and cost by day
+ *   switchyard smpp binds|kick ...                             customer SMPP binds (engine/smpp-server/smpp-cli.ts)
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -33,6 +34,7 @@ import { privateRedisUrl, redactedUrl, startPrivateRedis, type PrivateRedis } fr
 import { connectRedis, redisTargetFromEnv, type RedisClient, type RedisTarget } from './redis/connect-redis.js';
 import { Shards } from './queue/shards.js';
 import { SmscSimulator } from './simulator/index.js';
+import { smppCommand } from './smpp-server/smpp-cli.js';
 import { dayOf, formatDay, MAX_USAGE_DAYS, parseDay, readUsage, type UsageReport } from './lifecycle/usage.js';
 
 const USAGE = `usage:
@@ -46,6 +48,7 @@ const USAGE = `usage:
   switchyard analytics delivery|failures|statuses [--by smsc,country] [--bucket hour] [--from T --to T] [filters] [--url URL]
   switchyard analytics message ID | number +4791234567 | bad-numbers | report events|messages [--out FILE]
   switchyard usage --tenant ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--url http://127.0.0.1:8080 | --config FILE] [--json]
+  switchyard smpp binds [--tenant ID] [--url URL] [--json] | smpp kick BIND_ID [--url URL]   customer SMPP binds
 Environment: REDIS_URL (else \`start\` runs a private redis-server under ./data/redis, with a password
   kept there, which \`mnp load\` and \`usage --config\` then use) or REDIS_CLUSTER_NODES (a Redis Cluster),
   API keys and SMSC passwords as named in the config, SWITCHYARD_ADMIN_KEY for /v1/status.`;
@@ -362,7 +365,7 @@ async function usage(args: string[]): Promise<void> {
 }
 
 const [cmd, ...rest] = process.argv.slice(2);
-const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp, analytics: analyticsCommand, usage };
+const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp, analytics: analyticsCommand, usage, smpp: smppCommand };
 const fn = cmd === undefined ? undefined : commands[cmd];
 if (fn === undefined) {
   console.error(USAGE);
