@@ -15,6 +15,11 @@
  * the global one (none of them the load's recipients), a URL allowlist and
  * the volume detector on (limit far above the load): every message pays for
  * the opt-out checks and moderation, none is stopped or held.
+ * --ingress smpp: the customers bind over SMPP instead (engine/loadgen/smpp-load.ts):
+ * --smpp-binds (4) transceiver binds, --smpp-window (100) unanswered submit_sm each,
+ * --rate over all of them, every submit asking for a final receipt, which comes
+ * back as deliver_sm; lost and duplicates count receipts. Same figures otherwise.
+ *
  * --webhooks: the tenant gets a webhook to a receiver in this process
  * (engine/loadgen/webhook-receiver.ts, signatures checked); the figures add
  * what it got (webhookEvents, duplicates, bad signatures, event age).
