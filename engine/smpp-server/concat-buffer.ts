@@ -8,6 +8,8 @@
  * until the whole message is in Redis and then carries the message's id
  * (every part gets the same id, and a refusal of the message refuses every
  * part with the same command_status): no resp before Redis has the message.
+ * Each part that asked for a receipt gets one (receipt-feed.ts), as from an
+ * SMSC: Kannel asks on the first part only, others on every part.
  * The cost: the customer's window must hold all parts of a message (Kannel
  * and most ESMEs send the parts back to back without waiting), and a part
  * whose companions do not come within smppServer.concatTimeoutSec is answered
@@ -23,6 +25,8 @@ import type { Concat } from './read-short-message.js';
 export interface HeldPart {
   readonly body: Buffer;
   readonly dataCoding: number;
+  /** The part's registered_delivery (ESMEs such as Kannel ask a receipt on the first part only). */
+  readonly registeredDelivery: number;
   readonly at: number;
   /** Answers this part's submit_sm. */
   readonly answer: (status: number, messageId: string) => void;

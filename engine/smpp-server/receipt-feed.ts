@@ -5,8 +5,9 @@
  * tenant's outbox stream {P}smo:{tenant} (its own slot: README "Redis
  * Cluster"):
  *   - a status event of a message submitted over SMPP (its ref is
- *     `smpp<registered_delivery>:<source_addr>`, smpp-ref.ts) that the
- *     customer's registered_delivery asked for: a receipt;
+ *     `smpp<registered_delivery>:<parts>:<source_addr>`, smpp-ref.ts) that the
+ *     customer's registered_delivery asked for: a receipt, once per
+ *     submit_sm the customer sent for the message;
  *   - an MO message (k=mo) of the tenant: an MO deliver_sm.
  * Everything else is acknowledged at once. The outbox (receipt-outbox.ts) is
  * what waits while the customer has no receiver bind, in Redis, not here.
@@ -74,15 +75,19 @@ function field(fields: string[], name: string): string | undefined {
   return undefined;
 }
 
-/** The outbox record of one events entry, or undefined when the customer gets nothing for it. */
-export function recordOf(fields: string[], tenants: ReadonlySet<string>): { tenant: string; record: OutboxRecord } | undefined {
+/**
+ * The outbox record of one events entry, or undefined when the customer gets
+ * nothing for it; `copies`: deliver_sm to send of it (a receipt goes once per
+ * submit_sm the customer sent for the message).
+ */
+export function recordOf(fields: string[], tenants: ReadonlySet<string>): { tenant: string; record: OutboxRecord; copies: number } | undefined {
   const t = field(fields, 't');
   if (t === undefined || !tenants.has(t)) return undefined;
   const f = field(fields, 'f');
   if (f === undefined) return undefined;
   if (field(fields, 'k') === 'mo') {
     const m = JSON.parse(f) as { id: string; from: string; to: string; text: string; at: number };
-    return { tenant: t, record: { k: 'm', id: m.id, at: m.at, ph: m.from, cu: m.to, tx: m.text } };
+    return { tenant: t, record: { k: 'm', id: m.id, at: m.at, ph: m.from, cu: m.to, tx: m.text }, copies: 1 };
   }
   // Only SMPP-submitted messages carry the marker ref; the test is on the text before any parse.
   if (!f.includes('"ref":"smpp')) return undefined;
@@ -94,7 +99,7 @@ export function recordOf(fields: string[], tenants: ReadonlySet<string>): { tena
     k: 'r', id: s.id, st: s.status, at: s.at, ac: Number(x[3]) || s.at, ph: x[1] ?? '', cu: ref.source, n: Number(x[2]) || 1,
     ...(s.error !== undefined && s.error.code !== '' ? { err: s.error.code } : {}),
   };
-  return { tenant: t, record };
+  return { tenant: t, record, copies: ref.parts };
 }
 
 export class ReceiptFeed {
@@ -169,7 +174,8 @@ export class ReceiptFeed {
         if (r === undefined) continue;
         let l = byTenant.get(r.tenant);
         if (l === undefined) byTenant.set(r.tenant, (l = []));
-        l.push(JSON.stringify(r.record));
+        const rec = JSON.stringify(r.record);
+        for (let c = 0; c < r.copies; c++) l.push(rec);
       }
     if (byTenant.size > 0) {
       // One MULTI per tenant (one slot each), sent together.

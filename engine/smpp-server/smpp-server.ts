@@ -336,10 +336,10 @@ export class SmppServer {
     const times = this.times(sm);
     if (typeof times === 'number') return answer(times, '');
     if (r.concat === undefined) {
-      this.submitWhole(a, r, r.body, r.dataCoding, times, answer);
+      this.submitWhole(a, r, r.registeredDelivery, 1, r.body, r.dataCoding, times, answer);
       return;
     }
-    const part: HeldPart = { body: r.body, dataCoding: r.dataCoding, at: Date.now(), answer };
+    const part: HeldPart = { body: r.body, dataCoding: r.dataCoding, registeredDelivery: r.registeredDelivery, at: Date.now(), answer };
     const key = `${a.tenant}|${r.from}|${r.to}|${r.concat.ref}|${r.concat.total}`;
     const res = this.concat.add(key, r.concat, part);
     if (res.kind === 'refused') return answer(SmppStatus.ESME_RSUBMITFAIL, '');
@@ -347,7 +347,14 @@ export class SmppServer {
     const all = (status: number, id: string) => {
       for (const p of res.parts) p.answer(status, id);
     };
-    this.submitWhole(a, r, res.body, res.dataCoding, times, all);
+    // The receipts asked for: by any part (its kind), one per part that asked.
+    let rd = 0;
+    let asked = 0;
+    for (const p of res.parts) {
+      rd |= p.registeredDelivery;
+      if ((p.registeredDelivery & 0x13) !== 0) asked++;
+    }
+    this.submitWhole(a, r, rd, Math.max(1, asked), res.body, res.dataCoding, times, all);
   }
 
   /** schedule_delivery_time and validity_period as submit fields, or the command_status refusing them. */
@@ -367,9 +374,9 @@ export class SmppServer {
     return out;
   }
 
-  private submitWhole(a: SmppAccount, r: ReadSubmit, body: Buffer, dataCoding: number, times: { sendAt?: number; validity?: number }, answer: (status: number, id: string) => void): void {
+  private submitWhole(a: SmppAccount, r: ReadSubmit, registeredDelivery: number, parts: number, body: Buffer, dataCoding: number, times: { sendAt?: number; validity?: number }, answer: (status: number, id: string) => void): void {
     const f: Record<string, unknown> = {
-      ref: smppRef(r.registeredDelivery, r.from),
+      ref: smppRef(registeredDelivery, parts, r.from),
       to: r.to,
       from: r.from,
       text: decodeBody(body, dataCoding, a.dataCoding0),

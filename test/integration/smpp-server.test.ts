@@ -5,7 +5,8 @@
  * Redis (single, and the Redis Cluster for the receipt path), real SMPP over
  * loopback.
  */
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, inject, it, vi } from 'vitest';
+import { smppCommand } from '../../engine/smpp-server/smpp-cli.js';
 import { randomBytes } from 'node:crypto';
 import { startHarness, type Harness, type HarnessOptions } from '../../engine/loadgen/harness.js';
 import { outboxKey } from '../../engine/smpp-server/index.js';
@@ -173,14 +174,15 @@ function textAt(to: string): { text: string; parts: number } {
 }
 
 describe('SMPP server: encodings and concatenation', () => {
-  it('reassembles a UDH multipart GSM-7 message (an escape split over the parts) and a SAR multipart UCS-2 one (a surrogate pair split): one id for every part, one message', async () => {
+  it('reassembles a UDH multipart GSM-7 message (an escape split over the parts) and a SAR multipart UCS-2 one (a surrogate pair split): one id for every part, one message, a receipt per part that asked (regression: a receipt asked on the first part only was never sent)', async () => {
     await start();
     const trx = await esme('transceiver');
     // GSM-7, unpacked: 152 'a', then '€' (ESC 0x65) whose escape ends part 1, then 60 'b'.
     const gsmText = 'a'.repeat(152) + '€' + 'b'.repeat(60);
     const septets = encodeGsm(gsmText);
     const g1 = trx.submit({ to: '4791100001', registeredDelivery: 1, esmClass: 0x40, shortMessage: Buffer.concat([udh8(42, 2, 1), septets.subarray(0, 153)]) });
-    const g2 = trx.submit({ to: '4791100001', registeredDelivery: 1, esmClass: 0x40, shortMessage: Buffer.concat([udh8(42, 2, 2), septets.subarray(153)]) });
+    // Part 2 asks for no receipt (as Kannel sends them): the message still gets its one receipt.
+    const g2 = trx.submit({ to: '4791100001', registeredDelivery: 0, esmClass: 0x40, shortMessage: Buffer.concat([udh8(42, 2, 2), septets.subarray(153)]) });
     const [r1, r2] = await Promise.all([g1, g2]);
     expect(r1.status).toBe(0);
     expect(r2.messageId).toBe(r1.messageId);
@@ -194,7 +196,8 @@ describe('SMPP server: encodings and concatenation', () => {
     const [v2, v1] = await Promise.all([u2, u1]);
     expect(v1.status).toBe(0);
     expect(v2.messageId).toBe(v1.messageId);
-    await waitFor(() => trx.receiptsFor(r1.messageId).length === 1 && trx.receiptsFor(v1.messageId).length === 1, 60_000, 'one receipt per message');
+    // A receipt per submit_sm that asked for one (each part got the message's id): one for the GSM-7 message, two for the UCS-2 one.
+    await waitFor(() => trx.receiptsFor(r1.messageId).length === 1 && trx.receiptsFor(v1.messageId).length === 2, 60_000, 'a receipt per part that asked');
     expect(textAt('4791100001').text).toBe(gsmText);
     expect(textAt('4791100002').text).toBe(ucsText);
     // Tracked and billed as one message each.
@@ -346,7 +349,21 @@ describe('SMPP server: sessions', () => {
       clearInterval(keepBusy);
     }
     const tx = binds.find((b) => b.mode === 'transmitter') as { id: string };
-    expect((await api(port, ADMIN, 'POST', `/v1/admin/smpp/binds/${tx.id}/kick`)).status).toBe(200);
+    // The CLI lists and kicks over the same routes.
+    const printed: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((x: unknown) => void printed.push(String(x)));
+    const prevKey = process.env.SWITCHYARD_ADMIN_KEY;
+    process.env.SWITCHYARD_ADMIN_KEY = ADMIN;
+    try {
+      await smppCommand(['binds', '--url', `http://127.0.0.1:${port}`]);
+      expect(printed.join('\n')).toContain(`${tx.id}`);
+      expect(printed.join('\n')).toContain('transmitter');
+      await smppCommand(['kick', tx.id, '--url', `http://127.0.0.1:${port}`]);
+    } finally {
+      log.mockRestore();
+      if (prevKey === undefined) delete process.env.SWITCHYARD_ADMIN_KEY;
+      else process.env.SWITCHYARD_ADMIN_KEY = prevKey;
+    }
     await waitFor(() => busy.others.some((o) => o.id === Id.unbind), 30_000, 'the unbind of the kicked bind');
     expect((await api(port, ADMIN, 'POST', '/v1/admin/smpp/binds/b999/kick')).status).toBe(404);
   }, 120_000);

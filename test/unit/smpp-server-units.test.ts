@@ -69,7 +69,8 @@ describe('readSmppTime', () => {
 
 describe('receipts wanted', () => {
   it('round-trips the marker ref', () => {
-    expect(readSmppRef(smppRef(17, 'Acme'))).toEqual({ registeredDelivery: 17, source: 'Acme' });
+    expect(readSmppRef(smppRef(17, 2, 'Ac:me'))).toEqual({ registeredDelivery: 17, parts: 2, source: 'Ac:me' });
+    expect(readSmppRef('smpp1:Acme')).toBeUndefined();
     expect(readSmppRef('client-ref')).toBeUndefined();
     expect(readSmppRef(undefined)).toBeUndefined();
   });
@@ -83,8 +84,9 @@ describe('receipts wanted', () => {
     expect(wantsReceipt(1, 'queued')).toBe(false);
   });
   it('builds a receipt record from an events entry and its deliver_sm', () => {
-    const fields = ['t', 'acme', 'f', JSON.stringify({ op: 'status', id: 'm1', ref: smppRef(1, 'Acme'), status: 'undelivered', at: 1_765_108_800_000, error: { code: '1', text: 'absent' } }), 'x', 'sim|4791234567|2|1765108700000|NO|242|01|0.01|EUR||'];
+    const fields = ['t', 'acme', 'f', JSON.stringify({ op: 'status', id: 'm1', ref: smppRef(1, 3, 'Acme'), status: 'undelivered', at: 1_765_108_800_000, error: { code: '1', text: 'absent' } }), 'x', 'sim|4791234567|2|1765108700000|NO|242|01|0.01|EUR||'];
     const r = recordOf(fields, new Set(['acme']));
+    expect(r?.copies).toBe(3);
     expect(r?.record).toMatchObject({ k: 'r', id: 'm1', st: 'undelivered', ph: '4791234567', cu: 'Acme', n: 2, err: '1' });
     expect(recordOf(fields, new Set(['beta']))).toBeUndefined();
     const d = deliverOf(r?.record as NonNullable<typeof r>['record'], 'gsm7');
@@ -119,7 +121,7 @@ describe('ConcatBuffer', () => {
   it('completes when every part came, answers a resent part and times out the rest with 0x45', () => {
     const b = new ConcatBuffer(1000);
     const answers: Array<[string, number]> = [];
-    const part = (name: string, at = 0) => ({ body: Buffer.from(name), dataCoding: 0, at, answer: (s: number) => answers.push([name, s]) });
+    const part = (name: string, at = 0) => ({ body: Buffer.from(name), dataCoding: 0, registeredDelivery: 1, at, answer: (s: number) => answers.push([name, s]) });
     expect(b.add('k', { ref: 1, total: 2, seq: 2 }, part('B')).kind).toBe('held');
     expect(b.add('k', { ref: 1, total: 2, seq: 2 }, part('B2')).kind).toBe('held');
     expect(answers).toEqual([['B', 0x45]]);
