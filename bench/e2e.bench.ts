@@ -268,6 +268,8 @@ async function main(): Promise<void> {
   if (a.optout) await preloadOptOuts(redisUrl, config.redis.keyPrefix);
   const nodeArgs = a.profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}/profile`] : [];
   if (process.env.SY_BENCH_TRACE_GC) nodeArgs.push('--trace-gc');
+  // Any other V8/Node flags for the engine processes only (e.g. --trace-deopt), space-separated.
+  if (process.env.SY_BENCH_ENGINE_ARGS) nodeArgs.push(...process.env.SY_BENCH_ENGINE_ARGS.split(' ').filter((x) => x !== ''));
   const engines: ChildProcess[] = [];
   const enginePorts: number[] = [];
   for (let i = 0; i < nodes; i++) {
@@ -319,6 +321,7 @@ async function main(): Promise<void> {
       }, 1000)
     : undefined;
   const cpu0Nodes = engines.map((e) => procStat(e.pid as number).cpuMs);
+  const net0 = { in: await sumInfo('stats', 'total_net_input_bytes'), out: await sumInfo('stats', 'total_net_output_bytes') };
   const cpu0 = { engine: cpu0Nodes.reduce((x, y) => x + y, 0), sims: sims ? procStat(sims.pid as number).cpuMs : 0, redis: redisPids.map((pid) => procStat(pid).cpuMs), self: process.cpuUsage(), machine: machineBusyMs() };
   const mem0 = await sumInfo('memory', 'used_memory');
   const t0 = performance.now();
@@ -332,7 +335,7 @@ async function main(): Promise<void> {
   }
 
   const smppPort = smppIngress
-    ? ((await (await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${env.SWITCHYARD_ADMIN_KEY}` } })).json()) as { smpp: { port: number } }).smpp.port
+    ? ((await (await fetch(`http://127.0.0.1:${port}/v1/admin/smpp/binds`, { headers: { authorization: `Bearer ${env.SWITCHYARD_ADMIN_KEY}` } })).json()) as { port: number }).port
     : 0;
   const onTick = (s: { elapsedMs: number; sent: number; accepted: number; refused: number; finals: number }) => console.log(`t=${(s.elapsedMs / 1000).toFixed(0).padStart(3)}s sent=${s.sent} acked=${s.accepted} refused=${s.refused} finals=${s.finals} engineRssMb=${procStat(engine.pid as number).rssMb.toFixed(0)}`);
   const res = smppIngress ? await runSmppLoad({ port: smppPort, systemId: 'bench', password: env.SY_BENCH_SMPP_PW, binds: num('smpp-binds'), window: num('smpp-window'), rate: num('rate'), durationMs: num('duration') * 1000, drainMs: 60_000, onTick }) : await runLoad({
@@ -376,6 +379,7 @@ async function main(): Promise<void> {
   const hookDeadline = Date.now() + 30_000;
   while (hook && hook.eids.size < statusFrames && Date.now() < hookDeadline) await new Promise((ok) => setTimeout(ok, 100));
   const mem1 = await sumInfo('memory', 'used_memory');
+  const net1 = { in: await sumInfo('stats', 'total_net_input_bytes'), out: await sumInfo('stats', 'total_net_output_bytes') };
   // Where Redis spent its time: microseconds per command type (summed over the masters), and per completed message.
   const perMasterStats = await Promise.all(masters.map(async (m) => (await m.info('commandstats')).split('\n').flatMap((line) => {
     const x = /^cmdstat_(\w+):calls=(\d+),usec=(\d+)/.exec(line);
@@ -412,6 +416,9 @@ async function main(): Promise<void> {
   console.log('redis calls over 2 ms:', await slowCalls(masters));
   console.log('redis AOF:', JSON.stringify(redisAof));
   console.log('redis time by command (ms):', cmdstats.sort((x, y) => y.usec - x.usec).slice(0, 8).map((c) => `${c.cmd}=${Math.round(c.usec / 1000)} (${c.calls} calls)`).join(' '));
+  console.log('redis µs per message by command:', cmdstats.sort((x, y) => y.usec - x.usec).filter((c) => c.usec / Math.max(1, res.accepted) >= 0.1).map((c) => `${c.cmd}=${(c.usec / Math.max(1, res.accepted)).toFixed(1)}`).join(' '));
+  // Calls per accepted message by command: unlike the times above, the same on a busy machine (what a change to the state layer adds or saves).
+  console.log('redis calls per message:', cmdstats.sort((x, y) => y.calls - x.calls).filter((c) => c.calls / Math.max(1, res.accepted) >= 0.005).map((c) => `${c.cmd}=${(c.calls / Math.max(1, res.accepted)).toFixed(3)}`).join(' '));
 
   // Actor-side figures from the engine.
   let submitted = 0;
@@ -501,6 +508,9 @@ async function main(): Promise<void> {
     ...(hostileResult ? { hostile: { ...hostileResult, cpuMs: undefined, engine: { connectionsRefused: engineIngress.connectionsRefused ?? 0, slowConsumerCloses: engineIngress.slowConsumerCloses ?? 0, oversizeCloses: engineIngress.oversizeCloses ?? 0, overBudget: engineIngress.overBudget ?? 0, floodCloses: engineIngress.floodCloses ?? 0, eventLoopDelayMaxMs: engineIngress.eventLoopDelayMaxMs ?? 0 } } } : {}),
     enginePeakRssMb: Math.round(peakRss),
     redisUsecPerMsg: Math.round(redisUsec / Math.max(1, res.accepted)),
+    // Bytes the engine (and the bench's own few reads) sent Redis and got back, per accepted message.
+    redisInBytesPerMsg: Math.round((net1.in - net0.in) / Math.max(1, res.accepted)),
+    redisOutBytesPerMsg: Math.round((net1.out - net0.out) / Math.max(1, res.accepted)),
     // CPU time per accepted message (from /proc): unlike commandstats' wall time, not inflated on a busy machine.
     redisCpuUsPerMsg: Math.round((cpu.redis * wallS * 1e6) / Math.max(1, res.accepted)),
     engineCpuUsPerMsg: Math.round((cpu.engine * wallS * 1e6) / Math.max(1, res.accepted)),

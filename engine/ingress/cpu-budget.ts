@@ -31,8 +31,26 @@
  * too, a well-behaved tenant well under its share was refused 115 of 19,525
  * submits at a load average of 22 on 2 cores).
  *
- * So a tenant under its equal share C' / n is never refused, whatever the others
- * send, and a share another tenant leaves unused is not wasted (max-min
+ * A tenant whose frames mostly achieve nothing gets less (issue 11: 50 hostile
+ * clients of one tenant, every frame refused, took the half of the loop a
+ * well-behaved tenant left unused, and the latter's ack p99 grew 4.6×). Each
+ * charge says whether the frame handed at least one message to the queue
+ * (useful) or not (refused: bad JSON, template bombs, invalid items, over its
+ * TPS); over the last full second and this one, the tenant's useful share of
+ * its time u sets (connections are charged but not judged: they count in
+ * neither part)
+ *
+ *   rate     max(WASTE_FLOOR_MS, C' / n × min(1, 2u), (C' − others) × (2u − 1))
+ *   balance  ≤ max(1 ms, the cap above × min(1, 2u))
+ *
+ * (u = 1: the rules above.) What the others leave goes only to tenants whose
+ * time is mostly useful, the equal share shrinks once less than half is, and
+ * a tenant sending only refused frames gets WASTE_FLOOR_MS a second in
+ * bursts of a millisecond or two (its frames past that are refused THROTTLED
+ * unread). Continuous in u, so a tenant near a threshold does not flap.
+ *
+ * So a tenant under its equal share C' / n whose frames are mostly useful is
+ * never refused, whatever the others send, and a share another tenant leaves unused is not wasted (max-min
  * fairness, water-filling, in its one-second-lagged form). Alone on the loop a
  * tenant is not held to any share (its TPS still bounds its submits), and its
  * debt is then kept to one second's worth, so that it is not refused for long
@@ -63,6 +81,10 @@ const WINDOW_MS = 1000;
  * a few ms, a GC pause inside one tens of ms.
  */
 export const MAX_BURST_MS = 100;
+/** What a tenant whose frames achieve nothing may still use while others are busy (ms per second): enough to be told why. */
+export const WASTE_FLOOR_MS = 10;
+/** Below this much time charged (ms, last second and this one) a tenant's frames count as useful: too little to judge. */
+const JUDGE_MIN_MS = 5;
 
 /** All tenants' budgets: how many used the loop lately, and how much. */
 export class LoopShare {
@@ -162,7 +184,14 @@ export class LoopShare {
   rateOf(b: CpuBudget): number {
     const c = this.capacity;
     const others = Math.max(this.usedLast - b.usedPrev, this.usedCur - b.usedCurrent);
-    return Math.min(c, Math.max(c / this.busyNow(), c - others));
+    const u = b.usefulShare();
+    if (u === 1) return Math.min(c, Math.max(c / this.busyNow(), c - others));
+    return Math.min(c, Math.max(WASTE_FLOOR_MS, (c / this.busyNow()) * Math.min(1, 2 * u), (c - others) * (2 * u - 1)));
+  }
+
+  /** The most `b`'s balance holds: burstCap(), less for a tenant whose time is less than half useful (at least 1 ms). */
+  capOf(b: CpuBudget): number {
+    return Math.max(1, this.burstCap() * Math.min(1, 2 * b.usefulShare()));
   }
 
   /** Records a charge of `ms` to `b` (already rolled to the current window); `first` when its first in this window. */
@@ -195,8 +224,16 @@ export class CpuBudget {
   private win = -1;
   private usedCur = 0;
   private chargedInWin = false;
+  /** Of usedCur, what frames that handed nothing to the queue took (ms). */
+  private wastedCur = 0;
+  /** Of usedCur, what was charged neither useful nor wasted (connections: ms). */
+  private neutralCur = 0;
+  /** Of usedPrev, the same. */
+  private neutralPrev = 0;
   /** Milliseconds charged in the last full window. */
   usedPrev = 0;
+  /** Of usedPrev, what frames that handed nothing to the queue took (ms). */
+  wastedPrev = 0;
   /** When it was last charged. */
   lastAt = -Infinity;
   /** Everything charged (ms), for stats. */
@@ -216,9 +253,19 @@ export class CpuBudget {
   rollTo(w: number): void {
     if (w === this.win) return;
     this.usedPrev = w === this.win + 1 ? this.usedCur : 0;
+    this.wastedPrev = w === this.win + 1 ? this.wastedCur : 0;
+    this.neutralPrev = w === this.win + 1 ? this.neutralCur : 0;
     this.usedCur = 0;
+    this.wastedCur = 0;
+    this.neutralCur = 0;
     this.chargedInWin = false;
     this.win = w;
+  }
+
+  /** The share of its time (last full window and this one) its frames handed something to the queue: 1 below JUDGE_MIN_MS. */
+  usefulShare(): number {
+    const used = this.usedPrev + this.usedCur - this.neutralPrev - this.neutralCur;
+    return used < JUDGE_MIN_MS ? 1 : 1 - (this.wastedPrev + this.wastedCur) / used;
   }
 
   /** The rate this tenant's balance refills at now (ms per second). */
@@ -234,18 +281,23 @@ export class CpuBudget {
     const rate = this.share.rateOf(this);
     if (now > this.at) {
       // Refilled at the rate, holding at most the burst cap.
-      this.balance = Math.min(this.share.burstCap(), this.balance + ((now - this.at) * rate) / 1000);
+      this.balance = Math.min(this.share.capOf(this), this.balance + ((now - this.at) * rate) / 1000);
       this.at = now;
     }
     return this.balance > 0 || !this.share.othersSince(this, now - WINDOW_MS);
   }
 
-  /** Charges a frame's measured cost (ms). */
-  charge(ms: number): void {
+  /**
+   * Charges a frame's measured cost (ms); `useful`: it handed at least one message to the queue;
+   * 'neutral': work that says nothing either way (a new connection), charged but not judged.
+   */
+  charge(ms: number, useful: boolean | 'neutral' = true): void {
     const now = this.share.clock.now();
     this.share.roll(now);
     this.balance -= ms;
     this.usedCur += ms;
+    if (useful === false) this.wastedCur += ms;
+    else if (useful === 'neutral') this.neutralCur += ms;
     this.usedTotal += ms;
     this.lastAt = now;
     this.share.charged(this, now, ms, !this.chargedInWin);

@@ -132,6 +132,8 @@ interface TenantRuntime {
   readonly bucket: { tryTake(n?: number): boolean };
   /** Main-thread time this tenant's frames may use (its share of server.ingressCpuMsPerSec). */
   readonly cpu: CpuBudget;
+  /** Messages handed to the queue (batcher): a frame that moved it was useful (cpu-budget.ts). */
+  handed: number;
   readonly senders: SenderCheck | undefined;
   readonly accept: TenantAcceptOptions;
 }
@@ -191,6 +193,20 @@ export const FLOOD_FRAMES = 1_000;
 
 /** Defaults of the bounds that IngressOptions leaves optional (config/schema.ts DEFAULTS.server has the same). */
 const BOUNDS = { maxConnectionsPerTenant: 100, maxConnectionsPerIp: 200, slowConsumerCloseSec: 30, ingressCpuMsPerSec: 600 } as const;
+
+/**
+ * What a new status connection is charged to its tenant's main-thread budget
+ * (ms, cpu-budget.ts) besides the upgrade's own CPU time: its attach reads
+ * every shard's head, the tenant's saved cursor and a catch-up page over the
+ * shards (some 50 Redis calls and their replies), work the CPU clock does not
+ * see because it runs after the upgrade returns. Charged but not judged
+ * (neither useful nor wasted): a tenant opening its connections keeps its
+ * share, and one whose frames achieve nothing and that reconnects in a loop
+ * (the benchmark's 50 hostile clients did some 25 times a second, each a
+ * catch-up scan) is held to what its frames earn, a few connections a second.
+ */
+export const CONNECT_CHARGE_MS = 2;
+const CONNECT_OVER_BUDGET_TEXT = "this tenant's connections and frames used their share of the engine's time (server.ingressCpuMsPerSec); connect again in a second";
 
 /** The answer to a frame of a tenant over its main-thread budget (the frame is not parsed). */
 const OVER_BUDGET_TEXT = "this tenant's frames used their share of the engine's time (server.ingressCpuMsPerSec); nothing in this frame was read: slow down and retry";
@@ -289,7 +305,7 @@ export class IngressServer {
     this.cpuClock = o.cpuClock ?? threadCpuClock();
     // One registry for all tenants: the busy ones share server.ingressCpuMsPerSec, and a budget binds only while another tenant uses the loop too.
     const share = new LoopShare(o.ingressCpuMsPerSec ?? BOUNDS.ingressCpuMsPerSec, o.clock, this.cpuClock);
-    const tenants = o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: o.tenantBucket?.(t.id, t.tps) ?? new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: share.budget(), senders: t.senders, accept: t.accept ?? {} }));
+    const tenants = o.tenants.map((t) => ({ id: t.id, apiKey: t.apiKey, window: t.window, bucket: o.tenantBucket?.(t.id, t.tps) ?? new TokenBucket(t.tps, o.clock, t.tps, 'api'), cpu: share.budget(), handed: 0, senders: t.senders, accept: t.accept ?? {} }));
     this.auth = new ApiAuth(tenants, o.adminKey);
     for (const t of tenants) this.tenantsById.set(t.id, t);
     this.stats = {
@@ -362,10 +378,11 @@ export class IngressServer {
         // refused unread its few microseconds of wall time, any other its CPU time on the thread.
         const w0 = performance.now();
         if (this.refusedUnread(d, message)) {
-          d.t.cpu.charge(performance.now() - w0);
+          d.t.cpu.charge(performance.now() - w0, false);
           return;
         }
         const c0 = this.cpuClock.now();
+        const h0 = d.t.handed;
         // No frame may take the process down: an exception in a handler is a bug, answered and logged.
         try {
           this.onMessage(ws, message);
@@ -373,7 +390,8 @@ export class IngressServer {
           this.o.log?.('error', `WebSocket frame of tenant ${d.tenant} failed: ${(err as Error).stack ?? String(err)}`);
           this.send(d, errorFrame('UNAVAILABLE', 'the frame could not be processed (an internal error, logged); retry or report it'));
         } finally {
-          d.t.cpu.charge(Math.max(0, this.cpuClock.now() - c0));
+          // A submit still waiting for a network lookup (awaitNetwork) is not handed yet: its frame counts as refused (rare).
+          d.t.cpu.charge(Math.max(0, this.cpuClock.now() - c0), d.t.handed !== h0);
         }
       },
       drain: (ws) => {
@@ -424,6 +442,14 @@ export class IngressServer {
   private onUpgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
     const t = this.auth.tenant(res, req);
     if (t === undefined) return;
+    // A connection is charged like a frame (CONNECT_CHARGE_MS): refused while its tenant's share is spent.
+    if (!t.cpu.allows()) {
+      this.stats.overBudget++;
+      this.countRefused(t.id, 'THROTTLED');
+      res.cork(() => res.writeStatus('429 Too Many Requests').writeHeader('content-type', 'application/json').writeHeader('x-content-type-options', 'nosniff').writeHeader('retry-after', '1').end(errorFrame('THROTTLED', CONNECT_OVER_BUDGET_TEXT)));
+      return;
+    }
+    const c0 = this.cpuClock.now();
     const sinceQ = req.getQuery('since');
     const badSince = sinceQ === undefined || sinceQ === '' ? undefined : this.o.dispatcher.checkSince(sinceQ);
     if (badSince !== undefined) {
@@ -459,6 +485,7 @@ export class IngressServer {
       pushMany: () => false,
     };
     res.upgrade(data, req.getHeader('sec-websocket-key'), proto.reply, req.getHeader('sec-websocket-extensions'), context);
+    t.cpu.charge(Math.max(0, this.cpuClock.now() - c0) + (wantStatus ? CONNECT_CHARGE_MS : 0), 'neutral');
   }
 
   /** Why a new connection of this tenant from this IP is refused, or undefined when it is within the caps. */
@@ -720,6 +747,7 @@ export class IngressServer {
       return done(nackFrame(f.ref, { code: 'QUOTA_EXCEEDED', error: `daily quota of ${quota.quotaOf(t.id)} messages reached; it resets at 00:00 UTC` }));
     }
     const msg = m as Exclude<typeof m, Refusal>;
+    t.handed++;
     this.o.batcher.add(msg, (err, disposition) => {
       if (d !== undefined) d.unacked--;
       if (err) {
@@ -818,10 +846,11 @@ export class IngressServer {
     }
     return readJsonBody(res, this.o.maxFrameBytes, (body, alive) => {
       const c0 = this.cpuClock.now();
+      const h0 = t.handed;
       try {
         this.onHttpBody(res, t, body, alive);
       } finally {
-        t.cpu.charge(Math.max(0, this.cpuClock.now() - c0));
+        t.cpu.charge(Math.max(0, this.cpuClock.now() - c0), t.handed !== h0);
       }
     });
   }

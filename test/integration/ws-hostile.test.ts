@@ -340,7 +340,7 @@ describe('hostile WebSocket clients', () => {
             await new Promise((ok) => setImmediate(ok));
           }
           ws.terminate();
-        }
+        } else await new Promise((ok) => setTimeout(ok, 50)); // refused (429): a client waits before it tries again
       }
     };
     const flooders = [flooder(), flooder(), flooder(), flooder()];
@@ -374,6 +374,60 @@ describe('hostile WebSocket clients', () => {
     } finally {
       flooding = false;
       await Promise.all(flooders);
+    }
+  });
+
+  it('a tenant whose frames are all refused reconnected in a loop, each connection a status catch-up over every shard: now a connection is charged to its budget and refused 429 THROTTLED past it', async () => {
+    const h = await start({ maxConnectionsPerTenant: 100 });
+    await routable(h);
+    const acme = await session.client();
+    // Acme stays busy (so beta is not alone on the loop) while beta's frames are all refused (bad JSON).
+    let busy = true;
+    const acmeLoop = (async () => {
+      for (let i = 0; busy; i++) {
+        acme.send({ op: 'submit', ref: `busy${i}`, to: '+4791234567', from: 'Acme', text: `busy ${i}` });
+        await acme.next((f) => f.ref === `busy${i}`, 60_000);
+      }
+    })();
+    const junk = new WebSocket(h.wsUrl, { headers: { authorization: `Bearer ${BETA_KEY}` }, perMessageDeflate: false });
+    junk.on('error', () => undefined);
+    await new Promise((ok) => junk.once('open', ok));
+    // Batches of 500 invalid numbers: every item checked, nothing handed to the queue (a few ms each).
+    const costly = JSON.stringify({ op: 'batch', ref: 'junk', common: { from: 'Beta', text: 'x' }, items: Array.from({ length: 500 }, () => ({ to: 'x' })) });
+    const junkTimer = setInterval(() => junk.readyState === WebSocket.OPEN && junk.send(costly), 5);
+    try {
+      await waitFor(() => (h.engine.ingress.stats.tenantCpuMs as Record<string, number>).beta !== undefined && h.engine.ingress.stats.framesIn > 200, 30_000, 'beta\'s junk frames charged');
+      // 40 connections as fast as the server answers, each closed once open.
+      let opened = 0;
+      const refused: Array<{ status: number; retryAfter: string | undefined; body: string }> = [];
+      for (let i = 0; i < 40; i++) {
+        const ws = new WebSocket(h.wsUrl, { headers: { authorization: `Bearer ${BETA_KEY}` }, perMessageDeflate: false });
+        ws.on('error', () => undefined);
+        await new Promise<void>((ok) => {
+          ws.once('open', () => {
+            opened++;
+            ws.close();
+            ok();
+          });
+          ws.once('unexpected-response', (_req, res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => {
+              refused.push({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body });
+              ok();
+            });
+          });
+        });
+      }
+      // Before: all 40 opened (only the connection cap, 100, applied). Now beta's share (10 ms/s while its
+      // frames achieve nothing) pays for a few connections a second at 2 ms each; the rest are refused.
+      expect(refused.length, `opened ${opened}, refused ${refused.length}`).toBeGreaterThan(20);
+      expect(refused.every((r) => r.status === 429 && r.retryAfter === '1' && JSON.parse(r.body).code === 'THROTTLED')).toBe(true);
+    } finally {
+      clearInterval(junkTimer);
+      junk.terminate();
+      busy = false;
+      await acmeLoop;
     }
   });
 

@@ -4,31 +4,43 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../engine/flow/clock.js';
-import { LoopShare, type CpuBudget } from '../../engine/ingress/cpu-budget.js';
+import { LoopShare, WASTE_FLOOR_MS, type CpuBudget } from '../../engine/ingress/cpu-budget.js';
 import { threadCpuClock } from '../../engine/ingress/thread-cpu-clock.js';
 
-/** A tenant that sends a frame of `cost` ms every `every` ms (a flooder: every 1 ms); run() fills in the counts. */
+/**
+ * A tenant that sends a frame of `cost` ms every `every` ms (a flooder: every 1 ms); run() fills in the counts.
+ * `useful(n)`: whether its n-th frame hands a message to the queue (default: every one).
+ */
 interface Sender {
   readonly b: CpuBudget;
   readonly cost: number;
   readonly every: number;
+  readonly useful: (n: number) => boolean;
   used: number;
   refused: number;
   sent: number;
+  /** The most milliseconds it ran back to back (frames allowed in consecutive steps). */
+  longestRun: number;
 }
-const sender = (b: CpuBudget, cost: number, every: number): Sender => ({ b, cost, every, used: 0, refused: 0, sent: 0 });
+const sender = (b: CpuBudget, cost: number, every: number, useful: (n: number) => boolean = () => true): Sender => ({ b, cost, every, useful, used: 0, refused: 0, sent: 0, longestRun: 0 });
 
 /** Runs senders on a simulated loop for `ms` milliseconds, 1 ms per step: a frame is charged when allowed, else counted refused. */
 function run(clock: ManualClock, ms: number, tenants: Sender[]): Sender[] {
-  for (const t of tenants) Object.assign(t, { used: 0, refused: 0, sent: 0 });
+  for (const t of tenants) Object.assign(t, { used: 0, refused: 0, sent: 0, longestRun: 0 });
+  const run = new Map<Sender, number>();
   for (let i = 0; i < ms; i++) {
     for (const t of tenants) {
       if (i % t.every !== 0) continue;
       t.sent++;
       if (t.b.allows()) {
-        t.b.charge(t.cost);
+        t.b.charge(t.cost, t.useful(t.sent));
         t.used += t.cost;
-      } else t.refused++;
+        run.set(t, (run.get(t) ?? 0) + t.cost);
+        t.longestRun = Math.max(t.longestRun, run.get(t) ?? 0);
+      } else {
+        t.refused++;
+        run.set(t, 0);
+      }
     }
     clock.advance(1);
   }
@@ -94,6 +106,59 @@ describe('CpuBudget', () => {
     // Not its equal share (250) but what the light tenant left: 490 ms/s.
     expect(heavy.used / 5).toBeGreaterThan(450);
     expect(heavy.used / 5).toBeLessThan(510);
+  });
+
+  it('a tenant whose frames achieve nothing gets WASTE_FLOOR_MS a second in bursts of a few ms, not what the others leave', () => {
+    const clock = new ManualClock(0);
+    const share = new LoopShare(500, clock);
+    const light = sender(share.budget(), 1, 100); // 10 ms/s, every frame useful
+    const junk = sender(share.budget(), 1, 1, () => false); // every frame refused (bad JSON, template bombs)
+    run(clock, 2000, [light, junk]);
+    run(clock, 5000, [light, junk]);
+    expect(light.refused).toBe(0);
+    // Beside the same light tenant a useful flooder gets ~490 ms/s (above); this one the floor.
+    expect(junk.used / 5).toBeGreaterThanOrEqual(WASTE_FLOOR_MS - 1);
+    expect(junk.used / 5).toBeLessThanOrEqual(WASTE_FLOOR_MS + 2);
+    // Its balance holds 1 ms: never more than a frame or two of the loop back to back.
+    expect(junk.longestRun).toBeLessThanOrEqual(2);
+  });
+
+  it('leftovers go by the useful share: half useful keeps its equal share, 90 % useful gets most of what a light tenant leaves', () => {
+    const clock = new ManualClock(0);
+    const share = new LoopShare(500, clock);
+    const light = sender(share.budget(), 1, 100);
+    const half = sender(share.budget(), 5, 1, (n) => n % 2 === 0);
+    run(clock, 2000, [light, half]);
+    run(clock, 5000, [light, half]);
+    expect(light.refused).toBe(0);
+    expect(Math.abs(half.used / 5 - 250)).toBeLessThan(30);
+
+    const clock2 = new ManualClock(0);
+    const share2 = new LoopShare(500, clock2);
+    const light2 = sender(share2.budget(), 1, 100);
+    const most = sender(share2.budget(), 5, 1, (n) => n % 10 !== 0);
+    run(clock2, 2000, [light2, most]);
+    run(clock2, 5000, [light2, most]);
+    expect(light2.refused).toBe(0);
+    // (C − 10) × (2 × 0.9 − 1) = 392 ms/s.
+    expect(most.used / 5).toBeGreaterThan(360);
+    expect(most.used / 5).toBeLessThan(440);
+  });
+
+  it('neutral charges (connections) spend the balance but do not count toward the useful share', () => {
+    const clock = new ManualClock(0);
+    const share = new LoopShare(500, clock);
+    const b = share.budget();
+    b.charge(10, false);
+    expect(b.usefulShare()).toBe(0);
+    b.charge(100, 'neutral');
+    expect(b.usefulShare()).toBe(0);
+    b.charge(10, true);
+    expect(b.usefulShare()).toBeCloseTo(0.5, 5);
+    // Only connections so far: too little judged to say, counted useful.
+    const fresh = share.budget();
+    fresh.charge(50, 'neutral');
+    expect(fresh.usefulShare()).toBe(1);
   });
 
   it('when the thread waits for a core the rates scale with the share of the second it could run, not the burst a tenant may hold', () => {
