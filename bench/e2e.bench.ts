@@ -15,6 +15,11 @@
  * the global one (none of them the load's recipients), a URL allowlist and
  * the volume detector on (limit far above the load): every message pays for
  * the opt-out checks and moderation, none is stopped or held.
+ * --ingress smpp: the customers bind over SMPP instead (engine/loadgen/smpp-load.ts):
+ * --smpp-binds (4) transceiver binds, --smpp-window (100) unanswered submit_sm each,
+ * --rate over all of them, every submit asking for a final receipt, which comes
+ * back as deliver_sm; lost and duplicates count receipts. Same figures otherwise.
+ *
  * --webhooks: the tenant gets a webhook to a receiver in this process
  * (engine/loadgen/webhook-receiver.ts, signatures checked); the figures add
  * what it got (webhookEvents, duplicates, bad signatures, event age).
@@ -61,6 +66,7 @@ import { Shards } from '../engine/queue/shards.js';
 import { demoRoutePlan } from '../engine/loadgen/harness.js';
 import type { HostileResult } from '../engine/loadgen/hostile-clients.js';
 import { runLoad } from '../engine/loadgen/load-generator.js';
+import { runSmppLoad } from '../engine/loadgen/smpp-load.js';
 import { WebhookReceiver } from '../engine/loadgen/webhook-receiver.js';
 import { ENQUEUE_LUA, FAILED_LUA, LINK_LUA, LOOKUP_LUA, MOVE_LUA, RECEIPTS_LUA, SUBMITTED_LUA, SWEEP_LUA } from '../engine/queue/lua-scripts.js';
 import { CANCEL_LUA, SCHEDULE_LUA } from '../engine/queue/lifecycle-scripts.js';
@@ -97,6 +103,10 @@ const { values: a } = parseArgs({
     nodes: { type: 'string', default: '1' },
     // Issue 15: every submit carries an idempotency key.
     idempotency: { type: 'boolean', default: false },
+    // Issue 17: the customers over SMPP (4 transceiver binds, window 100 each, receipts as deliver_sm) instead of WebSocket.
+    ingress: { type: 'string', default: 'ws' },
+    'smpp-binds': { type: 'string', default: '4' },
+    'smpp-window': { type: 'string', default: '100' },
   },
 });
 const num = (k: keyof typeof a) => Number(a[k]);
@@ -201,6 +211,9 @@ async function main(): Promise<void> {
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16) throw new Error('--nodes: 1 to 16 engine processes');
   if (nodes > 1 && a.analytics && !process.env.CLICKHOUSE_URL) throw new Error('--analytics with --nodes > 1 needs CLICKHOUSE_URL: embedded chdb serves one node (README "Analytics with several nodes")');
   if (nodes > 1 && a.backlog !== undefined) throw new Error('--backlog measures one node: not with --nodes');
+  if (a.ingress !== 'ws' && a.ingress !== 'smpp') throw new Error('--ingress: ws (default) or smpp');
+  const smppIngress = a.ingress === 'smpp';
+  if (smppIngress && (nodes > 1 || a.backlog !== undefined || num('hostile') > 0)) throw new Error('--ingress smpp measures one node with SMPP customers: not with --nodes, --backlog or --hostile');
   let cluster: PrivateCluster | undefined;
   let redis: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
   let target: RedisTarget;
@@ -220,7 +233,7 @@ async function main(): Promise<void> {
   const hook = a.webhooks ? new WebhookReceiver({ secret: hookSecret, keep: false }) : undefined;
   await hook?.up();
   const hostile = num('hostile');
-  const env = { ...process.env, SY_HOSTILE_KEY: randomBytes(18).toString('base64url'), SY_BENCH_WH_SECRET: hookSecret, SWITCHYARD_ADMIN_KEY: randomBytes(12).toString('hex'), SY_BENCH_KEY: apiKey, SY_BENCH_SIM_PW: simPw, SWITCHYARD_SIM_PASSWORD: simPw, REDIS_URL: redisUrl, REDIS_CLUSTER_NODES: cluster?.seeds ?? '', REDIS_PASSWORD: cluster?.password ?? '' };
+  const env = { ...process.env, SY_HOSTILE_KEY: randomBytes(18).toString('base64url'), SY_BENCH_WH_SECRET: hookSecret, SWITCHYARD_ADMIN_KEY: randomBytes(12).toString('hex'), SY_BENCH_KEY: apiKey, SY_BENCH_SIM_PW: simPw, SWITCHYARD_SIM_PASSWORD: simPw, SY_BENCH_SMPP_PW: randomBytes(4).toString('hex'), REDIS_URL: redisUrl, REDIS_CLUSTER_NODES: cluster?.seeds ?? '', REDIS_PASSWORD: cluster?.password ?? '' };
   const smscs = num('smscs');
   const backlog = a.backlog === undefined ? undefined : Number(a.backlog);
 
@@ -240,6 +253,7 @@ async function main(): Promise<void> {
     server: { host: '127.0.0.1', port: 0, ...(hostile > 0 ? { maxConnectionsPerTenant: hostile + 10 } : {}) },
     redis: { keyPrefix: 'syb:', shards },
     engine: { nodeId: 'bench', metrics: !a['no-metrics'] },
+    ...(smppIngress ? { smppServer: { enabled: true, port: 0, window: num('smpp-window') } } : {}),
     analytics: { enabled: a.analytics === true, dataDir: `${dir}/analytics` },
     // The default per-connection window (2,000 unacked submits): clients keep to it.
     tenants: [{
@@ -247,6 +261,7 @@ async function main(): Promise<void> {
       ...(a.optout ? { moderation: { urlAllowlist: ['switchyard.example'], volume: { enabled: true, floorPerMinute: 100_000_000 } } } : {}),
       ...(hook ? { webhook: { url: hook.url, secret: { env: 'SY_BENCH_WH_SECRET' } } } : {}),
       ...(a.limits ? { dailyQuota: 1_000_000_000, senders: ['Switchyard'] } : {}),
+      ...(smppIngress ? { smpp: { systemId: 'bench', password: { env: 'SY_BENCH_SMPP_PW' }, maxBinds: num('smpp-binds') } } : {}),
     }, ...(hostile > 0 ? [{ id: 'hostile', apiKey: { env: 'SY_HOSTILE_KEY' } }] : [])],
     smscs: ports.map((port, i) => ({ id: `sim-${i}`, port, systemId: 'switchyard', password: { env: 'SY_BENCH_SIM_PW' }, binds: num('binds'), window: num('window'), tps: num('tps') })),
     // With --backlog no SMSC ever binds: keep them routable (an operator's SMSC down for maintenance
@@ -324,7 +339,11 @@ async function main(): Promise<void> {
     hostileChild.stdout?.on('data', (d: Buffer) => (hostileOut += d.toString()));
   }
 
-  const res = await runLoad({
+  const smppPort = smppIngress
+    ? ((await (await fetch(`http://127.0.0.1:${port}/v1/admin/smpp/binds`, { headers: { authorization: `Bearer ${env.SWITCHYARD_ADMIN_KEY}` } })).json()) as { port: number }).port
+    : 0;
+  const onTick = (s: { elapsedMs: number; sent: number; accepted: number; refused: number; finals: number }) => console.log(`t=${(s.elapsedMs / 1000).toFixed(0).padStart(3)}s sent=${s.sent} acked=${s.accepted} refused=${s.refused} finals=${s.finals} engineRssMb=${procStat(engine.pid as number).rssMb.toFixed(0)}`);
+  const res = smppIngress ? await runSmppLoad({ port: smppPort, systemId: 'bench', password: env.SY_BENCH_SMPP_PW, binds: num('smpp-binds'), window: num('smpp-window'), rate: num('rate'), durationMs: num('duration') * 1000, drainMs: 60_000, onTick }) : await runLoad({
     url,
     urls,
     apiKey,
@@ -461,6 +480,7 @@ async function main(): Promise<void> {
   const completedS = res.completedWithinMs / 1000;
   const figures = {
     bench: backlog === undefined ? 'e2e' : 'e2e-backlog',
+    ingress: smppIngress ? `smpp (${num('smpp-binds')} transceiver binds, window ${num('smpp-window')})` : 'ws',
     redis: cluster ? `cluster of ${masters.length} masters` : 'single',
     shards,
     nodes,

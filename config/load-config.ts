@@ -61,6 +61,7 @@ export function parseConfig(raw: unknown, source = '<config>'): Config {
   seen(cfg.smscs, 'smscs');
   problems.push(...checkRouting(cfg, source));
   problems.push(...checkInbound(cfg, source));
+  problems.push(...checkSmppSystemIds(cfg, source));
   if (cfg.messages.defaultValiditySec > cfg.messages.maxValiditySec)
     problems.push(`${source}: messages.defaultValiditySec: must be <= messages.maxValiditySec`);
   if (cfg.messages.minValiditySec > cfg.messages.defaultValiditySec)
@@ -112,6 +113,19 @@ function checkInbound(cfg: SwitchyardConfig, source: string): string[] {
   });
   if (cfg.mo.defaultTenant !== undefined && !cfg.tenants.some((t) => t.id === cfg.mo.defaultTenant))
     problems.push(`${source}: mo.defaultTenant: no tenant "${cfg.mo.defaultTenant}" is configured`);
+  return problems;
+}
+
+/** SMPP credentials: one tenant per system_id (a bind names its tenant by it). */
+function checkSmppSystemIds(cfg: SwitchyardConfig, source: string): string[] {
+  const problems: string[] = [];
+  const owner = new Map<string, string>();
+  cfg.tenants.forEach((t, i) => {
+    if (t.smpp === undefined) return;
+    const other = owner.get(t.smpp.systemId);
+    if (other !== undefined) problems.push(`${source}: tenants[${i}].smpp.systemId: "${t.smpp.systemId}" is already tenant "${other}"'s`);
+    owner.set(t.smpp.systemId, t.id);
+  });
   return problems;
 }
 

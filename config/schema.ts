@@ -149,6 +149,20 @@ export const DEFAULTS = {
     maxQueued: 2_000_000, // events waiting in Redis per tenant; beyond it new events are dead-lettered (reason queue_full)
     maxDeadLetters: 1_000_000, // dead letters kept per tenant (the oldest are dropped beyond it)
   },
+  // SMPP server ingress: customers bind as ESMEs (engine/smpp-server/, README "SMPP server")
+  smppServer: {
+    enabled: false, // listen for customer SMPP binds
+    host: '127.0.0.1', // address the SMPP listener binds
+    port: 2775, // SMPP listener port (0: any free port)
+    window: 100, // unanswered submit_sm per bind; beyond it 0x58 (ESME_RTHROTTLED); also our unanswered deliver_sm per bind
+    maxBinds: 4, // binds per tenant at once (tenants[].smpp.maxBinds overrides); beyond it 0x0D (ESME_RBINDFAIL)
+    responseTimeoutMs: 10_000, // a deliver_sm unanswered this long is retried (ms)
+    enquireLinkSec: 30, // send enquire_link after this much silence from the customer (seconds; 0: never)
+    idleTimeoutSec: 300, // close a bind that sent no request (submit, enquire_link, ...) this long (seconds)
+    concatTimeoutSec: 60, // parts of a concatenated submit wait this long for the rest; then each is answered 0x08 (seconds)
+    retryMs: { min: 100, max: 10_000 }, // backoff of a deliver_sm the customer refused or left unanswered (ms)
+    maxPduBytes: 4096, // largest PDU read from a customer; a longer one closes the session (its framing is lost)
+  },
 } as const;
 
 const DEFAULT_MO_UNATTRIBUTED_STOP: 'global' | 'ignore' = DEFAULTS.mo.unattributedStop;
@@ -255,6 +269,19 @@ export const tenantSchema = z.strictObject({
   transliterate: z.boolean().default(DEFAULTS.tenant.transliterate),
   billOn: z.enum(['sent', 'delivered'], { error: 'must be "sent" (bill what the SMSC took) or "delivered" (bill delivered messages only)' }).default(DEFAULTS.tenant.billOn),
   webhook: webhookSchema.optional(),
+  /** SMPP credentials of this tenant's binds (engine/smpp-server/); absent: the tenant cannot bind. */
+  smpp: z
+    .strictObject({
+      /** system_id of the tenant's binds (SMPP 3.4: at most 15 characters), unique over tenants. */
+      systemId: z.string().regex(/^[ -~]{1,15}$/, 'must be 1-15 printable ASCII characters (SMPP 3.4 system_id)'),
+      /** The bind password (SMPP 3.4: at most 8 characters); stored as an scrypt hash at load. */
+      password: secretRef,
+      /** Binds at once; default smppServer.maxBinds. */
+      maxBinds: z.number().int().min(1).max(1000).optional(),
+      /** What data_coding 0 means for this customer: GSM 03.38 (unpacked, one septet per octet) or Latin-1. */
+      dataCoding0: z.enum(['gsm7', 'latin1']).default('gsm7'),
+    })
+    .optional(),
 });
 
 /** SMPP 3.4 §5.2.5-6: TON 0-6; NPI 0, 1, 3, 4, 6, 8, 9, 10, 14, 18. */
@@ -502,6 +529,24 @@ export const configSchema = z.strictObject({
         .default({ ...DEFAULTS.moderation.volume }),
     })
     .default({ volume: { ...DEFAULTS.moderation.volume } }),
+  /** SMPP server ingress (engine/smpp-server/): customers bind with tenants[].smpp credentials. */
+  smppServer: z
+    .strictObject({
+      enabled: z.boolean().default(DEFAULTS.smppServer.enabled),
+      host: z.string().default(DEFAULTS.smppServer.host),
+      port: z.number().int().min(0).max(65535).default(DEFAULTS.smppServer.port),
+      /** TLS with this certificate and key (PEM files); absent: plain TCP. */
+      tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+      window: z.number().int().min(1).max(10_000).default(DEFAULTS.smppServer.window),
+      maxBinds: z.number().int().min(1).max(1000).default(DEFAULTS.smppServer.maxBinds),
+      responseTimeoutMs: z.number().int().min(100).max(600_000).default(DEFAULTS.smppServer.responseTimeoutMs),
+      enquireLinkSec: z.number().int().min(0).max(3600).default(DEFAULTS.smppServer.enquireLinkSec),
+      idleTimeoutSec: z.number().int().min(1).max(86_400).default(DEFAULTS.smppServer.idleTimeoutSec),
+      concatTimeoutSec: z.number().int().min(1).max(3600).default(DEFAULTS.smppServer.concatTimeoutSec),
+      retryMs: backoff(DEFAULTS.smppServer.retryMs),
+      maxPduBytes: z.number().int().min(512).max(65_536).default(DEFAULTS.smppServer.maxPduBytes),
+    })
+    .default({ ...DEFAULTS.smppServer, retryMs: { ...DEFAULTS.smppServer.retryMs } }),
   tenants: z.array(tenantSchema).min(1, 'at least one tenant is needed'),
   smscs: z.array(smscSchema).min(1, 'at least one SMSC is needed'),
   routing: routingSchema,

@@ -13,6 +13,7 @@
  *   switchyard analytics delivery|failures|statuses|message|number|bad-numbers|report ...   (engine/analytics/analytics-cli.ts)
  *   switchyard usage --tenant ID [--from DAY] [--to DAY] [--url URL | --config FILE]
  *                                                              a tenant's messages, segments and cost by day
+ *   switchyard smpp binds|kick ...                             customer SMPP binds (engine/smpp-server/smpp-cli.ts)
  *   switchyard tenants ... / switchyard keys ...               tenants and API keys as data (engine/cli/tenants-cli.ts)
  *
  * `switchyard COMMAND --help` prints a command's usage (engine/cli/cli-kit.ts,
@@ -40,6 +41,7 @@ import { privateRedisUrl, redactedUrl, startPrivateRedis, type PrivateRedis } fr
 import { connectRedis, redisTargetFromEnv, type RedisClient, type RedisTarget } from './redis/connect-redis.js';
 import { Shards } from './queue/shards.js';
 import { SmscSimulator } from './simulator/index.js';
+import { smppCommand } from './smpp-server/smpp-cli.js';
 import { dayOf, formatDay, MAX_USAGE_DAYS, parseDay, readUsage, type UsageReport } from './lifecycle/usage.js';
 
 
@@ -378,7 +380,7 @@ async function usage(args: string[]): Promise<void> {
 }
 
 const [cmd, ...rest] = process.argv.slice(2);
-const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp, analytics: analyticsCommand, usage, tenants: tenantsCommand, keys: keysCommand };
+const commands: Record<string, (a: string[]) => Promise<void>> = { demo, start, 'simulate-smsc': simulate, status, route, mnp, analytics: analyticsCommand, usage, tenants: tenantsCommand, keys: keysCommand, smpp: smppCommand };
 const fn = cmd === undefined ? undefined : commands[cmd];
 if (fn === undefined) {
   const asked = cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help';

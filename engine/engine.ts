@@ -35,6 +35,8 @@ import { apiSpecModule } from './api-spec/api-spec-module.js';
 import { policyModule } from './node/policy-module.js';
 import { pushModule } from './node/push-module.js';
 import { routingModule, type RoutingModule } from './node/routing-module.js';
+import { smppModule } from './node/smpp-module.js';
+import type { SmppIngress } from './smpp-server/index.js';
 import { sweepModule } from './node/sweep-module.js';
 import { takeoverModule } from './node/takeover-module.js';
 import { webhooksModule } from './node/webhooks-module.js';
@@ -65,6 +67,8 @@ export interface Engine {
   readonly fleet: Fleet;
   /** Takeover of dead nodes' work (counts for tests and /v1/status). */
   readonly takeover: Takeover;
+  /** The SMPP server ingress (engine/smpp-server/; idle unless smppServer.enabled). */
+  readonly smpp: SmppIngress;
   actorStats(): ActorStats[];
   stop(): Promise<void>;
 }
@@ -99,6 +103,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
     const ingress = modules.add(ingressModule(live, { push, policy, lifecycle, analytics, routing, routes: (app, http) => modules.routes(app, http) }));
     modules.add(opsModule(live, { ingress, push, actors, routing, analytics, webhooks }));
     modules.add(apiSpecModule());
+    const smpp = modules.add(smppModule(live, { ingress: () => ingress.ingress }));
     await modules.start();
     return {
       port: ingress.port,
@@ -119,6 +124,7 @@ export async function startEngine(config: Config, o: EngineOptions): Promise<Eng
       webhooks: webhooks.host,
       fleet: node.fleet,
       takeover: takeover.takeover,
+      smpp: smpp.smpp,
       actorStats: () => actors.supervisor.stats(),
       stop,
     };

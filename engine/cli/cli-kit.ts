@@ -24,6 +24,7 @@ export const COMMAND_USAGE: Readonly<Record<string, string>> = {
   usage: 'switchyard usage --tenant ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--url http://127.0.0.1:8080 | --config FILE] [--json]',
   tenants: 'switchyard tenants list|show|create|update|suspend|unsuspend|delete|audit ... [--url URL]',
   keys: 'switchyard keys list|issue|revoke TENANT ... [--url URL]',
+  smpp: 'switchyard smpp binds [--tenant ID] [--url http://127.0.0.1:8080] [--json]\nswitchyard smpp kick BIND_ID [--url http://127.0.0.1:8080]',
 };
 
 /** What each command does, one line (the overview of `switchyard --help`). */
@@ -38,6 +39,7 @@ export const COMMAND_SUMMARY: Readonly<Record<string, string>> = {
   usage: 'a tenant\'s messages, segments and cost by UTC day',
   tenants: 'tenants as data: create, update, suspend, delete, audit (SWITCHYARD_ADMIN_KEY)',
   keys: 'a tenant\'s API keys: issue (shown once), list, revoke (SWITCHYARD_ADMIN_KEY)',
+  smpp: 'customer SMPP binds of a running engine: list them, kick one (SWITCHYARD_ADMIN_KEY)',
 };
 
 /** True when the arguments ask for help. */

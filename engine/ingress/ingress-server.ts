@@ -902,6 +902,26 @@ export class IngressServer {
   }
 
   /**
+   * A submit from another ingress (the SMPP server, engine/smpp-server/): the
+   * same checks and path as a WebSocket submit (fields, sender list, the
+   * tenant's rate shared with its WebSocket and HTTP traffic, accept, quota,
+   * enqueue), the connection window aside (that ingress keeps its own);
+   * `done` gets the ack or nack frame, the ack once Redis has the message.
+   * False (and no call) when the tenant is unknown.
+   */
+  submitAs(tenant: string, f: Record<string, unknown>, done: (frame: string) => void): boolean {
+    const t = this.tenants.get(tenant);
+    if (t === undefined || t.removed) return false;
+    this.submitOne(undefined, f, done, t);
+    return true;
+  }
+
+  /** Accepted messages waiting for Redis, all ingresses (over server.maxPendingEnqueue: THROTTLED). */
+  get pendingEnqueue(): number {
+    return this.o.batcher.pending;
+  }
+
+  /**
    * A batch frame (WebSocket) or body (HTTP): every item is a submit, `common`
    * (optional) holds fields shared by all items (e.g. `from` and a `template`,
    * each item then giving `to` and `vars`); an item's own fields win. One

@@ -12,8 +12,8 @@ export interface MetricSpec {
   readonly type: 'counter' | 'gauge' | 'histogram';
   readonly labels: ReadonlyArray<string>;
   readonly help: string;
-  /** Where it is measured: the ingress (main) thread, the actor threads or the webhook dispatcher's thread. */
-  readonly thread: 'main' | 'actor' | 'webhooks';
+  /** Where it is measured: the ingress (main) thread, the actor threads, the webhook dispatcher's thread, or the SMPP server (main thread, its own registry). */
+  readonly thread: 'main' | 'actor' | 'webhooks' | 'smpp';
 }
 
 export const METRICS = {
@@ -66,6 +66,12 @@ export const METRICS = {
   submitLatency: { name: 'switchyard_submit_latency_seconds', type: 'histogram', labels: ['smsc'], help: 'submit_sm to submit_sm_resp.', thread: 'actor' },
   moReceived: { name: 'switchyard_mo_messages_total', type: 'counter', labels: ['smsc', 'kind'], help: 'Mobile-originated (inbound) messages recorded, by kind: message, stop, start (keywords), part (of a concatenated message), unattributed (no tenant).', thread: 'actor' },
   deliveryLatency: { name: 'switchyard_delivery_latency_seconds', type: 'histogram', labels: ['smsc'], help: 'Message sent (last part\'s submit_sm_resp recorded) to each receipt; 0 for a receipt that came before its resp was recorded.', thread: 'actor' },
+  // SMPP server ingress (engine/smpp-server/; main thread, its own registry). bind: the bind's slot in its tenant (0..maxBinds-1).
+  smppBinds: { name: 'switchyard_smpp_binds', type: 'gauge', labels: ['tenant', 'mode'], help: 'Customer SMPP binds open on this node by tenant and mode (transmitter, receiver, transceiver).', thread: 'smpp' },
+  smppBindsRefused: { name: 'switchyard_smpp_binds_refused_total', type: 'counter', labels: [], help: 'SMPP binds refused 0x0D (wrong system_id or password, or over the tenant\'s bind cap).', thread: 'smpp' },
+  smppSubmits: { name: 'switchyard_smpp_submits_total', type: 'counter', labels: ['tenant', 'bind', 'status'], help: 'submit_sm and data_sm answered, by tenant, bind slot and command_status (0x00000000 accepted).', thread: 'smpp' },
+  smppDelivered: { name: 'switchyard_smpp_delivered_total', type: 'counter', labels: ['tenant', 'kind'], help: 'deliver_sm the customer answered 0, by kind (receipt, mo).', thread: 'smpp' },
+  smppDeliverRetries: { name: 'switchyard_smpp_deliver_retries_total', type: 'counter', labels: ['tenant'], help: 'deliver_sm refused or unanswered by the customer (retried after a backoff).', thread: 'smpp' },
   // webhook dispatcher (its own worker thread, engine/webhooks/)
   webhookDeliveries: { name: 'switchyard_webhook_deliveries_total', type: 'counter', labels: ['tenant', 'result'], help: 'Webhook POST attempts by result: ok (2xx), refused (other 3xx/4xx: dead-lettered), too_large (413: batch halved), throttled (408/429), server_error (5xx), timeout, network.', thread: 'webhooks' },
   webhookRetries: { name: 'switchyard_webhook_retries_total', type: 'counter', labels: ['tenant'], help: 'Webhook POSTs that repeat a batch whose earlier attempt failed.', thread: 'webhooks' },

@@ -14,6 +14,7 @@ import { ANALYTICS_GROUP } from '../../analytics/event-sink.js';
 import { ensureGroups, eventStreamKeys } from '../queue/event-streams.js';
 import { EventsTrimmer, type EventGroup } from '../queue/events-trimmer.js';
 import { WEBHOOK_GROUP } from '../webhooks/webhook-dispatcher.js';
+import { SMPP_GROUP } from '../smpp-server/receipt-feed.js';
 import type { NodeContext } from './node-context.js';
 import type { NodeModule } from './node-module.js';
 
@@ -26,6 +27,8 @@ export function eventsModule(ctx: NodeContext, o: { readonly webhooks: boolean }
   const groups: EventGroup[] = [];
   if (config.analytics.enabled) groups.push({ name: ANALYTICS_GROUP, from: '0' });
   if (o.webhooks) groups.push({ name: WEBHOOK_GROUP, from: '$' });
+  // The SMPP server's receipt feed reads from now on, like webhooks (engine/smpp-server/receipt-feed.ts).
+  if (config.smppServer.enabled) groups.push({ name: SMPP_GROUP, from: '$' });
   const trimmer = new EventsTrimmer(redis, keys, { floorSec: config.messages.statusRetentionSec, cap: config.messages.statusRetention, groups }, ctx.log);
   ctx.metricFeeds.eventsStream = () => trimmer.stats;
   return {

@@ -93,6 +93,8 @@ export interface ShortMessagePdu {
 
 export interface SubmitSm extends ShortMessagePdu {
   readonly sar?: SarInfo;
+  /** message_payload TLV (a customer's long text when short_message is empty; the SMPP server reads it). */
+  readonly messagePayload?: Buffer;
 }
 
 export interface DeliverSm extends ShortMessagePdu {
@@ -326,6 +328,7 @@ export function decodeSubmitSm(frame: Buffer): SubmitSm {
   let ref: number | undefined;
   let total: number | undefined;
   let seq: number | undefined;
+  let payload: Buffer | undefined;
   while (r.o + 4 <= r.end) {
     const tag = frame.readUInt16BE(r.o);
     const len = frame.readUInt16BE(r.o + 2);
@@ -334,10 +337,12 @@ export function decodeSubmitSm(frame: Buffer): SubmitSm {
     if (tag === Tlv.sar_msg_ref_num && len === 2) ref = frame.readUInt16BE(v);
     else if (tag === Tlv.sar_total_segments && len === 1) total = frame[v];
     else if (tag === Tlv.sar_segment_seqnum && len === 1) seq = frame[v];
+    else if (tag === Tlv.message_payload) payload = frame.subarray(v, v + len);
     r.o = v + len;
   }
-  if (ref === undefined || total === undefined || seq === undefined) return p;
-  return { ...p, sar: { ref, total, seq } };
+  const withPayload = payload === undefined ? p : { ...p, messagePayload: payload };
+  if (ref === undefined || total === undefined || seq === undefined) return withPayload;
+  return { ...withPayload, sar: { ref, total, seq } };
 }
 
 export function decodeDeliverSm(frame: Buffer): DeliverSm {

@@ -180,6 +180,8 @@ export class SmppConnection extends EventEmitter {
   private lastSweep: number;
   /** submit_sm dropped unwritten because the fence said no (see SmppConnectionOptions.fence). */
   fencedSubmits = 0;
+  /** When the peer last sent a request (not a response): the SMPP server's idle timeout reads it. */
+  lastRequestAt = Date.now();
   /** The peer's system_id once bound (server side). */
   systemId = '';
   bound = false;
@@ -361,8 +363,8 @@ export class SmppConnection extends EventEmitter {
     if (counts) this.windowUsed++;
   }
 
-  respondSubmit(sequence: number, status: number, messageId: string): void {
-    this.queue(encodeResp(CommandId.submit_sm_resp, status, sequence, messageId));
+  respondSubmit(sequence: number, status: number, messageId: string, respId: number = CommandId.submit_sm_resp): void {
+    this.queue(encodeResp(respId, status, sequence, messageId));
   }
 
   /**
@@ -526,10 +528,16 @@ export class SmppConnection extends EventEmitter {
       this.onResponse(frame, id, status, sequence);
       return;
     }
+    this.lastRequestAt = Date.now();
     try {
       switch (id) {
         case CommandId.deliver_sm:
         case CommandId.data_sm:
+          // A customer's data_sm to the SMPP server (engine/smpp-server/), read like a deliver_sm.
+          if (id === CommandId.data_sm && this.role === 'smsc' && this.listenerCount('data_sm') > 0) {
+            this.emit('data_sm', decodeDataSm(frame));
+            return;
+          }
           if (this.role === 'esme') {
             this.inboundCount++;
             if (this.held !== undefined) {

@@ -231,3 +231,25 @@ describe('config', () => {
     expect(errorOf(() => parseConfig({ ...base(), moderation: { volume: { multiple: 1 } } }, 'a.json')).message).toContain('moderation.volume.multiple');
   });
 });
+
+describe('config: smppServer and tenants[].smpp', () => {
+  it('defaults the SMPP server off, on loopback, from DEFAULTS', () => {
+    const c = parseConfig(base());
+    expect(c.smppServer).toMatchObject({ enabled: false, host: '127.0.0.1', port: DEFAULTS.smppServer.port, window: DEFAULTS.smppServer.window });
+  });
+
+  it('refuses an unknown smppServer key, an inline SMPP password, a long system_id and a system_id two tenants share', () => {
+    const raw = base() as Record<string, unknown>;
+    raw.smppServer = { enabled: true, colour: 10 };
+    expect(errorOf(() => parseConfig(raw, 'a.json')).message).toContain('a.json: smppServer.colour: unknown key');
+    const t = base();
+    (t.tenants[0] as Record<string, unknown>).smpp = { systemId: 'acme', password: 'plain' };
+    expect(errorOf(() => parseConfig(t, 'a.json')).message).toContain('tenants[0].smpp.password');
+    (t.tenants[0] as Record<string, unknown>).smpp = { systemId: 'a-system-id-of-20-chars', password: { env: 'P' } };
+    expect(errorOf(() => parseConfig(t, 'a.json')).message).toContain('tenants[0].smpp.systemId: must be 1-15 printable ASCII characters');
+    const d = base();
+    (d.tenants[0] as Record<string, unknown>).smpp = { systemId: 'shared', password: { env: 'P' } };
+    d.tenants.push({ id: 'beta', apiKey: { env: 'B' }, smpp: { systemId: 'shared', password: { env: 'Q' } } } as (typeof d.tenants)[0]);
+    expect(errorOf(() => parseConfig(d, 'a.json')).message).toContain('a.json: tenants[1].smpp.systemId: "shared" is already tenant "acme"\'s');
+  });
+});
