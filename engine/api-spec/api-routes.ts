@@ -19,6 +19,7 @@ import { ROUTING_ROUTES } from '../node/routing-module.js';
 import { INGRESS_ROUTES } from './ingress-routes.js';
 import type { RouteSpec } from './route-spec.js';
 import { SPEC_ROUTES } from './spec-routes.js';
+import { SMPP_ROUTES } from '../smpp-server/smpp-ingress.js';
 
 export const API_ROUTES: readonly RouteSpec[] = [
   ...INGRESS_ROUTES,
@@ -34,5 +35,6 @@ export const API_ROUTES: readonly RouteSpec[] = [
   ...ANALYTICS_ROUTES,
   ...READYZ_ROUTES,
   ...TENANT_ROUTES,
+  ...SMPP_ROUTES,
   ...SPEC_ROUTES,
 ];

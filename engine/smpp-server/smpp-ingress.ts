@@ -11,6 +11,8 @@
  * Admin routes: GET /v1/admin/smpp/binds[?tenant=ID] and
  * POST /v1/admin/smpp/binds/:id/kick (the CLI's `smpp binds` and `smpp kick`).
  */
+import { z } from 'zod';
+import { route, TenantId, type RouteSpec } from '../api-spec/route-spec.js';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type uWS from 'uWebSockets.js';
@@ -210,3 +212,26 @@ function hex8(n: number): string {
 }
 
 export type { SmppConnection };
+
+/** The contracts of the admin routes above (engine/api-spec/). */
+export const SMPP_ROUTES: readonly RouteSpec[] = [
+  route({
+    method: 'get',
+    path: '/v1/admin/smpp/binds',
+    summary: "This node's customer SMPP binds: tenant, mode, remote address, since, submits accepted / refused / throttled",
+    tags: ['smpp'],
+    auth: 'admin',
+    query: z.object({ tenant: TenantId.optional() }),
+    ok: { 200: z.looseObject({}) },
+  }),
+  route({
+    method: 'post',
+    path: '/v1/admin/smpp/binds/:id/kick',
+    summary: 'Unbind one customer bind (from the list above)',
+    tags: ['smpp'],
+    auth: 'admin',
+    params: z.object({ id: z.string().describe('the bind id') }),
+    ok: { 200: z.looseObject({}) },
+    errors: ['NOT_FOUND'],
+  }),
+];
