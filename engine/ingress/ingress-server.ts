@@ -886,7 +886,8 @@ export class IngressServer {
         quota?.giveBack(t.id);
         if ('conflict' in outcome) {
           this.countRefused(t.id, 'IDEMPOTENCY_CONFLICT');
-          done(nackFrame(f.ref, { code: 'IDEMPOTENCY_CONFLICT', error: 'this idempotency key was used within the window for a submit with other fields; use a new key for a new message' }));
+          const r: Refusal = { code: 'IDEMPOTENCY_CONFLICT', error: 'this idempotency key was used within the window for a submit with other fields; use a new key for a new message' };
+          done(nackFrame(f.ref, r), r);
           return;
         }
         done(`{"op":"ack","ref":${JSON.stringify(fields.ref)},"id":"${outcome.repeatOf}","status":"${outcome.status}","parts":${msg.parts.length},"encoding":"${msg.encoding ?? ''}","price":${msg.price ?? 0},"currency":"${msg.currency ?? ''}","repeat":true}`);

@@ -56,7 +56,7 @@ describe.each(targets)('idempotency keys on %s', (_name, target) => {
     // A key with a space is refused, naming the rules.
     const r4 = await post(submit, 'a key with spaces');
     expect(r4.status).toBe(400);
-    expect(((await r4.json()) as Frame).error).toContain('idempotencyKey');
+    expect(((await r4.json()) as { message: string }).message).toContain('idempotencyKey');
 
     // WebSocket: the field, twice in one batch (one script call) and once more alone.
     const c = await session.client();

@@ -135,10 +135,10 @@ describe('tenants as data', () => {
     const inv = await api(port, ADMIN, 'PATCH', '/v1/admin/tenants/acme', { tps: -1 });
     expect(inv.status).toBe(400);
     expect(inv.body.code).toBe('INVALID_FIELD');
-    expect(String(inv.body.error)).toContain('tps');
+    expect(String(inv.body.message)).toContain('tps');
     const plan = await api(port, ADMIN, 'POST', '/v1/admin/tenants', { id: 'gamma', routePlan: 'nope' });
     expect(plan.body.code).toBe('INVALID_FIELD');
-    expect(String(plan.body.error)).toContain('nope');
+    expect(String(plan.body.message)).toContain('nope');
     expect((await api(port, ADMIN, 'POST', '/v1/admin/tenants', { id: 'acme' })).body.code).toBe('TENANT_EXISTS');
   });
 
@@ -162,8 +162,8 @@ describe('tenants as data', () => {
     const r2 = await api(port, ADMIN, 'POST', '/v1/admin/routing/reload');
     expect(r2.status).toBe(409);
     expect(r2.body.code).toBe('RELOAD_INCOMPLETE');
-    expect(r2.body.ok).toBe(false);
-    expect(String(r2.body.error)).toContain('newco');
+    expect((r2.body.details as { ok: boolean }).ok).toBe(false);
+    expect(String(r2.body.message)).toContain('newco');
 
     // A restart keeps the API's version too (Redis wins over the seed), and the key still works.
     await h.restartEngine();
