@@ -142,8 +142,8 @@ describe('shipped scripts', () => {
 
   it('every command loads with a header, every fragment is included by some command', () => {
     const commands = all.filter((p) => !p.includes('/includes/'));
-    // 25 + link-submitted, lookup-receipts (single Redis) + engine/fleet/lua: register, tick, leave, claim (fleet-a) + tenant-grant, adopt-webhook-lists + engine/analytics/lua: claim-home, migration-lock (fleet-b) + forget-node (fleet records)
-    expect(commands.length).toBe(36);
+    // 25 + link-submitted, lookup-receipts (single Redis) + engine/fleet/lua: register, tick, leave, claim (fleet-a) + tenant-grant, adopt-webhook-lists + engine/analytics/lua: claim-home, migration-lock (fleet-b) + forget-node (fleet records) + engine/tenants/lua: tenant-change (tenants as data)
+    expect(commands.length).toBe(37);
     const used = new Set<string>();
     const gen = { ...STATE_FRAGMENTS, ...OPT_OUT_FRAGMENTS, ...PRE_CHECK_FRAGMENTS, MoLimits: 'local MoLimits = {}\n' };
     for (const p of commands) {
