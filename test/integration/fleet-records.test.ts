@@ -32,11 +32,15 @@ describe.each(redisTargets())('fleet records on $name Redis', (t) => {
     for (const c of clients) c.disconnect();
   });
 
-  /** A node that ticks only when the test says so (register, then tick()): no timer to race with. */
+  /**
+   * A node that ticks only when the test says so (register, then tick()): no timer to race with.
+   * Its leases are long (60 s): a lease trusted locally must not run out between a tick and the
+   * check after it on a loaded machine; a "pause" is made by expiring the record in Redis.
+   */
   async function node(nodeId: string, o: Partial<FleetOptions> = {}): Promise<Fleet> {
     const c = connectTarget(t, `fleet-${nodeId}`);
     clients.push(c);
-    const f = new Fleet(c, keys, { nodeId, addr: `127.0.0.1:${nodeId.length}`, heartbeatTtlMs: 3000, leaseTtlMs: 2000, leaseMarginMs: 500, smscs: [], log: quiet, ...o });
+    const f = new Fleet(c, keys, { nodeId, addr: `127.0.0.1:${nodeId.length}`, heartbeatTtlMs: 3000, leaseTtlMs: 60_000, leaseMarginMs: 1000, smscs: [], log: quiet, ...o });
     fleets.push(f);
     await f.register();
     return f;
