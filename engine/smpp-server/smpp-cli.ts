@@ -17,7 +17,7 @@ async function call(url: string, method: string, path: string): Promise<Record<s
     throw new SwitchyardError('UNAVAILABLE', `no engine answers at ${url} (${(err as Error).message}); is it running, and is --url right?`);
   }
   const body = (await res.json()) as Record<string, unknown>;
-  if (!res.ok) throw new SwitchyardError(res.status === 401 ? 'UNAUTHORIZED' : 'BAD_REQUEST', `HTTP ${res.status}: ${String(body.error ?? JSON.stringify(body))}${res.status === 401 ? ' (set SWITCHYARD_ADMIN_KEY)' : ''}`);
+  if (!res.ok) throw new SwitchyardError(res.status === 401 ? 'UNAUTHORIZED' : 'BAD_REQUEST', `HTTP ${res.status}: ${String(body.message ?? body.error ?? JSON.stringify(body))}${res.status === 401 ? ' (set SWITCHYARD_ADMIN_KEY)' : ''}`);
   return body;
 }
 
