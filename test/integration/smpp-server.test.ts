@@ -36,7 +36,8 @@ afterEach(async () => {
   redis = undefined;
   await world?.close();
   world = undefined;
-});
+  // Stopping an engine with thousands of messages just finished can take over a minute on a loaded machine.
+}, 180_000);
 
 interface Opts {
   readonly mode?: Mode;
