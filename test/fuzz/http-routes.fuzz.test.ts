@@ -179,7 +179,8 @@ describe('HTTP fuzz of every registered route', () => {
 
     const probes = probesFor(routes, { tenant: h.apiKey, admin: ADMIN });
     expect(probes.length).toBeGreaterThan(2000);
-    expect(probes.length).toBeLessThan(5000);
+    // A bound on the fuzz run's size (about 250 probes a route; the tenant and SMPP admin routes took it past 5,000).
+    expect(probes.length).toBeLessThan(8000);
     const rss0 = process.memoryUsage().rss;
     const t0 = Date.now();
     let rssMax = rss0;
