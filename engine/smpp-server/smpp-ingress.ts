@@ -26,21 +26,14 @@ import type { SmppConnection } from '../smpp/smpp-connection.js';
 import { ConfigSmppCredentials, type SmppAccount, type SmppCredentials } from './smpp-credentials.js';
 import { ReceiptFeed } from './receipt-feed.js';
 import { ReceiptOutbox } from './receipt-outbox.js';
-import { SmppServer, type BindMode, type SubmitPort } from './smpp-server.js';
+import { SmppServer, type BindMode, type SmppServerOptions, type SubmitPort } from './smpp-server.js';
 
-export interface SmppServerConfig {
+/** The config's smppServer section: the server's own options (smpp-server.ts) plus what this module uses. */
+export interface SmppServerConfig
+  extends Pick<SmppServerOptions, 'host' | 'port' | 'window' | 'maxBinds' | 'responseTimeoutMs' | 'enquireLinkSec' | 'idleTimeoutSec' | 'concatTimeoutSec' | 'maxPduBytes'> {
   readonly enabled: boolean;
-  readonly host: string;
-  readonly port: number;
-  readonly tls?: { readonly certFile: string; readonly keyFile: string } | undefined;
-  readonly window: number;
-  readonly maxBinds: number;
-  readonly responseTimeoutMs: number;
-  readonly enquireLinkSec: number;
-  readonly idleTimeoutSec: number;
-  readonly concatTimeoutSec: number;
+  readonly tls?: SmppServerOptions['tls'] | undefined;
   readonly retryMs: { readonly min: number; readonly max: number };
-  readonly maxPduBytes: number;
 }
 
 /** A tenant's SMPP account with its password resolved (config tenants[].smpp). */
